@@ -1,0 +1,36 @@
+/** The manifest beside every model file: `models/<name>.json` describes `models/<name>.onnx`. */
+export interface ModelManifest {
+  /** Model id sent on the wire and announced by the recognizer, e.g. "enfpire-gist-int8-v1". */
+  id: string;
+  /** ONNX file name, relative to the manifest's folder. */
+  file: string;
+  /** Hex sha256 of the ONNX file; checked at start-up. */
+  sha256: string;
+  input: {
+    name: string;
+    /** Full input shape including batch 1, e.g. [1, 3, 128, 128] for NCHW. */
+    shape: number[];
+    layout: 'NCHW' | 'NHWC';
+    /** Per-channel RGB mean and std applied to pixel/255. */
+    mean: [number, number, number];
+    std: [number, number, number];
+  };
+  output: {
+    name: string;
+    /** Feature dimension: number of elements of the output. */
+    dimension: number;
+  };
+  /** Free text: where the card lives, licence. */
+  card?: string;
+  licence?: string;
+}
+
+/** Turns an image into an L2-normalised feature vector. */
+export interface Extractor {
+  readonly modelId: string;
+  readonly dimension: number;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  /** Encoded image bytes or a raw frame → unit-length feature. */
+  extract(image: Buffer | import('../camera/types.js').Frame): Promise<Float32Array>;
+}

@@ -1,0 +1,27 @@
+import type { Candidate, ServiceInfo } from '../transport/messages.js';
+
+export interface SpotRecord {
+  id: string;
+  feature: Float32Array;
+  info: ServiceInfo;
+  /** ms since epoch when last seen in a reply. */
+  updatedAt: number;
+}
+
+export interface ResultRecord {
+  at: number;
+  spotId: string | null;
+  score: number;
+  /** Frame label or other local context; never leaves the device. */
+  label?: string;
+}
+
+/** The device's local store: spots and service info from replies, and the history of results. */
+export interface Gallery {
+  upsertCandidates(candidates: Candidate[], now?: number): void;
+  getSpot(id: string): SpotRecord | undefined;
+  allSpots(): SpotRecord[];
+  recordResult(result: ResultRecord): void;
+  history(limit?: number): ResultRecord[];
+  close(): void;
+}

@@ -1,0 +1,28 @@
+import type { RegionSpot } from '../transport/messages.js';
+
+/** What a transform produces: the vector the server sees, plus what the device keeps to itself. */
+export interface TransformedQuery {
+  /** The vector sent on the wire. */
+  vector: Float32Array;
+  /** Candidates to ask for, so that every component's spot can come back. */
+  topM: number;
+  /** Spot ids used as decoys (device-side only, never sent). */
+  decoySpots: string[];
+}
+
+/**
+ * Turns a real feature into a query the server cannot pin down to one spot (DESIGN §4). Implementations:
+ * k-mix (default), and later noise and bucket transforms behind the same interface.
+ */
+export interface Transform {
+  readonly name: string;
+  /** Real query: `feature` is the device's own feature. */
+  transform(feature: Float32Array): TransformedQuery;
+  /** Dummy query built from decoys only (cover traffic); same shape and size as a real one. */
+  dummy(): TransformedQuery;
+}
+
+/** The region pack the device fetched: spots it may draw decoys from. */
+export interface DecoyPool {
+  spots: RegionSpot[];
+}

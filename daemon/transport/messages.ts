@@ -1,0 +1,103 @@
+/**
+ * The wire messages (DESIGN §5), independent of their binary encoding (see codec.ts and docs/protocol.md).
+ * Vectors are carried quantised (int8 with one float scale per vector) on the wire and appear here as
+ * Float32Array after decoding.
+ */
+export const PROTOCOL_VERSION = 1;
+
+export const TOPICS = {
+  query: 'enfpire/v1/query',
+  region: 'enfpire/v1/region',
+  info: 'enfpire/v1/recognizer/info',
+  replyPrefix: 'enfpire/v1/reply/',
+} as const;
+
+/** Service information about a spot, returned for every candidate so the device never asks again. */
+export interface ServiceInfo {
+  name: string;
+  description?: string;
+  url?: string;
+  [key: string]: unknown;
+}
+
+export interface QueryMessage {
+  type: 'query';
+  model: string;
+  vector: Float32Array;
+  /** Number of candidates wanted. */
+  topM: number;
+}
+
+export interface Candidate {
+  id: string;
+  score: number;
+  feature: Float32Array;
+  info: ServiceInfo;
+}
+
+export interface ReplyMessage {
+  type: 'reply';
+  model: string;
+  candidates: Candidate[];
+}
+
+export interface RegionRequestMessage {
+  type: 'region-request';
+  model: string;
+  /** Region name, or '*' for the whole gallery. */
+  region: string;
+}
+
+export interface RegionSpot {
+  id: string;
+  feature: Float32Array;
+  /** Planar coordinates in metres inside the region (assigned at enrolment when none are given). */
+  x: number;
+  y: number;
+  /** Relative popularity, > 0. */
+  popularity: number;
+}
+
+export interface RegionPackMessage {
+  type: 'region-pack';
+  model: string;
+  region: string;
+  galleryVersion: string;
+  spots: RegionSpot[];
+}
+
+export interface RecognizerInfoMessage {
+  type: 'info';
+  model: string;
+  dimension: number;
+  galleryVersion: string;
+  spots: number;
+  regions: string[];
+}
+
+export interface ErrorMessage {
+  type: 'error';
+  /** Machine-readable, e.g. 'wrong-model', 'bad-request'. */
+  code: string;
+  message: string;
+}
+
+export type WireMessage =
+  | QueryMessage
+  | ReplyMessage
+  | RegionRequestMessage
+  | RegionPackMessage
+  | RecognizerInfoMessage
+  | ErrorMessage;
+
+/** Validation limits applied to every inbound message before it is trusted. */
+export interface WireLimits {
+  /** Largest accepted payload in bytes. */
+  maxBytes: number;
+  /** Expected vector dimension (every vector in the message must have it). */
+  dimension: number;
+  /** Largest candidate count in a reply / topM in a query. */
+  maxCandidates: number;
+  /** Largest spot count in a region pack. */
+  maxSpots: number;
+}

@@ -1,0 +1,26 @@
+/** Small vector helpers shared by the extractor, privacy layer, recognizer and resolver. */
+
+export function dot(a: Float32Array, b: Float32Array): number {
+  let s = 0;
+  for (let i = 0; i < a.length; i++) s += a[i] * b[i];
+  return s;
+}
+
+export function norm(a: Float32Array): number {
+  return Math.sqrt(dot(a, a));
+}
+
+/** Returns a unit-length copy; a zero vector stays zero. */
+export function normalize(a: Float32Array): Float32Array {
+  const n = norm(a);
+  const out = new Float32Array(a.length);
+  if (n > 0) for (let i = 0; i < a.length; i++) out[i] = a[i] / n;
+  return out;
+}
+
+/** Cosine similarity; 0 when either vector is zero. */
+export function cosine(a: Float32Array, b: Float32Array): number {
+  const na = norm(a);
+  const nb = norm(b);
+  return na > 0 && nb > 0 ? dot(a, b) / (na * nb) : 0;
+}
