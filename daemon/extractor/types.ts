@@ -14,6 +14,11 @@ export interface ModelManifest {
     /** Per-channel RGB mean and std applied to pixel/255. */
     mean: [number, number, number];
     std: [number, number, number];
+    /**
+     * How a picture of another aspect ratio is brought to the input size: 'fill' stretches the whole
+     * picture (the default: nothing the camera saw is lost), 'cover' scales and centre-crops.
+     */
+    resize?: 'fill' | 'cover';
   };
   output: {
     name: string;

@@ -1,4 +1,4 @@
-import type { Candidate, ServiceInfo } from '../transport/messages.js';
+import type { Candidate, RegionPackMessage, ServiceInfo } from '../transport/messages.js';
 
 export interface SpotRecord {
   id: string;
@@ -22,6 +22,10 @@ export interface Gallery {
   getSpot(id: string): SpotRecord | undefined;
   allSpots(): SpotRecord[];
   recordResult(result: ResultRecord): void;
+  /** Most recent first. */
   history(limit?: number): ResultRecord[];
+  /** Keeps the latest region pack per (region, model), so decoys are available offline after a restart. */
+  saveRegionPack(pack: RegionPackMessage, now?: number): void;
+  loadRegionPack(region: string, model: string): RegionPackMessage | undefined;
   close(): void;
 }

@@ -26,3 +26,12 @@ export interface Transform {
 export interface DecoyPool {
   spots: RegionSpot[];
 }
+
+/**
+ * Chooses which spots a query's decoys show. The popularity-weighted picker of decoys.ts is the first
+ * one; phantom walkers (DESIGN §4) implement the same interface so a transform does not care which.
+ */
+export interface DecoySpotPicker {
+  /** `n` distinct spot ids, none of them in `exclude`. */
+  pickDecoySpots(n: number, exclude: ReadonlySet<string>): string[];
+}

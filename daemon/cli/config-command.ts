@@ -1,0 +1,36 @@
+import { readFileSync } from 'node:fs';
+import { parse } from 'yaml';
+import { checkConfigFile, type ConfigKind } from '../config/load.js';
+import { formatProblem } from '../config/problems.js';
+import { UserError } from '../util/errors.js';
+import { parseCommandArgs } from './args.js';
+
+/** `enfpire config check FILE [--kind edge|recognizer]`: exit 0, or one line per problem and exit 1. */
+export async function runConfigCommand(args: string[]): Promise<number> {
+  const { values, positionals } = parseCommandArgs('config', args, { kind: { type: 'string' } }, true);
+  const [action, file] = positionals;
+  if (action !== 'check' || !file || positionals.length > 2) {
+    throw new UserError("config: usage is 'enfpire config check FILE [--kind edge|recognizer]'.");
+  }
+  const kind = (values.kind ?? guessKind(file)) as ConfigKind;
+  if (kind !== 'edge' && kind !== 'recognizer') {
+    throw new UserError(`config: --kind must be 'edge' or 'recognizer', not '${values.kind}'.`);
+  }
+  const problems = checkConfigFile(file, kind);
+  if (problems.length === 0) {
+    process.stdout.write(`${file}: valid ${kind} configuration\n`);
+    return 0;
+  }
+  for (const p of problems) process.stderr.write(`${file}: ${formatProblem(p)}\n`);
+  return 1;
+}
+
+/** A recognizer profile is recognisable by its top-level `broker` section; everything else is an edge profile. */
+function guessKind(file: string): ConfigKind {
+  try {
+    const doc: unknown = parse(readFileSync(file, 'utf8'));
+    return doc && typeof doc === 'object' && 'broker' in doc ? 'recognizer' : 'edge';
+  } catch {
+    return 'edge'; // checkConfigFile reports the unreadable file or the YAML error itself
+  }
+}

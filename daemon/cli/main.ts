@@ -1,0 +1,62 @@
+import { UserError } from '../util/errors.js';
+
+/**
+ * The `enfpire` command line (DESIGN §9). Each sub-command lives in its own module and is imported lazily, so
+ * `enfpire config check` does not load ONNX Runtime.
+ */
+type Command = { summary: string; run: (args: string[]) => Promise<number> };
+
+const commands: Record<string, Command> = {
+  demo: {
+    summary: 'embedded broker + recognizer + edge daemon replaying the bundled sample spots [--once]',
+    run: async (args) => (await import('./demo-command.js')).runDemoCommand(args),
+  },
+  edge: {
+    summary: 'the device daemon: --config FILE',
+    run: async (args) => (await import('./edge-command.js')).runEdgeCommand(args),
+  },
+  recognizer: {
+    summary: 'the broker-side recognition service: --config FILE',
+    run: async (args) => (await import('./recognizer-command.js')).runRecognizerCommand(args),
+  },
+  enroll: {
+    summary: 'build a recognizer gallery from photos: --spots DIR --out DB [--model MANIFEST]',
+    run: async (args) => (await import('./enroll-command.js')).runEnrollCommand(args),
+  },
+  config: {
+    summary: 'config check FILE [--kind edge|recognizer]: validate a profile against the schema',
+    run: async (args) => (await import('./config-command.js')).runConfigCommand(args),
+  },
+};
+
+function usage(): string {
+  const lines = Object.entries(commands).map(([name, c]) => `  ${name.padEnd(11)} ${c.summary}`);
+  return `usage: enfpire <command> [options]\n\ncommands:\n${lines.join('\n')}\n`;
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === '--help' || name === '-h' || name === 'help') {
+    process.stdout.write(usage());
+    return name ? 0 : 2;
+  }
+  const command = commands[name];
+  if (!command) throw new UserError(`unknown command '${name}'; run 'enfpire --help' for the list of commands.`);
+  return command.run(rest);
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    if (err instanceof UserError) {
+      process.stderr.write(`enfpire: ${err.message}\n`);
+    } else {
+      const e = err as Error;
+      process.stderr.write(`enfpire: unexpected error: ${e?.message ?? String(err)} (set ENFPIRE_DEBUG=1 for details)\n`);
+      if (process.env.ENFPIRE_DEBUG) process.stderr.write(`${e?.stack ?? ''}\n`);
+    }
+    process.exitCode = 1;
+  },
+);

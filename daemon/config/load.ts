@@ -1,0 +1,199 @@
+/**
+ * Loads and checks the YAML configuration of the edge daemon and of the recognizer against the JSON
+ * schemas in firmware-config/ (the single source of truth: defaults, ranges and descriptions live there).
+ *
+ * Path rules: every relative path in a configuration file (camera.dir, model.manifest, gallery.path, the
+ * *File settings, …) is resolved against the folder of that file, not the working directory, so a profile
+ * means the same thing wherever the daemon is started from. Defaults that are paths follow the same rule.
+ *
+ * Secrets are never written in the file: usernameFile/passwordFile name a file (or 'credential:NAME', a
+ * systemd credential in $CREDENTIALS_DIRECTORY) whose trimmed content the loader puts into
+ * username/password. caFile/certFile/keyFile accept the same forms and are checked to be readable.
+ */
+import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Ajv, type ValidateFunction } from 'ajv';
+import { parseDocument } from 'yaml';
+import { UserError } from '../util/errors.js';
+import { formatProblem, problemsFromAjv, type SchemaNode } from './problems.js';
+import { checkReadable, readSecret, resolveFileReference } from './secrets.js';
+import type { EdgeConfig, Problem, RecognizerConfig } from './types.js';
+
+export type ConfigKind = 'edge' | 'recognizer';
+
+export interface LoadOptions {
+  /** Environment for 'credential:NAME' lookups ($CREDENTIALS_DIRECTORY); default process.env. */
+  env?: NodeJS.ProcessEnv;
+}
+
+/** firmware-config/ sits two levels above this file both in daemon/config (sources) and dist/config (build). */
+const SCHEMA_DIR = fileURLToPath(new URL('../../firmware-config/', import.meta.url));
+
+/** The JSON schema of a configuration kind (read once). */
+export function configSchema(kind: ConfigKind): SchemaNode {
+  return compiled(kind).schema;
+}
+
+export async function loadEdgeConfig(file: string, options: LoadOptions = {}): Promise<EdgeConfig> {
+  return (await load(file, 'edge', options)) as unknown as EdgeConfig;
+}
+
+export async function loadRecognizerConfig(file: string, options: LoadOptions = {}): Promise<RecognizerConfig> {
+  return (await load(file, 'recognizer', options)) as unknown as RecognizerConfig;
+}
+
+/**
+ * Problems of a configuration file against its schema (`enfpire config check`): missing file, YAML syntax,
+ * unknown or misspelt settings, wrong types and ranges. It does not read secrets or check that files exist,
+ * so a device profile can be checked on a laptop.
+ */
+export function checkConfigFile(file: string, kind: ConfigKind): Problem[] {
+  return validate(file, kind).problems;
+}
+
+async function load(file: string, kind: ConfigKind, options: LoadOptions): Promise<Record<string, unknown>> {
+  const { config, problems } = validate(file, kind);
+  if (config && problems.length === 0) {
+    const baseDir = dirname(resolve(file));
+    await resolveFields(configSchema(kind), config, [], { baseDir, env: options.env ?? process.env, problems });
+    config.configFile = resolve(file);
+  }
+  if (problems.length > 0 || !config) {
+    const lines = problems.map((problem) => `  ${formatProblem(problem)}`).join('\n');
+    throw new UserError(`The ${kind} configuration ${file} has ${count(problems.length)}:\n${lines}`);
+  }
+  return config;
+}
+
+/** Reads, parses and schema-checks a file; `config` carries the defaults when there are no problems. */
+function validate(file: string, kind: ConfigKind): { config: Record<string, unknown> | null; problems: Problem[] } {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    const message =
+      code === 'ENOENT' ? `the file ${file} does not exist`
+      : code === 'EISDIR' ? `${file} is a folder, not a file`
+      : `the file ${file} cannot be read (${code})`;
+    return { config: null, problems: [{ path: '', message, fix: 'give the path of a YAML configuration file' }] };
+  }
+
+  const document = parseDocument(text);
+  if (document.errors.length > 0) {
+    const problems = document.errors.map((error) => {
+      const where = error.linePos?.[0];
+      const at = where ? `line ${where.line}, column ${where.col}` : 'an unknown place';
+      return {
+        path: '',
+        message: `YAML syntax error at ${at}: ${error.message.split('\n')[0].replace(/ at line \d+, column \d+:?$/, '')}`,
+        fix: `fix the YAML${where ? ` at line ${where.line}` : ''} (indentation, a missing ':' or an unclosed quote are the usual causes)`,
+      };
+    });
+    return { config: null, problems };
+  }
+
+  const data: unknown = document.toJS() ?? {};
+  if (typeof data !== 'object' || Array.isArray(data)) {
+    return {
+      config: null,
+      problems: [{ path: '', message: 'the file is not a mapping of settings', fix: 'write settings as `key: value` lines' }],
+    };
+  }
+
+  const config = structuredClone(data) as Record<string, unknown>;
+  const { validator, schema } = compiled(kind);
+  const problems = validator(config) ? [] : problemsFromAjv(validator.errors ?? [], schema);
+  const reported = new Set(problems.map((problem) => problem.path));
+  problems.push(...semanticProblems(config, kind).filter((problem) => !reported.has(problem.path)));
+  return { config, problems };
+}
+
+/** Rules the schema cannot say clearly enough. */
+function semanticProblems(config: Record<string, unknown>, kind: ConfigKind): Problem[] {
+  const section = kind === 'edge' ? 'transport' : 'broker';
+  const url = (config[section] as Record<string, unknown> | undefined)?.url;
+  if (typeof url !== 'string') return [];
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return [{ path: `${section}.url`, message: `'${url}' is not a URL`, fix: "write it like 'mqtts://broker.example.org:8883'" }];
+  }
+  if (parsed.username || parsed.password) {
+    return [
+      {
+        path: `${section}.url`,
+        message: 'credentials are not allowed in the URL',
+        fix: `remove 'user:password@' and use ${section}.usernameFile and ${section}.passwordFile`,
+      },
+    ];
+  }
+  return [];
+}
+
+interface ResolveContext {
+  baseDir: string;
+  env: NodeJS.ProcessEnv;
+  problems: Problem[];
+}
+
+/** Walks the schema beside the data: makes 'path' settings absolute and resolves file references. */
+async function resolveFields(
+  schema: SchemaNode,
+  data: Record<string, unknown>,
+  segments: string[],
+  context: ResolveContext,
+): Promise<void> {
+  for (const [key, node] of Object.entries(schema.properties ?? {})) {
+    const value = data[key];
+    const settingPath = [...segments, key].join('.');
+    if (node.properties && value && typeof value === 'object') {
+      await resolveFields(node, value as Record<string, unknown>, [...segments, key], context);
+      continue;
+    }
+    if (typeof value !== 'string') continue;
+    if (node.format === 'path') {
+      data[key] = resolve(context.baseDir, value);
+      continue;
+    }
+    if (node.format !== 'secret-file' && node.format !== 'credential-path') continue;
+    const reference = resolveFileReference(value, settingPath, context.baseDir, context.env);
+    if ('problem' in reference) {
+      context.problems.push(reference.problem);
+      continue;
+    }
+    data[key] = reference.file;
+    if (node.format === 'secret-file') {
+      // usernameFile → username: the typed config carries the secret, not just where it was.
+      const secret = await readSecret(reference.file, settingPath);
+      if ('problem' in secret) context.problems.push(secret.problem);
+      else data[key.replace(/File$/, '')] = secret.value;
+    } else {
+      const problem = await checkReadable(reference.file, settingPath);
+      if (problem) context.problems.push(problem);
+    }
+  }
+}
+
+const validators = new Map<ConfigKind, { validator: ValidateFunction; schema: SchemaNode }>();
+
+function compiled(kind: ConfigKind): { validator: ValidateFunction; schema: SchemaNode } {
+  let entry = validators.get(kind);
+  if (!entry) {
+    const schema = JSON.parse(readFileSync(resolve(SCHEMA_DIR, `${kind}.schema.json`), 'utf8')) as SchemaNode;
+    const ajv = new Ajv({ allErrors: true, useDefaults: true, verbose: true, strictTypes: false });
+    ajv.addFormat('path', true);
+    const fileReference = /^(credential:[A-Za-z0-9_.@-]+|(?!credential:).+)$/s;
+    ajv.addFormat('secret-file', fileReference);
+    ajv.addFormat('credential-path', fileReference);
+    entry = { validator: ajv.compile(schema), schema };
+    validators.set(kind, entry);
+  }
+  return entry;
+}
+
+function count(n: number): string {
+  return n === 1 ? '1 problem' : `${n} problems`;
+}

@@ -1,0 +1,197 @@
+/**
+ * Typed configuration, as returned by the loader: defaults filled in, relative paths made absolute,
+ * secrets read. The JSON schemas in firmware-config/ are the source of truth; these interfaces mirror
+ * them, and the SHAPE objects below (checked by tsc against the interfaces, and by a test against the
+ * schemas) keep the two from drifting apart.
+ */
+
+export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+export type CameraKind = 'files' | 'libcamera' | 'still' | 'gstreamer' | 'ffmpeg';
+export type ExecutionProviderName = 'cpu' | 'cuda' | 'tensorrt';
+
+export interface RegionOfInterest {
+  /** Fractions 0..1 of the rotated frame. */
+  x: number;
+  y: number;
+  width: number;
+  height: number;
+}
+
+export interface CameraConfig {
+  kind: CameraKind;
+  /** Absolute folder replayed by the 'files' source (required for it). */
+  dir?: string;
+  fps: number;
+  loop: boolean;
+  width: number;
+  height: number;
+  rotation: 0 | 90 | 180 | 270;
+  roi?: RegionOfInterest;
+}
+
+export interface ModelConfig {
+  /** Absolute path of the model manifest. */
+  manifest: string;
+  executionProviders: ExecutionProviderName[];
+  /** 0: ONNX Runtime chooses. */
+  intraOpThreads: number;
+  graphOptimizationLevel: 'disabled' | 'basic' | 'extended' | 'all';
+}
+
+export interface PrivacyConfig {
+  transform: 'kmix';
+  k: number;
+  candidatesPerComponent: number;
+  /** Absent: from the model's view-variation model. */
+  decoySigma?: number;
+}
+
+/** Broker credentials: the *File settings as absolute paths, and the secrets the loader read from them. */
+export interface BrokerCredentials {
+  usernameFile?: string;
+  passwordFile?: string;
+  caFile?: string;
+  /** Content of usernameFile, trimmed. */
+  username?: string;
+  /** Content of passwordFile, trimmed. */
+  password?: string;
+}
+
+export interface TransportConfig extends BrokerCredentials {
+  url: string;
+  certFile?: string;
+  keyFile?: string;
+  region: string;
+  requestTimeoutMs: number;
+  rotateIdentityMinutes: number;
+}
+
+export interface GalleryConfig {
+  /** Absolute path of the SQLite file. */
+  path: string;
+  historyLimit: number;
+}
+
+export interface ResolverConfig {
+  threshold: number;
+  windowSize: number;
+  windowMaxAgeMs: number;
+}
+
+export interface SchedulerConfig {
+  mode: 'on-demand' | 'constant' | 'poisson';
+  ratePerSecond: number;
+}
+
+export interface ApiConfig {
+  /** 'host:port' or 'unix:/path'. */
+  listen: string;
+  enabled: boolean;
+}
+
+export interface LogConfig {
+  level: LogLevel;
+}
+
+export interface EdgeConfig {
+  camera: CameraConfig;
+  model: ModelConfig;
+  privacy: PrivacyConfig;
+  transport: TransportConfig;
+  gallery: GalleryConfig;
+  resolver: ResolverConfig;
+  scheduler: SchedulerConfig;
+  api: ApiConfig;
+  log: LogConfig;
+  /** Absolute path of the file this was loaded from (not a setting). */
+  configFile: string;
+}
+
+export interface RecognizerConfig {
+  broker: BrokerCredentials & { url: string };
+  group: string;
+  /** Absolute path of the SQLite gallery. */
+  gallery: string;
+  /** Absolute path of the model manifest. */
+  model: string;
+  index: { kind: 'exact' | 'hnsw'; efSearch: number };
+  maxTopM: number;
+  log: LogConfig;
+  /** Absolute path of the file this was loaded from (not a setting). */
+  configFile: string;
+}
+
+/** A problem found in a configuration file, for `enfpire config check` and load errors. */
+export interface Problem {
+  /** Dotted setting path, e.g. 'privacy.k'; '' for the file as a whole. */
+  path: string;
+  /** What is wrong. */
+  message: string;
+  /** How to fix it. */
+  fix: string;
+}
+
+/**
+ * Every key of a config interface, recursively: `true` for a setting from the schema, 'derived' for a
+ * field the loader adds (secrets read from files, the file path). Object literals typed with it must list
+ * exactly the interface's keys, so tsc catches an interface that drifts from these constants (spreads would skip that check).
+ */
+export type Shape<T> = {
+  [K in keyof Required<T>]-?: NonNullable<T[K]> extends unknown[]
+    ? true | 'derived'
+    : NonNullable<T[K]> extends object
+      ? Shape<NonNullable<T[K]>>
+      : true | 'derived';
+};
+
+export const EDGE_CONFIG_SHAPE: Shape<EdgeConfig> = {
+  camera: {
+    kind: true,
+    dir: true,
+    fps: true,
+    loop: true,
+    width: true,
+    height: true,
+    rotation: true,
+    roi: { x: true, y: true, width: true, height: true },
+  },
+  model: { manifest: true, executionProviders: true, intraOpThreads: true, graphOptimizationLevel: true },
+  privacy: { transform: true, k: true, candidatesPerComponent: true, decoySigma: true },
+  transport: {
+    url: true,
+    usernameFile: true,
+    passwordFile: true,
+    caFile: true,
+    username: 'derived',
+    password: 'derived',
+    certFile: true,
+    keyFile: true,
+    region: true,
+    requestTimeoutMs: true,
+    rotateIdentityMinutes: true,
+  },
+  gallery: { path: true, historyLimit: true },
+  resolver: { threshold: true, windowSize: true, windowMaxAgeMs: true },
+  scheduler: { mode: true, ratePerSecond: true },
+  api: { listen: true, enabled: true },
+  log: { level: true },
+  configFile: 'derived',
+};
+
+export const RECOGNIZER_CONFIG_SHAPE: Shape<RecognizerConfig> = {
+  broker: {
+    url: true,
+    usernameFile: true,
+    passwordFile: true,
+    caFile: true,
+    username: 'derived',
+    password: 'derived',
+  },
+  group: true,
+  gallery: true,
+  model: true,
+  index: { kind: true, efSearch: true },
+  maxTopM: true,
+  log: { level: true },
+  configFile: 'derived',
+};

@@ -1,0 +1,216 @@
+import type { RegionSpot } from '../transport/messages.js';
+import { cosine, dot, normalize } from '../util/vector.js';
+import type { Random } from './random.js';
+import type { DecoySpotPicker } from './types.js';
+
+/**
+ * How far a real photo's feature strays from its spot's reference feature, learned offline for one
+ * extractor (see `estimateSigma`). First version: isotropic Gaussian noise whose total norm is about
+ * `sigma`, added to the unit reference and re-normalised, so cos(photo, reference) ≈ 1/√(1 + sigma²).
+ */
+export interface ViewVariation {
+  sigma: number;
+}
+
+export interface DecoySynthesizerOptions {
+  /** The region pack's spots: ids, reference features and popularity. */
+  spots: RegionSpot[];
+  variation: ViewVariation;
+  random: Random;
+}
+
+/**
+ * Fresh decoy features for spots of the region pack. A decoy must look like a noisy photo of its spot,
+ * not like the exact prototype the server holds: otherwise the one component that is not a prototype
+ * gives the real spot away (DESIGN §4, exchangeability).
+ */
+export class DecoySynthesizer implements DecoySpotPicker {
+  readonly dimension: number;
+  readonly sigma: number;
+  private readonly random: Random;
+  private readonly ids: string[];
+  private readonly references: Float32Array[];
+  private readonly indexById = new Map<string, number>();
+  /** Running sum of popularity, for drawing a spot in O(log n). */
+  private readonly cumulative: Float64Array;
+
+  constructor(options: DecoySynthesizerOptions) {
+    const { spots, variation, random } = options;
+    if (!(Number.isFinite(variation.sigma) && variation.sigma > 0)) {
+      // sigma = 0 would emit the exact prototype again and again: both recognisable and repeated.
+      throw new RangeError(`view variation sigma must be a finite number > 0, got ${variation.sigma}`);
+    }
+    if (spots.length === 0) throw new RangeError('the region pack has no spots to draw decoys from');
+    this.dimension = spots[0].feature.length;
+    this.sigma = variation.sigma;
+    this.random = random;
+    this.ids = [];
+    this.references = [];
+    this.cumulative = new Float64Array(spots.length);
+    let total = 0;
+    for (const spot of spots) {
+      const where = `region pack spot "${spot.id}"`;
+      if (this.indexById.has(spot.id)) throw new RangeError(`${where} appears twice`);
+      if (spot.feature.length !== this.dimension) {
+        throw new RangeError(`${where} has dimension ${spot.feature.length}, expected ${this.dimension}`);
+      }
+      if (!(Number.isFinite(spot.popularity) && spot.popularity > 0)) {
+        throw new RangeError(`${where} has popularity ${spot.popularity}, expected a finite number > 0`);
+      }
+      const reference = normalize(spot.feature);
+      if (!reference.every(Number.isFinite) || reference.every((v) => v === 0)) {
+        throw new RangeError(`${where} has a zero or non-finite reference feature`);
+      }
+      this.indexById.set(spot.id, this.ids.length);
+      this.ids.push(spot.id);
+      this.references.push(reference);
+      total += spot.popularity;
+      this.cumulative[this.ids.length - 1] = total;
+    }
+  }
+
+  get spotCount(): number {
+    return this.ids.length;
+  }
+
+  has(spotId: string): boolean {
+    return this.indexById.has(spotId);
+  }
+
+  /**
+   * A new unit vector that looks like a photo of `spotId`. Each call draws fresh noise, so two calls
+   * never return the same vector (the chance of a repeat is that of two continuous draws coinciding).
+   */
+  decoyFor(spotId: string): Float32Array {
+    const index = this.indexById.get(spotId);
+    if (index === undefined) throw new RangeError(`spot "${spotId}" is not in the region pack`);
+    return perturb(this.references[index], this.sigma, this.random);
+  }
+
+  /**
+   * `n` distinct spots, none in `exclude`, drawn one after another with probability proportional to
+   * popularity among those not yet taken, so decoys follow the popularity profile of real visits.
+   */
+  pickDecoySpots(n: number, exclude: ReadonlySet<string>): string[] {
+    if (!Number.isSafeInteger(n) || n < 0) throw new RangeError(`decoy count must be an integer >= 0, got ${n}`);
+    let available = this.ids.length;
+    for (const id of exclude) if (this.indexById.has(id)) available--;
+    if (available < n) {
+      throw new RangeError(`${n} decoys need ${n} spots besides the excluded ones; the region pack has ${available}`);
+    }
+    const taken = new Set<number>();
+    for (const id of exclude) {
+      const index = this.indexById.get(id);
+      if (index !== undefined) taken.add(index);
+    }
+    const picked: string[] = [];
+    while (picked.length < n) {
+      const index = this.drawUntaken(taken);
+      taken.add(index);
+      picked.push(this.ids[index]);
+    }
+    return picked;
+  }
+
+  /** The region spot whose reference is closest to `feature`: the device's guess of the real spot. */
+  nearestSpot(feature: Float32Array): { id: string; score: number } {
+    if (feature.length !== this.dimension) {
+      throw new RangeError(`feature has dimension ${feature.length}, the region pack ${this.dimension}`);
+    }
+    let best = 0;
+    let bestScore = -Infinity;
+    for (let i = 0; i < this.references.length; i++) {
+      const score = dot(feature, this.references[i]);
+      if (score > bestScore) {
+        bestScore = score;
+        best = i;
+      }
+    }
+    return { id: this.ids[best], score: bestScore };
+  }
+
+  /**
+   * Rejection sampling over the whole pack is O(log n) per try and almost always succeeds at once;
+   * when the taken spots hold most of the popularity it would spin, so it falls back to one exact
+   * linear draw over the untaken ones. Both give the same distribution.
+   */
+  private drawUntaken(taken: ReadonlySet<number>): number {
+    const total = this.cumulative[this.cumulative.length - 1];
+    for (let attempt = 0; attempt < 32; attempt++) {
+      const index = upperBound(this.cumulative, this.random.next() * total);
+      if (!taken.has(index)) return index;
+    }
+    let remaining = 0;
+    for (let i = 0; i < this.ids.length; i++) if (!taken.has(i)) remaining += this.weight(i);
+    let target = this.random.next() * remaining;
+    let last = -1;
+    for (let i = 0; i < this.ids.length; i++) {
+      if (taken.has(i)) continue;
+      last = i;
+      target -= this.weight(i);
+      if (target < 0) return i;
+    }
+    return last; // rounding left a sliver of `target`: the last untaken spot owns it
+  }
+
+  private weight(index: number): number {
+    return this.cumulative[index] - (index > 0 ? this.cumulative[index - 1] : 0);
+  }
+}
+
+/** Unit `reference` plus isotropic Gaussian noise of total norm ≈ `sigma`, re-normalised. */
+export function perturb(reference: Float32Array, sigma: number, random: Random): Float32Array {
+  const perDimension = sigma / Math.sqrt(reference.length);
+  const out = new Float32Array(reference.length);
+  let sumSquares = 0;
+  for (let i = 0; i < reference.length; i++) {
+    const v = reference[i] + perDimension * random.normal();
+    out[i] = v;
+    sumSquares += v * v;
+  }
+  const scale = 1 / Math.sqrt(sumSquares);
+  for (let i = 0; i < out.length; i++) out[i] *= scale;
+  return out;
+}
+
+/**
+ * Fits the view-variation sigma from (photo feature, reference feature) pairs of the same spot. In high
+ * dimension the model's noise is nearly orthogonal to the reference, so each pair's angle θ gives
+ * sigma ≈ tan θ. The median keeps a few mislabelled photos from inflating it.
+ */
+export function estimateSigma(pairs: { photo: Float32Array; reference: Float32Array }[]): number {
+  if (pairs.length === 0) throw new RangeError('estimateSigma needs at least one (photo, reference) pair');
+  const tangents = pairs.map(({ photo, reference }, i) => {
+    if (photo.length !== reference.length) {
+      throw new RangeError(`pair ${i}: photo has dimension ${photo.length}, reference ${reference.length}`);
+    }
+    const c = cosineOf(photo, reference);
+    // A pair at or beyond 90° is an outlier (wrong spot); it still counts as "far" for the median.
+    return c > 0 ? Math.sqrt(Math.max(0, 1 - c * c)) / c : Infinity;
+  });
+  tangents.sort((a, b) => a - b);
+  const mid = tangents.length >> 1;
+  const median = tangents.length % 2 === 1 ? tangents[mid] : (tangents[mid - 1] + tangents[mid]) / 2;
+  if (!Number.isFinite(median)) {
+    throw new RangeError('estimateSigma: most pairs are unrelated (cosine <= 0); check that photos match their references');
+  }
+  return median;
+}
+
+function cosineOf(a: Float32Array, b: Float32Array): number {
+  const c = cosine(a, b);
+  if (!Number.isFinite(c)) throw new RangeError('estimateSigma: a feature holds non-finite numbers');
+  return Math.min(1, c); // rounding can push an identical pair a hair above 1
+}
+
+/** Index of the first entry of the ascending `cumulative` that is greater than `x`. */
+function upperBound(cumulative: Float64Array, x: number): number {
+  let lo = 0;
+  let hi = cumulative.length - 1;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (cumulative[mid] > x) hi = mid;
+    else lo = mid + 1;
+  }
+  return lo;
+}

@@ -1,0 +1,86 @@
+import { UserError } from '../util/errors.js';
+import { normalize } from '../util/vector.js';
+import type { DecoySynthesizer } from './decoys.js';
+import type { Random } from './random.js';
+import type { DecoySpotPicker, Transform, TransformedQuery } from './types.js';
+
+export const MAX_K = 16;
+
+export interface KMixOptions {
+  /** Anonymity set size, 1..16. k = 1 sends the feature itself (no privacy). */
+  k: number;
+  /** Candidates asked for per component; topM = k × this. Default 4. */
+  candidatesPerComponent?: number;
+  synthesizer: DecoySynthesizer;
+  random: Random;
+  /** Which spots the decoys show; default the synthesizer's popularity picker (phantom walkers later). */
+  spotPicker?: DecoySpotPicker;
+}
+
+/**
+ * The default transform (DESIGN §4): the query is the normalised equal-weight sum of the real feature and
+ * k−1 fresh decoys. With equal weights and decoys that look like photos, the server sees k components it
+ * cannot rank by weight or by "photo-ness"; the device asks for k × candidatesPerComponent candidates so
+ * the real spot comes back and is picked locally by the resolver.
+ */
+export class KMixTransform implements Transform {
+  readonly name = 'kmix';
+  readonly k: number;
+  readonly topM: number;
+  private readonly synthesizer: DecoySynthesizer;
+  private readonly random: Random;
+  private readonly spotPicker: DecoySpotPicker;
+
+  constructor(options: KMixOptions) {
+    const { k, candidatesPerComponent = 4, synthesizer } = options;
+    if (!Number.isInteger(k) || k < 1 || k > MAX_K) {
+      throw new UserError(`privacy k must be an integer from 1 to ${MAX_K} (got ${k}); set privacy.k in the device profile`);
+    }
+    if (!Number.isInteger(candidatesPerComponent) || candidatesPerComponent < 1) {
+      throw new UserError(
+        `privacy candidatesPerComponent must be an integer >= 1 (got ${candidatesPerComponent}); fix it in the device profile`,
+      );
+    }
+    // A dummy needs k distinct decoy spots; a real query k − 1 besides the real one.
+    if (k > 1 && synthesizer.spotCount < k) {
+      throw new UserError(
+        `privacy k = ${k} needs at least ${k} spots in the region pack, which has ${synthesizer.spotCount}; lower privacy.k or choose a larger region`,
+      );
+    }
+    this.k = k;
+    this.topM = k * candidatesPerComponent;
+    this.synthesizer = synthesizer;
+    this.random = options.random;
+    this.spotPicker = options.spotPicker ?? synthesizer;
+  }
+
+  transform(feature: Float32Array): TransformedQuery {
+    if (feature.length !== this.synthesizer.dimension) {
+      throw new RangeError(`feature has dimension ${feature.length}, the region pack ${this.synthesizer.dimension}`);
+    }
+    const real = normalize(feature);
+    if (this.k === 1) return { vector: real, topM: this.topM, decoySpots: [] };
+    // A decoy of the real spot would shrink the anonymity set and double that spot's weight in q.
+    const exclude = new Set([this.synthesizer.nearestSpot(real).id]);
+    const decoySpots = this.spotPicker.pickDecoySpots(this.k - 1, exclude);
+    return this.mix(real, decoySpots);
+  }
+
+  dummy(): TransformedQuery {
+    return this.mix(null, this.spotPicker.pickDecoySpots(this.k, new Set()));
+  }
+
+  /** Equal-weight sum of unit components, normalised; the real one (if any) is just one more term. */
+  private mix(real: Float32Array | null, decoySpots: string[]): TransformedQuery {
+    const sum = new Float64Array(this.synthesizer.dimension);
+    const components = decoySpots.map((id) => this.synthesizer.decoyFor(id));
+    if (real) components.push(real);
+    for (const component of components) for (let i = 0; i < sum.length; i++) sum[i] += component[i];
+    return {
+      vector: normalize(Float32Array.from(sum)),
+      topM: this.topM,
+      // Order carries no information in a sum, but the list is kept so it must not hint at draw order.
+      decoySpots: this.random.shuffle(decoySpots),
+    };
+  }
+}

@@ -1,0 +1,161 @@
+import { createHash } from 'node:crypto';
+import { readFile, rename, rm } from 'node:fs/promises';
+import type { Extractor } from '../extractor/types.js';
+import { UserError } from '../util/errors.js';
+import { silentLogger, type Logger } from '../util/log.js';
+import { listSpotPhotos, loadSpotMetadata, type SpotMetadata } from '../util/spots-dir.js';
+import { isFiniteFeature } from '../gallery/feature-blob.js';
+import { SpotStore, type StoredSpot } from './spot-store.js';
+
+export interface EnrollOptions {
+  /** Folder of spot photos (see util/spots-dir.ts), with an optional spots.json. */
+  spotsDir: string;
+  /** Recognizer gallery to write; replaced only once the new one is complete. */
+  outPath: string;
+  /** A started extractor; its model id and dimension are stamped on the gallery. */
+  extractor: Extractor;
+  logger?: Logger;
+  /** Grid spacing in metres for spots without coordinates (about a city block). */
+  spacing?: number;
+}
+
+export interface EnrollResult {
+  spots: number;
+  photos: number;
+  galleryVersion: string;
+}
+
+export const DEFAULT_REGION = 'default';
+export const DEFAULT_SPACING_M = 80;
+
+/**
+ * Builds a recognizer gallery from a folder of spot photos. Each spot's reference feature is the L2-normalised mean
+ * of its photos' features. The gallery is built as `<out>.tmp` and renamed over `<out>` only when complete, so a
+ * failed enrolment (bad photo, full disk, Ctrl-C) never destroys the gallery a recognizer is serving.
+ */
+export async function enroll(options: EnrollOptions): Promise<EnrollResult> {
+  const { spotsDir, outPath, extractor } = options;
+  const log = options.logger ?? silentLogger();
+  const spots = await listSpotPhotos(spotsDir);
+  const metadata = await loadSpotMetadata(spotsDir);
+  const known = new Set(spots.map((s) => s.id));
+  const orphans = [...metadata.keys()].filter((id) => !known.has(id));
+  if (orphans.length > 0) log.warn({ ids: orphans.slice(0, 20), count: orphans.length }, 'spots.json names spots with no photos');
+
+  const placed = placeSpots(
+    spots.map((s) => ({ id: s.id, meta: metadata.get(s.id) })),
+    options.spacing ?? DEFAULT_SPACING_M,
+  );
+
+  const tmpPath = `${outPath}.tmp`;
+  await removeDatabaseFiles(tmpPath); // left over from an enrolment that was killed
+  const store = SpotStore.create(tmpPath, { model: extractor.modelId, dimension: extractor.dimension });
+  let photos = 0;
+  try {
+    for (const spot of spots) {
+      const feature = await meanFeature(spot.files, extractor);
+      photos += spot.files.length;
+      const meta = metadata.get(spot.id);
+      const where = placed.get(spot.id)!;
+      const info = { ...meta?.extra, name: meta?.name ?? spot.id, description: meta?.description, url: meta?.url };
+      store.put({ id: spot.id, feature, info: dropUndefined(info), ...where, popularity: meta?.popularity ?? 1 });
+      log.debug({ id: spot.id, photos: spot.files.length }, 'enrolled spot');
+    }
+    const { galleryVersion } = store.meta();
+    store.close();
+    try {
+      await rename(tmpPath, outPath);
+    } catch (err) {
+      throw new UserError(`Cannot write the recognizer gallery ${outPath} (${(err as Error).message}); choose a writable --out file.`, {
+        cause: err,
+      });
+    }
+    log.info({ out: outPath, spots: spots.length, photos, model: extractor.modelId, galleryVersion }, 'gallery enrolled');
+    return { spots: spots.length, photos, galleryVersion };
+  } catch (err) {
+    store.close();
+    await removeDatabaseFiles(tmpPath);
+    throw err;
+  }
+}
+
+async function meanFeature(files: readonly string[], extractor: Extractor): Promise<Float32Array> {
+  const sum = new Float64Array(extractor.dimension);
+  for (const file of files) {
+    const feature = await extractPhoto(file, extractor);
+    for (let i = 0; i < sum.length; i++) sum[i] += feature[i];
+  }
+  let norm = 0;
+  for (const v of sum) norm += v * v;
+  norm = Math.sqrt(norm);
+  return Float32Array.from(sum, (v) => (norm > 0 ? v / norm : 0));
+}
+
+async function extractPhoto(file: string, extractor: Extractor): Promise<Float32Array> {
+  let feature: Float32Array;
+  try {
+    feature = await extractor.extract(await readFile(file));
+  } catch (err) {
+    // The extractor's own user errors (model missing…) are not this photo's fault.
+    if (err instanceof UserError) throw err;
+    throw new UserError(`Cannot read the spot photo ${file} (${(err as Error).message}); replace or remove it.`, { cause: err });
+  }
+  if (!isFiniteFeature(feature, extractor.dimension)) {
+    throw new Error(`extractor ${extractor.modelId} returned a malformed feature for ${file}`);
+  }
+  return feature;
+}
+
+export interface PlacedSpot {
+  region: string;
+  x: number;
+  y: number;
+}
+
+/**
+ * Region and coordinates for every spot: from spots.json when given, otherwise on a square grid per region (in id
+ * order) with a jitter derived from the id, so that the same folder always yields the same map and the map does not
+ * look like a lattice to a path model. Decoy walkers and the path attack both need plausible distances.
+ */
+export function placeSpots(
+  spots: readonly { id: string; meta?: Pick<SpotMetadata, 'region' | 'x' | 'y'> }[],
+  spacing: number = DEFAULT_SPACING_M,
+): Map<string, PlacedSpot> {
+  const placed = new Map<string, PlacedSpot>();
+  const unplaced = new Map<string, string[]>();
+  for (const { id, meta } of spots) {
+    const region = meta?.region ?? DEFAULT_REGION;
+    if (meta?.x !== undefined && meta.y !== undefined) placed.set(id, { region, x: meta.x, y: meta.y });
+    else unplaced.set(region, [...(unplaced.get(region) ?? []), id]);
+  }
+  for (const [region, ids] of unplaced) {
+    const side = Math.ceil(Math.sqrt(ids.length));
+    ids.forEach((id, i) => {
+      const [jx, jy] = jitter(id);
+      placed.set(id, {
+        region,
+        x: round((i % side) * spacing + jx * spacing * 0.5),
+        y: round(Math.floor(i / side) * spacing + jy * spacing * 0.5),
+      });
+    });
+  }
+  return placed;
+}
+
+/** Two numbers in [-0.5, 0.5) from the id's hash. */
+function jitter(id: string): [number, number] {
+  const h = createHash('sha256').update(id).digest();
+  return [h.readUInt32BE(0) / 2 ** 32 - 0.5, h.readUInt32BE(4) / 2 ** 32 - 0.5];
+}
+
+function round(metres: number): number {
+  return Math.round(metres * 100) / 100;
+}
+
+function dropUndefined<T extends Record<string, unknown>>(value: T): T {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as T;
+}
+
+async function removeDatabaseFiles(path: string): Promise<void> {
+  await Promise.all(['', '-journal', '-wal', '-shm'].map((suffix) => rm(`${path}${suffix}`, { force: true })));
+}

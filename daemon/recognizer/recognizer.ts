@@ -1,0 +1,109 @@
+import type {
+  Candidate,
+  ErrorMessage,
+  QueryMessage,
+  RecognizerInfoMessage,
+  RegionPackMessage,
+  RegionRequestMessage,
+  RegionSpot,
+  ReplyMessage,
+} from '../transport/messages.js';
+import { isFiniteFeature } from '../gallery/feature-blob.js';
+import type { SpotIndex } from './spot-index.js';
+import type { SpotStore, SpotStoreMeta, StoredSpot } from './spot-store.js';
+
+export interface RecognizerOptions {
+  /** Most candidates one reply may carry; larger requests are clamped, not refused. */
+  maxTopM?: number;
+}
+
+export const DEFAULT_MAX_TOP_M = 64;
+
+/**
+ * The recognizer's request logic, free of MQTT: a query becomes the top-M spots by cosine with their reference
+ * features and full service information; a region request becomes that region's pack. The gallery is loaded once
+ * and never changes while serving. Nothing about a query outlives its reply — no log, no counters per query.
+ * Handlers never throw on bad input: they answer with an ErrorMessage.
+ */
+export class Recognizer {
+  private readonly meta: SpotStoreMeta;
+  private readonly spots: Map<string, StoredSpot>;
+  private readonly packs: Map<string, RegionSpot[]>;
+  private readonly maxTopM: number;
+
+  constructor(
+    store: SpotStore,
+    private readonly index: SpotIndex,
+    options: RecognizerOptions = {},
+  ) {
+    this.maxTopM = options.maxTopM ?? DEFAULT_MAX_TOP_M;
+    if (!Number.isInteger(this.maxTopM) || this.maxTopM < 1) throw new RangeError('maxTopM must be a positive integer');
+    this.meta = store.meta();
+    const all = store.all();
+    if (index.size !== all.length) {
+      throw new Error(`the index holds ${index.size} spots but the gallery ${store.path} holds ${all.length}; rebuild the index`);
+    }
+    this.spots = new Map(all.map((s) => [s.id, s]));
+    this.packs = new Map<string, RegionSpot[]>([['*', []]]);
+    for (const s of all) {
+      const spot: RegionSpot = { id: s.id, feature: s.feature, x: s.x, y: s.y, popularity: s.popularity };
+      this.packs.get('*')!.push(spot);
+      if (!this.packs.has(s.region)) this.packs.set(s.region, []);
+      this.packs.get(s.region)!.push(spot);
+    }
+  }
+
+  info(): RecognizerInfoMessage {
+    return {
+      type: 'info',
+      model: this.meta.model,
+      dimension: this.meta.dimension,
+      galleryVersion: this.meta.galleryVersion,
+      spots: this.spots.size,
+      regions: [...this.packs.keys()].filter((r) => r !== '*').sort(),
+    };
+  }
+
+  handleQuery(q: QueryMessage): ReplyMessage | ErrorMessage {
+    const wrong = this.checkModel(q);
+    if (wrong) return wrong;
+    if (!isFiniteFeature(q.vector, this.meta.dimension)) {
+      return error('bad-request', `vector must hold ${this.meta.dimension} finite numbers`);
+    }
+    if (typeof q.topM !== 'number' || !(q.topM >= 1)) return error('bad-request', 'topM must be a number ≥ 1');
+    const topM = Math.min(Math.floor(q.topM), this.maxTopM);
+    const candidates: Candidate[] = this.index.search(q.vector, topM).map(({ id, score }) => {
+      const spot = this.spots.get(id)!;
+      // Shared, not copied: replies are encoded straight away and never mutated.
+      return { id, score, feature: spot.feature, info: spot.info };
+    });
+    return { type: 'reply', model: this.meta.model, candidates };
+  }
+
+  handleRegion(r: RegionRequestMessage): RegionPackMessage | ErrorMessage {
+    const wrong = this.checkModel(r);
+    if (wrong) return wrong;
+    if (typeof r.region !== 'string' || r.region === '') return error('bad-request', 'region must be a non-empty string');
+    const spots = this.packs.get(r.region);
+    if (!spots) return error('unknown-region', `no region '${r.region}'; known: ${this.info().regions.join(', ')} or '*'`);
+    return { type: 'region-pack', model: this.meta.model, region: r.region, galleryVersion: this.meta.galleryVersion, spots };
+  }
+
+  /** The names transport/recognizer-endpoint.ts's RecognizerHandler calls, so a Recognizer can be passed as is. */
+  query(q: QueryMessage): ReplyMessage | ErrorMessage {
+    return this.handleQuery(q);
+  }
+
+  region(r: RegionRequestMessage): RegionPackMessage | ErrorMessage {
+    return this.handleRegion(r);
+  }
+
+  private checkModel(message: { model?: unknown }): ErrorMessage | undefined {
+    if (message?.model === this.meta.model) return undefined;
+    return error('wrong-model', `this recognizer serves model ${this.meta.model}, not ${String(message?.model)}`);
+  }
+}
+
+function error(code: string, message: string): ErrorMessage {
+  return { type: 'error', code, message };
+}

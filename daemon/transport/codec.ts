@@ -1,0 +1,453 @@
+/**
+ * The binary wire codec (DESIGN §5, schema in docs/protocol.md): CBOR maps with short keys, vectors as int8 plus one
+ * float32 scale. `decode` is the only door from the network into the program, so it checks every field against the
+ * schema and the caller's WireLimits and throws nothing but WireError.
+ */
+import { Decoder, Encoder, FLOAT32_OPTIONS } from 'cbor-x';
+import {
+  PROTOCOL_VERSION,
+  type Candidate,
+  type ErrorMessage,
+  type QueryMessage,
+  type RecognizerInfoMessage,
+  type RegionPackMessage,
+  type RegionRequestMessage,
+  type RegionSpot,
+  type ReplyMessage,
+  type ServiceInfo,
+  type WireLimits,
+  type WireMessage,
+} from './messages.js';
+
+/** A message that can not be encoded, or a payload from the network that fails validation. One-line reason. */
+export class WireError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'WireError';
+  }
+}
+
+/** Fixed schema bounds that do not depend on the model or deployment (WireLimits holds those that do). */
+export const WIRE_BOUNDS = {
+  /** Model ids: printable ASCII without spaces. */
+  maxModelLength: 128,
+  /** Spot ids, gallery versions. */
+  maxIdLength: 256,
+  maxRegionLength: 128,
+  maxRegions: 4096,
+  maxDimension: 65536,
+  maxErrorCodeLength: 64,
+  maxErrorMessageLength: 1024,
+  /** Service information: nesting depth below the top object, keys per object, items per array, string length. */
+  maxInfoDepth: 3,
+  maxInfoKeys: 32,
+  maxInfoKeyLength: 64,
+  maxInfoArrayLength: 64,
+  maxInfoStringLength: 4096,
+  /** Total values (objects, arrays, leaves) in one candidate's service information. */
+  maxInfoNodes: 256,
+} as const;
+
+/** Envelope type codes (key `t`). */
+const TYPE_CODES = {
+  query: 'q',
+  reply: 'r',
+  'region-request': 'g',
+  'region-pack': 'p',
+  info: 'i',
+  error: 'e',
+} as const satisfies Record<WireMessage['type'], string>;
+
+// Standard CBOR only: no record extension, no tag on byte strings, minimal map headers. Non-integers travel as
+// float32, which is more precision than a cosine score or a position in metres needs.
+const encoder = new Encoder({
+  useRecords: false,
+  tagUint8Array: false,
+  variableMapSize: true,
+  useFloat32: FLOAT32_OPTIONS.ALWAYS,
+  pack: false,
+});
+const decoder = new Decoder({ useRecords: false, mapsAsObjects: true });
+
+// ---------------------------------------------------------------------------------------------------------------
+// Quantisation
+
+export interface QuantizedVector {
+  /** One signed byte per component, in [-127, 127]. */
+  bytes: Int8Array;
+  /** float32 scale: component ≈ byte × scale. */
+  scale: number;
+}
+
+/** Symmetric int8 quantisation with scale = max|x| / 127 (rounded to float32, as it travels). */
+export function quantize(v: Float32Array): QuantizedVector {
+  let maxAbs = 0;
+  for (let i = 0; i < v.length; i++) {
+    const a = Math.abs(v[i]);
+    if (!Number.isFinite(a)) throw new WireError(`cannot quantise a vector with a non-finite value at index ${i}`);
+    if (a > maxAbs) maxAbs = a;
+  }
+  const scale = Math.fround(maxAbs / 127);
+  const bytes = new Int8Array(v.length);
+  if (scale > 0) {
+    for (let i = 0; i < v.length; i++) bytes[i] = Math.max(-127, Math.min(127, Math.round(v[i] / scale)));
+  }
+  return { bytes, scale };
+}
+
+export function dequantize(q: QuantizedVector): Float32Array {
+  const out = new Float32Array(q.bytes.length);
+  for (let i = 0; i < out.length; i++) out[i] = q.bytes[i] * q.scale;
+  return out;
+}
+
+/**
+ * The largest per-component error a quantise/dequantise round trip can introduce for `v`: half a step, plus the
+ * float32 rounding of the scale and of the decoded value.
+ */
+export function quantizationErrorBound(v: Float32Array): number {
+  let maxAbs = 0;
+  for (let i = 0; i < v.length; i++) maxAbs = Math.max(maxAbs, Math.abs(v[i]));
+  return maxAbs / 254 + maxAbs * 2 ** -22;
+}
+
+/** Largest absolute component difference between two vectors of equal length (the measured quantisation error). */
+export function maxAbsDifference(a: Float32Array, b: Float32Array): number {
+  if (a.length !== b.length) throw new RangeError(`vector lengths differ: ${a.length} and ${b.length}`);
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
+  return m;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Encoding
+
+type WireVector = [Uint8Array, number];
+
+function wireVector(v: Float32Array, what: string): WireVector {
+  if (!(v instanceof Float32Array)) throw new WireError(`${what} is not a Float32Array`);
+  let q: QuantizedVector;
+  try {
+    q = quantize(v);
+  } catch (err) {
+    throw new WireError(`${what}: ${(err as Error).message}`);
+  }
+  // A Uint8Array view over the same bytes: CBOR byte string, two's complement int8.
+  return [new Uint8Array(q.bytes.buffer, q.bytes.byteOffset, q.bytes.byteLength), q.scale];
+}
+
+function envelopeOf(msg: WireMessage): Record<string, unknown> {
+  const head = { v: PROTOCOL_VERSION, t: TYPE_CODES[msg.type] };
+  switch (msg.type) {
+    case 'query':
+      return { ...head, m: msg.model, k: msg.topM, f: wireVector(msg.vector, 'query vector') };
+    case 'reply':
+      return {
+        ...head,
+        m: msg.model,
+        c: msg.candidates.map((c, i) => ({
+          i: c.id,
+          s: c.score,
+          f: wireVector(c.feature, `candidate ${i} feature`),
+          n: c.info,
+        })),
+      };
+    case 'region-request':
+      return { ...head, m: msg.model, g: msg.region };
+    case 'region-pack':
+      return {
+        ...head,
+        m: msg.model,
+        g: msg.region,
+        gv: msg.galleryVersion,
+        s: msg.spots.map((s, i) => ({
+          i: s.id,
+          f: wireVector(s.feature, `spot ${i} feature`),
+          x: s.x,
+          y: s.y,
+          p: s.popularity,
+        })),
+      };
+    case 'info':
+      return {
+        ...head,
+        m: msg.model,
+        d: msg.dimension,
+        gv: msg.galleryVersion,
+        n: msg.spots,
+        rg: msg.regions,
+      };
+    case 'error':
+      return { ...head, c: msg.code, msg: msg.message };
+    default:
+      throw new WireError(`unknown message type ${JSON.stringify((msg as { type: unknown }).type)}`);
+  }
+}
+
+/** Encodes one message. Throws WireError for what can not travel (a non-finite vector value, an unknown type). */
+export function encode(msg: WireMessage): Buffer {
+  const envelope = envelopeOf(msg);
+  try {
+    return encoder.encode(envelope);
+  } catch (err) {
+    throw new WireError(`cannot encode ${msg.type} message: ${(err as Error).message}`);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Decoding and validation
+
+type Obj = Record<string, unknown>;
+
+function isPlainObject(x: unknown): x is Obj {
+  if (typeof x !== 'object' || x === null || Array.isArray(x)) return false;
+  const proto = Object.getPrototypeOf(x);
+  return proto === Object.prototype || proto === null;
+}
+
+function describe(x: unknown): string {
+  if (x === null || x === undefined) return String(x);
+  if (Array.isArray(x)) return 'an array';
+  if (x instanceof Uint8Array) return 'a byte string';
+  if (typeof x === 'object') return `a ${(x as object).constructor?.name ?? 'object'}`;
+  if (typeof x === 'string') return 'a string';
+  return `${typeof x} ${String(x)}`;
+}
+
+// C0 controls and DEL: identifiers end up in logs, SQLite keys and file names.
+const CONTROL = /[\u0000-\u001f\u007f]/;
+const MODEL_ID = /^[\x21-\x7e]+$/;
+const ERROR_CODE = /^[a-z0-9][a-z0-9-]*$/;
+
+function field(o: Obj, key: string, what: string): unknown {
+  if (!Object.prototype.hasOwnProperty.call(o, key)) throw new WireError(`${what} is missing`);
+  return o[key];
+}
+
+function str(o: Obj, key: string, what: string, maxLength: number, opts: { allowEmpty?: boolean } = {}): string {
+  const v = field(o, key, what);
+  if (typeof v !== 'string') throw new WireError(`${what} is ${describe(v)}, expected a string`);
+  if (v.length > maxLength) throw new WireError(`${what} has ${v.length} characters, at most ${maxLength} allowed`);
+  if (!opts.allowEmpty && v.length === 0) throw new WireError(`${what} is empty`);
+  return v;
+}
+
+function ident(o: Obj, key: string, what: string, maxLength: number): string {
+  const v = str(o, key, what, maxLength);
+  if (CONTROL.test(v)) throw new WireError(`${what} contains control characters`);
+  return v;
+}
+
+function modelId(o: Obj, what: string): string {
+  const v = str(o, 'm', what, WIRE_BOUNDS.maxModelLength);
+  if (!MODEL_ID.test(v)) throw new WireError(`${what} must be printable ASCII without spaces`);
+  return v;
+}
+
+function finite(o: Obj, key: string, what: string): number {
+  const v = field(o, key, what);
+  if (typeof v !== 'number' || !Number.isFinite(v)) throw new WireError(`${what} is ${describe(v)}, expected a finite number`);
+  return v;
+}
+
+function integer(o: Obj, key: string, what: string, min: number, max: number): number {
+  const v = field(o, key, what);
+  if (typeof v !== 'number' || !Number.isInteger(v)) throw new WireError(`${what} is ${describe(v)}, expected an integer`);
+  if (v < min || v > max) throw new WireError(`${what} is ${v}, expected ${min} to ${max}`);
+  return v;
+}
+
+function array(o: Obj, key: string, what: string, max: number): unknown[] {
+  const v = field(o, key, what);
+  if (!Array.isArray(v)) throw new WireError(`${what} is ${describe(v)}, expected an array`);
+  if (v.length > max) throw new WireError(`${what} has ${v.length} entries, at most ${max} allowed`);
+  return v;
+}
+
+function object(x: unknown, what: string): Obj {
+  if (!isPlainObject(x)) throw new WireError(`${what} is ${describe(x)}, expected a map`);
+  return x;
+}
+
+function vector(o: Obj, key: string, what: string, dimension: number): Float32Array {
+  const v = field(o, key, what);
+  if (!Array.isArray(v) || v.length !== 2) throw new WireError(`${what} is ${describe(v)}, expected [bytes, scale]`);
+  const [bytes, scale] = v;
+  if (!(bytes instanceof Uint8Array)) throw new WireError(`${what} values are ${describe(bytes)}, expected a byte string`);
+  if (bytes.length !== dimension) throw new WireError(`${what} has ${bytes.length} values, expected ${dimension}`);
+  if (typeof scale !== 'number' || !Number.isFinite(scale) || scale < 0) {
+    throw new WireError(`${what} scale is ${describe(scale)}, expected a finite number ≥ 0`);
+  }
+  const signed = new Int8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const out = new Float32Array(dimension);
+  for (let i = 0; i < dimension; i++) out[i] = signed[i] * scale;
+  return out;
+}
+
+/** Service information: plain JSON-like data of bounded size, copied so nothing exotic survives decoding. */
+function serviceInfo(x: unknown, what: string): ServiceInfo {
+  let nodes = 0;
+  const copy = (v: unknown, path: string, depth: number): unknown => {
+    if (++nodes > WIRE_BOUNDS.maxInfoNodes) throw new WireError(`${what} has more than ${WIRE_BOUNDS.maxInfoNodes} values`);
+    if (v === null || typeof v === 'boolean') return v;
+    if (typeof v === 'number') {
+      if (!Number.isFinite(v)) throw new WireError(`${path} is not a finite number`);
+      return v;
+    }
+    if (typeof v === 'string') {
+      if (v.length > WIRE_BOUNDS.maxInfoStringLength) {
+        throw new WireError(`${path} has ${v.length} characters, at most ${WIRE_BOUNDS.maxInfoStringLength} allowed`);
+      }
+      return v;
+    }
+    if (depth >= WIRE_BOUNDS.maxInfoDepth) throw new WireError(`${what} is nested deeper than ${WIRE_BOUNDS.maxInfoDepth} levels`);
+    if (Array.isArray(v)) {
+      if (v.length > WIRE_BOUNDS.maxInfoArrayLength) {
+        throw new WireError(`${path} has ${v.length} entries, at most ${WIRE_BOUNDS.maxInfoArrayLength} allowed`);
+      }
+      return v.map((item, i) => copy(item, `${path}[${i}]`, depth + 1));
+    }
+    if (isPlainObject(v)) return copyObject(v, path, depth + 1);
+    throw new WireError(`${path} is ${describe(v)}, expected JSON data`);
+  };
+  const copyObject = (o: Obj, path: string, depth: number): Obj => {
+    const keys = Object.keys(o);
+    if (keys.length > WIRE_BOUNDS.maxInfoKeys) {
+      throw new WireError(`${path} has ${keys.length} keys, at most ${WIRE_BOUNDS.maxInfoKeys} allowed`);
+    }
+    const out: Obj = {};
+    for (const k of keys) {
+      if (k.length > WIRE_BOUNDS.maxInfoKeyLength || CONTROL.test(k)) throw new WireError(`${path} has an invalid key`);
+      // defineProperty so that a key like "__proto__" stays an ordinary property.
+      Object.defineProperty(out, k, { value: copy(o[k], `${path}.${k}`, depth), enumerable: true, writable: true, configurable: true });
+    }
+    return out;
+  };
+
+  const top = object(x, what);
+  nodes++;
+  const info = copyObject(top, what, 0);
+  if (typeof info.name !== 'string') throw new WireError(`${what}.name is ${describe(info.name)}, expected a string`);
+  for (const k of ['description', 'url']) {
+    if (info[k] !== undefined && typeof info[k] !== 'string') throw new WireError(`${what}.${k} is ${describe(info[k])}, expected a string`);
+  }
+  return info as ServiceInfo;
+}
+
+function decodeQuery(o: Obj, limits: WireLimits): QueryMessage {
+  return {
+    type: 'query',
+    model: modelId(o, 'query model id'),
+    topM: integer(o, 'k', 'query topM', 1, limits.maxCandidates),
+    vector: vector(o, 'f', 'query vector', limits.dimension),
+  };
+}
+
+function decodeReply(o: Obj, limits: WireLimits): ReplyMessage {
+  const model = modelId(o, 'reply model id');
+  const candidates: Candidate[] = array(o, 'c', 'reply candidates', limits.maxCandidates).map((raw, i) => {
+    const what = `reply candidate ${i}`;
+    const c = object(raw, what);
+    return {
+      id: ident(c, 'i', `${what} id`, WIRE_BOUNDS.maxIdLength),
+      score: finite(c, 's', `${what} score`),
+      feature: vector(c, 'f', `${what} feature`, limits.dimension),
+      info: serviceInfo(field(c, 'n', `${what} service info`), `${what} service info`),
+    };
+  });
+  return { type: 'reply', model, candidates };
+}
+
+function decodeRegionRequest(o: Obj): RegionRequestMessage {
+  return {
+    type: 'region-request',
+    model: modelId(o, 'region request model id'),
+    region: ident(o, 'g', 'region request region', WIRE_BOUNDS.maxRegionLength),
+  };
+}
+
+function decodeRegionPack(o: Obj, limits: WireLimits): RegionPackMessage {
+  const model = modelId(o, 'region pack model id');
+  const region = ident(o, 'g', 'region pack region', WIRE_BOUNDS.maxRegionLength);
+  const galleryVersion = ident(o, 'gv', 'region pack gallery version', WIRE_BOUNDS.maxIdLength);
+  const spots: RegionSpot[] = array(o, 's', 'region pack spots', limits.maxSpots).map((raw, i) => {
+    const what = `region pack spot ${i}`;
+    const s = object(raw, what);
+    const spot = {
+      id: ident(s, 'i', `${what} id`, WIRE_BOUNDS.maxIdLength),
+      feature: vector(s, 'f', `${what} feature`, limits.dimension),
+      x: finite(s, 'x', `${what} x`),
+      y: finite(s, 'y', `${what} y`),
+      popularity: finite(s, 'p', `${what} popularity`),
+    };
+    if (!(spot.popularity > 0)) throw new WireError(`${what} popularity is ${spot.popularity}, expected > 0`);
+    return spot;
+  });
+  return { type: 'region-pack', model, region, galleryVersion, spots };
+}
+
+function decodeInfo(o: Obj): RecognizerInfoMessage {
+  return {
+    type: 'info',
+    model: modelId(o, 'info model id'),
+    // Any sane dimension is accepted here: the client compares it with its own and refuses clearly.
+    dimension: integer(o, 'd', 'info dimension', 1, WIRE_BOUNDS.maxDimension),
+    galleryVersion: ident(o, 'gv', 'info gallery version', WIRE_BOUNDS.maxIdLength),
+    spots: integer(o, 'n', 'info spot count', 0, 2 ** 31 - 1),
+    regions: array(o, 'rg', 'info regions', WIRE_BOUNDS.maxRegions).map((r, i) => {
+      if (typeof r !== 'string' || r.length === 0 || r.length > WIRE_BOUNDS.maxRegionLength || CONTROL.test(r)) {
+        throw new WireError(`info region ${i} is not a valid region name`);
+      }
+      return r;
+    }),
+  };
+}
+
+function decodeError(o: Obj): ErrorMessage {
+  const code = str(o, 'c', 'error code', WIRE_BOUNDS.maxErrorCodeLength);
+  if (!ERROR_CODE.test(code)) throw new WireError('error code must be lower-case letters, digits and dashes');
+  return { type: 'error', code, message: str(o, 'msg', 'error message', WIRE_BOUNDS.maxErrorMessageLength, { allowEmpty: true }) };
+}
+
+/**
+ * Decodes and validates one payload from the network. Every failure — oversize, malformed CBOR, wrong version,
+ * a missing or ill-typed field, a wrong dimension, a non-finite number, too many entries — is a WireError.
+ */
+export function decode(buf: Buffer | Uint8Array, limits: WireLimits): WireMessage {
+  if (!(buf instanceof Uint8Array)) throw new WireError('payload is not a byte buffer');
+  if (buf.length > limits.maxBytes) throw new WireError(`payload has ${buf.length} bytes, at most ${limits.maxBytes} allowed`);
+  if (buf.length === 0) throw new WireError('payload is empty');
+  let raw: unknown;
+  try {
+    raw = decoder.decode(buf);
+  } catch (err) {
+    const reason = err instanceof Error ? err.message : String(err);
+    throw new WireError(`payload is not valid CBOR: ${reason.split('\n')[0]}`);
+  }
+  try {
+    const o = object(raw, 'message');
+    const v = field(o, 'v', 'protocol version');
+    if (v !== PROTOCOL_VERSION) throw new WireError(`protocol version is ${describe(v)}, expected ${PROTOCOL_VERSION}`);
+    const t = field(o, 't', 'message type');
+    switch (t) {
+      case TYPE_CODES.query:
+        return decodeQuery(o, limits);
+      case TYPE_CODES.reply:
+        return decodeReply(o, limits);
+      case TYPE_CODES['region-request']:
+        return decodeRegionRequest(o);
+      case TYPE_CODES['region-pack']:
+        return decodeRegionPack(o, limits);
+      case TYPE_CODES.info:
+        return decodeInfo(o);
+      case TYPE_CODES.error:
+        return decodeError(o);
+      default:
+        throw new WireError(`message type ${typeof t === 'string' ? JSON.stringify(t.slice(0, 16)) : describe(t)} is unknown`);
+    }
+  } catch (err) {
+    if (err instanceof WireError) throw err;
+    // Defensive: a getter or a stack overflow on a hostile structure must still surface as WireError.
+    throw new WireError(`payload could not be validated: ${err instanceof Error ? err.message : String(err)}`);
+  }
+}

@@ -1,0 +1,407 @@
+/**
+ * The device side of the wire (DESIGN §5): MQTT v5 request/response to whichever recognizer takes the query off the
+ * shared subscription. Unlinkability rules live here: a random client id and reply topic per identity, no will, no
+ * availability or status topic, nothing published except requests.
+ */
+import { EventEmitter, once } from 'node:events';
+import { randomBytes } from 'node:crypto';
+import type { MqttClient, IPublishPacket } from 'mqtt';
+import type { Logger } from '../util/log.js';
+import { silentLogger } from '../util/log.js';
+import { UserError } from '../util/errors.js';
+import { decode, encode, WireError } from './codec.js';
+import { createBrokerClient, endClient, randomClientId, redactUrl, whenConnected, type BrokerOptions } from './broker.js';
+import {
+  TOPICS,
+  type QueryMessage,
+  type RecognizerInfoMessage,
+  type RegionPackMessage,
+  type ReplyMessage,
+  type WireLimits,
+  type WireMessage,
+} from './messages.js';
+
+export interface RecognitionClientOptions extends BrokerOptions {
+  limits: WireLimits;
+  /** Our model id; the recognizer must announce the same one (and limits.dimension). */
+  model: string;
+  /** How long a request waits for its reply (default 5 s). */
+  requestTimeoutMs?: number;
+  /** How long start() waits for the retained recognizer info (default 1 s; it normally arrives with the SUBACK). */
+  infoWaitMs?: number;
+  logger?: Logger;
+}
+
+export type ClientState = 'connecting' | 'connected' | 'offline';
+
+/** For the local health API. Byte counts are payload bytes, without MQTT framing. */
+export interface RecognitionClientCounters {
+  state: ClientState;
+  sent: number;
+  received: number;
+  dropped: number;
+  timeouts: number;
+  pending: number;
+  bytesOut: number;
+  bytesIn: number;
+}
+
+/** The recognizer answered with an 'error' message. */
+export class RecognizerError extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+  ) {
+    super(`recognizer error ${code}: ${message}`);
+    this.name = 'RecognizerError';
+  }
+}
+
+/** No reply came within requestTimeoutMs. */
+export class RequestTimeoutError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'RequestTimeoutError';
+  }
+}
+
+interface Identity {
+  clientId: string;
+  replyTopic: string;
+}
+
+interface Pending {
+  expect: 'reply' | 'region-pack';
+  region?: string;
+  resolve(msg: WireMessage): void;
+  reject(err: Error): void;
+  timer: NodeJS.Timeout;
+  settled: Promise<unknown>;
+}
+
+interface ClientEvents {
+  /** A (new) recognizer announcement arrived; `undefined` when the retained announcement was cleared. */
+  info: [RecognizerInfoMessage | undefined];
+  state: [ClientState];
+}
+
+function freshIdentity(): Identity {
+  return { clientId: randomClientId(), replyTopic: TOPICS.replyPrefix + randomBytes(16).toString('hex') };
+}
+
+export class RecognitionClient extends EventEmitter<ClientEvents> {
+  private readonly opts: RecognitionClientOptions;
+  private readonly log: Logger;
+  private readonly requestTimeoutMs: number;
+  private mqtt: MqttClient | undefined;
+  private ident: Identity = freshIdentity();
+  private ready: Promise<void> = Promise.resolve();
+  private currentInfo: RecognizerInfoMessage | undefined;
+  private readonly pending = new Map<string, Pending>();
+  private rotation: Promise<void> | undefined;
+  private started = false;
+  private stopped = false;
+  private readonly c: RecognitionClientCounters = {
+    state: 'offline',
+    sent: 0,
+    received: 0,
+    dropped: 0,
+    timeouts: 0,
+    pending: 0,
+    bytesOut: 0,
+    bytesIn: 0,
+  };
+
+  constructor(opts: RecognitionClientOptions) {
+    super();
+    this.opts = opts;
+    this.log = opts.logger ?? silentLogger();
+    this.requestTimeoutMs = opts.requestTimeoutMs ?? 5_000;
+  }
+
+  /**
+   * Connects (UserError naming the URL when the broker is unreachable), subscribes to our reply topic and the
+   * recognizer announcement, and waits briefly for that announcement.
+   */
+  async start(): Promise<void> {
+    if (this.started) throw new Error('RecognitionClient.start() called twice');
+    this.started = true;
+    const client = this.open();
+    try {
+      await whenConnected(client, this.opts);
+      await this.ready;
+    } catch (err) {
+      this.mqtt = undefined;
+      this.setState('offline');
+      await endClient(client);
+      throw err;
+    }
+    if (!this.currentInfo) await this.waitForInfo(this.opts.infoWaitMs ?? 1_000);
+    this.log.info(
+      { broker: redactUrl(this.opts.url), recognizer: this.currentInfo?.model ?? null },
+      this.currentInfo ? 'connected to the recognition broker' : 'connected to the recognition broker; no recognizer announced yet',
+    );
+  }
+
+  /** Ends the connection; pending requests are rejected. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.failPending('the recognition client was stopped');
+    const client = this.mqtt;
+    this.mqtt = undefined;
+    this.setState('offline');
+    if (client) await endClient(client);
+    await this.rotation?.catch(() => undefined);
+  }
+
+  /** The latest recognizer announcement, if any arrived. */
+  info(): RecognizerInfoMessage | undefined {
+    return this.currentInfo;
+  }
+
+  /** The current MQTT client id and reply topic (random; both change with rotateIdentity()). */
+  identity(): Readonly<Identity> {
+    return { ...this.ident };
+  }
+
+  counters(): RecognitionClientCounters {
+    return { ...this.c, pending: this.pending.size };
+  }
+
+  /** Sends a (transformed) query; resolves with the candidates. */
+  async query(q: QueryMessage): Promise<ReplyMessage> {
+    return (await this.request(q, 'reply')) as ReplyMessage;
+  }
+
+  /** Fetches the spots of one region ('*' for the whole gallery) for decoy synthesis. */
+  async fetchRegion(region: string): Promise<RegionPackMessage> {
+    return (await this.request({ type: 'region-request', model: this.opts.model, region }, 'region-pack', region)) as RegionPackMessage;
+  }
+
+  /**
+   * Reconnects under a fresh random client id and reply topic. Requests already in flight are allowed to finish (or
+   * time out) on the old identity first; requests made meanwhile wait for the new one. Nothing is re-sent under the
+   * new identity, since a repeated payload would link the two. Resolves once the new identity is connected or, when
+   * the broker is down, after connectTimeoutMs (the client then keeps retrying in the background).
+   */
+  rotateIdentity(): Promise<void> {
+    if (!this.started || this.stopped) return Promise.reject(new Error('the recognition client is not running'));
+    this.rotation ??= this.rotate().finally(() => {
+      this.rotation = undefined;
+    });
+    return this.rotation;
+  }
+
+  private async rotate(): Promise<void> {
+    await Promise.allSettled([...this.pending.values()].map((p) => p.settled));
+    if (this.stopped) return;
+    const old = this.mqtt;
+    this.mqtt = undefined;
+    if (old) await endClient(old);
+    if (this.stopped) return;
+    const client = this.open();
+    try {
+      await whenConnected(client, this.opts);
+      await this.ready;
+      this.log.info('recognition client identity rotated');
+    } catch (err) {
+      this.log.warn({ err: (err as Error).message }, 'new identity not connected yet; retrying in the background');
+    }
+  }
+
+  /** Creates the MQTT client for a fresh identity and wires its events; only the current client's events count. */
+  private open(): MqttClient {
+    this.ident = freshIdentity();
+    this.setState('connecting');
+    const client = createBrokerClient(this.opts, this.ident.clientId);
+    this.mqtt = client;
+    const current = () => client === this.mqtt;
+    client.on('connect', () => {
+      if (current()) this.onConnect(client);
+    });
+    client.on('message', (topic, payload, packet) => {
+      if (current()) this.onMessage(topic, payload, packet);
+    });
+    client.on('reconnect', () => {
+      if (current()) this.setState('connecting');
+    });
+    client.on('close', () => {
+      if (!current()) return;
+      if (this.c.state === 'connected') this.log.warn({ broker: redactUrl(this.opts.url) }, 'lost the connection to the recognition broker');
+      this.setState('offline');
+      // Clean start: the reply subscription dies with the connection, so these replies can no longer arrive.
+      this.failPending('lost the connection to the recognition broker');
+    });
+    // Without a listener an 'error' event would throw; connection problems show up as state changes instead.
+    client.on('error', (err) => {
+      if (current() && this.c.state === 'connected') this.log.warn({ err: err.message }, 'recognition broker error');
+    });
+    return client;
+  }
+
+  private onConnect(client: MqttClient): void {
+    const { replyTopic } = this.ident;
+    this.ready = (async () => {
+      const grants = await client.subscribeAsync({ [replyTopic]: { qos: 1 }, [TOPICS.info]: { qos: 1 } });
+      const refused = grants.filter((g) => g.qos >= 0x80).map((g) => g.topic);
+      if (refused.length > 0) {
+        throw new UserError(
+          `The MQTT broker at ${redactUrl(this.opts.url)} refused the subscription to ${refused.join(', ')}: ` +
+            'allow the fleet credentials to subscribe to enfpire/v1/reply/# and enfpire/v1/recognizer/info.',
+        );
+      }
+      if (client === this.mqtt) this.setState('connected');
+    })();
+    this.ready.catch((err: Error) => this.log.error({ err: err.message }, 'subscription failed'));
+  }
+
+  private onMessage(topic: string, payload: Buffer, packet: IPublishPacket): void {
+    this.c.bytesIn += payload.length;
+    if (topic === TOPICS.info) this.onInfo(payload);
+    else if (topic === this.ident.replyTopic) this.onReply(payload, packet);
+    else this.drop(`message on unexpected topic ${topic.slice(0, 80)}`);
+  }
+
+  private onInfo(payload: Buffer): void {
+    if (payload.length === 0) {
+      // An empty retained message deletes the announcement.
+      this.currentInfo = undefined;
+      this.log.warn('recognizer announcement withdrawn');
+      this.emit('info', undefined);
+      return;
+    }
+    let msg: WireMessage;
+    try {
+      msg = decode(payload, this.opts.limits);
+    } catch (err) {
+      return this.drop(`invalid recognizer announcement: ${(err as Error).message}`);
+    }
+    if (msg.type !== 'info') return this.drop(`recognizer announcement is a ${msg.type} message`);
+    const changed = msg.model !== this.currentInfo?.model || msg.galleryVersion !== this.currentInfo?.galleryVersion;
+    this.currentInfo = msg;
+    const problem = this.incompatibility();
+    if (problem) this.log.error(problem);
+    else if (changed) this.log.info({ model: msg.model, galleryVersion: msg.galleryVersion, spots: msg.spots }, 'recognizer announced');
+    this.emit('info', msg);
+  }
+
+  private onReply(payload: Buffer, packet: IPublishPacket): void {
+    const corr = packet.properties?.correlationData;
+    const key = Buffer.isBuffer(corr) ? corr.toString('hex') : undefined;
+    const entry = key === undefined ? undefined : this.pending.get(key);
+    if (!entry || key === undefined) return this.drop('reply with unknown correlation data (late, duplicate or not ours)');
+    this.pending.delete(key);
+    clearTimeout(entry.timer);
+
+    let msg: WireMessage;
+    try {
+      msg = decode(payload, this.opts.limits);
+    } catch (err) {
+      this.drop(`invalid reply: ${(err as Error).message}`);
+      return entry.reject(new WireError(`invalid reply from the recognizer: ${(err as Error).message}`));
+    }
+    if (msg.type === 'error') {
+      this.c.received++;
+      return entry.reject(new RecognizerError(msg.code, msg.message));
+    }
+    let problem: string | undefined;
+    if (msg.type !== entry.expect) problem = `expected a ${entry.expect} message, got ${msg.type}`;
+    else if (msg.model !== this.opts.model) problem = `reply is for model ${msg.model}, not ${this.opts.model}`;
+    else if (msg.type === 'region-pack' && msg.region !== entry.region) problem = `region pack is for ${msg.region}, not ${entry.region}`;
+    if (problem) {
+      this.drop(`invalid reply: ${problem}`);
+      return entry.reject(new WireError(`invalid reply from the recognizer: ${problem}`));
+    }
+    this.c.received++;
+    entry.resolve(msg);
+  }
+
+  private async request(msg: WireMessage, expect: Pending['expect'], region?: string): Promise<WireMessage> {
+    if (!this.started || this.stopped) throw new Error('the recognition client is not running');
+    if (this.rotation) await this.rotation;
+    const client = this.mqtt;
+    // Fail fast rather than queue: a burst of stale queries after a reconnect would break the cover-traffic timing.
+    if (!client || this.c.state !== 'connected') {
+      throw new Error(`not connected to the recognition broker at ${redactUrl(this.opts.url)}`);
+    }
+    const problem = this.incompatibility();
+    if (problem) throw new UserError(problem);
+    const payload = encode(msg);
+
+    const correlationData = randomBytes(16);
+    const key = correlationData.toString('hex');
+    let entry!: Pending;
+    const result = new Promise<WireMessage>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        if (this.pending.get(key) !== entry) return;
+        this.pending.delete(key);
+        this.c.timeouts++;
+        reject(new RequestTimeoutError(`no reply from a recognizer within ${this.requestTimeoutMs} ms`));
+      }, this.requestTimeoutMs);
+      entry = { expect, region, resolve, reject, timer, settled: Promise.resolve() };
+    });
+    entry.settled = result.catch(() => undefined);
+    this.pending.set(key, entry);
+
+    client.publish(
+      msg.type === 'query' ? TOPICS.query : TOPICS.region,
+      payload,
+      {
+        qos: 1,
+        properties: {
+          responseTopic: this.ident.replyTopic,
+          correlationData,
+          // A query nobody took before we gave up on it is worthless: let the broker discard it.
+          messageExpiryInterval: Math.max(1, Math.ceil(this.requestTimeoutMs / 1000)),
+        },
+      },
+      (err) => {
+        if (!err || this.pending.get(key) !== entry) return;
+        this.pending.delete(key);
+        clearTimeout(entry.timer);
+        entry.reject(new Error(`could not publish the request: ${err.message}`));
+      },
+    );
+    this.c.sent++;
+    this.c.bytesOut += payload.length;
+    return result;
+  }
+
+  /** Why we must not query the announced recognizer, or undefined when it matches (or nothing was announced). */
+  private incompatibility(): string | undefined {
+    const info = this.currentInfo;
+    if (!info || (info.model === this.opts.model && info.dimension === this.opts.limits.dimension)) return undefined;
+    return (
+      `The recognizer at ${redactUrl(this.opts.url)} serves model ${info.model} (dimension ${info.dimension}) but this ` +
+      `device runs model ${this.opts.model} (dimension ${this.opts.limits.dimension}): install the matching model on ` +
+      'the device or point it at a recognizer for its model.'
+    );
+  }
+
+  private failPending(reason: string): void {
+    for (const entry of this.pending.values()) {
+      clearTimeout(entry.timer);
+      entry.reject(new Error(reason));
+    }
+    this.pending.clear();
+  }
+
+  private drop(reason: string): void {
+    this.c.dropped++;
+    this.log.warn(`dropped ${reason}`);
+  }
+
+  private setState(state: ClientState): void {
+    if (this.c.state === state) return;
+    this.c.state = state;
+    this.emit('state', state);
+  }
+
+  private async waitForInfo(ms: number): Promise<void> {
+    try {
+      await once(this as EventEmitter, 'info', { signal: AbortSignal.timeout(ms) });
+    } catch {
+      // Nothing announced yet: queries are still allowed, the recognizer checks the model itself.
+    }
+  }
+}

@@ -1,0 +1,257 @@
+import t, { type Test } from 'tap';
+import { writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { stringify } from 'yaml';
+import {
+  checkConfigFile,
+  configSchema,
+  loadEdgeConfig,
+  loadRecognizerConfig,
+  type ConfigKind,
+} from '../../daemon/config/load.js';
+import type { SchemaNode } from '../../daemon/config/problems.js';
+import { EDGE_CONFIG_SHAPE, RECOGNIZER_CONFIG_SHAPE, type Problem } from '../../daemon/config/types.js';
+import { UserError } from '../../daemon/util/errors.js';
+
+const firmwareConfig = fileURLToPath(new URL('../../firmware-config/', import.meta.url));
+const minimalEdge = { camera: { dir: 'frames' }, transport: { url: 'mqtt://127.0.0.1:1883' } };
+
+/** Writes `content` (an object as YAML, or raw text) to `name` in `dir` and returns the path. */
+function write(dir: string, name: string, content: unknown): string {
+  const file = join(dir, name);
+  writeFileSync(file, typeof content === 'string' ? content : stringify(content));
+  return file;
+}
+
+function problemsOf(dir: string, content: unknown, kind: ConfigKind = 'edge'): Problem[] {
+  return checkConfigFile(write(dir, `${kind}.yaml`, content), kind);
+}
+
+function only(t: Test, problems: Problem[], path: string): Problem {
+  const found = problems.filter((p) => p.path === path);
+  t.equal(found.length, 1, `one problem at '${path}' in ${JSON.stringify(problems)}`);
+  return found[0] ?? { path: '', message: '', fix: '' };
+}
+
+/** Every property of a schema as dotted paths, with its node. */
+function schemaLeaves(node: SchemaNode, prefix = ''): Array<[string, SchemaNode]> {
+  return Object.entries(node.properties ?? {}).flatMap(([key, sub]) => {
+    const path = prefix ? `${prefix}.${key}` : key;
+    return sub.properties ? schemaLeaves(sub, path) : [[path, sub] as [string, SchemaNode]];
+  });
+}
+
+function shapeLeaves(shape: object, prefix = '', derived = false): string[] {
+  return Object.entries(shape).flatMap(([key, value]) => {
+    const path = prefix ? `${prefix}.${key}` : key;
+    if (typeof value === 'object') return shapeLeaves(value, path, derived);
+    return (value === 'derived') === derived ? [path] : [];
+  });
+}
+
+function get(object: unknown, path: string): unknown {
+  return path.split('.').reduce<unknown>((node, key) => (node as Record<string, unknown> | undefined)?.[key], object);
+}
+
+function set(object: Record<string, unknown>, path: string, value: unknown): void {
+  const keys = path.split('.');
+  let node = object;
+  for (const key of keys.slice(0, -1)) node = (node[key] ??= {}) as Record<string, unknown>;
+  node[keys[keys.length - 1]] = value;
+}
+
+t.test('the shipped development profiles are valid and resolve paths against their folder', async (t) => {
+  t.same(checkConfigFile(join(firmwareConfig, 'dev-files.yaml'), 'edge'), []);
+  t.same(checkConfigFile(join(firmwareConfig, 'recognizer.yaml'), 'recognizer'), []);
+  const edge = await loadEdgeConfig(join(firmwareConfig, 'dev-files.yaml'));
+  t.equal(edge.camera.kind, 'files');
+  t.equal(edge.camera.dir, resolve(firmwareConfig, '..', 'samples', 'spots'));
+  t.equal(edge.model.manifest, resolve(firmwareConfig, '..', 'models', 'enfpire-gist-int8-v1.json'));
+  t.match(edge.transport.url, /^mqtt:\/\/127\.0\.0\.1:1883$/);
+  t.equal(edge.configFile, join(firmwareConfig, 'dev-files.yaml'));
+  const recognizer = await loadRecognizerConfig(join(firmwareConfig, 'recognizer.yaml'));
+  t.equal(recognizer.model, edge.model.manifest, 'both sides use the same model');
+});
+
+for (const kind of ['edge', 'recognizer'] as const) {
+  const shape = kind === 'edge' ? EDGE_CONFIG_SHAPE : RECOGNIZER_CONFIG_SHAPE;
+
+  t.test(`${kind}: the typed config and the schema list the same settings`, async (t) => {
+    const fromSchema = schemaLeaves(configSchema(kind)).map(([path]) => path);
+    t.same([...fromSchema].sort(), shapeLeaves(shape).sort());
+    for (const path of shapeLeaves(shape, '', true)) t.notOk(fromSchema.includes(path), `${path} is derived`);
+    for (const [path, node] of schemaLeaves(configSchema(kind))) t.ok(node.description, `${path} has a description`);
+  });
+
+  t.test(`${kind}: a config built from the schema's examples loads with every setting present`, async (t) => {
+    const dir = t.testdir({ credentials: {} });
+    const credentials = join(dir, 'credentials');
+    const full: Record<string, unknown> = {};
+    for (const [path, node] of schemaLeaves(configSchema(kind))) {
+      let value = node.examples?.[0] ?? node.default;
+      if (node.format === 'secret-file' || node.format === 'credential-path') {
+        const name = path.replace(/\./g, '-');
+        writeFileSync(join(credentials, name), `${name}-value\n`);
+        value = `credential:${name}`;
+      }
+      t.not(value, undefined, `${path} has an example or a default`);
+      set(full, path, value);
+    }
+    const file = write(dir, 'full.yaml', full);
+    t.same(checkConfigFile(file, kind), [], 'the examples are valid');
+    const env = { CREDENTIALS_DIRECTORY: credentials };
+    const loaded = kind === 'edge' ? await loadEdgeConfig(file, { env }) : await loadRecognizerConfig(file, { env });
+    for (const path of [...shapeLeaves(shape), ...shapeLeaves(shape, '', true)]) {
+      t.not(get(loaded, path), undefined, `${path} is in the loaded config`);
+    }
+    const section = kind === 'edge' ? 'transport' : 'broker';
+    t.equal(get(loaded, `${section}.password`), `${section}-passwordFile-value`, 'secret read and trimmed');
+    t.equal(get(loaded, `${section}.caFile`), join(credentials, `${section}-caFile`));
+  });
+}
+
+t.test('a minimal config gets every default of the schema', async (t) => {
+  const dir = t.testdir();
+  const config = await loadEdgeConfig(write(dir, 'edge.yaml', minimalEdge));
+  for (const [path, node] of schemaLeaves(configSchema('edge'))) {
+    if (node.default === undefined) continue;
+    const expected = node.format === 'path' ? resolve(dir, String(node.default)) : node.default;
+    t.same(get(config, path), expected, `${path} defaults to ${JSON.stringify(expected)}`);
+  }
+  t.equal(config.camera.dir, join(dir, 'frames'), 'relative to the config file, not the working directory');
+  t.equal(config.privacy.k, 4);
+  t.equal(config.transport.password, undefined);
+
+  const recognizer = await loadRecognizerConfig(write(dir, 'r.yaml', { broker: { url: 'mqtts://b.example:8883' } }));
+  t.equal(recognizer.index.kind, 'hnsw');
+  t.equal(recognizer.gallery, join(dir, 'enfpire-recognizer.db'));
+});
+
+t.test('each kind of mistake names the setting and a fix', async (t) => {
+  const dir = t.testdir();
+  const withEdge = (patch: Record<string, Record<string, unknown>>) => {
+    const config = structuredClone(minimalEdge) as Record<string, Record<string, unknown>>;
+    for (const [section, values] of Object.entries(patch)) config[section] = { ...config[section], ...values };
+    return problemsOf(dir, config);
+  };
+
+  const typo = only(t, withEdge({ camera: { fsp: 3 } }), 'camera.fsp');
+  t.equal(typo.message, 'unknown setting');
+  t.equal(typo.fix, "did you mean 'fps'?");
+  t.match(only(t, withEdge({ privacy: { decoysigma: 0.1 } }), 'privacy.decoysigma').fix, "'decoySigma'");
+  t.match(only(t, problemsOf(dir, { ...minimalEdge, zzz: 1 }), 'zzz').fix, /remove it; the settings here are camera, model/);
+
+  const range = only(t, withEdge({ privacy: { k: 20 } }), 'privacy.k');
+  t.match(range.message, /must be ≤ 16/);
+  t.equal(range.fix, 'set k between 1 and 16');
+  t.match(only(t, withEdge({ camera: { fps: 0 } }), 'camera.fps'), { message: /> 0/, fix: /more than 0/ });
+
+  t.match(only(t, withEdge({ privacy: { k: 'four' } }), 'privacy.k'), {
+    message: "must be a whole number (got 'four')",
+    fix: /k: 4/,
+  });
+  t.match(only(t, withEdge({ camera: { kind: 'file' } }), 'camera.kind'), {
+    message: "'file' is not allowed",
+    fix: /did you mean 'files'\? use one of 'files', 'libcamera'/,
+  });
+  t.match(only(t, withEdge({ model: { executionProviders: ['cpu', 'gpu'] } }), 'model.executionProviders[1]'), {
+    fix: /'cpu', 'cuda', 'tensorrt'/,
+  });
+  t.match(only(t, withEdge({ transport: { url: 'http://broker:1883' } }), 'transport.url'), { fix: /mqtts:\/\// });
+  t.match(only(t, withEdge({ api: { listen: 'localhost' } }), 'api.listen'), { fix: /127\.0\.0\.1:8765/ });
+  t.match(only(t, withEdge({ transport: { certFile: 'c.pem' } }), 'transport.keyFile'), {
+    message: /required when certFile is set/,
+  });
+  t.match(only(t, withEdge({ transport: { url: 'mqtt://me:pw@broker:1883' } }), 'transport.url'), {
+    message: /credentials are not allowed/,
+    fix: /passwordFile/,
+  });
+  t.match(only(t, withEdge({ transport: { passwordFile: 'credential:bad name' } }), 'transport.passwordFile'), {
+    fix: /credential:NAME/,
+  });
+
+  const noDir = only(t, problemsOf(dir, { transport: minimalEdge.transport }), 'camera.dir');
+  t.equal(noDir.message, "missing (required when camera.kind is 'files')");
+  t.match(noDir.fix, /^add dir: /);
+  t.same(problemsOf(dir, { camera: { kind: 'libcamera' }, transport: minimalEdge.transport }), [], 'dir only for files');
+  t.match(only(t, problemsOf(dir, { camera: { dir: 'x' } }), 'transport'), { fix: /a transport section with url: 'mqtts:/ });
+  t.match(only(t, problemsOf(dir, { camera: 'files', transport: minimalEdge.transport }), 'camera'), {
+    message: /must be a section of settings/,
+  });
+
+  const several = withEdge({ camera: { fsp: 3 }, privacy: { k: 0 }, log: { level: 'loud' } });
+  t.same(several.map((p) => p.path).sort(), ['camera.fsp', 'log.level', 'privacy.k'], 'all problems at once');
+});
+
+t.test('file-level problems: missing file, YAML syntax, not a mapping', async (t) => {
+  const dir = t.testdir();
+  const [missing] = checkConfigFile(join(dir, 'nope.yaml'), 'edge');
+  t.match(missing, { path: '', message: /nope\.yaml does not exist/ });
+
+  const [syntax] = problemsOf(dir, 'camera:\n  dir: x\nprivacy:\n  k: [1, 2\ntransport:\n  url: mqtt://h:1\n');
+  t.match(syntax.message, /^YAML syntax error at line \d+, column \d+/);
+  const line = Number(/line (\d+)/.exec(syntax.message)?.[1]);
+  t.ok(line >= 4 && line <= 5, `the line (${line}) points at the unclosed list`);
+  t.match(syntax.fix, `at line ${line}`);
+
+  t.match(problemsOf(dir, 'camera:\n  dir: x\n  dir: y\n')[0].message, /line 3/, 'duplicate keys are errors');
+  t.match(problemsOf(dir, '- a\n- b\n'), [{ path: '', message: /not a mapping/ }]);
+  t.match(only(t, problemsOf(dir, ''), 'transport'), { message: 'missing (required)' }, 'an empty file is an empty mapping');
+});
+
+t.test('load errors are one UserError with one line per problem', async (t) => {
+  const dir = t.testdir();
+  const file = write(dir, 'bad.yaml', { camera: { fsp: 1 }, privacy: { k: 99 }, transport: { url: 'x' } });
+  const error = await loadEdgeConfig(file).catch((e: unknown) => e);
+  t.type(error, UserError);
+  const lines = (error as Error).message.split('\n');
+  t.match(lines[0], `${file} has 4 problems`);
+  t.match(lines.slice(1).sort(), [
+    /^ {2}camera\.dir: missing/,
+    /^ {2}camera\.fsp: unknown setting — did you mean 'fps'\?$/,
+    /^ {2}privacy\.k: must be ≤ 16 \(got 99\) — set k between 1 and 16$/,
+    /^ {2}transport\.url: /,
+  ]);
+  t.equal(lines.length, 5);
+});
+
+t.test('secrets come from files, never from the YAML', async (t) => {
+  const dir = t.testdir({
+    secrets: { user: 'edge-fleet\n', pw: '  s3cret  \n', empty: '\n' },
+    creds: { 'broker-password': 'from-systemd\n' },
+    'ca.pem': '-----BEGIN CERTIFICATE-----\n',
+  });
+  const edge = (transport: Record<string, unknown>) =>
+    write(dir, 'edge.yaml', { camera: { dir: 'frames' }, transport: { url: 'mqtts://b.example:8883', ...transport } });
+
+  const fromFiles = await loadEdgeConfig(edge({ usernameFile: 'secrets/user', passwordFile: 'secrets/pw', caFile: 'ca.pem' }));
+  t.equal(fromFiles.transport.username, 'edge-fleet');
+  t.equal(fromFiles.transport.password, 's3cret', 'trimmed');
+  t.equal(fromFiles.transport.passwordFile, join(dir, 'secrets', 'pw'));
+  t.equal(fromFiles.transport.caFile, join(dir, 'ca.pem'));
+
+  const env = { CREDENTIALS_DIRECTORY: join(dir, 'creds') };
+  const fromSystemd = await loadEdgeConfig(edge({ passwordFile: 'credential:broker-password' }), { env });
+  t.equal(fromSystemd.transport.password, 'from-systemd');
+  t.equal(fromSystemd.transport.passwordFile, join(dir, 'creds', 'broker-password'));
+
+  await t.rejects(loadEdgeConfig(edge({ passwordFile: 'credential:broker-password' }), { env: {} }), {
+    name: 'UserError',
+    message: /transport\.passwordFile: 'credential:broker-password' is a systemd credential but \$CREDENTIALS_DIRECTORY is not set — .*LoadCredential=broker-password:/,
+  });
+  await t.rejects(loadEdgeConfig(edge({ passwordFile: 'secrets/missing' })), {
+    message: /transport\.passwordFile: .*missing does not exist — create the file/,
+  });
+  await t.rejects(loadEdgeConfig(edge({ usernameFile: 'secrets/empty' })), { message: /transport\.usernameFile: .* is empty/ });
+  await t.rejects(loadEdgeConfig(edge({ caFile: 'nope.pem' })), { message: /transport\.caFile: .*nope\.pem does not exist/ });
+  t.same(checkConfigFile(edge({ passwordFile: 'secrets/missing' }), 'edge'), [], 'config check does not need the secrets');
+
+  const literal = only(t, problemsOf(dir, { ...minimalEdge, transport: { url: 'mqtt://h:1883', password: 'hunter2' } }), 'transport.password');
+  t.equal(literal.message, 'secrets are not allowed in the configuration file');
+  t.match(literal.fix, /set transport\.passwordFile to its path \(or to 'credential:NAME'/);
+  t.notMatch(JSON.stringify(literal), /hunter2/, 'the secret is not repeated in the report');
+  t.match(only(t, problemsOf(dir, { broker: { url: 'mqtt://h:1883', username: 'u' } }, 'recognizer'), 'broker.username'), {
+    fix: /broker\.usernameFile/,
+  });
+});

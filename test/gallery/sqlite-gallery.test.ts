@@ -1,0 +1,200 @@
+import t from 'tap';
+import { existsSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { SqliteGallery } from '../../daemon/gallery/sqlite-gallery.js';
+import type { Candidate, RegionPackMessage } from '../../daemon/transport/messages.js';
+
+function candidate(id: string, seed: number, info: Record<string, unknown> = {}): Candidate {
+  const feature = Float32Array.from({ length: 8 }, (_, i) => Math.sin(seed * 7.3 + i) / 3);
+  return { id, score: 0.5, feature, info: { name: `Spot ${id}`, ...info } };
+}
+
+function pack(region: string, version: string, ids: string[]): RegionPackMessage {
+  return {
+    type: 'region-pack',
+    model: 'm1',
+    region,
+    galleryVersion: version,
+    spots: ids.map((id, i) => ({ id, feature: candidate(id, i + 1).feature, x: i * 80.5, y: -i * 3.25, popularity: i + 0.5 })),
+  };
+}
+
+function rowCount(path: string, table: string): number {
+  const db = new Database(path, { readonly: true });
+  try {
+    return Number(db.prepare(`SELECT COUNT(*) FROM ${table}`).pluck().get());
+  } finally {
+    db.close();
+  }
+}
+
+t.test('spots, results and packs persist across reopen; the file is in WAL mode', async (t) => {
+  const path = join(t.testdir(), 'nested', 'gallery.db');
+  const g = new SqliteGallery(path);
+  const a = candidate('a', 1, { description: 'first', url: 'https://x.test/a', hours: [9, 17] });
+  g.upsertCandidates([a, candidate('b', 2)], 1000);
+  g.upsertCandidates([candidate('b', 3)], 2000);
+  g.recordResult({ at: 10, spotId: 'a', score: 0.9, label: 'frame-1.jpg' });
+  g.recordResult({ at: 20, spotId: null, score: 0.1 });
+  g.saveRegionPack(pack('old-town', 'v1', ['a', 'b', 'c']), 3000);
+  t.ok(existsSync(`${path}-wal`), 'a -wal file while open');
+  g.close();
+  g.close(); // idempotent
+
+  const raw = new Database(path, { readonly: true });
+  t.equal(raw.pragma('journal_mode', { simple: true }), 'wal');
+  t.equal(raw.pragma('user_version', { simple: true }), 1, 'schema version recorded');
+  raw.close();
+
+  const h = new SqliteGallery(path);
+  t.teardown(() => h.close());
+  const spotA = h.getSpot('a')!;
+  t.same([...spotA.feature], [...a.feature], 'feature bit-exact');
+  t.ok(spotA.feature instanceof Float32Array);
+  t.same(spotA.info, a.info);
+  t.equal(spotA.updatedAt, 1000);
+  t.same([...h.getSpot('b')!.feature], [...candidate('b', 3).feature], 'upsert replaced b');
+  t.equal(h.getSpot('b')!.updatedAt, 2000);
+  t.equal(h.getSpot('nope'), undefined);
+  t.same(h.allSpots().map((s) => s.id).sort(), ['a', 'b']);
+  t.same(h.history(), [
+    { at: 20, spotId: null, score: 0.1 },
+    { at: 10, spotId: 'a', score: 0.9, label: 'frame-1.jpg' },
+  ], 'newest first');
+  t.same(h.history(1), [{ at: 20, spotId: null, score: 0.1 }]);
+  t.same(h.loadRegionPack('old-town', 'm1'), pack('old-town', 'v1', ['a', 'b', 'c']), 'region pack round trip');
+});
+
+t.test('region packs: one per (region, model), replaced by newer ones, absent ones undefined', async (t) => {
+  const g = new SqliteGallery(join(t.testdir(), 'g.db'));
+  t.teardown(() => g.close());
+  t.equal(g.loadRegionPack('x', 'm1'), undefined);
+  g.saveRegionPack(pack('x', 'v1', ['a']));
+  g.saveRegionPack(pack('y', 'v1', ['a', 'b']));
+  g.saveRegionPack(pack('x', 'v2', ['c', 'd']));
+  t.equal(g.loadRegionPack('x', 'm1')!.galleryVersion, 'v2');
+  t.same(g.loadRegionPack('x', 'm1')!.spots.map((s) => s.id), ['c', 'd']);
+  t.same(g.loadRegionPack('y', 'm1')!.spots.map((s) => s.id), ['a', 'b']);
+  t.equal(g.loadRegionPack('x', 'other-model'), undefined);
+  const empty = { ...pack('z', 'v1', []) };
+  g.saveRegionPack(empty);
+  t.same(g.loadRegionPack('z', 'm1'), empty, 'an empty pack is a valid pack');
+});
+
+t.test('the history is bounded: only the last maxResults survive, also when the bound shrinks', async (t) => {
+  const path = join(t.testdir(), 'g.db');
+  const g = new SqliteGallery(path, { maxResults: 5 });
+  for (let i = 1; i <= 12; i++) g.recordResult({ at: i, spotId: `s${i}`, score: i / 12 });
+  t.same(g.history().map((r) => r.at), [12, 11, 10, 9, 8]);
+  t.same(g.history(100).length, 5);
+  g.close();
+  t.equal(rowCount(path, 'results'), 5, 'deleted on disk, not just hidden');
+
+  const h = new SqliteGallery(path, { maxResults: 3 });
+  t.equal(rowCount(path, 'results'), 3, 'pruned on open with a smaller bound');
+  h.recordResult({ at: 13, spotId: null, score: 0 });
+  t.same(h.history().map((r) => r.at), [13, 12, 11]);
+  h.close();
+});
+
+t.test('the spot cache is bounded: least recently seen spots are evicted', async (t) => {
+  const path = join(t.testdir(), 'g.db');
+  const g = new SqliteGallery(path, { maxSpots: 3 });
+  g.upsertCandidates([candidate('a', 1), candidate('b', 2)], 100);
+  g.upsertCandidates([candidate('c', 3)], 200);
+  g.upsertCandidates([candidate('a', 1)], 300); // a seen again: b is now the oldest
+  g.upsertCandidates([candidate('d', 4)], 400);
+  t.same(g.allSpots().map((s) => s.id).sort(), ['a', 'c', 'd']);
+  g.close();
+  t.equal(rowCount(path, 'spots'), 3);
+  const h = new SqliteGallery(path, { maxSpots: 3 });
+  t.same(h.allSpots().map((s) => s.id).sort(), ['a', 'c', 'd']);
+  h.close();
+});
+
+t.test('bad input is refused whole and loses nothing', async (t) => {
+  const path = join(t.testdir(), 'g.db');
+  const g = new SqliteGallery(path);
+  t.teardown(() => g.close());
+  const old = candidate('keep', 1);
+  g.upsertCandidates([old], 10);
+  g.saveRegionPack(pack('r', 'v1', ['a', 'b']));
+
+  const nan = candidate('bad', 2);
+  nan.feature[3] = NaN;
+  const changed = candidate('keep', 5);
+  t.throws(() => g.upsertCandidates([changed, nan], 20), /bad.*non-finite feature/);
+  t.throws(() => g.upsertCandidates([changed, { ...candidate('x', 1), info: {} as never }], 20), /service info name/);
+  t.throws(() => g.upsertCandidates([changed, { ...candidate('x', 1), id: '' }], 20), /no id/);
+  t.same([...g.getSpot('keep')!.feature], [...old.feature], 'the valid candidate of a bad batch was not written');
+  t.equal(g.getSpot('bad'), undefined);
+  t.equal(rowCount(path, 'spots'), 1);
+
+  const badPack = pack('r', 'v2', ['c', 'd']);
+  badPack.spots[1].popularity = 0;
+  t.throws(() => g.saveRegionPack(badPack), /popularity/);
+  const dupPack = pack('r', 'v2', ['c', 'c']);
+  t.throws(() => g.saveRegionPack(dupPack), /repeated id/);
+  const mixedDims = pack('r', 'v2', ['c', 'd']);
+  mixedDims.spots[1].feature = new Float32Array(3);
+  t.throws(() => g.saveRegionPack(mixedDims), /bad feature/);
+  t.equal(g.loadRegionPack('r', 'm1')!.galleryVersion, 'v1', 'old pack kept');
+
+  t.throws(() => g.recordResult({ at: NaN, spotId: 'a', score: 1 }), /timestamp/);
+  t.throws(() => g.recordResult({ at: 1, spotId: 'a', score: Infinity }), /score/);
+  t.same(g.history(), []);
+});
+
+t.test('a damaged cached pack is ignored, not fatal', async (t) => {
+  const path = join(t.testdir(), 'g.db');
+  const g = new SqliteGallery(path);
+  g.saveRegionPack(pack('r', 'v1', ['a']));
+  g.close();
+  const raw = new Database(path);
+  raw.prepare('UPDATE region_packs SET payload = ?').run(Buffer.from([0xa1, 0x61, 0x76, 0x02]));
+  raw.close();
+  const h = new SqliteGallery(path);
+  t.equal(h.loadRegionPack('r', 'm1'), undefined);
+  h.close();
+});
+
+t.test('a new model drops cached spots (their features mean nothing to it) but keeps history', async (t) => {
+  const path = join(t.testdir(), 'g.db');
+  const g = new SqliteGallery(path, { model: 'm1' });
+  g.upsertCandidates([candidate('a', 1)], 1);
+  g.recordResult({ at: 1, spotId: 'a', score: 1 });
+  g.close();
+  const same = new SqliteGallery(path, { model: 'm1' });
+  t.equal(same.allSpots().length, 1, 'same model keeps spots');
+  same.close();
+  const other = new SqliteGallery(path, { model: 'm2' });
+  t.equal(other.allSpots().length, 0);
+  t.equal(other.history().length, 1);
+  other.close();
+});
+
+t.test('open errors are UserErrors naming the path', async (t) => {
+  const dir = t.testdir({ 'file.txt': 'not a folder', 'text.db': 'hello, this is plain text and not SQLite at all. '.repeat(30) });
+  const underFile = join(dir, 'file.txt', 'g.db');
+  t.throws(() => new SqliteGallery(underFile), { name: 'UserError', message: new RegExp(`Cannot open the device gallery ${underFile}`) });
+  const text = join(dir, 'text.db');
+  t.throws(() => new SqliteGallery(text), { name: 'UserError', message: /text\.db \(it is not a SQLite database\)/ });
+  t.throws(() => new SqliteGallery(dir), { name: 'UserError', message: new RegExp(dir) });
+
+  const foreign = join(dir, 'foreign.db');
+  const db = new Database(foreign);
+  db.exec('CREATE TABLE things (x)');
+  db.close();
+  t.throws(() => new SqliteGallery(foreign), { name: 'UserError', message: /foreign\.db is a SQLite database but not a device gallery/ });
+
+  const future = join(dir, 'future.db');
+  new SqliteGallery(future).close();
+  const f = new Database(future);
+  f.pragma('user_version = 99');
+  f.close();
+  t.throws(() => new SqliteGallery(future), { name: 'UserError', message: /schema version 99 but this build knows only up to 1/ });
+
+  t.throws(() => new SqliteGallery(join(dir, 'ok.db'), { maxResults: 0 }), RangeError);
+});

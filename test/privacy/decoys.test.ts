@@ -1,0 +1,146 @@
+import t from 'tap';
+import { DecoySynthesizer, estimateSigma, perturb } from '../../daemon/privacy/decoys.js';
+import { cryptoRandom, seededRandom } from '../../daemon/privacy/random.js';
+import type { RegionSpot } from '../../daemon/transport/messages.js';
+import { cosine, norm, normalize } from '../../daemon/util/vector.js';
+import { makeGallery } from './synthetic-gallery.js';
+
+const mean = (xs: number[]): number => xs.reduce((s, x) => s + x, 0) / xs.length;
+const sd = (xs: number[]): number => Math.sqrt(mean(xs.map((x) => (x - mean(xs)) ** 2)));
+
+t.test('estimateSigma recovers the sigma of the isotropic model', async (t) => {
+  const random = seededRandom(11);
+  for (const sigma of [0.3, 0.75, 1.2]) {
+    const pairs = Array.from({ length: 300 }, () => {
+      const reference = normalize(Float32Array.from({ length: 256 }, () => random.normal()));
+      return { reference, photo: perturb(reference, sigma, random) };
+    });
+    const estimate = estimateSigma(pairs);
+    t.ok(Math.abs(estimate - sigma) / sigma < 0.03, `sigma ${sigma} estimated as ${estimate.toFixed(4)}`);
+  }
+});
+
+t.test('estimateSigma shrugs off a few mislabelled photos and rejects bad input', async (t) => {
+  const random = seededRandom(12);
+  const pairs = Array.from({ length: 200 }, (_, i) => {
+    const reference = normalize(Float32Array.from({ length: 128 }, () => random.normal()));
+    // Every 20th photo belongs to another spot entirely.
+    const photo = i % 20 === 0 ? normalize(Float32Array.from({ length: 128 }, () => random.normal())) : perturb(reference, 0.6, random);
+    return { reference, photo };
+  });
+  t.ok(Math.abs(estimateSigma(pairs) - 0.6) < 0.04, `estimate ${estimateSigma(pairs).toFixed(4)}`);
+  t.throws(() => estimateSigma([]), RangeError);
+  t.throws(() => estimateSigma([{ photo: new Float32Array(3), reference: new Float32Array(4) }]), /dimension/);
+});
+
+t.test('decoys look like photos of their spot, not like the prototype', async (t) => {
+  const gallery = makeGallery({ seed: 3 });
+  const random = seededRandom(4);
+  // Fit the view variation from "offline" photo/reference pairs, as the model build would.
+  const pairs = Array.from({ length: 400 }, (_, i) => {
+    const spot = gallery.spots[i % gallery.spots.length];
+    return { photo: gallery.photo(spot.id, random), reference: spot.feature };
+  });
+  const sigma = estimateSigma(pairs);
+  const synthesizer = new DecoySynthesizer({ spots: gallery.spots, variation: { sigma }, random });
+
+  const photoCos: number[] = [];
+  const decoyCos: number[] = [];
+  let worstNormError = 0;
+  for (let i = 0; i < 1000; i++) {
+    const spot = gallery.spots[i % gallery.spots.length];
+    photoCos.push(cosine(gallery.photo(spot.id, random), spot.feature));
+    const decoy = synthesizer.decoyFor(spot.id);
+    worstNormError = Math.max(worstNormError, Math.abs(norm(decoy) - 1));
+    decoyCos.push(cosine(decoy, spot.feature));
+  }
+  t.ok(worstNormError < 1e-5, 'decoys are unit vectors');
+  t.comment(`sigma fitted ${sigma.toFixed(4)}; cos(photo, ref) ${mean(photoCos).toFixed(4)} ± ${sd(photoCos).toFixed(4)}; cos(decoy, ref) ${mean(decoyCos).toFixed(4)} ± ${sd(decoyCos).toFixed(4)}`);
+  t.ok(Math.abs(mean(photoCos) - mean(decoyCos)) < 0.01, 'decoys sit as far from the prototype as photos do');
+  t.ok(Math.max(...decoyCos) < 0.95, 'no decoy is (close to) the exact prototype');
+});
+
+t.test('no decoy vector repeats across 10 000 draws', async (t) => {
+  const gallery = makeGallery({ seed: 5, spots: 20 });
+  for (const [name, random] of [['crypto', cryptoRandom()], ['seeded', seededRandom(6)]] as const) {
+    const synthesizer = new DecoySynthesizer({ spots: gallery.spots, variation: { sigma: 0.75 }, random });
+    const seen = new Set<string>();
+    // All draws from 3 spots: the hardest case for uniqueness.
+    for (let i = 0; i < 10_000; i++) {
+      const v = synthesizer.decoyFor(gallery.spots[i % 3].id);
+      seen.add(Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('base64'));
+    }
+    t.equal(seen.size, 10_000, `${name}: 10 000 distinct decoys`);
+  }
+});
+
+t.test('decoy spot choice follows popularity', async (t) => {
+  const popularity = [40, 20, 10, 8, 6, 5, 4, 3, 2, 1, 1, 0.5];
+  const spots: RegionSpot[] = popularity.map((p, i) => ({
+    id: `s${i}`,
+    feature: normalize(Float32Array.from({ length: 8 }, (_, j) => (j === i % 8 ? 1 : 0.1))),
+    x: 0,
+    y: 0,
+    popularity: p,
+  }));
+  const synthesizer = new DecoySynthesizer({ spots, variation: { sigma: 0.5 }, random: seededRandom(9) });
+  const draws = 50_000;
+  const counts = new Map<string, number>();
+  for (let i = 0; i < draws; i++) {
+    const [id] = synthesizer.pickDecoySpots(1, new Set());
+    counts.set(id, (counts.get(id) ?? 0) + 1);
+  }
+  const total = popularity.reduce((s, p) => s + p, 0);
+  let chi2 = 0;
+  popularity.forEach((p, i) => {
+    const expected = (draws * p) / total;
+    chi2 += ((counts.get(`s${i}`) ?? 0) - expected) ** 2 / expected;
+  });
+  t.comment(`chi-square ${chi2.toFixed(2)} with 11 degrees of freedom`);
+  t.ok(chi2 < 31.26, 'chi-square below the p = 0.001 critical value (11 dof)');
+
+  // Excluding the spot that holds 40 % of the weight: the rest keep their relative popularity, and the
+  // exact fallback of the rejection sampler is exercised when the excluded set holds almost everything.
+  const heavy = new Set(['s0', 's1', 's2', 's3', 's4', 's5', 's6', 's7', 's8']);
+  const tail = new Map<string, number>();
+  let repeats = 0;
+  for (let i = 0; i < 20_000; i++) {
+    const picked = synthesizer.pickDecoySpots(2, heavy);
+    if (picked[0] === picked[1]) repeats++;
+    for (const id of picked) tail.set(id, (tail.get(id) ?? 0) + 1);
+  }
+  t.equal(repeats, 0, 'the two picks are always distinct');
+  t.same([...tail.keys()].sort(), ['s10', 's11', 's9'], 'only spots outside the excluded set');
+  // Two of {1, 1, 0.5} without replacement: s11 is left out most often, s9 and s10 equally often.
+  t.ok(Math.abs((tail.get('s9') ?? 0) - (tail.get('s10') ?? 0)) < 600, `s9 ${tail.get('s9')} s10 ${tail.get('s10')}`);
+  t.ok((tail.get('s11') ?? 0) < (tail.get('s9') ?? 0), 's11 (least popular) picked least');
+});
+
+t.test('pickDecoySpots returns distinct spots and refuses impossible requests', async (t) => {
+  const gallery = makeGallery({ seed: 8, spots: 30 });
+  const synthesizer = new DecoySynthesizer({ spots: gallery.spots, variation: { sigma: 0.5 }, random: seededRandom(1) });
+  let bad = 0;
+  for (let i = 0; i < 200; i++) {
+    const picked = synthesizer.pickDecoySpots(15, new Set(['spot-0']));
+    if (new Set(picked).size !== 15 || picked.includes('spot-0')) bad++;
+  }
+  t.equal(bad, 0, '15 distinct spots, never the excluded one');
+  t.equal(synthesizer.pickDecoySpots(29, new Set(['spot-0'])).length, 29, 'every other spot');
+  t.throws(() => synthesizer.pickDecoySpots(30, new Set(['spot-0'])), /region pack has 29/);
+  t.throws(() => synthesizer.decoyFor('nowhere'), /not in the region pack/);
+});
+
+t.test('the synthesizer validates the region pack', async (t) => {
+  const spot = (id: string, feature: number[], popularity = 1): RegionSpot => ({ id, feature: Float32Array.from(feature), x: 0, y: 0, popularity });
+  const random = seededRandom(1);
+  const make = (spots: RegionSpot[], sigma = 0.5) => new DecoySynthesizer({ spots, variation: { sigma }, random });
+  t.throws(() => make([]), /no spots/);
+  t.throws(() => make([spot('a', [1, 0])], 0), /sigma/);
+  t.throws(() => make([spot('a', [1, 0]), spot('a', [0, 1])]), /twice/);
+  t.throws(() => make([spot('a', [1, 0]), spot('b', [0, 1, 0])]), /dimension 3, expected 2/);
+  t.throws(() => make([spot('a', [1, 0], 0)]), /popularity/);
+  t.throws(() => make([spot('a', [0, 0])]), /zero or non-finite/);
+  t.throws(() => make([spot('a', [NaN, 1])]), /zero or non-finite/);
+  const ok = make([spot('a', [3, 4]), spot('b', [0, 1])]);
+  t.equal(ok.nearestSpot(Float32Array.from([0.6, 0.8])).id, 'a');
+});

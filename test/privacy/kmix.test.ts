@@ -1,0 +1,201 @@
+import t from 'tap';
+import { DecoySynthesizer, estimateSigma } from '../../daemon/privacy/decoys.js';
+import { KMixTransform } from '../../daemon/privacy/kmix.js';
+import { seededRandom, type Random } from '../../daemon/privacy/random.js';
+import { createTransform, type TransformConfig } from '../../daemon/privacy/transform.js';
+import { UserError } from '../../daemon/util/errors.js';
+import { cosine, norm } from '../../daemon/util/vector.js';
+import { makeGallery, type SyntheticGallery } from './synthetic-gallery.js';
+
+const gallery = makeGallery({ seed: 21 });
+
+/** The view variation fitted offline from photo/reference pairs, as the model build does. */
+function fittedSigma(g: SyntheticGallery, random: Random): number {
+  return estimateSigma(
+    Array.from({ length: 400 }, (_, i) => {
+      const spot = g.spots[i % g.spots.length];
+      return { photo: g.photo(spot.id, random), reference: spot.feature };
+    }),
+  );
+}
+const sigma = fittedSigma(gallery, seededRandom(22));
+
+function makeTransform(k: number, seed: number, g = gallery): KMixTransform {
+  const random = seededRandom(seed);
+  const synthesizer = new DecoySynthesizer({ spots: g.spots, variation: { sigma }, random });
+  return new KMixTransform({ k, synthesizer, random });
+}
+
+const mean = (xs: number[]): number => xs.reduce((s, x) => s + x, 0) / xs.length;
+
+t.test('the query hides the feature: cos(q, f) falls with k', async (t) => {
+  const visits = seededRandom(30);
+  const means: number[] = [];
+  for (const k of [1, 2, 4, 8]) {
+    const transform = makeTransform(k, 31 + k);
+    const cos: number[] = [];
+    for (let i = 0; i < 500; i++) {
+      const f = gallery.photo(gallery.visit(visits).id, visits);
+      cos.push(cosine(transform.transform(f).vector, f));
+    }
+    t.comment(`k = ${k}: cos(q, f) mean ${mean(cos).toFixed(3)}, max ${Math.max(...cos).toFixed(3)}`);
+    if (k === 1) t.ok(Math.min(...cos) > 0.99999, 'k = 1 sends f itself');
+    else t.ok(Math.max(...cos) < 0.9, `k = ${k}: every query is well away from f`);
+    means.push(mean(cos));
+  }
+  t.ok(means[1] > means[2] && means[2] > means[3], 'more components hide f better');
+});
+
+/** Share of queries whose real spot is the server's top-1, and the recall of the top-k×c candidates for each c. */
+function serverView(k: number, perComponent: number[], seed: number, queries = 1000) {
+  const visits = seededRandom(seed);
+  const transform = makeTransform(k, seed + 1);
+  const maxM = k * Math.max(...perComponent);
+  let top1 = 0;
+  const found = perComponent.map(() => 0);
+  for (let i = 0; i < queries; i++) {
+    const spot = gallery.visit(visits);
+    const q = transform.transform(gallery.photo(spot.id, visits));
+    const rank = gallery.topM(q.vector, maxM).findIndex((c) => c.id === spot.id);
+    if (rank === 0) top1++;
+    perComponent.forEach((c, j) => {
+      if (rank >= 0 && rank < k * c) found[j]++;
+    });
+  }
+  return { top1: top1 / queries, recall: found.map((n) => n / queries) };
+}
+
+t.test('the gallery is recognisable without privacy (so the numbers below mean something)', async (t) => {
+  const visits = seededRandom(39);
+  let correct = 0;
+  for (let i = 0; i < 1000; i++) {
+    const spot = gallery.visit(visits);
+    if (gallery.topM(gallery.photo(spot.id, visits), 1)[0].id === spot.id) correct++;
+  }
+  t.comment(`plain top-1 without privacy: ${correct / 1000}`);
+  t.ok(correct / 1000 >= 0.99);
+});
+
+t.test('server top-1 is about 1/k while the real spot comes back among the candidates', async (t) => {
+  // Recall of the real spot in the top k×c depends on c: the other components' look-alike neighbours
+  // compete for the slots, and their cross-talk grows with k. Measured for c = 4 (default), 6 and 8.
+  const perComponent = [4, 6, 8];
+  const view = new Map<number, ReturnType<typeof serverView>>();
+  for (const k of [2, 4, 8]) {
+    const v = serverView(k, perComponent, 40 + k);
+    view.set(k, v);
+    t.comment(`k = ${k}: server top-1 ${v.top1.toFixed(3)}; recall in top-k×c for c = 4/6/8: ${v.recall.map((r) => r.toFixed(3)).join(' / ')}`);
+    t.ok(v.top1 <= 1 / k + 0.1, `k = ${k}: the server names the real spot in about 1/k of queries`);
+    t.ok(v.top1 >= 1 / k - 0.1, `k = ${k}: the real component is not disadvantaged either (the mix is symmetric)`);
+    t.ok(v.recall[0] <= v.recall[1] && v.recall[1] <= v.recall[2], 'more candidates never lose the real spot');
+  }
+  t.ok(view.get(4)!.top1 <= 0.4, 'k = 4: server top-1 at most 0.40');
+  t.ok(view.get(2)!.recall[0] >= 0.99, 'k = 2, c = 4: real spot among the candidates in 99 %');
+  t.ok(view.get(4)!.recall[0] >= 0.97, 'k = 4, c = 4: real spot among the candidates in 97 %');
+  t.ok(view.get(4)!.recall[1] >= 0.99, 'k = 4, c = 6: real spot among the candidates in 99 %');
+  t.ok(view.get(8)!.recall[2] >= 0.99, 'k = 8, c = 8: real spot among the candidates in 99 %');
+});
+
+t.test('real and dummy queries have the same shape', async (t) => {
+  const visits = seededRandom(70);
+  for (const k of [1, 2, 4, 16]) {
+    const transform = makeTransform(k, 71 + k);
+    const real = transform.transform(gallery.photo(gallery.visit(visits).id, visits));
+    const dummy = transform.dummy();
+    t.equal(real.vector.length, gallery.dimension);
+    t.equal(dummy.vector.length, gallery.dimension);
+    t.ok(Math.abs(norm(real.vector) - 1) < 1e-5 && Math.abs(norm(dummy.vector) - 1) < 1e-5, `k = ${k}: both unit`);
+    t.equal(real.topM, dummy.topM);
+    t.equal(real.topM, 4 * k);
+    t.equal(real.decoySpots.length, k - 1);
+    t.equal(dummy.decoySpots.length, k);
+    t.equal(new Set(dummy.decoySpots).size, k, 'dummy components are distinct spots');
+  }
+});
+
+t.test('decoys never show the real spot and are drawn afresh every query', async (t) => {
+  const visits = seededRandom(80);
+  const transform = makeTransform(4, 81);
+  let clashes = 0;
+  for (let i = 0; i < 500; i++) {
+    const spot = gallery.visit(visits);
+    const q = transform.transform(gallery.photo(spot.id, visits));
+    if (q.decoySpots.includes(spot.id) || new Set(q.decoySpots).size !== 3) clashes++;
+  }
+  t.equal(clashes, 0);
+  const f = gallery.photo('spot-3', visits);
+  const a = transform.transform(f);
+  const b = transform.transform(f);
+  t.ok(cosine(a.vector, b.vector) < 0.999, 'the same feature twice gives two different queries');
+});
+
+t.test('a server statistic does not separate dummies from real queries', async (t) => {
+  // Top-1 score of q against the gallery: the first thing a curious server would look at.
+  const visits = seededRandom(90);
+  const transform = makeTransform(4, 91);
+  const real: number[] = [];
+  const dummy: number[] = [];
+  for (let i = 0; i < 1000; i++) {
+    const q = transform.transform(gallery.photo(gallery.visit(visits).id, visits));
+    real.push(gallery.topM(q.vector, 1)[0].score);
+    dummy.push(gallery.topM(transform.dummy().vector, 1)[0].score);
+  }
+  // AUC of "higher top-1 score means real".
+  let wins = 0;
+  const sortedDummy = [...dummy].sort((a, b) => a - b);
+  for (const r of real) {
+    let lo = 0;
+    let hi = sortedDummy.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (sortedDummy[mid] < r) lo = mid + 1;
+      else hi = mid;
+    }
+    wins += lo;
+  }
+  const auc = wins / (real.length * dummy.length);
+  t.comment(`top-1 score real ${mean(real).toFixed(4)} vs dummy ${mean(dummy).toFixed(4)}; AUC ${auc.toFixed(3)}`);
+  t.ok(Math.abs(auc - 0.5) < 0.06, 'top-1 score is no better than a coin at telling dummies apart');
+});
+
+t.test('seeded transforms are reproducible', async (t) => {
+  const f = gallery.photo('spot-7', seededRandom(100));
+  const a = makeTransform(4, 101);
+  const b = makeTransform(4, 101);
+  const c = makeTransform(4, 102);
+  const qa = a.transform(f);
+  const qb = b.transform(f);
+  t.same(Array.from(qa.vector), Array.from(qb.vector));
+  t.same(qa.decoySpots, qb.decoySpots);
+  t.same(Array.from(a.dummy().vector), Array.from(b.dummy().vector));
+  t.notSame(Array.from(c.transform(f).vector), Array.from(qa.vector));
+});
+
+t.test('options are validated with user-facing errors', async (t) => {
+  const small = makeGallery({ seed: 1, spots: 5, clusters: 2 });
+  t.throws(() => makeTransform(0, 1), UserError);
+  t.throws(() => makeTransform(17, 1), /from 1 to 16/);
+  t.throws(() => makeTransform(2.5, 1), UserError);
+  t.throws(() => makeTransform(8, 1, small), /at least 8 spots .* has 5/);
+  const random = seededRandom(1);
+  const synthesizer = new DecoySynthesizer({ spots: small.spots, variation: { sigma }, random });
+  t.throws(() => new KMixTransform({ k: 2, candidatesPerComponent: 0, synthesizer, random }), /candidatesPerComponent/);
+  t.equal(new KMixTransform({ k: 2, candidatesPerComponent: 3, synthesizer, random }).topM, 6);
+  const k5 = makeTransform(5, 1, small);
+  t.equal(k5.dummy().decoySpots.length, 5, 'a pack of exactly k spots is enough');
+  t.throws(() => k5.transform(new Float32Array(3)), /dimension 3/);
+});
+
+t.test('createTransform builds the configured transform', async (t) => {
+  const transform = createTransform(
+    { kind: 'kmix', k: 3, candidatesPerComponent: 5 },
+    { pool: { spots: gallery.spots }, variation: { sigma }, random: seededRandom(5) },
+  );
+  t.equal(transform.name, 'kmix');
+  t.equal(transform.dummy().topM, 15);
+  // Production default: crypto randomness.
+  const production = createTransform({ kind: 'kmix', k: 2 }, { pool: { spots: gallery.spots }, variation: { sigma } });
+  t.equal(production.transform(gallery.photo('spot-1', seededRandom(6))).topM, 8);
+  const bogus = { kind: 'bucket', k: 2 } as unknown as TransformConfig;
+  t.throws(() => createTransform(bogus, { pool: { spots: gallery.spots }, variation: { sigma } }), /unknown privacy transform kind "bucket"/);
+});

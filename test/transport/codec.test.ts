@@ -1,0 +1,283 @@
+import t, { type Test } from 'tap';
+import { Encoder } from 'cbor-x';
+import {
+  decode,
+  dequantize,
+  encode,
+  maxAbsDifference,
+  quantizationErrorBound,
+  quantize,
+  WIRE_BOUNDS,
+  WireError,
+} from '../../daemon/transport/codec.js';
+import type {
+  ReplyMessage,
+  RegionPackMessage,
+  WireLimits,
+  WireMessage,
+} from '../../daemon/transport/messages.js';
+import { cosine, normalize } from '../../daemon/util/vector.js';
+
+const limits: WireLimits = { maxBytes: 64 * 1024, dimension: 256, maxCandidates: 32, maxSpots: 200 };
+
+// Deterministic random numbers (mulberry32) so a failure can be replayed.
+function rng(seed: number): () => number {
+  return () => {
+    seed = (seed + 0x6d2b79f5) | 0;
+    let x = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+    x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x;
+    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
+  };
+}
+const rand = rng(42);
+function gaussian(): number {
+  return Math.sqrt(-2 * Math.log(1 - rand())) * Math.cos(2 * Math.PI * rand());
+}
+function randomVector(dim = limits.dimension, scale = 1): Float32Array {
+  const v = normalize(Float32Array.from({ length: dim }, gaussian));
+  return v.map((x) => x * scale);
+}
+
+// A raw CBOR encoder for hand-made hostile envelopes (same settings as the codec: plain byte strings).
+const raw = new Encoder({ useRecords: false, tagUint8Array: false });
+const rawVector = (dim: number, scale: number) => [new Uint8Array(dim).fill(3), scale];
+const validQuery = () => ({ v: 1, t: 'q', m: 'model-a', k: 5, f: rawVector(limits.dimension, 0.01) });
+
+function rejects(t: Test, buf: Buffer | Uint8Array, pattern: RegExp, what: string, lim = limits): void {
+  try {
+    const msg = decode(buf, lim);
+    t.fail(`${what}: accepted as ${msg.type}`);
+  } catch (err) {
+    t.type(err, WireError, `${what}: WireError`);
+    t.match((err as Error).message, pattern, `${what}: reason`);
+    t.notMatch((err as Error).message, /\n/, `${what}: one-line reason`);
+  }
+}
+
+function vectorWithin(t: Test, original: Float32Array, decoded: Float32Array, what: string): void {
+  t.equal(decoded.length, original.length, `${what}: length`);
+  const err = maxAbsDifference(original, decoded);
+  t.ok(err <= quantizationErrorBound(original), `${what}: error ${err} within bound ${quantizationErrorBound(original)}`);
+  t.ok(cosine(original, decoded) > 0.999, `${what}: cosine ${cosine(original, decoded)}`);
+}
+
+t.test('quantisation error stays within the bound at every scale', async (t) => {
+  for (const scale of [1e-4, 1, 37, 1e4]) {
+    for (let i = 0; i < 20; i++) {
+      const v = randomVector(256, scale);
+      const q = quantize(v);
+      t.equal(q.bytes.length, 256);
+      t.ok(Math.max(...q.bytes.map(Math.abs)) === 127, 'the largest component uses the full int8 range');
+      const err = maxAbsDifference(v, dequantize(q));
+      if (err > quantizationErrorBound(v)) t.fail(`scale ${scale}: error ${err} > bound ${quantizationErrorBound(v)}`);
+    }
+  }
+  // One spike dominates the scale: small components lose precision, but never beyond the bound.
+  const spike = randomVector(256, 0.01);
+  spike[7] = 5;
+  t.ok(maxAbsDifference(spike, dequantize(quantize(spike))) <= quantizationErrorBound(spike));
+  // The bound is not vacuous: it is half a step.
+  t.ok(quantizationErrorBound(spike) < 5 / 200);
+  const zero = new Float32Array(256);
+  t.same(Array.from(dequantize(quantize(zero))), Array.from(zero), 'a zero vector stays zero');
+  t.throws(() => quantize(Float32Array.of(1, NaN)), WireError, 'NaN can not be quantised');
+});
+
+t.test('every message type survives a round trip', async (t) => {
+  const query = { type: 'query', model: 'enfpire-gist-int8-v1', vector: randomVector(), topM: 8 } as const;
+  const q = decode(encode(query), limits);
+  t.equal(q.type, 'query');
+  if (q.type === 'query') {
+    t.equal(q.model, query.model);
+    t.equal(q.topM, 8);
+    vectorWithin(t, query.vector, q.vector, 'query vector');
+  }
+
+  const reply: ReplyMessage = {
+    type: 'reply',
+    model: 'enfpire-gist-int8-v1',
+    candidates: Array.from({ length: 8 }, (_, i) => ({
+      id: `spot-${i}`,
+      score: 0.9 - i * 0.05,
+      feature: randomVector(),
+      info: { name: `Spot ${i}`, description: 'Kiosk\nopen 9-5', url: 'https://example.org', tags: ['a', 'b'], hours: { mon: [9, 17] }, open: true, rating: null },
+    })),
+  };
+  const r = decode(encode(reply), limits);
+  t.equal(r.type, 'reply');
+  if (r.type === 'reply') {
+    t.equal(r.candidates.length, 8);
+    r.candidates.forEach((c, i) => {
+      const o = reply.candidates[i];
+      t.equal(c.id, o.id);
+      t.ok(Math.abs(c.score - o.score) < 1e-6, 'score travels as float32');
+      t.same(c.info, o.info);
+      vectorWithin(t, o.feature, c.feature, `candidate ${i}`);
+    });
+  }
+
+  const pack: RegionPackMessage = {
+    type: 'region-pack',
+    model: 'm1',
+    region: 'Old Town',
+    galleryVersion: '2024-05-01T12:00:00Z#17',
+    spots: Array.from({ length: 50 }, (_, i) => ({ id: `s${i}`, feature: randomVector(), x: i * 12.25, y: -i * 3.5, popularity: 1 + i / 7 })),
+  };
+  const p = decode(encode(pack), limits);
+  t.equal(p.type, 'region-pack');
+  if (p.type === 'region-pack') {
+    t.equal(p.region, 'Old Town');
+    t.equal(p.galleryVersion, pack.galleryVersion);
+    p.spots.forEach((s, i) => {
+      const o = pack.spots[i];
+      t.equal(s.id, o.id);
+      t.ok(Math.abs(s.x - o.x) <= Math.abs(o.x) * 1e-6 && Math.abs(s.y - o.y) <= Math.abs(o.y) * 1e-6, 'coordinates');
+      t.ok(Math.abs(s.popularity - o.popularity) < 1e-5, 'popularity');
+      vectorWithin(t, o.feature, s.feature, `spot ${i}`);
+    });
+  }
+
+  const others: WireMessage[] = [
+    { type: 'region-request', model: 'm1', region: '*' },
+    { type: 'info', model: 'm1', dimension: 256, galleryVersion: 'v3', spots: 1200, regions: ['north', 'south'] },
+    { type: 'error', code: 'wrong-model', message: 'this recognizer serves m2' },
+  ];
+  for (const msg of others) t.same(decode(encode(msg), limits), msg, `${msg.type} round trip`);
+});
+
+t.test('a 256-d query is compact', async (t) => {
+  const size = encode({ type: 'query', model: 'enfpire-gist-int8-v1', vector: randomVector(), topM: 8 }).length;
+  // 256 vector bytes + 5 scale bytes + envelope; a float32 vector alone would be 1024 bytes.
+  t.ok(size > 256 && size < 320, `query is ${size} bytes`);
+});
+
+t.test('oversize payloads are refused before parsing', async (t) => {
+  rejects(t, Buffer.alloc(limits.maxBytes + 1, 0xff), /payload has 65537 bytes, at most 65536/, 'oversize garbage');
+  const small = { ...limits, maxBytes: 100 };
+  rejects(t, encode({ type: 'query', model: 'm', vector: randomVector(), topM: 1 }), /at most 100 allowed/, 'oversize query', small);
+  rejects(t, Buffer.alloc(0), /empty/, 'empty payload');
+});
+
+t.test('garbage, truncated and mutated CBOR only ever gives WireError', async (t) => {
+  rejects(t, Buffer.from('not cbor at all, just text'), /./, 'text');
+  rejects(t, Buffer.from([0xff, 0xff, 0xff]), /not valid CBOR/, 'break bytes');
+  rejects(t, Buffer.from([0x9b, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]), /not valid CBOR/, 'array claiming 2^64 items');
+  rejects(t, Buffer.from([0x5a, 0x7f, 0xff, 0xff, 0xff, 0x00]), /not valid CBOR/, 'byte string claiming 2 GB');
+  rejects(t, raw.encode([1, 2, 3]), /message is an array, expected a map/, 'top-level array');
+  rejects(t, raw.encode(12), /expected a map/, 'top-level number');
+  rejects(t, Buffer.concat([encode({ type: 'error', code: 'x', message: 'y' }), Buffer.from([0])]), /not valid CBOR/, 'trailing bytes');
+  // Deep nesting must not overflow the stack into a RangeError.
+  rejects(t, Buffer.concat([Buffer.alloc(60000, 0x81), Buffer.from([0])]), /./, 'deeply nested arrays');
+
+  const valid = encode({
+    type: 'reply',
+    model: 'm1',
+    candidates: [{ id: 'a', score: 0.5, feature: randomVector(), info: { name: 'A', tags: ['x'] } }],
+  });
+  for (let end = 0; end < valid.length; end++) rejects(t, valid.subarray(0, end), /./, `truncated to ${end} bytes`);
+
+  let accepted = 0;
+  for (let i = 0; i < 3000; i++) {
+    const buf = Buffer.from(valid);
+    for (let j = 0, n = 1 + Math.floor(rand() * 4); j < n; j++) buf[Math.floor(rand() * buf.length)] = Math.floor(rand() * 256);
+    try {
+      decode(buf, limits);
+      accepted++;
+    } catch (err) {
+      if (!(err instanceof WireError)) t.fail(`mutation ${i} threw ${(err as Error).name}: ${(err as Error).message}`);
+    }
+  }
+  for (let i = 0; i < 2000; i++) {
+    const buf = Buffer.from(Array.from({ length: 1 + Math.floor(rand() * 64) }, () => Math.floor(rand() * 256)));
+    try {
+      decode(buf, limits);
+      t.fail('random bytes accepted');
+    } catch (err) {
+      if (!(err instanceof WireError)) t.fail(`random bytes threw ${(err as Error).name}`);
+    }
+  }
+  t.ok(accepted < 3000, `${accepted} of 3000 mutated payloads still valid (mutations inside vector bytes are harmless)`);
+});
+
+t.test('envelope checks: version, type, required fields', async (t) => {
+  rejects(t, raw.encode({ ...validQuery(), v: 2 }), /protocol version is number 2, expected 1/, 'version 2');
+  rejects(t, raw.encode({ ...validQuery(), v: '1' }), /protocol version is a string/, 'version as string');
+  const { v: _v, ...noVersion } = validQuery();
+  rejects(t, raw.encode(noVersion), /protocol version is missing/, 'no version');
+  rejects(t, raw.encode({ ...validQuery(), t: 'z' }), /message type "z" is unknown/, 'unknown type');
+  rejects(t, raw.encode({ ...validQuery(), t: 7 }), /message type number 7 is unknown/, 'numeric type');
+  const { m: _m, ...noModel } = validQuery();
+  rejects(t, raw.encode(noModel), /query model id is missing/, 'no model');
+  rejects(t, raw.encode({ ...validQuery(), m: 'has space' }), /printable ASCII/, 'model id with a space');
+  rejects(t, raw.encode({ ...validQuery(), m: 'm'.repeat(10_000) }), /query model id has 10000 characters, at most 128/, 'huge model id');
+  t.equal(decode(raw.encode({ ...validQuery(), extra: 'ignored' }), limits).type, 'query', 'unknown keys are ignored');
+});
+
+t.test('query checks: dimension, scale, topM', async (t) => {
+  rejects(t, encode({ type: 'query', model: 'm', vector: randomVector(128), topM: 3 }), /query vector has 128 values, expected 256/, 'wrong dimension');
+  for (const scale of [NaN, Infinity, -Infinity, -0.5]) {
+    rejects(t, raw.encode({ ...validQuery(), f: rawVector(256, scale) }), /query vector scale is .* expected a finite number ≥ 0/, `scale ${scale}`);
+  }
+  rejects(t, raw.encode({ ...validQuery(), f: [Array(256).fill(1), 0.1] }), /query vector values are an array, expected a byte string/, 'vector as number array');
+  rejects(t, raw.encode({ ...validQuery(), f: new Uint8Array(256) }), /expected \[bytes, scale\]/, 'vector without scale');
+  for (const k of [-1, 0, 1.5, 33, '5', NaN]) rejects(t, raw.encode({ ...validQuery(), k }), /query topM/, `topM ${String(k)}`);
+});
+
+t.test('reply checks: counts, numbers, strings, service info', async (t) => {
+  const cand = (over: Record<string, unknown> = {}) => ({ i: 'spot', s: 0.5, f: rawVector(256, 0.01), n: { name: 'Spot' }, ...over });
+  const replyWith = (candidates: unknown[]) => raw.encode({ v: 1, t: 'r', m: 'm1', c: candidates });
+  t.equal(decode(replyWith([cand()]), limits).type, 'reply', 'the baseline is valid');
+  rejects(t, replyWith(Array.from({ length: 33 }, () => cand())), /reply candidates has 33 entries, at most 32/, 'too many candidates');
+  for (const s of [NaN, Infinity, 'high']) rejects(t, replyWith([cand({ s })]), /reply candidate 0 score/, `score ${String(s)}`);
+  rejects(t, replyWith([cand(), cand({ f: rawVector(255, 0.1) })]), /reply candidate 1 feature has 255 values, expected 256/, 'wrong feature dimension');
+  rejects(t, replyWith([cand({ i: 'x'.repeat(WIRE_BOUNDS.maxIdLength + 1) })]), /reply candidate 0 id has 257 characters/, 'huge id');
+  rejects(t, replyWith([cand({ i: 'a\u0000b' })]), /control characters/, 'id with NUL');
+  rejects(t, replyWith([cand({ i: '' })]), /empty/, 'empty id');
+  rejects(t, replyWith([cand({ n: 'just text' })]), /service info is a string, expected a map/, 'info not a map');
+  rejects(t, replyWith([cand({ n: {} })]), /service info.name is undefined, expected a string/, 'info without name');
+  rejects(t, replyWith([cand({ n: { name: 'x', description: 5 } })]), /description/, 'description not a string');
+  rejects(t, replyWith([cand({ n: { name: 'x', d: 'y'.repeat(5000) } })]), /has 5000 characters, at most 4096/, 'huge info string');
+  t.equal(decode(replyWith([cand({ n: { name: 'x', a: { b: [{ d: 1 }] } } })]), limits).type, 'reply', 'three levels of nesting are fine');
+  rejects(t, replyWith([cand({ n: { name: 'x', a: { b: { c: { d: { e: 1 } } } } } })]), /nested deeper than 3/, 'deep info');
+  rejects(t, replyWith([cand({ n: { name: 'x', list: Array(65).fill(1) } })]), /65 entries, at most 64/, 'long info array');
+  rejects(t, replyWith([cand({ n: Object.fromEntries(Array.from({ length: 40 }, (_, i) => [`k${i}`, i]).concat([['name', 'x']])) })]), /41 keys, at most 32/, 'too many info keys');
+  rejects(t, replyWith([cand({ n: { name: 'x', when: new Date(0) } })]), /expected JSON data/, 'a Date in info');
+  rejects(t, replyWith([cand({ n: { name: 'x', bytes: new Uint8Array(4) } })]), /expected JSON data/, 'bytes in info');
+  // Tag 27 makes cbor-x build a RegExp: decoded, but never trusted.
+  const withRegExp = Buffer.concat([replyWith([cand({ n: { name: 'x', r: 'PLACEHOLDER' } })])]);
+  const placeholder = raw.encode('PLACEHOLDER');
+  const regexp = Buffer.concat([Buffer.from([0xd8, 0x1b]), raw.encode(['RegExp', '(a+)+$'])]);
+  const at = withRegExp.indexOf(placeholder);
+  rejects(t, Buffer.concat([withRegExp.subarray(0, at), regexp, withRegExp.subarray(at + placeholder.length)]), /expected JSON data/, 'a RegExp in info');
+
+  const proto = decode(replyWith([cand({ n: JSON.parse('{"name":"x","__proto__":{"polluted":true}}') })]), limits);
+  t.equal(({} as Record<string, unknown>).polluted, undefined, 'no prototype pollution');
+  if (proto.type === 'reply') t.equal(Object.getPrototypeOf(proto.candidates[0].info), Object.prototype, 'info keeps a plain prototype');
+});
+
+t.test('region pack, info and error checks', async (t) => {
+  const spot = (over: Record<string, unknown> = {}) => ({ i: 's', f: rawVector(256, 0.01), x: 1, y: 2, p: 1, ...over });
+  const pack = (spots: unknown[]) => raw.encode({ v: 1, t: 'p', m: 'm1', g: 'north', gv: 'v1', s: spots });
+  t.equal(decode(pack([spot()]), limits).type, 'region-pack');
+  rejects(t, pack(Array.from({ length: 201 }, () => spot())), /region pack spots has 201 entries, at most 200/, 'too many spots');
+  for (const p of [0, -1, NaN, Infinity]) rejects(t, pack([spot({ p })]), /popularity/, `popularity ${p}`);
+  rejects(t, pack([spot({ x: NaN })]), /spot 0 x is number NaN, expected a finite number/, 'NaN x');
+  rejects(t, pack([spot({ y: undefined })]), /spot 0 y/, 'undefined y');
+  rejects(t, raw.encode({ v: 1, t: 'g', m: 'm1', g: 'r'.repeat(500) }), /region request region has 500 characters/, 'huge region name');
+
+  const info = (over: Record<string, unknown> = {}) => raw.encode({ v: 1, t: 'i', m: 'm1', d: 128, gv: 'v1', n: 10, rg: ['a'], ...over });
+  const ok = decode(info(), limits);
+  t.equal(ok.type === 'info' && ok.dimension, 128, 'info may announce another dimension: the client decides');
+  for (const d of [0, -5, 1.5, 1e9]) rejects(t, info({ d }), /info dimension/, `dimension ${d}`);
+  rejects(t, info({ n: -1 }), /info spot count/, 'negative spot count');
+  rejects(t, info({ rg: [''] }), /info region 0/, 'empty region');
+  rejects(t, info({ rg: 'north' }), /info regions is a string, expected an array/, 'regions not an array');
+
+  rejects(t, raw.encode({ v: 1, t: 'e', c: 'Bad Code', msg: 'x' }), /error code must be/, 'error code with spaces');
+  rejects(t, raw.encode({ v: 1, t: 'e', c: 'x', msg: 'm'.repeat(2000) }), /error message has 2000 characters/, 'huge error message');
+});
+
+t.test('encode refuses what can not travel', async (t) => {
+  t.throws(() => encode({ type: 'query', model: 'm', vector: Float32Array.of(1, Infinity), topM: 1 }), WireError);
+  t.throws(() => encode({ type: 'nope' } as unknown as WireMessage), WireError);
+});

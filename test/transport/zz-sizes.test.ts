@@ -1,0 +1,14 @@
+import { encode } from '../../daemon/transport/codec.js';
+import { normalize } from '../../daemon/util/vector.js';
+const v = () => normalize(Float32Array.from({ length: 256 }, () => Math.random() - 0.5));
+const model = 'enfpire-gist-int8-v1';
+console.log('query', encode({ type: 'query', model, vector: v(), topM: 8 }).length);
+const cand = (i: number) => ({ id: `spot-${String(i).padStart(4, '0')}`, score: 0.8123, feature: v(), info: { name: 'Old Town Hall', description: 'Open 9-17, free entry', url: 'https://example.org/spots/0001' } });
+const candNoInfo = (i: number) => ({ id: `spot-${String(i).padStart(4, '0')}`, score: 0.8123, feature: v(), info: { name: 'Old Town Hall' } });
+for (const m of [1, 8, 16]) console.log('reply', m, encode({ type: 'reply', model, candidates: Array.from({ length: m }, (_, i) => cand(i)) }).length, encode({ type: 'reply', model, candidates: Array.from({ length: m }, (_, i) => candNoInfo(i)) }).length);
+for (const n of [1, 100, 1000]) console.log('pack', n, encode({ type: 'region-pack', model, region: 'old-town', galleryVersion: 'g-2024-06-01-17', spots: Array.from({ length: n }, (_, i) => ({ id: `spot-${String(i).padStart(4, '0')}`, feature: v(), x: 123.5 + i, y: -42.25, popularity: 1.5 })) }).length);
+console.log('region-request', encode({ type: 'region-request', model, region: 'old-town' }).length);
+console.log('info', encode({ type: 'info', model, dimension: 256, galleryVersion: 'g-2024-06-01-17', spots: 1200, regions: ['old-town', 'harbour', 'campus'] }).length);
+console.log('error', encode({ type: 'error', code: 'wrong-model', message: 'this recognizer serves model enfpire-gist-int8-v1, the request is for model x' }).length);
+const q = encode({ type: 'query', model, vector: v(), topM: 8 });
+console.log(q.subarray(0, 40).toString('hex'));
