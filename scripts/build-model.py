@@ -58,6 +58,7 @@ MAIN = dict(
     colour_weight=0.5,
     power=0.5,
     centre=False,
+    overlap=0.0,
 )
 
 # A model whose output is always NaN: proves the extractor refuses non-finite features.
@@ -239,6 +240,17 @@ class Graph:
     def avg_pool(self, x, k):
         return x if k == 1 else self.op('AveragePool', [x], 'pool', kernel_shape=[k, k], strides=[k, k])
 
+    def grid_pool(self, x, side, grid, overlap):
+        """Average on a grid x grid layout. With overlap > 0 each window reaches overlap/2 of a cell into
+        its neighbours (edge windows are cut at the border), so a feature drifting across a cell border
+        under a small crop or rotation fades between cells instead of jumping."""
+        s = side // grid
+        p = int(round(overlap * s / 2))
+        if p == 0:
+            return self.avg_pool(x, s)
+        return self.op('AveragePool', [x], 'pool', kernel_shape=[s + 2 * p] * 2, strides=[s, s],
+                       pads=[p] * 4, count_include_pad=0)
+
     def flatten(self, x):
         return self.op('Reshape', [x, self.const('shape', np.array([1, -1], np.int64))], 'flat')
 
@@ -283,13 +295,12 @@ def build(cfg):
     blocks = []
 
     if cfg['colour_grid']:
-        k = size // cfg['colour_grid']
         chroma_range = 2 / math.sqrt(6)
         chroma = g.qconv(x, in_scale, cw[:, :, None, None], cb, base='chroma')
         chroma = g.qdq(chroma, round_sig(chroma_range / 127), base='chroma')
-        parts = [g.flatten(g.avg_pool(chroma, k))]
+        parts = [g.flatten(g.grid_pool(chroma, size, cfg['colour_grid'], cfg['overlap']))]
         if cfg['intensity']:
-            parts.append(g.flatten(g.avg_pool(inten, k)))
+            parts.append(g.flatten(g.grid_pool(inten, size, cfg['colour_grid'], cfg['overlap'])))
         colour = parts[0] if len(parts) == 1 else g.op('Concat', parts, 'colour', axis=1)
         colour = g.power(colour, cfg['power'], signed=True)
         blocks.append(g.l2(g.centre(colour) if cfg['centre'] else colour, cfg['colour_weight']))
@@ -311,7 +322,7 @@ def build(cfg):
         even = g.op('Slice', [sq, starts[0], starts[1], axis], 'even')
         odd = g.op('Slice', [sq, starts[1], starts[2], axis], 'odd')
         amp = g.op('Sqrt', [g.op('Add', [even, odd], 'energy')], 'amplitude')
-        texture.append(g.flatten(g.avg_pool(amp, level // cfg['texture_grid'])))
+        texture.append(g.flatten(g.grid_pool(amp, level, cfg['texture_grid'], cfg['overlap'])))
     tex = texture[0] if len(texture) == 1 else g.op('Concat', texture, 'texture', axis=1)
     tex = g.power(tex, cfg['power'], signed=False)
     blocks.append(g.l2(g.centre(tex) if cfg['centre'] else tex))

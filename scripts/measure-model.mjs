@@ -33,6 +33,7 @@ const { values: args } = parseArgs({
     seed: { type: 'string', default: '1' },
     sweep: { type: 'boolean', default: false },
     'views-dir': { type: 'string' },
+    'views-cache': { type: 'string' },
     'timing-runs': { type: 'string', default: '200' },
     'no-write': { type: 'boolean', default: false },
     hard: { type: 'boolean', default: false },
@@ -166,6 +167,8 @@ function evaluate(name, refs, queries) {
   let own = 0;
   let other = 0;
   let worst = Infinity;
+  let margin = 0;
+  let closerOthers = 0;
   for (const q of queries) {
     let best = -Infinity;
     let bestId = '';
@@ -178,12 +181,16 @@ function evaluate(name, refs, queries) {
     }
     if (bestId === q.id) correct++;
     other += bestOther;
-    worst = Math.min(worst, dot(q.feature, refs.find((ref) => ref.id === q.id).feature) - bestOther);
+    const ownCos = dot(q.feature, refs.find((ref) => ref.id === q.id).feature);
+    worst = Math.min(worst, ownCos - bestOther);
+    margin += ownCos - bestOther;
+    for (const ref of refs) if (ref.id !== q.id && dot(q.feature, ref.feature) >= ownCos) closerOthers++;
   }
   const n = queries.length;
   // Margin: how much closer a view is to its own photo than to the nearest other one, relative to the
   // spread of the gallery; worst_margin < 0 means at least one miss.
-  return { name, top1: correct / n, correct, queries: n, own_cos: own / n, other_cos: other / n, worst_margin: worst };
+  return { name, top1: correct / n, correct, queries: n, own_cos: own / n, other_cos: other / n,
+    mean_margin: margin / n, worst_margin: worst, closer_pairs: closerOthers / (n * (refs.length - 1)) };
 }
 
 async function withExtractor(manifestPath, fn) {
@@ -240,11 +247,21 @@ async function main() {
   if (photos.length === 0) throw new Error(`no photos in ${PHOTOS}: install the Debian package mate-backgrounds`);
   const distractors = await listImages(DISTRACTORS, '.webp');
 
-  // Views are generated once and shared by every setting measured.
+  // Views are generated once and shared by every setting measured; --views-cache keeps them between runs.
   const r = rng(SEED);
   const views = [];
   const sweepViews = [];
-  for (const photo of photos) {
+  const cache = args['views-cache'] ? join(args['views-cache'], `${SEED}-${VIEWS}${args.hard ? '-hard' : ''}`) : null;
+  if (cache && !args.sweep) {
+    try {
+      for (const photo of photos) {
+        for (let v = 0; v < VIEWS; v++) views.push({ id: photo.name, bytes: await readFile(join(cache, `${photo.name}-${v}.jpg`)) });
+      }
+    } catch {
+      views.length = 0;
+    }
+  }
+  for (const photo of views.length > 0 ? [] : photos) {
     const src = await loadRaw(photo.path);
     for (let v = 0; v < VIEWS; v++) views.push({ id: photo.name, bytes: await makeView(src, randomDistortion(r, args.hard), r) });
     if (args.sweep) {
@@ -253,9 +270,9 @@ async function main() {
       }
     }
   }
-  if (args['views-dir']) {
-    await mkdir(args['views-dir'], { recursive: true });
-    await Promise.all(views.map((v, i) => writeFile(join(args['views-dir'], `${v.id}-${i % VIEWS}.jpg`), v.bytes)));
+  for (const dir of [args['views-dir'], cache].filter(Boolean)) {
+    await mkdir(dir, { recursive: true });
+    await Promise.all(views.map((v, i) => writeFile(join(dir, `${v.id}-${i % VIEWS}.jpg`), v.bytes)));
   }
 
   const runs = [];
@@ -331,7 +348,7 @@ async function main() {
     timing,
   };
   for (const row of [...runs, ...sweep]) {
-    console.log(`${row.name.padEnd(64)} top-1 ${row.top1.toFixed(3)} (${row.correct}/${row.queries})  own ${row.own_cos.toFixed(3)}  other ${row.other_cos.toFixed(3)}  worst margin ${row.worst_margin.toFixed(3)}`);
+    console.log(`${row.name.padEnd(64)} top-1 ${row.top1.toFixed(3)} (${row.correct}/${row.queries})  own ${row.own_cos.toFixed(3)}  other ${row.other_cos.toFixed(3)}  margin ${row.mean_margin.toFixed(3)} worst ${row.worst_margin.toFixed(3)} pairs ${(100 * row.closer_pairs).toFixed(2)}%`);
   }
   console.log(JSON.stringify(timing));
   if (!args['no-write'] && !args.hard) {

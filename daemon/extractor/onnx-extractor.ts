@@ -153,9 +153,10 @@ export class OnnxExtractor implements Extractor {
     ort.env.logLevel = 'fatal';
     for (const ep of wanted) {
       try {
-        // CPU stays in the list behind an accelerator so nodes it cannot run still have a home.
-        const providers = ep === 'cpu' ? ['cpu'] : [ep, 'cpu'];
-        const session = await ort.InferenceSession.create(model, { ...base, executionProviders: providers });
+        // One provider per attempt: ORT itself hands nodes an accelerator cannot run to its CPU kernels,
+        // while listing 'cpu' here would make ORT's JS layer drop an unknown provider with a console
+        // warning and report success.
+        const session = await ort.InferenceSession.create(model, { ...base, executionProviders: [ep] });
         this.provider = ep;
         if (unavailable.length > 0) this.logFallback(unavailable, ep);
         return session;

@@ -170,6 +170,11 @@ export class RecognitionClient extends EventEmitter<ClientEvents> {
 
   /** Sends a (transformed) query; resolves with the candidates. */
   async query(q: QueryMessage): Promise<ReplyMessage> {
+    // Caught here rather than by the recognizer: an odd-sized or foreign query would stand out on the wire.
+    if (q.model !== this.opts.model) throw new WireError(`query is for model ${q.model}, this client runs ${this.opts.model}`);
+    if (q.vector.length !== this.opts.limits.dimension) {
+      throw new WireError(`query vector has ${q.vector.length} values, expected ${this.opts.limits.dimension}`);
+    }
     return (await this.request(q, 'reply')) as ReplyMessage;
   }
 

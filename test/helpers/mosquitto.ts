@@ -3,9 +3,9 @@
  * stop() and, as a safety net, when the test process exits or is terminated. Never the system broker on :1883.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { createConnection, createServer } from 'node:net';
+import { createConnection, createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 
@@ -28,14 +28,18 @@ export interface Mosquitto {
   stop(): Promise<void>;
 }
 
-const running = new Set<ChildProcess>();
+/** Live brokers and their temp folders, for the exit hook. */
+const running = new Map<ChildProcess, string>();
 let exitHooksInstalled = false;
 
 function installExitHooks(): void {
   if (exitHooksInstalled) return;
   exitHooksInstalled = true;
   const killAll = () => {
-    for (const child of running) child.kill('SIGKILL');
+    for (const [child, dir] of running) {
+      child.kill('SIGKILL');
+      rmSync(dir, { recursive: true, force: true });
+    }
     running.clear();
   };
   process.on('exit', killAll);
@@ -127,8 +131,8 @@ async function startOnce(binary: string, opts: MosquittoOptions): Promise<Mosqui
   child.stderr?.on('data', (d: Buffer) => {
     if (stderr.length < 4096) stderr += d.toString();
   });
-  (child.stderr as unknown as { unref?: () => void } | null)?.unref?.();
-  running.add(child);
+  (child.stderr as Socket | null)?.unref();
+  running.set(child, dir);
   let exited = false;
   const exitedPromise = new Promise<void>((resolve) => {
     child.once('exit', () => {

@@ -116,7 +116,7 @@ t.test('a request times out cleanly when no recognizer runs', async (t) => {
   const started = Date.now();
   await t.rejects(c.query(query(8)), RequestTimeoutError);
   const took = Date.now() - started;
-  t.ok(took >= 290 && took < 1500, `timed out after ${took} ms`);
+  t.ok(took >= 290 && took < 1800, `timed out after ${took} ms`);
   t.match(c.counters(), { state: 'connected', sent: 1, received: 0, timeouts: 1, pending: 0 });
 });
 
