@@ -76,6 +76,8 @@ export interface ResolverConfig {
   threshold: number;
   windowSize: number;
   windowMaxAgeMs: number;
+  cacheThreshold: number;
+  sceneChangeCosine: number;
 }
 
 export interface SchedulerConfig {
@@ -171,7 +173,7 @@ export const EDGE_CONFIG_SHAPE: Shape<EdgeConfig> = {
     rotateIdentityMinutes: true,
   },
   gallery: { path: true, historyLimit: true },
-  resolver: { threshold: true, windowSize: true, windowMaxAgeMs: true },
+  resolver: { threshold: true, windowSize: true, windowMaxAgeMs: true, cacheThreshold: true, sceneChangeCosine: true },
   scheduler: { mode: true, ratePerSecond: true },
   api: { listen: true, enabled: true },
   log: { level: true },

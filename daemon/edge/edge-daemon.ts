@@ -6,6 +6,7 @@ import type { Transform } from '../privacy/types.js';
 import { QueryScheduler, SupersededError, type ScheduleMode } from '../privacy/scheduler.js';
 import type { QueryMessage, ReplyMessage, ServiceInfo } from '../transport/messages.js';
 import type { Logger } from '../util/log.js';
+import { dot } from '../util/vector.js';
 import type { Resolver } from './resolver.js';
 
 /** What the edge daemon needs from the transport: one request, one reply. RecognitionClient provides it. */
@@ -37,6 +38,8 @@ export interface EdgeDaemonOptions {
   schedule: { mode: ScheduleMode; ratePerSecond: number };
   /** Cosine with a cached spot above which the local gallery answers without a query; ≥ 1 disables it. */
   cacheThreshold: number;
+  /** Below this cosine with the previous frame the scene changed, and the resolver's smoothing starts afresh. */
+  sceneChangeCosine: number;
   random: () => number;
   logger: Logger;
 }
@@ -63,6 +66,7 @@ export class EdgeDaemon extends EventEmitter {
   private readonly scheduler: QueryScheduler<ReplyMessage>;
   private loop: Promise<void> | undefined;
   private running = false;
+  private previousFeature: Float32Array | undefined;
   private readonly counts: EdgeCounters = {
     frames: 0,
     extracted: 0,
@@ -143,11 +147,14 @@ export class EdgeDaemon extends EventEmitter {
     const { extractor, transform, gallery, resolver } = this.options;
     const feature = await extractor.extract(frame);
     this.counts.extracted++;
+    // Smoothing is for noisy frames of one scene; votes from a scene the camera has left would only delay the answer.
+    if (this.previousFeature && dot(feature, this.previousFeature) < this.options.sceneChangeCosine) resolver.reset();
+    this.previousFeature = feature;
 
-    const cached = this.options.cacheThreshold < 1 ? resolver.cacheHit(feature, gallery.allSpots(), this.options.cacheThreshold) : undefined;
+    const cached = this.options.cacheThreshold < 1 ? resolver.resolveFromCache(feature, gallery.allSpots()) : null;
     if (cached) {
       this.counts.cacheHits++;
-      this.emitResult(frame, cached.id, cached.score, cached.info, true);
+      this.emitResult(frame, cached.spotId, cached.score, cached.info, true);
       return;
     }
 

@@ -90,6 +90,18 @@ export type WireMessage =
   | RecognizerInfoMessage
   | ErrorMessage;
 
+/**
+ * The reply address carried inside the CBOR envelope in MQTT 3.1.1 compatibility mode, where the broker has no
+ * Response Topic and Correlation Data properties (docs/protocol.md). A request carries both; a reply, region pack
+ * or error carries only the correlation data of the request it answers. In MQTT v5 mode it is never sent.
+ */
+export interface EnvelopeRouting {
+  /** enfpire/v1/reply/<suffix>; requests only. */
+  responseTopic?: string;
+  /** 1-64 bytes, returned unchanged with the answer. */
+  correlationData: Uint8Array;
+}
+
 /** Validation limits applied to every inbound message before it is trusted. */
 export interface WireLimits {
   /** Largest accepted payload in bytes. */

@@ -1,0 +1,43 @@
+import { runDemo } from '../demo/demo.js';
+import type { EdgeResult } from '../edge/edge-daemon.js';
+import { UserError } from '../util/errors.js';
+import { createLogger } from '../util/log.js';
+import { parseCommandArgs } from './args.js';
+
+/** `enfpire demo [--once] [--k K] [--views N] [--seed S]`: one line per result, and with --once a JSON summary last. */
+export async function runDemoCommand(args: string[]): Promise<number> {
+  const { values } = parseCommandArgs('demo', args, {
+    once: { type: 'boolean', default: false },
+    k: { type: 'string', default: '4' },
+    views: { type: 'string', default: '3' },
+    seed: { type: 'string', default: '1' },
+  });
+  const k = integer('k', values.k, 1, 16);
+  const views = integer('views', values.views, 1, 50);
+  const seed = integer('seed', values.seed, 0, 2 ** 31 - 1);
+  const logger = createLogger({ level: process.env.ENFPIRE_LOG_LEVEL ?? 'warn', name: 'enfpire-demo' });
+
+  let stop: () => void = () => {};
+  const stopSignal = new Promise<void>((resolve) => (stop = resolve));
+  process.once('SIGINT', () => stop());
+  process.once('SIGTERM', () => stop());
+
+  process.stdout.write(`enfpire demo: recognising ${views} camera views of each bundled sample spot with privacy on (k = ${k})${values.once ? '' : '; Ctrl-C stops'}\n`);
+  const summary = await runDemo({ once: values.once ?? false, k, views, seed, logger, stopSignal, onResult: printResult });
+  process.stdout.write(`${JSON.stringify(summary)}\n`);
+  return 0;
+}
+
+function printResult(result: EdgeResult, correct: boolean): void {
+  const name = result.info?.name ? ` "${String(result.info.name)}"` : '';
+  const source = result.fromCache ? 'cache' : 'server';
+  process.stdout.write(
+    `${correct ? 'ok   ' : 'WRONG'} ${result.label ?? '?'} -> ${result.spotId ?? 'unknown'}${name} score ${result.score.toFixed(3)} ${result.latencyMs} ms (${source})\n`,
+  );
+}
+
+function integer(name: string, raw: string | undefined, min: number, max: number): number {
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < min || n > max) throw new UserError(`demo: --${name} must be an integer from ${min} to ${max}, not '${raw}'.`);
+  return n;
+}

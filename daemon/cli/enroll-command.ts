@@ -1,0 +1,29 @@
+import { resolve } from 'node:path';
+import { OnnxExtractor } from '../extractor/onnx-extractor.js';
+import { enroll } from '../recognizer/enroll.js';
+import { createLogger } from '../util/log.js';
+import { defaultModelManifest } from '../util/paths.js';
+import { parseCommandArgs, required } from './args.js';
+
+/** `enfpire enroll --spots DIR --out DB [--model MANIFEST]`: builds a recognizer gallery from spot photos. */
+export async function runEnrollCommand(args: string[]): Promise<number> {
+  const { values } = parseCommandArgs('enroll', args, {
+    spots: { type: 'string' },
+    out: { type: 'string' },
+    model: { type: 'string' },
+  });
+  const spotsDir = resolve(required('enroll', 'spots', values.spots));
+  const outPath = resolve(required('enroll', 'out', values.out));
+  const logger = createLogger({ name: 'enfpire-enroll' });
+  const extractor = new OnnxExtractor({ manifestPath: resolve(values.model ?? defaultModelManifest), logger });
+  await extractor.start();
+  try {
+    const result = await enroll({ spotsDir, outPath, extractor, logger });
+    process.stdout.write(
+      `enrolled ${result.spots} spots from ${result.photos} photos into ${outPath} (model ${extractor.modelId}, gallery ${result.galleryVersion})\n`,
+    );
+    return 0;
+  } finally {
+    await extractor.stop();
+  }
+}
