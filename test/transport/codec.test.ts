@@ -2,14 +2,18 @@ import t, { type Test } from 'tap';
 import { Encoder } from 'cbor-x';
 import {
   decode,
+  decodeRouted,
   dequantize,
   encode,
+  isCorrelationData,
+  isReplyTopic,
   maxAbsDifference,
   quantizationErrorBound,
   quantize,
   WIRE_BOUNDS,
   WireError,
 } from '../../daemon/transport/codec.js';
+import { TOPICS } from '../../daemon/transport/messages.js';
 import type {
   ReplyMessage,
   RegionPackMessage,
@@ -280,4 +284,92 @@ t.test('region pack, info and error checks', async (t) => {
 t.test('encode refuses what can not travel', async (t) => {
   t.throws(() => encode({ type: 'query', model: 'm', vector: Float32Array.of(1, Infinity), topM: 1 }), WireError);
   t.throws(() => encode({ type: 'nope' } as unknown as WireMessage), WireError);
+});
+
+t.test('3.1.1 routing: requests carry rt and cd, answers cd, and both survive a round trip', async (t) => {
+  const replyTopic = TOPICS.replyPrefix + 'ab'.repeat(16);
+  const correlationData = Uint8Array.from({ length: 16 }, (_, i) => 255 - i * 7);
+  const query = { type: 'query', model: 'm1', vector: randomVector(), topM: 4 } as const;
+  const plain = encode(query);
+  const routed = encode(query, { responseTopic: replyTopic, correlationData });
+  t.same(Object.keys(raw.decode(plain)).sort(), ['f', 'k', 'm', 't', 'v'], 'without routing the envelope is exactly the v5 one');
+  t.same(Object.keys(raw.decode(routed)).sort(), ['cd', 'f', 'k', 'm', 'rt', 't', 'v']);
+  const extra = routed.length - plain.length;
+  t.ok(extra > 16 + 49 && extra < 90, `routing adds ${extra} bytes (16 correlation + 49 topic characters + keys)`);
+
+  const q = decodeRouted(routed, limits);
+  t.equal(q.msg.type, 'query');
+  t.equal(q.routing?.responseTopic, replyTopic);
+  t.same(Array.from(q.routing?.correlationData ?? []), Array.from(correlationData));
+  t.equal(decode(routed, limits).type, 'query', 'plain decode accepts a routed payload');
+  t.equal(decodeRouted(plain, limits).routing, undefined, 'no routing, none returned');
+
+  const request = decodeRouted(encode({ type: 'region-request', model: 'm1', region: 'north' }, { responseTopic: replyTopic, correlationData }), limits);
+  t.same(request, { msg: { type: 'region-request', model: 'm1', region: 'north' }, routing: { responseTopic: replyTopic, correlationData: Buffer.from(correlationData) } });
+  for (const answer of [
+    { type: 'reply', model: 'm1', candidates: [] },
+    { type: 'region-pack', model: 'm1', region: 'north', galleryVersion: 'v1', spots: [] },
+    { type: 'error', code: 'busy', message: 'later' },
+  ] as WireMessage[]) {
+    const a = decodeRouted(encode(answer, { correlationData }), limits);
+    t.same(a.msg, answer, `${answer.type} round trip`);
+    t.same(a.routing, { correlationData: Buffer.from(correlationData) }, `${answer.type} carries the correlation only`);
+  }
+});
+
+t.test('3.1.1 routing: the reply address follows the recognizer rules', async (t) => {
+  const good = TOPICS.replyPrefix + 'device_1-A';
+  t.ok(isReplyTopic(good));
+  for (const bad of ['elsewhere/x', TOPICS.replyPrefix, `${TOPICS.replyPrefix}a/b`, `${TOPICS.replyPrefix}#`, `${TOPICS.replyPrefix}+`,
+    TOPICS.replyPrefix + 'x'.repeat(129), 5, undefined]) {
+    t.notOk(isReplyTopic(bad), `not a reply topic: ${String(bad).slice(0, 40)}`);
+  }
+  t.ok(isCorrelationData(new Uint8Array(64)) && isCorrelationData(Buffer.alloc(1)));
+  for (const bad of [new Uint8Array(0), new Uint8Array(65), 'abc', [1, 2]]) t.notOk(isCorrelationData(bad));
+
+  const cd = new Uint8Array(8).fill(9);
+  const q = { ...validQuery(), rt: good, cd };
+  t.equal(decodeRouted(raw.encode(q), limits).routing?.responseTopic, good, 'the baseline is valid');
+  rejects(t, raw.encode({ ...q, rt: 'elsewhere/topic' }), /query response topic is invalid, expected enfpire\/v1\/reply\/ followed by 1-128/, 'foreign topic');
+  rejects(t, raw.encode({ ...q, rt: `${TOPICS.replyPrefix}a/b` }), /response topic is invalid/, 'deeper level');
+  rejects(t, raw.encode({ ...q, rt: `${TOPICS.replyPrefix}#` }), /response topic is invalid/, 'wildcard');
+  rejects(t, raw.encode({ ...q, rt: TOPICS.replyPrefix + 'x'.repeat(129) }), /response topic is invalid/, 'oversize suffix');
+  rejects(t, raw.encode({ ...q, rt: 42 }), /query response topic is number 42/, 'topic not a string');
+  rejects(t, raw.encode({ ...q, cd: new Uint8Array(65) }), /query correlation data is 65 bytes, expected 1-64 bytes/, 'oversize correlation');
+  rejects(t, raw.encode({ ...q, cd: new Uint8Array(0) }), /correlation data is 0 bytes/, 'empty correlation');
+  rejects(t, raw.encode({ ...q, cd: 'abc' }), /correlation data is a string/, 'correlation as text');
+  const { cd: _cd, ...noCorrelation } = q;
+  rejects(t, raw.encode(noCorrelation), /query has a response topic but no correlation data/, 'topic alone');
+  const { rt: _rt, ...noTopic } = q;
+  rejects(t, raw.encode(noTopic), /query has correlation data but no response topic/, 'correlation alone');
+  rejects(t, raw.encode({ v: 1, t: 'g', m: 'm1', g: 'r', rt: 'x/y', cd }), /region request response topic is invalid/, 'region request');
+  rejects(t, raw.encode({ v: 1, t: 'e', c: 'busy', msg: '', cd: new Uint8Array(100) }), /error correlation data is 100 bytes/, 'answer correlation');
+  t.equal(decodeRouted(raw.encode({ v: 1, t: 'e', c: 'busy', msg: '', rt: 'not/checked', cd }), limits).routing?.responseTopic, undefined,
+    'an answer has no response topic; an unknown rt is ignored like any unknown key');
+  t.equal(decodeRouted(raw.encode({ v: 1, t: 'i', m: 'm1', d: 8, gv: 'v', n: 0, rg: [], cd: 'x' }), limits).routing, undefined, 'info carries no routing');
+
+  // A valid address on an invalid message travels with the error, so the recognizer can still answer.
+  try {
+    decodeRouted(raw.encode({ ...q, f: rawVector(100, 0.1) }), limits);
+    t.fail('accepted a wrong dimension');
+  } catch (err) {
+    t.type(err, WireError);
+    t.match((err as WireError).message, /query vector has 100 values/);
+    t.equal((err as WireError).routing?.responseTopic, good, 'the reply address survives the failure');
+  }
+  try {
+    decodeRouted(raw.encode({ ...q, rt: 'x', f: rawVector(100, 0.1) }), limits);
+  } catch (err) {
+    t.equal((err as WireError).routing, undefined, 'an invalid address is never handed out');
+  }
+});
+
+t.test('encode refuses routing that would not decode', async (t) => {
+  const q = { type: 'query', model: 'm', vector: randomVector(), topM: 1 } as const;
+  const cd = new Uint8Array(4);
+  t.throws(() => encode(q, { responseTopic: 'elsewhere/x', correlationData: cd }), { name: 'WireError', message: /response topic must be/ });
+  t.throws(() => encode(q, { correlationData: cd }), { name: 'WireError', message: /response topic must be/ });
+  t.throws(() => encode(q, { responseTopic: TOPICS.replyPrefix + 'a', correlationData: new Uint8Array(65) }), { name: 'WireError', message: /1-64 bytes/ });
+  t.throws(() => encode({ type: 'error', code: 'x', message: '' }, { responseTopic: TOPICS.replyPrefix + 'a', correlationData: cd }), /carries no response topic/);
+  t.throws(() => encode({ type: 'info', model: 'm', dimension: 1, galleryVersion: 'v', spots: 0, regions: [] }, { correlationData: cd }), /no routing/);
 });
