@@ -6,8 +6,8 @@
 //   node scripts/measure-model.mjs --manifest /tmp/m/enfpire-gist-int8-v1.json --quick   # a tuning build
 //
 // Then rebuild (`/usr/bin/python3 scripts/build-model.py`) to copy the figures into the model card.
-// Two view sets: "camera" (the product's target distortions) and "stress" (every range doubled, which
-// still separates settings once "camera" is at 1.000). Options: --views N (10) --seed S (1)
+// View sets: "camera" (the product's target distortions), "camera 4:3" (the same through a 4:3 window)
+// and "stress" (every range doubled, which still separates settings once "camera" is at 1.000). Options: --views N (10) --seed S (1)
 // --quick (stress set, 'fill' only, no sweep, no timing, nothing written; 25 views unless --views)
 // --views-dir DIR (save the camera views to look at) --views-cache DIR (reuse views between runs)
 // --timing-runs N (200) --no-write. Runs on the TypeScript sources through the loader tap uses.
@@ -63,15 +63,19 @@ const DISTORTION_TEXT = {
     'crop to 80-90 % of the side (shrunk where a rotated view would leave the picture), random position, ' +
     'rotation ±8°, exposure ×0.7-1.3, white balance R/B gains 1±0.12, Gaussian blur σ 0.5-1.5 px on half the ' +
     'views, sensor noise σ 0-3 levels, JPEG quality 50-90, 640 px wide',
+  'camera 4:3':
+    'the camera distortions, seen through a 4:3 window (the photos are 16:10 or 5:4): what a 4:3 camera ' +
+    'sensor delivers when the spot was enrolled from a wider photo',
   stress:
     'crop to 65-80 %, rotation ±16°, exposure ×0.5-1.8, white balance 1±0.24, blur σ 0.5-3 px on half, ' +
     'noise σ 0-6, JPEG quality 25-60',
 };
 
 /** `hard` widens every range, to tell apart settings that all score 1.000 on the camera ranges. */
-function randomDistortion(r, hard) {
+function randomDistortion(r, hard, aspect) {
   const k = hard ? 2 : 1;
   return {
+    aspect,
     crop: hard ? r.uniform(0.65, 0.8) : r.uniform(0.8, 0.9),
     angle: r.uniform(-8 * k, 8 * k),
     shiftX: r.uniform(-1, 1),
@@ -119,10 +123,13 @@ async function makeView(src, d, r) {
       const oy = -x * Math.sin(th) + y * Math.cos(th) + H / 2;
       return ox >= 0 && ox <= W && oy >= 0 && oy <= H;
     });
+  // The window keeps the photo's aspect unless the distortion names another (a 4:3 camera).
+  const fw = d.aspect ? Math.min(W, (H * d.aspect)) : W;
+  const fh = d.aspect ? fw / d.aspect : H;
   let s = d.crop;
-  while (!inside(RW / 2, RH / 2, s * W, s * H)) s -= 0.005;
-  const w = s * W;
-  const h = s * H;
+  while (!inside(RW / 2, RH / 2, s * fw, s * fh)) s -= 0.005;
+  const w = s * fw;
+  const h = s * fh;
   // Slide the window towards (shiftX, shiftY) as far as it stays inside.
   let t = 1;
   const at = (k) => [RW / 2 + k * d.shiftX * ((W - w) / 2), RH / 2 + k * d.shiftY * ((H - h) / 2)];
@@ -243,8 +250,10 @@ function rgbToI420(rgb, w, h) {
 }
 
 
-async function makeViews(photos, hard) {
-  const cache = args['views-cache'] ? join(args['views-cache'], `${SEED}-${VIEWS}${hard ? '-stress' : ''}`) : null;
+async function makeViews(photos, set) {
+  const hard = set === 'stress';
+  const aspect = set === 'camera 4:3' ? 4 / 3 : undefined;
+  const cache = args['views-cache'] ? join(args['views-cache'], `${SEED}-${VIEWS}-${set.replace(/\W/g, '')}`) : null;
   if (cache) {
     try {
       const views = [];
@@ -256,13 +265,13 @@ async function makeViews(photos, hard) {
       // not cached yet
     }
   }
-  const r = rng(SEED + (hard ? 1000 : 0));
+  const r = rng(SEED + { camera: 0, stress: 1000, 'camera 4:3': 3000 }[set]);
   const views = [];
   for (const photo of photos) {
     const src = await loadRaw(photo.path);
-    for (let v = 0; v < VIEWS; v++) views.push({ id: photo.name, v, bytes: await makeView(src, randomDistortion(r, hard), r) });
+    for (let v = 0; v < VIEWS; v++) views.push({ id: photo.name, v, bytes: await makeView(src, randomDistortion(r, hard, aspect), r) });
   }
-  for (const dir of [hard ? null : args['views-dir'], cache].filter(Boolean)) {
+  for (const dir of [set === 'camera' ? args['views-dir'] : null, cache].filter(Boolean)) {
     await mkdir(dir, { recursive: true });
     await Promise.all(views.map((v) => writeFile(join(dir, `${v.id}-${v.v}.jpg`), v.bytes)));
   }
@@ -322,9 +331,9 @@ async function main() {
   const distractors = await listImages(DISTRACTORS, '.webp');
 
   // Views are generated once and shared by every setting measured.
-  const sets = args.quick ? ['stress'] : ['camera', 'stress'];
+  const sets = args.quick ? ['stress'] : ['camera', 'camera 4:3', 'stress'];
   const views = {};
-  for (const set of sets) views[set] = await makeViews(photos, set === 'stress');
+  for (const set of sets) views[set] = await makeViews(photos, set);
   const sweepViews = args.quick ? [] : await makeSweepViews(photos);
 
   const runs = [];

@@ -103,5 +103,15 @@ function validate(raw: unknown): string[] {
   for (const key of ['card', 'licence'] as const) {
     if (raw[key] !== undefined) need(typeof raw[key] === 'string', key, 'a string when given', raw[key]);
   }
+  const variation = raw.viewVariation;
+  if (variation !== undefined) {
+    const sigma = isObj(variation) ? variation.sigma : undefined;
+    need(
+      typeof sigma === 'number' && Number.isFinite(sigma) && sigma > 0 && sigma < 10,
+      'viewVariation.sigma',
+      'a positive number (the spread of camera views around their reference, measured by the model build)',
+      sigma,
+    );
+  }
   return problems;
 }

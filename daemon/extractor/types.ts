@@ -25,6 +25,11 @@ export interface ModelManifest {
     /** Feature dimension: number of elements of the output. */
     dimension: number;
   };
+  /**
+   * How far real camera views of a spot spread around its reference feature, measured for this model: decoys get
+   * noise of this size so the server cannot tell a real photo feature from a synthetic one (docs/decisions.md #6).
+   */
+  viewVariation?: { sigma: number; source?: string };
   /** Free text: where the card lives, licence. */
   card?: string;
   licence?: string;
