@@ -1,0 +1,78 @@
+/**
+ * The command-line contract of DESIGN §9, through the real executable (bin/enfpire.js over the compiled dist/, which
+ * `npm install` builds). Exit codes and the machine-readable lines are what scripts and checks rely on.
+ */
+import t from 'tap';
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { packageRoot } from '../../daemon/util/paths.js';
+
+const bin = join(packageRoot, 'bin', 'enfpire.js');
+
+function enfpire(args: string[], timeoutMs = 120_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [bin, ...args], { cwd: packageRoot, env: { ...process.env, ENFPIRE_LOG_LEVEL: 'warn' } });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+t.before(() => {
+  if (!existsSync(join(packageRoot, 'dist', 'cli', 'main.js'))) throw new Error('dist/ is missing: run `npm run build` (npm install does it) before the CLI tests');
+});
+
+t.test('demo --once resolves the sample spots with privacy on and ends with the JSON summary', async (t) => {
+  const { code, stdout, stderr } = await enfpire(['demo', '--once', '--views', '1']);
+  t.equal(code, 0, stderr);
+  const lines = stdout.trim().split('\n');
+  const summary = JSON.parse(lines[lines.length - 1]);
+  t.same(Object.keys(summary).sort(), ['correct', 'dummy_queries', 'real_queries', 'results', 'user_top1']);
+  t.equal(summary.results, 10, 'one result per view of the 10 sample spots');
+  t.ok(summary.user_top1 >= 0.9, `user_top1 ${summary.user_top1} ≥ 0.9`);
+  t.ok(summary.real_queries >= 1, 'at least one real query went over the wire');
+  t.ok(lines.slice(1, -1).every((l) => /^(ok   |WRONG) \S+ -> /.test(l)), 'one line per result as it happens');
+});
+
+t.test('config check: the shipped profiles are valid, a broken one names each field and the fix', async (t) => {
+  for (const file of ['firmware-config/dev-files.yaml', 'firmware-config/recognizer.yaml']) {
+    const ok = await enfpire(['config', 'check', file]);
+    t.equal(ok.code, 0, `${file}: ${ok.stderr}`);
+  }
+  const dir = t.testdir();
+  const bad = join(dir, 'bad.yaml');
+  await writeFile(bad, 'camera:\n  kind: files\n  fsp: 5\nprivacy:\n  k: 99\n');
+  const res = await enfpire(['config', 'check', bad]);
+  t.not(res.code, 0);
+  const problems = res.stderr.trim().split('\n');
+  t.ok(problems.some((l) => l.includes('camera.fsp') && l.includes('fps')), 'unknown key with a suggestion');
+  t.ok(problems.some((l) => l.includes('privacy.k')), 'out-of-range k');
+});
+
+t.test('user errors are one sentence on stderr and a non-zero exit, never a stack trace', async (t) => {
+  const cases: string[][] = [['frobnicate'], ['enroll', '--spots', '/nonexistent/spots', '--out', '/tmp/x.db'], ['edge', '--config', '/nonexistent.yaml'], ['demo', '--k', '99']];
+  for (const args of cases) {
+    const res = await enfpire(args);
+    t.not(res.code, 0, args.join(' '));
+    const lines = res.stderr.trim().split('\n');
+    t.equal(lines.length, 1, `${args.join(' ')}: one line (${res.stderr.trim()})`);
+    t.notMatch(res.stderr, /\n\s+at /, 'no stack trace');
+  }
+});
+
+t.test('enroll builds a gallery from a folder of photos', async (t) => {
+  const out = join(t.testdir(), 'gallery.db');
+  const res = await enfpire(['enroll', '--spots', 'samples/spots', '--out', out]);
+  t.equal(res.code, 0, res.stderr);
+  t.match(res.stdout, /enrolled 10 spots from 10 photos/);
+  t.ok(existsSync(out));
+});

@@ -1,0 +1,78 @@
+import t from 'tap';
+import { QueryScheduler, SupersededError } from '../../daemon/privacy/scheduler.js';
+import type { TransformedQuery } from '../../daemon/privacy/types.js';
+
+const query = (tag: number): TransformedQuery => ({ vector: new Float32Array([tag]), topM: 4, decoySpots: [] });
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function recordingScheduler(mode: 'on-demand' | 'constant' | 'poisson', ratePerSecond: number) {
+  const sent: Array<{ tag: number; at: number }> = [];
+  const dummyReplies: number[] = [];
+  const scheduler = new QueryScheduler<number>({
+    mode,
+    ratePerSecond,
+    random: Math.random,
+    send: async (q) => {
+      sent.push({ tag: q.vector[0], at: Date.now() });
+      return q.vector[0];
+    },
+    makeDummy: () => query(-1),
+    onDummyReply: (r) => dummyReplies.push(r),
+  });
+  return { scheduler, sent, dummyReplies };
+}
+
+t.test('constant mode fills empty slots with dummies and sends a real query in the next slot', async (t) => {
+  const { scheduler, sent, dummyReplies } = recordingScheduler('constant', 50);
+  scheduler.start();
+  await sleep(120);
+  const reply = await scheduler.submit(query(7));
+  await scheduler.stop();
+  t.equal(reply, 7, 'the real query got its own reply');
+  t.ok(sent.filter((s) => s.tag === -1).length >= 3, `dummies went out in empty slots (${sent.length} sent)`);
+  t.equal(sent.filter((s) => s.tag === 7).length, 1, 'the real query went out exactly once');
+  t.equal(dummyReplies.length, scheduler.counters.dummy, 'every dummy reply was handed back for the same treatment');
+  const gaps = sent.slice(1).map((s, i) => s.at - sent[i].at);
+  t.ok(gaps.every((g) => g >= 10), `slots are spaced by the rate, real or dummy alike (${gaps.join(',')} ms)`);
+});
+
+t.test('a newer real query supersedes one still waiting for its slot', async (t) => {
+  const { scheduler } = recordingScheduler('constant', 5);
+  scheduler.start();
+  const first = scheduler.submit(query(1));
+  const second = scheduler.submit(query(2));
+  await t.rejects(first, SupersededError);
+  t.equal(await second, 2);
+  t.equal(scheduler.counters.superseded, 1);
+  await scheduler.stop();
+});
+
+t.test('on-demand mode sends at once and never sends dummies', async (t) => {
+  const { scheduler, sent } = recordingScheduler('on-demand', 0);
+  scheduler.start();
+  t.equal(await scheduler.submit(query(3)), 3);
+  await sleep(50);
+  await scheduler.stop();
+  t.same(sent.map((s) => s.tag), [3]);
+});
+
+t.test('poisson mode draws exponential gaps with the configured mean', async (t) => {
+  const { scheduler, sent } = recordingScheduler('poisson', 100);
+  scheduler.start();
+  await sleep(600);
+  await scheduler.stop();
+  const gaps = sent.slice(1).map((s, i) => s.at - sent[i].at);
+  const mean = gaps.reduce((a, b) => a + b, 0) / gaps.length;
+  const sd = Math.sqrt(gaps.reduce((a, g) => a + (g - mean) ** 2, 0) / gaps.length);
+  t.ok(gaps.length >= 15, `enough slots to judge (${gaps.length})`);
+  t.ok(sd > mean * 0.4, `gaps vary like an exponential (mean ${mean.toFixed(1)} ms, sd ${sd.toFixed(1)} ms), unlike constant slots`);
+});
+
+t.test('stop rejects a waiting real query and a stopped scheduler refuses new ones', async (t) => {
+  const { scheduler } = recordingScheduler('constant', 1);
+  scheduler.start();
+  const waiting = scheduler.submit(query(1));
+  await scheduler.stop();
+  await t.rejects(waiting, /stopped/);
+  await t.rejects(scheduler.submit(query(2)), /not running/);
+});
