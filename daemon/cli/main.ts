@@ -23,6 +23,14 @@ const commands: Record<string, Command> = {
     summary: 'build a recognizer gallery from photos: --spots DIR --out DB [--model MANIFEST]',
     run: async (args) => (await import('./enroll-command.js')).runEnrollCommand(args),
   },
+  bench: {
+    summary: 'stage-by-stage speed and recognizer load: --out FILE.json [--frames N] [--quick]',
+    run: async (args) => (await import('./bench-command.js')).runBenchCommand(args),
+  },
+  eval: {
+    summary: 'privacy/utility evaluation: --spots DIR --out FILE.json [--k K] [--seed S] [--queries-per-spot N] [--model MANIFEST]',
+    run: async (args) => (await import('./eval-command.js')).runEvalCommand(args),
+  },
   config: {
     summary: 'config check FILE [--kind edge|recognizer]: validate a profile against the schema',
     run: async (args) => (await import('./config-command.js')).runConfigCommand(args),

@@ -60,6 +60,8 @@ async function load(file: string, kind: ConfigKind, options: LoadOptions): Promi
     config.configFile = resolve(file);
   }
   if (problems.length > 0 || !config) {
+    // One problem reads as one sentence; several get one line each under a heading.
+    if (problems.length === 1) throw new UserError(`${file}: ${formatProblem(problems[0])}`);
     const lines = problems.map((problem) => `  ${formatProblem(problem)}`).join('\n');
     throw new UserError(`The ${kind} configuration ${file} has ${count(problems.length)}:\n${lines}`);
   }

@@ -1,0 +1,44 @@
+import { mkdir, rename, writeFile } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
+import { runBench } from '../bench/run-bench.js';
+import { formatBenchTable } from '../bench/table.js';
+import { UserError } from '../util/errors.js';
+import { defaultModelManifest, sampleSpotsDir } from '../util/paths.js';
+import { parseCommandArgs, required } from './args.js';
+
+/**
+ * `enfpire bench --out FILE.json [--frames N] [--quick] [--model MANIFEST] [--spots DIR]`: stage-by-stage speed and
+ * recognizer load (keys in docs/benchmarks.md); a table on stdout, progress on stderr.
+ */
+export async function runBenchCommand(args: string[], write: (text: string) => void = (t) => void process.stdout.write(t)): Promise<number> {
+  const { values } = parseCommandArgs('bench', args, {
+    out: { type: 'string' },
+    frames: { type: 'string' },
+    quick: { type: 'boolean', default: false },
+    model: { type: 'string' },
+    spots: { type: 'string' },
+  });
+  const outPath = resolve(required('bench', 'out', values.out));
+  const frames = values.frames === undefined ? undefined : integer('frames', values.frames, 2, 100_000);
+  const report = await runBench({
+    manifestPath: resolve(values.model ?? defaultModelManifest),
+    spotsDir: resolve(values.spots ?? sampleSpotsDir),
+    frames,
+    quick: values.quick,
+    onStage: (stage) => process.stderr.write(`enfpire bench: ${stage}…\n`),
+  });
+  await mkdir(dirname(outPath), { recursive: true });
+  // Written whole then renamed: a script polling for the file never reads half of it.
+  const partial = `${outPath}.partial`;
+  await writeFile(partial, `${JSON.stringify(report, null, 2)}\n`);
+  await rename(partial, outPath);
+  write(formatBenchTable(report));
+  write(`wrote ${outPath} (${report.seconds} s${report.quick ? ', quick: sizes too small for numbers to quote' : ''})\n`);
+  return 0;
+}
+
+function integer(name: string, raw: string, min: number, max: number): number {
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < min || n > max) throw new UserError(`bench: --${name} must be an integer from ${min} to ${max}, not '${raw}'.`);
+  return n;
+}
