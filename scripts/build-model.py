@@ -371,6 +371,17 @@ def build_nan(cfg):
 # Files
 
 
+def fitted_centre(cfg, digest):
+    """The mean feature subtracted before normalising (docs/decisions.md #7), fitted by scripts/fit-centre.mjs on the
+    tuning photos; only from a fit of this exact build."""
+    path = os.path.join(ROOT, cfg['out'], cfg['id'] + '.centre.json')
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        fitted = json.load(f)
+    return fitted['centre'] if fitted.get('sha256') == digest else None
+
+
 def view_variation(cfg, digest):
     """The decoy noise model the privacy layer needs (docs/decisions.md #6), from the measured spread of real
     camera views around their reference: a view at cosine c from its reference sits at tan(acos(c)) relative to a
@@ -568,6 +579,9 @@ def main():
     }
     if cfg['card']:
         manifest['card'] = cfg['id'] + '.md'
+    centre = fitted_centre(cfg, digest)
+    if centre:
+        manifest['output']['centre'] = centre
     variation = view_variation(cfg, digest)
     if variation:
         manifest['viewVariation'] = variation

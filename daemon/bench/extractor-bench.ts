@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { performance } from 'node:perf_hooks';
+import '../extractor/no-telemetry.js';
 import * as ort from 'onnxruntime-node';
 import type { Frame } from '../camera/types.js';
 import { OnnxExtractor } from '../extractor/onnx-extractor.js';

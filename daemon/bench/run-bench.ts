@@ -1,5 +1,6 @@
 import { arch, cpus, platform } from 'node:os';
 import { performance } from 'node:perf_hooks';
+import '../extractor/no-telemetry.js';
 import * as ort from 'onnxruntime-node';
 import { loadManifest } from '../extractor/manifest.js';
 import { runCameraBench, type CameraBenchResult } from './camera-bench.js';

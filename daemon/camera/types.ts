@@ -26,4 +26,27 @@ export interface FrameSource {
   next(): Promise<Frame | null>;
   /** Frames produced and frames overwritten before anyone took them. */
   stats(): { produced: number; dropped: number };
+  /** Capture health for the local API and the watchdog (camera pipelines have it; the files source does not). */
+  health?(): SourceHealth;
+}
+
+/** What a camera pipeline reports about itself. */
+export interface SourceHealth {
+  kind: string;
+  /** The capture program runs (or, for 'still', the source is started). */
+  running: boolean;
+  produced: number;
+  dropped: number;
+  /** Bytes that were not a whole frame (a truncated JPEG, an over-long frame, a short final chunk). */
+  badFrames: number;
+  /** Capture program (re)starts after the first. */
+  restarts: number;
+  /** ms since the epoch of the latest frame, null before the first. */
+  lastFrameAt: number | null;
+  /** No frame for camera.stallSeconds. */
+  stalled: boolean;
+  /** The program and arguments running, for logs and support. */
+  command?: string[];
+  /** Latest stderr line or failure reason. */
+  lastError?: string;
 }

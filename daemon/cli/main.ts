@@ -31,6 +31,10 @@ const commands: Record<string, Command> = {
     summary: 'privacy/utility evaluation: --spots DIR --out FILE.json [--k K] [--seed S] [--queries-per-spot N] [--model MANIFEST]',
     run: async (args) => (await import('./eval-command.js')).runEvalCommand(args),
   },
+  status: {
+    summary: 'ask a running edge daemon for its state: [--json] [--api ADDRESS | --config FILE]',
+    run: async (args) => (await import('./status-command.js')).runStatusCommand(args),
+  },
   config: {
     summary: 'config check FILE [--kind edge|recognizer]: validate a profile against the schema',
     run: async (args) => (await import('./config-command.js')).runConfigCommand(args),

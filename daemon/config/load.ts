@@ -35,6 +35,14 @@ export function configSchema(kind: ConfigKind): SchemaNode {
   return compiled(kind).schema;
 }
 
+/** The schema's default for a setting, e.g. schemaDefault('edge', 'privacy.k'): tools share the daemon's defaults. */
+export function schemaDefault(kind: ConfigKind, path: string): unknown {
+  let node: SchemaNode | undefined = configSchema(kind);
+  for (const key of path.split('.')) node = node?.properties?.[key];
+  if (node?.default === undefined) throw new Error(`the ${kind} schema has no default for ${path}`);
+  return node.default;
+}
+
 export async function loadEdgeConfig(file: string, options: LoadOptions = {}): Promise<EdgeConfig> {
   return (await load(file, 'edge', options)) as unknown as EdgeConfig;
 }

@@ -27,6 +27,37 @@ export interface CameraConfig {
   height: number;
   rotation: 0 | 90 | 180 | 270;
   roi?: RegionOfInterest;
+  /** Absent: 'yuv420' for libcamera, 'mjpeg' for gstreamer and ffmpeg. */
+  format?: CameraFormat;
+  input: 'v4l2' | 'argus';
+  device: string;
+  sensorId: number;
+  /** Expert override of the capture program's whole argument list. */
+  pipeline?: string[];
+  stallSeconds: number;
+  restart: RestartConfig;
+  gate: SceneGateConfig;
+  still: StillTriggerConfig;
+}
+
+export type CameraFormat = 'yuv420' | 'mjpeg';
+
+export interface RestartConfig {
+  initialDelayMs: number;
+  maxDelayMs: number;
+}
+
+export interface SceneGateConfig {
+  enabled: boolean;
+  /** Hamming distance (bits of a 64-bit dHash) up to which a frame is the same scene. */
+  maxDistance: number;
+  refreshSeconds: number;
+}
+
+export interface StillTriggerConfig {
+  /** 0: only on trigger(). */
+  intervalSeconds: number;
+  settleMs: number;
 }
 
 export interface ModelConfig {
@@ -41,6 +72,7 @@ export interface ModelConfig {
 export interface PrivacyConfig {
   transform: 'kmix';
   k: number;
+  decoys: 'phantoms' | 'random';
   candidatesPerComponent: number;
   /** Absent: from the model's view-variation model. */
   decoySigma?: number;
@@ -91,6 +123,20 @@ export interface ApiConfig {
   enabled: boolean;
 }
 
+export interface ThermalConfig {
+  enabled: boolean;
+  throttleAboveC: number;
+  restoreBelowC: number;
+  minFps: number;
+  stepFactor: number;
+}
+
+export interface HealthConfig {
+  sampleIntervalMs: number;
+  latencyWindow: number;
+  thermal: ThermalConfig;
+}
+
 export interface LogConfig {
   level: LogLevel;
 }
@@ -104,6 +150,7 @@ export interface EdgeConfig {
   resolver: ResolverConfig;
   scheduler: SchedulerConfig;
   api: ApiConfig;
+  health: HealthConfig;
   log: LogConfig;
   /** Absolute path of the file this was loaded from (not a setting). */
   configFile: string;
@@ -156,9 +203,18 @@ export const EDGE_CONFIG_SHAPE: Shape<EdgeConfig> = {
     height: true,
     rotation: true,
     roi: { x: true, y: true, width: true, height: true },
+    format: true,
+    input: true,
+    device: true,
+    sensorId: true,
+    pipeline: true,
+    stallSeconds: true,
+    restart: { initialDelayMs: true, maxDelayMs: true },
+    gate: { enabled: true, maxDistance: true, refreshSeconds: true },
+    still: { intervalSeconds: true, settleMs: true },
   },
   model: { manifest: true, executionProviders: true, intraOpThreads: true, graphOptimizationLevel: true },
-  privacy: { transform: true, k: true, candidatesPerComponent: true, decoySigma: true },
+  privacy: { transform: true, k: true, decoys: true, candidatesPerComponent: true, decoySigma: true },
   transport: {
     url: true,
     usernameFile: true,
@@ -176,6 +232,11 @@ export const EDGE_CONFIG_SHAPE: Shape<EdgeConfig> = {
   resolver: { threshold: true, windowSize: true, windowMaxAgeMs: true, cacheThreshold: true, sceneChangeCosine: true },
   scheduler: { mode: true, ratePerSecond: true },
   api: { listen: true, enabled: true },
+  health: {
+    sampleIntervalMs: true,
+    latencyWindow: true,
+    thermal: { enabled: true, throttleAboveC: true, restoreBelowC: true, minFps: true, stepFactor: true },
+  },
   log: { level: true },
   configFile: 'derived',
 };

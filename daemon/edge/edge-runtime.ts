@@ -92,7 +92,12 @@ export class EdgeRuntime {
       );
     }
     const transform = createTransform(
-      { kind: config.privacy.transform, k: config.privacy.k, candidatesPerComponent: config.privacy.candidatesPerComponent },
+      {
+        kind: config.privacy.transform,
+        k: config.privacy.k,
+        decoys: config.privacy.decoys,
+        candidatesPerComponent: config.privacy.candidatesPerComponent,
+      },
       { pool: { spots: pack.spots }, variation: { sigma }, random },
     );
     const resolver = new Resolver({

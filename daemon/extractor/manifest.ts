@@ -99,6 +99,11 @@ function validate(raw: unknown): string[] {
   } else {
     need(isNonEmptyString(output.name), 'output.name', "the name of the model's feature output", output.name);
     need(isPositiveInt(output.dimension), 'output.dimension', 'the feature length, a positive integer', output.dimension);
+    if (output.centre !== undefined) {
+      const c = output.centre;
+      const ok = Array.isArray(c) && c.length === output.dimension && c.every((x) => typeof x === 'number' && Number.isFinite(x));
+      need(ok, 'output.centre', 'an array of output.dimension finite numbers (the mean feature subtracted before normalising)', Array.isArray(c) ? `${c.length} values` : c);
+    }
   }
   for (const key of ['card', 'licence'] as const) {
     if (raw[key] !== undefined) need(typeof raw[key] === 'string', key, 'a string when given', raw[key]);

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { relative } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import './no-telemetry.js';
 import * as ort from 'onnxruntime-node';
 import type { Frame } from '../camera/types.js';
 import { UserError } from '../util/errors.js';
@@ -114,6 +115,8 @@ export class OnnxExtractor implements Extractor {
       throw new ModelOutputError(`Model ${manifest.id} produced an all-zero feature for this picture (a blank or black frame?).`);
     }
     this.timings = { preprocessMs: t1 - t0, inferenceMs: t2 - t1 };
+    const centre = manifest.output.centre;
+    if (centre) for (let i = 0; i < raw.length; i++) raw[i] -= centre[i];
     return normalize(raw);
   }
 

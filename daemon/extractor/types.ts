@@ -24,6 +24,12 @@ export interface ModelManifest {
     name: string;
     /** Feature dimension: number of elements of the output. */
     dimension: number;
+    /**
+     * Mean feature of a photo corpus, subtracted before L2 normalisation. Without it every photo shares a common
+     * direction (unrelated photos sit at cosine ~0.5), which crowds the candidates of a mixed query and leaves the
+     * mixed query close to the real feature; centring spreads unrelated photos towards cosine 0.
+     */
+    centre?: number[];
   };
   /**
    * How far real camera views of a spot spread around its reference feature, measured for this model: decoys get

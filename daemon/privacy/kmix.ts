@@ -13,7 +13,11 @@ export interface KMixOptions {
   candidatesPerComponent?: number;
   synthesizer: DecoySynthesizer;
   random: Random;
-  /** Which spots the decoys show; default the synthesizer's popularity picker (phantom walkers later). */
+  /**
+   * Which spots the decoys show, for real and dummy queries alike; default the synthesizer's popularity draw.
+   * A real query excludes the device's guess of the real spot; a `PhantomCrowd` reads that as "the user stands
+   * here" and lets the user take the place of its nearest walker (phantoms.ts).
+   */
   spotPicker?: DecoySpotPicker;
 }
 

@@ -1,13 +1,20 @@
 import { UserError } from '../util/errors.js';
 import { DecoySynthesizer, type ViewVariation } from './decoys.js';
-import { KMixTransform } from './kmix.js';
+import { KMixTransform, MAX_K } from './kmix.js';
+import { PhantomCrowd } from './phantoms.js';
 import { cryptoRandom, type Random } from './random.js';
 import type { DecoyPool, DecoySpotPicker, Transform } from './types.js';
+import type { WalkParams } from './walk-model.js';
+
+/** Where decoy spots come from: phantom walkers (plausible paths, the default) or a fresh popularity draw per query. */
+export type DecoySpotSource = 'phantoms' | 'random';
 
 export interface KMixConfig {
   kind: 'kmix';
   k: number;
   candidatesPerComponent?: number;
+  /** Default 'phantoms'; 'random' is the baseline the path attack beats (kept for evaluation and comparison). */
+  decoys?: DecoySpotSource;
 }
 
 /**
@@ -24,8 +31,12 @@ export interface TransformDeps {
   variation: ViewVariation;
   /** Default `cryptoRandom()`; pass `seededRandom(seed)` only for evaluation and tests. */
   random?: Random;
-  /** Default popularity-weighted choice; phantom walkers plug in here. */
+  /** Overrides `decoys` with a picker of the caller's own. */
   spotPicker?: DecoySpotPicker;
+  /** Phantom walkers' clock in ms; default `Date.now`. The evaluation passes its simulated time. */
+  clock?: () => number;
+  /** Phantom movement model parameters; default `DEFAULT_WALK_PARAMS`. */
+  walk?: Partial<WalkParams>;
 }
 
 export function createTransform(config: TransformConfig, deps: TransformDeps): Transform {
@@ -39,13 +50,31 @@ export function createTransform(config: TransformConfig, deps: TransformDeps): T
         candidatesPerComponent: config.candidatesPerComponent,
         synthesizer,
         random,
-        spotPicker: deps.spotPicker,
+        spotPicker: deps.spotPicker ?? decoySpotPicker(config, deps, synthesizer, random),
       });
     }
     default: {
       // `never` here makes the compiler flag a config kind added to the union but not handled above.
       const unhandled: never = kind;
       throw new UserError(`unknown privacy transform kind "${String(unhandled)}"; set privacy.transform.kind to "kmix"`);
+    }
+  }
+}
+
+/** The configured decoy spot source; undefined leaves KMixTransform's default (the synthesizer's popularity draw). */
+function decoySpotPicker(config: KMixConfig, deps: TransformDeps, synthesizer: DecoySynthesizer, random: Random): DecoySpotPicker | undefined {
+  const decoys = config.decoys ?? 'phantoms';
+  switch (decoys) {
+    case 'random':
+      return synthesizer;
+    case 'phantoms':
+      // k = 1 sends f itself and never asks for decoys; a bad k or a pack smaller than k is KMixTransform's error to report.
+      if (!Number.isInteger(config.k) || config.k <= 1 || config.k > MAX_K || synthesizer.spotCount < config.k) return undefined;
+      // k walkers, not k − 1: a dummy needs k tracks that continue the real queries' tracks (see phantoms.ts).
+      return new PhantomCrowd({ map: deps.pool.spots, walkers: config.k, random, clock: deps.clock, walk: deps.walk });
+    default: {
+      const unhandled: never = decoys;
+      throw new UserError(`unknown privacy decoys "${String(unhandled)}"; set privacy.decoys to "phantoms" or "random"`);
     }
   }
 }

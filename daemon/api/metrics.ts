@@ -1,0 +1,121 @@
+import { Counter, Gauge, Registry } from 'prom-client';
+import type { StatusReport } from './status.js';
+
+/**
+ * Prometheus metrics built from the same status report as /status, in a registry of this API instance (never the
+ * global one, so two daemons in one process or one test file do not mix). Values are read at scrape time.
+ */
+export interface ApiMetrics {
+  registry: Registry;
+  contentType: string;
+  /** The exposition text for one scrape. */
+  scrape(): Promise<string>;
+}
+
+export function createApiMetrics(status: () => StatusReport): ApiMetrics {
+  const registry = new Registry();
+  let report: StatusReport | undefined;
+  // One report per scrape: every collect() below reads the same snapshot.
+  const current = (): StatusReport => (report ??= status());
+  const registers = [registry];
+
+  const counter = (name: string, help: string, value: (r: StatusReport) => number): void => {
+    new Counter({
+      name,
+      help,
+      registers,
+      collect() {
+        this.reset();
+        this.inc(value(current()));
+      },
+    });
+  };
+  const gauge = (name: string, help: string, value: (r: StatusReport) => number | null): void => {
+    new Gauge({
+      name,
+      help,
+      registers,
+      collect() {
+        // An unlabelled prom-client gauge cannot be absent; NaN (written "Nan", which Prometheus parses) says "no
+        // reading" where 0 would be a false value.
+        this.set(value(current()) ?? Number.NaN);
+      },
+    });
+  };
+
+  counter('enfpire_frames_total', 'Frames taken from the camera.', (r) => r.counters.frames);
+  counter('enfpire_frames_dropped_total', 'Frames the camera overwrote before the pipeline took them.', (r) => r.counters.frames_dropped);
+  counter('enfpire_extracted_total', 'Features extracted.', (r) => r.counters.extracted);
+  counter('enfpire_results_total', 'Recognition results.', (r) => r.counters.results);
+  counter('enfpire_cache_hits_total', 'Results answered from the on-device gallery without a query.', (r) => r.counters.cache_hits);
+  counter('enfpire_unknown_results_total', 'Results with no spot above the threshold.', (r) => r.counters.unknown);
+  counter('enfpire_errors_total', 'Frames that failed in the pipeline.', (r) => r.counters.errors);
+  new Counter({
+    name: 'enfpire_queries_total',
+    help: 'Queries sent to the recognizer, real and dummy (cover traffic).',
+    labelNames: ['kind'] as const,
+    registers,
+    collect() {
+      this.reset();
+      this.inc({ kind: 'real' }, current().counters.real_queries);
+      this.inc({ kind: 'dummy' }, current().counters.dummy_queries);
+    },
+  });
+  gauge('enfpire_scheduler_queue_depth', 'Real queries waiting for a scheduler slot.', (r) => r.queues.scheduler);
+  gauge('enfpire_broker_pending', 'Requests waiting for a reply from the recognizer.', (r) => r.queues.broker_pending);
+  gauge('enfpire_broker_connected', '1 while connected to the recognition broker.', (r) =>
+    r.broker ? Number(r.broker.state === 'connected') : null,
+  );
+  gauge('enfpire_broker_timeouts', 'Requests that got no reply in time.', (r) => r.broker?.timeouts ?? null);
+  new Gauge({
+    name: 'enfpire_result_latency_ms',
+    help: 'Frame capture to result latency over the recent window, by path (cache or query).',
+    labelNames: ['path', 'quantile'] as const,
+    registers,
+    collect() {
+      this.reset();
+      const latency = current().latency_ms;
+      if (!latency) return;
+      for (const path of ['all', 'cached', 'queried'] as const) {
+        for (const [quantile, key] of [['0.5', 'p50'], ['0.95', 'p95'], ['0.99', 'p99']] as const) {
+          const v = latency[path][key];
+          if (v !== null) this.set({ path, quantile }, v);
+        }
+      }
+    },
+  });
+  gauge('enfpire_cpu_temperature_celsius', 'CPU temperature.', (r) => r.telemetry?.cpu_temperature_c ?? null);
+  gauge('enfpire_cpu_percent', 'Whole-machine CPU use.', (r) => r.telemetry?.cpu_percent ?? null);
+  gauge('enfpire_memory_available_bytes', 'Memory available to new work.', (r) => r.telemetry?.memory_available_bytes ?? null);
+  gauge('enfpire_process_resident_bytes', 'Resident memory of the daemon.', (r) => r.telemetry?.process_rss_bytes ?? null);
+  gauge('enfpire_throttled', '1 while the firmware throttles or caps the CPU.', (r) => {
+    const now = r.telemetry?.throttled_now;
+    return now === undefined || now === null ? null : Number(now);
+  });
+  gauge('enfpire_target_fps', 'Processing frame rate set by the thermal governor.', (r) => r.thermal?.target_fps ?? null);
+  gauge('enfpire_uptime_seconds', 'Seconds since the daemon started.', (r) => r.uptime_s);
+  gauge('enfpire_event_clients', 'Clients connected to /events.', (r) => r.events.clients);
+  new Gauge({
+    name: 'enfpire_build_info',
+    help: 'Version and model of the running daemon (always 1).',
+    labelNames: ['version', 'model'] as const,
+    registers,
+    collect() {
+      this.reset();
+      this.set({ version: current().version, model: current().model }, 1);
+    },
+  });
+
+  return {
+    registry,
+    contentType: registry.contentType,
+    async scrape() {
+      report = undefined;
+      try {
+        return await registry.metrics();
+      } finally {
+        report = undefined;
+      }
+    },
+  };
+}

@@ -1,0 +1,52 @@
+/**
+ * What the local API reads, as narrow interfaces: the API depends on these shapes, not on EdgeRuntime, so any part
+ * can be left out (a unit without telemetry still serves /status) and each is faked in a test by a plain object.
+ */
+import type { EdgeCounters, EdgeResult } from '../edge/edge-daemon.js';
+import type { ResultRecord } from '../gallery/types.js';
+import type { LatencySummary } from '../health/latency.js';
+import type { TelemetrySample } from '../health/telemetry.js';
+import type { RecognitionClientCounters } from '../transport/recognition-client.js';
+
+export type PipelineStats = EdgeCounters & { queueDepth: number; source: { produced: number; dropped: number } };
+
+/** EdgeDaemon satisfies it. */
+export interface PipelineStatus {
+  stats(): PipelineStats;
+  on(event: 'result', listener: (result: EdgeResult) => void): unknown;
+  off(event: 'result', listener: (result: EdgeResult) => void): unknown;
+}
+
+/** RecognitionClient satisfies it. */
+export interface BrokerStatus {
+  counters(): RecognitionClientCounters;
+}
+
+/** SystemTelemetry satisfies it. */
+export interface TelemetryStatus {
+  latest(): TelemetrySample | null;
+}
+
+/** LatencyTracker satisfies it. */
+export interface LatencyStatus {
+  summary(): { all: LatencySummary; cached: LatencySummary; queried: LatencySummary };
+}
+
+/** ThermalGovernorService satisfies it. */
+export interface ThermalStatus {
+  state(): { targetFps: number; baseFps: number; throttled: boolean; temperatureC: number | null };
+}
+
+/** The gallery satisfies it (most recent first). */
+export interface HistoryProvider {
+  history(limit?: number): ResultRecord[];
+}
+
+export interface StatusSources {
+  pipeline: PipelineStatus;
+  broker?: BrokerStatus;
+  telemetry?: TelemetryStatus;
+  latency?: LatencyStatus;
+  thermal?: ThermalStatus;
+  history?: HistoryProvider;
+}

@@ -1,0 +1,73 @@
+import type { Frame, FrameSource } from '../camera/types.js';
+
+/**
+ * Applies the thermal governor's target rate to any frame source without touching the camera: next() waits until
+ * 1/fps after the previous frame was handed out, then takes the newest frame from the source's mailbox, so frames
+ * produced meanwhile are dropped (counted by the source), never queued.
+ */
+export class PacedFrameSource implements FrameSource {
+  readonly kind: string;
+  private intervalMs: number;
+  private lastHandedOut = Number.NEGATIVE_INFINITY;
+  private wake: (() => void) | undefined;
+  private stopped = false;
+
+  constructor(
+    private readonly inner: FrameSource,
+    fps: number,
+    private readonly now: () => number = () => performance.now(),
+  ) {
+    this.kind = inner.kind;
+    this.intervalMs = intervalFor(fps);
+  }
+
+  /** Takes effect for the next frame; a shorter interval also cuts a wait already in progress short. */
+  setFps(fps: number): void {
+    this.intervalMs = intervalFor(fps);
+    this.wake?.();
+  }
+
+  get fps(): number {
+    return 1000 / this.intervalMs;
+  }
+
+  async start(): Promise<void> {
+    this.stopped = false;
+    await this.inner.start();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.wake?.();
+    await this.inner.stop();
+  }
+
+  async next(): Promise<Frame | null> {
+    for (;;) {
+      if (this.stopped) return null;
+      const wait = this.lastHandedOut + this.intervalMs - this.now();
+      if (wait <= 0) break;
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(done, wait);
+        function done(): void {
+          clearTimeout(timer);
+          resolve();
+        }
+        this.wake = done;
+      });
+      this.wake = undefined;
+    }
+    const frame = await this.inner.next();
+    this.lastHandedOut = this.now();
+    return frame;
+  }
+
+  stats(): { produced: number; dropped: number } {
+    return this.inner.stats();
+  }
+}
+
+function intervalFor(fps: number): number {
+  if (!(fps > 0) || !Number.isFinite(fps)) throw new RangeError(`fps must be a positive number, got ${fps}`);
+  return 1000 / fps;
+}

@@ -1,0 +1,235 @@
+#!/usr/bin/env node
+/**
+ * Builds the spot benchmark from the photographs in Debian's wallpaper packages (docs/benchmark.md).
+ *
+ *   node scripts/build-benchmark.mjs [--cache DIR] [--force]
+ *
+ * Packages are fetched with `apt-get download` (no installation, any user) and unpacked with `dpkg-deb -x` into
+ * the cache; only the photographs listed in KEEP below are used, one spot per picture, normalised to JPEG at most
+ * 1024 px wide. Writes two spot folders (DESIGN §9 layout, DIR/<spot>.jpg + spots.json) and prints them:
+ *
+ *   <cache>/debian-photos          every kept photograph
+ *   <cache>/debian-photos-unseen   the same minus the 12 mate-backgrounds nature photos the shipped model
+ *                                  (models/enfpire-gist-int8-v1.md) was tuned on
+ *
+ * The default cache is ${XDG_CACHE_HOME:-~/.cache}/enfpire/benchmark, outside the repository.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdir, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { homedir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import sharp from 'sharp';
+
+const MAX_WIDTH = 1024;
+/** Of several resolutions of one picture, the largest at most this wide is taken (else the smallest above, downscaled). */
+const PREFERRED_SOURCE_WIDTH = 1920;
+
+/**
+ * What is kept, decided per file by looking at every picture. Dropped: everything rendered or abstract.
+ * - mate-backgrounds: nature/ is 12 photographs (kept; the model was tuned on them, see TUNED);
+ *   abstract/ and desktop/ are rendered art, logos and gradients (dropped).
+ * - plasma-workspace-wallpapers: 11 of the 30 KDE wallpapers are photographs (kept); the rest are rendered
+ *   low-poly/vector art (Altai, Autumn, Canopee, Cascade, Cluster, Elarun, Flow, FlyingKonqui, Honeywave, IceCold,
+ *   Kay, Kokkini, MilkyWay, Opal, PastelHills, Patak, SafeLanding, Shell, Volna).
+ * - lomiri-wallpapers-16.04: the Ubuntu 18.04 community photo contest; 13 of 15 are photographs (kept);
+ *   analogpattern (a texture close-up) and umang (abstract gradient) dropped.
+ * - lomiri-wallpapers-20.04: Kleiber (a nuthatch on a trunk) is a photograph; Fossa, Painting-Colors and
+ *   Infinite-Sea (a composite over a rendered gradient) are not.
+ * - lomiri-wallpapers, ukui-wallpapers, gnome-backgrounds, sway-backgrounds: rendered art only (none kept).
+ */
+const NATURE = '/usr/share/backgrounds/mate/nature';
+const PLASMA = '/usr/share/wallpapers';
+const LOMIRI = '/usr/share/backgrounds';
+const MATE_LICENCE = 'GPL-2+';
+const PLASMA_LICENCE = 'LGPL-3 (KDE metadata; debian/copyright: GPL-2+)';
+
+/** @type {{ package: string, spot: string, files: string[], author: string, licence: string }[]} */
+const KEEP = [
+  ...[
+    ['Aqua', 'Charles Barbin'],
+    ['Blinds', 'Lennart Poettering'],
+    ['Dune', 'Marco Cogoni'],
+    ['FreshFlower', 'Jens Ansorg'],
+    ['Garden', 'Charles Barbin'],
+    ['GreenMeadow', 'Timothy Schellhase'],
+    ['LadyBird', 'Charles Barbin'],
+    ['RainDrops', '"blackcombwhistler07"'],
+    ['Storm', 'Sergey Nazarov'],
+    ['TwoWings', 'Charles Barbin'],
+    ['Wood', 'Jean-François Fortin Tam'],
+    ['YellowFlower', 'Charles Barbin'],
+  ].map(([name, author]) => ({
+    package: 'mate-backgrounds',
+    spot: `mate-${slug(name)}`,
+    files: [`${NATURE}/${name}.jpg`],
+    author,
+    licence: MATE_LICENCE,
+  })),
+  ...[
+    ['BytheWater', 'Maciej Wiklo'],
+    ['ColdRipple', 'Risto Saukonpää'],
+    ['ColorfulCups', 'Dmitri Popov'],
+    ['DarkestHour', 'Risto Saukonpää'],
+    ['EveningGlow', 'Ian Hex'],
+    ['FallenLeaf', 'Martin Klapetek'],
+    ['Grey', 'Sigi Sagi'],
+    ['Kite', 'Risto Saukonpää'],
+    ['OneStandsOut', 'Risto Saukonpää'],
+    ['Path', 'Risto Saukonpää'],
+    ['summer_1am', 'Risto Saukonpää'],
+  ].map(([name, author]) => ({
+    package: 'plasma-workspace-wallpapers',
+    spot: `plasma-${slug(name)}`,
+    // Every resolution of the picture; pickResolution chooses one.
+    files: [`${PLASMA}/${name}/contents/images`],
+    author,
+    licence: PLASMA_LICENCE,
+  })),
+  ...[
+    ['Bridge_by_Sander_Klootwijk', 'Sander Klootwijk', 'CC-BY-SA-4.0'],
+    ['Dragonfly_by_Bolly', '"Bolly"', 'CC-BY-SA-4.0'],
+    ['Picture_0B_by_freespace', 'Trevor "Freespace"', 'CC-BY-4.0'],
+    ['Picture_1A_by_freespace', 'Trevor "Freespace"', 'CC-BY-4.0'],
+    ['Wine_by_Jakkub_Mede', 'Jakub Mede', 'CC-BY-4.0'],
+    ['aitzgorri_by_Aitzol_Berasategi', 'Aitzol Berasategi', 'CC-BY-4.0'],
+    ['free_by_Peter_Nerlich', 'Peter Nerlich', 'CC-BY-SA-4.0'],
+    ['friends_by_Aitzol_Berasategi', 'Aitzol Berasategi', 'CC-BY-4.0'],
+    ['greentock_by_Peter_Nerlich', 'Peter Nerlich', 'CC-BY-SA-4.0'],
+    ['life_by_Aitzol_Berasategi', 'Aitzol Berasategi', 'CC-BY-4.0'],
+    ['picosdeeuropa_by_Aitzol_Berasategi', 'Aitzol Berasategi', 'CC-BY-4.0'],
+    ['seeding_by_Clements_Engelhardt', 'Clemens Engelhardt', 'CC0-1.0'],
+    ['sunset_by_Aitzol_Berasategi', 'Aitzol Berasategi', 'CC-BY-4.0'],
+  ].map(([name, author, licence]) => ({
+    package: 'lomiri-wallpapers-16.04',
+    spot: `lomiri-${slug(name.split('_by_')[0])}`,
+    files: [`${LOMIRI}/${name}.jpg`],
+    author,
+    licence,
+  })),
+  {
+    package: 'lomiri-wallpapers-20.04',
+    spot: 'lomiri-kleiber',
+    files: [`${LOMIRI}/Kleiber_by_Lukas_Baubkus.jpg`],
+    author: 'Lukas Baubkus',
+    licence: 'CC-BY-SA-3.0',
+  },
+];
+
+/** The photographs models/enfpire-gist-int8-v1 was tuned on: never part of the "unseen" set. */
+const TUNED = new Set(KEEP.filter((k) => k.package === 'mate-backgrounds').map((k) => k.spot));
+
+/** Packages fetched; those without kept photos are fetched too so the keep-list can be re-checked from the cache. */
+const PACKAGES = [
+  'mate-backgrounds',
+  'plasma-workspace-wallpapers',
+  'lomiri-wallpapers-16.04',
+  'lomiri-wallpapers-20.04',
+];
+
+function slug(name) {
+  return name
+    .replace(/([a-z])([A-Z])/g, '$1-$2')
+    .replace(/[^A-Za-z0-9]+/g, '-')
+    .replace(/^-|-$/g, '')
+    .toLowerCase();
+}
+
+function run(command, args, cwd) {
+  const r = spawnSync(command, args, { cwd, stdio: ['ignore', 'inherit', 'inherit'] });
+  if (r.error) throw new Error(`cannot run ${command}: ${r.error.message}`);
+  return r.status === 0;
+}
+
+async function fetchPackage(pkg, debsDir) {
+  const cached = (await readdir(debsDir)).find((f) => f.startsWith(`${pkg}_`) && f.endsWith('.deb'));
+  if (cached) return join(debsDir, cached);
+  if (!run('apt-get', ['download', pkg], debsDir)) {
+    const root = process.getuid?.() === 0;
+    if (!root || !run('apt-get', ['update'], debsDir) || !run('apt-get', ['download', pkg], debsDir)) {
+      throw new Error(`apt-get download ${pkg} failed; check the apt sources${root ? '' : ' (or run apt-get update as root)'}`);
+    }
+  }
+  return fetchPackage(pkg, debsDir);
+}
+
+async function unpack(deb, into) {
+  if (existsSync(into)) return;
+  const tmp = `${into}.tmp`;
+  await rm(tmp, { recursive: true, force: true });
+  await mkdir(tmp, { recursive: true });
+  if (!run('dpkg-deb', ['-x', deb, tmp])) throw new Error(`dpkg-deb -x ${deb} failed`);
+  await rename(tmp, into);
+}
+
+/**
+ * The file to use among several resolutions of one picture. Where both exist, portrait files are phone crops of the
+ * landscape picture (another view of it), so only the landscape ones compete.
+ */
+async function pickResolution(paths) {
+  let candidates = [];
+  for (const path of paths) {
+    const files = existsSync(path) && !/\.\w+$/.test(path) ? (await readdir(path)).map((f) => join(path, f)) : [path];
+    for (const file of files) {
+      if (!existsSync(file)) throw new Error(`${file} is not in its package any more; update KEEP in scripts/build-benchmark.mjs`);
+      const { width, height } = await sharp(file).metadata();
+      candidates.push({ file, width, landscape: width >= height });
+    }
+  }
+  if (candidates.length === 0) throw new Error(`no picture among ${paths.join(', ')}`);
+  if (candidates.some((c) => c.landscape)) candidates = candidates.filter((c) => c.landscape);
+  const fitting = candidates.filter((c) => c.width <= PREFERRED_SOURCE_WIDTH).sort((a, b) => b.width - a.width);
+  return (fitting[0] ?? candidates.sort((a, b) => a.width - b.width)[0]).file;
+}
+
+async function writeSpots(dir, spots) {
+  const tmp = `${dir}.tmp`;
+  await rm(tmp, { recursive: true, force: true });
+  await mkdir(tmp, { recursive: true });
+  const meta = {};
+  for (const s of spots) {
+    await sharp(s.source)
+      .rotate()
+      .flatten({ background: '#ffffff' })
+      .resize({ width: MAX_WIDTH, withoutEnlargement: true })
+      .jpeg({ quality: 92, mozjpeg: false })
+      .toFile(join(tmp, `${s.spot}.jpg`));
+    meta[s.spot] = { name: s.spot, author: s.author, licence: s.licence, package: s.package };
+  }
+  await writeFile(join(tmp, 'spots.json'), `${JSON.stringify(meta, null, 2)}\n`);
+  await rm(dir, { recursive: true, force: true });
+  await rename(tmp, dir);
+}
+
+async function main() {
+  const { values } = parseArgs({ options: { cache: { type: 'string' }, force: { type: 'boolean' } } });
+  const cacheRoot = resolve(
+    values.cache ?? join(process.env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'enfpire', 'benchmark'),
+  );
+  const debsDir = join(cacheRoot, 'debs');
+  const unpacked = join(cacheRoot, 'unpacked');
+  if (values.force) await rm(unpacked, { recursive: true, force: true });
+  await mkdir(debsDir, { recursive: true });
+  await mkdir(unpacked, { recursive: true });
+
+  for (const pkg of PACKAGES) await unpack(await fetchPackage(pkg, debsDir), join(unpacked, pkg));
+
+  const spots = [];
+  for (const k of KEEP) {
+    const source = await pickResolution(k.files.map((f) => join(unpacked, k.package, f)));
+    spots.push({ ...k, source });
+  }
+  const all = join(cacheRoot, 'debian-photos');
+  const unseen = join(cacheRoot, 'debian-photos-unseen');
+  await writeSpots(all, spots);
+  await writeSpots(unseen, spots.filter((s) => !TUNED.has(s.spot)));
+  const unseenCount = spots.length - TUNED.size;
+  process.stderr.write(`benchmark: ${spots.length} photographs (${unseenCount} never seen by the model)\n`);
+  process.stdout.write(`${all}\n${unseen}\n`);
+}
+
+main().catch((err) => {
+  process.stderr.write(`build-benchmark: ${err.message}\n`);
+  process.exitCode = 1;
+});
