@@ -4,13 +4,14 @@ import { UserError } from '../util/errors.js';
 import { createLogger } from '../util/log.js';
 import { parseCommandArgs } from './args.js';
 
-/** `enfpire demo [--once] [--k K] [--views N] [--seed S]`: one line per result, and with --once a JSON summary last. */
+/** `enfpire demo [--once] [--k K] [--views N] [--seed S] [--api ADDRESS]`: one line per result, and with --once a JSON summary last. */
 export async function runDemoCommand(args: string[]): Promise<number> {
   const { values } = parseCommandArgs('demo', args, {
     once: { type: 'boolean', default: false },
     k: { type: 'string', default: '4' },
     views: { type: 'string', default: '3' },
     seed: { type: 'string', default: '1' },
+    api: { type: 'string', default: '127.0.0.1:8765' },
   });
   const k = integer('k', values.k, 1, 16);
   const views = integer('views', values.views, 1, 50);
@@ -23,7 +24,17 @@ export async function runDemoCommand(args: string[]): Promise<number> {
   process.once('SIGTERM', () => stop());
 
   process.stdout.write(`enfpire demo: recognising ${views} camera views of each bundled sample spot with privacy on (k = ${k})${values.once ? '' : '; Ctrl-C stops'}\n`);
-  const summary = await runDemo({ once: values.once ?? false, k, views, seed, logger, stopSignal, onResult: printResult });
+  const summary = await runDemo({
+    once: values.once ?? false,
+    k,
+    views,
+    seed,
+    api: values.api ?? '127.0.0.1:8765',
+    logger,
+    stopSignal,
+    onResult: printResult,
+    onReady: (api) => process.stdout.write(`local API on ${api} (try: npx enfpire status --api ${api})\n`),
+  });
   process.stdout.write(`${JSON.stringify(summary)}\n`);
   return 0;
 }

@@ -23,6 +23,10 @@ export interface DemoOptions {
   views: number;
   /** Seed of the generated camera views (not of the privacy layer, which uses crypto randomness as in production). */
   seed: number;
+  /** Where the edge daemon's local API listens ('127.0.0.1:0' picks a free port); `enfpire status` reads it. */
+  api: string;
+  /** Called once the pipeline runs, with the local API's address. */
+  onReady?: (apiAddress: string | undefined) => void;
   logger: Logger;
   /** Called with each result as it happens. */
   onResult: (result: EdgeResult, correct: boolean) => void;
@@ -74,12 +78,13 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
         transport: { url: broker.url, region: '*', rotateIdentityMinutes: 0 },
         gallery: { path: join(work, 'edge.db') },
         scheduler: { mode: 'constant', ratePerSecond: 4 },
-        api: { enabled: false },
+        api: { enabled: true, listen: options.api },
         log: { level: 'warn' },
       }),
     );
     edge = new EdgeRuntime({ config: await loadEdgeConfig(edgeFile), logger, protocolVersion: 4 });
     await edge.start();
+    options.onReady?.(edge.apiAddress);
 
     let results = 0;
     let correct = 0;

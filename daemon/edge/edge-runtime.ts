@@ -14,6 +14,14 @@ import type { RegionPackMessage } from '../transport/messages.js';
 import { UserError } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
 import { EdgeDaemon, type EdgeResult } from './edge-daemon.js';
+import { formatListenAddress } from '../api/address.js';
+import { ApiServer } from '../api/api-server.js';
+import { packageVersion } from '../api/version.js';
+import { LatencyTracker } from '../health/latency.js';
+import { PacedFrameSource } from '../health/paced-source.js';
+import { SystemdNotifier, ProgressWatchdog } from '../health/systemd-notify.js';
+import { SystemTelemetry } from '../health/telemetry.js';
+import { ThermalGovernorService, thermalPolicyFrom } from '../health/thermal-governor.js';
 import { Resolver } from './resolver.js';
 
 export interface EdgeRuntimeOptions {
@@ -37,8 +45,17 @@ export class EdgeRuntime {
   private client: RecognitionClient | undefined;
   private daemon: EdgeDaemon | undefined;
   private rotation: NodeJS.Timeout | undefined;
+  // Health parts: all local to the device, none of them talks to the recognition broker (DESIGN §4).
+  private telemetry: SystemTelemetry | undefined;
+  private governor: ThermalGovernorService | undefined;
+  private latency: LatencyTracker | undefined;
+  private api: ApiServer | undefined;
+  private readonly notifier: SystemdNotifier;
+  private watchdog: ProgressWatchdog | undefined;
 
-  constructor(private readonly options: EdgeRuntimeOptions) {}
+  constructor(private readonly options: EdgeRuntimeOptions) {
+    this.notifier = new SystemdNotifier({ logger: options.logger });
+  }
 
   /** The running pipeline: subscribe to its 'result' events, read its stats. */
   get edge(): EdgeDaemon {
@@ -107,8 +124,10 @@ export class EdgeRuntime {
       logger,
     });
 
+    // The thermal governor lowers the rate frames are taken at; pacing wraps any source kind.
+    const source = new PacedFrameSource(this.options.source ?? createFrameSource(config.camera, { logger }), config.camera.fps);
     this.daemon = new EdgeDaemon({
-      source: this.options.source ?? createFrameSource(config.camera, { logger }),
+      source,
       extractor,
       transform,
       transport: client,
@@ -124,6 +143,7 @@ export class EdgeRuntime {
       logger.info({ spot: r.spotId, score: Number(r.score.toFixed(3)), latencyMs: r.latencyMs, fromCache: r.fromCache }, 'result'),
     );
     await this.daemon.start();
+    await this.startHealth(source, client, gallery, extractor.modelId);
 
     if (config.transport.rotateIdentityMinutes > 0) {
       this.rotation = setInterval(() => {
@@ -133,7 +153,68 @@ export class EdgeRuntime {
     }
   }
 
+  private async startHealth(source: PacedFrameSource, client: RecognitionClient, gallery: SqliteGallery, model: string): Promise<void> {
+    const { config, logger } = this.options;
+    const daemon = this.edge;
+    this.telemetry = new SystemTelemetry({ intervalMs: config.health.sampleIntervalMs, logger });
+    await this.telemetry.start();
+    if (config.health.thermal.enabled) {
+      this.governor = new ThermalGovernorService({
+        policy: thermalPolicyFrom(config.health, config.camera.fps, config.configFile),
+        samples: this.telemetry,
+        logger,
+      });
+      this.governor.on('fps', (fps) => source.setFps(fps));
+      this.governor.start();
+    }
+    this.latency = new LatencyTracker(daemon, config.health.latencyWindow);
+    this.latency.start();
+    if (config.api.enabled) {
+      this.api = new ApiServer({
+        listen: config.api.listen,
+        pipeline: daemon,
+        broker: client,
+        telemetry: this.telemetry,
+        latency: this.latency,
+        thermal: this.governor,
+        history: gallery,
+        model,
+        version: packageVersion(),
+        logger,
+      });
+      await this.api.start();
+    }
+    // Fed only while frames arrive and extractions finish: a stuck camera or inference gets the unit restarted.
+    this.watchdog = new ProgressWatchdog({
+      notifier: this.notifier,
+      counters: () => daemon.stats(),
+      status: () => {
+        const s = daemon.stats();
+        return `frames ${s.frames}, results ${s.results}, broker ${client.counters().state}`;
+      },
+      logger,
+    });
+    this.watchdog.start();
+    await this.notifier.ready('running');
+  }
+
+  /** Where the local API listens, once started (the demo and tests use port 0). */
+  get apiAddress(): string | undefined {
+    return this.api ? formatListenAddress(this.api.listening) : undefined;
+  }
+
   async stop(): Promise<void> {
+    await this.notifier.stopping().catch(() => {});
+    this.watchdog?.stop();
+    await this.api?.stop();
+    this.latency?.stop();
+    this.governor?.stop();
+    await this.telemetry?.stop();
+    this.watchdog = undefined;
+    this.api = undefined;
+    this.latency = undefined;
+    this.governor = undefined;
+    this.telemetry = undefined;
     if (this.rotation) clearInterval(this.rotation);
     this.rotation = undefined;
     await this.daemon?.stop();

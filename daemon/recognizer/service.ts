@@ -4,6 +4,7 @@ import { loadManifest } from '../extractor/manifest.js';
 import { RecognizerEndpoint, type RecognizerEndpointCounters } from '../transport/recognizer-endpoint.js';
 import { wireLimitsFor } from '../transport/limits.js';
 import type { BrokerOptions } from '../transport/broker.js';
+import { SystemdNotifier } from '../health/systemd-notify.js';
 import type { Logger } from '../util/log.js';
 import { Recognizer } from './recognizer.js';
 import { createSpotIndex } from './spot-index.js';
@@ -24,8 +25,12 @@ export interface RecognizerServiceOptions {
 export class RecognizerService {
   private store: SpotStore | undefined;
   private endpoint: RecognizerEndpoint | undefined;
+  private readonly notifier: SystemdNotifier;
+  private watchdogTimer: NodeJS.Timeout | undefined;
 
-  constructor(private readonly options: RecognizerServiceOptions) {}
+  constructor(private readonly options: RecognizerServiceOptions) {
+    this.notifier = new SystemdNotifier({ logger: options.logger });
+  }
 
   async start(): Promise<void> {
     const { config, logger } = this.options;
@@ -47,6 +52,8 @@ export class RecognizerService {
       shared: protocolVersion === 5,
     });
     await this.endpoint.start();
+    await this.notifier.ready(`serving ${index.size} spots`);
+    this.startWatchdog();
     logger.info(
       { model: meta.model, spots: index.size, galleryVersion: meta.galleryVersion, index: config.index.kind },
       'recognizer ready',
@@ -57,7 +64,24 @@ export class RecognizerService {
     return this.endpoint?.counters();
   }
 
+  /**
+   * The recognizer's progress is being able to answer: it pings systemd only while connected to the broker, so a
+   * recognizer cut off from its broker for longer than the watchdog period is restarted.
+   */
+  private startWatchdog(): void {
+    const period = this.notifier.watchdogMs();
+    if (period === null) return;
+    this.watchdogTimer = setInterval(() => {
+      const counters = this.endpoint?.counters();
+      if (counters?.state === 'connected') void this.notifier.watchdog(`queries ${counters.queries}`);
+    }, period / 2);
+    this.watchdogTimer.unref();
+  }
+
   async stop(): Promise<void> {
+    if (this.watchdogTimer) clearInterval(this.watchdogTimer);
+    this.watchdogTimer = undefined;
+    await this.notifier.stopping().catch(() => false);
     await this.endpoint?.stop();
     this.endpoint = undefined;
     this.store?.close();

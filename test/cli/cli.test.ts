@@ -32,7 +32,7 @@ t.before(() => {
 });
 
 t.test('demo --once resolves the sample spots with privacy on and ends with the JSON summary', async (t) => {
-  const { code, stdout, stderr } = await enfpire(['demo', '--once', '--views', '1']);
+  const { code, stdout, stderr } = await enfpire(['demo', '--once', '--views', '1', '--api', '127.0.0.1:0']);
   t.equal(code, 0, stderr);
   const lines = stdout.trim().split('\n');
   const summary = JSON.parse(lines[lines.length - 1]);
@@ -40,7 +40,8 @@ t.test('demo --once resolves the sample spots with privacy on and ends with the 
   t.equal(summary.results, 10, 'one result per view of the 10 sample spots');
   t.ok(summary.user_top1 >= 0.9, `user_top1 ${summary.user_top1} ≥ 0.9`);
   t.ok(summary.real_queries >= 1, 'at least one real query went over the wire');
-  t.ok(lines.slice(1, -1).every((l) => /^(ok   |WRONG) \S+ -> /.test(l)), 'one line per result as it happens');
+  t.ok(lines.slice(2, -1).every((l) => /^(ok   |WRONG) \S+ -> /.test(l)), 'one line per result as it happens');
+  t.match(lines[1], /^local API on 127\.0\.0\.1:\d+/, 'the demo serves the local API');
 });
 
 t.test('config check: the shipped profiles are valid, a broken one names each field and the fix', async (t) => {
