@@ -1,4 +1,4 @@
-import { mkdtempSync, symlinkSync } from 'node:fs';
+import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -6,14 +6,16 @@ import { fileURLToPath } from 'node:url';
 export const FAKE_BIN = fileURLToPath(new URL('../fixtures/bin/', import.meta.url));
 
 /**
- * An environment whose PATH holds exactly the named fake capture programs and `node` (the fakes are node
- * scripts), so a test decides which camera programs "are installed" whatever the machine has.
+ * An environment whose PATH holds exactly the named fake capture programs, so a test decides which camera
+ * programs "are installed" whatever the machine has. Each is a tiny sh script that runs the shared fake with
+ * this node by absolute path (nothing else needs to be on PATH).
  */
 export function envWithPrograms(programs: string[], extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
   const bin = mkdtempSync(join(tmpdir(), 'enfpire-fake-bin-'));
-  symlinkSync(process.execPath, join(bin, 'node'));
-  for (const program of programs) symlinkSync(join(FAKE_BIN, program), join(bin, program));
-  // tap's NODE_OPTIONS (a process-info loader) must not reach the fakes: it changes how node loads them.
-  const env = Object.fromEntries(Object.entries(process.env).filter(([key]) => key !== 'NODE_OPTIONS' && !key.startsWith('_TAPJS')));
-  return { ...env, PATH: bin, ...extra };
+  for (const program of programs) {
+    const script = join(bin, program);
+    writeFileSync(script, `#!/bin/sh\nexec '${process.execPath}' '${join(FAKE_BIN, '_fake-capture.mjs')}' ${program} "$@"\n`);
+    chmodSync(script, 0o755);
+  }
+  return { ...process.env, PATH: bin, ...extra };
 }

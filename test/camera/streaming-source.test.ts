@@ -32,7 +32,7 @@ function camera(overrides: Partial<CameraConfig>): CameraConfig {
 }
 
 /** A log file the fakes append their command lines to, and how to read it. */
-function runLog(): { file: string; runs: () => Array<{ program: string; args: string[]; pid: number }> } {
+function runLog(): { file: string; runs: () => Array<{ program: string; args: string[]; pid: number; at: number }> } {
   const file = join(mkdtempSync(join(tmpdir(), 'enfpire-fake-log-')), 'runs.jsonl');
   const runs = () => {
     try {
@@ -168,15 +168,19 @@ t.test('a capture program that dies is restarted with backoff and frames resume'
 
 t.test('backoff doubles while the program keeps failing at once, capped', async (t) => {
   const log = runLog();
-  const config = camera({ kind: 'ffmpeg', restart: { initialDelayMs: 100, maxDelayMs: 250 } });
+  const config = camera({ kind: 'ffmpeg', restart: { initialDelayMs: 150, maxDelayMs: 400 } });
   const source = createFrameSource(config, { env: envWithPrograms(['ffmpeg'], { FAKE_CAPTURE_FAIL: '1', FAKE_CAPTURE_LOG: log.file }) });
   await source.start();
-  await new Promise((resolve) => setTimeout(resolve, 1500));
+  await new Promise((resolve) => setTimeout(resolve, 2500));
   const health = source.health?.();
   await source.stop();
-  const runs = log.runs().length;
-  // Delays 100, 200, 250, 250, … plus the fake's own start-up time: far fewer runs than without backoff.
-  t.ok(runs >= 3 && runs <= 7, `ran ${runs} times in 1.5 s`);
+  const starts = log.runs().map((run) => run.at);
+  const gaps = starts.slice(1).map((at, i) => at - starts[i]);
+  // Each gap is the fake's start-up time plus the delay: 150, 300, 400, 400 ms.
+  t.ok(gaps.length >= 3, `${starts.length} runs`);
+  t.ok(gaps[1] - gaps[0] > 80, `the delay grew: ${gaps.join(', ')} ms`);
+  t.ok(Math.abs(gaps[2] - gaps[1]) < 250 && gaps.every((gap) => gap < 400 + 600), `capped at maxDelayMs: ${gaps.join(', ')} ms`);
+  t.equal(health?.restarts, starts.length - 1);
   t.match(health?.lastError, /no cameras available/, 'stderr reaches health');
   t.equal(health?.produced, 0);
 });
