@@ -401,7 +401,45 @@ def view_variation(cfg, digest):
             'source': f"camera views of {measured.get('photos')} photos, mean cosine {c:.4f} with their reference"}
 
 
+def benchmark_section(cfg):
+    """Figures of `enfpire eval` on the Debian photo benchmark (docs/benchmark.md), read from docs/results/."""
+    rows = []
+    for name, what in (('debian-photos', 'all 37 kept photographs (includes the 12 tuning photos)'),
+                       ('debian-photos-unseen', '25 photographs never used to design or tune the model')):
+        path = os.path.join(ROOT, 'docs', 'results', f'{name}-k4.json')
+        if not os.path.exists(path):
+            continue
+        with open(path) as f:
+            r = json.load(f)
+        if r.get('model') != cfg['id']:
+            continue
+        rows.append(f"| `{name}` | {what} | {r['queries']} | {r['baseline_top1']:.3f} | {r['user_top1']:.3f} |")
+    if not rows:
+        return 'Not measured yet: build the benchmark (`node scripts/build-benchmark.mjs`) and run `enfpire eval`.'
+    return '\n'.join(['`enfpire eval` (k = 4, seed 1; camera views rendered from each photo, references from separate '
+                      'views; docs/benchmark.md):', '', '| set | what | queries | baseline_top1 | user_top1 (k = 4) |',
+                      '|---|---|---|---|---|', *rows])
+
+
+def manifest_extras_text(cfg, digest):
+    centre, variation = fitted_centre(cfg, digest), view_variation(cfg, digest)
+    if not centre and not variation:
+        return 'None yet: run `node scripts/fit-centre.mjs` and `node scripts/measure-model.mjs`, then rebuild.'
+    lines = []
+    if centre:
+        lines.append('`output.centre`: the mean raw feature of the 12 MATE tuning photos and 10 camera views of each, '
+                     'fitted by `scripts/fit-centre.mjs`; the extractor subtracts it before L2-normalising, which '
+                     'spreads unrelated photos towards cosine 0 (docs/decisions.md #7). The unseen benchmark set '
+                     'never took part in it.')
+    if variation:
+        lines.append(f"`viewVariation.sigma` = {variation['sigma']}: {variation['source']}; the privacy layer adds "
+                     'noise of this size to decoys so they spread around their reference like real camera views.')
+    return '\n\n'.join(lines)
+
+
 def card_text(cfg, dim, digest, size_bytes, manifest_name):
+    manifest_extras = manifest_extras_text(cfg, digest)
+    benchmark_text = benchmark_section(cfg)
     measured_path = os.path.join(ROOT, cfg['out'], cfg['id'] + '.eval.json')
     measured = None
     if os.path.exists(measured_path):
@@ -473,6 +511,14 @@ overlapping pooling windows (worst margin +0.013 -> +0.031) and keeping the inte
 it: 0.990). Four, six or eight orientations, a colour weight of 0.3-1.0, power 0.3-0.5 and a fourth
 pyramid level all measured within noise of each other; power 1 (no power normalisation) was worse
 (0.967 against 0.975, measured at wavelength 4).
+
+## On photographs it never saw
+
+{benchmark_text}
+
+## Centring and decoy noise (in the manifest)
+
+{manifest_extras}
 
 ## Quantisation
 
