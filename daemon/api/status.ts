@@ -12,6 +12,8 @@ import type { StatusSources } from './sources.js';
 export interface StatusCounters {
   frames: number;
   frames_dropped: number;
+  /** Frames the scene gate skipped as unchanged. */
+  frames_gated: number;
   extracted: number;
   real_queries: number;
   dummy_queries: number;
@@ -91,6 +93,7 @@ export function buildStatus(
     counters: {
       frames: s.frames,
       frames_dropped: s.source.dropped,
+      frames_gated: s.gated,
       extracted: s.extracted,
       real_queries: s.realQueries,
       dummy_queries: s.dummyQueries,

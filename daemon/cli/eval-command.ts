@@ -1,15 +1,18 @@
 import { resolve } from 'node:path';
 import { schemaDefault } from '../config/load.js';
 import { EVAL_DEFAULTS, runEval, writeReport } from '../eval/eval-harness.js';
+import { writeCurvePng } from '../eval/plot.js';
+import type { DecoySpotSource } from '../privacy/transform.js';
 import { UserError } from '../util/errors.js';
 import { createLogger } from '../util/log.js';
 import { defaultModelManifest } from '../util/paths.js';
 import { parseCommandArgs, required } from './args.js';
 
 /**
- * `enfpire eval --spots DIR --out FILE.json [--k K] [--seed S] [--queries-per-spot N] [--model MANIFEST]
- *   [--candidates C] [--threshold T]` (the last two default to the edge profile's defaults):
- * progress on stderr, the report written atomically to FILE.json, one summary line on stdout.
+ * `enfpire eval --spots DIR --out FILE.json [--k K] [--seed S] [--users U] [--minutes M] [--rate R]
+ *   [--mode constant|poisson] [--decoys phantoms|random] [--broker mqtt://…] [--record FILE] [--plot FILE.png]
+ *   [--model MANIFEST] [--candidates C] [--threshold T]`: candidates, threshold, decoys, mode and rate default to the
+ * edge profile's defaults. Progress on stderr, the report written atomically to FILE.json, one summary line on stdout.
  */
 export async function runEvalCommand(args: string[]): Promise<number> {
   const { values } = parseCommandArgs('eval', args, {
@@ -17,7 +20,14 @@ export async function runEvalCommand(args: string[]): Promise<number> {
     out: { type: 'string' },
     k: { type: 'string' },
     seed: { type: 'string' },
-    'queries-per-spot': { type: 'string' },
+    users: { type: 'string' },
+    minutes: { type: 'string' },
+    rate: { type: 'string' },
+    mode: { type: 'string' },
+    decoys: { type: 'string' },
+    broker: { type: 'string' },
+    record: { type: 'string' },
+    plot: { type: 'string' },
     model: { type: 'string' },
     candidates: { type: 'string' },
     threshold: { type: 'string' },
@@ -26,26 +36,59 @@ export async function runEvalCommand(args: string[]): Promise<number> {
   const outPath = resolve(required('eval', 'out', values.out));
   const logger = createLogger({ name: 'enfpire-eval', level: 'warn' });
   const progress = process.stderr.isTTY ? progressLine : progressEvery10Percent();
+  const mode = choice('mode', values.mode, ['constant', 'poisson'] as const, schemaDefault('edge', 'scheduler.mode') as string);
+  const decoys = choice('decoys', values.decoys, ['phantoms', 'random'] as const, schemaDefault('edge', 'privacy.decoys') as string);
 
   const report = await runEval({
     spotsDir,
     modelManifest: resolve(values.model ?? defaultModelManifest),
     k: integer('k', values.k, EVAL_DEFAULTS.k),
     seed: integer('seed', values.seed, EVAL_DEFAULTS.seed),
-    queriesPerSpot: integer('queries-per-spot', values['queries-per-spot'], EVAL_DEFAULTS.queriesPerSpot),
+    users: integer('users', values.users, EVAL_DEFAULTS.users),
+    minutes: positive('minutes', values.minutes, EVAL_DEFAULTS.minutes),
     // The device's own defaults, from the profile schema, so eval measures what users run.
+    ratePerSecond: positive('rate', values.rate, schemaDefault('edge', 'scheduler.ratePerSecond') as number),
+    mode,
+    decoys: decoys as DecoySpotSource,
     candidatesPerComponent: integer('candidates', values.candidates, schemaDefault('edge', 'privacy.candidatesPerComponent') as number),
     resolverThreshold: fraction('threshold', values.threshold, schemaDefault('edge', 'resolver.threshold') as number),
+    brokerUrl: values.broker,
+    recordPath: values.record === undefined ? undefined : resolve(values.record),
+    sweep: values.plot !== undefined,
     logger,
     onProgress: progress,
   });
   await writeReport(outPath, report);
+  if (values.plot !== undefined && report.curve) {
+    const plotPath = resolve(values.plot);
+    await writeCurvePng(plotPath, report.curve, `enfpire eval: ${report.spots} spots, ${report.users} users, ${report.decoys} decoys`).catch(
+      (err: Error) => {
+        throw new UserError(`Cannot write the plot ${plotPath} (${err.message}); choose a writable --plot file.`);
+      },
+    );
+  }
   process.stdout.write(
-    `eval: ${report.spots} spots, ${report.queries} queries, k=${report.k}: baseline_top1 ${report.baseline_top1}, ` +
-      `user_top1 ${report.user_top1}, server_top1 ${report.server_top1}, ${report.bytes_per_result} B/result, ` +
+    `eval: ${report.spots} spots, ${report.queries} queries (${report.real_queries} real), k=${report.k}: ` +
+      `baseline_top1 ${report.baseline_top1}, user_top1 ${report.user_top1}, server_top1 ${report.server_top1}, ` +
+      `trajectory_acc ${report.trajectory_acc}, dummy_auc ${report.dummy_auc}, ${report.bytes_per_result} B/result, ` +
       `${report.timing.wall_s} s -> ${outPath}\n`,
   );
   return 0;
+}
+
+function choice<T extends string>(name: string, text: string | undefined, allowed: readonly T[], fallback: string): T {
+  const value = text ?? fallback;
+  if (!(allowed as readonly string[]).includes(value)) {
+    throw new UserError(`eval: --${name} must be one of ${allowed.join(', ')} (got '${value}').`);
+  }
+  return value as T;
+}
+
+function positive(name: string, text: string | undefined, fallback: number): number {
+  if (text === undefined) return fallback;
+  const x = Number(text);
+  if (!Number.isFinite(x) || x <= 0) throw new UserError(`eval: --${name} must be a number > 0 (got '${text}').`);
+  return x;
 }
 
 function fraction(name: string, text: string | undefined, fallback: number): number {

@@ -72,7 +72,8 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
     await writeFile(
       edgeFile,
       stringify({
-        camera: { kind: 'files', dir: viewsDir, fps: 2, loop: !options.once },
+        // Each replayed view is a separate picture to recognise, so the unchanged-scene gate stays off.
+        camera: { kind: 'files', dir: viewsDir, fps: 2, loop: !options.once, gate: { enabled: false } },
         model: { manifest: defaultModelManifest },
         privacy: { transform: 'kmix', k: options.k },
         transport: { url: broker.url, region: '*', rotateIdentityMinutes: 0 },
@@ -83,18 +84,17 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
       }),
     );
     edge = new EdgeRuntime({ config: await loadEdgeConfig(edgeFile), logger, protocolVersion: 4 });
-    await edge.start();
-    options.onReady?.(edge.apiAddress);
-
     let results = 0;
     let correct = 0;
-    edge.edge.on('result', (result: EdgeResult) => {
+    edge.on('result', (result: EdgeResult) => {
       const expected = result.label?.split('/')[0];
       const ok = result.spotId !== null && result.spotId === expected;
       results++;
       if (ok) correct++;
       options.onResult(result, ok);
     });
+    await edge.start();
+    options.onReady?.(edge.apiAddress);
     await (options.once ? edge.edge.finished : Promise.race([edge.edge.finished, options.stopSignal ?? new Promise(() => {})]));
     const stats = edge.edge.stats();
     return {

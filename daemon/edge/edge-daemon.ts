@@ -28,8 +28,15 @@ export interface EdgeResult {
   fromCache: boolean;
 }
 
+/** Decides whether a frame shows a new scene worth extracting (daemon/camera/scene-gate.ts). */
+export interface FrameGate {
+  shouldProcess(frame: Frame): Promise<boolean>;
+}
+
 export interface EdgeDaemonOptions {
   source: FrameSource;
+  /** Skips frames whose scene did not change; absent: every frame is extracted. */
+  gate?: FrameGate;
   extractor: Extractor;
   transform: Transform;
   transport: QueryTransport;
@@ -46,6 +53,8 @@ export interface EdgeDaemonOptions {
 
 export interface EdgeCounters {
   frames: number;
+  /** Frames the scene gate skipped as unchanged. */
+  gated: number;
   extracted: number;
   realQueries: number;
   dummyQueries: number;
@@ -69,6 +78,7 @@ export class EdgeDaemon extends EventEmitter {
   private previousFeature: Float32Array | undefined;
   private readonly counts: EdgeCounters = {
     frames: 0,
+    gated: 0,
     extracted: 0,
     realQueries: 0,
     dummyQueries: 0,
@@ -134,6 +144,10 @@ export class EdgeDaemon extends EventEmitter {
       if (!frame) break;
       this.counts.frames++;
       try {
+        if (this.options.gate && !(await this.options.gate.shouldProcess(frame))) {
+          this.counts.gated++;
+          continue;
+        }
         await this.process(frame);
       } catch (err) {
         if (err instanceof SupersededError || !this.running) continue;

@@ -1,6 +1,8 @@
+import { EventEmitter } from 'node:events';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { createFrameSource } from '../camera/index.js';
+import { SceneGate } from '../camera/scene-gate.js';
 import type { FrameSource } from '../camera/types.js';
 import { brokerOptionsFrom } from '../config/broker.js';
 import type { EdgeConfig } from '../config/types.js';
@@ -39,7 +41,7 @@ export interface EdgeRuntimeOptions {
  * Builds the device daemon from a profile and owns the lifetime of its parts (zigbee2mqtt style: every part has
  * start()/stop(), this wires them in order and tears them down in reverse).
  */
-export class EdgeRuntime {
+export class EdgeRuntime extends EventEmitter<{ result: [EdgeResult] }> {
   private extractor: OnnxExtractor | undefined;
   private gallery: SqliteGallery | undefined;
   private client: RecognitionClient | undefined;
@@ -54,6 +56,7 @@ export class EdgeRuntime {
   private watchdog: ProgressWatchdog | undefined;
 
   constructor(private readonly options: EdgeRuntimeOptions) {
+    super();
     this.notifier = new SystemdNotifier({ logger: options.logger });
   }
 
@@ -128,6 +131,7 @@ export class EdgeRuntime {
     const source = new PacedFrameSource(this.options.source ?? createFrameSource(config.camera, { logger }), config.camera.fps);
     this.daemon = new EdgeDaemon({
       source,
+      gate: config.camera.gate.enabled ? new SceneGate(config.camera.gate) : undefined,
       extractor,
       transform,
       transport: client,
@@ -139,9 +143,11 @@ export class EdgeRuntime {
       random: () => random.next(),
       logger,
     });
-    this.daemon.on('result', (r: EdgeResult) =>
-      logger.info({ spot: r.spotId, score: Number(r.score.toFixed(3)), latencyMs: r.latencyMs, fromCache: r.fromCache }, 'result'),
-    );
+    // Forwarded, so callers can subscribe before start() and miss no result while the health parts start.
+    this.daemon.on('result', (r: EdgeResult) => {
+      logger.info({ spot: r.spotId, score: Number(r.score.toFixed(3)), latencyMs: r.latencyMs, fromCache: r.fromCache }, 'result');
+      this.emit('result', r);
+    });
     await this.daemon.start();
     await this.startHealth(source, client, gallery, extractor.modelId);
 

@@ -1,61 +1,360 @@
 /**
- * The curious server's guesses at the real spot of a query (DESIGN §7). An adversary sees only what the server
- * sees — the transformed vector, the reply it computed, and its own gallery (with popularity) — and knows the
- * algorithm, including k. More adversaries (photo-ness test, path attack, trained classifier) implement the same
- * interface.
+ * The curious server's attacks (DESIGN §7). Every adversary works from `ServerRecord`s — exactly what crossed the
+ * broker — plus what the server legitimately has: its gallery (reference features, coordinates, popularity), the
+ * algorithm and its public parameters (k, the walk model, the view-variation sigma), and pictures of its own spots
+ * it may render and extract itself. Ground truth is used only to score the attacks, never inside them (the trained
+ * real-vs-dummy classifier is fitted on labelled sessions and scored on held-out ones: an upper bound).
  */
-import type { Candidate } from '../transport/messages.js';
+import { mostLikelyPath, type WalkModel } from '../privacy/walk-model.js';
+import { createTransform } from '../privacy/transform.js';
+import type { Random } from '../privacy/random.js';
+import type { RegionSpot } from '../transport/messages.js';
+import { dot, normalize } from '../util/vector.js';
+import { fitLogistic, type LogisticModel } from './stats.js';
+import type { ServerRecord } from './wiretap.js';
 
-export interface ServerView {
-  /** The query vector as the server decoded it. */
-  vector: Float32Array;
-  /** The reply the server computed, best first. */
-  candidates: readonly Candidate[];
-  /** Anonymity set size (public: part of the algorithm's configuration). */
+/** What the server knows besides the traffic. */
+export interface ServerKnowledge {
+  gallery: readonly RegionSpot[];
+  /** Anonymity set size (public configuration). */
   k: number;
+  /** The published movement model of phantoms and users. */
+  walk: WalkModel;
 }
 
-export interface Adversary {
-  /** Key under `adversaries` in the report. */
+/** One query, decomposed the way an adversary that knows k-mix would. */
+export interface QueryAnalysis {
+  record: ServerRecord;
+  /** Reply candidates re-scored against the query (the server's own scores), best first. */
+  scores: { id: string; score: number }[];
+  /** The k spots most consistent with q and their least-squares weights, by weight descending. */
+  components: { id: string; weight: number }[];
+  /** q minus its fit by the components' references: the summed view noise of all components. */
+  residual: Float64Array;
+  residualNorm: number;
+}
+
+export class GalleryIndex {
+  readonly byId = new Map<string, RegionSpot & { unit: Float32Array }>();
+  readonly totalPopularity: number;
+  constructor(readonly knowledge: ServerKnowledge) {
+    let total = 0;
+    for (const s of knowledge.gallery) {
+      this.byId.set(s.id, { ...s, unit: normalize(s.feature) });
+      total += s.popularity;
+    }
+    this.totalPopularity = total;
+  }
+  unit(id: string): Float32Array {
+    const s = this.byId.get(id);
+    if (!s) throw new RangeError(`spot ${id} is not in the gallery`);
+    return s.unit;
+  }
+}
+
+/**
+ * Greedy decomposition of q over the references of its reply candidates (orthogonal matching pursuit): pick the
+ * reference most aligned with what is left, refit all picked weights by least squares, repeat k times.
+ */
+export function analyse(record: ServerRecord, index: GalleryIndex): QueryAnalysis {
+  const q = Float32Array.from(record.vector);
+  const pool = record.candidates.filter((id) => index.byId.has(id));
+  const scores = pool.map((id) => ({ id, score: dot(q, index.unit(id)) })).sort((a, b) => b.score - a.score);
+  const k = Math.min(index.knowledge.k, pool.length);
+  const chosen: string[] = [];
+  let weights: number[] = [];
+  let residual = Float64Array.from(q);
+  for (let step = 0; step < k; step++) {
+    let best = '';
+    let bestScore = -Infinity;
+    for (const id of pool) {
+      if (chosen.includes(id)) continue;
+      const s = dot64(residual, index.unit(id));
+      if (s > bestScore) {
+        bestScore = s;
+        best = id;
+      }
+    }
+    chosen.push(best);
+    weights = leastSquares(chosen.map((id) => index.unit(id)), q);
+    residual = Float64Array.from(q);
+    chosen.forEach((id, i) => {
+      const r = index.unit(id);
+      for (let d = 0; d < residual.length; d++) residual[d] -= weights[i] * r[d];
+    });
+  }
+  const components = chosen.map((id, i) => ({ id, weight: weights[i] })).sort((a, b) => b.weight - a.weight);
+  return { record, scores, components, residual, residualNorm: Math.sqrt(dot64(residual, residual)) };
+}
+
+/** An attack that names one spot per query (null: no guess), in record order. */
+export interface SpotAttack {
   readonly name: string;
-  /** The adversary's guess of the real spot id, or null when it cannot guess. */
-  guess(view: ServerView): string | null;
+  guess(analyses: readonly QueryAnalysis[]): (string | null)[];
 }
 
-/** The server's own top-1: what a plain recognizer would answer. */
-export const naiveTop1: Adversary = {
+/** (a) The server's own top-1: what a plain recognizer would answer. */
+export const naiveTop1: SpotAttack = {
   name: 'naive_top1',
-  guess: (view) => view.candidates[0]?.id ?? null,
+  guess: (analyses) => analyses.map((a) => a.scores[0]?.id ?? null),
 };
 
 /**
- * Bayes with spot popularity. The k best candidates are taken as the mixed components. k-mix draws the real spot
- * from the visit distribution (∝ popularity) and the k−1 decoys from popularity without replacement; treating the
- * decoy draws as independent given the real spot s, P(set | real = s) ∝ pop(s) · Π_{t≠s} pop(t) / (Z − pop(s))^{k−1},
- * so the posterior is ∝ pop(s) / (Z − pop(s))^{k−1}: a popular spot is a likelier real spot. Ties (equal
- * popularity) go to the higher server score, so with a flat popularity profile this adversary is the naive one.
+ * (b) Bayes with spot popularity over the k components. Real spots are visited ∝ popularity and decoys drawn from
+ * the same profile; treating decoy draws as independent given the real spot s, the posterior is
+ * ∝ pop(s) / (Z − pop(s))^{k−1}. Ties keep the heavier component.
  */
-export function popularityBayes(popularity: ReadonlyMap<string, number>): Adversary {
-  let total = 0;
-  for (const p of popularity.values()) total += p;
+export function popularityBayes(index: GalleryIndex): SpotAttack {
+  const k = index.knowledge.k;
   return {
     name: 'popularity_bayes',
-    guess(view) {
-      const components = view.candidates.slice(0, Math.max(1, view.k));
+    guess: (analyses) =>
+      analyses.map((a) => {
+        let best: string | null = null;
+        let bestLog = -Infinity;
+        for (const c of a.components) {
+          const pop = index.byId.get(c.id)!.popularity;
+          const logPosterior = Math.log(pop) - (k - 1) * Math.log(Math.max(index.totalPopularity - pop, Number.MIN_VALUE));
+          if (logPosterior > bestLog + 1e-12) {
+            bestLog = logPosterior;
+            best = c.id;
+          }
+        }
+        return best;
+      }),
+  };
+}
+
+/** Camera views of gallery spots the adversary rendered and extracted itself (its own seeds, never the evaluation's). */
+export type OwnViews = ReadonlyMap<string, readonly Float32Array[]>;
+
+/**
+ * (c) Which component looks like a real photo. The adversary learns, per spot, how its own camera views of that spot
+ * deviate from the reference (the span of those deviations, and their mean), then simulates k-mix itself — its own
+ * views as the real feature, decoys synthesised exactly as the device does — and fits a logistic regression that
+ * tells the real component from decoys by: the component's least-squares weight, the share of the residual that
+ * falls in the spot's photo-deviation span, the residual's projection on the spot's mean deviation, its score rank
+ * and its popularity. The guess is the component most likely real.
+ */
+export class ComponentTest implements SpotAttack {
+  readonly name = 'component_test';
+  private readonly spans = new Map<string, Float64Array[]>();
+  private readonly biases = new Map<string, Float64Array>();
+  private readonly model: LogisticModel;
+  /** Simulated components the model was fitted on. */
+  readonly trainingSize: number;
+
+  constructor(
+    private readonly index: GalleryIndex,
+    views: OwnViews,
+    options: { sigma: number; random: Random; candidatesPerComponent: number },
+  ) {
+    const k = index.knowledge.k;
+    // Half of each spot's views learn its deviation span, the other half play real photos in simulated queries.
+    const simulated: { feature: Float32Array; spot: string }[] = [];
+    for (const [spot, features] of views) {
+      const half = Math.max(1, Math.floor(features.length / 2));
+      this.learnSpot(spot, features.slice(0, half));
+      for (const f of features.slice(half)) simulated.push({ feature: f, spot });
+    }
+    const transform = createTransform(
+      { kind: 'kmix', k, candidatesPerComponent: options.candidatesPerComponent, decoys: 'random' },
+      { pool: { spots: [...index.knowledge.gallery] }, variation: { sigma: options.sigma }, random: options.random },
+    );
+    const xs: number[][] = [];
+    const ys: boolean[] = [];
+    for (const { feature, spot } of simulated) {
+      const q = transform.transform(feature);
+      // The adversary's simulated reply: the top-M of its own gallery, as its recognizer would answer.
+      const candidates = [...index.byId.values()]
+        .map((s) => ({ id: s.id, score: dot(q.vector, s.unit) }))
+        .sort((a, b) => b.score - a.score)
+        .slice(0, q.topM)
+        .map((c) => c.id);
+      const analysis = analyse({ t: 0, reply_topic: '', vector: Array.from(q.vector), topM: q.topM, candidates }, index);
+      for (const c of analysis.components) {
+        xs.push(this.features(analysis, c.id));
+        ys.push(c.id === spot);
+      }
+    }
+    this.trainingSize = xs.length;
+    this.model = xs.length > 0 && ys.some(Boolean) && ys.some((y) => !y) ? fitLogistic(xs, ys) : { predict: () => 0.5 };
+  }
+
+  /** P(component `id` of this query is a real photo). */
+  realness(analysis: QueryAnalysis, id: string): number {
+    return this.model.predict(this.features(analysis, id));
+  }
+
+  guess(analyses: readonly QueryAnalysis[]): (string | null)[] {
+    return analyses.map((a) => {
       let best: string | null = null;
-      let bestLog = -Infinity;
-      for (const c of components) {
-        const pop = popularity.get(c.id) ?? 0;
-        if (!(pop > 0)) continue;
-        const rest = Math.max(total - pop, Number.MIN_VALUE);
-        const logPosterior = Math.log(pop) - (view.k - 1) * Math.log(rest);
-        // Candidates arrive best-score first, so a strict '>' keeps the higher score on ties.
-        if (logPosterior > bestLog + 1e-12) {
-          bestLog = logPosterior;
+      let bestP = -Infinity;
+      for (const c of a.components) {
+        const p = this.realness(a, c.id);
+        if (p > bestP) {
+          bestP = p;
           best = c.id;
         }
       }
       return best;
+    });
+  }
+
+  private features(analysis: QueryAnalysis, id: string): number[] {
+    const { residual, residualNorm, components, scores } = analysis;
+    const weight = components.find((c) => c.id === id)?.weight ?? 0;
+    const meanWeight = components.reduce((s, c) => s + c.weight, 0) / Math.max(1, components.length);
+    let spanEnergy = 0;
+    for (const u of this.spans.get(id) ?? []) spanEnergy += dot64(residual, u) ** 2;
+    const bias = this.biases.get(id);
+    const biasProjection = bias ? dot64(residual, bias) : 0;
+    const rank = scores.findIndex((s) => s.id === id);
+    return [
+      weight / (meanWeight || 1),
+      residualNorm > 0 ? spanEnergy / residualNorm ** 2 : 0,
+      residualNorm > 0 ? biasProjection / residualNorm : 0,
+      rank < 0 ? scores.length : rank,
+      Math.log(this.index.byId.get(id)?.popularity ?? 1e-9),
+    ];
+  }
+
+  /** Orthonormal span (Gram–Schmidt) and unit mean of the views' deviations from the reference, ⟂ the reference. */
+  private learnSpot(spot: string, features: readonly Float32Array[]): void {
+    if (!this.index.byId.has(spot)) return;
+    const r = this.index.unit(spot);
+    const deviations = features.map((f) => {
+      const u = normalize(f);
+      const c = dot(u, r);
+      return Float64Array.from(u, (v, i) => v - c * r[i]);
+    });
+    const mean = new Float64Array(r.length);
+    for (const d of deviations) for (let i = 0; i < d.length; i++) mean[i] += d[i] / deviations.length;
+    const meanNorm = Math.sqrt(dot64(mean, mean));
+    if (meanNorm > 0) this.biases.set(spot, mean.map((v) => v / meanNorm));
+    const basis: Float64Array[] = [];
+    for (const d of deviations) {
+      const v = Float64Array.from(d);
+      for (const b of basis) {
+        const p = dot64(v, b);
+        for (let i = 0; i < v.length; i++) v[i] -= p * b[i];
+      }
+      const n = Math.sqrt(dot64(v, v));
+      if (n > 1e-6) basis.push(v.map((x) => x / n));
+    }
+    this.spans.set(spot, basis);
+  }
+}
+
+/**
+ * (d) The path attack: queries grouped into sessions by reply topic, then per session the Viterbi path through the
+ * k components of each query under the walk model (`mostLikelyPath`), dummies included (the server cannot tell them
+ * apart). The guess for a query is the path's spot at that step.
+ */
+export function pathAttack(walk: WalkModel): SpotAttack {
+  return {
+    name: 'path_attack',
+    guess(analyses) {
+      const out = new Array<string | null>(analyses.length).fill(null);
+      for (const steps of sessions(analyses).values()) {
+        const usable = steps.filter((i) => analyses[i].components.length > 0);
+        const path = mostLikelyPath(
+          usable.map((i) => analyses[i].components.map((c) => c.id)),
+          usable.map((i) => analyses[i].record.t),
+          walk,
+        );
+        usable.forEach((i, step) => (out[i] = path[step]));
+      }
+      return out;
     },
   };
+}
+
+/** Record indices per reply topic, in time order. */
+export function sessions(analyses: readonly QueryAnalysis[]): Map<string, number[]> {
+  const bySession = new Map<string, number[]>();
+  analyses.forEach((a, i) => {
+    const list = bySession.get(a.record.reply_topic) ?? [];
+    list.push(i);
+    bySession.set(a.record.reply_topic, list);
+  });
+  for (const list of bySession.values()) list.sort((a, b) => analyses[a].record.t - analyses[b].record.t);
+  return bySession;
+}
+
+/**
+ * (e) Features of a whole query for the real-vs-dummy classifier: the server's score profile (top k+2 scores and
+ * their gaps), the residual norm, the spread of component weights, the component test's strongest "realness", and
+ * the log gap since the session's previous query.
+ */
+export function queryFeatures(analyses: readonly QueryAnalysis[], componentTest: ComponentTest | undefined): number[][] {
+  const gaps = new Array<number>(analyses.length).fill(0);
+  for (const steps of sessions(analyses).values()) {
+    steps.forEach((i, n) => (gaps[i] = n === 0 ? 0 : Math.log1p(Math.max(0, analyses[i].record.t - analyses[steps[n - 1]].record.t))));
+  }
+  const width = analyses.length > 0 ? Math.min(...analyses.map((a) => a.scores.length)) : 0;
+  return analyses.map((a, i) => {
+    const top = a.scores.slice(0, Math.min(width, a.components.length + 2)).map((s) => s.score);
+    const steps = top.slice(1).map((s, j) => top[j] - s);
+    const weights = a.components.map((c) => c.weight);
+    const realness = componentTest ? a.components.map((c) => componentTest.realness(a, c.id)) : [0];
+    return [
+      ...top,
+      ...steps,
+      a.residualNorm,
+      Math.max(...weights, 0) - Math.min(...weights, 0),
+      Math.max(...realness),
+      gaps[i],
+    ];
+  });
+}
+
+/**
+ * Leave-one-session-out: a logistic regression trained on the labelled queries of the other sessions scores each
+ * session's queries. Returns one held-out score per query (NaN where a fold had one class only).
+ */
+export function heldOutScores(features: readonly number[][], labels: readonly boolean[], folds: readonly number[][]): number[] {
+  const scores = new Array<number>(features.length).fill(Number.NaN);
+  for (const fold of folds) {
+    const held = new Set(fold);
+    const xs: number[][] = [];
+    const ys: boolean[] = [];
+    features.forEach((x, i) => {
+      if (!held.has(i)) {
+        xs.push(x);
+        ys.push(labels[i]);
+      }
+    });
+    if (!ys.some(Boolean) || !ys.some((y) => !y)) continue;
+    const model = fitLogistic(xs, ys);
+    for (const i of fold) scores[i] = model.predict(features[i]);
+  }
+  return scores;
+}
+
+function dot64(a: Float64Array, b: Float64Array | Float32Array): number {
+  let s = 0;
+  for (let i = 0; i < a.length; i++) s += a[i] * b[i];
+  return s;
+}
+
+/** Least-squares weights of `q` on the columns `refs` (normal equations; k is small). */
+function leastSquares(refs: readonly Float32Array[], q: Float32Array): number[] {
+  const n = refs.length;
+  const g = refs.map((a) => refs.map((b) => dot(a, b)));
+  const rhs = refs.map((a) => dot(a, q));
+  for (let i = 0; i < n; i++) g[i][i] += 1e-9;
+  // Gaussian elimination on the k×k Gram matrix.
+  const m = g.map((row, i) => [...row, rhs[i]]);
+  for (let col = 0; col < n; col++) {
+    let pivot = col;
+    for (let r = col + 1; r < n; r++) if (Math.abs(m[r][col]) > Math.abs(m[pivot][col])) pivot = r;
+    [m[col], m[pivot]] = [m[pivot], m[col]];
+    for (let r = 0; r < n; r++) {
+      if (r === col) continue;
+      const f = m[r][col] / m[col][col];
+      for (let c = col; c <= n; c++) m[r][c] -= f * m[col][c];
+    }
+  }
+  return m.map((row, i) => row[n] / m[i][i]);
 }

@@ -1,25 +1,51 @@
 /**
- * `enfpire eval` (DESIGN §7), first version: plain vs private recognition on a folder of spot photos, through the
- * real extractor, the real k-mix transform, the real recognizer (SQLite gallery built by `enroll`, exact index,
- * wire codec) and the real resolver. Cover traffic, phantom walkers, the path attack and the dummy classifier come
- * later; the server is reached through `EvalServer`, so a broker-backed run (issue 4) reuses this loop.
+ * `enfpire eval` (DESIGN §7): the privacy/utility harness. Simulated users walk the spot map (the phantoms' own walk
+ * model) in simulated time and take photos while they dwell; each user is a device with its own k-mix transform,
+ * phantom crowd and cover-traffic slots, and its own RecognitionClient (random client id and reply topic). Real and
+ * dummy queries go through the same path: MQTT through a real broker to the real RecognizerService; the resolver
+ * re-ranks replies on the device and dummy replies never become results. A wiretap keeps what the server saw, the
+ * adversaries attack only that, and ground truth stays here to score them.
  */
 import { copyFile, mkdir, mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, extname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { stringify } from 'yaml';
+import { loadRecognizerConfig } from '../config/load.js';
+import { EmbeddedBroker } from '../demo/embedded-broker.js';
 import { Resolver } from '../edge/resolver.js';
 import { OnnxExtractor } from '../extractor/onnx-extractor.js';
 import type { Extractor } from '../extractor/types.js';
-import { createTransform } from '../privacy/transform.js';
+import { createTransform, type DecoySpotSource } from '../privacy/transform.js';
 import { seededRandom } from '../privacy/random.js';
+import { WalkModel } from '../privacy/walk-model.js';
 import { enroll } from '../recognizer/enroll.js';
+import { RecognizerService } from '../recognizer/service.js';
+import type { MqttProtocolVersion } from '../transport/broker.js';
+import { wireLimitsFor } from '../transport/limits.js';
+import type { RegionSpot } from '../transport/messages.js';
+import { RecognitionClient } from '../transport/recognition-client.js';
 import { UserError } from '../util/errors.js';
 import { silentLogger, type Logger } from '../util/log.js';
-import { listSpotPhotos, METADATA_FILE } from '../util/spots-dir.js';
-import { naiveTop1, popularityBayes, type Adversary } from './adversaries.js';
-import { InProcessServer, type EvalServer } from './eval-server.js';
-import { planEval, renderQuery, renderReference, streamSeed, type EvalPlan } from './views.js';
+import { listSpotPhotos, METADATA_FILE, type SpotPhotos } from '../util/spots-dir.js';
+import {
+  analyse,
+  ComponentTest,
+  GalleryIndex,
+  heldOutScores,
+  naiveTop1,
+  pathAttack,
+  popularityBayes,
+  queryFeatures,
+  sessions,
+  type OwnViews,
+  type SpotAttack,
+} from './adversaries.js';
+import { InProcessServer } from './eval-server.js';
+import { simulateTimeline, type SlotMode } from './simulation.js';
+import { rocAuc } from './stats.js';
+import { planEval, queryFiles, renderQuery, renderReference, streamSeed, type EvalPlan } from './views.js';
+import { Wiretap, writeRecord, type ServerRecord } from './wiretap.js';
 
 export interface EvalOptions {
   /** Folder of spot photos (DESIGN §9 layout). */
@@ -28,80 +54,116 @@ export interface EvalOptions {
   modelManifest: string;
   /** Anonymity set size. Default 4. */
   k?: number;
-  /** Seeds every picture and the privacy layer's randomness. Default 1. */
+  /** Seeds every picture, walk and the privacy layer's randomness. Default 1. */
   seed?: number;
-  /** Camera views per spot. Default 5. */
-  queriesPerSpot?: number;
+  /** Simulated users (devices). Default 4. */
+  users?: number;
+  /** Simulated minutes each user walks. Default 30. */
+  minutes?: number;
+  /** Cover-traffic slots per second per user, and their timing. Default: the edge profile's (caller passes it). */
+  ratePerSecond?: number;
+  mode?: SlotMode;
+  /** Decoy spot source. Default 'phantoms'. */
+  decoys?: DecoySpotSource;
   /** Candidates per k-mix component (topM = k × this). Default: the transform's. */
   candidatesPerComponent?: number;
   /** The resolver's 'unknown' threshold. Default: the resolver's. */
   resolverThreshold?: number;
+  /** External broker URL (e.g. Mosquitto, MQTT v5); default an in-process aedes broker (MQTT 3.1.1 mode). */
+  brokerUrl?: string;
+  protocolVersion?: MqttProtocolVersion;
+  /** Camera views per spot the adversary renders for itself (its own seeds). Default 6. */
+  adversaryViews?: number;
+  /** Also run k = 1…8 for the privacy/utility curve. */
+  sweep?: boolean;
+  /** Write what the server saw (JSON lines) here. */
+  recordPath?: string;
   logger?: Logger;
-  /** Called after each query, e.g. for a progress line. */
+  /** Called after each query slot, e.g. for a progress line. */
   onProgress?: (done: number, total: number) => void;
-  /**
-   * Builds the server from the enrolled gallery file. Default: the recognizer in-process behind the wire codec;
-   * a broker-backed harness passes its own.
-   */
-  openServer?: (galleryPath: string) => Promise<EvalServer>;
 }
 
-/** A query the recognizer (baseline) or the device (user) got wrong. */
-export interface EvalMiss {
-  spot: string;
-  query: number;
-  seed: number;
-  /** What was answered instead (null: the resolver said "unknown"). */
-  got: string | null;
-}
-
-export interface EvalReport {
-  /** Plain recognition: the feature itself as query, the server's top-1. */
-  baseline_top1: number;
-  /** The device's final answer with the k-mix transform and the resolver. */
-  user_top1: number;
-  /** Best adversary at naming the real spot of a real query. */
-  server_top1: number;
-  /** Encoded query + reply bytes per real result (no cover traffic yet: every query is real). */
-  bytes_per_result: number;
+/** Figures of one run at one k (DESIGN §7 table). */
+export interface PrivacyFigures {
   k: number;
-  spots: number;
-  queries: number;
-  queries_per_spot: number;
-  model: string;
-  seed: number;
-  /** Each adversary's top-1 rate. */
+  baseline_top1: number;
+  user_top1: number;
+  server_top1: number;
+  trajectory_acc: number;
+  dummy_auc: number;
+  /** ROC AUC of the component test at telling real components from decoys, on the evaluation's own queries. */
+  component_auc: number;
+  bytes_per_result: number;
+  /** Share of the real spot named by each attack, over real queries. */
   adversaries: Record<string, number>;
-  /** Share of queries where the resolver answered "unknown". */
+  queries: number;
+  real_queries: number;
+  dummy_queries: number;
+  results: number;
   user_unknown: number;
-  /** Share of private queries whose reply held the real spot at all (the resolver can only pick what came back). */
   real_in_reply: number;
-  /** One region-pack request and reply, fetched once per run. */
-  region_pack_bytes: number;
-  decoy_sigma: number;
-  failures: { baseline: EvalMiss[]; user: EvalMiss[] };
-  /** How references and queries were made (docs/benchmark.md). */
-  protocol: { references: Record<string, number>; queries: string; server: string };
-  timing: { wall_s: number; enrol_s: number; render_ms_mean: number; extract_ms_mean: number; query_ms_mean: number };
 }
 
-export const EVAL_DEFAULTS = { k: 4, seed: 1, queriesPerSpot: 5 } as const;
+export interface EvalReport extends PrivacyFigures {
+  spots: number;
+  seed: number;
+  users: number;
+  minutes: number;
+  model: string;
+  decoys: DecoySpotSource;
+  scheduler: { mode: SlotMode; ratePerSecond: number };
+  broker: { url: string; protocolVersion: MqttProtocolVersion; embedded: boolean };
+  decoy_sigma: number;
+  /** Photos taken, including those superseded before their slot. */
+  photos: number;
+  targets: Record<string, { target: string; pass: boolean }>;
+  /** The privacy/utility curve (k = 1…8) when a sweep was asked for. */
+  curve?: PrivacyFigures[];
+  timing: { wall_s: number; enrol_s: number; extract_ms_mean: number; slot_ms_mean: number };
+}
+
+export const EVAL_DEFAULTS = { k: 4, seed: 1, users: 4, minutes: 30, mode: 'constant', adversaryViews: 6 } as const;
+
+/** Everything a scenario shares with the others of a run: gallery, broker, recognizer, features already extracted. */
+interface World {
+  spots: SpotPhotos[];
+  region: RegionSpot[];
+  model: string;
+  sigma: number;
+  walk: WalkModel;
+  baseline: InProcessServer;
+  brokerUrl: string;
+  protocolVersion: MqttProtocolVersion;
+  limits: ReturnType<typeof wireLimitsFor>;
+  ownViews: OwnViews;
+  features: (spot: string, index: number) => Promise<Float32Array>;
+  extractMs: { total: number; count: number };
+  /** Wall time of query slots (transform, broker round trip, wiretap, resolver). */
+  slotMs: { total: number; count: number };
+}
 
 export async function runEval(options: EvalOptions): Promise<EvalReport> {
   const k = options.k ?? EVAL_DEFAULTS.k;
   const seed = options.seed ?? EVAL_DEFAULTS.seed;
-  const queriesPerSpot = options.queriesPerSpot ?? EVAL_DEFAULTS.queriesPerSpot;
+  const users = options.users ?? EVAL_DEFAULTS.users;
+  const minutes = options.minutes ?? EVAL_DEFAULTS.minutes;
+  const mode = options.mode ?? EVAL_DEFAULTS.mode;
+  const rate = options.ratePerSecond ?? 1;
   checkInteger('--k', k, 1);
   checkInteger('--seed', seed, 0);
-  checkInteger('--queries-per-spot', queriesPerSpot, 1);
+  checkInteger('--users', users, 1);
+  if (!(minutes > 0)) throw new UserError(`eval: --minutes must be a number > 0 (got ${minutes}).`);
+  if (!(rate > 0)) throw new UserError(`eval: --rate must be a number of slots per second > 0 (got ${rate}).`);
   const logger = options.logger ?? silentLogger();
   const started = performance.now();
 
   const spots = await listSpotPhotos(options.spotsDir);
-  const plan = planEval(spots, { seed, queriesPerSpot });
+  const plan = planEval(spots, { seed, queriesPerSpot: 1 });
   const work = await mkdtemp(join(tmpdir(), 'enfpire-eval-'));
   const extractor = new OnnxExtractor({ manifestPath: options.modelManifest, logger });
-  let server: EvalServer | undefined;
+  const embedded = options.brokerUrl === undefined ? new EmbeddedBroker() : undefined;
+  let baseline: InProcessServer | undefined;
+  let recognizer: RecognizerService | undefined;
   try {
     await extractor.start();
     const sigma = extractor.manifest.viewVariation?.sigma;
@@ -112,96 +174,295 @@ export async function runEval(options: EvalOptions): Promise<EvalReport> {
     await enrollReferences(plan, options.spotsDir, join(work, 'references'), galleryPath, extractor, logger);
     const enrolS = (performance.now() - started) / 1000;
 
-    server = await (options.openServer ?? (async (path: string) => InProcessServer.open(path)))(galleryPath);
-    const region = await server.regionPack('*');
-    const random = seededRandom(streamSeed('privacy', seed, '', 0));
-    const transform = createTransform(
-      { kind: 'kmix', k, candidatesPerComponent: options.candidatesPerComponent },
-      { pool: { spots: region.pack.spots }, variation: { sigma }, random },
+    baseline = InProcessServer.open(galleryPath);
+    const region = (await baseline.regionPack('*')).pack.spots;
+    if (k > region.length) throw new UserError(`eval: --k ${k} needs at least ${k} spots; ${options.spotsDir} has ${region.length}.`);
+
+    await embedded?.start();
+    const brokerUrl = options.brokerUrl ?? embedded!.url;
+    const protocolVersion = options.protocolVersion ?? (embedded ? 4 : 5);
+    const recognizerFile = join(work, 'recognizer.yaml');
+    await writeFile(
+      recognizerFile,
+      stringify({ broker: { url: brokerUrl }, gallery: galleryPath, model: options.modelManifest, index: { kind: 'exact' }, log: { level: 'warn' } }),
     );
-    // No smoothing window: every query is a different picture, judged on its own.
-    const resolver = new Resolver({ threshold: options.resolverThreshold, logger });
-    const adversaries: Adversary[] = [
-      naiveTop1,
-      popularityBayes(new Map(region.pack.spots.map((s) => [s.id, s.popularity]))),
-    ];
+    const recognizerConfig = await loadRecognizerConfig(recognizerFile);
+    recognizer = new RecognizerService({ config: recognizerConfig, logger, protocolVersion });
+    await recognizer.start();
 
-    const tally = { baseline: 0, user: 0, unknown: 0, inReply: 0, bytes: 0, render: 0, extract: 0, query: 0 };
-    const adversaryHits = new Map(adversaries.map((a) => [a.name, 0]));
-    const failures: EvalReport['failures'] = { baseline: [], user: [] };
-    const model = server.model;
-    let done = 0;
-    for (const q of plan.queries) {
+    const byId = new Map(spots.map((s) => [s.id, s]));
+    const extractMs = { total: 0, count: 0 };
+    const extract = async (file: string, viewSeed: number) => {
+      const picture = await renderQuery({ file, seed: viewSeed });
       const t0 = performance.now();
-      const picture = await renderQuery(q);
-      const t1 = performance.now();
-      const feature = await extractor.extract(picture);
-      const t2 = performance.now();
-
-      const plain = await server.query({ type: 'query', model, vector: feature, topM: 1 });
-      const baselineGot = plain.reply.candidates[0]?.id ?? null;
-      if (baselineGot === q.spot) tally.baseline++;
-      else failures.baseline.push({ spot: q.spot, query: q.index, seed: q.seed, got: baselineGot });
-
-      const t3 = performance.now();
-      const transformed = transform.transform(feature);
-      const answer = await server.query({ type: 'query', model, vector: transformed.vector, topM: transformed.topM });
-      const resolution = resolver.resolve(feature, answer.reply.candidates);
-      tally.query += performance.now() - t3;
-      tally.bytes += answer.queryBytes + answer.replyBytes;
-      if (answer.reply.candidates.some((c) => c.id === q.spot)) tally.inReply++;
-      if (resolution.spotId === q.spot) tally.user++;
-      else failures.user.push({ spot: q.spot, query: q.index, seed: q.seed, got: resolution.spotId });
-      if (resolution.spotId === null) tally.unknown++;
-
-      const view = { vector: transformed.vector, candidates: answer.reply.candidates, k };
-      for (const adversary of adversaries) {
-        if (adversary.guess(view) === q.spot) adversaryHits.set(adversary.name, adversaryHits.get(adversary.name)! + 1);
+      const f = await extractor.extract(picture);
+      extractMs.total += performance.now() - t0;
+      extractMs.count++;
+      return f;
+    };
+    // A photo's feature depends only on (spot, photo number): cached so every k of a sweep sees the same photos.
+    const cache = new Map<string, Float32Array>();
+    const features = async (spot: string, index: number) => {
+      const key = `${spot}\0${index}`;
+      let f = cache.get(key);
+      if (!f) {
+        const files = queryFiles(byId.get(spot)!);
+        f = await extract(files[index % files.length], streamSeed('query', seed, spot, index));
+        cache.set(key, f);
       }
-      tally.render += t1 - t0;
-      tally.extract += t2 - t1;
-      options.onProgress?.(++done, plan.queries.length);
+      return f;
+    };
+    const ownViews = new Map<string, Float32Array[]>();
+    for (const spot of spots) {
+      const files = queryFiles(spot);
+      const views: Float32Array[] = [];
+      for (let v = 0; v < (options.adversaryViews ?? EVAL_DEFAULTS.adversaryViews); v++) {
+        views.push(await extract(files[v % files.length], streamSeed('adversary', seed, spot.id, v)));
+      }
+      ownViews.set(spot.id, views);
     }
 
-    const n = plan.queries.length;
-    const rates = Object.fromEntries([...adversaryHits].map(([name, hits]) => [name, round(hits / n)]));
-    const referenceKinds: Record<string, number> = {};
-    for (const r of plan.references) referenceKinds[r.source.kind] = (referenceKinds[r.source.kind] ?? 0) + 1;
+    const world: World = {
+      spots,
+      region,
+      model: baseline.model,
+      sigma,
+      walk: new WalkModel(region),
+      baseline,
+      brokerUrl,
+      protocolVersion,
+      limits: wireLimitsFor(region[0].feature.length, { maxCandidates: recognizerConfig.maxTopM }),
+      ownViews,
+      features,
+      extractMs,
+      slotMs: { total: 0, count: 0 },
+    };
+    const scenario = { seed, users, minutes, mode, rate, decoys: options.decoys ?? 'phantoms', options, logger };
+    const main = await runScenario(world, { ...scenario, k, recordPath: options.recordPath, onProgress: options.onProgress });
+    const curve: PrivacyFigures[] = [];
+    if (options.sweep) {
+      for (let kk = 1; kk <= Math.min(8, region.length); kk++) {
+        curve.push(kk === k ? main.figures : (await runScenario(world, { ...scenario, k: kk })).figures);
+      }
+    }
+
+    const f = main.figures;
     return {
-      baseline_top1: round(tally.baseline / n),
-      user_top1: round(tally.user / n),
-      server_top1: Math.max(...Object.values(rates)),
-      bytes_per_result: round(tally.bytes / n, 1),
-      k,
+      ...f,
       spots: spots.length,
-      queries: n,
-      queries_per_spot: queriesPerSpot,
-      model,
       seed,
-      adversaries: rates,
-      user_unknown: round(tally.unknown / n),
-      real_in_reply: round(tally.inReply / n),
-      region_pack_bytes: region.bytes,
+      users,
+      minutes,
+      model: world.model,
+      decoys: scenario.decoys,
+      scheduler: { mode, ratePerSecond: rate },
+      broker: { url: embedded ? 'embedded aedes' : brokerUrl, protocolVersion, embedded: embedded !== undefined },
       decoy_sigma: sigma,
-      failures,
-      protocol: {
-        references: referenceKinds,
-        queries: 'distortPhoto default camera ranges, query seed stream',
-        server: server instanceof InProcessServer ? 'in-process recognizer, exact index, wire codec' : 'external',
+      photos: main.photos,
+      targets: {
+        baseline_top1: { target: '>= 0.95', pass: f.baseline_top1 >= 0.95 },
+        user_top1: { target: '>= 0.99 x baseline_top1', pass: f.user_top1 >= 0.99 * f.baseline_top1 },
+        server_top1: { target: `<= 1/k + 0.03 = ${round(1 / k + 0.03)}`, pass: f.server_top1 <= 1 / k + 0.03 },
+        trajectory_acc: { target: `<= 1/k + 0.05 = ${round(1 / k + 0.05)}`, pass: f.trajectory_acc <= 1 / k + 0.05 },
+        dummy_auc: { target: '<= 0.55', pass: f.dummy_auc <= 0.55 },
       },
+      ...(options.sweep ? { curve } : {}),
       timing: {
         wall_s: round((performance.now() - started) / 1000, 2),
         enrol_s: round(enrolS, 2),
-        render_ms_mean: round(tally.render / n, 2),
-        extract_ms_mean: round(tally.extract / n, 2),
-        query_ms_mean: round(tally.query / n, 2),
+        extract_ms_mean: round(extractMs.total / Math.max(1, extractMs.count), 2),
+        slot_ms_mean: round(world.slotMs.total / Math.max(1, world.slotMs.count), 2),
       },
     };
   } finally {
-    await server?.close();
+    await recognizer?.stop().catch((err: Error) => logger.warn({ err: err.message }, 'recognizer stop failed'));
+    await embedded?.stop();
+    await baseline?.close();
     await extractor.stop().catch((err: Error) => logger.warn({ err: err.message }, 'extractor stop failed'));
     await rm(work, { recursive: true, force: true });
   }
+}
+
+interface ScenarioOptions {
+  k: number;
+  seed: number;
+  users: number;
+  minutes: number;
+  mode: SlotMode;
+  rate: number;
+  decoys: DecoySpotSource;
+  options: EvalOptions;
+  logger: Logger;
+  recordPath?: string;
+  onProgress?: (done: number, total: number) => void;
+}
+
+/** Ground truth of one query on the wire: whose it was, and the real spot (null: a dummy). */
+interface Truth {
+  user: number;
+  spot: string | null;
+}
+
+/** One simulated run at one k, from the walks to the attacks' scores. */
+async function runScenario(world: World, s: ScenarioOptions): Promise<{ figures: PrivacyFigures; photos: number }> {
+  const { k, seed } = s;
+  let now = 0;
+  const clock = () => now;
+  // The same walks and photos for every k of a sweep: only the privacy layer's randomness depends on k.
+  const timeline = simulateTimeline({
+    model: world.walk,
+    users: s.users,
+    durationMs: s.minutes * 60_000,
+    ratePerSecond: s.rate,
+    mode: s.mode,
+    random: seededRandom(streamSeed('privacy', seed, 'timeline', 0)),
+  });
+  const devices = Array.from({ length: s.users }, (_, user) => ({
+    transform: createTransform(
+      { kind: 'kmix', k, candidatesPerComponent: s.options.candidatesPerComponent, decoys: s.decoys },
+      {
+        pool: { spots: world.region },
+        variation: { sigma: world.sigma },
+        random: seededRandom(streamSeed('privacy', seed, `user-${user}`, k)),
+        clock,
+      },
+    ),
+    client: new RecognitionClient({
+      url: world.brokerUrl,
+      protocolVersion: world.protocolVersion,
+      limits: world.limits,
+      model: world.model,
+      logger: s.logger,
+      requestTimeoutMs: 30_000,
+    }),
+    // No smoothing window: every photo is judged on its own.
+    resolver: new Resolver({ threshold: s.options.resolverThreshold, logger: s.logger }),
+  }));
+  const tap = new Wiretap({ url: world.brokerUrl, protocolVersion: world.protocolVersion, limits: world.limits, clock, logger: s.logger });
+  const truths: Truth[] = [];
+  const tally = { baseline: 0, user: 0, unknown: 0, inReply: 0, results: 0 };
+  let bytes = 0;
+  try {
+    await tap.start();
+    for (const d of devices) await d.client.start();
+    const before = devices.map((d) => d.client.counters());
+    for (const slot of timeline.slots) {
+      // Simulated time stands still until the server's view of this query is recorded, so it is stamped with slot.t.
+      now = slot.t;
+      const t0 = performance.now();
+      const device = devices[slot.user];
+      const photo = slot.photo;
+      const feature = photo ? await world.features(photo.spot, photo.index) : undefined;
+      const query = feature ? device.transform.transform(feature) : device.transform.dummy();
+      const reply = await device.client.query({ type: 'query', model: world.model, vector: query.vector, topM: query.topM });
+      truths.push({ user: slot.user, spot: photo?.spot ?? null });
+      await tap.waitFor(truths.length);
+      if (photo && feature) {
+        // A real query: the device re-ranks against its own feature. A dummy's reply is simply not resolved.
+        const resolution = device.resolver.resolve(feature, reply.candidates, now);
+        tally.results++;
+        if (resolution.spotId === photo.spot) tally.user++;
+        if (resolution.spotId === null) tally.unknown++;
+        if (reply.candidates.some((c) => c.id === photo.spot)) tally.inReply++;
+        const plain = await world.baseline.query({ type: 'query', model: world.model, vector: feature, topM: 1 });
+        if (plain.reply.candidates[0]?.id === photo.spot) tally.baseline++;
+      }
+      world.slotMs.total += performance.now() - t0;
+      world.slotMs.count++;
+      s.onProgress?.(truths.length, timeline.slots.length);
+    }
+    devices.forEach((d, i) => {
+      const c = d.client.counters();
+      bytes += c.bytesOut - before[i].bytesOut + c.bytesIn - before[i].bytesIn;
+    });
+  } finally {
+    for (const d of devices) await d.client.stop();
+    await tap.stop();
+  }
+  if (s.recordPath) await writeRecord(s.recordPath, tap.records);
+
+  const attacks = attack(world, k, tap.records, truths, s);
+  const real = truths.filter((t) => t.spot !== null).length;
+  return {
+    photos: timeline.photos.length,
+    figures: {
+      k,
+      baseline_top1: rate(tally.baseline, real),
+      user_top1: rate(tally.user, real),
+      ...attacks,
+      bytes_per_result: round(bytes / Math.max(1, tally.results), 1),
+      queries: truths.length,
+      real_queries: real,
+      dummy_queries: truths.length - real,
+      results: tally.results,
+      user_unknown: rate(tally.unknown, real),
+      real_in_reply: rate(tally.inReply, real),
+    },
+  };
+}
+
+/** Runs every adversary over the server's records and scores it against the ground truth. */
+export function attack(
+  world: Pick<World, 'region' | 'walk' | 'ownViews' | 'sigma'>,
+  k: number,
+  records: readonly ServerRecord[],
+  truths: readonly Truth[],
+  s: { seed: number; options: Pick<EvalOptions, 'candidatesPerComponent'> },
+): Pick<PrivacyFigures, 'server_top1' | 'trajectory_acc' | 'dummy_auc' | 'component_auc' | 'adversaries'> {
+  if (records.length !== truths.length) throw new Error(`the wiretap holds ${records.length} records for ${truths.length} queries`);
+  const index = new GalleryIndex({ gallery: world.region, k, walk: world.walk });
+  const analyses = records.map((r) => analyse(r, index));
+  const componentTest = new ComponentTest(index, world.ownViews, {
+    sigma: world.sigma,
+    random: seededRandom(streamSeed('adversary', s.seed, 'simulation', k)),
+    candidatesPerComponent: s.options.candidatesPerComponent ?? 4,
+  });
+  const path = pathAttack(world.walk);
+  const attacks: SpotAttack[] = [naiveTop1, popularityBayes(index), componentTest, path];
+  const realSteps = truths.flatMap((t, i) => (t.spot !== null ? [i] : []));
+  const adversaries: Record<string, number> = {};
+  let trajectory = 0;
+  for (const a of attacks) {
+    const guesses = a.guess(analyses);
+    const hits = realSteps.filter((i) => guesses[i] === truths[i].spot).length;
+    adversaries[a.name] = rate(hits, realSteps.length);
+    if (a === path) trajectory = adversaries[a.name];
+  }
+
+  // Real component vs decoy, on the evaluation's own queries (the adversary trained on its own simulation).
+  const componentScores: number[] = [];
+  const componentLabels: boolean[] = [];
+  analyses.forEach((a, i) => {
+    for (const c of a.components) {
+      componentScores.push(componentTest.realness(a, c.id));
+      componentLabels.push(c.id === truths[i].spot);
+    }
+  });
+
+  // Real vs dummy: leave-one-session-out folds (the sessions are the server's own grouping by reply topic).
+  const folds = [...sessions(analyses).values()];
+  const labels = truths.map((t) => t.spot !== null);
+  const scores = heldOutScores(queryFeatures(analyses, componentTest), labels, folds.length > 1 ? folds : splitInTwo(records.length));
+  const scored = scores.flatMap((x, i) => (Number.isNaN(x) ? [] : [i]));
+  const dummyAuc = rocAuc(scored.map((i) => scores[i]), scored.map((i) => labels[i]));
+
+  return {
+    server_top1: Math.max(...Object.values(adversaries)),
+    trajectory_acc: trajectory,
+    dummy_auc: nanToNull(dummyAuc),
+    component_auc: nanToNull(rocAuc(componentScores, componentLabels)),
+    adversaries,
+  };
+}
+
+function splitInTwo(n: number): number[][] {
+  const all = Array.from({ length: n }, (_, i) => i);
+  return [all.filter((i) => i % 2 === 0), all.filter((i) => i % 2 === 1)];
+}
+
+/** JSON has no NaN: an undefined AUC (one class only) is reported as 0.5, the chance level, with 4 decimals. */
+function nanToNull(x: number): number {
+  return Number.isNaN(x) ? 0.5 : round(x);
 }
 
 /** Writes the reference pictures as a spot folder (with the original spots.json) and enrols it. */
@@ -241,6 +502,10 @@ export async function writeReport(path: string, report: EvalReport): Promise<voi
 
 function checkInteger(flag: string, value: number, min: number): void {
   if (!Number.isSafeInteger(value) || value < min) throw new UserError(`eval: ${flag} must be an integer ≥ ${min} (got ${value}).`);
+}
+
+function rate(hits: number, n: number): number {
+  return n > 0 ? round(hits / n) : 0;
 }
 
 function round(x: number, digits = 4): number {

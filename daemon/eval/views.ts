@@ -58,7 +58,7 @@ export interface EvalPlan {
  * streams can only collide by a hash collision, so enrolment and query seeds are disjoint in practice (and the
  * harness checks it for the run at hand).
  */
-export function streamSeed(stream: 'enrol' | 'query' | 'privacy', seed: number, spot: string, index: number): number {
+export function streamSeed(stream: 'enrol' | 'query' | 'privacy' | 'adversary', seed: number, spot: string, index: number): number {
   const h = createHash('sha256').update(`${stream}\0${seed}\0${spot}\0${index}`).digest();
   return h.readUIntBE(0, 6);
 }
@@ -98,6 +98,12 @@ export async function renderReference(plan: ReferencePlan): Promise<Buffer> {
 }
 
 /** The camera view a query is extracted from (JPEG). */
-export async function renderQuery(plan: QueryPlan): Promise<Buffer> {
+export async function renderQuery(plan: Pick<QueryPlan, 'file' | 'seed'>): Promise<Buffer> {
   return distortPhoto(await readFile(plan.file), plan.seed);
+}
+
+/** The photos a spot's camera views are cut from: all but a separate reference photo. */
+export function queryFiles(spot: SpotPhotos): string[] {
+  const [first, ...others] = spot.files;
+  return others.length > 0 ? others : [first];
 }

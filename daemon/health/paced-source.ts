@@ -8,6 +8,8 @@ import type { Frame, FrameSource } from '../camera/types.js';
 export class PacedFrameSource implements FrameSource {
   readonly kind: string;
   private intervalMs: number;
+  /** The camera's own rate: at or above it the source paces itself and waiting here would only drop frames. */
+  private readonly baseIntervalMs: number;
   private lastHandedOut = Number.NEGATIVE_INFINITY;
   private wake: (() => void) | undefined;
   private stopped = false;
@@ -19,6 +21,7 @@ export class PacedFrameSource implements FrameSource {
   ) {
     this.kind = inner.kind;
     this.intervalMs = intervalFor(fps);
+    this.baseIntervalMs = this.intervalMs;
   }
 
   /** Takes effect for the next frame; a shorter interval also cuts a wait already in progress short. */
@@ -45,6 +48,7 @@ export class PacedFrameSource implements FrameSource {
   async next(): Promise<Frame | null> {
     for (;;) {
       if (this.stopped) return null;
+      if (this.intervalMs <= this.baseIntervalMs) break;
       const wait = this.lastHandedOut + this.intervalMs - this.now();
       if (wait <= 0) break;
       await new Promise<void>((resolve) => {

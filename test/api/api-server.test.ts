@@ -66,7 +66,7 @@ t.test('GET /status over loopback TCP: counters, broker, latency, version and mo
   t.match(reply.headers['content-type'], /^application\/json/);
   const status = JSON.parse(reply.body) as StatusReport;
   t.same(status.counters, {
-    frames: 7, frames_dropped: 2, extracted: 6, real_queries: 3, dummy_queries: 11,
+    frames: 7, frames_dropped: 2, frames_gated: 4, extracted: 6, real_queries: 3, dummy_queries: 11,
     results: 5, cache_hits: 2, unknown: 1, errors: 1, superseded: 0,
   });
   t.equal(status.broker?.state, 'connected');

@@ -13,6 +13,7 @@ import type { RecognitionClientCounters } from '../../daemon/transport/recogniti
 export class FakePipeline extends EventEmitter {
   counters: PipelineStats = {
     frames: 7,
+    gated: 4,
     extracted: 6,
     realQueries: 3,
     dummyQueries: 11,

@@ -131,10 +131,14 @@ t.test('a bad fps is a UserError', async (t) => {
   for (const fps of [0, -1, Number.NaN, Infinity]) t.throws(() => new FilesSource({ dir: '.', fps }), UserError);
 });
 
-t.test('createFrameSource builds the files source and refuses kinds this build lacks', async (t) => {
+t.test('createFrameSource builds the files source, and a source for every other kind', async (t) => {
   const dir = t.testdir();
   writeFileSync(join(dir, 'x.jpg'), await image('jpeg', 16, 16, 0));
-  const camera: CameraConfig = { kind: 'files', dir, fps: 20, loop: false, width: 1280, height: 720, rotation: 0 };
+  const camera: CameraConfig = {
+    kind: 'files', dir, fps: 20, loop: false, width: 1280, height: 720, rotation: 0, input: 'v4l2', device: '/dev/video0',
+    sensorId: 0, stallSeconds: 10, restart: { initialDelayMs: 500, maxDelayMs: 30000 },
+    gate: { enabled: true, maxDistance: 5, refreshSeconds: 2 }, still: { intervalSeconds: 0, settleMs: 500 },
+  };
   const source = createFrameSource(camera);
   t.equal(source.kind, 'files');
   await source.start();
@@ -142,11 +146,7 @@ t.test('createFrameSource builds the files source and refuses kinds this build l
   t.equal(await source.next(), null);
   await source.stop();
 
-  for (const kind of ['libcamera', 'still', 'gstreamer', 'ffmpeg'] as const) {
-    t.throws(() => createFrameSource({ ...camera, kind }), {
-      name: 'UserError',
-      message: new RegExp(`^camera.kind '${kind}' is not available in this build yet`),
-    });
-  }
-  t.throws(() => createFrameSource({ ...camera, dir: undefined }), /camera\.dir/);
+  // Built, not started: starting needs the capture programs (see streaming-source and still-source tests).
+  for (const kind of ['libcamera', 'still', 'gstreamer', 'ffmpeg'] as const) t.equal(createFrameSource({ ...camera, kind }).kind, kind);
+  t.throws(() => createFrameSource({ ...camera, dir: undefined }), { name: 'UserError', message: /camera.dir is missing/ });
 });

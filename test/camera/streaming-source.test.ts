@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
-import { createFrameSource, measureSourceFps, type Frame, type FrameSource } from '../../daemon/camera/index.js';
+import { createFrameSource, measureSourceFps, ProcessSupervisor, type Frame, type FrameSource } from '../../daemon/camera/index.js';
 import type { CameraConfig } from '../../daemon/config/types.js';
 import { OnnxExtractor } from '../../daemon/extractor/index.js';
 import { UserError } from '../../daemon/util/errors.js';
@@ -166,23 +166,28 @@ t.test('a capture program that dies is restarted with backoff and frames resume'
   t.same(runs[0].args.slice(runs[0].args.indexOf('-f')), ['-f', 'v4l2', '-framerate', '30', '-video_size', '320x240', '-i', '/dev/video0', '-f', 'mjpeg', '-q:v', '5', '-']);
 });
 
-t.test('backoff doubles while the program keeps failing at once, capped', async (t) => {
-  const log = runLog();
-  const config = camera({ kind: 'ffmpeg', restart: { initialDelayMs: 150, maxDelayMs: 400 } });
-  const source = createFrameSource(config, { env: envWithPrograms(['ffmpeg'], { FAKE_CAPTURE_FAIL: '1', FAKE_CAPTURE_LOG: log.file }) });
-  await source.start();
-  await new Promise((resolve) => setTimeout(resolve, 2500));
-  const health = source.health?.();
-  await source.stop();
-  const starts = log.runs().map((run) => run.at);
-  const gaps = starts.slice(1).map((at, i) => at - starts[i]);
-  // Each gap is the fake's start-up time plus the delay: 150, 300, 400, 400 ms.
-  t.ok(gaps.length >= 3, `${starts.length} runs`);
-  t.ok(gaps[1] - gaps[0] > 80, `the delay grew: ${gaps.join(', ')} ms`);
-  t.ok(Math.abs(gaps[2] - gaps[1]) < 250 && gaps.every((gap) => gap < 400 + 600), `capped at maxDelayMs: ${gaps.join(', ')} ms`);
-  t.equal(health?.restarts, starts.length - 1);
-  t.match(health?.lastError, /no cameras available/, 'stderr reaches health');
-  t.equal(health?.produced, 0);
+t.test('backoff doubles while the program keeps failing at once, capped; stderr reaches health', async (t) => {
+  // /bin/sh fails in milliseconds (a node fake needs most of a second to start), so the gaps show the delays.
+  const exits: number[] = [];
+  const supervisor = new ProcessSupervisor({
+    command: '/bin/sh',
+    args: ['-c', 'echo "ERROR: no cameras available" >&2; exit 1'],
+    restart: { initialDelayMs: 100, maxDelayMs: 400 },
+    stallMs: 60_000,
+    onData: () => undefined,
+    onExit: () => exits.push(Date.now()),
+  });
+  supervisor.start();
+  await new Promise((resolve) => setTimeout(resolve, 1600));
+  const stats = supervisor.stats();
+  await supervisor.stop();
+  const gaps = exits.slice(1).map((at, i) => at - exits[i]);
+  t.ok(gaps.length >= 3, `${exits.length} runs`);
+  t.ok(gaps[0] >= 95 && gaps[1] >= 195 && gaps[2] >= 395, `delays double: ${gaps.join(', ')} ms`);
+  t.ok(gaps.every((gap) => gap < 400 + 150), `capped at maxDelayMs: ${gaps.join(', ')} ms`);
+  t.equal(stats.restarts, exits.length - 1);
+  t.match(stats.lastError, /exited with code 1.*no cameras available/);
+  t.equal(stats.lastFrameAt, null);
 });
 
 t.test('a stalled program is reported and restarted', async (t) => {

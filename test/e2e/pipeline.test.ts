@@ -73,7 +73,7 @@ t.test('real queries resolve to the right spot and the broker never carries a re
   await writeFile(
     edgeFile,
     stringify({
-      camera: { kind: 'files', dir: viewsDir, fps: 3, loop: false },
+      camera: { kind: 'files', dir: viewsDir, fps: 3, loop: false, gate: { enabled: false } },
       model: { manifest: defaultModelManifest },
       privacy: { transform: 'kmix', k: 4 },
       transport: { url: broker.url, rotateIdentityMinutes: 0 },
@@ -86,9 +86,9 @@ t.test('real queries resolve to the right spot and the broker never carries a re
   );
   const edge = new EdgeRuntime({ config: await loadEdgeConfig(edgeFile), logger });
   const results: EdgeResult[] = [];
+  edge.on('result', (r: EdgeResult) => results.push(r));
   await edge.start();
   t.teardown(() => edge.stop());
-  edge.edge.on('result', (r: EdgeResult) => results.push(r));
   await edge.edge.finished;
   const stats = edge.edge.stats();
   await edge.stop();

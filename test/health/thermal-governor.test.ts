@@ -129,9 +129,21 @@ t.test('the paced source applies the target rate by taking fewer frames from the
   t.equal(await paced.next(), null, 'stopped: next() resolves null');
 });
 
+t.test('at the camera rate the paced source does not wait, so no frame of a steady stream is lost', async (t) => {
+  const camera = fakeCamera(20);
+  const paced = new PacedFrameSource(camera, 1000 / 20);
+  await paced.start();
+  let taken = 0;
+  const until = performance.now() + 500;
+  while (performance.now() < until) if (await paced.next()) taken++;
+  await paced.stop();
+  t.equal(camera.stats().dropped, 0, `every frame was taken (${taken})`);
+});
+
 t.test('stop() ends a pacing wait at once', async (t) => {
   const camera = fakeCamera(5);
-  const paced = new PacedFrameSource(camera, 0.1);
+  const paced = new PacedFrameSource(camera, 10);
+  paced.setFps(0.1); // the governor throttled it far below the camera's rate
   await paced.start();
   await paced.next();
   const started = performance.now();

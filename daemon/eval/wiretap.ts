@@ -1,0 +1,108 @@
+/**
+ * What the curious server sees (DESIGN §4 threat model: "the recognition server and whoever reads the broker"): an
+ * MQTT client that reads every query on `enfpire/v1/query` and every reply under `enfpire/v1/reply/#`, pairs them by
+ * correlation data, and keeps exactly what crossed the wire — arrival time, reply topic, vector, topM, candidate ids.
+ * The adversaries of the evaluation work from these records only, so they can use nothing the server could not.
+ * Ground truth never enters here.
+ */
+import { once } from 'node:events';
+import { createWriteStream } from 'node:fs';
+import type { IPublishPacket, MqttClient } from 'mqtt';
+import { decodeRouted } from '../transport/codec.js';
+import { createBrokerClient, endClient, randomClientId, whenConnected, type BrokerOptions } from '../transport/broker.js';
+import { TOPICS, type WireLimits } from '../transport/messages.js';
+import type { Logger } from '../util/log.js';
+import { silentLogger } from '../util/log.js';
+
+/** One query as the server saw it (a line of `--record`). */
+export interface ServerRecord {
+  /** Arrival time in simulated ms. */
+  t: number;
+  reply_topic: string;
+  /** The query vector, dequantised as the recognizer decoded it (6 decimals: far finer than the int8 wire form). */
+  vector: number[];
+  topM: number;
+  /** Candidate ids of the reply, best first. */
+  candidates: string[];
+}
+
+export interface WiretapOptions extends BrokerOptions {
+  limits: WireLimits;
+  /** Simulated time, read when a query arrives. */
+  clock: () => number;
+  logger?: Logger;
+}
+
+interface OpenQuery {
+  t: number;
+  reply_topic: string;
+  vector: number[];
+  topM: number;
+}
+
+export class Wiretap {
+  readonly records: ServerRecord[] = [];
+  private mqtt: MqttClient | undefined;
+  private readonly open = new Map<string, OpenQuery>();
+  private readonly waiters: { count: number; resolve: () => void }[] = [];
+  private readonly log: Logger;
+
+  constructor(private readonly options: WiretapOptions) {
+    this.log = options.logger ?? silentLogger();
+  }
+
+  async start(): Promise<void> {
+    const client = createBrokerClient(this.options, randomClientId());
+    this.mqtt = client;
+    client.on('message', (topic, payload, packet) => this.onMessage(topic, payload, packet));
+    client.on('error', (err) => this.log.warn({ err: err.message }, 'wiretap broker error'));
+    await whenConnected(client, this.options);
+    await client.subscribeAsync({ [TOPICS.query]: { qos: 1 }, [`${TOPICS.replyPrefix}#`]: { qos: 1 } });
+  }
+
+  async stop(): Promise<void> {
+    const client = this.mqtt;
+    this.mqtt = undefined;
+    if (client) await endClient(client);
+  }
+
+  /** Resolves once `count` query/reply pairs have been recorded. */
+  waitFor(count: number): Promise<void> {
+    if (this.records.length >= count) return Promise.resolve();
+    return new Promise((resolve) => this.waiters.push({ count, resolve }));
+  }
+
+  private onMessage(topic: string, payload: Buffer, packet: IPublishPacket): void {
+    let routed;
+    try {
+      routed = decodeRouted(payload, this.options.limits);
+    } catch (err) {
+      this.log.warn({ err: (err as Error).message }, 'wiretap: undecodable message');
+      return;
+    }
+    const { msg, routing } = routed;
+    const correlation = packet.properties?.correlationData ?? routing?.correlationData;
+    if (!(correlation instanceof Uint8Array)) return;
+    const key = Buffer.from(correlation).toString('hex');
+    if (topic === TOPICS.query && msg.type === 'query') {
+      const replyTopic = packet.properties?.responseTopic ?? routing?.responseTopic ?? '';
+      this.open.set(key, { t: this.options.clock(), reply_topic: replyTopic, vector: Array.from(msg.vector, (v) => Math.round(v * 1e6) / 1e6), topM: msg.topM });
+    } else if (topic.startsWith(TOPICS.replyPrefix) && msg.type === 'reply') {
+      const query = this.open.get(key);
+      if (!query) return;
+      this.open.delete(key);
+      this.records.push({ ...query, candidates: msg.candidates.map((c) => c.id) });
+      while (this.waiters.length > 0 && this.records.length >= this.waiters[0].count) this.waiters.shift()!.resolve();
+    }
+  }
+}
+
+/** Writes records as JSON lines. */
+export async function writeRecord(path: string, records: readonly ServerRecord[]): Promise<void> {
+  const out = createWriteStream(path);
+  for (const r of records) {
+    if (!out.write(`${JSON.stringify(r)}\n`)) await once(out, 'drain');
+  }
+  out.end();
+  await once(out, 'finish');
+}

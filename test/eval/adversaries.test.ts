@@ -1,0 +1,95 @@
+/**
+ * The statistics and the path attack on a synthetic world (no pictures, no broker): fast, and big enough for the
+ * path attack's advantage over random decoys to be far above the noise.
+ */
+import t from 'tap';
+import { attack } from '../../daemon/eval/eval-harness.js';
+import { simulateTimeline } from '../../daemon/eval/simulation.js';
+import { fitLogistic, rocAuc } from '../../daemon/eval/stats.js';
+import type { ServerRecord } from '../../daemon/eval/wiretap.js';
+import { perturb } from '../../daemon/privacy/decoys.js';
+import { seededRandom } from '../../daemon/privacy/random.js';
+import { createTransform, type DecoySpotSource } from '../../daemon/privacy/transform.js';
+import { WalkModel } from '../../daemon/privacy/walk-model.js';
+import type { RegionSpot } from '../../daemon/transport/messages.js';
+import { dot, normalize } from '../../daemon/util/vector.js';
+
+t.test('ROC AUC on known cases', async (t) => {
+  t.equal(rocAuc([0.1, 0.2, 0.8, 0.9], [false, false, true, true]), 1, 'perfect separation');
+  t.equal(rocAuc([0.9, 0.8, 0.2, 0.1], [false, false, true, true]), 0, 'perfectly wrong');
+  t.equal(rocAuc([0.5, 0.5, 0.5, 0.5], [false, true, false, true]), 0.5, 'ties count one half');
+  // Positives 0.3, 0.7 against negatives 0.1, 0.5: 3 of 4 pairs ordered right.
+  t.equal(rocAuc([0.1, 0.3, 0.5, 0.7], [false, true, false, true]), 0.75);
+  t.ok(Number.isNaN(rocAuc([0.1, 0.2], [true, true])), 'undefined with one class');
+});
+
+t.test('logistic regression learns a separable rule and ignores noise', async (t) => {
+  const random = seededRandom(5);
+  const xs: number[][] = [];
+  const ys: boolean[] = [];
+  for (let i = 0; i < 400; i++) {
+    const a = random.normal();
+    xs.push([a, random.normal()]);
+    ys.push(a + 0.3 * random.normal() > 0.5);
+  }
+  const model = fitLogistic(xs, ys);
+  t.ok(rocAuc(xs.map((x) => model.predict(x)), ys) > 0.9, 'separates on the informative feature');
+  t.ok(model.predict([3, 0]) > 0.9 && model.predict([-3, 0]) < 0.1);
+});
+
+/** A synthetic region: spots on a 600 m square, random unit features, photos that look exactly like decoys. */
+function world(seed: number) {
+  const random = seededRandom(seed);
+  const dim = 48;
+  const region: RegionSpot[] = Array.from({ length: 30 }, (_, i) => ({
+    id: `s${i}`,
+    feature: normalize(Float32Array.from({ length: dim }, () => random.normal())),
+    x: random.next() * 600,
+    y: random.next() * 600,
+    popularity: 0.2 + random.next(),
+  }));
+  const walk = new WalkModel(region);
+  const ownViews = new Map(region.map((s) => [s.id, [0, 1, 2, 3].map(() => perturb(s.feature, 0.4, random))]));
+  return { region, walk, ownViews, sigma: 0.4, random };
+}
+
+function run(decoys: DecoySpotSource, k: number) {
+  const w = world(11);
+  let now = 0;
+  const timeline = simulateTimeline({ model: w.walk, users: 4, durationMs: 90 * 60_000, ratePerSecond: 0.1, mode: 'constant', random: seededRandom(12) });
+  const transforms = [0, 1, 2, 3].map((u) =>
+    createTransform({ kind: 'kmix', k, candidatesPerComponent: 3, decoys }, { pool: { spots: w.region }, variation: { sigma: 0.4 }, random: seededRandom(100 + u), clock: () => now }),
+  );
+  const records: ServerRecord[] = [];
+  const truths: { user: number; spot: string | null }[] = [];
+  for (const slot of timeline.slots) {
+    now = slot.t;
+    const photo = slot.photo;
+    const spot = photo ? w.region.find((s) => s.id === photo.spot)! : undefined;
+    const q = spot ? transforms[slot.user].transform(perturb(spot.feature, 0.4, w.random)) : transforms[slot.user].dummy();
+    const candidates = w.region
+      .map((s) => ({ id: s.id, score: dot(q.vector, s.feature) }))
+      .sort((a, b) => b.score - a.score)
+      .slice(0, q.topM)
+      .map((c) => c.id);
+    records.push({ t: slot.t, reply_topic: `enfpire/v1/reply/u${slot.user}`, vector: Array.from(q.vector), topM: q.topM, candidates });
+    truths.push({ user: slot.user, spot: photo?.spot ?? null });
+  }
+  return { figures: attack(w, k, records, truths, { seed: 1, options: { candidatesPerComponent: 3 } }), real: truths.filter((x) => x.spot).length };
+}
+
+t.test('the path attack finds the user among random decoys, not among phantoms', async (t) => {
+  const random = run('random', 4);
+  const phantoms = run('phantoms', 4);
+  t.ok(random.real >= 100, `${random.real} real queries`);
+  t.ok(
+    random.figures.trajectory_acc >= phantoms.figures.trajectory_acc + 0.15,
+    `random decoys ${random.figures.trajectory_acc} vs phantoms ${phantoms.figures.trajectory_acc}`,
+  );
+  t.ok(random.figures.trajectory_acc > 0.5, `the path attack beats chance on random decoys (${random.figures.trajectory_acc})`);
+});
+
+t.test('k = 1 on the synthetic world: every attack names the photo spot', async (t) => {
+  const { figures } = run('phantoms', 1);
+  t.ok(figures.server_top1 >= 0.95, `server_top1 ${figures.server_top1}`);
+});
