@@ -1,5 +1,11 @@
 import { performance } from 'node:perf_hooks';
+import { existsSync } from 'node:fs';
+import { delimiter, join } from 'node:path';
 import { FilesSource } from '../camera/files-source.js';
+import { measureSourceFps } from '../camera/measure.js';
+import type { CameraKind } from '../config/types.js';
+import { packageRoot } from '../util/paths.js';
+import { findExecutable } from '../camera/which.js';
 import type { FrameSource } from '../camera/types.js';
 import { round } from './stats.js';
 
@@ -13,9 +19,11 @@ export interface CameraSourceResult {
   requested_fps: number;
   /** Frames the source overwrote before they were taken (0 when the consumer keeps up). */
   dropped: number;
+  /** How the frames were produced when no camera is attached (streaming kinds on a machine without one). */
+  via?: string;
 }
 
-/** By source kind ('files' now; libcamera, gstreamer, … when their sources land). */
+/** By source kind and format, e.g. 'files', 'libcamera-yuv420', 'gstreamer-mjpeg'. */
 export type CameraBenchResult = Record<string, CameraSourceResult>;
 
 export interface CameraBenchOptions {
@@ -24,7 +32,21 @@ export interface CameraBenchOptions {
   frames: number;
   /** Far above what a source can reach, so the source, not its timer, sets the pace. */
   requestedFps?: number;
+  /** How long each streaming kind is measured. */
+  streamingMs?: number;
 }
+
+/**
+ * Streaming kinds are measured through the capture programs found on PATH; on a machine without a camera the fakes
+ * in test/fixtures/bin (they stream real YUV420 and JPEG frames) stand in, so the figure is what the splitting,
+ * supervision and mailbox cost here — the camera's own rate is the sensor's business.
+ */
+const STREAMING: Array<{ kind: CameraKind; format: 'yuv420' | 'mjpeg' }> = [
+  { kind: 'libcamera', format: 'yuv420' },
+  { kind: 'libcamera', format: 'mjpeg' },
+  { kind: 'gstreamer', format: 'mjpeg' },
+  { kind: 'ffmpeg', format: 'mjpeg' },
+];
 
 export async function runCameraBench(options: CameraBenchOptions): Promise<CameraBenchResult> {
   const requestedFps = options.requestedFps ?? 10_000;
@@ -34,6 +56,21 @@ export async function runCameraBench(options: CameraBenchOptions): Promise<Camer
   const result: CameraBenchResult = {};
   for (const [kind, make] of Object.entries(sources)) {
     result[kind] = await measureSource(make(), options.frames, requestedFps);
+  }
+  const fakes = join(packageRoot, 'test', 'fixtures', 'bin');
+  const useFakes = findExecutable('rpicam-vid') === null && existsSync(fakes);
+  const env = useFakes ? { ...process.env, PATH: `${fakes}${delimiter}${process.env.PATH ?? ''}` } : process.env;
+  for (const { kind, format } of STREAMING) {
+    const fps = 120;
+    const r = await measureSourceFps(kind, { camera: { fps, width: 640, height: 480, format }, durationMs: options.streamingMs ?? 2000, env });
+    result[`${kind}-${format}`] = {
+      frames: r.frames,
+      seconds: round(r.seconds),
+      fps: round(r.fps),
+      requested_fps: fps,
+      dropped: r.health?.dropped ?? 0,
+      via: useFakes ? 'fake capture program streaming real frames (test/fixtures/bin)' : 'the capture program on PATH',
+    };
   }
   return result;
 }

@@ -66,7 +66,7 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
   options.onStage?.('extractor');
   const extractor = await runExtractorBench({ manifestPath: options.manifestPath, inputs, frames: p.frames, warmup: p.warmup });
   options.onStage?.('camera');
-  const camera = await runCameraBench({ dir: options.spotsDir, frames: p.cameraFrames });
+  const camera = await runCameraBench({ dir: options.spotsDir, frames: p.cameraFrames, streamingMs: options.quick ? 400 : 2000 });
   options.onStage?.('recognizer');
   const recognizer = await runRecognizerBench({
     gallery: p.gallery,

@@ -247,9 +247,11 @@ export class ComponentTest implements SpotAttack {
 }
 
 /**
- * (d) The path attack: queries grouped into sessions by reply topic, then per session the Viterbi path through the
- * k components of each query under the walk model (`mostLikelyPath`), dummies included (the server cannot tell them
- * apart). The guess for a query is the path's spot at that step.
+ * (d) The path attack: queries grouped into sessions by reply topic, then per session the path the walk model finds
+ * most likely. Two variants, the better one counts: `path_attack` is `mostLikelyPath` (Viterbi restricted to each
+ * query's k components, dummies included since the server cannot tell them apart); `path_attack_hmm` lets the user's
+ * hidden spot be any gallery spot and treats a query as evidence (a component at the user's spot is 1/ε times
+ * likelier than none), so the path can run through dummy steps that do not show the user at all.
  */
 export function pathAttack(walk: WalkModel): SpotAttack {
   return {
@@ -264,6 +266,68 @@ export function pathAttack(walk: WalkModel): SpotAttack {
           walk,
         );
         usable.forEach((i, step) => (out[i] = path[step]));
+      }
+      return out;
+    },
+  };
+}
+
+export function hmmPathAttack(walk: WalkModel, epsilon = 0.05): SpotAttack {
+  const n = walk.map.size;
+  const ids = Array.from({ length: n }, (_, i) => walk.map.id(i));
+  const logEps = Math.log(epsilon);
+  return {
+    name: 'path_attack_hmm',
+    guess(analyses) {
+      const out = new Array<string | null>(analyses.length).fill(null);
+      const cache = new Map<number, Float64Array>();
+      // Transition matrices depend on dt only; slots repeat the same few gaps, so they are cached (rounded to 100 ms).
+      const transitions = (dt: number) => {
+        const key = Math.round(dt / 100);
+        let m = cache.get(key);
+        if (!m) {
+          m = new Float64Array(n * n);
+          for (let a = 0; a < n; a++) for (let b = 0; b < n; b++) m[a * n + b] = walk.logTransition(ids[a], ids[b], key * 100);
+          if (cache.size < 2000) cache.set(key, m);
+        }
+        return m;
+      };
+      for (const steps of sessions(analyses).values()) {
+        if (steps.length === 0) continue;
+        const emission = (i: number) => {
+          const e = new Float64Array(n).fill(logEps);
+          for (const c of analyses[i].components) if (walk.map.has(c.id)) e[walk.map.indexOf(c.id)] = 0;
+          return e;
+        };
+        let scores = Float64Array.from(ids, (id, j) => walk.logPrior(id) + emission(steps[0])[j]);
+        const back: Int32Array[] = [];
+        for (let s = 1; s < steps.length; s++) {
+          const m = transitions(analyses[steps[s]].record.t - analyses[steps[s - 1]].record.t);
+          const e = emission(steps[s]);
+          const next = new Float64Array(n);
+          const pointers = new Int32Array(n);
+          for (let b = 0; b < n; b++) {
+            let best = -Infinity;
+            let arg = 0;
+            for (let a = 0; a < n; a++) {
+              const v = scores[a] + m[a * n + b];
+              if (v > best) {
+                best = v;
+                arg = a;
+              }
+            }
+            next[b] = best + e[b];
+            pointers[b] = arg;
+          }
+          back.push(pointers);
+          scores = next;
+        }
+        let state = 0;
+        for (let j = 1; j < n; j++) if (scores[j] > scores[state]) state = j;
+        for (let s = steps.length - 1; s >= 0; s--) {
+          out[steps[s]] = ids[state];
+          if (s > 0) state = back[s - 1][state];
+        }
       }
       return out;
     },

@@ -33,6 +33,7 @@ import {
   ComponentTest,
   GalleryIndex,
   heldOutScores,
+  hmmPathAttack,
   naiveTop1,
   pathAttack,
   popularityBayes,
@@ -417,16 +418,14 @@ export function attack(
     random: seededRandom(streamSeed('adversary', s.seed, 'simulation', k)),
     candidatesPerComponent: s.options.candidatesPerComponent ?? 4,
   });
-  const path = pathAttack(world.walk);
-  const attacks: SpotAttack[] = [naiveTop1, popularityBayes(index), componentTest, path];
+  const paths = [pathAttack(world.walk), hmmPathAttack(world.walk)];
+  const attacks: SpotAttack[] = [naiveTop1, popularityBayes(index), componentTest, ...paths];
   const realSteps = truths.flatMap((t, i) => (t.spot !== null ? [i] : []));
   const adversaries: Record<string, number> = {};
-  let trajectory = 0;
   for (const a of attacks) {
     const guesses = a.guess(analyses);
     const hits = realSteps.filter((i) => guesses[i] === truths[i].spot).length;
     adversaries[a.name] = rate(hits, realSteps.length);
-    if (a === path) trajectory = adversaries[a.name];
   }
 
   // Real component vs decoy, on the evaluation's own queries (the adversary trained on its own simulation).
@@ -448,7 +447,7 @@ export function attack(
 
   return {
     server_top1: Math.max(...Object.values(adversaries)),
-    trajectory_acc: trajectory,
+    trajectory_acc: Math.max(...paths.map((p) => adversaries[p.name])),
     dummy_auc: nanToNull(dummyAuc),
     component_auc: nanToNull(rocAuc(componentScores, componentLabels)),
     adversaries,

@@ -63,7 +63,8 @@ export function simulateTimeline(options: TimelineOptions): Timeline {
   for (let user = 0; user < users; user++) {
     const segments: WalkSegment[] = [];
     const walker = new Walker(model, random, { atMs: 0, onSegment: (s) => segments.push(s) });
-    walker.advance(durationMs);
+    // In steps: one jump longer than the walker's resync horizon would restart it instead of walking.
+    for (let t = 0; t < durationMs; t = Math.min(durationMs, t + 10 * 60_000)) walker.advance(Math.min(durationMs, t + 10 * 60_000));
     const userDwells = segments.filter((s) => s.kind === 'dwell' && s.startMs < durationMs);
     dwells.push(userDwells);
     const userPhotos: Photo[] = [];

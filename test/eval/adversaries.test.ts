@@ -86,7 +86,7 @@ t.test('the path attack finds the user among random decoys, not among phantoms',
     random.figures.trajectory_acc >= phantoms.figures.trajectory_acc + 0.15,
     `random decoys ${random.figures.trajectory_acc} vs phantoms ${phantoms.figures.trajectory_acc}`,
   );
-  t.ok(random.figures.trajectory_acc > 0.5, `the path attack beats chance on random decoys (${random.figures.trajectory_acc})`);
+  t.ok(random.figures.trajectory_acc > 1 / 4 + 0.1, `the path attack beats chance (1/k) on random decoys (${random.figures.trajectory_acc})`);
 });
 
 t.test('k = 1 on the synthetic world: every attack names the photo spot', async (t) => {
