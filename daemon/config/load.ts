@@ -15,6 +15,7 @@ import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Ajv, type ValidateFunction } from 'ajv';
 import { parseDocument } from 'yaml';
+import { parseListenAddress } from '../api/address.js';
 import { UserError } from '../util/errors.js';
 import { formatProblem, problemsFromAjv, type SchemaNode } from './problems.js';
 import { checkReadable, readSecret, resolveFileReference } from './secrets.js';
@@ -122,6 +123,22 @@ function validate(file: string, kind: ConfigKind): { config: Record<string, unkn
 
 /** Rules the schema cannot say clearly enough. */
 function semanticProblems(config: Record<string, unknown>, kind: ConfigKind): Problem[] {
+  return [...brokerUrlProblems(config, kind), ...apiListenProblems(config, kind)];
+}
+
+/** The local API serves results, which must never leave the device: loopback or a unix socket only. */
+function apiListenProblems(config: Record<string, unknown>, kind: ConfigKind): Problem[] {
+  const listen = (config.api as Record<string, unknown> | undefined)?.listen;
+  if (kind !== 'edge' || typeof listen !== 'string') return [];
+  try {
+    parseListenAddress(listen);
+    return [];
+  } catch (err) {
+    return [{ path: 'api.listen', message: (err as Error).message.replace(/\.$/, ''), fix: "use '127.0.0.1:PORT' or 'unix:/run/enfpire/api.sock'" }];
+  }
+}
+
+function brokerUrlProblems(config: Record<string, unknown>, kind: ConfigKind): Problem[] {
   const section = kind === 'edge' ? 'transport' : 'broker';
   const url = (config[section] as Record<string, unknown> | undefined)?.url;
   if (typeof url !== 'string') return [];

@@ -255,3 +255,16 @@ t.test('secrets come from files, never from the YAML', async (t) => {
     fix: /broker\.usernameFile/,
   });
 });
+
+t.test('api.listen must be loopback or a unix socket: results never leave the device', async (t) => {
+  const dir = t.testdir();
+  const base = { camera: { kind: 'files', dir: '.' }, transport: { url: 'mqtt://127.0.0.1:1883' } };
+  for (const listen of ['0.0.0.0:8765', '192.168.1.20:8765']) {
+    const problems = checkConfigFile(write(dir, 'edge.yaml', stringify({ ...base, api: { listen } })), 'edge');
+    t.ok(problems.some((p) => p.path === 'api.listen' && /loopback/.test(p.message)), `${listen} refused`);
+  }
+  for (const listen of ['127.0.0.1:8765', 'unix:/run/enfpire/api.sock']) {
+    const problems = checkConfigFile(write(dir, 'edge.yaml', stringify({ ...base, api: { listen } })), 'edge');
+    t.notOk(problems.some((p) => p.path === 'api.listen'), `${listen} accepted`);
+  }
+});
