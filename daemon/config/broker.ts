@@ -19,9 +19,13 @@ export async function brokerOptionsFrom(
 
 async function readPem(path: string | undefined, field: string): Promise<Buffer | undefined> {
   if (!path) return undefined;
+  let pem: Buffer;
   try {
-    return await readFile(path);
+    pem = await readFile(path);
   } catch (err) {
     throw new UserError(`${field} '${path}' cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'}); check the path and that the service user may read it.`);
   }
+  // install.sh creates every credential file empty so the unit can start; an empty one was never filled in.
+  if (pem.toString('utf8').trim() === '') throw new UserError(`${field} '${path}' is empty; write the PEM file there (or remove ${field} from the profile).`);
+  return pem;
 }
