@@ -1,4 +1,4 @@
-import type { RegionSpot } from '../transport/messages.js';
+import type { RegionSpot, SpotViewModel } from '../transport/messages.js';
 import { cosine, dot, normalize } from '../util/vector.js';
 import type { Random } from './random.js';
 import type { DecoySpotPicker } from './types.js';
@@ -30,6 +30,8 @@ export class DecoySynthesizer implements DecoySpotPicker {
   private readonly random: Random;
   private readonly ids: string[];
   private readonly references: Float32Array[];
+  /** Per spot: its view model from the region pack, or undefined (isotropic `sigma` noise). */
+  private readonly views: (SpotViewModel | undefined)[];
   private readonly indexById = new Map<string, number>();
   /** Running sum of popularity, for drawing a spot in O(log n). */
   private readonly cumulative: Float64Array;
@@ -46,6 +48,7 @@ export class DecoySynthesizer implements DecoySpotPicker {
     this.random = random;
     this.ids = [];
     this.references = [];
+    this.views = [];
     this.cumulative = new Float64Array(spots.length);
     let total = 0;
     for (const spot of spots) {
@@ -64,6 +67,7 @@ export class DecoySynthesizer implements DecoySpotPicker {
       this.indexById.set(spot.id, this.ids.length);
       this.ids.push(spot.id);
       this.references.push(reference);
+      this.views.push(spot.view ? checkedView(spot.view, this.dimension, where) : undefined);
       total += spot.popularity;
       this.cumulative[this.ids.length - 1] = total;
     }
@@ -77,14 +81,24 @@ export class DecoySynthesizer implements DecoySpotPicker {
     return this.indexById.has(spotId);
   }
 
+  /** True when `spotId`'s decoys follow its own view model rather than isotropic noise. */
+  hasViewModel(spotId: string): boolean {
+    const index = this.indexById.get(spotId);
+    return index !== undefined && this.views[index] !== undefined;
+  }
+
   /**
    * A new unit vector that looks like a photo of `spotId`. Each call draws fresh noise, so two calls
    * never return the same vector (the chance of a repeat is that of two continuous draws coinciding).
+   * With the spot's view model the deviation has the shape of a real camera view's (mean shift plus
+   * Gaussian steps along the spot's principal view directions plus an isotropic residual); without one,
+   * isotropic noise of total norm `sigma`.
    */
   decoyFor(spotId: string): Float32Array {
     const index = this.indexById.get(spotId);
     if (index === undefined) throw new RangeError(`spot "${spotId}" is not in the region pack`);
-    return perturb(this.references[index], this.sigma, this.random);
+    const view = this.views[index];
+    return view ? sampleView(this.references[index], view, this.random) : perturb(this.references[index], this.sigma, this.random);
   }
 
   /**
@@ -171,6 +185,41 @@ export function perturb(reference: Float32Array, sigma: number, random: Random):
   const scale = 1 / Math.sqrt(sumSquares);
   for (let i = 0; i < out.length; i++) out[i] *= scale;
   return out;
+}
+
+/**
+ * normalize(reference + mean + Σ_j scales[j]·z_j·directions[j] + residual·n/√d), z_j and the entries of n
+ * standard normal: a fresh draw from the spot's view model.
+ */
+export function sampleView(reference: Float32Array, view: SpotViewModel, random: Random): Float32Array {
+  const d = reference.length;
+  const out = new Float64Array(d);
+  const perDimension = view.residual / Math.sqrt(d);
+  for (let i = 0; i < d; i++) out[i] = reference[i] + view.mean[i] + (perDimension > 0 ? perDimension * random.normal() : 0);
+  view.directions.forEach((u, j) => {
+    const step = view.scales[j] * random.normal();
+    for (let i = 0; i < d; i++) out[i] += step * u[i];
+  });
+  let sumSquares = 0;
+  for (let i = 0; i < d; i++) sumSquares += out[i] * out[i];
+  const scale = 1 / Math.sqrt(sumSquares);
+  return Float32Array.from(out, (v) => v * scale);
+}
+
+function checkedView(view: SpotViewModel, dimension: number, where: string): SpotViewModel {
+  const finiteVector = (v: Float32Array) => v instanceof Float32Array && v.length === dimension && v.every(Number.isFinite);
+  if (!finiteVector(view.mean)) throw new RangeError(`${where} has a view model mean that is not ${dimension} finite values`);
+  if (view.directions.length !== view.scales.length || !view.directions.every(finiteVector)) {
+    throw new RangeError(`${where} has view model directions that are not ${dimension}-d finite vectors, one per scale`);
+  }
+  if (!view.scales.every((s) => Number.isFinite(s) && s >= 0) || !(Number.isFinite(view.residual) && view.residual >= 0)) {
+    throw new RangeError(`${where} has a view model scale or residual that is not a finite number >= 0`);
+  }
+  if (view.residual === 0 && view.scales.every((s) => s === 0)) {
+    // No randomness at all would emit the same vector on every call: recognisable and repeated.
+    throw new RangeError(`${where} has a view model with no variation`);
+  }
+  return view;
 }
 
 /**

@@ -6,6 +6,9 @@ import { silentLogger, type Logger } from '../util/log.js';
 import { listSpotPhotos, loadSpotMetadata, type SpotMetadata } from '../util/spots-dir.js';
 import { isFiniteFeature } from '../gallery/feature-blob.js';
 import { SpotStore, type StoredSpot } from './spot-store.js';
+import { distortPhoto } from '../eval/distort.js';
+import { DEFAULT_VIEW_DIRECTIONS, fitViewModel } from '../privacy/view-model.js';
+import type { SpotViewModel } from '../transport/messages.js';
 
 export interface EnrollOptions {
   /** Folder of spot photos (see util/spots-dir.ts), with an optional spots.json. */
@@ -17,7 +20,14 @@ export interface EnrollOptions {
   logger?: Logger;
   /** Grid spacing in metres for spots without coordinates (about a city block). */
   spacing?: number;
+  /**
+   * Per-spot view model: camera views rendered per spot (split over its photos) and principal directions kept.
+   * Default { views: 12, directions: 5 }; false enrols references only (decoys then fall back to isotropic noise).
+   */
+  viewModel?: { views: number; directions: number } | false;
 }
+
+export const DEFAULT_VIEW_MODEL = { views: 12, directions: DEFAULT_VIEW_DIRECTIONS } as const;
 
 export interface EnrollResult {
   spots: number;
@@ -47,6 +57,10 @@ export async function enroll(options: EnrollOptions): Promise<EnrollResult> {
     options.spacing ?? DEFAULT_SPACING_M,
   );
 
+  const viewOptions = options.viewModel === undefined ? DEFAULT_VIEW_MODEL : options.viewModel;
+  if (viewOptions && !(Number.isInteger(viewOptions.views) && viewOptions.views >= 2)) {
+    throw new RangeError(`viewModel.views must be an integer >= 2, got ${viewOptions.views}`);
+  }
   const tmpPath = `${outPath}.tmp`;
   await removeDatabaseFiles(tmpPath); // left over from an enrolment that was killed
   const store = SpotStore.create(tmpPath, { model: extractor.modelId, dimension: extractor.dimension });
@@ -54,11 +68,12 @@ export async function enroll(options: EnrollOptions): Promise<EnrollResult> {
   try {
     for (const spot of spots) {
       const feature = await meanFeature(spot.files, extractor);
+      const view = viewOptions ? await learnViewModel(spot.id, spot.files, feature, extractor, viewOptions) : undefined;
       photos += spot.files.length;
       const meta = metadata.get(spot.id);
       const where = placed.get(spot.id)!;
       const info = { ...meta?.extra, name: meta?.name ?? spot.id, description: meta?.description, url: meta?.url };
-      store.put({ id: spot.id, feature, info: dropUndefined(info), ...where, popularity: meta?.popularity ?? 1 });
+      store.put({ id: spot.id, feature, info: dropUndefined(info), ...where, popularity: meta?.popularity ?? 1, ...(view ? { view } : {}) });
       log.debug({ id: spot.id, photos: spot.files.length }, 'enrolled spot');
     }
     const { galleryVersion } = store.meta();
@@ -77,6 +92,42 @@ export async function enroll(options: EnrollOptions): Promise<EnrollResult> {
     await removeDatabaseFiles(tmpPath);
     throw err;
   }
+}
+
+/**
+ * Seed of enrolment view `index` of `spot`: its own stream ("view-model"), disjoint from the evaluation's
+ * enrol/query/privacy/adversary streams (daemon/eval/views.ts), so the views a gallery learns from are never the
+ * ones an adversary or a query renders.
+ */
+export function viewModelSeed(spot: string, index: number): number {
+  return createHash('sha256').update(`view-model\0${spot}\0${index}`).digest().readUIntBE(0, 6);
+}
+
+/** Renders `views` seeded camera views of the spot's photos, extracts them and fits the spot's view model. */
+async function learnViewModel(
+  spot: string,
+  files: readonly string[],
+  reference: Float32Array,
+  extractor: Extractor,
+  options: { views: number; directions: number },
+): Promise<SpotViewModel> {
+  const photos = await Promise.all(files.map((f) => readFile(f)));
+  const features: Float32Array[] = [];
+  for (let v = 0; v < options.views; v++) {
+    const file = files[v % files.length];
+    let picture: Buffer;
+    try {
+      picture = await distortPhoto(photos[v % photos.length], viewModelSeed(spot, v));
+    } catch (err) {
+      throw new UserError(`Cannot render a camera view of the spot photo ${file} (${(err as Error).message}); replace or remove it.`, { cause: err });
+    }
+    const feature = await extractor.extract(picture);
+    if (!isFiniteFeature(feature, extractor.dimension)) {
+      throw new Error(`extractor ${extractor.modelId} returned a malformed feature for a view of ${file}`);
+    }
+    features.push(feature);
+  }
+  return fitViewModel(reference, features, options.directions);
 }
 
 async function meanFeature(files: readonly string[], extractor: Extractor): Promise<Float32Array> {

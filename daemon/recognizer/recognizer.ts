@@ -46,7 +46,7 @@ export class Recognizer {
     this.spots = new Map(all.map((s) => [s.id, s]));
     this.packs = new Map<string, RegionSpot[]>([['*', []]]);
     for (const s of all) {
-      const spot: RegionSpot = { id: s.id, feature: s.feature, x: s.x, y: s.y, popularity: s.popularity };
+      const spot: RegionSpot = { id: s.id, feature: s.feature, x: s.x, y: s.y, popularity: s.popularity, ...(s.view ? { view: s.view } : {}) };
       this.packs.get('*')!.push(spot);
       if (!this.packs.has(s.region)) this.packs.set(s.region, []);
       this.packs.get(s.region)!.push(spot);

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import type { ServiceInfo } from '../transport/messages.js';
+import { MAX_VIEW_DIRECTIONS, type ServiceInfo, type SpotViewModel } from '../transport/messages.js';
+import { blobToViewModel, viewModelToBlob } from '../privacy/view-model.js';
 import { UserError } from '../util/errors.js';
 import { blobToFeature, featureToBlob, isFiniteFeature } from '../gallery/feature-blob.js';
 import { openDatabase, type Migration, type SqliteDatabase } from '../gallery/sqlite.js';
@@ -18,6 +19,8 @@ export interface StoredSpot {
   y: number;
   /** Relative popularity, > 0. */
   popularity: number;
+  /** The spot's view model, learned at enrolment; shipped in region packs. */
+  view?: SpotViewModel;
 }
 
 export interface SpotStoreMeta {
@@ -60,6 +63,8 @@ const MIGRATIONS: readonly Migration[] = [
       );
       CREATE INDEX spots_region ON spots (region);
     `),
+  // 2: each spot's view model (how camera views deviate from the reference), quantised; NULL when none was learned.
+  (db) => db.exec('ALTER TABLE spots ADD COLUMN view BLOB'),
 ];
 
 interface SpotRow {
@@ -71,6 +76,7 @@ interface SpotRow {
   y: number;
   popularity: number;
   feature: Buffer;
+  view: Buffer | null;
 }
 
 interface MetaRow {
@@ -145,8 +151,8 @@ export class SpotStore {
     const { dimension } = this.readMeta();
     const rows = spots.map((spot) => toRow(spot, dimension));
     const insert = this.db.prepare<SpotRow>(
-      `INSERT OR REPLACE INTO spots (id, name, info, region, x, y, popularity, feature)
-       VALUES (@id, @name, @info, @region, @x, @y, @popularity, @feature)`,
+      `INSERT OR REPLACE INTO spots (id, name, info, region, x, y, popularity, feature, view)
+       VALUES (@id, @name, @info, @region, @x, @y, @popularity, @feature, @view)`,
     );
     this.db.transaction(() => {
       for (const row of rows) insert.run(row);
@@ -158,7 +164,9 @@ export class SpotStore {
   all(): StoredSpot[] {
     this.assertOpen();
     const rows = this.db.prepare<[], SpotRow>('SELECT * FROM spots ORDER BY id').all();
+    const { dimension } = this.readMeta();
     return rows.map((row) => ({
+      ...(row.view ? { view: blobToViewModel(row.view, dimension) } : {}),
       id: row.id,
       feature: blobToFeature(row.feature),
       info: { name: row.name, ...(JSON.parse(row.info) as Record<string, unknown>) },
@@ -209,6 +217,7 @@ export class SpotStore {
       const info = canonicalJson(JSON.parse(row.info));
       hash.update(`\n${canonicalJson([row.id, row.name, info, row.region, row.x, row.y, row.popularity])}\n`);
       hash.update(row.feature);
+      if (row.view) hash.update(row.view);
     }
     return hash.digest('hex').slice(0, 16);
   }
@@ -245,7 +254,24 @@ function toRow(spot: StoredSpot, dimension: number): SpotRow {
     y: spot.y,
     popularity: spot.popularity,
     feature: featureToBlob(spot.feature),
+    view: spot.view ? viewBlob(spot.view, id, dimension) : null,
   };
+}
+
+function viewBlob(view: SpotViewModel, id: string, dimension: number): Buffer {
+  const { mean, directions, scales, residual } = view;
+  const ok =
+    isFiniteFeature(mean, dimension) &&
+    Array.isArray(directions) &&
+    directions.length <= MAX_VIEW_DIRECTIONS &&
+    directions.every((d) => isFiniteFeature(d, dimension)) &&
+    Array.isArray(scales) &&
+    scales.length === directions.length &&
+    scales.every((x) => Number.isFinite(x) && x >= 0) &&
+    Number.isFinite(residual) &&
+    residual >= 0;
+  if (!ok) throw new TypeError(`spot ${id}: view model must hold ${dimension}-d finite vectors, ≤ ${MAX_VIEW_DIRECTIONS} directions and finite scales ≥ 0`);
+  return viewModelToBlob(view);
 }
 
 /** JSON with object keys sorted at every level, so a hash does not depend on key order. */

@@ -17,6 +17,9 @@ import {
   type RegionPackMessage,
   type RegionRequestMessage,
   type RegionSpot,
+  type SpotViewModel,
+  MAX_VIEW_DEVIATION,
+  MAX_VIEW_DIRECTIONS,
   type ReplyMessage,
   type ServiceInfo,
   type WireLimits,
@@ -172,6 +175,17 @@ function wireVector(v: Float32Array, what: string): WireVector {
   return [new Uint8Array(q.bytes.buffer, q.bytes.byteOffset, q.bytes.byteLength), q.scale];
 }
 
+/** A spot view model on the wire: { m: mean, d: [directions], s: [scales], r: residual }. */
+function wireViewModel(view: SpotViewModel, what: string): Record<string, unknown> {
+  if (view.directions.length !== view.scales.length) throw new WireError(`${what} has ${view.directions.length} directions but ${view.scales.length} scales`);
+  return {
+    m: wireVector(view.mean, `${what} mean`),
+    d: view.directions.map((d, j) => wireVector(d, `${what} direction ${j}`)),
+    s: view.scales,
+    r: view.residual,
+  };
+}
+
 function envelopeOf(msg: WireMessage): Record<string, unknown> {
   const head = { v: PROTOCOL_VERSION, t: TYPE_CODES[msg.type] };
   switch (msg.type) {
@@ -202,6 +216,7 @@ function envelopeOf(msg: WireMessage): Record<string, unknown> {
           x: s.x,
           y: s.y,
           p: s.popularity,
+          ...(s.view ? { v: wireViewModel(s.view, `spot ${i} view model`) } : {}),
         })),
       };
     case 'info':
@@ -419,6 +434,37 @@ function decodeRegionRequest(o: Obj): RegionRequestMessage {
   };
 }
 
+/** A spot view model: every vector of the expected dimension, at most MAX_VIEW_DIRECTIONS directions, bounded scales. */
+function viewModel(raw: unknown, what: string, dimension: number): SpotViewModel {
+  const o = object(raw, what);
+  const bounded = (x: number, name: string): number => {
+    if (!(x >= 0 && x <= MAX_VIEW_DEVIATION)) throw new WireError(`${what} ${name} is ${x}, expected 0 to ${MAX_VIEW_DEVIATION}`);
+    return x;
+  };
+  const mean = vector(o, 'm', `${what} mean`, dimension);
+  bounded(norm2(mean), 'mean norm');
+  const directions = array(o, 'd', `${what} directions`, MAX_VIEW_DIRECTIONS).map((_, j) =>
+    vector(o.d as Obj, String(j), `${what} direction ${j}`, dimension),
+  );
+  const scales = array(o, 's', `${what} scales`, MAX_VIEW_DIRECTIONS).map((x, j) => {
+    if (typeof x !== 'number' || !Number.isFinite(x)) throw new WireError(`${what} scale ${j} is ${describe(x)}, expected a finite number`);
+    return bounded(x, `scale ${j}`);
+  });
+  if (scales.length !== directions.length) throw new WireError(`${what} has ${directions.length} directions but ${scales.length} scales`);
+  directions.forEach((d, j) => {
+    const norm = norm2(d);
+    if (!(Math.abs(norm - 1) <= 0.05)) throw new WireError(`${what} direction ${j} has norm ${norm}, expected a unit vector`);
+  });
+  const residual = bounded(finite(o, 'r', `${what} residual`), 'residual');
+  return { mean, directions, scales, residual };
+}
+
+function norm2(v: Float32Array): number {
+  let sum = 0;
+  for (let i = 0; i < v.length; i++) sum += v[i] * v[i];
+  return Math.sqrt(sum);
+}
+
 function decodeRegionPack(o: Obj, limits: WireLimits): RegionPackMessage {
   const model = modelId(o, 'region pack model id');
   const region = ident(o, 'g', 'region pack region', WIRE_BOUNDS.maxRegionLength);
@@ -434,7 +480,8 @@ function decodeRegionPack(o: Obj, limits: WireLimits): RegionPackMessage {
       popularity: finite(s, 'p', `${what} popularity`),
     };
     if (!(spot.popularity > 0)) throw new WireError(`${what} popularity is ${spot.popularity}, expected > 0`);
-    return spot;
+    if (s.v === undefined) return spot;
+    return { ...spot, view: viewModel(s.v, `${what} view model`, limits.dimension) };
   });
   return { type: 'region-pack', model, region, galleryVersion, spots };
 }

@@ -56,6 +56,28 @@ export interface RegionSpot {
   y: number;
   /** Relative popularity, > 0. */
   popularity: number;
+  /** How camera views of this spot deviate from `feature` (learned at enrolment); absent in older galleries. */
+  view?: SpotViewModel;
+}
+
+/** Most principal directions a spot view model may carry (wire and store bound). */
+export const MAX_VIEW_DIRECTIONS = 8;
+/** Largest accepted norm of a view model's mean deviation, direction scale or residual (features are unit length). */
+export const MAX_VIEW_DEVIATION = 4;
+
+/**
+ * A spot's view-variation model: camera views of the spot, as features, are about
+ * reference + mean + Σ_j scales[j]·z_j·directions[j] + residual·(isotropic unit-norm noise), z_j ~ N(0, 1).
+ */
+export interface SpotViewModel {
+  /** Mean deviation (view − reference) over the enrolment views. */
+  mean: Float32Array;
+  /** Up to MAX_VIEW_DIRECTIONS unit principal directions of the centred deviations. */
+  directions: Float32Array[];
+  /** Standard deviation of the deviations along each direction (same length as `directions`). */
+  scales: number[];
+  /** Total norm (≈ √E|n|²) of the deviation left outside the directions, modelled as isotropic. */
+  residual: number;
 }
 
 export interface RegionPackMessage {

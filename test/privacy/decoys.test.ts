@@ -144,3 +144,51 @@ t.test('the synthesizer validates the region pack', async (t) => {
   const ok = make([spot('a', [3, 4]), spot('b', [0, 1])]);
   t.equal(ok.nearestSpot(Float32Array.from([0.6, 0.8])).id, 'a');
 });
+
+t.test('with a view model, decoys follow the spot’s view directions, fresh every call', async (t) => {
+  const gallery = makeGallery({ seed: 9 });
+  const random = seededRandom(10);
+  const d = gallery.spots[0].feature.length;
+  const ref = normalize(gallery.spots[0].feature);
+  // Two directions orthogonal to the reference (and each other), a mean shift along a third.
+  const orth = (seed: number) => {
+    const r = seededRandom(seed);
+    const v = Float32Array.from({ length: d }, () => r.normal());
+    const along = v.reduce((s, x, i) => s + x * ref[i], 0);
+    return normalize(v.map((x, i) => x - along * ref[i]));
+  };
+  const u1 = orth(1);
+  const u2raw = orth(2);
+  const c = u2raw.reduce((s, x, i) => s + x * u1[i], 0);
+  const u2 = normalize(u2raw.map((x, i) => x - c * u1[i]));
+  const view = { mean: orth(3).map((x) => x * 0.1), directions: [u1, u2], scales: [0.3, 0.1], residual: 0.05 };
+  const spots: RegionSpot[] = gallery.spots.map((s, i) => (i === 0 ? { ...s, view } : s));
+  const synthesizer = new DecoySynthesizer({ spots, variation: { sigma: 0.5 }, random });
+  t.ok(synthesizer.hasViewModel(spots[0].id) && !synthesizer.hasViewModel(spots[1].id));
+
+  const p1: number[] = [];
+  const p2: number[] = [];
+  const seen = new Set<string>();
+  for (let i = 0; i < 3000; i++) {
+    const decoy = synthesizer.decoyFor(spots[0].id);
+    t.ok(i > 0 || Math.abs(norm(decoy) - 1) < 1e-5, 'unit vector');
+    // Undo the normalisation by the reference's share, which the model leaves at 1.
+    const scale = 1 / decoy.reduce((s, x, j) => s + x * ref[j], 0);
+    p1.push(scale * decoy.reduce((s, x, j) => s + x * u1[j], 0));
+    p2.push(scale * decoy.reduce((s, x, j) => s + x * u2[j], 0));
+    seen.add(Buffer.from(decoy.buffer).toString('base64'));
+  }
+  t.equal(seen.size, 3000, 'fresh every call');
+  t.comment(`sd along u1 ${sd(p1).toFixed(4)} (0.3), along u2 ${sd(p2).toFixed(4)} (0.1)`);
+  t.ok(Math.abs(sd(p1) - 0.3) < 0.03, 'spread along the first direction');
+  t.ok(Math.abs(sd(p2) - 0.1) < 0.015, 'spread along the second direction');
+  t.ok(Math.abs(mean(p1)) < 0.02 && Math.abs(mean(p2)) < 0.01, 'centred on the mean shift');
+
+  // A spot without a view model keeps the isotropic model: nothing special along u1.
+  const iso = Array.from({ length: 2000 }, () => synthesizer.decoyFor(spots[1].id).reduce((s, x, j) => s + x * u1[j], 0));
+  t.ok(sd(iso) < 0.05, 'isotropic noise spreads 0.5 over all dimensions');
+
+  t.throws(() => new DecoySynthesizer({ spots: [{ ...spots[0], view: { ...view, scales: [0.3] } }], variation: { sigma: 0.5 }, random }), /view model directions/);
+  t.throws(() => new DecoySynthesizer({ spots: [{ ...spots[0], view: { ...view, residual: NaN } }], variation: { sigma: 0.5 }, random }), /scale or residual/);
+  t.throws(() => new DecoySynthesizer({ spots: [{ ...spots[0], view: { ...view, scales: [0, 0], residual: 0 } }], variation: { sigma: 0.5 }, random }), /no variation/);
+});

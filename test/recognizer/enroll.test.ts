@@ -2,7 +2,7 @@ import t from 'tap';
 import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { enroll, placeSpots } from '../../daemon/recognizer/enroll.js';
+import { DEFAULT_VIEW_MODEL, enroll, placeSpots } from '../../daemon/recognizer/enroll.js';
 import { SpotStore } from '../../daemon/recognizer/spot-store.js';
 import { cosine, normalize } from '../../daemon/util/vector.js';
 import { ThumbExtractor, writeImage, type Rgb } from './fixtures/thumb-extractor.js';
@@ -77,13 +77,36 @@ t.test('sub-folder layout: the reference is the normalised mean of the photos', 
   const extractor = new ThumbExtractor();
   const out = join(dir, 'g.db');
   t.match(await enroll({ spotsDir, outPath: out, extractor }), { spots: 2, photos: 4 });
-  t.equal(extractor.calls, 4);
+  // 4 photos, then DEFAULT_VIEW_MODEL.views rendered camera views per spot for its view model.
+  t.equal(extractor.calls, 4 + 2 * DEFAULT_VIEW_MODEL.views);
 
   const features = await Promise.all(['a.jpg', 'b.png', 'c.webp'].map(async (f) => extractor.extract(await readFile(join(spotsDir, 'sunset', f)))));
   const mean = normalize(features.reduce((acc, f) => acc.map((v, i) => v + f[i]), new Float32Array(192)));
   const sunset = readStore(out).find((s) => s.id === 'sunset')!;
   t.ok(cosine(sunset.feature, mean) > 0.99999);
   t.ok(features.every((f) => cosine(sunset.feature, f) < 0.9999), 'not just one of the photos');
+});
+
+t.test('each spot gets a view model learned from its rendered camera views', async (t) => {
+  const dir = t.testdir();
+  const spotsDir = join(dir, 'spots');
+  await writeImage(join(spotsDir, 'sea', 'only.png'), [10, 60, 200], [10, 200, 200]);
+  await writeImage(join(spotsDir, 'sunset', 'a.png'), [250, 120, 20], [120, 20, 90]);
+  const out = join(dir, 'g.db');
+  await enroll({ spotsDir, outPath: out, extractor: new ThumbExtractor(), viewModel: { views: 6, directions: 3 } });
+  for (const spot of readStore(out)) {
+    const view = spot.view!;
+    t.ok(view, `${spot.id} has a view model`);
+    t.equal(view.mean.length, 192);
+    t.ok(view.directions.length >= 1 && view.directions.length <= 3, 'at most the requested directions');
+    t.equal(view.scales.length, view.directions.length);
+    t.ok(view.scales.every((s, j) => s > 0 && (j === 0 || s <= view.scales[j - 1] + 1e-6)), 'scales descend');
+    t.ok(view.directions.every((u) => Math.abs(Math.hypot(...u) - 1) < 0.02), 'unit directions (after int8 storage)');
+    t.ok(Number.isFinite(view.residual) && view.residual >= 0);
+  }
+  const plain = join(dir, 'plain.db');
+  await enroll({ spotsDir, outPath: plain, extractor: new ThumbExtractor(), viewModel: false });
+  t.ok(readStore(plain).every((s) => s.view === undefined), 'viewModel: false stores none');
 });
 
 t.test('coordinates: deterministic jittered grid about 80 m apart', async (t) => {

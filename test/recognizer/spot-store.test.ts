@@ -102,3 +102,28 @@ t.test('opening the wrong file is a UserError with the fix', async (t) => {
   t.throws(() => SpotStore.open(device), { name: 'UserError', message: /not a recognizer gallery/ });
   t.throws(() => new SqliteGallery(path), { name: 'UserError', message: /not a device gallery/ });
 });
+
+t.test('a spot view model is stored quantised, read back, and part of the gallery version', async (t) => {
+  const dir = t.testdir();
+  const view = {
+    mean: Float32Array.from([0.01, -0.02, 0.03, 0]),
+    directions: [Float32Array.from([0.6, 0.8, 0, 0]), Float32Array.from([0, 0, 0.8, -0.6])],
+    scales: [0.2, 0.05],
+    residual: 0.1,
+  };
+  const a = SpotStore.create(join(dir, 'a.db'), { model: 'm', dimension: 4 });
+  a.putAll([spot('x', 1, { view }), spot('y', 2)]);
+  const [x, y] = a.all();
+  t.equal(y.view, undefined, 'no view model stays none');
+  t.ok(x.view, 'the view model comes back');
+  x.view!.mean.forEach((v, i) => t.ok(Math.abs(v - view.mean[i]) < 3e-4, `mean ${i}`));
+  x.view!.directions.forEach((d, j) => d.forEach((v, i) => t.ok(Math.abs(v - view.directions[j][i]) < 1e-2, `direction ${j}.${i}`)));
+  t.ok(x.view!.scales.every((s, j) => Math.abs(s - view.scales[j]) < 1e-6) && Math.abs(x.view!.residual - 0.1) < 1e-6);
+  const b = SpotStore.create(join(dir, 'b.db'), { model: 'm', dimension: 4 });
+  b.putAll([spot('x', 1), spot('y', 2)]);
+  t.not(a.meta().galleryVersion, b.meta().galleryVersion, 'the view model changes the version');
+  t.throws(() => a.put(spot('z', 3, { view: { ...view, scales: [NaN, 0.1] } })), /view model/);
+  t.throws(() => a.put(spot('z', 3, { view: { ...view, mean: new Float32Array(3) } })), /view model/);
+  a.close();
+  b.close();
+});

@@ -141,6 +141,21 @@ t.test('every message type survives a round trip', async (t) => {
     });
   }
 
+  // An optional per-spot view model travels int8-quantised and comes back close.
+  const unit = (v: Float32Array) => normalize(v);
+  const view = { mean: randomVector(256, 0.02), directions: [unit(randomVector()), unit(randomVector())], scales: [0.2, 0.1], residual: 0.15 };
+  const withView: RegionPackMessage = { ...pack, spots: [{ ...pack.spots[0], view }, pack.spots[1]] };
+  const pv = decode(encode(withView), limits);
+  if (pv.type === 'region-pack') {
+    const v = pv.spots[0].view!;
+    t.ok(v, 'the view model comes back');
+    t.equal(pv.spots[1].view, undefined, 'a spot without one stays without');
+    vectorWithin(t, view.mean, v.mean, 'view mean');
+    v.directions.forEach((d, j) => vectorWithin(t, view.directions[j], d, `view direction ${j}`));
+    t.ok(v.scales.every((s, j) => Math.abs(s - view.scales[j]) < 1e-6), 'scales');
+    t.ok(Math.abs(v.residual - 0.15) < 1e-6, 'residual');
+  } else t.fail('not a region pack');
+
   const others: WireMessage[] = [
     { type: 'region-request', model: 'm1', region: '*' },
     { type: 'info', model: 'm1', dimension: 256, galleryVersion: 'v3', spots: 1200, regions: ['north', 'south'] },
@@ -267,6 +282,19 @@ t.test('region pack, info and error checks', async (t) => {
   for (const p of [0, -1, NaN, Infinity]) rejects(t, pack([spot({ p })]), /popularity/, `popularity ${p}`);
   rejects(t, pack([spot({ x: NaN })]), /spot 0 x is number NaN, expected a finite number/, 'NaN x');
   rejects(t, pack([spot({ y: undefined })]), /spot 0 y/, 'undefined y');
+  const dir = () => [new Uint8Array(256).fill(8), 1 / (8 * 16)]; // unit: 256 × (1/16)²
+  const view = (over: Record<string, unknown> = {}) => ({ m: rawVector(256, 0.001), d: [dir()], s: [0.2], r: 0.1, ...over });
+  t.equal(decode(pack([spot({ v: view() })]), limits).type, 'region-pack', 'a valid view model');
+  rejects(t, pack([spot({ v: view({ m: rawVector(255, 0.001) }) })]), /view model mean has 255 values, expected 256/, 'view mean dimension');
+  rejects(t, pack([spot({ v: view({ d: [[new Uint8Array(128).fill(8), 0.01]] }) })]), /direction 0 has 128 values/, 'direction dimension');
+  rejects(t, pack([spot({ v: view({ d: Array.from({ length: 9 }, dir), s: Array(9).fill(0.1) }) })]), /directions has 9 entries, at most 8/, 'too many directions');
+  rejects(t, pack([spot({ v: view({ s: [0.2, 0.1] }) })]), /1 directions but 2 scales/, 'scales per direction');
+  rejects(t, pack([spot({ v: view({ s: [NaN] }) })]), /scale 0 is number NaN/, 'NaN scale');
+  rejects(t, pack([spot({ v: view({ s: [-1] }) })]), /scale 0 is -1/, 'negative scale');
+  rejects(t, pack([spot({ v: view({ r: Infinity }) })]), /residual is number Infinity/, 'infinite residual');
+  rejects(t, pack([spot({ v: view({ r: 50 }) })]), /residual is 50, expected 0 to 4/, 'unbounded residual');
+  rejects(t, pack([spot({ v: view({ d: [rawVector(256, 0.01)] }) })]), /direction 0 has norm .* expected a unit vector/, 'non-unit direction');
+  rejects(t, pack([spot({ v: 'x' })]), /view model is .*expected a map/, 'view model not a map');
   rejects(t, raw.encode({ v: 1, t: 'g', m: 'm1', g: 'r'.repeat(500) }), /region request region has 500 characters/, 'huge region name');
 
   const info = (over: Record<string, unknown> = {}) => raw.encode({ v: 1, t: 'i', m: 'm1', d: 128, gv: 'v1', n: 10, rg: ['a'], ...over });
