@@ -1,5 +1,6 @@
 import { encode, decode } from 'cbor-x';
 import type { Candidate, RegionPackMessage, RegionSpot, ServiceInfo } from '../transport/messages.js';
+import { blobToViewModel, viewModelToBlob } from '../privacy/view-model.js';
 import { silentLogger, type Logger } from '../util/log.js';
 import type { Gallery, ResultRecord, SpotRecord } from './types.js';
 import { blobToFeature, featureToBlob, isFiniteFeature } from './feature-blob.js';
@@ -279,6 +280,8 @@ interface PackPayload {
   y: Float64Array;
   popularity: Float64Array;
   features: Float32Array;
+  /** Each spot's view model in the spot store's blob form, or null; absent in packs cached before view models. */
+  views?: Array<Uint8Array | null>;
 }
 
 function encodePackPayload(pack: RegionPackMessage): Buffer {
@@ -297,6 +300,7 @@ function encodePackPayload(pack: RegionPackMessage): Buffer {
     y: new Float64Array(n),
     popularity: new Float64Array(n),
     features: new Float32Array(n * dimension),
+    views: [],
   };
   const seen = new Set<string>();
   pack.spots.forEach((s, i) => {
@@ -310,6 +314,8 @@ function encodePackPayload(pack: RegionPackMessage): Buffer {
     payload.y[i] = s.y;
     payload.popularity[i] = s.popularity;
     payload.features.set(s.feature, i * dimension);
+    // Decoys drawn from a cached pack must look like those drawn from a fresh one: keep the view models.
+    payload.views!.push(s.view ? viewModelToBlob(s.view) : null);
   });
   return encode(payload);
 }
@@ -326,14 +332,17 @@ function decodePackPayload(blob: Buffer): RegionSpot[] {
   ) {
     throw new Error('region pack payload has an unknown layout');
   }
+  if (p.views !== undefined && (!Array.isArray(p.views) || p.views.length !== n)) throw new Error('region pack payload has an unknown layout');
   const spots: RegionSpot[] = [];
   for (let i = 0; i < n; i++) {
+    const blob = p.views?.[i];
     spots.push({
       id: p.ids[i],
       feature: p.features.slice(i * p.dimension, (i + 1) * p.dimension),
       x: p.x[i],
       y: p.y[i],
       popularity: p.popularity[i],
+      ...(blob ? { view: blobToViewModel(Buffer.from(blob.buffer, blob.byteOffset, blob.byteLength), p.dimension) } : {}),
     });
   }
   return spots;

@@ -4,6 +4,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { SqliteGallery } from '../../daemon/gallery/sqlite-gallery.js';
+import { fitViewModel } from '../../daemon/privacy/view-model.js';
 import type { Candidate, RegionPackMessage } from '../../daemon/transport/messages.js';
 
 function candidate(id: string, seed: number, info: Record<string, unknown> = {}): Candidate {
@@ -197,4 +198,26 @@ t.test('open errors are UserErrors naming the path', async (t) => {
   t.throws(() => new SqliteGallery(future), { name: 'UserError', message: /schema version 99 but this build knows only up to 1/ });
 
   t.throws(() => new SqliteGallery(join(dir, 'ok.db'), { maxResults: 0 }), RangeError);
+});
+
+t.test('a cached region pack keeps each spot view model, so decoys after a restart are drawn like fresh ones', async (t) => {
+  const path = join(t.testdir(), 'edge.db');
+  const fresh = pack('old-town', 'v1', ['a', 'b']);
+  const reference = fresh.spots[0].feature;
+  const norm = Math.hypot(...reference);
+  const unit = reference.map((x) => x / norm);
+  const views = [0.05, -0.04, 0.03, -0.02].map((d, k) => unit.map((x, i) => x + d * Math.cos(i + k)));
+  fresh.spots[0].feature = unit;
+  fresh.spots[0].view = fitViewModel(unit, views, 2);
+  const g = new SqliteGallery(path);
+  g.saveRegionPack(fresh);
+  g.close();
+  const reopened = new SqliteGallery(path);
+  t.teardown(() => reopened.close());
+  const cached = reopened.loadRegionPack('old-town', 'm1');
+  const view = cached?.spots[0].view;
+  t.ok(view, 'the view model survived the cache');
+  t.equal(view?.directions.length, fresh.spots[0].view.directions.length, 'same number of directions');
+  t.ok(Math.abs((view?.residual ?? 0) - fresh.spots[0].view.residual) < 0.02, 'same residual size, within 8-bit storage');
+  t.notOk(cached?.spots[1].view, 'a spot without a view model stays without one');
 });
