@@ -72,7 +72,32 @@ export async function runCameraBench(options: CameraBenchOptions): Promise<Camer
       via: useFakes ? 'fake capture program streaming real frames (test/fixtures/bin)' : 'the capture program on PATH',
     };
   }
+  // A still takes about half a second end to end, so it gets a few seconds even in a quick run.
+  result.still = await measureStill(useFakes ? fakes : undefined, Math.max(options.streamingMs ?? 2000, 3000));
   return result;
+}
+
+/**
+ * Still capture for trigger-driven kiosks, one libcamera-still run per picture, triggered as fast as they finish.
+ * node-libcamera finds libcamera-still on the process PATH only, so the fakes are put there for the measurement.
+ */
+async function measureStill(fakes: string | undefined, durationMs: number): Promise<CameraSourceResult> {
+  const savedPath = process.env.PATH;
+  if (fakes) process.env.PATH = `${fakes}${delimiter}${savedPath ?? ''}`;
+  try {
+    const fps = 20;
+    const r = await measureSourceFps('still', { camera: { width: 640, height: 480, still: { intervalSeconds: 1 / fps, settleMs: 1 } }, durationMs });
+    return {
+      frames: r.frames,
+      seconds: round(r.seconds),
+      fps: round(r.fps),
+      requested_fps: fps,
+      dropped: r.health?.dropped ?? 0,
+      via: fakes ? 'fake libcamera-still writing a real JPEG (test/fixtures/bin)' : 'libcamera-still on PATH',
+    };
+  } finally {
+    process.env.PATH = savedPath;
+  }
 }
 
 /** Starts the source, takes `frames` frames with nothing in between, stops it. */

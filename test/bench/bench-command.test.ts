@@ -30,7 +30,7 @@ t.test('the quick bench writes a complete report and a table', async (t) => {
   t.same(Object.keys(report.extractor.inputs).sort(), ['jpeg', 'yuv420']);
   t.same(
     Object.keys(report.camera),
-    ['files', 'libcamera-yuv420', 'libcamera-mjpeg', 'gstreamer-mjpeg', 'ffmpeg-mjpeg'],
+    ['files', 'libcamera-yuv420', 'libcamera-mjpeg', 'gstreamer-mjpeg', 'ffmpeg-mjpeg', 'still'],
     'camera results are a map by source kind',
   );
   t.same(Object.keys(report).sort(), ['camera', 'created_at', 'extractor', 'machine', 'memory', 'quick', 'recognizer', 'schema', 'seconds']);
