@@ -2,7 +2,7 @@ import { performance } from 'node:perf_hooks';
 import { existsSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { FilesSource } from '../camera/files-source.js';
-import { measureSourceFps } from '../camera/measure.js';
+import { measureSourceFps, type SourceFps } from '../camera/measure.js';
 import type { CameraKind } from '../config/types.js';
 import { packageRoot } from '../util/paths.js';
 import { findExecutable } from '../camera/which.js';
@@ -63,14 +63,8 @@ export async function runCameraBench(options: CameraBenchOptions): Promise<Camer
   for (const { kind, format } of STREAMING) {
     const fps = 120;
     const r = await measureSourceFps(kind, { camera: { fps, width: 640, height: 480, format }, durationMs: options.streamingMs ?? 2000, env });
-    result[`${kind}-${format}`] = {
-      frames: r.frames,
-      seconds: round(r.seconds),
-      fps: round(r.fps),
-      requested_fps: fps,
-      dropped: r.health?.dropped ?? 0,
-      via: useFakes ? 'fake capture program streaming real frames (test/fixtures/bin)' : 'the capture program on PATH',
-    };
+    const via = useFakes ? 'fake capture program streaming real frames (test/fixtures/bin)' : 'the capture program on PATH';
+    result[`${kind}-${format}`] = fromSourceFps(r, fps, via);
   }
   // A still takes about half a second end to end, so it gets a few seconds even in a quick run.
   result.still = await measureStill(useFakes ? fakes : undefined, Math.max(options.streamingMs ?? 2000, 3000));
@@ -87,17 +81,22 @@ async function measureStill(fakes: string | undefined, durationMs: number): Prom
   try {
     const fps = 20;
     const r = await measureSourceFps('still', { camera: { width: 640, height: 480, still: { intervalSeconds: 1 / fps, settleMs: 1 } }, durationMs });
-    return {
-      frames: r.frames,
-      seconds: round(r.seconds),
-      fps: round(r.fps),
-      requested_fps: fps,
-      dropped: r.health?.dropped ?? 0,
-      via: fakes ? 'fake libcamera-still writing a real JPEG (test/fixtures/bin)' : 'libcamera-still on PATH',
-    };
+    return fromSourceFps(r, fps, fakes ? 'fake libcamera-still writing a real JPEG (test/fixtures/bin)' : 'libcamera-still on PATH');
   } finally {
     process.env.PATH = savedPath;
   }
+}
+
+/** The camera module's measurement in the bench report's shape. */
+function fromSourceFps(r: SourceFps, requestedFps: number, via: string): CameraSourceResult {
+  return {
+    frames: r.frames,
+    seconds: round(r.seconds),
+    fps: round(r.fps),
+    requested_fps: requestedFps,
+    dropped: r.health?.dropped ?? 0,
+    via,
+  };
 }
 
 /** Starts the source, takes `frames` frames with nothing in between, stops it. */

@@ -1,4 +1,5 @@
 import { performance } from 'node:perf_hooks';
+import { schemaDefaults } from '../config/load.js';
 import type { CameraConfig, CameraKind } from '../config/types.js';
 import type { Logger } from '../util/log.js';
 import { createFrameSource } from './index.js';
@@ -28,22 +29,8 @@ export interface SourceFps {
   health: SourceHealth | null;
 }
 
-/** The schema's camera defaults (kept small: only what a streaming source reads). */
-const DEFAULTS: CameraConfig = {
-  kind: 'files',
-  fps: 5,
-  loop: true,
-  width: 1280,
-  height: 720,
-  rotation: 0,
-  input: 'v4l2',
-  device: '/dev/video0',
-  sensorId: 0,
-  stallSeconds: 10,
-  restart: { initialDelayMs: 500, maxDelayMs: 30000 },
-  gate: { enabled: true, maxDistance: 5, refreshSeconds: 2 },
-  still: { intervalSeconds: 0, settleMs: 500 },
-};
+/** The profile schema's camera defaults, the same the daemon starts from. */
+const DEFAULTS = schemaDefaults('edge', 'camera') as unknown as CameraConfig;
 
 /**
  * Frames per second a source kind delivers to a consumer that takes every frame as fast as it can (the

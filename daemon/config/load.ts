@@ -44,6 +44,27 @@ export function schemaDefault(kind: ConfigKind, path: string): unknown {
   return node.default;
 }
 
+/**
+ * Every default under a section of the schema, nested objects included, e.g. schemaDefaults('edge', 'camera'):
+ * code that builds a section without a profile (the bench, tests) starts from the same values as the daemon.
+ */
+export function schemaDefaults(kind: ConfigKind, path: string): Record<string, unknown> {
+  let node: SchemaNode | undefined = configSchema(kind);
+  for (const key of path.split('.')) node = node?.properties?.[key];
+  if (!node?.properties) throw new Error(`the ${kind} schema has no section ${path}`);
+  return fillDefaults(node);
+}
+
+/** As ajv's useDefaults fills an empty section: a nested section appears only where it has a default of its own. */
+function fillDefaults(node: SchemaNode): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [key, child] of Object.entries(node.properties ?? {})) {
+    if (child.default === undefined) continue;
+    out[key] = child.properties ? { ...(child.default as object), ...fillDefaults(child) } : child.default;
+  }
+  return out;
+}
+
 export async function loadEdgeConfig(file: string, options: LoadOptions = {}): Promise<EdgeConfig> {
   return (await load(file, 'edge', options)) as unknown as EdgeConfig;
 }

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { createFrameSource, measureSourceFps, ProcessSupervisor, type Frame, type FrameSource } from '../../daemon/camera/index.js';
+import { schemaDefaults } from '../../daemon/config/load.js';
 import type { CameraConfig } from '../../daemon/config/types.js';
 import { OnnxExtractor } from '../../daemon/extractor/index.js';
 import { UserError } from '../../daemon/util/errors.js';
@@ -13,19 +14,14 @@ import { envWithPrograms } from './fake-path.js';
 const MODEL = new URL('../../models/enfpire-gist-int8-v1.json', import.meta.url).pathname;
 
 function camera(overrides: Partial<CameraConfig>): CameraConfig {
+  // The schema's defaults, with small frames and quick restarts so the tests run fast.
   return {
+    ...(schemaDefaults('edge', 'camera') as unknown as CameraConfig),
     kind: 'libcamera',
     fps: 30,
-    loop: true,
     width: 320,
     height: 240,
-    rotation: 0,
-    input: 'v4l2',
-    device: '/dev/video0',
-    sensorId: 0,
-    stallSeconds: 10,
     restart: { initialDelayMs: 50, maxDelayMs: 400 },
-    gate: { enabled: true, maxDistance: 5, refreshSeconds: 2 },
     still: { intervalSeconds: 0, settleMs: 1 },
     ...overrides,
   };
