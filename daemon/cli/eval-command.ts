@@ -2,7 +2,7 @@ import { resolve } from 'node:path';
 import { schemaDefault } from '../config/load.js';
 import { EVAL_DEFAULTS, runEval, writeReport } from '../eval/eval-harness.js';
 import { writeCurvePng } from '../eval/plot.js';
-import type { DecoySpotSource } from '../privacy/transform.js';
+import { DECOY_SOURCES, type DecoySpotSource } from '../privacy/transform.js';
 import { UserError } from '../util/errors.js';
 import { createLogger } from '../util/log.js';
 import { defaultModelManifest } from '../util/paths.js';
@@ -10,7 +10,7 @@ import { parseCommandArgs, required } from './args.js';
 
 /**
  * `enfpire eval --spots DIR --out FILE.json [--k K] [--seed S] [--users U] [--minutes M] [--rate R]
- *   [--mode constant|poisson] [--decoys phantoms|random] [--broker mqtt://…] [--record FILE] [--plot FILE.png]
+ *   [--mode constant|poisson] [--decoys phantoms|lockstep|random] [--camera continuous|photos] [--broker mqtt://…] [--record FILE] [--plot FILE.png]
  *   [--model MANIFEST] [--candidates C] [--threshold T]`: candidates, threshold, decoys, mode and rate default to the
  * edge profile's defaults. Progress on stderr, the report written atomically to FILE.json, one summary line on stdout.
  */
@@ -25,6 +25,7 @@ export async function runEvalCommand(args: string[]): Promise<number> {
     rate: { type: 'string' },
     mode: { type: 'string' },
     decoys: { type: 'string' },
+    camera: { type: 'string' },
     broker: { type: 'string' },
     record: { type: 'string' },
     plot: { type: 'string' },
@@ -37,7 +38,8 @@ export async function runEvalCommand(args: string[]): Promise<number> {
   const logger = createLogger({ name: 'enfpire-eval', level: 'warn' });
   const progress = process.stderr.isTTY ? progressLine : progressEvery10Percent();
   const mode = choice('mode', values.mode, ['constant', 'poisson'] as const, schemaDefault('edge', 'scheduler.mode') as string);
-  const decoys = choice('decoys', values.decoys, ['phantoms', 'random'] as const, schemaDefault('edge', 'privacy.decoys') as string);
+  const decoys = choice('decoys', values.decoys, DECOY_SOURCES, schemaDefault('edge', 'privacy.decoys') as string);
+  const camera = choice('camera', values.camera, ['continuous', 'photos'] as const, EVAL_DEFAULTS.camera);
 
   const report = await runEval({
     spotsDir,
@@ -50,6 +52,7 @@ export async function runEvalCommand(args: string[]): Promise<number> {
     ratePerSecond: positive('rate', values.rate, schemaDefault('edge', 'scheduler.ratePerSecond') as number),
     mode,
     decoys: decoys as DecoySpotSource,
+    camera,
     candidatesPerComponent: integer('candidates', values.candidates, schemaDefault('edge', 'privacy.candidatesPerComponent') as number),
     resolverThreshold: fraction('threshold', values.threshold, schemaDefault('edge', 'resolver.threshold') as number),
     brokerUrl: values.broker,

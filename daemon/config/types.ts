@@ -1,3 +1,4 @@
+import type { DecoySpotSource } from '../privacy/transform.js';
 /**
  * Typed configuration, as returned by the loader: defaults filled in, relative paths made absolute,
  * secrets read. The JSON schemas in firmware-config/ are the source of truth; these interfaces mirror
@@ -72,7 +73,7 @@ export interface ModelConfig {
 export interface PrivacyConfig {
   transform: 'kmix';
   k: number;
-  decoys: 'phantoms' | 'random';
+  decoys: DecoySpotSource;
   candidatesPerComponent: number;
   /** Absent: from the model's view-variation model. */
   decoySigma?: number;

@@ -14,7 +14,9 @@ export class EmbeddedBroker {
   async start(): Promise<void> {
     this.broker = await Aedes.createBroker();
     const broker = this.broker;
-    this.server = createServer((socket) => broker.handle(socket));
+    // Nagle's algorithm on the broker's side of each socket holds small replies back for a delayed ACK (~40 ms on
+    // Linux loopback): every request/response pays it twice. Clients set TCP_NODELAY too (transport/broker.ts).
+    this.server = createServer({ noDelay: true }, (socket) => broker.handle(socket));
     await new Promise<void>((resolve, reject) => {
       this.server!.once('error', reject);
       this.server!.listen(0, '127.0.0.1', () => resolve());

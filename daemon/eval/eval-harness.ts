@@ -43,7 +43,7 @@ import {
   type SpotAttack,
 } from './adversaries.js';
 import { InProcessServer } from './eval-server.js';
-import { simulateTimeline, type SlotMode } from './simulation.js';
+import { simulateTimeline, type CameraModel, type SlotMode } from './simulation.js';
 import { rocAuc } from './stats.js';
 import { planEval, queryFiles, renderQuery, renderReference, streamSeed, type EvalPlan } from './views.js';
 import { Wiretap, writeRecord, type ServerRecord } from './wiretap.js';
@@ -66,6 +66,8 @@ export interface EvalOptions {
   mode?: SlotMode;
   /** Decoy spot source. Default 'phantoms'. */
   decoys?: DecoySpotSource;
+  /** How the simulated users' cameras see spots. Default 'continuous' (smart glasses). */
+  camera?: CameraModel;
   /** Candidates per k-mix component (topM = k × this). Default: the transform's. */
   candidatesPerComponent?: number;
   /** The resolver's 'unknown' threshold. Default: the resolver's. */
@@ -112,6 +114,7 @@ export interface EvalReport extends PrivacyFigures {
   minutes: number;
   model: string;
   decoys: DecoySpotSource;
+  camera: CameraModel;
   scheduler: { mode: SlotMode; ratePerSecond: number };
   broker: { url: string; protocolVersion: MqttProtocolVersion; embedded: boolean };
   decoy_sigma: number;
@@ -123,7 +126,7 @@ export interface EvalReport extends PrivacyFigures {
   timing: { wall_s: number; enrol_s: number; extract_ms_mean: number; slot_ms_mean: number };
 }
 
-export const EVAL_DEFAULTS = { k: 4, seed: 1, users: 4, minutes: 30, mode: 'constant', adversaryViews: 6 } as const;
+export const EVAL_DEFAULTS = { k: 4, seed: 1, users: 4, minutes: 30, mode: 'constant', camera: 'continuous', adversaryViews: 6 } as const;
 
 /** Everything a scenario shares with the others of a run: gallery, broker, recognizer, features already extracted. */
 interface World {
@@ -238,7 +241,7 @@ export async function runEval(options: EvalOptions): Promise<EvalReport> {
       extractMs,
       slotMs: { total: 0, count: 0 },
     };
-    const scenario = { seed, users, minutes, mode, rate, decoys: options.decoys ?? 'phantoms', options, logger };
+    const scenario = { seed, users, minutes, mode, rate, decoys: options.decoys ?? 'phantoms', camera: options.camera ?? EVAL_DEFAULTS.camera, options, logger };
     const main = await runScenario(world, { ...scenario, k, recordPath: options.recordPath, onProgress: options.onProgress });
     const curve: PrivacyFigures[] = [];
     if (options.sweep) {
@@ -256,6 +259,7 @@ export async function runEval(options: EvalOptions): Promise<EvalReport> {
       minutes,
       model: world.model,
       decoys: scenario.decoys,
+      camera: scenario.camera,
       scheduler: { mode, ratePerSecond: rate },
       broker: { url: embedded ? 'embedded aedes' : brokerUrl, protocolVersion, embedded: embedded !== undefined },
       decoy_sigma: sigma,
@@ -292,6 +296,7 @@ interface ScenarioOptions {
   mode: SlotMode;
   rate: number;
   decoys: DecoySpotSource;
+  camera: CameraModel;
   options: EvalOptions;
   logger: Logger;
   recordPath?: string;
@@ -316,6 +321,7 @@ async function runScenario(world: World, s: ScenarioOptions): Promise<{ figures:
     durationMs: s.minutes * 60_000,
     ratePerSecond: s.rate,
     mode: s.mode,
+    camera: s.camera,
     random: seededRandom(streamSeed('privacy', seed, 'timeline', 0)),
   });
   const devices = Array.from({ length: s.users }, (_, user) => ({
@@ -343,6 +349,13 @@ async function runScenario(world: World, s: ScenarioOptions): Promise<{ figures:
   const truths: Truth[] = [];
   const tally = { baseline: 0, user: 0, unknown: 0, inReply: 0, results: 0 };
   let bytes = 0;
+  // Render and extract every photo a slot will carry first, several at a time (sharp and ONNX Runtime run off the
+  // main thread): the slot loop below then only waits for the broker.
+  await forEachConcurrently(
+    timeline.slots.flatMap((slot) => (slot.photo ? [slot.photo] : [])),
+    RENDER_CONCURRENCY,
+    (photo) => world.features(photo.spot, photo.index),
+  );
   try {
     await tap.start();
     for (const d of devices) await d.client.start();
@@ -462,6 +475,18 @@ function splitInTwo(n: number): number[][] {
 /** JSON has no NaN: an undefined AUC (one class only) is reported as 0.5, the chance level, with 4 decimals. */
 function nanToNull(x: number): number {
   return Number.isNaN(x) ? 0.5 : round(x);
+}
+
+/** Photos rendered at once: enough to keep sharp's and ONNX Runtime's threads busy on a small machine. */
+const RENDER_CONCURRENCY = 4;
+
+/** Runs `task` on every item, at most `limit` at a time; rejects with the first failure. */
+async function forEachConcurrently<T>(items: readonly T[], limit: number, task: (item: T) => Promise<unknown>): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) await task(items[next++]);
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 }
 
 /** Writes the reference pictures as a spot folder (with the original spots.json) and enrols it. */

@@ -10,6 +10,20 @@ import { Walker, type WalkModel, type WalkSegment } from '../privacy/walk-model.
 
 export type SlotMode = 'constant' | 'poisson';
 
+/**
+ * How a user's camera sees spots. 'continuous' is smart glasses: a recognisable frame every few seconds wherever the
+ * user is, of the spot nearest to them (standing at it, or passing it on the way) — the way a phantom is seen.
+ * 'photos' is someone who takes a picture now and then, only while standing at a spot: the user is then never seen
+ * between spots, which phantoms walking on their own cannot imitate (docs/privacy.md, "Two cameras").
+ */
+export type CameraModel = 'continuous' | 'photos';
+
+/** Seconds between two frames (continuous) or photos, drawn uniformly, per camera model. */
+export const CAMERA_GAPS_S: Readonly<Record<CameraModel, readonly [number, number]>> = Object.freeze({
+  continuous: [1, 4] as const,
+  photos: [20, 90] as const,
+});
+
 export interface TimelineOptions {
   model: WalkModel;
   users: number;
@@ -18,7 +32,9 @@ export interface TimelineOptions {
   /** Slots per second (mean rate for 'poisson'). */
   ratePerSecond: number;
   mode: SlotMode;
-  /** Seconds between photos while dwelling, drawn uniformly. Default [20, 90]. */
+  /** Default 'continuous'. */
+  camera?: CameraModel;
+  /** Seconds between frames or photos, drawn uniformly. Default `CAMERA_GAPS_S[camera]`. */
   photoGapS?: readonly [number, number];
   random: Random;
 }
@@ -51,7 +67,8 @@ export interface Timeline {
 
 export function simulateTimeline(options: TimelineOptions): Timeline {
   const { model, users, durationMs, ratePerSecond, mode, random } = options;
-  const [gapMin, gapMax] = options.photoGapS ?? [20, 90];
+  const camera = options.camera ?? 'continuous';
+  const [gapMin, gapMax] = options.photoGapS ?? CAMERA_GAPS_S[camera];
   if (!Number.isSafeInteger(users) || users < 1) throw new RangeError(`users must be an integer >= 1, got ${users}`);
   if (!(durationMs > 0)) throw new RangeError(`the simulated duration must be > 0 ms, got ${durationMs}`);
   if (!(ratePerSecond > 0)) throw new RangeError(`the slot rate must be > 0 per second, got ${ratePerSecond}`);
@@ -63,17 +80,19 @@ export function simulateTimeline(options: TimelineOptions): Timeline {
   for (let user = 0; user < users; user++) {
     const segments: WalkSegment[] = [];
     const walker = new Walker(model, random, { atMs: 0, onSegment: (s) => segments.push(s) });
-    // In steps: one jump longer than the walker's resync horizon would restart it instead of walking.
-    for (let t = 0; t < durationMs; t = Math.min(durationMs, t + 10 * 60_000)) walker.advance(Math.min(durationMs, t + 10 * 60_000));
-    const userDwells = segments.filter((s) => s.kind === 'dwell' && s.startMs < durationMs);
-    dwells.push(userDwells);
     const userPhotos: Photo[] = [];
-    for (const dwell of userDwells) {
-      const end = Math.min(dwell.endMs, durationMs);
-      for (let t = Math.max(0, dwell.startMs) + gap(random, gapMin, gapMax); t < end; t += gap(random, gapMin, gapMax)) {
-        userPhotos.push({ user, spot: dwell.spot, t, index: photos.length + userPhotos.length });
+    // Photo times only ever increase, so the walker is asked forward in time and the segment log can be scanned once.
+    let segment = 0;
+    for (let t = gap(random, gapMin, gapMax); t < durationMs; t += gap(random, gapMin, gapMax)) {
+      const nearest = walker.spotAt(t);
+      while (segments[segment].endMs <= t) segment++;
+      const standing = segments[segment].kind === 'dwell';
+      if (camera === 'continuous' || standing) {
+        userPhotos.push({ user, spot: standing ? segments[segment].spot : nearest, t, index: photos.length + userPhotos.length });
       }
     }
+    walker.advance(durationMs);
+    dwells.push(segments.filter((s) => s.kind === 'dwell' && s.startMs < durationMs));
     photos.push(...userPhotos);
 
     // The slot schedule: only the newest photo since the previous slot goes out.

@@ -1,13 +1,19 @@
 import { UserError } from '../util/errors.js';
 import { DecoySynthesizer, type ViewVariation } from './decoys.js';
 import { KMixTransform, MAX_K } from './kmix.js';
+import { LockstepCrowd } from './lockstep.js';
 import { PhantomCrowd } from './phantoms.js';
 import { cryptoRandom, type Random } from './random.js';
 import type { DecoyPool, DecoySpotPicker, Transform } from './types.js';
 import type { WalkParams } from './walk-model.js';
 
-/** Where decoy spots come from: phantom walkers (plausible paths, the default) or a fresh popularity draw per query. */
-export type DecoySpotSource = 'phantoms' | 'random';
+/**
+ * Where decoy spots come from: phantom walkers (plausible paths, the default), phantoms that move in lockstep with
+ * the user (for cameras that see the user only now and then, docs/privacy.md "Two cameras"), or a fresh
+ * popularity draw per query (the baseline a path attack beats).
+ */
+export const DECOY_SOURCES = ['phantoms', 'lockstep', 'random'] as const;
+export type DecoySpotSource = (typeof DECOY_SOURCES)[number];
 
 export interface KMixConfig {
   kind: 'kmix';
@@ -68,13 +74,16 @@ function decoySpotPicker(config: KMixConfig, deps: TransformDeps, synthesizer: D
     case 'random':
       return synthesizer;
     case 'phantoms':
+    case 'lockstep':
       // k = 1 sends f itself and never asks for decoys; a bad k or a pack smaller than k is KMixTransform's error to report.
       if (!Number.isInteger(config.k) || config.k <= 1 || config.k > MAX_K || synthesizer.spotCount < config.k) return undefined;
-      // k walkers, not k − 1: a dummy needs k tracks that continue the real queries' tracks (see phantoms.ts).
-      return new PhantomCrowd({ map: deps.pool.spots, walkers: config.k, random, clock: deps.clock, walk: deps.walk });
+      // k tracks, not k − 1: a dummy needs k tracks that continue the real queries' tracks (see phantoms.ts).
+      return decoys === 'phantoms'
+        ? new PhantomCrowd({ map: deps.pool.spots, walkers: config.k, random, clock: deps.clock, walk: deps.walk })
+        : new LockstepCrowd({ map: deps.pool.spots, tracks: config.k, random, clock: deps.clock, walk: deps.walk });
     default: {
       const unhandled: never = decoys;
-      throw new UserError(`unknown privacy decoys "${String(unhandled)}"; set privacy.decoys to "phantoms" or "random"`);
+      throw new UserError(`unknown privacy decoys "${String(unhandled)}"; set privacy.decoys to one of ${DECOY_SOURCES.map((d) => `"${d}"`).join(', ')}`);
     }
   }
 }

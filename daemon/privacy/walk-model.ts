@@ -219,6 +219,43 @@ export class WalkModel implements PathModel {
   }
 
   /**
+   * The next spot after `from` for someone last seen at `from` `elapsedMs` ago and now seen elsewhere: the gravity
+   * choice of `drawNext` weighted by the chance a leg's speed covers the distance in that time — the same terms
+   * `logTransition` scores a move with, so a move drawn here is as plausible to a path attack as a real one. When no
+   * spot is within reach (a move faster than walking: in a real track that is a misrecognised frame), the draw is by
+   * popularity alone. Never `from`, never `previous` unless nothing else is left.
+   */
+  drawNextWithin(from: number, previous: number, elapsedMs: number, random: Random): number {
+    const map = this.map;
+    if (map.size === 1) return from;
+    const seconds = Math.max(0, elapsedMs) / 1000;
+    const spacing = this.typicalSpacing();
+    const weights = new Float64Array(map.size);
+    let total = 0;
+    for (let i = 0; i < map.size; i++) {
+      if (i === from || i === previous) continue;
+      const needed = Math.max(0, map.distance(from, i) - 2 * spacing);
+      weights[i] = this.gravity(from, i) * this.speedSurvival(seconds > 0 ? needed / seconds : needed > 0 ? Infinity : 0);
+      total += weights[i];
+    }
+    if (total === 0) {
+      for (let i = 0; i < map.size; i++) {
+        weights[i] = i === from || (i === previous && map.size > 2) ? 0 : map.popularity(i);
+        total += weights[i];
+      }
+    }
+    let target = random.next() * total;
+    let last = from;
+    for (let i = 0; i < map.size; i++) {
+      if (weights[i] === 0) continue;
+      last = i;
+      target -= weights[i];
+      if (target < 0) return i;
+    }
+    return last;
+  }
+
+  /**
    * A starting spot drawn from (approximately) where a walker that has been walking a while is found: for the
    * gravity chain, the visit frequency is ∝ popularity × gravity normaliser, and time spent ∝ that × dwell. Real
    * users in the evaluation start the same way, so a fresh phantom is not told apart by where it begins.
