@@ -169,6 +169,7 @@ export class EdgeDaemon extends EventEmitter {
     if (cached) {
       this.counts.cacheHits++;
       this.emitResult(frame, cached.spotId, cached.score, cached.info, true);
+      if (this.options.schedule.mode !== 'on-demand') this.refresh(feature);
       return;
     }
 
@@ -176,6 +177,21 @@ export class EdgeDaemon extends EventEmitter {
     gallery.upsertCandidates(reply.candidates);
     const resolution = resolver.resolve(feature, reply.candidates);
     this.emitResult(frame, resolution.spotId, resolution.score, resolution.info, false);
+  }
+
+  /**
+   * A frame the cache answered still takes the next slot as a real query. Cover traffic pays for the slot either
+   * way, and a device that queried only when the scene was new would show the server its user's track changing
+   * exactly at the real queries — the one component that just arrived (docs/privacy.md, "Two cameras"). The
+   * reply refreshes the cache; its answer is not shown again.
+   */
+  private refresh(feature: Float32Array): void {
+    this.scheduler.submit(this.options.transform.transform(feature)).then(
+      (reply) => this.options.gallery.upsertCandidates(reply.candidates),
+      (err: Error) => {
+        if (!(err instanceof SupersededError) && this.running) this.options.logger.debug({ err: err.message }, 'cache refresh query failed');
+      },
+    );
   }
 
   private emitResult(frame: Frame, spotId: string | null, score: number, info: ServiceInfo | undefined, fromCache: boolean): void {

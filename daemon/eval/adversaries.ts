@@ -334,6 +334,62 @@ export function hmmPathAttack(walk: WalkModel, epsilon = 0.05): SpotAttack {
   };
 }
 
+/**
+ * How long each component's spot has been on show in its session: for query i and each of its components, the
+ * milliseconds since that spot last appeared in the session after being absent from the query before (0: it
+ * appeared in this very query); and, looking ahead over the whole record as a server may, the milliseconds until
+ * it is next absent. One entry per component, in `components` order.
+ */
+export interface SpotAges {
+  since: number[][];
+  until: number[][];
+}
+
+export function spotAges(analyses: readonly QueryAnalysis[]): SpotAges {
+  const since = analyses.map((a) => a.components.map(() => 0));
+  const until = analyses.map((a) => a.components.map(() => 0));
+  for (const steps of sessions(analyses).values()) {
+    const scan = (order: number[], out: number[][]) => {
+      const shownSince = new Map<string, number>();
+      let previous = new Set<string>();
+      for (const i of order) {
+        const ids = analyses[i].components.map((c) => c.id);
+        const t = analyses[i].record.t;
+        for (const id of ids) if (!previous.has(id)) shownSince.set(id, t);
+        out[i] = ids.map((id) => Math.abs(t - shownSince.get(id)!));
+        previous = new Set(ids);
+      }
+    };
+    scan(steps, since);
+    scan([...steps].reverse(), until);
+  }
+  return { since, until };
+}
+
+/**
+ * (f) The arrival attack: the device learns its user's spot only from real queries, so the user's track can change
+ * only at a real query, while phantoms walking on their own change at any moment. Guess the component whose spot
+ * appeared most recently in the session (ties: the heavier component). A crowd whose phantoms move exactly when the
+ * user is seen to move (lockstep.ts) leaves it no better than chance.
+ */
+export const arrivalAttack: SpotAttack = {
+  name: 'arrival_attack',
+  guess(analyses) {
+    const { since } = spotAges(analyses);
+    return analyses.map((a, i) => {
+      let best: string | null = null;
+      let bestAge = Infinity;
+      a.components.forEach((c, j) => {
+        if (since[i][j] < bestAge) {
+          bestAge = since[i][j];
+          best = c.id;
+        }
+      });
+      return best;
+    });
+  },
+};
+
 /** Record indices per reply topic, in time order. */
 export function sessions(analyses: readonly QueryAnalysis[]): Map<string, number[]> {
   const bySession = new Map<string, number[]>();
@@ -348,10 +404,13 @@ export function sessions(analyses: readonly QueryAnalysis[]): Map<string, number
 
 /**
  * (e) Features of a whole query for the real-vs-dummy classifier: the server's score profile (top k+2 scores and
- * their gaps), the residual norm, the spread of component weights, the component test's strongest "realness", and
- * the log gap since the session's previous query.
+ * their gaps), the residual norm, the spread of component weights, the component test's strongest "realness", the
+ * log gap since the session's previous query, and the shape of the tracks around it: whether a spot appeared in
+ * this query, and how long the freshest spot has been shown and will stay shown (in log seconds). Real queries only
+ * come while a user is looking at a spot; a track shape that gives away when nobody is looking shows up here.
  */
 export function queryFeatures(analyses: readonly QueryAnalysis[], componentTest: ComponentTest | undefined): number[][] {
+  const ages = spotAges(analyses);
   const gaps = new Array<number>(analyses.length).fill(0);
   for (const steps of sessions(analyses).values()) {
     steps.forEach((i, n) => (gaps[i] = n === 0 ? 0 : Math.log1p(Math.max(0, analyses[i].record.t - analyses[steps[n - 1]].record.t))));
@@ -369,6 +428,9 @@ export function queryFeatures(analyses: readonly QueryAnalysis[], componentTest:
       Math.max(...weights, 0) - Math.min(...weights, 0),
       Math.max(...realness),
       gaps[i],
+      ages.since[i].some((ms) => ms === 0) ? 1 : 0,
+      Math.log1p(Math.min(...ages.since[i], 1e9) / 1000),
+      Math.log1p(Math.min(...ages.until[i], 1e9) / 1000),
     ];
   });
 }

@@ -30,6 +30,7 @@ import { silentLogger, type Logger } from '../util/log.js';
 import { listSpotPhotos, METADATA_FILE, type SpotPhotos } from '../util/spots-dir.js';
 import {
   analyse,
+  arrivalAttack,
   ComponentTest,
   GalleryIndex,
   heldOutScores,
@@ -432,7 +433,7 @@ export function attack(
     candidatesPerComponent: s.options.candidatesPerComponent ?? 4,
   });
   const paths = [pathAttack(world.walk), hmmPathAttack(world.walk)];
-  const attacks: SpotAttack[] = [naiveTop1, popularityBayes(index), componentTest, ...paths];
+  const attacks: SpotAttack[] = [naiveTop1, popularityBayes(index), componentTest, arrivalAttack, ...paths];
   const realSteps = truths.flatMap((t, i) => (t.spot !== null ? [i] : []));
   const adversaries: Record<string, number> = {};
   for (const a of attacks) {

@@ -3,6 +3,7 @@
  * path attack's advantage over random decoys to be far above the noise.
  */
 import t from 'tap';
+import { arrivalAttack } from '../../daemon/eval/adversaries.js';
 import { attack } from '../../daemon/eval/eval-harness.js';
 import { simulateTimeline } from '../../daemon/eval/simulation.js';
 import { fitLogistic, rocAuc } from '../../daemon/eval/stats.js';
@@ -11,6 +12,7 @@ import { perturb } from '../../daemon/privacy/decoys.js';
 import { seededRandom } from '../../daemon/privacy/random.js';
 import { createTransform, type DecoySpotSource } from '../../daemon/privacy/transform.js';
 import { WalkModel } from '../../daemon/privacy/walk-model.js';
+import { placeSpots } from '../../daemon/recognizer/enroll.js';
 import type { RegionSpot } from '../../daemon/transport/messages.js';
 import { dot, normalize } from '../../daemon/util/vector.js';
 
@@ -41,16 +43,27 @@ t.test('logistic regression learns a separable rule and ignores noise', async (t
 function world(seed: number) {
   const random = seededRandom(seed);
   const dim = 48;
-  const region: RegionSpot[] = Array.from({ length: 30 }, (_, i) => ({
+  const region: RegionSpot[] = Array.from({ length: 37 }, (_, i) => ({
     id: `s${i}`,
     feature: normalize(Float32Array.from({ length: dim }, () => random.normal())),
     x: random.next() * 600,
     y: random.next() * 600,
     popularity: 0.2 + random.next(),
   }));
-  const walk = new WalkModel(region);
+  let walk = new WalkModel(region);
   const ownViews = new Map(region.map((s) => [s.id, [0, 1, 2, 3].map(() => perturb(s.feature, 0.4, random))]));
-  return { region, walk, ownViews, sigma: 0.4, random };
+  return {
+    region,
+    ownViews,
+    sigma: 0.4,
+    random,
+    get walk() {
+      return walk;
+    },
+    set walk(model: WalkModel) {
+      walk = model;
+    },
+  };
 }
 
 function run(decoys: DecoySpotSource, k: number) {
@@ -92,4 +105,60 @@ t.test('the path attack finds the user among random decoys, not among phantoms',
 t.test('k = 1 on the synthetic world: every attack names the photo spot', async (t) => {
   const { figures } = run('phantoms', 1);
   t.ok(figures.server_top1 >= 0.95, `server_top1 ${figures.server_top1}`);
+});
+
+t.test('camera models: photos only while standing at a spot, continuous frames on the way too', async (t) => {
+  const w = world(21);
+  const timeline = (camera: 'photos' | 'continuous') =>
+    simulateTimeline({ model: w.walk, users: 3, durationMs: 60 * 60_000, ratePerSecond: 1, mode: 'constant', camera, random: seededRandom(22) });
+  const photos = timeline('photos');
+  const continuous = timeline('continuous');
+  const standingAt = (tl: ReturnType<typeof timeline>, user: number, ms: number) =>
+    tl.dwells[user].find((d) => d.startMs <= ms && ms < d.endMs)?.spot;
+  const offSpot = (tl: ReturnType<typeof timeline>) => tl.photos.filter((p) => standingAt(tl, p.user, p.t) !== p.spot).length;
+  t.equal(offSpot(photos), 0, 'every photo shows the spot its user stands at');
+  t.ok(offSpot(continuous) > continuous.photos.length * 0.05, `continuous frames also show spots passed on the way (${offSpot(continuous)} of ${continuous.photos.length})`);
+  const gaps = (tl: ReturnType<typeof timeline>) => (tl.photos.length > 1 ? (3 * 60 * 60_000) / tl.photos.length / 1000 : Infinity);
+  t.ok(gaps(continuous) < 5 && gaps(photos) > 20, `a frame every ${gaps(continuous).toFixed(1)} s, a photo every ${gaps(photos).toFixed(0)} s`);
+});
+
+/**
+ * The arrival attack at the spot level: every query's components are the spots themselves (as an adversary with a
+ * perfect decomposition would see them), 24 users for an hour, on the map `enroll` gives a folder of 37 photos
+ * without coordinates (the benchmark's).
+ */
+function arrivals(decoys: DecoySpotSource, camera: 'photos' | 'continuous'): { arrival: number; real: number } {
+  const w = world(31);
+  const placed = placeSpots(w.region.map((s) => ({ id: s.id })));
+  w.region.forEach((s) => Object.assign(s, placed.get(s.id), { popularity: 1 }));
+  w.walk = new WalkModel(w.region);
+  let now = 0;
+  const timeline = simulateTimeline({ model: w.walk, users: 24, durationMs: 60 * 60_000, ratePerSecond: 0.2, mode: 'constant', camera, random: seededRandom(32) });
+  const pickers = Array.from({ length: 24 }, (_, u) =>
+    createTransform({ kind: 'kmix', k: 4, decoys }, { pool: { spots: w.region }, variation: { sigma: 0.4 }, random: seededRandom(200 + u), clock: () => now }),
+  );
+  const analyses = timeline.slots.map((slot) => {
+    now = slot.t;
+    const photo = slot.photo;
+    const q = photo ? pickers[slot.user].transform(w.region.find((s) => s.id === photo.spot)!.feature) : pickers[slot.user].dummy();
+    const ids = photo ? [photo.spot, ...q.decoySpots] : q.decoySpots;
+    const record: ServerRecord = { t: slot.t, reply_topic: `u${slot.user}`, vector: [], topM: 0, candidates: ids };
+    return { record, scores: [], components: w.random.shuffle(ids.map((id) => ({ id, weight: 1 }))), residual: new Float64Array(0), residualNorm: 0 };
+  });
+  const guesses = arrivalAttack.guess(analyses);
+  const real = timeline.slots.flatMap((s, i) => (s.photo ? [i] : []));
+  return { arrival: real.filter((i) => guesses[i] === timeline.slots[i].photo!.spot).length / real.length, real: real.length };
+}
+
+t.test('the arrival attack: phantoms walking on their own give the user away to a photo camera, lockstep phantoms do not', async (t) => {
+  const photosWalkers = arrivals('phantoms', 'photos');
+  const photosLockstep = arrivals('lockstep', 'photos');
+  const glassesWalkers = arrivals('phantoms', 'continuous');
+  t.comment(
+    `arrival attack, k = 4: photos ${photosWalkers.arrival.toFixed(3)} with phantoms, ${photosLockstep.arrival.toFixed(3)} lockstep; ` +
+      `continuous ${glassesWalkers.arrival.toFixed(3)} with phantoms (${photosWalkers.real} / ${glassesWalkers.real} real queries)`,
+  );
+  t.ok(photosWalkers.arrival > photosLockstep.arrival + 0.02, 'photos + independent phantoms: the freshest spot is more often the user\'s');
+  t.ok(Math.abs(photosLockstep.arrival - 0.25) < 0.03, 'photos + lockstep: chance');
+  t.ok(Math.abs(glassesWalkers.arrival - 0.25) < 0.03, 'continuous frames + independent phantoms: chance');
 });
