@@ -2,7 +2,7 @@ import { resolve } from 'node:path';
 import { schemaDefault } from '../config/load.js';
 import { EVAL_DEFAULTS, runEval, writeReport } from '../eval/eval-harness.js';
 import { writeCurvePng } from '../eval/plot.js';
-import { DECOY_SOURCES, type DecoySpotSource } from '../privacy/transform.js';
+import { DECOY_SOURCES, TRANSFORM_KINDS, type DecoySpotSource } from '../privacy/transform.js';
 import { UserError } from '../util/errors.js';
 import { createLogger } from '../util/log.js';
 import { defaultModelManifest } from '../util/paths.js';
@@ -10,7 +10,8 @@ import { parseCommandArgs, required } from './args.js';
 
 /**
  * `enfpire eval --spots DIR --out FILE.json [--k K] [--seed S] [--users U] [--minutes M] [--rate R]
- *   [--mode constant|poisson] [--decoys phantoms|lockstep|random] [--camera continuous|photos] [--broker mqtt://…] [--record FILE] [--plot FILE.png]
+ *   [--mode constant|poisson] [--transform kmix|noise|bucket] [--noise N] [--decoys phantoms|lockstep|random]
+ *   [--camera continuous|photos] [--broker mqtt://…] [--record FILE] [--plot FILE.png]
  *   [--model MANIFEST] [--candidates C] [--threshold T]`: candidates, threshold, decoys, mode and rate default to the
  * edge profile's defaults. Progress on stderr, the report written atomically to FILE.json, one summary line on stdout.
  */
@@ -26,6 +27,8 @@ export async function runEvalCommand(args: string[]): Promise<number> {
     mode: { type: 'string' },
     decoys: { type: 'string' },
     camera: { type: 'string' },
+    transform: { type: 'string' },
+    noise: { type: 'string' },
     broker: { type: 'string' },
     record: { type: 'string' },
     plot: { type: 'string' },
@@ -39,6 +42,7 @@ export async function runEvalCommand(args: string[]): Promise<number> {
   const progress = process.stderr.isTTY ? progressLine : progressEvery10Percent();
   const mode = choice('mode', values.mode, ['constant', 'poisson'] as const, schemaDefault('edge', 'scheduler.mode') as string);
   const decoys = choice('decoys', values.decoys, DECOY_SOURCES, schemaDefault('edge', 'privacy.decoys') as string);
+  const transform = choice('transform', values.transform, TRANSFORM_KINDS, schemaDefault('edge', 'privacy.transform') as string);
   const camera = choice('camera', values.camera, ['continuous', 'photos'] as const, EVAL_DEFAULTS.camera);
 
   const report = await runEval({
@@ -53,6 +57,8 @@ export async function runEvalCommand(args: string[]): Promise<number> {
     mode,
     decoys: decoys as DecoySpotSource,
     camera,
+    transform,
+    noise: values.noise === undefined ? undefined : positiveOrZero('noise', values.noise),
     candidatesPerComponent: integer('candidates', values.candidates, schemaDefault('edge', 'privacy.candidatesPerComponent') as number),
     resolverThreshold: fraction('threshold', values.threshold, schemaDefault('edge', 'resolver.threshold') as number),
     brokerUrl: values.broker,
@@ -91,6 +97,12 @@ function positive(name: string, text: string | undefined, fallback: number): num
   if (text === undefined) return fallback;
   const x = Number(text);
   if (!Number.isFinite(x) || x <= 0) throw new UserError(`eval: --${name} must be a number > 0 (got '${text}').`);
+  return x;
+}
+
+function positiveOrZero(name: string, text: string): number {
+  const x = Number(text);
+  if (!Number.isFinite(x) || x < 0) throw new UserError(`eval: --${name} must be a number >= 0 (got '${text}').`);
   return x;
 }
 

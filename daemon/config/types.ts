@@ -1,4 +1,4 @@
-import type { DecoySpotSource } from '../privacy/transform.js';
+import type { DecoySpotSource, TransformKind } from '../privacy/transform.js';
 /**
  * Typed configuration, as returned by the loader: defaults filled in, relative paths made absolute,
  * secrets read. The JSON schemas in firmware-config/ are the source of truth; these interfaces mirror
@@ -71,7 +71,9 @@ export interface ModelConfig {
 }
 
 export interface PrivacyConfig {
-  transform: 'kmix';
+  transform: TransformKind;
+  /** For transform 'noise'. */
+  noise: number;
   k: number;
   decoys: DecoySpotSource;
   candidatesPerComponent: number;
@@ -215,7 +217,7 @@ export const EDGE_CONFIG_SHAPE: Shape<EdgeConfig> = {
     still: { intervalSeconds: true, settleMs: true },
   },
   model: { manifest: true, executionProviders: true, intraOpThreads: true, graphOptimizationLevel: true },
-  privacy: { transform: true, k: true, decoys: true, candidatesPerComponent: true, decoySigma: true },
+  privacy: { transform: true, noise: true, k: true, decoys: true, candidatesPerComponent: true, decoySigma: true },
   transport: {
     url: true,
     usernameFile: true,

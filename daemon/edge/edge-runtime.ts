@@ -9,7 +9,7 @@ import type { EdgeConfig } from '../config/types.js';
 import { OnnxExtractor } from '../extractor/onnx-extractor.js';
 import { SqliteGallery } from '../gallery/sqlite-gallery.js';
 import { cryptoRandom, type Random } from '../privacy/random.js';
-import { createTransform } from '../privacy/transform.js';
+import { createTransform, type TransformConfig } from '../privacy/transform.js';
 import { RecognitionClient } from '../transport/recognition-client.js';
 import { wireLimitsFor } from '../transport/limits.js';
 import type { RegionPackMessage } from '../transport/messages.js';
@@ -117,7 +117,8 @@ export class EdgeRuntime extends EventEmitter<{ result: [EdgeResult] }> {
         k: config.privacy.k,
         decoys: config.privacy.decoys,
         candidatesPerComponent: config.privacy.candidatesPerComponent,
-      },
+        noise: config.privacy.noise,
+      } as TransformConfig,
       { pool: { spots: pack.spots }, variation: { sigma }, random },
     );
     const resolver = new Resolver({

@@ -1,6 +1,8 @@
 import { UserError } from '../util/errors.js';
 import { DecoySynthesizer, type ViewVariation } from './decoys.js';
+import { BucketTransform } from './buckets.js';
 import { KMixTransform, MAX_K } from './kmix.js';
+import { NoiseTransform } from './noise.js';
 import { LockstepCrowd } from './lockstep.js';
 import { PhantomCrowd } from './phantoms.js';
 import { cryptoRandom, type Random } from './random.js';
@@ -23,12 +25,35 @@ export interface KMixConfig {
   decoys?: DecoySpotSource;
 }
 
+/** Gaussian noise on the feature (noise.ts): the local-DP alternative, measured against k-mix. */
+export interface NoiseConfig {
+  kind: 'noise';
+  /** Sizes the reply like k-mix's (topM = k × candidatesPerComponent), so the two cost the same bytes. */
+  k: number;
+  candidatesPerComponent?: number;
+  /** Norm of the noise on the unit feature. Default `DEFAULT_NOISE`. */
+  noise?: number;
+  /** Where dummies pretend to be. Default 'phantoms'. */
+  decoys?: DecoySpotSource;
+}
+
+/** Coarse buckets of about k spots (buckets.ts): the bucket-id alternative, measured against k-mix. */
+export interface BucketConfig {
+  kind: 'bucket';
+  k: number;
+}
+
+export const TRANSFORM_KINDS = ['kmix', 'noise', 'bucket'] as const;
+export type TransformKind = (typeof TRANSFORM_KINDS)[number];
+
+/** Noise norm of the 'noise' transform when none is configured: as strong as the unit feature itself. */
+export const DEFAULT_NOISE = 1;
+
 /**
- * The `privacy.transform` section of a device profile. Extension point: a new transform (Gaussian/local-DP
- * noise, coarse buckets) adds its config type to this union and one case to `createTransform`; the daemon
- * and the eval harness only ever see `Transform`.
+ * The `privacy.transform` section of a device profile. Extension point: a new transform adds its config type to
+ * this union and one case to `createTransform`; the daemon and the eval harness only ever see `Transform`.
  */
-export type TransformConfig = KMixConfig;
+export type TransformConfig = KMixConfig | NoiseConfig | BucketConfig;
 
 export interface TransformDeps {
   /** The fetched region pack. */
@@ -59,10 +84,24 @@ export function createTransform(config: TransformConfig, deps: TransformDeps): T
         spotPicker: deps.spotPicker ?? decoySpotPicker(config, deps, synthesizer, random),
       });
     }
+    case 'noise': {
+      const synthesizer = new DecoySynthesizer({ spots: deps.pool.spots, variation: deps.variation, random });
+      // One spot per dummy: the phantoms' first track, or a popularity draw.
+      const picker = deps.spotPicker ?? decoySpotPicker({ ...config, kind: 'kmix', k: Math.max(2, config.k) }, deps, synthesizer, random);
+      return new NoiseTransform({
+        noise: config.noise ?? DEFAULT_NOISE,
+        topM: config.k * (config.candidatesPerComponent ?? 4),
+        synthesizer,
+        random,
+        spotPicker: picker,
+      });
+    }
+    case 'bucket':
+      return new BucketTransform({ spots: deps.pool.spots, k: config.k, random });
     default: {
       // `never` here makes the compiler flag a config kind added to the union but not handled above.
       const unhandled: never = kind;
-      throw new UserError(`unknown privacy transform kind "${String(unhandled)}"; set privacy.transform.kind to "kmix"`);
+      throw new UserError(`unknown privacy transform kind "${String(unhandled)}"; set privacy.transform to one of ${TRANSFORM_KINDS.join(', ')}`);
     }
   }
 }

@@ -25,6 +25,12 @@ export interface EnrollOptions {
    * Default { views: 12, directions: 5 }; false enrols references only (decoys then fall back to isotropic noise).
    */
   viewModel?: { views: number; directions: number } | false;
+  /**
+   * Photos a spot's view model is rendered from, by spot id; default the spot's own photos. The evaluation passes
+   * the scene photos its queries are cut from, while the reference comes from an enrolment view (docs/privacy.md,
+   * "View models").
+   */
+  viewSources?: ReadonlyMap<string, readonly string[]>;
 }
 
 export const DEFAULT_VIEW_MODEL = { views: 12, directions: DEFAULT_VIEW_DIRECTIONS } as const;
@@ -68,7 +74,8 @@ export async function enroll(options: EnrollOptions): Promise<EnrollResult> {
   try {
     for (const spot of spots) {
       const feature = await meanFeature(spot.files, extractor);
-      const view = viewOptions ? await learnViewModel(spot.id, spot.files, feature, extractor, viewOptions) : undefined;
+      const viewFiles = options.viewSources?.get(spot.id) ?? spot.files;
+      const view = viewOptions ? await learnViewModel(spot.id, viewFiles, feature, extractor, viewOptions) : undefined;
       photos += spot.files.length;
       const meta = metadata.get(spot.id);
       const where = placed.get(spot.id)!;
