@@ -368,27 +368,31 @@ export function spotAges(analyses: readonly QueryAnalysis[]): SpotAges {
 
 /**
  * (f) The arrival attack: the device learns its user's spot only from real queries, so the user's track can change
- * only at a real query, while phantoms walking on their own change at any moment. Guess the component whose spot
- * appeared most recently in the session (ties: the heavier component). A crowd whose phantoms move exactly when the
- * user is seen to move (lockstep.ts) leaves it no better than chance.
+ * only at a real query, while phantoms walking on their own change at any moment. `arrival_attack` guesses the
+ * component whose spot appeared most recently in the session; `stability_attack` the one shown longest, in case
+ * the user's spot is the steady one instead (ties: the heavier component). Phantoms that are seen the way the user
+ * is (a continuous camera), or that move exactly when the user is seen to move (lockstep.ts), leave both at chance.
  */
-export const arrivalAttack: SpotAttack = {
-  name: 'arrival_attack',
-  guess(analyses) {
-    const { since } = spotAges(analyses);
-    return analyses.map((a, i) => {
-      let best: string | null = null;
-      let bestAge = Infinity;
-      a.components.forEach((c, j) => {
-        if (since[i][j] < bestAge) {
-          bestAge = since[i][j];
-          best = c.id;
-        }
+export function arrivalAttack(order: 'freshest' | 'stalest' = 'freshest'): SpotAttack {
+  const sign = order === 'freshest' ? 1 : -1;
+  return {
+    name: order === 'freshest' ? 'arrival_attack' : 'stability_attack',
+    guess(analyses) {
+      const { since } = spotAges(analyses);
+      return analyses.map((a, i) => {
+        let best: string | null = null;
+        let bestKey = Infinity;
+        a.components.forEach((c, j) => {
+          if (sign * since[i][j] < bestKey) {
+            bestKey = sign * since[i][j];
+            best = c.id;
+          }
+        });
+        return best;
       });
-      return best;
-    });
-  },
-};
+    },
+  };
+}
 
 /** Record indices per reply topic, in time order. */
 export function sessions(analyses: readonly QueryAnalysis[]): Map<string, number[]> {

@@ -447,7 +447,7 @@ export function attack(
     candidatesPerComponent: s.options.candidatesPerComponent ?? 4,
   });
   const paths = [pathAttack(world.walk), hmmPathAttack(world.walk)];
-  const attacks: SpotAttack[] = [naiveTop1, popularityBayes(index), componentTest, arrivalAttack, ...paths];
+  const attacks: SpotAttack[] = [naiveTop1, popularityBayes(index), componentTest, arrivalAttack('freshest'), arrivalAttack('stalest'), ...paths];
   const realSteps = truths.flatMap((t, i) => (t.spot !== null ? [i] : []));
   const adversaries: Record<string, number> = {};
   for (const a of attacks) {

@@ -145,7 +145,7 @@ function arrivals(decoys: DecoySpotSource, camera: 'photos' | 'continuous'): { a
     const record: ServerRecord = { t: slot.t, reply_topic: `u${slot.user}`, vector: [], topM: 0, candidates: ids };
     return { record, scores: [], components: w.random.shuffle(ids.map((id) => ({ id, weight: 1 }))), residual: new Float64Array(0), residualNorm: 0 };
   });
-  const guesses = arrivalAttack.guess(analyses);
+  const guesses = arrivalAttack().guess(analyses);
   const real = timeline.slots.flatMap((s, i) => (s.photo ? [i] : []));
   return { arrival: real.filter((i) => guesses[i] === timeline.slots[i].photo!.spot).length / real.length, real: real.length };
 }

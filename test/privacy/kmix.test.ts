@@ -196,6 +196,6 @@ t.test('createTransform builds the configured transform', async (t) => {
   // Production default: crypto randomness.
   const production = createTransform({ kind: 'kmix', k: 2 }, { pool: { spots: gallery.spots }, variation: { sigma } });
   t.equal(production.transform(gallery.photo('spot-1', seededRandom(6))).topM, 8);
-  const bogus = { kind: 'bucket', k: 2 } as unknown as TransformConfig;
-  t.throws(() => createTransform(bogus, { pool: { spots: gallery.spots }, variation: { sigma } }), /unknown privacy transform kind "bucket"/);
+  const bogus = { kind: 'hologram', k: 2 } as unknown as TransformConfig;
+  t.throws(() => createTransform(bogus, { pool: { spots: gallery.spots }, variation: { sigma } }), /unknown privacy transform kind "hologram"/);
 });
