@@ -1,17 +1,11 @@
 import type { Random } from './random.js';
 import type { DecoySpotPicker } from './types.js';
-import { WalkModel, type MapSpot, type WalkParams } from './walk-model.js';
+import { crowdModel, type CrowdOptions } from './phantoms.js';
+import type { WalkModel } from './walk-model.js';
 
-export interface LockstepCrowdOptions {
-  /** The region pack's spots (id, x, y and popularity are used), or a model already built over them. */
-  map: WalkModel | readonly MapSpot[];
+export interface LockstepCrowdOptions extends CrowdOptions {
   /** Tracks the server sees: k for a k-mix, one of them the user's. */
   tracks: number;
-  random: Random;
-  /** Milliseconds; default `Date.now`. The evaluation passes its simulated clock. */
-  clock?: () => number;
-  /** Movement model parameters when `map` is a spot list; defaults otherwise. */
-  walk?: Partial<WalkParams>;
 }
 
 /** A gap longer than this (ms) is not a walk from the last spot but a fresh start, as in `Walker`. */
@@ -56,11 +50,7 @@ export class LockstepCrowd implements DecoySpotPicker {
 
   constructor(options: LockstepCrowdOptions) {
     const { tracks, random } = options;
-    if (!Number.isSafeInteger(tracks) || tracks < 1) throw new RangeError(`a lockstep crowd needs an integer >= 1 tracks, got ${tracks}`);
-    this.model = options.map instanceof WalkModel ? options.map : new WalkModel(options.map, options.walk);
-    if (this.model.map.size < tracks) {
-      throw new RangeError(`${tracks} phantom tracks need at least ${tracks} spots; the spot map has ${this.model.map.size}`);
-    }
+    this.model = crowdModel(options, tracks, 'tracks');
     this.random = random;
     this.clock = options.clock ?? Date.now;
     this.lastMoveMs = this.now();

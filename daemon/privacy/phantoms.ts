@@ -2,16 +2,28 @@ import type { Random } from './random.js';
 import type { DecoySpotPicker } from './types.js';
 import { Walker, WalkModel, type MapSpot, type WalkParams } from './walk-model.js';
 
-export interface PhantomCrowdOptions {
+/** What every phantom crowd is built from (phantoms.ts, lockstep.ts). */
+export interface CrowdOptions {
   /** The region pack's spots (id, x, y and popularity are used), or a model already built over them. */
   map: WalkModel | readonly MapSpot[];
-  /** Number of phantom walkers: k for a k-mix (see the class comment). */
-  walkers: number;
   random: Random;
   /** Milliseconds; default `Date.now`. The evaluation passes its simulated clock. */
   clock?: () => number;
   /** Movement model parameters when `map` is a spot list; defaults otherwise. */
   walk?: Partial<WalkParams>;
+}
+
+/** The crowd's walk model, after checking that `size` tracks (an integer >= 1) fit on its map. */
+export function crowdModel(options: CrowdOptions, size: number, noun: 'walkers' | 'tracks'): WalkModel {
+  if (!Number.isSafeInteger(size) || size < 1) throw new RangeError(`a phantom crowd needs an integer >= 1 ${noun}, got ${size}`);
+  const model = options.map instanceof WalkModel ? options.map : new WalkModel(options.map, options.walk);
+  if (model.map.size < size) throw new RangeError(`${size} phantom ${noun} need at least ${size} spots; the spot map has ${model.map.size}`);
+  return model;
+}
+
+export interface PhantomCrowdOptions extends CrowdOptions {
+  /** Number of phantom walkers: k for a k-mix (see the class comment). */
+  walkers: number;
 }
 
 /**
@@ -38,11 +50,7 @@ export class PhantomCrowd implements DecoySpotPicker {
 
   constructor(options: PhantomCrowdOptions) {
     const { walkers, random } = options;
-    if (!Number.isSafeInteger(walkers) || walkers < 1) throw new RangeError(`a phantom crowd needs an integer >= 1 walkers, got ${walkers}`);
-    this.model = options.map instanceof WalkModel ? options.map : new WalkModel(options.map, options.walk);
-    if (this.model.map.size < walkers) {
-      throw new RangeError(`${walkers} phantom walkers need at least ${walkers} spots; the spot map has ${this.model.map.size}`);
-    }
+    this.model = crowdModel(options, walkers, 'walkers');
     this.clock = options.clock ?? Date.now;
     this.lastMs = this.now();
     this.walkers = Array.from({ length: walkers }, () => new Walker(this.model, random, { atMs: this.lastMs }));

@@ -207,15 +207,7 @@ export class WalkModel implements PathModel {
       const nearest = map.nearest(map.x(from), map.y(from), (i) => i === from || (i === previous && map.size > 2));
       return nearest >= 0 ? nearest : from;
     }
-    let target = random.next() * total;
-    let last = from;
-    for (let i = 0; i < map.size; i++) {
-      if (weights[i] === 0) continue;
-      last = i;
-      target -= weights[i];
-      if (target < 0) return i;
-    }
-    return last;
+    return drawWeighted(weights, total, random, from);
   }
 
   /**
@@ -244,15 +236,7 @@ export class WalkModel implements PathModel {
         total += weights[i];
       }
     }
-    let target = random.next() * total;
-    let last = from;
-    for (let i = 0; i < map.size; i++) {
-      if (weights[i] === 0) continue;
-      last = i;
-      target -= weights[i];
-      if (target < 0) return i;
-    }
-    return last;
+    return drawWeighted(weights, total, random, from);
   }
 
   /**
@@ -357,6 +341,19 @@ export class WalkModel implements PathModel {
     if (speedSigma === 0) return v <= speedMedian ? 1 : 0;
     return 0.5 * erfc(Math.log(v / speedMedian) / (speedSigma * Math.SQRT2));
   }
+}
+
+/** An index drawn with probability ∝ `weights` (which sum to `total` > 0); `fallback` if rounding leaves none. */
+function drawWeighted(weights: Float64Array, total: number, random: Random, fallback: number): number {
+  let target = random.next() * total;
+  let last = fallback;
+  for (let i = 0; i < weights.length; i++) {
+    if (weights[i] === 0) continue;
+    last = i;
+    target -= weights[i];
+    if (target < 0) return i;
+  }
+  return last;
 }
 
 /** Complementary error function (Numerical Recipes' erfcc, |error| < 1.2e-7): plenty for a likelihood. */

@@ -11,7 +11,7 @@ import { defaultModelManifest, sampleSpotsDir } from '../../daemon/util/paths.js
 import { listSpotPhotos } from '../../daemon/util/spots-dir.js';
 import { startMosquitto } from '../helpers/mosquitto.js';
 
-const base = { spotsDir: sampleSpotsDir, modelManifest: defaultModelManifest, seed: 3, users: 2, minutes: 6, ratePerSecond: 1, adversaryViews: 4 };
+const base = { spotsDir: sampleSpotsDir, modelManifest: defaultModelManifest, seed: 3, users: 2, minutes: 3, ratePerSecond: 1, adversaryViews: 4 };
 
 t.test('a k = 4 run over the broker: report shape, dummies never become results, the record holds only what the server saw', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'enfpire-eval-test-'));

@@ -104,7 +104,7 @@ t.test('the arrival of the user is not the only arrival', async (t) => {
 });
 
 t.test('input is checked', async (t) => {
-  t.throws(() => new LockstepCrowd({ map: model, tracks: 0, random: seededRandom(1) }), /integer >= 1 tracks/);
+  t.throws(() => new LockstepCrowd({ map: model, tracks: 0, random: seededRandom(1) }), /a phantom crowd needs an integer >= 1 tracks/);
   t.throws(() => new LockstepCrowd({ map: gallery.spots.slice(0, 3), tracks: 4, random: seededRandom(1) }), /at least 4 spots/);
   const { c } = crowd(4, 13);
   t.throws(() => c.pickDecoySpots(4, new Set(['spot-1'])), /4 decoys need 4 phantom tracks; the crowd has 3/);
