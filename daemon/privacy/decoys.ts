@@ -126,6 +126,24 @@ export class DecoySynthesizer implements DecoySpotPicker {
     return picked;
   }
 
+  /**
+   * The worst rank (0 = first) that any of `spotIds` gets when the server ranks the region's references by cosine
+   * with `query`: the device's prediction of whether each of them comes back in a reply of a given size.
+   */
+  worstRank(query: Float32Array, spotIds: readonly string[]): number {
+    const scores = this.references.map((r) => dot(query, r));
+    let worst = 0;
+    for (const id of spotIds) {
+      const index = this.indexById.get(id);
+      if (index === undefined) throw new RangeError(`spot "${id}" is not in the region pack`);
+      const own = scores[index];
+      let rank = 0;
+      for (let i = 0; i < scores.length; i++) if (scores[i] > own) rank++;
+      worst = Math.max(worst, rank);
+    }
+    return worst;
+  }
+
   /** The region spot whose reference is closest to `feature`: the device's guess of the real spot. */
   nearestSpot(feature: Float32Array): { id: string; score: number } {
     if (feature.length !== this.dimension) {
