@@ -31,6 +31,18 @@ t.before(() => {
   if (!existsSync(join(packageRoot, 'dist', 'cli', 'main.js'))) throw new Error('dist/ is missing: run `npm run build` (npm install does it) before the CLI tests');
 });
 
+t.test('demo --once with repeat views: frames the local cache answers still go out as real queries', async (t) => {
+  const { code, stdout, stderr } = await enfpire(['demo', '--once', '--views', '3', '--api', '127.0.0.1:0']);
+  t.equal(code, 0, stderr);
+  const lines = stdout.trim().split('\n');
+  const summary = JSON.parse(lines[lines.length - 1]);
+  const cached = lines.filter((l) => /\(cache\)/.test(l)).length;
+  t.equal(summary.results, 30);
+  // A device that queried only on a cache miss would show the server its user's track changing exactly at the
+  // real queries (docs/privacy.md); before this rule the same run sent 17 real queries for 30 results.
+  t.ok(summary.real_queries >= 0.9 * summary.results, `${summary.real_queries} real queries for ${summary.results} results (${cached} answered from the cache)`);
+});
+
 t.test('demo --once resolves the sample spots with privacy on and ends with the JSON summary', async (t) => {
   const { code, stdout, stderr } = await enfpire(['demo', '--once', '--views', '1', '--api', '127.0.0.1:0']);
   t.equal(code, 0, stderr);
