@@ -72,8 +72,8 @@ export class PhantomCrowd implements DecoySpotPicker {
   /**
    * `n` distinct spots where phantoms are now, none in `exclude`. Excluded spots are where real users stand:
    * while the crowd has walkers to spare (size − n), a walker is placed at each excluded spot and left out (the
-   * shadow for the first, the nearest walker for any other). A phantom on a spot already taken is nudged to the
-   * nearest free spot and walks there.
+   * shadow for the first, the nearest walker for any other). A phantom on a spot already taken is shown at the
+   * nearest free spot and walks on its own way.
    */
   pickDecoySpots(n: number, exclude: ReadonlySet<string>): string[] {
     if (!Number.isSafeInteger(n) || n < 0) throw new RangeError(`decoy count must be an integer >= 0, got ${n}`);

@@ -377,7 +377,7 @@ export interface WalkSegment {
   spot: string;
   startMs: number;
   endMs: number;
-  /** Where the segment starts (the previous spot, or wherever a diversion caught the walker). */
+  /** Where the segment starts (the previous spot). */
   fromX: number;
   fromY: number;
   /** The leg's speed in m/s (walks only). */
@@ -392,8 +392,6 @@ interface Segment {
   fromX: number;
   fromY: number;
   speed: number;
-  /** A diversion is reported at its destination from the start: it was ordered because that spot is needed now. */
-  reportDestination: boolean;
 }
 
 export interface WalkerOptions {
@@ -465,7 +463,7 @@ export class Walker {
 
   spotIndexAt(ms: number): number {
     const segment = this.segmentAt(ms);
-    if (segment.kind === 'dwell' || segment.reportDestination) return segment.spot;
+    if (segment.kind === 'dwell') return segment.spot;
     const { x, y } = this.interpolate(segment, ms);
     return this.model.map.nearest(x, y);
   }
@@ -473,24 +471,6 @@ export class Walker {
   /** Where the walker is at `ms` (≥ the present), in map metres. */
   positionAt(ms: number): { x: number; y: number } {
     return this.interpolate(this.segmentAt(ms), ms);
-  }
-
-  /**
-   * From `ms` on, the walker walks (from wherever it is) to `spot` and is reported there at once; used to
-   * nudge a phantom off a spot that is taken, keeping its track physically continuous.
-   */
-  divertTo(spot: string, ms: number): void {
-    const target = this.model.map.indexOf(spot);
-    this.advance(ms);
-    const at = Math.max(ms, this.presentMs);
-    const { x, y } = this.positionAt(at);
-    this.previous = this.spotIndexAt(at);
-    if (this.previous === target) this.previous = -1;
-    const speed = this.model.drawSpeed(this.random);
-    const seconds = this.model.map.distanceTo(target, x, y) / speed;
-    this.segments = [];
-    this.push({ kind: 'walk', spot: target, startMs: at, endMs: at + seconds * 1000, fromX: x, fromY: y, speed, reportDestination: true });
-    this.planNext();
   }
 
   /** From `ms` on, the walker stands at `spot`, starting a fresh dwell (a real user's shadow: see phantoms.ts). */
@@ -524,7 +504,7 @@ export class Walker {
   private dwell(spot: number, startMs: number, fraction: number): void {
     const map = this.model.map;
     const duration = this.model.drawDwellMs(spot, this.random) * fraction;
-    this.push({ kind: 'dwell', spot, startMs, endMs: startMs + duration, fromX: map.x(spot), fromY: map.y(spot), speed: 0, reportDestination: false });
+    this.push({ kind: 'dwell', spot, startMs, endMs: startMs + duration, fromX: map.x(spot), fromY: map.y(spot), speed: 0 });
   }
 
   private planNext(): void {
@@ -550,7 +530,6 @@ export class Walker {
       fromX: map.x(last.spot),
       fromY: map.y(last.spot),
       speed,
-      reportDestination: false,
     });
   }
 

@@ -164,8 +164,8 @@ t.test('pickDecoySpots: distinct spots, never the excluded one', async (t) => {
   t.throws(() => new PhantomCrowd({ map: gallery.spots.slice(0, 2), walkers: 3, random: seededRandom(1) }), /at least 3 spots/);
 });
 
-t.test('a nudged phantom walks to the spot it was nudged to', async (t) => {
-  // Two spots 130 m apart: whichever phantom loses the shared spot must be reported at the other and get there on foot.
+t.test('a phantom on a taken spot is shown at the other one', async (t) => {
+  // Two spots 130 m apart: whichever phantom loses the shared spot is shown at the other.
   const spots = [
     { id: 'a', x: 0, y: 0, popularity: 1 },
     { id: 'b', x: 130, y: 0, popularity: 1 },
