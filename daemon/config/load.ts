@@ -144,7 +144,19 @@ function validate(file: string, kind: ConfigKind): { config: Record<string, unkn
 
 /** Rules the schema cannot say clearly enough. */
 function semanticProblems(config: Record<string, unknown>, kind: ConfigKind): Problem[] {
-  return [...brokerUrlProblems(config, kind), ...apiListenProblems(config, kind)];
+  return [...brokerUrlProblems(config, kind), ...apiListenProblems(config, kind), ...rotationPauseProblems(config, kind)];
+}
+
+function rotationPauseProblems(config: Record<string, unknown>, kind: ConfigKind): Problem[] {
+  const pause = (config.transport as { rotatePauseSeconds?: { min?: unknown; max?: unknown } } | undefined)?.rotatePauseSeconds;
+  if (kind !== 'edge' || typeof pause?.min !== 'number' || typeof pause.max !== 'number' || pause.min <= pause.max) return [];
+  return [
+    {
+      path: 'transport.rotatePauseSeconds',
+      message: `min (${pause.min}) is greater than max (${pause.max})`,
+      fix: 'set min to at most max',
+    },
+  ];
 }
 
 /** The local API serves results, which must never leave the device: loopback or a unix socket only. */

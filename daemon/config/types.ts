@@ -79,6 +79,10 @@ export interface PrivacyConfig {
   candidatesPerComponent: number;
   /** Absent: from the model's view-variation model. */
   decoySigma?: number;
+  /** Correlation time of a decoy's view, seconds; 0: independent draws. */
+  decoyDriftSeconds: number;
+  /** Absent: the resolver's threshold. */
+  minSpotCosine?: number;
 }
 
 /** Broker credentials: the *File settings as absolute paths, and the secrets the loader read from them. */
@@ -99,12 +103,14 @@ export interface TransportConfig extends BrokerCredentials {
   region: string;
   requestTimeoutMs: number;
   rotateIdentityMinutes: number;
+  rotatePauseSeconds: { min: number; max: number };
 }
 
 export interface GalleryConfig {
   /** Absolute path of the SQLite file. */
   path: string;
   historyLimit: number;
+  historyMinutes: number;
 }
 
 export interface ResolverConfig {
@@ -217,7 +223,7 @@ export const EDGE_CONFIG_SHAPE: Shape<EdgeConfig> = {
     still: { intervalSeconds: true, settleMs: true },
   },
   model: { manifest: true, executionProviders: true, intraOpThreads: true, graphOptimizationLevel: true },
-  privacy: { transform: true, noise: true, k: true, decoys: true, candidatesPerComponent: true, decoySigma: true },
+  privacy: { transform: true, noise: true, k: true, decoys: true, candidatesPerComponent: true, decoySigma: true, decoyDriftSeconds: true, minSpotCosine: true },
   transport: {
     url: true,
     usernameFile: true,
@@ -230,8 +236,9 @@ export const EDGE_CONFIG_SHAPE: Shape<EdgeConfig> = {
     region: true,
     requestTimeoutMs: true,
     rotateIdentityMinutes: true,
+    rotatePauseSeconds: { min: true, max: true },
   },
-  gallery: { path: true, historyLimit: true },
+  gallery: { path: true, historyLimit: true, historyMinutes: true },
   resolver: { threshold: true, windowSize: true, windowMaxAgeMs: true, cacheThreshold: true, sceneChangeCosine: true },
   scheduler: { mode: true, ratePerSecond: true },
   api: { listen: true, enabled: true },

@@ -6,7 +6,10 @@ import type { Transform } from '../privacy/types.js';
 import { QueryScheduler, SupersededError, type ScheduleMode } from '../privacy/scheduler.js';
 import type { QueryMessage, ReplyMessage, ServiceInfo } from '../transport/messages.js';
 import type { Logger } from '../util/log.js';
+import { systemClock, type Clock } from '../util/clock.js';
 import { dot } from '../util/vector.js';
+import type { PausableQueries } from './identity-rotation.js';
+import type { RegionGate } from './region-gate.js';
 import type { Resolver } from './resolver.js';
 
 /** What the edge daemon needs from the transport: one request, one reply. RecognitionClient provides it. */
@@ -47,7 +50,14 @@ export interface EdgeDaemonOptions {
   cacheThreshold: number;
   /** Below this cosine with the previous frame the scene changed, and the resolver's smoothing starts afresh. */
   sceneChangeCosine: number;
+  /**
+   * Frames whose feature matches no spot of the region pack closely enough are answered "unknown" on the device and
+   * never become queries (region-gate.ts); absent: every frame may.
+   */
+  regionGate?: RegionGate;
   random: () => number;
+  /** Default the wall clock; the evaluation passes its virtual clock. */
+  clock?: Clock;
   logger: Logger;
 }
 
@@ -63,6 +73,10 @@ export interface EdgeCounters {
   unknown: number;
   errors: number;
   superseded: number;
+  /** Frames that matched no region spot closely enough: answered "unknown", never sent. */
+  offGallery: number;
+  /** Queries that failed on the wire (timeout, error reply, broker away); the daemon keeps running. */
+  failedQueries: number;
 }
 
 /**
@@ -71,7 +85,7 @@ export interface EdgeCounters {
  * stage drops frames instead of queueing them. Emits 'result' (EdgeResult) and 'error' is never emitted for
  * per-frame problems: those are logged and counted, the daemon keeps running.
  */
-export class EdgeDaemon extends EventEmitter {
+export class EdgeDaemon extends EventEmitter implements PausableQueries {
   private readonly scheduler: QueryScheduler<ReplyMessage>;
   private loop: Promise<void> | undefined;
   private running = false;
@@ -87,15 +101,22 @@ export class EdgeDaemon extends EventEmitter {
     unknown: 0,
     errors: 0,
     superseded: 0,
+    offGallery: 0,
+    failedQueries: 0,
   };
+  private readonly clock: Clock;
+  /** Recent time to build a real query on this thread, ms: the quiet moment before a slot it must fit in. */
+  private buildMs = 1;
 
   constructor(private readonly options: EdgeDaemonOptions) {
     super();
     const { transform, transport, gallery, extractor } = options;
+    this.clock = options.clock ?? systemClock;
     this.scheduler = new QueryScheduler<ReplyMessage>({
       mode: options.schedule.mode,
       ratePerSecond: options.schedule.ratePerSecond,
       random: options.random,
+      clock: this.clock,
       logger: options.logger,
       send: (query) =>
         transport.query({ type: 'query', model: extractor.modelId, vector: query.vector, topM: query.topM }),
@@ -126,6 +147,21 @@ export class EdgeDaemon extends EventEmitter {
     await this.loop;
   }
 
+  /** Identity rotation: nothing is sent until resumeQueries() (IdentityRotation). */
+  pauseQueries(): void {
+    this.scheduler.pause();
+  }
+
+  /** Resumes sending with a new random slot phase. */
+  resumeQueries(): void {
+    this.scheduler.resume();
+  }
+
+  /** Resolves when every query sent so far has its reply or has failed (the evaluation's virtual time waits on it). */
+  idle(): Promise<void> {
+    return this.scheduler.idle();
+  }
+
   stats(): EdgeCounters & { queueDepth: number; source: { produced: number; dropped: number } } {
     const s = this.scheduler.counters;
     return {
@@ -133,6 +169,7 @@ export class EdgeDaemon extends EventEmitter {
       realQueries: s.real,
       dummyQueries: s.dummy,
       superseded: s.superseded,
+      failedQueries: s.failed,
       queueDepth: this.scheduler.queueDepth,
       source: this.options.source.stats(),
     };
@@ -165,7 +202,13 @@ export class EdgeDaemon extends EventEmitter {
     if (this.previousFeature && dot(feature, this.previousFeature) < this.options.sceneChangeCosine) resolver.reset();
     this.previousFeature = feature;
 
-    const cached = this.options.cacheThreshold < 1 ? resolver.resolveFromCache(feature, gallery.allSpots()) : null;
+    if (this.options.regionGate && !this.options.regionGate.admits(feature)) {
+      this.counts.offGallery++;
+      this.emitResult(frame, null, 0, undefined, false);
+      return;
+    }
+
+    const cached = this.options.cacheThreshold < 1 ? resolver.resolveFromCache(feature, gallery.allSpots(), this.clock.now()) : null;
     if (cached) {
       this.counts.cacheHits++;
       this.emitResult(frame, cached.spotId, cached.score, cached.info, true);
@@ -173,9 +216,9 @@ export class EdgeDaemon extends EventEmitter {
       return;
     }
 
-    const reply = await this.scheduler.submit(transform.transform(feature));
+    const reply = await this.scheduler.submit(await this.buildQuery(feature));
     gallery.upsertCandidates(reply.candidates);
-    const resolution = resolver.resolve(feature, reply.candidates);
+    const resolution = resolver.resolve(feature, reply.candidates, this.clock.now());
     this.emitResult(frame, resolution.spotId, resolution.score, resolution.info, false);
   }
 
@@ -186,16 +229,30 @@ export class EdgeDaemon extends EventEmitter {
    * reply refreshes the cache; its answer is not shown again.
    */
   private refresh(feature: Float32Array): void {
-    this.scheduler.submit(this.options.transform.transform(feature)).then(
-      (reply) => this.options.gallery.upsertCandidates(reply.candidates),
-      (err: Error) => {
-        if (!(err instanceof SupersededError) && this.running) this.options.logger.debug({ err: err.message }, 'cache refresh query failed');
-      },
-    );
+    this.buildQuery(feature)
+      .then((query) => this.scheduler.submit(query))
+      .then(
+        (reply) => this.options.gallery.upsertCandidates(reply.candidates),
+        (err: Error) => {
+          if (!(err instanceof SupersededError) && this.running) this.options.logger.debug({ err: err.message }, 'cache refresh query failed');
+        },
+      );
+  }
+
+  /**
+   * The real query, built now (ahead of its slot) but never right before a slot: the build runs on the thread that
+   * fires slot timers, and a slot delayed by it would mark the next query as real (DESIGN §4, "time is on the wire").
+   */
+  private async buildQuery(feature: Float32Array) {
+    await this.scheduler.quietMoment(2 * this.buildMs + 2);
+    const t0 = performance.now();
+    const query = this.options.transform.transform(feature);
+    this.buildMs = 0.8 * this.buildMs + 0.2 * (performance.now() - t0);
+    return query;
   }
 
   private emitResult(frame: Frame, spotId: string | null, score: number, info: ServiceInfo | undefined, fromCache: boolean): void {
-    const at = Date.now();
+    const at = this.clock.now();
     const result: EdgeResult = { at, label: frame.label, spotId, score, info, latencyMs: at - frame.capturedAt, fromCache };
     this.counts.results++;
     if (spotId === null) this.counts.unknown++;

@@ -24,6 +24,9 @@ import { PacedFrameSource } from '../health/paced-source.js';
 import { SystemdNotifier, ProgressWatchdog } from '../health/systemd-notify.js';
 import { SystemTelemetry } from '../health/telemetry.js';
 import { ThermalGovernorService, thermalPolicyFrom } from '../health/thermal-governor.js';
+import { systemClock, type Clock, type TimerHandle } from '../util/clock.js';
+import { IdentityRotation } from './identity-rotation.js';
+import { RegionGate } from './region-gate.js';
 import { Resolver } from './resolver.js';
 
 export interface EdgeRuntimeOptions {
@@ -35,6 +38,13 @@ export interface EdgeRuntimeOptions {
   random?: Random;
   /** Demo only: MQTT 3.1.1 for an embedded broker without v5 (docs/decisions.md). */
   protocolVersion?: 4 | 5;
+  /** Default the wall clock; the evaluation runs the same assembly in virtual time. */
+  clock?: Clock;
+  /**
+   * Telemetry, thermal governor, local API and systemd notification; default on. The evaluation turns them off: it
+   * runs many devices in one process, and none of these parts touches what the server sees (DESIGN §4).
+   */
+  health?: boolean;
 }
 
 /**
@@ -46,7 +56,8 @@ export class EdgeRuntime extends EventEmitter<{ result: [EdgeResult] }> {
   private gallery: SqliteGallery | undefined;
   private client: RecognitionClient | undefined;
   private daemon: EdgeDaemon | undefined;
-  private rotation: NodeJS.Timeout | undefined;
+  private rotation: IdentityRotation | undefined;
+  private historyPruner: TimerHandle | undefined;
   // Health parts: all local to the device, none of them talks to the recognition broker (DESIGN §4).
   private telemetry: SystemTelemetry | undefined;
   private governor: ThermalGovernorService | undefined;
@@ -74,6 +85,7 @@ export class EdgeRuntime extends EventEmitter<{ result: [EdgeResult] }> {
   async start(): Promise<void> {
     const { config, logger } = this.options;
     const random = this.options.random ?? cryptoRandom();
+    const clock = this.options.clock ?? systemClock;
 
     const extractor = new OnnxExtractor({
       manifestPath: config.model.manifest,
@@ -88,6 +100,7 @@ export class EdgeRuntime extends EventEmitter<{ result: [EdgeResult] }> {
     mkdirSync(dirname(config.gallery.path), { recursive: true });
     const gallery = new SqliteGallery(config.gallery.path, {
       maxResults: config.gallery.historyLimit,
+      maxResultAgeMs: config.gallery.historyMinutes * 60_000,
       model: extractor.modelId,
       logger,
     });
@@ -119,7 +132,7 @@ export class EdgeRuntime extends EventEmitter<{ result: [EdgeResult] }> {
         candidatesPerComponent: config.privacy.candidatesPerComponent,
         noise: config.privacy.noise,
       } as TransformConfig,
-      { pool: { spots: pack.spots }, variation: { sigma }, random },
+      { pool: { spots: pack.spots }, variation: { sigma }, random, clock: () => clock.now(), driftSeconds: config.privacy.decoyDriftSeconds },
     );
     const resolver = new Resolver({
       threshold: config.resolver.threshold,
@@ -141,23 +154,46 @@ export class EdgeRuntime extends EventEmitter<{ result: [EdgeResult] }> {
       schedule: { mode: config.scheduler.mode, ratePerSecond: config.scheduler.ratePerSecond },
       cacheThreshold: config.resolver.cacheThreshold,
       sceneChangeCosine: config.resolver.sceneChangeCosine,
+      regionGate: new RegionGate(pack.spots, config.privacy.minSpotCosine ?? config.resolver.threshold),
       random: () => random.next(),
+      clock,
       logger,
     });
     // Forwarded, so callers can subscribe before start() and miss no result while the health parts start.
     this.daemon.on('result', (r: EdgeResult) => {
-      logger.info({ spot: r.spotId, score: Number(r.score.toFixed(3)), latencyMs: r.latencyMs, fromCache: r.fromCache }, 'result');
+      // Debug only: at info the journal would be a location history (DESIGN §4, "the device keeps no trail").
+      logger.debug({ spot: r.spotId, score: Number(r.score.toFixed(3)), latencyMs: r.latencyMs, fromCache: r.fromCache }, 'result');
       this.emit('result', r);
     });
     await this.daemon.start();
-    await this.startHealth(source, client, gallery, extractor.modelId);
+    if (this.options.health !== false) await this.startHealth(source, client, gallery, extractor.modelId);
 
     if (config.transport.rotateIdentityMinutes > 0) {
-      this.rotation = setInterval(() => {
-        client.rotateIdentity().catch((err: Error) => logger.warn({ err: err.message }, 'identity rotation failed'));
-      }, config.transport.rotateIdentityMinutes * 60_000);
-      this.rotation.unref();
+      this.rotation = new IdentityRotation({
+        identity: client,
+        queries: this.daemon,
+        meanMinutes: config.transport.rotateIdentityMinutes,
+        pauseSeconds: config.transport.rotatePauseSeconds,
+        random: () => random.next(),
+        clock,
+        logger,
+      });
+      this.rotation.start();
     }
+    this.pruneHistoryNowAndThen(gallery, clock);
+  }
+
+  /** A device that stops seeing anything still forgets its results on time. */
+  private pruneHistoryNowAndThen(gallery: SqliteGallery, clock: Clock): void {
+    const everyMs = Math.min(60_000, this.options.config.gallery.historyMinutes * 60_000);
+    this.historyPruner = clock.setTimer(() => {
+      try {
+        gallery.pruneHistory(clock.now());
+      } catch (err) {
+        this.options.logger.warn({ err: (err as Error).message }, 'could not prune the result history');
+      }
+      if (this.gallery === gallery) this.pruneHistoryNowAndThen(gallery, clock);
+    }, everyMs);
   }
 
   private async startHealth(source: PacedFrameSource, client: RecognitionClient, gallery: SqliteGallery, model: string): Promise<void> {
@@ -222,8 +258,10 @@ export class EdgeRuntime extends EventEmitter<{ result: [EdgeResult] }> {
     this.latency = undefined;
     this.governor = undefined;
     this.telemetry = undefined;
-    if (this.rotation) clearInterval(this.rotation);
+    await this.rotation?.stop();
     this.rotation = undefined;
+    (this.options.clock ?? systemClock).clearTimer(this.historyPruner);
+    this.historyPruner = undefined;
     await this.daemon?.stop();
     await this.client?.stop();
     await this.extractor?.stop();

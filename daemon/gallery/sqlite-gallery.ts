@@ -9,6 +9,11 @@ import { openDatabase, type Migration, type SqliteDatabase } from './sqlite.js';
 export interface SqliteGalleryOptions {
   /** Results kept in the history; older ones are deleted as new ones arrive. */
   maxResults?: number;
+  /**
+   * How long a result stays in the history, ms (DESIGN §4, "the device keeps no trail"); older ones are deleted on
+   * open, as new ones arrive and on `pruneHistory()`. Default: kept until `maxResults` pushes them out.
+   */
+  maxResultAgeMs?: number;
   /** Spots kept in the cache; the least recently seen are evicted first. */
   maxSpots?: number;
   /**
@@ -78,6 +83,7 @@ export class SqliteGallery implements Gallery {
   private readonly db: SqliteDatabase;
   private readonly log: Logger;
   private readonly maxResults: number;
+  private readonly maxResultAgeMs: number;
   private readonly maxSpots: number;
   private readonly spots = new Map<string, SpotRecord>();
   private readonly stmt: ReturnType<typeof prepareStatements>;
@@ -88,6 +94,8 @@ export class SqliteGallery implements Gallery {
     this.log = options.logger ?? silentLogger();
     this.maxResults = positiveInteger('maxResults', options.maxResults ?? DEFAULT_MAX_RESULTS);
     this.maxSpots = positiveInteger('maxSpots', options.maxSpots ?? DEFAULT_MAX_SPOTS);
+    this.maxResultAgeMs = options.maxResultAgeMs ?? Infinity;
+    if (!(this.maxResultAgeMs > 0)) throw new RangeError(`maxResultAgeMs must be > 0, got ${options.maxResultAgeMs}`);
     this.db = openDatabase(path, {
       what: 'device gallery',
       applicationId: APPLICATION_ID,
@@ -95,10 +103,13 @@ export class SqliteGallery implements Gallery {
       journal: 'wal',
     });
     try {
+      // Deleted history must not linger in free pages of the file: a stolen device would still hold the trail.
+      this.db.pragma('secure_delete = ON');
       this.stmt = prepareStatements(this.db);
       if (options.model !== undefined) this.switchModel(options.model);
       this.loadSpots();
       this.stmt.pruneResults.run(this.maxResults);
+      this.pruneHistory();
       this.evictExcessSpots();
     } catch (err) {
       this.db.close();
@@ -144,7 +155,15 @@ export class SqliteGallery implements Gallery {
     this.db.transaction(() => {
       this.stmt.insertResult.run(result.at, result.spotId, result.score, result.label ?? null);
       this.stmt.pruneResults.run(this.maxResults);
+      if (Number.isFinite(this.maxResultAgeMs)) this.stmt.pruneResultsBefore.run(result.at - this.maxResultAgeMs);
     })();
+  }
+
+  /** Deletes results older than the retention time; the daemon calls it now and then, so a quiet device forgets too. */
+  pruneHistory(now: number = Date.now()): number {
+    this.assertOpen();
+    if (!Number.isFinite(this.maxResultAgeMs)) return 0;
+    return this.stmt.pruneResultsBefore.run(now - this.maxResultAgeMs).changes;
   }
 
   history(limit: number = this.maxResults): ResultRecord[] {
@@ -235,6 +254,7 @@ function prepareStatements(db: SqliteDatabase) {
       'INSERT INTO results (at, spot_id, score, label) VALUES (?, ?, ?, ?)',
     ),
     pruneResults: db.prepare<[number]>('DELETE FROM results WHERE id <= (SELECT MAX(id) FROM results) - ?'),
+    pruneResultsBefore: db.prepare<[number]>('DELETE FROM results WHERE at < ?'),
     history: db.prepare<[number], ResultRow>('SELECT at, spot_id, score, label FROM results ORDER BY id DESC LIMIT ?'),
     savePack: db.prepare<[string, string, string, Buffer, number]>(
       `INSERT OR REPLACE INTO region_packs (region, model, gallery_version, payload, fetched_at) VALUES (?, ?, ?, ?, ?)`,

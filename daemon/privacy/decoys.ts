@@ -12,12 +12,44 @@ export interface ViewVariation {
   sigma: number;
 }
 
+/**
+ * Decoys that drift like a camera's view (DESIGN §4, "frames come in sequences"). Consecutive glasses frames of one
+ * spot are nearly the same picture, so a real component persists from one query to the next; decoys drawn afresh
+ * every time would not, and a server comparing neighbouring queries finds the one that persists. With drift, each
+ * spot keeps the random draw behind its last decoy and the next one moves away from it as an Ornstein-Uhlenbeck
+ * process: correlation exp(-gap / seconds) between decoys of one spot `gap` seconds apart, and each decoy on its
+ * own still an exact draw from the spot's view model.
+ */
+export interface ViewDrift {
+  /** Correlation time, seconds; 0 draws every decoy independently. */
+  seconds: number;
+  /** Milliseconds; the evaluation passes its virtual clock. */
+  clock: () => number;
+}
+
 export interface DecoySynthesizerOptions {
   /** The region pack's spots: ids, reference features and popularity. */
   spots: RegionSpot[];
   variation: ViewVariation;
   random: Random;
+  /** Absent: independent draws. */
+  drift?: ViewDrift;
 }
+
+/** The standard-normal draws behind one decoy: one step per view direction, one residual value per dimension. */
+export interface ViewNoise {
+  steps: Float64Array;
+  residual: Float64Array;
+}
+
+/** A decoy not yet shown: `commit()` makes its draw the one the spot's next decoy drifts from. */
+export interface DecoyProposal {
+  vector: Float32Array;
+  commit(): void;
+}
+
+/** Spots whose drift state is kept at most; beyond it, states older than a few correlation times are forgotten. */
+const MAX_DRIFT_STATES = 512;
 
 /**
  * Fresh decoy features for spots of the region pack. A decoy must look like a noisy photo of its spot,
@@ -35,6 +67,9 @@ export class DecoySynthesizer implements DecoySpotPicker {
   private readonly indexById = new Map<string, number>();
   /** Running sum of popularity, for drawing a spot in O(log n). */
   private readonly cumulative: Float64Array;
+  private readonly drift: ViewDrift | undefined;
+  /** Per spot index: the draw behind its last shown decoy, and when. */
+  private readonly driftStates = new Map<number, { at: number; noise: ViewNoise }>();
 
   constructor(options: DecoySynthesizerOptions) {
     const { spots, variation, random } = options;
@@ -46,6 +81,10 @@ export class DecoySynthesizer implements DecoySpotPicker {
     this.dimension = spots[0].feature.length;
     this.sigma = variation.sigma;
     this.random = random;
+    if (options.drift && !(Number.isFinite(options.drift.seconds) && options.drift.seconds >= 0)) {
+      throw new RangeError(`decoy drift must be a finite number of seconds >= 0, got ${options.drift.seconds}`);
+    }
+    this.drift = options.drift && options.drift.seconds > 0 ? options.drift : undefined;
     this.ids = [];
     this.references = [];
     this.views = [];
@@ -95,10 +134,50 @@ export class DecoySynthesizer implements DecoySpotPicker {
    * isotropic noise of total norm `sigma`.
    */
   decoyFor(spotId: string): Float32Array {
+    const proposal = this.proposeDecoy(spotId);
+    proposal.commit();
+    return proposal.vector;
+  }
+
+  /**
+   * A decoy for `spotId` that drifts from the spot's last committed one; several proposals may be drawn from the
+   * same state (k-mix keeps the best of a few draws) and only the one shown is committed.
+   */
+  proposeDecoy(spotId: string): DecoyProposal {
     const index = this.indexById.get(spotId);
     if (index === undefined) throw new RangeError(`spot "${spotId}" is not in the region pack`);
     const view = this.views[index];
-    return view ? sampleView(this.references[index], view, this.random) : perturb(this.references[index], this.sigma, this.random);
+    const at = this.drift?.clock() ?? 0;
+    const noise = this.nextNoise(index, view?.directions.length ?? 0, at);
+    const vector = view ? sampleViewWith(this.references[index], view, noise) : perturbWith(this.references[index], this.sigma, noise);
+    return {
+      vector,
+      commit: () => {
+        if (this.drift) this.remember(index, at, noise);
+      },
+    };
+  }
+
+  private nextNoise(index: number, directions: number, at: number): ViewNoise {
+    const previous = this.drift ? this.driftStates.get(index) : undefined;
+    const gapS = previous ? Math.max(0, at - previous.at) / 1000 : Infinity;
+    const rho = previous && this.drift ? Math.exp(-gapS / this.drift.seconds) : 0;
+    const fresh = Math.sqrt(1 - rho * rho);
+    const step = (old: Float64Array | undefined, n: number) =>
+      Float64Array.from({ length: n }, (_, i) => (old ? rho * old[i] : 0) + fresh * this.random.normal());
+    return { steps: step(previous?.noise.steps, directions), residual: step(previous?.noise.residual, this.dimension) };
+  }
+
+  private remember(index: number, at: number, noise: ViewNoise): void {
+    this.driftStates.delete(index);
+    this.driftStates.set(index, { at, noise });
+    if (this.driftStates.size > MAX_DRIFT_STATES && this.drift) {
+      // Insertion order is age order: forget the oldest, which are uncorrelated with anything new by now anyway.
+      for (const [i, state] of this.driftStates) {
+        if (this.driftStates.size <= MAX_DRIFT_STATES / 2 && at - state.at < 5 * this.drift.seconds * 1000) break;
+        this.driftStates.delete(i);
+      }
+    }
   }
 
   /**
@@ -190,19 +269,22 @@ export class DecoySynthesizer implements DecoySpotPicker {
   }
 }
 
+/** Fresh standard-normal draws for one decoy. */
+function freshNoise(directions: number, dimension: number, random: Random): ViewNoise {
+  return {
+    steps: Float64Array.from({ length: directions }, () => random.normal()),
+    residual: Float64Array.from({ length: dimension }, () => random.normal()),
+  };
+}
+
 /** Unit `reference` plus isotropic Gaussian noise of total norm ≈ `sigma`, re-normalised. */
 export function perturb(reference: Float32Array, sigma: number, random: Random): Float32Array {
+  return perturbWith(reference, sigma, freshNoise(0, reference.length, random));
+}
+
+function perturbWith(reference: Float32Array, sigma: number, noise: ViewNoise): Float32Array {
   const perDimension = sigma / Math.sqrt(reference.length);
-  const out = new Float32Array(reference.length);
-  let sumSquares = 0;
-  for (let i = 0; i < reference.length; i++) {
-    const v = reference[i] + perDimension * random.normal();
-    out[i] = v;
-    sumSquares += v * v;
-  }
-  const scale = 1 / Math.sqrt(sumSquares);
-  for (let i = 0; i < out.length; i++) out[i] *= scale;
-  return out;
+  return normalizeFrom(Float64Array.from(reference, (r, i) => r + perDimension * noise.residual[i]));
 }
 
 /**
@@ -210,18 +292,26 @@ export function perturb(reference: Float32Array, sigma: number, random: Random):
  * standard normal: a fresh draw from the spot's view model.
  */
 export function sampleView(reference: Float32Array, view: SpotViewModel, random: Random): Float32Array {
+  return sampleViewWith(reference, view, freshNoise(view.directions.length, reference.length, random));
+}
+
+function sampleViewWith(reference: Float32Array, view: SpotViewModel, noise: ViewNoise): Float32Array {
   const d = reference.length;
   const out = new Float64Array(d);
   const perDimension = view.residual / Math.sqrt(d);
-  for (let i = 0; i < d; i++) out[i] = reference[i] + view.mean[i] + (perDimension > 0 ? perDimension * random.normal() : 0);
+  for (let i = 0; i < d; i++) out[i] = reference[i] + view.mean[i] + perDimension * noise.residual[i];
   view.directions.forEach((u, j) => {
-    const step = view.scales[j] * random.normal();
+    const step = view.scales[j] * noise.steps[j];
     for (let i = 0; i < d; i++) out[i] += step * u[i];
   });
+  return normalizeFrom(out);
+}
+
+function normalizeFrom(v: Float64Array): Float32Array {
   let sumSquares = 0;
-  for (let i = 0; i < d; i++) sumSquares += out[i] * out[i];
+  for (let i = 0; i < v.length; i++) sumSquares += v[i] * v[i];
   const scale = 1 / Math.sqrt(sumSquares);
-  return Float32Array.from(out, (v) => v * scale);
+  return Float32Array.from(v, (x) => x * scale);
 }
 
 function checkedView(view: SpotViewModel, dimension: number, where: string): SpotViewModel {

@@ -1,6 +1,6 @@
 import { UserError } from '../util/errors.js';
 import { normalize } from '../util/vector.js';
-import type { DecoySynthesizer } from './decoys.js';
+import type { DecoyProposal, DecoySynthesizer } from './decoys.js';
 import type { Random } from './random.js';
 import type { DecoySpotPicker, Transform, TransformedQuery } from './types.js';
 
@@ -85,19 +85,24 @@ export class KMixTransform implements Transform {
   private mix(real: Float32Array | null, decoySpots: string[], realSpot?: string): TransformedQuery {
     const shown = realSpot === undefined ? decoySpots : [...decoySpots, realSpot];
     let best: Float32Array | undefined;
+    let bestDecoys: DecoyProposal[] = [];
     let bestRank = Infinity;
     for (let attempt = 0; attempt < MIX_ATTEMPTS && bestRank >= this.topM; attempt++) {
       const sum = new Float64Array(this.synthesizer.dimension);
-      const components = decoySpots.map((id) => this.synthesizer.decoyFor(id));
+      const decoys = decoySpots.map((id) => this.synthesizer.proposeDecoy(id));
+      const components = decoys.map((d) => d.vector);
       if (real) components.push(real);
       for (const component of components) for (let i = 0; i < sum.length; i++) sum[i] += component[i];
       const vector = normalize(Float32Array.from(sum));
       const rank = this.synthesizer.worstRank(vector, shown);
       if (rank < bestRank) {
         best = vector;
+        bestDecoys = decoys;
         bestRank = rank;
       }
     }
+    // Only the views shown on the wire are the ones the next decoys of these spots drift from.
+    for (const d of bestDecoys) d.commit();
     return {
       vector: best!,
       topM: this.topM,

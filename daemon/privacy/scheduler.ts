@@ -1,3 +1,4 @@
+import { systemClock, type Clock, type TimerHandle } from '../util/clock.js';
 import type { Logger } from '../util/log.js';
 import type { TransformedQuery } from './types.js';
 
@@ -10,12 +11,14 @@ export interface SchedulerOptions<R> {
   ratePerSecond: number;
   /** Sends one query on the wire and resolves with the reply; the same call for real and dummy queries. */
   send: (query: TransformedQuery) => Promise<R>;
-  /** Builds a dummy query for a slot with no real query waiting. */
+  /** Builds a dummy query for a slot with no real query waiting. Called ahead of the slot, never inside it. */
   makeDummy: () => TransformedQuery;
   /** Called with every dummy reply, so the device treats it exactly like a real one (e.g. caches it). */
   onDummyReply?: (reply: R) => void;
-  /** Uniform random in [0,1) for Poisson gaps; crypto-backed in production so timing is not predictable. */
+  /** Uniform random in [0,1) for slot phases and Poisson gaps; crypto-backed in production so timing is not predictable. */
   random: () => number;
+  /** Default the wall clock; the evaluation passes its virtual clock. */
+  clock?: Clock;
   logger?: Logger;
 }
 
@@ -32,39 +35,81 @@ export class SupersededError extends Error {
   }
 }
 
+export interface SchedulerCounters {
+  real: number;
+  dummy: number;
+  superseded: number;
+  /** Requests that failed on the wire (timeout, error reply, broker away); never fatal. */
+  failed: number;
+  /** Slots whose dummy was not ready and had to be built in the slot (the event loop was too busy). */
+  lateBuilds: number;
+  /** Slots skipped because the device fell more than a slot behind (e.g. a suspended process). */
+  skipped: number;
+}
+
 /**
- * Decides when queries go out. In 'constant' and 'poisson' modes a query leaves only in a slot, and a slot with
- * no real query waiting carries a dummy, so the server sees the same traffic whether or not the user is looking
- * at anything. Only one real query waits at a time: a newer one supersedes it, like the camera mailbox.
+ * Decides when queries go out (DESIGN §4, "time is on the wire too"). In 'constant' and 'poisson' modes a query
+ * leaves only at an absolute slot time, from a timer that does nothing but send what was built before it: the
+ * next slot's dummy is built right after each slot, a real query when its frame is processed, and the slot sends
+ * whichever is waiting. So how long a query took to build never shows in when it leaves, and the device's work
+ * right after a slot is the same whether that slot was real or not. Only one real query waits at a time: a newer
+ * one supersedes it, like the camera mailbox.
  */
 export class QueryScheduler<R> {
   private pending: Pending<R> | undefined;
-  private timer: NodeJS.Timeout | undefined;
+  private preparedDummy: TransformedQuery | undefined;
+  private timer: TimerHandle | undefined;
+  private prepareTimer: TimerHandle | undefined;
+  private nextSlotAt: number | undefined;
   private running = false;
-  private inFlight = new Set<Promise<unknown>>();
-  readonly counters = { real: 0, dummy: 0, superseded: 0, failed: 0 };
+  private paused = false;
+  private readonly clock: Clock;
+  private readonly inFlight = new Set<Promise<unknown>>();
+  readonly counters: SchedulerCounters = { real: 0, dummy: 0, superseded: 0, failed: 0, lateBuilds: 0, skipped: 0 };
 
   constructor(private readonly options: SchedulerOptions<R>) {
     if (options.mode !== 'on-demand' && !(options.ratePerSecond > 0)) {
       throw new RangeError(`scheduler ratePerSecond must be > 0 in '${options.mode}' mode`);
     }
+    this.clock = options.clock ?? systemClock;
   }
 
   start(): void {
     if (this.running) return;
     this.running = true;
-    if (this.options.mode !== 'on-demand') this.armNextSlot();
+    this.paused = false;
+    if (this.options.mode !== 'on-demand') this.beginSchedule();
   }
 
   async stop(): Promise<void> {
     this.running = false;
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = undefined;
+    this.cancelTimers();
     if (this.pending) {
       this.pending.reject(new Error('scheduler stopped'));
       this.pending = undefined;
     }
-    await Promise.allSettled([...this.inFlight]);
+    await this.idle();
+  }
+
+  /**
+   * Stops sending (identity rotation: nothing may leave while the device has no identity). A waiting real query
+   * keeps waiting; `resume()` starts a new schedule with a fresh random phase, unrelated to the old one.
+   */
+  pause(): void {
+    if (!this.running || this.paused) return;
+    this.paused = true;
+    this.cancelTimers();
+  }
+
+  resume(): void {
+    if (!this.running || !this.paused) return;
+    this.paused = false;
+    if (this.options.mode !== 'on-demand') this.beginSchedule();
+  }
+
+  /** Resolves when every request sent so far has its reply or has failed. */
+  async idle(): Promise<void> {
+    while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
   }
 
   /** Queue a real query for the next slot (or send it now in 'on-demand' mode). */
@@ -88,6 +133,24 @@ export class QueryScheduler<R> {
     return this.pending ? 1 : 0;
   }
 
+  /** Milliseconds until the next slot fires; Infinity when none is armed (on-demand, paused, stopped). */
+  msUntilNextSlot(): number {
+    return this.nextSlotAt === undefined ? Infinity : Math.max(0, this.nextSlotAt - this.clock.now());
+  }
+
+  /**
+   * Resolves at a moment when work expected to take `expectedMs` on this thread can finish before the next slot
+   * fires: at once when the slot is far enough, else just after it. Building a real query right before a slot would
+   * delay that slot's timer, and a late slot would say "the device was busy with a frame".
+   */
+  async quietMoment(expectedMs: number): Promise<void> {
+    for (let tries = 0; tries < 4 && this.running; tries++) {
+      const left = this.msUntilNextSlot();
+      if (left === Infinity || left > expectedMs) return;
+      await new Promise<void>((resolve) => this.clock.setTimer(resolve, left + 1));
+    }
+  }
+
   private gapMs(): number {
     const mean = 1000 / this.options.ratePerSecond;
     if (this.options.mode === 'constant') return mean;
@@ -95,43 +158,99 @@ export class QueryScheduler<R> {
     return -Math.log(1 - this.options.random()) * mean;
   }
 
-  private armNextSlot(): void {
-    if (!this.running) return;
-    this.timer = setTimeout(() => {
-      this.fireSlot();
-      this.armNextSlot();
-    }, this.gapMs());
+  /** A fresh schedule: a random phase within one slot (constant) or one exponential gap (Poisson) from now. */
+  private beginSchedule(): void {
+    const first = this.options.mode === 'constant' ? this.options.random() * this.gapMs() : this.gapMs();
+    this.nextSlotAt = this.clock.now() + first;
+    this.prepareDummy();
+    this.arm();
   }
 
+  private arm(): void {
+    if (!this.running || this.paused || this.nextSlotAt === undefined) return;
+    this.timer = this.clock.setTimer(() => this.fireSlot(), this.nextSlotAt - this.clock.now());
+  }
+
+  /** The slot itself: send what is ready, arm the next absolute slot time, and only then build the next dummy. */
   private fireSlot(): void {
+    this.timer = undefined;
+    if (!this.running || this.paused || this.nextSlotAt === undefined) return;
     const real = this.pending;
     this.pending = undefined;
+    let dummy: TransformedQuery | undefined;
+    if (!real) {
+      dummy = this.preparedDummy ?? this.buildDummyLate();
+      this.preparedDummy = undefined;
+    }
     if (real) {
       this.counters.real++;
       this.track(this.options.send(real.query)).then(real.resolve, real.reject);
-      return;
+    } else if (dummy) {
+      this.counters.dummy++;
+      this.track(this.options.send(dummy)).then(
+        (reply) => this.options.onDummyReply?.(reply),
+        (err: Error) => this.options.logger?.debug({ err: err.message }, 'dummy query failed'),
+      );
     }
-    this.counters.dummy++;
-    let dummy: TransformedQuery;
-    try {
-      dummy = this.options.makeDummy();
-    } catch (err) {
-      this.counters.failed++;
-      this.options.logger?.warn({ err: (err as Error).message }, 'could not build a dummy query; slot left empty');
-      return;
+    // Absolute times: the next slot is one gap after this one was due, not after it happened to run, so a busy
+    // moment does not shift every later slot. A device that fell behind (suspended, overloaded) skips the slots it
+    // missed instead of sending them in a burst.
+    const now = this.clock.now();
+    let next = this.nextSlotAt + this.gapMs();
+    while (next <= now) {
+      this.counters.skipped++;
+      next += this.gapMs();
     }
-    this.track(this.options.send(dummy)).then(
-      (reply) => this.options.onDummyReply?.(reply),
-      (err: Error) => {
-        this.counters.failed++;
-        this.options.logger?.debug({ err: err.message }, 'dummy query failed');
-      },
-    );
+    this.nextSlotAt = next;
+    this.arm();
+    // Built after the slot, on its own turn of the event loop: the work after a slot is the same for real and dummy.
+    this.prepareTimer = this.clock.setTimer(() => {
+      this.prepareTimer = undefined;
+      this.prepareDummy();
+    }, 0);
   }
 
+  private prepareDummy(): void {
+    try {
+      this.preparedDummy = this.options.makeDummy();
+    } catch (err) {
+      this.preparedDummy = undefined;
+      this.options.logger?.warn({ err: (err as Error).message }, 'could not build a dummy query; the next slot builds one itself');
+    }
+  }
+
+  private buildDummyLate(): TransformedQuery | undefined {
+    this.counters.lateBuilds++;
+    try {
+      return this.options.makeDummy();
+    } catch (err) {
+      this.options.logger?.warn({ err: (err as Error).message }, 'could not build a dummy query; slot left empty');
+      return undefined;
+    }
+  }
+
+  private cancelTimers(): void {
+    this.clock.clearTimer(this.timer);
+    this.clock.clearTimer(this.prepareTimer);
+    this.timer = undefined;
+    this.prepareTimer = undefined;
+    this.nextSlotAt = undefined;
+  }
+
+  /**
+   * Counts a failure and keeps the request visible to `idle()`. The returned promise is the caller's to handle; the
+   * copy kept here never rejects, so a failed request can never become an unhandled rejection (which would end the
+   * process: the daemon must survive a recognizer that stops answering or a broker restart).
+   */
   private track<T>(p: Promise<T>): Promise<T> {
-    const settled = p.finally(() => this.inFlight.delete(settled));
-    this.inFlight.add(settled);
+    const settled: Promise<void> = p.then(
+      () => undefined,
+      () => {
+        this.counters.failed++;
+      },
+    );
+    const tracked = settled.finally(() => this.inFlight.delete(tracked));
+    this.inFlight.add(tracked);
     return p;
   }
 }

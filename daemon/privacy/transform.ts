@@ -68,14 +68,17 @@ export interface TransformDeps {
   clock?: () => number;
   /** Phantom movement model parameters; default `DEFAULT_WALK_PARAMS`. */
   walk?: Partial<WalkParams>;
+  /** Correlation time of decoy views, seconds (decoys.ts ViewDrift); absent or 0: independent draws. */
+  driftSeconds?: number;
 }
 
 export function createTransform(config: TransformConfig, deps: TransformDeps): Transform {
   const random = deps.random ?? cryptoRandom();
   const kind = config.kind;
+  const drift = deps.driftSeconds ? { seconds: deps.driftSeconds, clock: deps.clock ?? Date.now } : undefined;
   switch (kind) {
     case 'kmix': {
-      const synthesizer = new DecoySynthesizer({ spots: deps.pool.spots, variation: deps.variation, random });
+      const synthesizer = new DecoySynthesizer({ spots: deps.pool.spots, variation: deps.variation, random, drift });
       return new KMixTransform({
         k: config.k,
         candidatesPerComponent: config.candidatesPerComponent,
@@ -85,7 +88,7 @@ export function createTransform(config: TransformConfig, deps: TransformDeps): T
       });
     }
     case 'noise': {
-      const synthesizer = new DecoySynthesizer({ spots: deps.pool.spots, variation: deps.variation, random });
+      const synthesizer = new DecoySynthesizer({ spots: deps.pool.spots, variation: deps.variation, random, drift });
       // One spot per dummy: the phantoms' first track, or a popularity draw.
       const picker = deps.spotPicker ?? decoySpotPicker({ ...config, kind: 'kmix', k: Math.max(2, config.k) }, deps, synthesizer, random);
       return new NoiseTransform({

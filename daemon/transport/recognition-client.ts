@@ -199,22 +199,26 @@ export class RecognitionClient extends EventEmitter<ClientEvents> {
    * Reconnects under a fresh random client id and reply topic. Requests already in flight are allowed to finish (or
    * time out) on the old identity first; requests made meanwhile wait for the new one. Nothing is re-sent under the
    * new identity, since a repeated payload would link the two. Resolves once the new identity is connected or, when
-   * the broker is down, after connectTimeoutMs (the client then keeps retrying in the background).
+   * the broker is down, after connectTimeoutMs (the client then keeps retrying in the background). `pause`, when
+   * given, is awaited between the old identity's disconnect and the new one's connect.
    */
-  rotateIdentity(): Promise<void> {
+  rotateIdentity(pause?: () => Promise<void>): Promise<void> {
     if (!this.started || this.stopped) return Promise.reject(new Error('the recognition client is not running'));
-    this.rotation ??= this.rotate().finally(() => {
+    this.rotation ??= this.rotate(pause).finally(() => {
       this.rotation = undefined;
     });
     return this.rotation;
   }
 
-  private async rotate(): Promise<void> {
+  private async rotate(pause?: () => Promise<void>): Promise<void> {
     await Promise.allSettled([...this.pending.values()].map((p) => p.settled));
     if (this.stopped) return;
     const old = this.mqtt;
     this.mqtt = undefined;
+    this.setState('offline');
     if (old) await endClient(old);
+    // A disconnect followed at once by a connect from the same address is easy to pair up; a random pause is not.
+    if (pause) await pause();
     if (this.stopped) return;
     const client = this.open();
     try {

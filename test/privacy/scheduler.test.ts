@@ -1,6 +1,7 @@
 import t from 'tap';
 import { QueryScheduler, SupersededError } from '../../daemon/privacy/scheduler.js';
 import type { TransformedQuery } from '../../daemon/privacy/types.js';
+import { VirtualClock } from '../../daemon/util/clock.js';
 
 const query = (tag: number): TransformedQuery => ({ vector: new Float32Array([tag]), topM: 4, decoySpots: [] });
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -75,4 +76,87 @@ t.test('stop rejects a waiting real query and a stopped scheduler refuses new on
   await scheduler.stop();
   await t.rejects(waiting, /stopped/);
   await t.rejects(scheduler.submit(query(2)), /not running/);
+});
+
+t.test('slots leave at absolute times however long the next dummy takes to build', async (t) => {
+  const sent: number[] = [];
+  const busy = (ms: number) => {
+    const end = performance.now() + ms;
+    while (performance.now() < end);
+  };
+  const scheduler = new QueryScheduler<number>({
+    mode: 'constant',
+    ratePerSecond: 20,
+    random: () => 0.5,
+    send: async () => {
+      sent.push(performance.now());
+      return 0;
+    },
+    // A dummy over a large region pack takes tens of ms to build; before, every slot left that much later.
+    makeDummy: () => {
+      busy(20);
+      return query(-1);
+    },
+  });
+  scheduler.start();
+  await sleep(700);
+  await scheduler.stop();
+  t.ok(sent.length >= 10, `enough slots (${sent.length})`);
+  const drift = sent.map((at, i) => at - sent[0] - i * 50);
+  t.ok(
+    drift.every((d) => Math.abs(d) < 15),
+    `slot n leaves at first + n × 50 ms, not pushed back by the build (offsets ${drift.map((d) => d.toFixed(0)).join(',')})`,
+  );
+  t.equal(scheduler.counters.lateBuilds, 0, 'every dummy was built ahead of its slot');
+});
+
+t.test('a failed request is counted, never an unhandled rejection', async (t) => {
+  const unhandled: unknown[] = [];
+  const onUnhandled = (reason: unknown) => unhandled.push(reason);
+  process.on('unhandledRejection', onUnhandled);
+  t.teardown(() => process.off('unhandledRejection', onUnhandled));
+  const scheduler = new QueryScheduler<number>({
+    mode: 'constant',
+    ratePerSecond: 100,
+    random: Math.random,
+    send: async () => {
+      throw new Error('no reply from a recognizer within 5000 ms');
+    },
+    makeDummy: () => query(-1),
+  });
+  scheduler.start();
+  const real = scheduler.submit(query(1));
+  await t.rejects(real, /no reply/, 'the real query fails to its caller, who handles it');
+  await sleep(80);
+  await scheduler.stop();
+  await sleep(10);
+  t.ok(scheduler.counters.failed >= 3, `failures counted (${scheduler.counters.failed})`);
+  t.same(unhandled, [], 'no unhandled rejection: the daemon process survives');
+});
+
+t.test('pause stops every slot and resume starts a new random phase (virtual time)', async (t) => {
+  const clock = new VirtualClock(0);
+  const sent: number[] = [];
+  const phases = [0.1, 0.7];
+  const scheduler = new QueryScheduler<number>({
+    mode: 'constant',
+    ratePerSecond: 1,
+    random: () => phases.shift() ?? 0.5,
+    clock,
+    send: async () => {
+      sent.push(clock.now());
+      return 0;
+    },
+    makeDummy: () => query(-1),
+  });
+  scheduler.start();
+  await clock.runUntil(3_050);
+  t.same(sent, [100, 1100, 2100], 'slots at phase 100 ms, one a second');
+  scheduler.pause();
+  await clock.runUntil(10_000);
+  t.equal(sent.length, 3, 'nothing leaves while paused');
+  scheduler.resume();
+  await clock.runUntil(12_000);
+  t.same(sent.slice(3), [10_700, 11_700], 'the new schedule has a new phase (700 ms), unrelated to the old one');
+  await scheduler.stop();
 });

@@ -1,0 +1,105 @@
+import { sleep, type Clock, type TimerHandle } from '../util/clock.js';
+import type { Logger } from '../util/log.js';
+
+/** The part of the transport that changes identity (RecognitionClient). */
+export interface RotatableIdentity {
+  rotateIdentity(pause?: () => Promise<void>): Promise<void>;
+}
+
+/** The part of the pipeline that sends queries on a schedule (EdgeDaemon). */
+export interface PausableQueries {
+  pauseQueries(): void;
+  /** Resumes with a new random slot phase. */
+  resumeQueries(): void;
+}
+
+export interface IdentityRotationOptions {
+  identity: RotatableIdentity;
+  queries: PausableQueries;
+  /** Mean minutes between identity changes. */
+  meanMinutes: number;
+  /** The offline pause between the old identity's disconnect and the new one's connect, drawn uniformly, seconds. */
+  pauseSeconds: { min: number; max: number };
+  /** Uniform in [0, 1); crypto-backed in production. */
+  random: () => number;
+  clock: Clock;
+  logger: Logger;
+}
+
+/**
+ * Changes the device's broker identity (random client id and reply topic) at random times (DESIGN §4, "time is on
+ * the wire too"). On a fixed interval the broker saw a disconnect and a connect from the same address within the
+ * same second and with the same slot phase, which links the two sessions at once. Here the gaps are exponential
+ * (memoryless: how long an identity has lived says nothing about when it ends), the device stays offline for a
+ * random pause, and the new identity starts a new slot schedule with a fresh random phase. Nothing else happens at
+ * a change: no region request, no burst of waiting queries.
+ */
+export class IdentityRotation {
+  private timer: TimerHandle | undefined;
+  private running = false;
+  private rotation: Promise<void> | undefined;
+  /** Ends a pause early when the daemon stops, so stopping never waits out a rotation's offline pause. */
+  private stopping: () => void = () => {};
+  private readonly stopped = new Promise<void>((resolve) => {
+    this.stopping = resolve;
+  });
+  rotations = 0;
+
+  constructor(private readonly options: IdentityRotationOptions) {
+    const { meanMinutes, pauseSeconds } = options;
+    if (!(meanMinutes > 0)) throw new RangeError(`identity rotation needs a mean interval > 0 minutes, got ${meanMinutes}`);
+    if (!(pauseSeconds.min >= 0 && pauseSeconds.max >= pauseSeconds.min)) {
+      throw new RangeError(`identity rotation pause must satisfy 0 <= min <= max seconds, got [${pauseSeconds.min}, ${pauseSeconds.max}]`);
+    }
+  }
+
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.arm();
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    this.stopping();
+    this.options.clock.clearTimer(this.timer);
+    this.timer = undefined;
+    await this.rotation;
+  }
+
+  /** Milliseconds until the next change: exponential with the configured mean, capped at 4 means. */
+  private nextGapMs(): number {
+    const mean = this.options.meanMinutes * 60_000;
+    return Math.min(4 * mean, -Math.log(1 - this.options.random()) * mean);
+  }
+
+  private pauseMs(): number {
+    const { min, max } = this.options.pauseSeconds;
+    return (min + (max - min) * this.options.random()) * 1000;
+  }
+
+  private arm(): void {
+    if (!this.running) return;
+    this.timer = this.options.clock.setTimer(() => {
+      this.timer = undefined;
+      this.rotation = this.rotate().finally(() => {
+        this.rotation = undefined;
+        this.arm();
+      });
+    }, this.nextGapMs());
+  }
+
+  private async rotate(): Promise<void> {
+    const { identity, queries, clock, logger } = this.options;
+    const pause = this.pauseMs();
+    queries.pauseQueries();
+    try {
+      await identity.rotateIdentity(() => Promise.race([sleep(clock, pause), this.stopped]));
+      this.rotations++;
+    } catch (err) {
+      logger.warn({ err: (err as Error).message }, 'identity rotation failed; the next one is at a new random time');
+    } finally {
+      queries.resumeQueries();
+    }
+  }
+}
