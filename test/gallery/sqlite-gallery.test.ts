@@ -1,5 +1,5 @@
 import t from 'tap';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -220,4 +220,21 @@ t.test('a cached region pack keeps each spot view model, so decoys after a resta
   t.equal(view?.directions.length, fresh.spots[0].view.directions.length, 'same number of directions');
   t.ok(Math.abs((view?.residual ?? 0) - fresh.spots[0].view.residual) < 0.02, 'same residual size, within 8-bit storage');
   t.notOk(cached?.spots[1].view, 'a spot without a view model stays without one');
+});
+
+t.test('the history keeps results only for maxResultAgeMs, and deleted ones leave no bytes in the file', async (t) => {
+  const path = join(t.testdir(), 'g.db');
+  const minute = 60_000;
+  const g = new SqliteGallery(path, { maxResultAgeMs: 15 * minute });
+  g.recordResult({ at: 0, spotId: 'bakery-on-elm-street', score: 0.9 });
+  g.recordResult({ at: 10 * minute, spotId: 'b', score: 0.8 });
+  t.same(g.history().map((r) => r.spotId), ['b', 'bakery-on-elm-street'], 'both within 15 minutes');
+  g.recordResult({ at: 20 * minute, spotId: 'c', score: 0.7 });
+  t.same(g.history().map((r) => r.spotId), ['c', 'b'], 'a new result pushes out those older than 15 minutes');
+  t.equal(g.pruneHistory(40 * minute), 2, 'a quiet device forgets too');
+  t.same(g.history(), []);
+  g.close();
+  const bytes = readFileSync(path).toString('latin1') + (existsSync(`${path}-wal`) ? readFileSync(`${path}-wal`).toString('latin1') : '');
+  t.notOk(bytes.includes('bakery-on-elm-street'), 'secure_delete: the deleted spot id is gone from the file and its WAL');
+  t.throws(() => new SqliteGallery(join(t.testdir(), 'h.db'), { maxResultAgeMs: 0 }), /maxResultAgeMs/);
 });

@@ -192,3 +192,47 @@ t.test('with a view model, decoys follow the spot’s view directions, fresh eve
   t.throws(() => new DecoySynthesizer({ spots: [{ ...spots[0], view: { ...view, residual: NaN } }], variation: { sigma: 0.5 }, random }), /scale or residual/);
   t.throws(() => new DecoySynthesizer({ spots: [{ ...spots[0], view: { ...view, scales: [0, 0], residual: 0 } }], variation: { sigma: 0.5 }, random }), /no variation/);
 });
+
+t.test('drifting decoys persist like camera frames and each one is still a draw from the view model', async (t) => {
+  const gallery = makeGallery({ seed: 21 });
+  let now = 0;
+  const drifting = new DecoySynthesizer({ spots: gallery.spots, variation: { sigma: 0.75 }, random: seededRandom(22), drift: { seconds: 20, clock: () => now } });
+  const independent = new DecoySynthesizer({ spots: gallery.spots, variation: { sigma: 0.75 }, random: seededRandom(23) });
+  const spot = gallery.spots[0];
+  const pairs = (s: DecoySynthesizer, gapMs: number) => {
+    const cos: number[] = [];
+    let previous = s.decoyFor(spot.id);
+    for (let i = 0; i < 200; i++) {
+      now += gapMs;
+      const next = s.decoyFor(spot.id);
+      cos.push(cosine(previous, next));
+      previous = next;
+    }
+    return mean(cos);
+  };
+  const oneSecond = pairs(drifting, 1_000);
+  const independentCos = pairs(independent, 1_000);
+  const longGap = pairs(drifting, 120_000);
+  t.comment(`cos of consecutive decoys: drift 1 s apart ${oneSecond.toFixed(4)}, 120 s apart ${longGap.toFixed(4)}, independent ${independentCos.toFixed(4)}`);
+  t.ok(oneSecond > independentCos + 0.2 * (1 - independentCos), 'decoys a second apart are much closer than independent draws');
+  t.ok(Math.abs(longGap - independentCos) < 0.02, 'decoys far apart in time are as unrelated as independent draws');
+  const toReference = (s: DecoySynthesizer) => mean(Array.from({ length: 400 }, () => ((now += 1_000), cosine(s.decoyFor(spot.id), spot.feature))));
+  t.ok(Math.abs(toReference(drifting) - toReference(independent)) < 0.01, 'each decoy sits as far from its reference as an independent one');
+});
+
+t.test('only the committed proposal is the one the next decoy drifts from', async (t) => {
+  const gallery = makeGallery({ seed: 24 });
+  let now = 0;
+  const s = new DecoySynthesizer({ spots: gallery.spots, variation: { sigma: 0.75 }, random: seededRandom(25), drift: { seconds: 60, clock: () => now } });
+  const id = gallery.spots[3].id;
+  const shown = s.decoyFor(id);
+  now += 500;
+  const a = s.proposeDecoy(id);
+  const b = s.proposeDecoy(id);
+  t.ok(cosine(a.vector, shown) > 0.95 && cosine(b.vector, shown) > 0.95, 'both proposals drift from the shown decoy');
+  b.commit();
+  now += 500;
+  const next = s.decoyFor(id);
+  t.ok(cosine(next, b.vector) > cosine(next, a.vector), 'the next decoy continues from the committed proposal');
+  t.throws(() => new DecoySynthesizer({ spots: gallery.spots, variation: { sigma: 0.75 }, random: seededRandom(1), drift: { seconds: -1, clock: () => 0 } }), /drift/);
+});
