@@ -2,19 +2,26 @@
 /**
  * Builds the spot benchmark from the photographs in Debian's wallpaper packages (docs/benchmark.md).
  *
- *   node scripts/build-benchmark.mjs [--cache DIR] [--force]
+ *   node scripts/build-benchmark.mjs [--cache DIR] [--force] [--seed N]
  *
  * Packages are fetched with `apt-get download` (no installation, any user) and unpacked with `dpkg-deb -x` into
- * the cache; only the photographs listed in KEEP below are used, one spot per picture, normalised to JPEG at most
- * 1024 px wide. Writes two spot folders (DESIGN §9 layout, DIR/<spot>.jpg + spots.json) and prints them:
+ * the cache; only the photographs listed in KEEP and EXTRA below are used, normalised to JPEG at most 1024 px wide.
+ * Writes four spot folders (DESIGN §9 layout, DIR/<spot>.jpg + spots.json) and prints them:
  *
- *   <cache>/debian-photos          every kept photograph
+ *   <cache>/debian-photos          every kept photograph, one spot per picture
  *   <cache>/debian-photos-unseen   the same minus the 12 mate-backgrounds nature photos the shipped model
  *                                  (models/enfpire-gist-int8-v1.md) was tuned on
+ *   <cache>/debian-windows         ≥ 1,000 spots: every photograph the model was not tuned on, whole, and windows
+ *                                  of it (daemon/eval/world/windows.ts: IoU ≤ 0.3 within a photo), with coordinates
+ *   <cache>/debian-windows-offgallery  photographs that are no spot of debian-windows, whole and windowed: the
+ *                                  scenes a wearer sees between spots (frames of no spot)
  *
+ * Windows are drawn from --seed (default 1): the same seed and packages give the same folders.
+
  * The default cache is ${XDG_CACHE_HOME:-~/.cache}/enfpire/benchmark, outside the repository.
  */
 import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
@@ -120,13 +127,64 @@ const KEEP = [
 /** The photographs models/enfpire-gist-int8-v1 was tuned on: never part of the "unseen" set. */
 const TUNED = new Set(KEEP.filter((k) => k.package === 'mate-backgrounds').map((k) => k.spot));
 
+/**
+ * Photographs in other Debian packages, used only by the windows sets (debian-photos stays as it was measured).
+ * Author and licence per file: palapeli-data from each puzzle's .desktop file (X-KDE-PluginInfo-Author/-License),
+ * python3-skimage from the docstrings of skimage/data/_fetchers.py. Everything else in skimage/data is a test
+ * pattern, a micrograph, an astronomical or greyscale image, or (motorcycle) a stereo set without a stated licence.
+ */
+const PALAPELI = '/usr/share/palapeli/collection';
+const SKIMAGE = '/usr/lib/python3/dist-packages/skimage/data';
+const EXTRA = [
+  ...[
+    ['castle-maintenon', 'Eric Pouhier', 'GFDL'],
+    ['cincinnati-bridge', 'Derek Jensen', 'public domain'],
+    ['citrus-fruits', 'US Department of Agriculture', 'public domain'],
+    ['european-honey-bee', 'John Severns', 'public domain'],
+    ['panther-chameleon-female', 'B. Navez and others', 'GFDL'],
+  ].map(([name, author, licence]) => ({
+    package: 'palapeli-data',
+    spot: `palapeli-${name}`,
+    files: [`${PALAPELI}/${name}.jpg`],
+    author,
+    licence,
+  })),
+  ...[
+    ['astronaut.png', 'NASA', 'public domain'],
+    ['chelsea.png', 'Stefan van der Walt', 'CC0-1.0'],
+    ['coffee.png', 'Rachel Michetti', 'CC0-1.0'],
+    ['rocket.jpg', 'SpaceX', 'public domain'],
+  ].map(([file, author, licence]) => ({
+    package: 'python3-skimage',
+    spot: `skimage-${file.replace(/\.\w+$/, '')}`,
+    files: [`${SKIMAGE}/${file}`],
+    author,
+    licence,
+  })),
+];
+
 /** Packages fetched; those without kept photos are fetched too so the keep-list can be re-checked from the cache. */
 const PACKAGES = [
   'mate-backgrounds',
   'plasma-workspace-wallpapers',
   'lomiri-wallpapers-16.04',
   'lomiri-wallpapers-20.04',
+  'palapeli-data',
+  'python3-skimage',
 ];
+
+/**
+ * Where the windows sets come from. Spots: every photograph the model was not tuned on and that is large enough to
+ * cut windows from. Off-gallery: the 12 tuned mate-backgrounds photos and the small skimage photos; no picture
+ * is in both, so a frame of the off-gallery pool never shows any spot.
+ */
+const isWindowSpotSource = (k) => !TUNED.has(k.spot) && k.package !== 'python3-skimage';
+/** Decoded size photos are windowed at (longer side): larger sources are cut at this resolution. */
+const WORK_SIZE = 2048;
+/** DESIGN §7: a reply must be a small share of the gallery. */
+const MIN_WINDOW_SPOTS = 1000;
+/** Off-gallery photos get fewer windows each: the pool needs variety, not volume. */
+const OFF_GALLERY_WINDOWS = 12;
 
 function slug(name) {
   return name
@@ -183,27 +241,84 @@ async function pickResolution(paths) {
   return (fitting[0] ?? candidates.sort((a, b) => a.width - b.width)[0]).file;
 }
 
+/**
+ * Writes a spot folder: one JPEG per spot (`image()` gives its pixels, by default the whole `source` photo) and a
+ * spots.json of author, licence, package and any `meta`.
+ */
 async function writeSpots(dir, spots) {
   const tmp = `${dir}.tmp`;
   await rm(tmp, { recursive: true, force: true });
   await mkdir(tmp, { recursive: true });
   const meta = {};
   for (const s of spots) {
-    await sharp(s.source)
-      .rotate()
+    const image = s.image ? await s.image() : sharp(s.source).rotate();
+    await image
       .flatten({ background: '#ffffff' })
       .resize({ width: MAX_WIDTH, withoutEnlargement: true })
       .jpeg({ quality: 92, mozjpeg: false })
       .toFile(join(tmp, `${s.spot}.jpg`));
-    meta[s.spot] = { name: s.spot, author: s.author, licence: s.licence, package: s.package };
+    meta[s.spot] = { name: s.spot, author: s.author, licence: s.licence, package: s.package, ...s.meta };
   }
   await writeFile(join(tmp, 'spots.json'), `${JSON.stringify(meta, null, 2)}\n`);
   await rm(dir, { recursive: true, force: true });
   await rename(tmp, dir);
 }
 
+/** A photo decoded once to raw sRGB at most WORK_SIZE on its longer side, plus a grey thumbnail for its DetailMap. */
+async function decodePhoto(source, thumbnailWidth) {
+  const raw = await sharp(source)
+    .rotate()
+    .flatten({ background: '#ffffff' })
+    .resize({ width: WORK_SIZE, height: WORK_SIZE, fit: 'inside', withoutEnlargement: true })
+    .toColourspace('srgb')
+    .removeAlpha()
+    .raw()
+    .toBuffer({ resolveWithObject: true });
+  const thumb = await sharp(raw.data, { raw: raw.info })
+    .resize({ width: thumbnailWidth })
+    .greyscale()
+    .raw()
+    .toBuffer({ resolveWithObject: true });
+  return { raw, thumb };
+}
+
+/** A 32-bit seed for one photo's windows: sha256 of the run seed and the photo's spot id. */
+function photoSeed(seed, spot) {
+  return createHash('sha256').update(`benchmark-windows\0${seed}\0${spot}`).digest().readUInt32BE(0);
+}
+
+/**
+ * The spots of a windows set: each photo whole and its windows, in photo order. `coordinates` places them on the
+ * map (windowCoordinates); the window is recorded in spots.json as [left, top, width, height], shares of the photo.
+ */
+async function windowSpots(photos, { seed, prefix, maxWindows, coordinates, world }) {
+  const out = [];
+  for (const [index, photo] of photos.entries()) {
+    const { raw, thumb } = await decodePhoto(photo.source, world.THUMBNAIL_WIDTH);
+    const size = { width: raw.info.width, height: raw.info.height };
+    const detail = new world.DetailMap(thumb.data, thumb.info.width, thumb.info.height, size.width, size.height);
+    const rules = { ...world.DEFAULT_WINDOW_RULES, maxWindows };
+    const windows = [{ left: 0, top: 0, ...size }, ...world.pickWindows(size, photoSeed(seed, photo.spot), rules, detail)];
+    windows.forEach((w, i) => {
+      const share = (v, of) => Math.round((v / of) * 1e4) / 1e4;
+      out.push({
+        ...photo,
+        spot: `${prefix}${photo.spot}${i === 0 ? '' : `-w${String(i).padStart(2, '0')}`}`,
+        image: () => sharp(raw.data, { raw: raw.info }).extract(w),
+        meta: {
+          photo: photo.spot,
+          detail: Math.round(detail.detail(w) * 100) / 100,
+          window: [share(w.left, size.width), share(w.top, size.height), share(w.width, size.width), share(w.height, size.height)],
+          ...(coordinates ? world.windowCoordinates(index, photos.length, w, size) : {}),
+        },
+      });
+    });
+  }
+  return out;
+}
+
 async function main() {
-  const { values } = parseArgs({ options: { cache: { type: 'string' }, force: { type: 'boolean' } } });
+  const { values } = parseArgs({ options: { cache: { type: 'string' }, force: { type: 'boolean' }, seed: { type: 'string' } } });
   const cacheRoot = resolve(
     values.cache ?? join(process.env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'enfpire', 'benchmark'),
   );
@@ -216,17 +331,38 @@ async function main() {
   for (const pkg of PACKAGES) await unpack(await fetchPackage(pkg, debsDir), join(unpacked, pkg));
 
   const spots = [];
-  for (const k of KEEP) {
+  for (const k of [...KEEP, ...EXTRA]) {
     const source = await pickResolution(k.files.map((f) => join(unpacked, k.package, f)));
     spots.push({ ...k, source });
   }
+  const photos = spots.slice(0, KEEP.length); // KEEP only: debian-photos stays the set docs/benchmark.md measured
   const all = join(cacheRoot, 'debian-photos');
   const unseen = join(cacheRoot, 'debian-photos-unseen');
-  await writeSpots(all, spots);
-  await writeSpots(unseen, spots.filter((s) => !TUNED.has(s.spot)));
-  const unseenCount = spots.length - TUNED.size;
-  process.stderr.write(`benchmark: ${spots.length} photographs (${unseenCount} never seen by the model)\n`);
-  process.stdout.write(`${all}\n${unseen}\n`);
+  await writeSpots(all, photos);
+  await writeSpots(unseen, photos.filter((s) => !TUNED.has(s.spot)));
+  const unseenCount = photos.length - TUNED.size;
+  process.stderr.write(`benchmark: ${photos.length} photographs (${unseenCount} never seen by the model)\n`);
+
+  // The windows sets: the TypeScript geometry through the loader the test runner uses.
+  await import('@tapjs/typescript/import');
+  const world = await import('../daemon/eval/world/windows.js');
+  const seed = Number(values.seed ?? 1);
+  if (!Number.isSafeInteger(seed) || seed < 0) throw new Error(`--seed must be an integer >= 0, got ${values.seed}`);
+  const windows = join(cacheRoot, 'debian-windows');
+  const offGallery = join(cacheRoot, 'debian-windows-offgallery');
+  const gallerySources = spots.filter(isWindowSpotSource);
+  const gallery = await windowSpots(gallerySources, { seed, prefix: '', maxWindows: world.DEFAULT_WINDOW_RULES.maxWindows, coordinates: true, world });
+  if (gallery.length < MIN_WINDOW_SPOTS) {
+    throw new Error(`only ${gallery.length} window spots (need ${MIN_WINDOW_SPOTS}); the packages changed or --seed ${seed} is unlucky`);
+  }
+  await writeSpots(windows, gallery);
+  const pool = await windowSpots(spots.filter((s) => !isWindowSpotSource(s)), { seed, prefix: 'off-', maxWindows: OFF_GALLERY_WINDOWS, coordinates: false, world });
+  await writeSpots(offGallery, pool);
+  process.stderr.write(
+    `benchmark: ${gallery.length} window spots from ${gallerySources.length} photographs; ` +
+      `${pool.length} off-gallery pictures from ${spots.length - gallerySources.length} others (seed ${seed})\n`,
+  );
+  process.stdout.write(`${all}\n${unseen}\n${windows}\n${offGallery}\n`);
 }
 
 main().catch((err) => {
