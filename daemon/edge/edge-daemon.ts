@@ -31,6 +31,17 @@ export interface EdgeResult {
   fromCache: boolean;
 }
 
+/**
+ * A query leaving the device, as the device itself knows it (never sent): emitted as 'query' when its slot fires,
+ * for the local counters and the evaluation's ground truth.
+ */
+export interface SentQuery {
+  at: number;
+  kind: 'real' | 'dummy';
+  /** The frame a real query came from. */
+  label?: string;
+}
+
 /** Decides whether a frame shows a new scene worth extracting (daemon/camera/scene-gate.ts). */
 export interface FrameGate {
   shouldProcess(frame: Frame): Promise<boolean>;
@@ -106,7 +117,8 @@ export class EdgeDaemon extends EventEmitter implements PausableQueries {
   };
   private readonly clock: Clock;
   /** Recent time to build a real query on this thread, ms: the quiet moment before a slot it must fit in. */
-  private buildMs = 1;
+  private buildMs = 0;
+  private working = false;
 
   constructor(private readonly options: EdgeDaemonOptions) {
     super();
@@ -118,8 +130,10 @@ export class EdgeDaemon extends EventEmitter implements PausableQueries {
       random: options.random,
       clock: this.clock,
       logger: options.logger,
-      send: (query) =>
-        transport.query({ type: 'query', model: extractor.modelId, vector: query.vector, topM: query.topM }),
+      send: (query, kind) => {
+        this.emit('query', { at: this.clock.now(), kind, label: query.label } satisfies SentQuery);
+        return transport.query({ type: 'query', model: extractor.modelId, vector: query.vector, topM: query.topM });
+      },
       makeDummy: () => transform.dummy(),
       // A dummy's reply is cached exactly like a real one so what the device does next gives nothing away.
       onDummyReply: (reply) => gallery.upsertCandidates(reply.candidates),
@@ -175,9 +189,19 @@ export class EdgeDaemon extends EventEmitter implements PausableQueries {
     };
   }
 
+  /**
+   * True while a frame is being worked on; false while the pipeline waits for a frame or for a slot. The evaluation
+   * moves virtual time on only when every device is waiting, as a real device's time would find it.
+   */
+  get busy(): boolean {
+    return this.working;
+  }
+
   private async run(): Promise<void> {
     while (this.running) {
+      this.working = false;
       const frame = await this.options.source.next();
+      this.working = true;
       if (!frame) break;
       this.counts.frames++;
       try {
@@ -192,6 +216,7 @@ export class EdgeDaemon extends EventEmitter implements PausableQueries {
         this.options.logger.warn({ frame: frame.label ?? frame.seq, err: (err as Error).message }, 'frame not recognised');
       }
     }
+    this.working = false;
   }
 
   private async process(frame: Frame): Promise<void> {
@@ -212,11 +237,15 @@ export class EdgeDaemon extends EventEmitter implements PausableQueries {
     if (cached) {
       this.counts.cacheHits++;
       this.emitResult(frame, cached.spotId, cached.score, cached.info, true);
-      if (this.options.schedule.mode !== 'on-demand') this.refresh(feature);
+      if (this.options.schedule.mode !== 'on-demand') this.refresh(feature, frame.label);
       return;
     }
 
-    const reply = await this.scheduler.submit(await this.buildQuery(feature));
+    const waiting = this.scheduler.submit({ ...(await this.buildQuery(feature)), label: frame.label });
+    this.working = false;
+    const reply = await waiting.finally(() => {
+      this.working = true;
+    });
     gallery.upsertCandidates(reply.candidates);
     const resolution = resolver.resolve(feature, reply.candidates, this.clock.now());
     this.emitResult(frame, resolution.spotId, resolution.score, resolution.info, false);
@@ -228,9 +257,9 @@ export class EdgeDaemon extends EventEmitter implements PausableQueries {
    * exactly at the real queries — the one component that just arrived (docs/privacy.md, "Two cameras"). The
    * reply refreshes the cache; its answer is not shown again.
    */
-  private refresh(feature: Float32Array): void {
+  private refresh(feature: Float32Array, label: string | undefined): void {
     this.buildQuery(feature)
-      .then((query) => this.scheduler.submit(query))
+      .then((query) => this.scheduler.submit({ ...query, label }))
       .then(
         (reply) => this.options.gallery.upsertCandidates(reply.candidates),
         (err: Error) => {
@@ -244,10 +273,11 @@ export class EdgeDaemon extends EventEmitter implements PausableQueries {
    * fires slot timers, and a slot delayed by it would mark the next query as real (DESIGN §4, "time is on the wire").
    */
   private async buildQuery(feature: Float32Array) {
-    await this.scheduler.quietMoment(2 * this.buildMs + 2);
-    const t0 = performance.now();
+    // In virtual time building takes no time, and no margin is needed.
+    await this.scheduler.quietMoment(this.buildMs > 0 ? 2 * this.buildMs + 2 : 0);
+    const t0 = this.clock.monotonic();
     const query = this.options.transform.transform(feature);
-    this.buildMs = 0.8 * this.buildMs + 0.2 * (performance.now() - t0);
+    this.buildMs = 0.8 * this.buildMs + 0.2 * (this.clock.monotonic() - t0);
     return query;
   }
 

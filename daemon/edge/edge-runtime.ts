@@ -15,7 +15,7 @@ import { wireLimitsFor } from '../transport/limits.js';
 import type { RegionPackMessage } from '../transport/messages.js';
 import { UserError } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
-import { EdgeDaemon, type EdgeResult } from './edge-daemon.js';
+import { EdgeDaemon, type EdgeResult, type SentQuery } from './edge-daemon.js';
 import { formatListenAddress } from '../api/address.js';
 import { ApiServer } from '../api/api-server.js';
 import { packageVersion } from '../api/version.js';
@@ -51,7 +51,7 @@ export interface EdgeRuntimeOptions {
  * Builds the device daemon from a profile and owns the lifetime of its parts (zigbee2mqtt style: every part has
  * start()/stop(), this wires them in order and tears them down in reverse).
  */
-export class EdgeRuntime extends EventEmitter<{ result: [EdgeResult] }> {
+export class EdgeRuntime extends EventEmitter<{ result: [EdgeResult]; query: [SentQuery] }> {
   private extractor: OnnxExtractor | undefined;
   private gallery: SqliteGallery | undefined;
   private client: RecognitionClient | undefined;
@@ -142,10 +142,10 @@ export class EdgeRuntime extends EventEmitter<{ result: [EdgeResult] }> {
     });
 
     // The thermal governor lowers the rate frames are taken at; pacing wraps any source kind.
-    const source = new PacedFrameSource(this.options.source ?? createFrameSource(config.camera, { logger }), config.camera.fps);
+    const source = new PacedFrameSource(this.options.source ?? createFrameSource(config.camera, { logger }), config.camera.fps, () => clock.monotonic());
     this.daemon = new EdgeDaemon({
       source,
-      gate: config.camera.gate.enabled ? new SceneGate(config.camera.gate) : undefined,
+      gate: config.camera.gate.enabled ? new SceneGate({ ...config.camera.gate, now: () => clock.now() }) : undefined,
       extractor,
       transform,
       transport: client,
@@ -165,6 +165,7 @@ export class EdgeRuntime extends EventEmitter<{ result: [EdgeResult] }> {
       logger.debug({ spot: r.spotId, score: Number(r.score.toFixed(3)), latencyMs: r.latencyMs, fromCache: r.fromCache }, 'result');
       this.emit('result', r);
     });
+    this.daemon.on('query', (q: SentQuery) => this.emit('query', q));
     await this.daemon.start();
     if (this.options.health !== false) await this.startHealth(source, client, gallery, extractor.modelId);
 
@@ -239,6 +240,11 @@ export class EdgeRuntime extends EventEmitter<{ result: [EdgeResult] }> {
     });
     this.watchdog.start();
     await this.notifier.ready('running');
+  }
+
+  /** Identity changes so far (0 when rotation is off). */
+  get identityRotations(): number {
+    return this.rotation?.rotations ?? 0;
   }
 
   /** Where the local API listens, once started (the demo and tests use port 0). */

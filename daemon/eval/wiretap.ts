@@ -16,7 +16,7 @@ import { silentLogger } from '../util/log.js';
 
 /** One query as the server saw it (a line of `--record`). */
 export interface ServerRecord {
-  /** Arrival time in simulated ms. */
+  /** Arrival time: simulated ms, or wall-clock ms since the epoch in a wall-clock run. */
   t: number;
   reply_topic: string;
   /** The query vector, dequantised as the recognizer decoded it (6 decimals: far finer than the int8 wire form). */
@@ -33,17 +33,13 @@ export interface WiretapOptions extends BrokerOptions {
   logger?: Logger;
 }
 
-interface OpenQuery {
-  t: number;
-  reply_topic: string;
-  vector: number[];
-  topM: number;
-}
 
 export class Wiretap {
   readonly records: ServerRecord[] = [];
   private mqtt: MqttClient | undefined;
-  private readonly open = new Map<string, OpenQuery>();
+  /** Queries seen and not yet answered, by correlation data; their record is already in `records`. */
+  private readonly open = new Map<string, ServerRecord>();
+  private answered = 0;
   private readonly waiters: { count: number; resolve: () => void }[] = [];
   private readonly log: Logger;
 
@@ -66,10 +62,36 @@ export class Wiretap {
     if (client) await endClient(client);
   }
 
-  /** Resolves once `count` query/reply pairs have been recorded. */
-  waitFor(count: number): Promise<void> {
-    if (this.records.length >= count) return Promise.resolve();
-    return new Promise((resolve) => this.waiters.push({ count, resolve }));
+  /**
+   * Resolves once `count` queries have been seen and every one seen so far has its reply (or `timeoutMs` passed:
+   * a query nobody answered stays in the record with no candidates, as the server saw it).
+   */
+  waitFor(count: number, timeoutMs = 10_000): Promise<void> {
+    if (this.caughtUp(count)) return Promise.resolve();
+    return new Promise((resolve) => {
+      const waiter = { count, resolve: () => {} };
+      const timer = setTimeout(() => {
+        this.waiters.splice(this.waiters.indexOf(waiter), 1);
+        resolve();
+      }, timeoutMs);
+      waiter.resolve = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+      this.waiters.push(waiter);
+    });
+  }
+
+  private caughtUp(count: number): boolean {
+    return this.records.length >= count && this.answered >= this.records.length;
+  }
+
+  private wake(): void {
+    for (const w of [...this.waiters]) {
+      if (!this.caughtUp(w.count)) continue;
+      this.waiters.splice(this.waiters.indexOf(w), 1);
+      w.resolve();
+    }
   }
 
   private onMessage(topic: string, payload: Buffer, packet: IPublishPacket): void {
@@ -86,13 +108,23 @@ export class Wiretap {
     const key = Buffer.from(correlation).toString('hex');
     if (topic === TOPICS.query && msg.type === 'query') {
       const replyTopic = packet.properties?.responseTopic ?? routing?.responseTopic ?? '';
-      this.open.set(key, { t: this.options.clock(), reply_topic: replyTopic, vector: Array.from(msg.vector, (v) => Math.round(v * 1e6) / 1e6), topM: msg.topM });
-    } else if (topic.startsWith(TOPICS.replyPrefix) && msg.type === 'reply') {
+      // Kept in arrival order, the order the server sees them in; candidates are filled in when the reply passes.
+      const record: ServerRecord = {
+        t: this.options.clock(),
+        reply_topic: replyTopic,
+        vector: Array.from(msg.vector, (v) => Math.round(v * 1e6) / 1e6),
+        topM: msg.topM,
+        candidates: [],
+      };
+      this.records.push(record);
+      this.open.set(key, record);
+    } else if (topic.startsWith(TOPICS.replyPrefix) && (msg.type === 'reply' || msg.type === 'error')) {
       const query = this.open.get(key);
       if (!query) return;
       this.open.delete(key);
-      this.records.push({ ...query, candidates: msg.candidates.map((c) => c.id) });
-      while (this.waiters.length > 0 && this.records.length >= this.waiters[0].count) this.waiters.shift()!.resolve();
+      this.answered++;
+      if (msg.type === 'reply') query.candidates = msg.candidates.map((c) => c.id);
+      this.wake();
     }
   }
 }

@@ -10,7 +10,7 @@ export interface SchedulerOptions<R> {
   /** Slots per second for 'constant' and 'poisson'. */
   ratePerSecond: number;
   /** Sends one query on the wire and resolves with the reply; the same call for real and dummy queries. */
-  send: (query: TransformedQuery) => Promise<R>;
+  send: (query: TransformedQuery, kind: 'real' | 'dummy') => Promise<R>;
   /** Builds a dummy query for a slot with no real query waiting. Called ahead of the slot, never inside it. */
   makeDummy: () => TransformedQuery;
   /** Called with every dummy reply, so the device treats it exactly like a real one (e.g. caches it). */
@@ -117,7 +117,7 @@ export class QueryScheduler<R> {
     if (!this.running) return Promise.reject(new Error('scheduler is not running'));
     if (this.options.mode === 'on-demand') {
       this.counters.real++;
-      return this.track(this.options.send(query));
+      return this.track(this.options.send(query, 'real'));
     }
     if (this.pending) {
       this.counters.superseded++;
@@ -184,10 +184,10 @@ export class QueryScheduler<R> {
     }
     if (real) {
       this.counters.real++;
-      this.track(this.options.send(real.query)).then(real.resolve, real.reject);
+      this.track(this.options.send(real.query, 'real')).then(real.resolve, real.reject);
     } else if (dummy) {
       this.counters.dummy++;
-      this.track(this.options.send(dummy)).then(
+      this.track(this.options.send(dummy, 'dummy')).then(
         (reply) => this.options.onDummyReply?.(reply),
         (err: Error) => this.options.logger?.debug({ err: err.message }, 'dummy query failed'),
       );

@@ -8,6 +8,8 @@ export interface TransformedQuery {
   topM: number;
   /** Spot ids used as decoys (device-side only, never sent). */
   decoySpots: string[];
+  /** The frame a real query came from (device-side only, never sent): logs and the evaluation's ground truth. */
+  label?: string;
 }
 
 /**

@@ -10,6 +10,8 @@ export type TimerHandle = unknown;
 export interface Clock {
   /** Milliseconds since the epoch (virtual clocks: since their own origin). */
   now(): number;
+  /** High-resolution milliseconds for measuring how long work takes (virtual clocks: their time, so work is free). */
+  monotonic(): number;
   /** Runs `fn` once after `ms` milliseconds (0 or less: as soon as possible, after the current task). */
   setTimer(fn: () => void, ms: number): TimerHandle;
   clearTimer(handle: TimerHandle | undefined): void;
@@ -18,6 +20,7 @@ export interface Clock {
 /** The wall clock. Its timers keep the process alive, like setTimeout's: every owner clears its own on stop(). */
 export const systemClock: Clock = Object.freeze({
   now: () => Date.now(),
+  monotonic: () => performance.now(),
   setTimer(fn: () => void, ms: number): TimerHandle {
     return setTimeout(fn, Math.max(0, ms));
   },
@@ -52,6 +55,10 @@ export class VirtualClock implements Clock {
   }
 
   now(): number {
+    return this.time;
+  }
+
+  monotonic(): number {
     return this.time;
   }
 

@@ -1,0 +1,262 @@
+/**
+ * Runs simulated devices — each one the shipped edge daemon, assembled by `EdgeRuntime` from a device profile exactly
+ * as `enfpire edge` does — against a broker and a recognizer, with a wiretap on the broker (DESIGN §7). Only the world
+ * in front of each camera is simulated: the fleet shows each device's `SimulatedCamera` the frames of the world's
+ * timeline at their times. In virtual time the devices' slot timers, phantoms, drifting decoys, identity rotation and
+ * resolver all read one `VirtualClock`, and time moves on only when every device waits (for a frame or a slot) and
+ * every request has its reply, so a run is as fast as the broker round trips and reproducible. In wall-clock time the
+ * same devices run on the system clock and the wiretap stamps messages as the broker delivers them, for the timing
+ * attacks.
+ */
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { stringify } from 'yaml';
+import { loadEdgeConfig } from '../config/load.js';
+import type { EdgeResult, SentQuery } from '../edge/edge-daemon.js';
+import { EdgeRuntime } from '../edge/edge-runtime.js';
+import { seededRandom } from '../privacy/random.js';
+import type { MqttProtocolVersion } from '../transport/broker.js';
+import type { WireLimits } from '../transport/messages.js';
+import { sleep, systemClock, VirtualClock, type Clock } from '../util/clock.js';
+import type { Logger } from '../util/log.js';
+import { SimulatedCamera } from './simulated-camera.js';
+import { Wiretap, type ServerRecord } from './wiretap.js';
+
+/** One frame of the simulated world, as one device's camera sees it. Ground truth stays with the evaluation. */
+export interface WorldFrame {
+  user: number;
+  /** ms from the start of the run. */
+  t: number;
+  /** Unique in the run: the daemon carries it as the frame label to its result and its query. */
+  label: string;
+  /** The gallery spot in view, or null for a frame of no spot. */
+  spot: string | null;
+  /** The encoded picture. */
+  render(): Promise<Buffer>;
+}
+
+/** Ground truth of one query the server saw. */
+export interface QueryTruth {
+  user: number;
+  /** The real spot of a real query of a gallery spot; null for a dummy or a frame of no spot. */
+  spot: string | null;
+  /** A real query whose frame shows no gallery spot (it got past the region gate). */
+  offGallery?: boolean;
+  /** The frame behind a real query. */
+  label?: string;
+}
+
+export interface FleetOptions {
+  /** Device profile settings shared by every device (privacy, scheduler, transport…); the fleet adds the rest. */
+  profile: Record<string, unknown>;
+  users: number;
+  durationMs: number;
+  /** Every device's frames; any order. */
+  frames: readonly WorldFrame[];
+  brokerUrl: string;
+  protocolVersion: MqttProtocolVersion;
+  modelManifest: string;
+  /** Where device galleries and profiles go. */
+  workDir: string;
+  /** Seeds each device's privacy randomness (never a production setting: devices use crypto randomness). */
+  seed: number;
+  /** 'virtual' (default): simulation speed; 'wall': real time, for the timing attacks. */
+  time?: 'virtual' | 'wall';
+  limits: WireLimits;
+  logger: Logger;
+  /** Pictures rendered ahead, at most this many at a time (sharp works off the main thread). Default 4. */
+  renderConcurrency?: number;
+  /** Called with each frame as its camera shows it (the evaluation's plain-recognition baseline). */
+  onShown?: (frame: WorldFrame, picture: Buffer) => void;
+  onProgress?: (doneMs: number, totalMs: number) => void;
+}
+
+export interface FleetRun {
+  /** What the server saw, in arrival order, with the ground truth of each (records no device claimed are left out). */
+  records: ServerRecord[];
+  truths: QueryTruth[];
+  /** Queries the wiretap saw that no device's send matched (0 unless a message was lost). */
+  unpaired: number;
+  /** Each device's results by frame label. */
+  results: Map<string, EdgeResult>;
+  /** Payload bytes both ways, every device together. */
+  bytes: number;
+  /** Per device: the daemon's own counters at the end. */
+  counters: ReturnType<EdgeRuntime['edge']['stats']>[];
+  rotations: number;
+}
+
+interface Device {
+  runtime: EdgeRuntime;
+  camera: SimulatedCamera;
+  sent: (SentQuery & { replyTopic: string })[];
+}
+
+export async function runFleet(options: FleetOptions): Promise<FleetRun> {
+  const virtual = (options.time ?? 'virtual') === 'virtual' ? new VirtualClock(0) : undefined;
+  const clock: Clock = virtual ?? systemClock;
+  const origin = clock.now();
+  const tap = new Wiretap({
+    url: options.brokerUrl,
+    protocolVersion: options.protocolVersion,
+    limits: options.limits,
+    clock: () => clock.now() - origin,
+    logger: options.logger,
+  });
+  const devices: Device[] = [];
+  const results = new Map<string, EdgeResult>();
+  let sentTotal = 0;
+  const ended: { counters: FleetRun['counters'][number]; transport: ReturnType<EdgeRuntime['transport']['counters']>; rotations: number }[] = [];
+  const frames = [...options.frames].sort((a, b) => a.t - b.t || a.user - b.user);
+  const pictures = new RenderAhead(frames, options.renderConcurrency ?? 4);
+  try {
+    await tap.start();
+    for (let user = 0; user < options.users; user++) {
+      const camera = new SimulatedCamera();
+      const runtime = new EdgeRuntime({
+        config: await deviceProfile(options, user),
+        logger: options.logger,
+        source: camera,
+        clock,
+        random: seededRandom(options.seed * 1_000 + user),
+        health: false,
+        protocolVersion: options.protocolVersion,
+      });
+      const device: Device = { runtime, camera, sent: [] };
+      runtime.on('result', (r: EdgeResult) => {
+        if (r.label !== undefined) results.set(r.label, r);
+      });
+      // The reply topic is read as the query leaves: it names the identity the server sees it under.
+      runtime.on('query', (q: SentQuery) => {
+        sentTotal++;
+        device.sent.push({ ...q, replyTopic: runtime.transport.identity().replyTopic });
+      });
+      devices.push(device);
+      await runtime.start();
+    }
+
+    // Time moves on only when nothing can happen without it: every device waits and every request is answered.
+    const settle = async () => {
+      for (;;) {
+        await Promise.all(devices.map((d) => d.runtime.edge.idle()));
+        await tap.waitFor(sentTotal);
+        await new Promise((resolve) => setImmediate(resolve));
+        if (devices.every((d) => !d.runtime.edge.busy) && tap.records.length >= sentTotal) return;
+        await new Promise((resolve) => setTimeout(resolve, 1));
+      }
+    };
+    const runUntil = async (t: number) => {
+      if (virtual) await virtual.runUntil(origin + t, settle);
+      else await sleep(systemClock, origin + t - systemClock.now());
+    };
+
+    for (let i = 0; i < frames.length; i++) {
+      const frame = frames[i];
+      if (frame.t >= options.durationMs) break;
+      const picture = await pictures.get(i);
+      await runUntil(frame.t);
+      devices[frame.user].camera.show(picture, clock.now(), frame.label);
+      options.onShown?.(frame, picture);
+      if (virtual) await settle();
+      options.onProgress?.(frame.t, options.durationMs);
+    }
+    await runUntil(options.durationMs);
+    if (virtual) await settle();
+    else await tap.waitFor(sentTotal, 5_000);
+    for (const d of devices) {
+      ended.push({ counters: d.runtime.edge.stats(), transport: d.runtime.transport.counters(), rotations: d.runtime.identityRotations });
+    }
+  } finally {
+    for (const d of devices) d.camera.end();
+    for (const d of devices) await d.runtime.stop().catch((err: Error) => options.logger.warn({ err: err.message }, 'device stop failed'));
+    await tap.stop();
+  }
+
+  const truthOf = new Map(frames.map((f) => [f.label, f]));
+  const paired = pairWithTruth(tap.records, devices, truthOf);
+  return {
+    ...paired,
+    results,
+    bytes: ended.reduce((sum, d) => sum + d.transport.bytesIn + d.transport.bytesOut, 0),
+    counters: ended.map((d) => d.counters),
+    rotations: ended.reduce((sum, d) => sum + d.rotations, 0),
+  };
+}
+
+/** The device's profile, through the same loader and schema defaults as `enfpire edge --config`. */
+async function deviceProfile(options: FleetOptions, user: number) {
+  const file = join(options.workDir, `device-${user}.yaml`);
+  const profile = options.profile;
+  await writeFile(
+    file,
+    stringify({
+      ...profile,
+      camera: { kind: 'files', dir: options.workDir, gate: { enabled: false }, ...(profile.camera as object | undefined) },
+      model: { manifest: options.modelManifest, intraOpThreads: 1, ...(profile.model as object | undefined) },
+      transport: { region: '*', ...(profile.transport as object | undefined), url: options.brokerUrl },
+      gallery: { ...(profile.gallery as object | undefined), path: join(options.workDir, `device-${user}.db`) },
+      api: { enabled: false },
+      log: { level: 'warn' },
+    }),
+  );
+  return loadEdgeConfig(file);
+}
+
+/**
+ * Pairs what the server saw with what each device knows it sent: per reply topic (one identity of one device), the
+ * n-th query seen is the n-th that identity sent.
+ */
+function pairWithTruth(
+  records: readonly ServerRecord[],
+  devices: readonly Device[],
+  frames: ReadonlyMap<string, WorldFrame>,
+): { records: ServerRecord[]; truths: QueryTruth[]; unpaired: number } {
+  const queues = new Map<string, { user: number; sent: SentQuery }[]>();
+  devices.forEach((d, user) => {
+    for (const s of d.sent) {
+      const q = queues.get(s.replyTopic) ?? [];
+      q.push({ user, sent: s });
+      queues.set(s.replyTopic, q);
+    }
+  });
+  const out: { records: ServerRecord[]; truths: QueryTruth[]; unpaired: number } = { records: [], truths: [], unpaired: 0 };
+  for (const r of records) {
+    const next = queues.get(r.reply_topic)?.shift();
+    if (!next) {
+      out.unpaired++;
+      continue;
+    }
+    const { user, sent } = next;
+    const frame = sent.kind === 'real' && sent.label !== undefined ? frames.get(sent.label) : undefined;
+    out.records.push(r);
+    out.truths.push(
+      sent.kind === 'dummy'
+        ? { user, spot: null }
+        : frame?.spot
+          ? { user, spot: frame.spot, label: sent.label }
+          : { user, spot: null, offGallery: true, label: sent.label },
+    );
+  }
+  return out;
+}
+
+/** Renders the frames ahead of the simulation, a few at a time, keeping only a window of them in memory. */
+class RenderAhead {
+  private readonly started = new Map<number, Promise<Buffer>>();
+  private next = 0;
+
+  constructor(
+    private readonly frames: readonly WorldFrame[],
+    private readonly window: number,
+  ) {}
+
+  get(i: number): Promise<Buffer> {
+    while (this.next < this.frames.length && this.next < i + this.window * 4) {
+      const n = this.next++;
+      this.started.set(n, this.frames[n].render());
+    }
+    const picture = this.started.get(i) ?? this.frames[i].render();
+    this.started.delete(i);
+    return picture;
+  }
+}
