@@ -1,0 +1,167 @@
+/**
+ * Identity rotation (DESIGN §4, "time is on the wire too"): the device changes its broker identity at random times,
+ * stays offline for a random pause in between, and does nothing else at a change. First what an observer on the
+ * broker sees of the real EdgeRuntime, then the rotation's own contract in virtual time.
+ */
+import t from 'tap';
+import { IdentityRotation, type PausableQueries, type RotatableIdentity } from '../../daemon/edge/identity-rotation.js';
+import { TOPICS } from '../../daemon/transport/messages.js';
+import { VirtualClock } from '../../daemon/util/clock.js';
+import { silentLogger } from '../../daemon/util/log.js';
+import { enrolSampleGallery, startEdge, startRecognizer, wiretap, type Tapped } from '../helpers/edge-rig.js';
+import { startMosquitto } from '../helpers/mosquitto.js';
+import { eventually } from '../transport/fixtures.js';
+
+const PAUSE = { min: 0.5, max: 1.5 };
+
+/** The queries grouped by the identity (Response Topic) that sent them, in the order the identities appeared. */
+function byIdentity(queries: Tapped[]): Array<{ topic: string; first: number; last: number; count: number }> {
+  const runs: Array<{ topic: string; first: number; last: number; count: number }> = [];
+  for (const q of queries) {
+    const run = runs[runs.length - 1];
+    if (run && run.topic === q.responseTopic) {
+      run.last = q.at;
+      run.count++;
+    } else runs.push({ topic: q.responseTopic ?? '', first: q.at, last: q.at, count: 1 });
+  }
+  return runs;
+}
+
+t.test('seen from the broker: new identities at random times, an offline pause between them, no region request', async (t) => {
+  const dir = t.testdir();
+  const broker = await startMosquitto();
+  t.teardown(() => broker.stop());
+  const recognizer = await startRecognizer(dir, broker.url, await enrolSampleGallery(dir));
+  t.teardown(() => recognizer.stop());
+  const tap = await wiretap(broker.url, [TOPICS.query, TOPICS.region]);
+  t.teardown(() => tap.end());
+
+  const { edge } = await startEdge(dir, broker.url, {
+    transport: { rotateIdentityMinutes: 0.02, rotatePauseSeconds: PAUSE, requestTimeoutMs: 1000 },
+    scheduler: { mode: 'constant', ratePerSecond: 10 },
+  });
+  t.teardown(() => edge.stop());
+  const queries = () => tap.seen.filter((m) => m.topic === TOPICS.query);
+  const identities = () => new Set(queries().map((q) => q.responseTopic)).size;
+  t.ok(await eventually(() => identities() >= 6, 30_000), `several identities sent queries (${identities()})`);
+  await edge.stop();
+
+  const runs = byIdentity(queries());
+  t.ok(runs.every((r) => r.topic.startsWith(TOPICS.replyPrefix)), 'every query names its identity in the v5 Response Topic');
+  t.equal(runs.length, new Set(runs.map((r) => r.topic)).size, 'an identity never comes back once the next one has sent');
+
+  // The pause is measured at the observer: allow a little delivery jitter, far below the 500 ms minimum.
+  const offline = runs.slice(1).map((r, i) => r.first - runs[i].last);
+  t.ok(
+    offline.every((ms) => ms >= PAUSE.min * 1000 - 30),
+    `at least ${PAUSE.min} s with no query between one identity's last query and the next one's first (${offline.join(', ')} ms)`,
+  );
+  // Within an identity the slots keep their rate (10/s); the long silences are the rotations and nothing else.
+  const all = queries();
+  const within = all.slice(1).flatMap((q, i) => (q.responseTopic === all[i].responseTopic ? [q.at - all[i].at] : []));
+  t.ok(Math.max(...within) < PAUSE.min * 1000, `no pause inside an identity (longest gap ${Math.max(...within)} ms)`);
+
+  // How long each identity sent (all but the last, cut short by stop()): one exponential gap each, give or take a
+  // slot. A fixed interval would make them equal within about two slots (200 ms); five exponential draws with a
+  // 1.2 s mean all within 150 ms of each other happen about once in 5 000 runs.
+  const lifetimes = runs.slice(0, -1).map((r) => r.last - r.first);
+  t.ok(Math.max(...lifetimes) - Math.min(...lifetimes) > 150, `identities live for random times (${lifetimes.join(', ')} ms)`);
+
+  const regions = tap.seen.filter((m) => m.topic === TOPICS.region);
+  t.equal(regions.length, 1, 'one region request in all: the one at start');
+  t.ok(regions[0].at <= runs[0].first && regions[0].responseTopic === runs[0].topic, 'it came from the first identity before its first query');
+});
+
+/** Fakes that log what the rotation does, in virtual time. */
+function rig(opts: { randoms: number[]; meanMinutes?: number; pauseSeconds?: { min: number; max: number }; failFirst?: boolean }) {
+  const clock = new VirtualClock(0);
+  const events: Array<[string, number]> = [];
+  let calls = 0;
+  const identity: RotatableIdentity = {
+    async rotateIdentity(pause) {
+      events.push(['disconnect', clock.now()]);
+      if (opts.failFirst && calls++ === 0) throw new Error('broker away');
+      await pause?.();
+      events.push(['connect', clock.now()]);
+    },
+  };
+  const queries: PausableQueries = {
+    pauseQueries: () => events.push(['pause', clock.now()]),
+    resumeQueries: () => events.push(['resume', clock.now()]),
+  };
+  const randoms = [...opts.randoms];
+  const rotation = new IdentityRotation({
+    identity,
+    queries,
+    meanMinutes: opts.meanMinutes ?? 1,
+    pauseSeconds: opts.pauseSeconds ?? { min: 5, max: 45 },
+    random: () => randoms.shift() ?? 0.5,
+    clock,
+    logger: silentLogger(),
+  });
+  // Lets the rotation's promise chain run after each timer, so a timer it arms is there before time moves on.
+  const run = (until: number) => clock.runUntil(until, () => new Promise((r) => setImmediate(r)));
+  return { clock, events, rotation, run };
+}
+
+t.test('queries pause before the identity changes and resume after it, at exponential times', async (t) => {
+  const { events, rotation, run } = rig({ randoms: [0.5, 0.25, 0.9999, 0] });
+  const first = -Math.log(1 - 0.5) * 60_000;
+  const back = first + 15_000; // 5 s + 0.25 × (45 − 5) s
+  const second = back + 240_000; // 0.9999 would be 9.2 means: capped at 4
+  rotation.start();
+  await run(second + 10_000);
+  await rotation.stop();
+  t.same(
+    events,
+    [
+      ['pause', first],
+      ['disconnect', first],
+      ['connect', back],
+      ['resume', back],
+      ['pause', second],
+      ['disconnect', second],
+      ['connect', second + 5_000],
+      ['resume', second + 5_000],
+    ],
+    'pause → old identity leaves → offline pause → new identity → resume; the next change one exponential gap later',
+  );
+  t.equal(rotation.rotations, 2, 'two identity changes counted');
+});
+
+t.test('a rotation that fails still resumes the queries, and the next one comes at a new time', async (t) => {
+  const { events, rotation, run } = rig({ randoms: [0.5, 0.25, 0.5, 0.25], failFirst: true });
+  rotation.start();
+  const gap = -Math.log(1 - 0.5) * 60_000;
+  await run(2 * gap + 20_000);
+  await rotation.stop();
+  t.same(
+    events.map(([e]) => e),
+    ['pause', 'disconnect', 'resume', 'pause', 'disconnect', 'connect', 'resume'],
+    'never left paused after a failure',
+  );
+  t.equal(events[2][1], gap, 'resumed at once after the failed attempt');
+  t.equal(rotation.rotations, 1, 'only the change that happened is counted');
+});
+
+t.test('stop() during a long offline pause returns promptly and nothing rotates afterwards', async (t) => {
+  const { clock, events, rotation, run } = rig({ randoms: [0.5, 0.5], pauseSeconds: { min: 600, max: 600 } });
+  rotation.start();
+  const gap = -Math.log(1 - 0.5) * 60_000;
+  await run(gap + 1_000);
+  t.same(events.map(([e]) => e), ['pause', 'disconnect'], 'in the offline pause');
+
+  // Virtual time stands still: a stop() that waited for the pause would never return.
+  const stopped = await Promise.race([rotation.stop().then(() => true), new Promise<false>((r) => setTimeout(() => r(false), 1_000))]);
+  t.ok(stopped, 'stop() returned without waiting out the 600 s pause');
+  t.equal(clock.now(), gap + 1_000, 'no virtual time passed');
+  t.equal(events[events.length - 1][0], 'resume', 'the queries were not left paused');
+  // The race above ends the wait but not the pause's timer; on the wall clock that timer keeps the process alive.
+  t.equal(clock.nextDue(), undefined, 'stop() leaves no timer behind', {
+    todo: 'IdentityRotation.rotate() never clears the sleep() timer of an offline pause cut short by stop()',
+  });
+
+  const count = events.length;
+  await run(100 * 60_000);
+  t.equal(events.length, count, 'no rotation after stop()');
+});

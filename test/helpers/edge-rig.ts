@@ -1,0 +1,106 @@
+/**
+ * A device and a recognizer assembled from profiles exactly as `enfpire edge` and `enfpire recognizer` assemble them
+ * (EdgeRuntime, RecognizerService), for integration tests against a real broker: the bundled sample spots enrolled
+ * with the real model, and a files camera looping the sample photos.
+ */
+import mqtt from 'mqtt';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { stringify } from 'yaml';
+import { loadEdgeConfig, loadRecognizerConfig } from '../../daemon/config/load.js';
+import type { EdgeResult } from '../../daemon/edge/edge-daemon.js';
+import { EdgeRuntime } from '../../daemon/edge/edge-runtime.js';
+import { OnnxExtractor } from '../../daemon/extractor/onnx-extractor.js';
+import { enroll } from '../../daemon/recognizer/enroll.js';
+import { RecognizerService } from '../../daemon/recognizer/service.js';
+import { TOPICS } from '../../daemon/transport/messages.js';
+import { silentLogger, type Logger } from '../../daemon/util/log.js';
+import { defaultModelManifest, sampleSpotsDir } from '../../daemon/util/paths.js';
+
+/** Enrols the sample spots (references only: view models take far longer and no test here needs them). */
+export async function enrolSampleGallery(dir: string): Promise<string> {
+  const extractor = new OnnxExtractor({ manifestPath: defaultModelManifest });
+  await extractor.start();
+  const galleryPath = join(dir, 'recognizer.db');
+  try {
+    await enroll({ spotsDir: sampleSpotsDir, outPath: galleryPath, extractor, viewModel: false });
+  } finally {
+    await extractor.stop();
+  }
+  return galleryPath;
+}
+
+/** Starts a recognizer service from a profile written to `dir`; call again with the same arguments to restart it. */
+export async function startRecognizer(dir: string, brokerUrl: string, galleryPath: string, logger: Logger = silentLogger()): Promise<RecognizerService> {
+  const file = join(dir, 'recognizer.yaml');
+  await writeFile(file, stringify({ broker: { url: brokerUrl }, gallery: galleryPath, model: defaultModelManifest, index: { kind: 'exact' } }));
+  const service = new RecognizerService({ config: await loadRecognizerConfig(file), logger });
+  await service.start();
+  return service;
+}
+
+/** Sections of the device profile to set on top of the rig's defaults (merged section by section). */
+export type EdgeProfile = Record<string, Record<string, unknown>>;
+
+export interface RunningEdge {
+  edge: EdgeRuntime;
+  /** Every result so far, in order. */
+  results: EdgeResult[];
+}
+
+/**
+ * Starts the device from a profile written to `dir`: files camera looping the sample photos (no scene gate, so every
+ * frame is extracted), no local cache (every frame becomes a real query), constant cover traffic, no identity
+ * rotation, no local API; `profile` overrides any of it. Health parts are off unless `health` is true.
+ */
+export async function startEdge(
+  dir: string,
+  brokerUrl: string,
+  profile: EdgeProfile = {},
+  options: { health?: boolean; logger?: Logger } = {},
+): Promise<RunningEdge> {
+  const defaults: EdgeProfile = {
+    camera: { kind: 'files', dir: sampleSpotsDir, fps: 4, loop: true, gate: { enabled: false } },
+    model: { manifest: defaultModelManifest },
+    transport: { url: brokerUrl, rotateIdentityMinutes: 0 },
+    gallery: { path: join(dir, 'edge.db') },
+    resolver: { cacheThreshold: 1 },
+    scheduler: { mode: 'constant', ratePerSecond: 5 },
+    api: { enabled: false },
+  };
+  const merged: EdgeProfile = { ...defaults };
+  for (const [section, values] of Object.entries(profile)) merged[section] = { ...defaults[section], ...values };
+  const file = join(dir, 'edge.yaml');
+  await writeFile(file, stringify(merged));
+  const edge = new EdgeRuntime({ config: await loadEdgeConfig(file), logger: options.logger ?? silentLogger(), health: options.health ?? false });
+  const results: EdgeResult[] = [];
+  edge.on('result', (r: EdgeResult) => results.push(r));
+  await edge.start();
+  return { edge, results };
+}
+
+/** One publish the broker delivered to an outside observer. */
+export interface Tapped {
+  topic: string;
+  /** Local receive time, ms. */
+  at: number;
+  /** The MQTT v5 Response Topic: the sender's identity as the broker sees it. */
+  responseTopic: string | undefined;
+}
+
+/** An outside observer on the broker: a plain MQTT v5 client subscribed to the request topics. */
+export async function wiretap(url: string, topics: string[] = [TOPICS.query, TOPICS.region]) {
+  const client = await mqtt.connectAsync(url, { protocolVersion: 5, reconnectPeriod: 0 });
+  const seen: Tapped[] = [];
+  client.on('message', (topic, _payload, packet) => seen.push({ topic, at: Date.now(), responseTopic: packet.properties?.responseTopic }));
+  await client.subscribeAsync(topics, { qos: 1 });
+  return { seen, end: () => client.endAsync(true) };
+}
+
+/** Records unhandled rejections until the returned function is called; an unhandled rejection would end the daemon. */
+export function recordUnhandledRejections(): { reasons: unknown[]; stop: () => void } {
+  const reasons: unknown[] = [];
+  const listener = (reason: unknown) => reasons.push(reason);
+  process.on('unhandledRejection', listener);
+  return { reasons, stop: () => process.off('unhandledRejection', listener) };
+}
