@@ -1,9 +1,10 @@
-import { sleep, type Clock, type TimerHandle } from '../util/clock.js';
+import type { Clock, TimerHandle } from '../util/clock.js';
 import type { Logger } from '../util/log.js';
 
 /** The part of the transport that changes identity (RecognitionClient). */
 export interface RotatableIdentity {
-  rotateIdentity(pause?: () => Promise<void>): Promise<void>;
+  /** `pause` resolves false when the device is stopping: no new identity is connected then. */
+  rotateIdentity(pause?: () => Promise<boolean>): Promise<void>;
 }
 
 /** The part of the pipeline that sends queries on a schedule (EdgeDaemon). */
@@ -89,12 +90,26 @@ export class IdentityRotation {
     }, this.nextGapMs());
   }
 
+  /** Resolves true when the pause ran out, false when stop() cut it short (the timer is cleared either way). */
+  private async offlinePause(ms: number): Promise<boolean> {
+    const { clock } = this.options;
+    let timer: TimerHandle | undefined;
+    const elapsed = new Promise<boolean>((resolve) => {
+      timer = clock.setTimer(() => resolve(true), ms);
+    });
+    try {
+      return await Promise.race([elapsed, this.stopped.then(() => false)]);
+    } finally {
+      clock.clearTimer(timer);
+    }
+  }
+
   private async rotate(): Promise<void> {
     const { identity, queries, clock, logger } = this.options;
     const pause = this.pauseMs();
     queries.pauseQueries();
     try {
-      await identity.rotateIdentity(() => Promise.race([sleep(clock, pause), this.stopped]));
+      await identity.rotateIdentity(() => this.offlinePause(pause));
       this.rotations++;
     } catch (err) {
       logger.warn({ err: (err as Error).message }, 'identity rotation failed; the next one is at a new random time');

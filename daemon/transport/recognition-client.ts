@@ -200,9 +200,10 @@ export class RecognitionClient extends EventEmitter<ClientEvents> {
    * time out) on the old identity first; requests made meanwhile wait for the new one. Nothing is re-sent under the
    * new identity, since a repeated payload would link the two. Resolves once the new identity is connected or, when
    * the broker is down, after connectTimeoutMs (the client then keeps retrying in the background). `pause`, when
-   * given, is awaited between the old identity's disconnect and the new one's connect.
+   * given, is awaited between the old identity's disconnect and the new one's connect; false from it means "stopping":
+   * no new identity is connected.
    */
-  rotateIdentity(pause?: () => Promise<void>): Promise<void> {
+  rotateIdentity(pause?: () => Promise<boolean>): Promise<void> {
     if (!this.started || this.stopped) return Promise.reject(new Error('the recognition client is not running'));
     this.rotation ??= this.rotate(pause).finally(() => {
       this.rotation = undefined;
@@ -210,7 +211,7 @@ export class RecognitionClient extends EventEmitter<ClientEvents> {
     return this.rotation;
   }
 
-  private async rotate(pause?: () => Promise<void>): Promise<void> {
+  private async rotate(pause?: () => Promise<boolean>): Promise<void> {
     await Promise.allSettled([...this.pending.values()].map((p) => p.settled));
     if (this.stopped) return;
     const old = this.mqtt;
@@ -218,7 +219,8 @@ export class RecognitionClient extends EventEmitter<ClientEvents> {
     this.setState('offline');
     if (old) await endClient(old);
     // A disconnect followed at once by a connect from the same address is easy to pair up; a random pause is not.
-    if (pause) await pause();
+    // A pause cut short means the device is stopping: connecting a new identity only to drop it would show on the broker.
+    if (pause && !(await pause())) return;
     if (this.stopped) return;
     const client = this.open();
     try {
