@@ -206,7 +206,7 @@ async function fetchPackage(pkg, debsDir) {
   if (!run('apt-get', ['download', pkg], debsDir)) {
     const root = process.getuid?.() === 0;
     if (!root || !run('apt-get', ['update'], debsDir) || !run('apt-get', ['download', pkg], debsDir)) {
-      throw new Error(`apt-get download ${pkg} failed; check the apt sources${root ? '' : ' (or run apt-get update as root)'}`);
+      throw new Error(`apt downloads are unavailable here (apt-get download ${pkg} failed), so the benchmark cannot be built; check the network and apt sources${root ? '' : ', or run apt-get update as root'}.`);
     }
   }
   return fetchPackage(pkg, debsDir);
