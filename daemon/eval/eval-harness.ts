@@ -48,6 +48,14 @@ import { simulateTimeline, type CameraModel, type SlotMode } from './simulation.
 import { rocAuc } from './stats.js';
 import { planEval, queryFiles, renderQuery, renderReference, streamSeed, type EvalPlan } from './views.js';
 import { Wiretap, writeRecord, type ServerRecord } from './wiretap.js';
+import { exhaustiveAnalyses } from './attacks/decompose.js';
+import { OffGalleryTest } from './attacks/off-gallery.js';
+import { PersistenceAttack } from './attacks/persistence.js';
+import { linkSessions } from './attacks/rotation.js';
+import { recall, scoreLinks, type StrongerAttackFigures } from './attacks/scoring.js';
+import { shadowJump } from './attacks/shadow-jump.js';
+import { SpotModels } from './attacks/spot-models.js';
+import { timingFeatures } from './attacks/timing.js';
 
 export interface EvalOptions {
   /** Folder of spot photos (DESIGN §9 layout). */
@@ -313,10 +321,12 @@ interface ScenarioOptions {
   onProgress?: (done: number, total: number) => void;
 }
 
-/** Ground truth of one query on the wire: whose it was, and the real spot (null: a dummy). */
+/** Ground truth of one query on the wire: whose it was, and the real spot (null: a dummy or an off-gallery frame). */
 interface Truth {
   user: number;
   spot: string | null;
+  /** A real query whose frame shows no gallery spot (it leaked past the region gate). */
+  offGallery?: boolean;
 }
 
 /** One simulated run at one k, from the walks to the attacks' scores. */
@@ -430,30 +440,58 @@ async function runScenario(world: World, s: ScenarioOptions): Promise<{ figures:
   };
 }
 
-/** Runs every adversary over the server's records and scores it against the ground truth. */
+/**
+ * Runs every adversary over the server's records and scores it against the ground truth. Spot attacks run on the
+ * greedy (OMP) decomposition and, where named `*_exhaustive` or from attacks/, on the exhaustive one.
+ */
 export function attack(
   world: Pick<World, 'region' | 'walk' | 'ownViews' | 'sigma'>,
   k: number,
   records: readonly ServerRecord[],
   truths: readonly Truth[],
-  s: { seed: number; options: Pick<EvalOptions, 'candidatesPerComponent'> },
-): Pick<PrivacyFigures, 'server_top1' | 'trajectory_acc' | 'dummy_auc' | 'component_auc' | 'adversaries'> {
+  s: {
+    seed: number;
+    options: Pick<EvalOptions, 'candidatesPerComponent'>;
+    /** The devices' public privacy configuration, as far as the run knows it (absent: the server fits or ignores it). */
+    device?: { decoyDriftSeconds?: number; rotatePauseSeconds?: { min: number; max: number } };
+  },
+): Pick<PrivacyFigures, 'server_top1' | 'trajectory_acc' | 'dummy_auc' | 'component_auc' | 'adversaries'> & StrongerAttackFigures {
   if (records.length !== truths.length) throw new Error(`the wiretap holds ${records.length} records for ${truths.length} queries`);
   const index = new GalleryIndex({ gallery: world.region, k, walk: world.walk });
   const analyses = records.map((r) => analyse(r, index));
+  const models = new SpotModels(world.region, world.sigma);
+  const exhaustive = exhaustiveAnalyses(records, models, index);
   const componentTest = new ComponentTest(index, world.ownViews, {
     sigma: world.sigma,
     random: seededRandom(streamSeed('adversary', s.seed, 'simulation', k)),
     candidatesPerComponent: s.options.candidatesPerComponent ?? 4,
   });
+  // The server's own simulations of the public algorithm, each from its own seed.
+  const simulation = (stream: string) => ({
+    k,
+    sigma: world.sigma,
+    topM: records[0]?.topM ?? k * (s.options.candidatesPerComponent ?? 4),
+    random: seededRandom(streamSeed('adversary', s.seed, stream, k)),
+  });
   const paths = [pathAttack(world.walk), hmmPathAttack(world.walk)];
-  const attacks: SpotAttack[] = [naiveTop1, popularityBayes(index), componentTest, arrivalAttack('freshest'), arrivalAttack('stalest'), ...paths];
-  const realSteps = truths.flatMap((t, i) => (t.spot !== null ? [i] : []));
+  const onOmp: SpotAttack[] = [naiveTop1, popularityBayes(index), componentTest, arrivalAttack('freshest'), arrivalAttack('stalest'), ...paths];
+  const onExhaustive: SpotAttack[] = [componentTest, arrivalAttack('freshest'), pathAttack(world.walk)];
+  const runs = [
+    ...onOmp.map((a) => ({ name: a.name, attack: a, on: analyses })),
+    ...onExhaustive.map((a) => ({ name: `${a.name}_exhaustive`, attack: a, on: exhaustive.analyses })),
+    ...[new PersistenceAttack(models, world.region, { ...simulation('persistence'), driftSeconds: s.device?.decoyDriftSeconds }), shadowJump(index)].map((a) => ({
+      name: a.name,
+      attack: a,
+      on: exhaustive.analyses,
+    })),
+  ];
+  const isDummy = (t: Truth) => t.spot === null && !t.offGallery;
+  const realSteps = truths.flatMap((t, i) => (t.spot !== null && !t.offGallery ? [i] : []));
   const adversaries: Record<string, number> = {};
-  for (const a of attacks) {
-    const guesses = a.guess(analyses);
+  for (const { name, attack: a, on } of runs) {
+    const guesses = a.guess(on);
     const hits = realSteps.filter((i) => guesses[i] === truths[i].spot).length;
-    adversaries[a.name] = rate(hits, realSteps.length);
+    adversaries[name] = rate(hits, realSteps.length);
   }
 
   // Real component vs decoy, on the evaluation's own queries (the adversary trained on its own simulation).
@@ -468,17 +506,42 @@ export function attack(
 
   // Real vs dummy: leave-one-session-out folds (the sessions are the server's own grouping by reply topic).
   const folds = [...sessions(analyses).values()];
-  const labels = truths.map((t) => t.spot !== null);
-  const scores = heldOutScores(queryFeatures(analyses, componentTest), labels, folds.length > 1 ? folds : splitInTwo(records.length));
-  const scored = scores.flatMap((x, i) => (Number.isNaN(x) ? [] : [i]));
-  const dummyAuc = rocAuc(scored.map((i) => scores[i]), scored.map((i) => labels[i]));
+  const labels = truths.map((t) => !isDummy(t));
+  const heldOutAuc = (features: number[][]) => {
+    const scores = heldOutScores(features, labels, folds.length > 1 ? folds : splitInTwo(records.length));
+    const scored = scores.flatMap((x, i) => (Number.isNaN(x) ? [] : [i]));
+    return nanToNull(rocAuc(scored.map((i) => scores[i]), scored.map((i) => labels[i])));
+  };
+  const dummyAuc = heldOutAuc(queryFeatures(analyses, componentTest));
+  const timingAuc = heldOutAuc(timingFeatures(records));
 
+  // Off-gallery frames against dummies, by the shape of what the k best views leave unexplained.
+  const offGallery = new OffGalleryTest(models, world.region, simulation('off-gallery'));
+  const versus = truths.flatMap((t, i) => (t.offGallery || isDummy(t) ? [i] : []));
+  const offGalleryAuc = versus.some((i) => truths[i].offGallery)
+    ? nanToNull(rocAuc(versus.map((i) => offGallery.score(records[i], exhaustive.decompositions[i])), versus.map((i) => truths[i].offGallery === true)))
+    : 0.5;
+
+  // Rotation bridging, with the devices' public pause between identities when the run has one.
+  const pause = s.device?.rotatePauseSeconds;
+  const links = linkSessions(records, { pauseMs: pause ? [pause.min * 1000, pause.max * 1000] : undefined });
+  const bridges = scoreLinks(links, records, truths, { random: seededRandom(streamSeed('adversary', s.seed, 'rotation-chance', k)) });
+  const recallOf = (sets: readonly (readonly string[])[]) => round(recall(sets, truths, realSteps));
   return {
     server_top1: Math.max(...Object.values(adversaries)),
-    trajectory_acc: Math.max(...paths.map((p) => adversaries[p.name])),
-    dummy_auc: nanToNull(dummyAuc),
+    trajectory_acc: Math.max(...[...paths.map((p) => p.name), 'path_attack_exhaustive'].map((name) => adversaries[name])),
+    dummy_auc: Math.max(dummyAuc, timingAuc),
     component_auc: nanToNull(rocAuc(componentScores, componentLabels)),
     adversaries,
+    decomposition_recall: {
+      omp: recallOf(analyses.map((a) => a.components.map((c) => c.id))),
+      exhaustive: recallOf(exhaustive.decompositions.map((d) => d.components)),
+    },
+    timing_auc: timingAuc,
+    offgallery_auc: offGalleryAuc,
+    rotation_bridging: round(bridges.bridging),
+    rotation_bridging_chance: round(bridges.chance),
+    rotations: bridges.rotations,
   };
 }
 

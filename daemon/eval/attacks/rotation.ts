@@ -1,0 +1,80 @@
+/**
+ * Rotation bridging (DESIGN §4 "Unlinkability"). A device changes identity (new client id and reply topic) now and
+ * then, so the server sees sessions start and end. Linking a new session to the session the same device had before
+ * joins the two halves of one user's path. The server knows only the stamps, and the public configuration: a new
+ * session that starts one pause after another ended is a likely continuation, and one whose first message falls on
+ * the ended session's slot grid even more so, unless the device draws a new phase.
+ *
+ * Each new session B (in order of its first message) is linked to the ended, not yet linked session A with the
+ * largest  log p(gap) + log(½ + ½·N(δ; 0, τ_A)):  gap from A's last message to B's first; p the public pause
+ * distribution when given (uniform on [min, max + one period], Gaussian edges one period wide), else the scale-free
+ * 1/gap; δ where B's first message falls on A's grid (in periods), τ_A the spread of A's own phases — a phase
+ * match counts only when the phase was kept, which the server does not know. A link taken is final, so a mistake
+ * can cascade. Chance is the same procedure choosing uniformly among the candidates (`random`): one over the number
+ * of candidates at each link, cascades included.
+ */
+import type { Random } from '../../privacy/random.js';
+import type { ServerRecord } from '../wiretap.js';
+import { gridOffset, sessionsOf, slotClock, type SlotClock } from './timing.js';
+
+export interface SessionLink {
+  /** The new session's reply topic. */
+  session: string;
+  /** The session it is linked to as its predecessor, or null (none had ended). */
+  previous: string | null;
+  /** Sessions it could have been linked to. */
+  candidates: number;
+}
+
+export interface LinkOptions {
+  /** The devices' pause between identities, ms, from the public configuration. */
+  pauseMs?: readonly [number, number];
+  /** Choose uniformly among the candidates instead (chance). */
+  random?: Random;
+}
+
+interface Span {
+  topic: string;
+  first: number;
+  last: number;
+  clock: SlotClock;
+}
+
+/** Narrowest phase match counted, in periods (stamps are rounded to the millisecond). */
+const MIN_PHASE_SPREAD = 0.002;
+
+export function linkSessions(records: readonly ServerRecord[], options: LinkOptions = {}): SessionLink[] {
+  const spans: Span[] = [...sessionsOf(records).entries()].map(([topic, steps]) => {
+    const times = steps.map((i) => records[i].t);
+    return { topic, first: times[0], last: times[times.length - 1], clock: slotClock(times) };
+  });
+  spans.sort((a, b) => a.first - b.first);
+  const linked = new Set<string>();
+  return spans.map((b) => {
+    const candidates = spans.filter((a) => a !== b && a.last < b.first && !linked.has(a.topic));
+    let best: Span | null = null;
+    if (options.random) {
+      if (candidates.length > 0) best = options.random.pick(candidates);
+    } else {
+      let bestScore = -Infinity;
+      for (const a of candidates) {
+        const score = continuation(a, b.first, options.pauseMs);
+        if (score > bestScore) [best, bestScore] = [a, score];
+      }
+    }
+    if (best) linked.add(best.topic);
+    return { session: b.topic, previous: best?.topic ?? null, candidates: candidates.length };
+  });
+}
+
+/** Log-score of "the device of `a` resumed at `first`". */
+function continuation(a: Span, first: number, pauseMs: readonly [number, number] | undefined): number {
+  const gap = Math.max(first - a.last, 1);
+  const period = a.clock.period;
+  const outside = pauseMs ? Math.max(0, pauseMs[0] - gap, gap - pauseMs[1] - period) / period : 0;
+  const gapScore = pauseMs ? -0.5 * outside * outside : -Math.log(gap);
+  const tau = Math.max(a.clock.spread, MIN_PHASE_SPREAD);
+  const delta = gridOffset(first, a.clock);
+  const density = Math.exp(-0.5 * (delta / tau) ** 2) / (tau * Math.sqrt(2 * Math.PI));
+  return gapScore + Math.log(0.5 + 0.5 * density);
+}

@@ -1,0 +1,72 @@
+/**
+ * The harness's side of the attacks in this folder: ground truth enters here, only to score what the attacks
+ * produced from the server's records (never inside an attack).
+ */
+import type { ServerRecord } from '../wiretap.js';
+import type { Random } from '../../privacy/random.js';
+import { linkSessions, type SessionLink } from './rotation.js';
+
+/** What the harness knows of one query on the wire. */
+export interface QueryTruth {
+  user: number;
+  /** The real spot; null for a dummy (and for an off-gallery frame, which shows no spot). */
+  spot: string | null;
+  /** A real query whose frame shows no gallery spot. */
+  offGallery?: boolean;
+}
+
+/** Figures the attacks of this folder add to the report (DESIGN §7). */
+export interface StrongerAttackFigures {
+  /** Share of real queries whose real spot is among the k components: greedy (OMP) and exhaustive decompositions. */
+  decomposition_recall: { omp: number; exhaustive: number };
+  /** Held-out ROC AUC of the timing classifier, real vs dummy (folded into dummy_auc). */
+  timing_auc: number;
+  /** ROC AUC of the off-gallery score, off-gallery real queries vs dummies (0.5 when there are none). */
+  offgallery_auc: number;
+  /** Identity changes linked to the right previous session, and what guessing among the candidates would get. */
+  rotation_bridging: number;
+  rotation_bridging_chance: number;
+  rotations: number;
+}
+
+/** Share of the queries `among` whose real spot is in `sets[i]`. */
+export function recall(sets: readonly (readonly string[])[], truths: readonly QueryTruth[], among: readonly number[]): number {
+  return among.length === 0 ? 0 : among.filter((i) => sets[i].includes(truths[i].spot!)).length / among.length;
+}
+
+/**
+ * A rotation is a session whose user had a session before it; the right link is that user's latest earlier
+ * session. Returns the share of rotations `links` got right; with `chance`, also the mean share a linker choosing
+ * uniformly among the same candidates gets (rotation.ts, `linkSessions` with a random source), over `runs` runs.
+ */
+export function scoreLinks(
+  links: readonly SessionLink[],
+  records: readonly ServerRecord[],
+  truths: readonly QueryTruth[],
+  chance?: { random: Random; runs?: number },
+): { bridging: number; chance: number; rotations: number } {
+  const expected = rightLinks(records, truths);
+  const share = (found: readonly SessionLink[]) =>
+    expected.size === 0 ? 0 : found.filter((l) => expected.has(l.session) && expected.get(l.session) === l.previous).length / expected.size;
+  const runs = chance && expected.size > 0 ? (chance.runs ?? 20) : 0;
+  let random = 0;
+  for (let run = 0; run < runs; run++) random += share(linkSessions(records, { random: chance!.random })) / runs;
+  return { bridging: share(links), chance: random, rotations: expected.size };
+}
+
+/** Per session that follows an earlier one of the same user, that earlier session (the latest). */
+function rightLinks(records: readonly ServerRecord[], truths: readonly QueryTruth[]): Map<string, string> {
+  const owner = new Map<string, { user: number; first: number }>();
+  records.forEach((r, i) => {
+    const seen = owner.get(r.reply_topic);
+    if (!seen || r.t < seen.first) owner.set(r.reply_topic, { user: truths[i].user, first: r.t });
+  });
+  const byUser = new Map<number, { topic: string; first: number }[]>();
+  for (const [topic, o] of owner) byUser.set(o.user, [...(byUser.get(o.user) ?? []), { topic, first: o.first }]);
+  const out = new Map<string, string>();
+  for (const list of byUser.values()) {
+    list.sort((a, b) => a.first - b.first);
+    list.slice(1).forEach((s, i) => out.set(s.topic, list[i].topic));
+  }
+  return out;
+}

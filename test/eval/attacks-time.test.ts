@@ -1,0 +1,101 @@
+/**
+ * The attacks on wall-clock stamps (daemon/eval/attacks/timing.ts, rotation.ts): the slot grid a server estimates,
+ * the timing classifier (late real messages are found, identical timing is not), and rotation bridging (identity
+ * changes at independent times are linked by their pauses; changes all at once, with a new phase, are not).
+ */
+import t from 'tap';
+import { heldOutScores } from '../../daemon/eval/adversaries.js';
+import { linkSessions } from '../../daemon/eval/attacks/rotation.js';
+import { scoreLinks } from '../../daemon/eval/attacks/scoring.js';
+import { gridOffset, sessionsOf, slotClock, timingFeatures } from '../../daemon/eval/attacks/timing.js';
+import { rocAuc } from '../../daemon/eval/stats.js';
+import type { ServerRecord } from '../../daemon/eval/wiretap.js';
+import { seededRandom, type Random } from '../../daemon/privacy/random.js';
+
+const PERIOD = 1000;
+/** Wall-clock stamps start far from 0, as Date.now does. */
+const EPOCH = 1.7e12;
+
+function message(t: number, topic: string): ServerRecord {
+  return { t: Math.round(t), reply_topic: topic, vector: [], topM: 16, candidates: [] };
+}
+
+t.test('the slot grid of a session', async (t) => {
+  const random = seededRandom(1);
+  const times = Array.from({ length: 200 }, (_, i) => EPOCH + 370 + i * PERIOD + 3 * random.normal());
+  const clock = slotClock(times);
+  t.ok(Math.abs(clock.period - PERIOD) < 5, `period ${clock.period}`);
+  t.ok(Math.abs(gridOffset(EPOCH + 370, clock)) < 0.01, 'the messages sit on the grid');
+  t.ok(Math.abs(gridOffset(EPOCH + 870, clock)) > 0.49, 'half a period off it');
+  t.ok(clock.spread < 0.01, `spread ${clock.spread}`);
+});
+
+/** Six sessions of 400 slots; a third real. `late` draws the extra delay of a real message, in ms. */
+function timingAuc(random: Random, late: () => number): number {
+  const records: ServerRecord[] = [];
+  const labels: boolean[] = [];
+  for (let s = 0; s < 6; s++) {
+    const phase = random.next() * PERIOD;
+    for (let i = 0; i < 400; i++) {
+      const real = random.next() < 1 / 3;
+      records.push(message(EPOCH + phase + i * PERIOD + 4 * random.next() + (real ? late() : 0), `s${s}`));
+      labels.push(real);
+    }
+  }
+  const folds = [...sessionsOf(records).values()];
+  const scores = heldOutScores(timingFeatures(records), labels, folds);
+  return rocAuc(scores, labels);
+}
+
+t.test('timing: real messages that leave late are found, identical timing is not', async (t) => {
+  const random = seededRandom(2);
+  const late = timingAuc(random, () => 15 + 10 * Math.abs(random.normal()));
+  const same = timingAuc(random, () => 0);
+  t.comment(`timing AUC: ${late.toFixed(3)} with real messages 15+ ms late, ${same.toFixed(3)} with identical timing`);
+  t.ok(late > 0.95);
+  t.ok(Math.abs(same - 0.5) < 0.05);
+});
+
+/**
+ * Six devices sending one message a second for an hour, changing identity 12 times after a pause of 5–15 s: each at
+ * its own random times or all at the same instants; with a new random phase or on the old grid.
+ */
+function bridging(changes: 'apart' | 'together', phase: 'new' | 'kept', seed: number) {
+  const random = seededRandom(seed);
+  const hour = 3_600_000;
+  const common = Array.from({ length: 12 }, (_, i) => (i + 1) * 290_000 + random.next() * 10_000);
+  const records: ServerRecord[] = [];
+  const truths: { user: number; spot: null }[] = [];
+  for (let user = 0; user < 6; user++) {
+    const times = changes === 'together' ? common : Array.from({ length: 12 }, () => random.next() * hour).sort((a, b) => a - b);
+    let session = 0;
+    let t = random.next() * PERIOD;
+    for (const change of [...times, hour]) {
+      for (; t < change; t += PERIOD) {
+        records.push(message(EPOCH + t, `u${user}-${session}`));
+        truths.push({ user, spot: null });
+      }
+      session++;
+      const pause = 5000 + 10_000 * random.next();
+      t = phase === 'kept' ? t + Math.ceil(pause / PERIOD) * PERIOD : change + pause + random.next() * PERIOD;
+    }
+  }
+  return scoreLinks(linkSessions(records, { pauseMs: [5000, 15_000] }), records, truths, { random });
+}
+
+t.test('rotation bridging: identity changes at independent times are linked, simultaneous ones are not', async (t) => {
+  const apart = bridging('apart', 'new', 3);
+  const kept = bridging('apart', 'kept', 3);
+  const together = bridging('together', 'new', 4);
+  const line = (name: string, b: typeof apart) => `${name} ${b.bridging.toFixed(3)} (chance ${b.chance.toFixed(3)}, ${b.rotations} changes)`;
+  t.comment(`bridging: ${line('independent times', apart)}; ${line('old phase kept', kept)}; ${line('simultaneous', together)}`);
+  t.ok(apart.rotations > 60 && apart.bridging > 0.7, 'most changes at independent times are linked');
+  t.ok(kept.bridging > 0.95 && kept.bridging > kept.chance + 0.05, 'a kept phase links even overlapping pauses');
+  t.ok(together.rotations === 72 && Math.abs(together.bridging - together.chance) < 0.1, 'simultaneous changes with a new phase: chance');
+});
+
+t.test('no identity change: nothing to bridge', async (t) => {
+  const records = [message(EPOCH, 'a'), message(EPOCH + PERIOD, 'a'), message(EPOCH + 500, 'b')];
+  const score = scoreLinks(linkSessions(records), records, [{ user: 0, spot: null }, { user: 0, spot: null }, { user: 1, spot: null }]);
+  t.same(score, { bridging: 0, chance: 0, rotations: 0 });
+});
