@@ -32,8 +32,8 @@ export interface SpotModel {
   view?: SpotViewModel;
 }
 
-/** Cache entries kept per pair table before it is cleared (bounds memory on very large galleries). */
-const PAIR_CACHE_LIMIT = 400_000;
+/** Cache entries kept per pair table before it is cleared (≈ 30 MB of direction blocks at 5 directions). */
+const PAIR_CACHE_LIMIT = 100_000;
 
 export class SpotModels {
   readonly dimension: number;
