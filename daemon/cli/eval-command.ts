@@ -12,8 +12,8 @@ import { parseCommandArgs, required } from './args.js';
  * `enfpire eval --spots DIR --out FILE.json [--k K] [--seed S] [--users U] [--minutes M] [--rate R]
  *   [--mode constant|poisson] [--transform kmix|noise|bucket] [--noise N] [--decoys phantoms|lockstep|random]
  *   [--camera continuous|photos] [--broker mqtt://…] [--record FILE] [--plot FILE.png]
- *   [--model MANIFEST] [--candidates C] [--threshold T]`: candidates, threshold, decoys, mode and rate default to the
- * edge profile's defaults. Progress on stderr, the report written atomically to FILE.json, one summary line on stdout.
+ *   [--model MANIFEST] [--candidates C] [--threshold T] [--offgallery DIR] [--time virtual|wall] [--rotate MINUTES]
+ *   [--no-cache]`: candidates, threshold, decoys, mode, rate and rotation default to the edge profile's defaults. Progress on stderr, the report written atomically to FILE.json, one summary line on stdout.
  */
 export async function runEvalCommand(args: string[]): Promise<number> {
   const { values } = parseCommandArgs('eval', args, {
@@ -35,6 +35,10 @@ export async function runEvalCommand(args: string[]): Promise<number> {
     model: { type: 'string' },
     candidates: { type: 'string' },
     threshold: { type: 'string' },
+    offgallery: { type: 'string' },
+    time: { type: 'string' },
+    rotate: { type: 'string' },
+    'no-cache': { type: 'boolean' },
   });
   const spotsDir = resolve(required('eval', 'spots', values.spots));
   const outPath = resolve(required('eval', 'out', values.out));
@@ -62,6 +66,10 @@ export async function runEvalCommand(args: string[]): Promise<number> {
     candidatesPerComponent: integer('candidates', values.candidates, schemaDefault('edge', 'privacy.candidatesPerComponent') as number),
     resolverThreshold: fraction('threshold', values.threshold, schemaDefault('edge', 'resolver.threshold') as number),
     brokerUrl: values.broker,
+    offGalleryDir: values.offgallery === undefined ? undefined : resolve(values.offgallery),
+    time: choice('time', values.time, ['virtual', 'wall'] as const, 'virtual'),
+    rotateIdentityMinutes: values.rotate === undefined ? undefined : positiveOrZero('rotate', values.rotate),
+    cacheDir: values['no-cache'] ? null : undefined,
     recordPath: values.record === undefined ? undefined : resolve(values.record),
     sweep: values.plot !== undefined,
     logger,
@@ -120,7 +128,7 @@ function integer(name: string, text: string | undefined, fallback: number): numb
 }
 
 function progressLine(done: number, total: number): void {
-  process.stderr.write(`\reval: query ${done}/${total}${done === total ? '\n' : ''}`);
+  process.stderr.write(`\reval: ${Math.round(done / 1000)}/${Math.round(total / 1000)} simulated s${done === total ? '\n' : ''}`);
 }
 
 /** Without a terminal (logs, CI) a line per 10 % instead of carriage returns. */
@@ -130,7 +138,7 @@ function progressEvery10Percent(): (done: number, total: number) => void {
     const tenth = Math.floor((done * 10) / total);
     if (tenth !== shown) {
       shown = tenth;
-      process.stderr.write(`eval: query ${done}/${total}\n`);
+      process.stderr.write(`eval: ${tenth * 10} % of the simulated time\n`);
     }
   };
 }

@@ -79,8 +79,8 @@ export interface PrivacyConfig {
   candidatesPerComponent: number;
   /** Absent: from the model's view-variation model. */
   decoySigma?: number;
-  /** Correlation time of a decoy's view, seconds; 0: independent draws. */
-  decoyDriftSeconds: number;
+  /** How a decoy's view drifts (privacy/decoys.ts ViewDrift); fastSeconds 0: independent draws. */
+  decoyDrift: { fastSeconds: number; slowSeconds: number; slowShare: number };
   /** Absent: the resolver's threshold. */
   minSpotCosine?: number;
 }
@@ -223,7 +223,7 @@ export const EDGE_CONFIG_SHAPE: Shape<EdgeConfig> = {
     still: { intervalSeconds: true, settleMs: true },
   },
   model: { manifest: true, executionProviders: true, intraOpThreads: true, graphOptimizationLevel: true },
-  privacy: { transform: true, noise: true, k: true, decoys: true, candidatesPerComponent: true, decoySigma: true, decoyDriftSeconds: true, minSpotCosine: true },
+  privacy: { transform: true, noise: true, k: true, decoys: true, candidatesPerComponent: true, decoySigma: true, decoyDrift: { fastSeconds: true, slowSeconds: true, slowShare: true }, minSpotCosine: true },
   transport: {
     url: true,
     usernameFile: true,

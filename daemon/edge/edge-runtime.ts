@@ -132,7 +132,7 @@ export class EdgeRuntime extends EventEmitter<{ result: [EdgeResult]; query: [Se
         candidatesPerComponent: config.privacy.candidatesPerComponent,
         noise: config.privacy.noise,
       } as TransformConfig,
-      { pool: { spots: pack.spots }, variation: { sigma }, random, clock: () => clock.now(), driftSeconds: config.privacy.decoyDriftSeconds },
+      { pool: { spots: pack.spots }, variation: { sigma }, random, clock: () => clock.now(), drift: config.privacy.decoyDrift },
     );
     const resolver = new Resolver({
       threshold: config.resolver.threshold,

@@ -6,12 +6,12 @@
  * re-ranks replies on the device and dummy replies never become results. A wiretap keeps what the server saw, the
  * adversaries attack only that, and ground truth stays here to score them.
  */
-import { copyFile, mkdir, mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, extname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { stringify } from 'yaml';
-import { loadRecognizerConfig } from '../config/load.js';
+import { loadRecognizerConfig, schemaDefault } from '../config/load.js';
 import { EmbeddedBroker } from '../demo/embedded-broker.js';
 import { Resolver } from '../edge/resolver.js';
 import { OnnxExtractor } from '../extractor/onnx-extractor.js';
@@ -44,10 +44,14 @@ import {
   type SpotAttack,
 } from './adversaries.js';
 import { InProcessServer } from './eval-server.js';
-import { simulateTimeline, type CameraModel, type SlotMode } from './simulation.js';
+import type { CameraModel, SlotMode } from './simulation.js';
+import { dwellViewOf, loadWorld, measureStream, renderFrame, simulateWorld, type StreamStats, type WorldStream } from './world/index.js';
 import { rocAuc } from './stats.js';
 import { planEval, queryFiles, renderQuery, renderReference, streamSeed, type EvalPlan } from './views.js';
-import { Wiretap, writeRecord, type ServerRecord } from './wiretap.js';
+import { writeRecord, type ServerRecord } from './wiretap.js';
+import { runFleet, type WorldFrame } from './fleet.js';
+import { defaultEvalCacheDir, EnrolCache, enrolKey } from './enrol-cache.js';
+import type { EdgeResult } from '../edge/edge-daemon.js';
 import { exhaustiveAnalyses } from './attacks/decompose.js';
 import { OffGalleryTest } from './attacks/off-gallery.js';
 import { PersistenceAttack } from './attacks/persistence.js';
@@ -77,8 +81,10 @@ export interface EvalOptions {
   transform?: TransformKind;
   /** Noise norm for transform 'noise'. */
   noise?: number;
-  /** Decoy spot source. Default 'phantoms'. */
+  /** Decoy spot source. Default the device profile's ('wearer'). */
   decoys?: DecoySpotSource;
+  /** Photographs of no spot (what glasses see between spots); default `<spotsDir>-offgallery` or a sibling `offgallery`. */
+  offGalleryDir?: string;
   /** How the simulated users' cameras see spots. Default 'continuous' (smart glasses). */
   camera?: CameraModel;
   /** Candidates per k-mix component (topM = k × this). Default: the transform's. */
@@ -92,6 +98,15 @@ export interface EvalOptions {
   adversaryViews?: number;
   /** Also run k = 1…8 for the privacy/utility curve. */
   sweep?: boolean;
+  /** Mean minutes between a device's identity changes; default the device profile's; 0 keeps one identity. */
+  rotateIdentityMinutes?: number;
+  /** 'virtual' (default): the devices run in simulated time; 'wall': in real time, for the timing attacks. */
+  time?: 'virtual' | 'wall';
+  /**
+   * Where enrolled galleries and the adversary's views are kept between runs (enrol-cache.ts); default
+   * `${XDG_CACHE_HOME:-~/.cache}/enfpire/eval`; null: enrol afresh every run.
+   */
+  cacheDir?: string | null;
   /** Write what the server saw (JSON lines) here. */
   recordPath?: string;
   logger?: Logger;
@@ -121,6 +136,7 @@ export interface PrivacyFigures {
   results: number;
   user_unknown: number;
   real_in_reply: number;
+  identity_rotations: number;
 }
 
 export interface EvalReport extends PrivacyFigures {
@@ -135,12 +151,14 @@ export interface EvalReport extends PrivacyFigures {
   scheduler: { mode: SlotMode; ratePerSecond: number };
   broker: { url: string; protocolVersion: MqttProtocolVersion; embedded: boolean };
   decoy_sigma: number;
-  /** Photos taken, including those superseded before their slot. */
+  /** Frames the simulated cameras delivered. */
   photos: number;
+  /** Statistics of the simulated camera streams: frames of no spot, dropouts, dwells, frame-to-frame cosine. */
+  world: StreamStats;
   targets: Record<string, { target: string; pass: boolean }>;
   /** The privacy/utility curve (k = 1…8) when a sweep was asked for. */
   curve?: PrivacyFigures[];
-  timing: { wall_s: number; enrol_s: number; extract_ms_mean: number; slot_ms_mean: number };
+  timing: { wall_s: number; enrol_s: number; extract_ms_mean: number };
 }
 
 export const EVAL_DEFAULTS = { k: 4, seed: 1, users: 4, minutes: 30, mode: 'constant', camera: 'continuous', adversaryViews: 6 } as const;
@@ -157,10 +175,13 @@ interface World {
   protocolVersion: MqttProtocolVersion;
   limits: ReturnType<typeof wireLimitsFor>;
   ownViews: OwnViews;
-  features: (spot: string, index: number) => Promise<Float32Array>;
+  /** The simulated world in front of the devices' cameras, the same for every k of a sweep. */
+  stream: (s: Pick<ScenarioOptions, 'users' | 'minutes' | 'camera'>) => WorldStream;
+  /** The evaluation's own extractor (plain recognition beside the devices'). */
+  extract: (picture: Buffer) => Promise<Float32Array>;
   extractMs: { total: number; count: number };
-  /** Wall time of query slots (transform, broker round trip, wiretap, resolver). */
-  slotMs: { total: number; count: number };
+  /** Device galleries and profiles. */
+  workDir: string;
 }
 
 export async function runEval(options: EvalOptions): Promise<EvalReport> {
@@ -192,7 +213,21 @@ export async function runEval(options: EvalOptions): Promise<EvalReport> {
       throw new UserError(`The model manifest ${options.modelManifest} has no viewVariation.sigma; use a model that ships one.`);
     }
     const galleryPath = join(work, 'gallery.db');
-    await enrollReferences(plan, new Map(spots.map((s) => [s.id, queryFiles(s)])), options.spotsDir, join(work, 'references'), galleryPath, extractor, logger);
+    const adversaryViews = options.adversaryViews ?? EVAL_DEFAULTS.adversaryViews;
+    const cache =
+      options.cacheDir === null
+        ? undefined
+        : new EnrolCache(options.cacheDir ?? defaultEvalCacheDir(), await enrolKey({
+            spots,
+            modelManifest: options.modelManifest,
+            seed,
+            adversaryViews,
+            extra: { metadata: await readFile(join(options.spotsDir, METADATA_FILE), 'utf8').catch(() => null), views: 'world-dwell-v1' },
+          }));
+    if (!(await cache?.restoreGallery(galleryPath))) {
+      await enrollReferences(plan, new Map(spots.map((s) => [s.id, queryFiles(s)])), options.spotsDir, join(work, 'references'), galleryPath, extractor, logger);
+      await cache?.saveGallery(galleryPath);
+    }
     const enrolS = (performance.now() - started) / 1000;
 
     baseline = InProcessServer.open(galleryPath);
@@ -213,34 +248,41 @@ export async function runEval(options: EvalOptions): Promise<EvalReport> {
 
     const byId = new Map(spots.map((s) => [s.id, s]));
     const extractMs = { total: 0, count: 0 };
-    const extract = async (file: string, viewSeed: number) => {
-      const picture = await renderQuery({ file, seed: viewSeed });
+    const extractPicture = async (picture: Buffer) => {
       const t0 = performance.now();
       const f = await extractor.extract(picture);
       extractMs.total += performance.now() - t0;
       extractMs.count++;
       return f;
     };
-    // A photo's feature depends only on (spot, photo number): cached so every k of a sweep sees the same photos.
-    const cache = new Map<string, Float32Array>();
-    const features = async (spot: string, index: number) => {
-      const key = `${spot}\0${index}`;
-      let f = cache.get(key);
-      if (!f) {
-        const files = queryFiles(byId.get(spot)!);
-        f = await extract(files[index % files.length], streamSeed('query', seed, spot, index));
-        cache.set(key, f);
+    const offGalleryDir = await findOffGallery(options);
+    const place = await loadWorld(options.spotsDir, offGalleryDir);
+    const streams = new Map<string, WorldStream>();
+    const stream = (sc: Pick<ScenarioOptions, 'users' | 'minutes' | 'camera'>) => {
+      const key = `${sc.users}/${sc.minutes}/${sc.camera}`;
+      let made = streams.get(key);
+      if (!made) {
+        // Glasses wearers of every kind in turn, or kiosks taking stills: people who do not move like the phantoms.
+        const devices = sc.camera === 'photos' ? { people: 0, kiosks: sc.users } : { people: sc.users, kiosks: 0 };
+        made = simulateWorld({ ...place, ...devices, seed: streamSeed('query', seed, 'world', 0), durationMs: sc.minutes * 60_000 });
+        streams.set(key, made);
       }
-      return f;
+      return made;
     };
-    const ownViews = new Map<string, Float32Array[]>();
-    for (const spot of spots) {
-      const files = queryFiles(spot);
-      const views: Float32Array[] = [];
-      for (let v = 0; v < (options.adversaryViews ?? EVAL_DEFAULTS.adversaryViews); v++) {
-        views.push(await extract(files[v % files.length], streamSeed('adversary', seed, spot.id, v)));
-      }
-      ownViews.set(spot.id, views);
+    const extract = async (file: string, viewSeed: number) => extractPicture(await renderDwellView(file, viewSeed));
+    let ownViews = await cache?.loadViews();
+    if (!ownViews) {
+      const made = new Map<string, Float32Array[]>();
+      await forEachConcurrently(spots, RENDER_CONCURRENCY, async (spot) => {
+        const files = queryFiles(spot);
+        const views: Float32Array[] = [];
+        for (let v = 0; v < adversaryViews; v++) {
+          views.push(await extract(files[v % files.length], streamSeed('adversary', seed, spot.id, v)));
+        }
+        made.set(spot.id, views);
+      });
+      ownViews = new Map(spots.map((s) => [s.id, made.get(s.id)!]));
+      await cache?.saveViews(ownViews);
     }
 
     const world: World = {
@@ -254,11 +296,12 @@ export async function runEval(options: EvalOptions): Promise<EvalReport> {
       protocolVersion,
       limits: wireLimitsFor(region[0].feature.length, { maxCandidates: recognizerConfig.maxTopM }),
       ownViews,
-      features,
+      stream,
+      extract: extractPicture,
       extractMs,
-      slotMs: { total: 0, count: 0 },
+      workDir: work,
     };
-    const scenario = { seed, users, minutes, mode, rate, decoys: options.decoys ?? 'phantoms', camera: options.camera ?? EVAL_DEFAULTS.camera, options, logger };
+    const scenario = { seed, users, minutes, mode, rate, decoys: options.decoys ?? (schemaDefault('edge', 'privacy.decoys') as DecoySpotSource), camera: options.camera ?? EVAL_DEFAULTS.camera, options, logger };
     const main = await runScenario(world, { ...scenario, k, recordPath: options.recordPath, onProgress: options.onProgress });
     const curve: PrivacyFigures[] = [];
     if (options.sweep) {
@@ -268,6 +311,8 @@ export async function runEval(options: EvalOptions): Promise<EvalReport> {
     }
 
     const f = main.figures;
+    // What the cameras saw, beside the figures: the world is part of the claim (issue #9, "camera streams").
+    const cameras = await measureStream(world.stream(scenario), extractor, { pairs: 12 });
     return {
       ...f,
       spots: spots.length,
@@ -282,6 +327,7 @@ export async function runEval(options: EvalOptions): Promise<EvalReport> {
       broker: { url: embedded ? 'embedded aedes' : brokerUrl, protocolVersion, embedded: embedded !== undefined },
       decoy_sigma: sigma,
       photos: main.photos,
+      world: cameras,
       targets: {
         baseline_top1: { target: '>= 0.95', pass: f.baseline_top1 >= 0.95 },
         user_top1: { target: '>= 0.99 x baseline_top1', pass: f.user_top1 >= 0.99 * f.baseline_top1 },
@@ -294,7 +340,6 @@ export async function runEval(options: EvalOptions): Promise<EvalReport> {
         wall_s: round((performance.now() - started) / 1000, 2),
         enrol_s: round(enrolS, 2),
         extract_ms_mean: round(extractMs.total / Math.max(1, extractMs.count), 2),
-        slot_ms_mean: round(world.slotMs.total / Math.max(1, world.slotMs.count), 2),
       },
     };
   } finally {
@@ -329,115 +374,129 @@ interface Truth {
   offGallery?: boolean;
 }
 
-/** One simulated run at one k, from the walks to the attacks' scores. */
+/**
+ * One run at one k: the shipped daemon on every simulated device (fleet.ts), then the attacks on what the server saw
+ * and the user's answers against the ground truth.
+ */
 async function runScenario(world: World, s: ScenarioOptions): Promise<{ figures: PrivacyFigures; photos: number }> {
   const { k, seed } = s;
-  let now = 0;
-  const clock = () => now;
-  // The same walks and photos for every k of a sweep: only the privacy layer's randomness depends on k.
-  const timeline = simulateTimeline({
-    model: world.walk,
+  // The same world for every k of a sweep: only the privacy layer's randomness depends on k.
+  const stream = world.stream(s);
+  const frames: WorldFrame[] = stream.frames.map((f, n) => ({
+    user: f.device,
+    t: f.t,
+    label: `d${f.device}/${n}`,
+    spot: f.spot,
+    render: () => renderFrame(f.view),
+  }));
+  const baseline = new BaselineTally(world, s);
+  const run = await runFleet({
+    profile: {
+      privacy: {
+        transform: s.options.transform ?? 'kmix',
+        k,
+        decoys: s.decoys,
+        ...(s.options.candidatesPerComponent !== undefined ? { candidatesPerComponent: s.options.candidatesPerComponent } : {}),
+        ...(s.options.noise !== undefined ? { noise: s.options.noise } : {}),
+      },
+      scheduler: { mode: s.mode, ratePerSecond: s.rate },
+      ...(s.options.resolverThreshold !== undefined ? { resolver: { threshold: s.options.resolverThreshold } } : {}),
+      // 0 keeps one identity per device for the whole run; otherwise the profile's mean interval.
+      ...(s.options.rotateIdentityMinutes !== undefined ? { transport: { rotateIdentityMinutes: s.options.rotateIdentityMinutes } } : {}),
+    },
     users: s.users,
     durationMs: s.minutes * 60_000,
-    ratePerSecond: s.rate,
-    mode: s.mode,
-    camera: s.camera,
-    random: seededRandom(streamSeed('privacy', seed, 'timeline', 0)),
+    frames,
+    brokerUrl: world.brokerUrl,
+    protocolVersion: world.protocolVersion,
+    modelManifest: s.options.modelManifest,
+    workDir: world.workDir,
+    seed: streamSeed('privacy', seed, 'devices', k),
+    time: s.options.time,
+    limits: world.limits,
+    logger: s.logger,
+    onShown: (frame, picture) => baseline.add(frame, picture),
+    onProgress: s.onProgress,
   });
-  const devices = Array.from({ length: s.users }, (_, user) => ({
-    transform: createTransform(
-      { kind: s.options.transform ?? 'kmix', k, candidatesPerComponent: s.options.candidatesPerComponent, decoys: s.decoys, noise: s.options.noise } as TransformConfig,
-      {
-        pool: { spots: world.region },
-        variation: { sigma: world.sigma },
-        random: seededRandom(streamSeed('privacy', seed, `user-${user}`, k)),
-        clock,
-      },
-    ),
-    client: new RecognitionClient({
-      url: world.brokerUrl,
-      protocolVersion: world.protocolVersion,
-      limits: world.limits,
-      model: world.model,
-      logger: s.logger,
-      requestTimeoutMs: 30_000,
-    }),
-    // No smoothing window: every photo is judged on its own.
-    resolver: new Resolver({ threshold: s.options.resolverThreshold, logger: s.logger }),
-    plainResolver: new Resolver({ threshold: s.options.resolverThreshold, logger: s.logger }),
-  }));
-  const tap = new Wiretap({ url: world.brokerUrl, protocolVersion: world.protocolVersion, limits: world.limits, clock, logger: s.logger });
-  const truths: Truth[] = [];
-  const tally = { baseline: 0, baselineRaw: 0, user: 0, unknown: 0, inReply: 0, results: 0 };
-  let bytes = 0;
-  // Render and extract every photo a slot will carry first, several at a time (sharp and ONNX Runtime run off the
-  // main thread): the slot loop below then only waits for the broker.
-  await forEachConcurrently(
-    timeline.slots.flatMap((slot) => (slot.photo ? [slot.photo] : [])),
-    RENDER_CONCURRENCY,
-    (photo) => world.features(photo.spot, photo.index),
-  );
-  try {
-    await tap.start();
-    for (const d of devices) await d.client.start();
-    const before = devices.map((d) => d.client.counters());
-    for (const slot of timeline.slots) {
-      // Simulated time stands still until the server's view of this query is recorded, so it is stamped with slot.t.
-      now = slot.t;
-      const t0 = performance.now();
-      const device = devices[slot.user];
-      const photo = slot.photo;
-      const feature = photo ? await world.features(photo.spot, photo.index) : undefined;
-      const query = feature ? device.transform.transform(feature) : device.transform.dummy();
-      const reply = await device.client.query({ type: 'query', model: world.model, vector: query.vector, topM: query.topM });
-      truths.push({ user: slot.user, spot: photo?.spot ?? null });
-      await tap.waitFor(truths.length);
-      if (photo && feature) {
-        // A real query: the device re-ranks against its own feature. A dummy's reply is simply not resolved.
-        const resolution = device.resolver.resolve(feature, reply.candidates, now);
-        tally.results++;
-        if (resolution.spotId === photo.spot) tally.user++;
-        if (resolution.spotId === null) tally.unknown++;
-        if (reply.candidates.some((c) => c.id === photo.spot)) tally.inReply++;
-        // Plain recognition is the same device with privacy off: the feature itself as the query, and the same
-        // resolver rule (its 'unknown' threshold) on the answer, so that the gap to user_top1 is what privacy costs.
-        const plain = await world.baseline.query({ type: 'query', model: world.model, vector: feature, topM: 1 });
-        if (plain.reply.candidates[0]?.id === photo.spot) tally.baselineRaw++;
-        if (device.plainResolver.resolve(feature, plain.reply.candidates, now).spotId === photo.spot) tally.baseline++;
-      }
-      world.slotMs.total += performance.now() - t0;
-      world.slotMs.count++;
-      s.onProgress?.(truths.length, timeline.slots.length);
-    }
-    devices.forEach((d, i) => {
-      const c = d.client.counters();
-      bytes += c.bytesOut - before[i].bytesOut + c.bytesIn - before[i].bytesIn;
-    });
-  } finally {
-    for (const d of devices) await d.client.stop();
-    await tap.stop();
-  }
-  if (s.recordPath) await writeRecord(s.recordPath, tap.records);
+  if (s.recordPath) await writeRecord(s.recordPath, run.records);
+  if (run.unpaired > 0) s.logger.warn({ unpaired: run.unpaired }, 'queries on the wire that no device claimed were left out of the attacks');
 
-  const attacks = attack(world, k, tap.records, truths, s);
-  const real = truths.filter((t) => t.spot !== null).length;
+  // The server knows the devices' public configuration: the drift of their decoys and their rotation pauses.
+  const attacks = attack(world, k, run.records, run.truths, { ...s, device: run.deviceSettings });
+  const user = await baseline.score(run.results);
+  const realOfSpot = run.truths.flatMap((t, i) => (t.spot !== null ? [i] : []));
+  const inReply = realOfSpot.filter((i) => run.records[i].candidates.includes(run.truths[i].spot!)).length;
+  const real = run.truths.filter((t) => t.spot !== null || t.offGallery).length;
   return {
-    photos: timeline.photos.length,
+    photos: stream.frames.length,
     figures: {
       k,
-      baseline_top1: rate(tally.baseline, real),
-      baseline_top1_raw: rate(tally.baselineRaw, real),
-      user_top1: rate(tally.user, real),
+      ...user,
       ...attacks,
-      bytes_per_result: round(bytes / Math.max(1, tally.results), 1),
-      queries: truths.length,
+      bytes_per_result: round(run.bytes / Math.max(1, user.results), 1),
+      queries: run.truths.length,
       real_queries: real,
-      dummy_queries: truths.length - real,
-      results: tally.results,
-      user_unknown: rate(tally.unknown, real),
-      real_in_reply: rate(tally.inReply, real),
+      dummy_queries: run.truths.length - real,
+      real_in_reply: rate(inReply, realOfSpot.length),
+      identity_rotations: run.rotations,
     },
   };
+}
+
+/**
+ * The user's side of the figures: for every frame the device answered, its answer against the ground truth, beside
+ * plain recognition of the same picture (k = 1, the feature itself to the server, the device's resolver rule).
+ */
+class BaselineTally {
+  private readonly pending: Promise<void>[] = [];
+  private readonly plain = new Map<string, { raw: boolean; resolved: boolean; inReply?: boolean }>();
+  private readonly frames = new Map<string, WorldFrame>();
+  private readonly resolver: Resolver;
+
+  constructor(
+    private readonly world: World,
+    s: ScenarioOptions,
+  ) {
+    this.resolver = new Resolver({ threshold: s.options.resolverThreshold, logger: s.logger });
+  }
+
+  add(frame: WorldFrame, picture: Buffer): void {
+    this.frames.set(frame.label, frame);
+    this.pending.push(
+      (async () => {
+        const feature = await this.world.extract(picture);
+        const plain = await this.world.baseline.query({ type: 'query', model: this.world.model, vector: feature, topM: 1 });
+        const top = plain.reply.candidates[0]?.id ?? null;
+        this.plain.set(frame.label, {
+          raw: top === frame.spot,
+          resolved: this.resolver.resolve(feature, plain.reply.candidates, frame.t).spotId === frame.spot,
+        });
+      })(),
+    );
+  }
+
+  async score(results: ReadonlyMap<string, EdgeResult>): Promise<Pick<PrivacyFigures, 'baseline_top1' | 'baseline_top1_raw' | 'user_top1' | 'results' | 'user_unknown'>> {
+    await Promise.all(this.pending);
+    let n = 0;
+    const tally = { user: 0, baseline: 0, raw: 0, unknown: 0 };
+    for (const [label, result] of results) {
+      const frame = this.frames.get(label);
+      const plain = this.plain.get(label);
+      if (!frame || !plain || frame.spot === null) continue;
+      n++;
+      if (result.spotId === frame.spot) tally.user++;
+      if (result.spotId === null) tally.unknown++;
+      if (plain.resolved) tally.baseline++;
+      if (plain.raw) tally.raw++;
+    }
+    return {
+      baseline_top1: rate(tally.baseline, n),
+      baseline_top1_raw: rate(tally.raw, n),
+      user_top1: rate(tally.user, n),
+      results: n,
+      user_unknown: rate(tally.unknown, n),
+    };
+  }
 }
 
 /**
@@ -453,7 +512,7 @@ export function attack(
     seed: number;
     options: Pick<EvalOptions, 'candidatesPerComponent'>;
     /** The devices' public privacy configuration, as far as the run knows it (absent: the server fits or ignores it). */
-    device?: { decoyDriftSeconds?: number; rotatePauseSeconds?: { min: number; max: number } };
+    device?: { viewDrift?: { fastSeconds: number; slowSeconds: number; slowShare: number }; rotatePauseSeconds?: { min: number; max: number } };
   },
 ): Pick<PrivacyFigures, 'server_top1' | 'trajectory_acc' | 'dummy_auc' | 'component_auc' | 'adversaries'> & StrongerAttackFigures {
   if (records.length !== truths.length) throw new Error(`the wiretap holds ${records.length} records for ${truths.length} queries`);
@@ -479,7 +538,7 @@ export function attack(
   const runs = [
     ...onOmp.map((a) => ({ name: a.name, attack: a, on: analyses })),
     ...onExhaustive.map((a) => ({ name: `${a.name}_exhaustive`, attack: a, on: exhaustive.analyses })),
-    ...[new PersistenceAttack(models, world.region, { ...simulation('persistence'), driftSeconds: s.device?.decoyDriftSeconds }), shadowJump(index)].map((a) => ({
+    ...[new PersistenceAttack(models, world.region, { ...simulation('persistence'), viewDrift: s.device?.viewDrift }), shadowJump(index)].map((a) => ({
       name: a.name,
       attack: a,
       on: exhaustive.analyses,
@@ -567,6 +626,31 @@ async function forEachConcurrently<T>(items: readonly T[], limit: number, task: 
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 }
 
+/**
+ * Photographs of no spot for the simulated cameras: `--offgallery DIR`, else a folder beside the spots named
+ * `<spots>-offgallery` (what scripts/build-benchmark.mjs writes) or `offgallery` (the bundled samples).
+ */
+async function findOffGallery(options: Pick<EvalOptions, 'spotsDir' | 'offGalleryDir'>): Promise<string> {
+  const candidates = options.offGalleryDir
+    ? [options.offGalleryDir]
+    : [`${options.spotsDir.replace(/\/+$/, '')}-offgallery`, join(dirname(options.spotsDir.replace(/\/+$/, '')), 'offgallery')];
+  for (const dir of candidates) {
+    if ((await stat(dir).catch(() => undefined))?.isDirectory()) return dir;
+  }
+  throw new UserError(
+    `eval: no photographs of no spot for the simulated cameras (looked for ${candidates.join(' and ')}); pass --offgallery DIR with pictures that are none of the spots.`,
+  );
+}
+
+/**
+ * A view of a spot photo like the simulated wearers' frames while they stand at it (world/stream.ts): what the
+ * recognizer's view models and the adversary's own views are learned from, as an operator who knows what queries
+ * look like would (docs/decisions.md #21).
+ */
+function renderDwellView(file: string, seed: number): Promise<Buffer> {
+  return renderFrame(dwellViewOf(file, seed));
+}
+
 /** Writes the reference pictures as a spot folder (with the original spots.json) and enrols it. */
 async function enrollReferences(
   plan: EvalPlan,
@@ -589,7 +673,7 @@ async function enrollReferences(
   // component test's) are of the scene too, and decoys shaped like re-renders of a mild enrolment view sit farther
   // from the reference than real photos do (measured: mean cosine to the reference 0.824 against 0.858 for real
   // views; from the scene photos 0.852), which gives the real component the larger weight.
-  await enroll({ spotsDir: referencesDir, outPath: galleryPath, extractor, logger, viewSources });
+  await enroll({ spotsDir: referencesDir, outPath: galleryPath, extractor, logger, viewSources, renderView: renderDwellView });
 }
 
 /** Writes the report next to its final name and renames it, so a reader never sees half a file. */

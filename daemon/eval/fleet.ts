@@ -84,6 +84,8 @@ export interface FleetRun {
   /** Per device: the daemon's own counters at the end. */
   counters: ReturnType<EdgeRuntime['edge']['stats']>[];
   rotations: number;
+  /** The devices' public privacy settings, as their profile loaded them (what the server may assume). */
+  deviceSettings: { viewDrift: { fastSeconds: number; slowSeconds: number; slowShare: number }; rotatePauseSeconds: { min: number; max: number } };
 }
 
 interface Device {
@@ -104,6 +106,7 @@ export async function runFleet(options: FleetOptions): Promise<FleetRun> {
     logger: options.logger,
   });
   const devices: Device[] = [];
+  let deviceSettings: FleetRun['deviceSettings'] | undefined;
   const results = new Map<string, EdgeResult>();
   let sentTotal = 0;
   const ended: { counters: FleetRun['counters'][number]; transport: ReturnType<EdgeRuntime['transport']['counters']>; rotations: number }[] = [];
@@ -113,8 +116,10 @@ export async function runFleet(options: FleetOptions): Promise<FleetRun> {
     await tap.start();
     for (let user = 0; user < options.users; user++) {
       const camera = new SimulatedCamera();
+      const config = await deviceProfile(options, user);
+      deviceSettings ??= { viewDrift: config.privacy.decoyDrift, rotatePauseSeconds: config.transport.rotatePauseSeconds };
       const runtime = new EdgeRuntime({
-        config: await deviceProfile(options, user),
+        config,
         logger: options.logger,
         source: camera,
         clock,
@@ -180,6 +185,7 @@ export async function runFleet(options: FleetOptions): Promise<FleetRun> {
     bytes: ended.reduce((sum, d) => sum + d.transport.bytesIn + d.transport.bytesOut, 0),
     counters: ended.map((d) => d.counters),
     rotations: ended.reduce((sum, d) => sum + d.rotations, 0),
+    deviceSettings: deviceSettings!,
   };
 }
 

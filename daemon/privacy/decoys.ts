@@ -15,16 +15,29 @@ export interface ViewVariation {
 /**
  * Decoys that drift like a camera's view (DESIGN §4, "frames come in sequences"). Consecutive glasses frames of one
  * spot are nearly the same picture, so a real component persists from one query to the next; decoys drawn afresh
- * every time would not, and a server comparing neighbouring queries finds the one that persists. With drift, each
- * spot keeps the random draw behind its last decoy and the next one moves away from it as an Ornstein-Uhlenbeck
- * process: correlation exp(-gap / seconds) between decoys of one spot `gap` seconds apart, and each decoy on its
- * own still an exact draw from the spot's view model.
+ * every time would not, and a server comparing neighbouring queries finds the one that persists. Frames of one visit
+ * vary on two time scales: the head's jitter from frame to frame, and where the wearer stands, which holds for the
+ * whole visit. So each spot keeps the random draws behind its last decoy as two Ornstein-Uhlenbeck processes, a fast
+ * and a slow one, mixed with weights √(1 − slowShare) and √slowShare: the correlation between two decoys of one spot
+ * `gap` s apart is slowShare·exp(−gap/slowSeconds) + (1 − slowShare)·exp(−gap/fastSeconds), and each decoy on its
+ * own is still an exact draw from the spot's view model.
  */
 export interface ViewDrift {
-  /** Correlation time, seconds; 0 draws every decoy independently. */
-  seconds: number;
+  /** Correlation time of the frame-to-frame jitter, seconds; 0 draws every decoy independently. */
+  fastSeconds: number;
+  /** Correlation time of the viewpoint held over a visit, seconds. */
+  slowSeconds: number;
+  /** Share of a view's variation that is held over a visit (0..1). */
+  slowShare: number;
   /** Milliseconds; the evaluation passes its virtual clock. */
   clock: () => number;
+}
+
+/** The two processes behind one spot's decoys. */
+interface DriftState {
+  at: number;
+  slow: ViewNoise;
+  fast: ViewNoise;
 }
 
 export interface DecoySynthesizerOptions {
@@ -68,8 +81,8 @@ export class DecoySynthesizer implements DecoySpotPicker {
   /** Running sum of popularity, for drawing a spot in O(log n). */
   private readonly cumulative: Float64Array;
   private readonly drift: ViewDrift | undefined;
-  /** Per spot index: the draw behind its last shown decoy, and when. */
-  private readonly driftStates = new Map<number, { at: number; noise: ViewNoise }>();
+  /** Per spot index: the draws behind its last shown decoy, and when. */
+  private readonly driftStates = new Map<number, DriftState>();
 
   constructor(options: DecoySynthesizerOptions) {
     const { spots, variation, random } = options;
@@ -81,10 +94,13 @@ export class DecoySynthesizer implements DecoySpotPicker {
     this.dimension = spots[0].feature.length;
     this.sigma = variation.sigma;
     this.random = random;
-    if (options.drift && !(Number.isFinite(options.drift.seconds) && options.drift.seconds >= 0)) {
-      throw new RangeError(`decoy drift must be a finite number of seconds >= 0, got ${options.drift.seconds}`);
+    const d = options.drift;
+    if (d && !(Number.isFinite(d.fastSeconds) && d.fastSeconds >= 0 && d.slowSeconds >= d.fastSeconds && d.slowShare >= 0 && d.slowShare <= 1)) {
+      throw new RangeError(
+        `decoy drift needs 0 <= fastSeconds <= slowSeconds and a slowShare in [0, 1], got ${d.fastSeconds} s, ${d.slowSeconds} s, ${d.slowShare}`,
+      );
     }
-    this.drift = options.drift && options.drift.seconds > 0 ? options.drift : undefined;
+    this.drift = d && d.fastSeconds > 0 ? d : undefined;
     this.ids = [];
     this.references = [];
     this.views = [];
@@ -147,34 +163,99 @@ export class DecoySynthesizer implements DecoySpotPicker {
     const index = this.indexById.get(spotId);
     if (index === undefined) throw new RangeError(`spot "${spotId}" is not in the region pack`);
     const view = this.views[index];
-    const at = this.drift?.clock() ?? 0;
-    const noise = this.nextNoise(index, view?.directions.length ?? 0, at);
-    const vector = view ? sampleViewWith(this.references[index], view, noise) : perturbWith(this.references[index], this.sigma, noise);
-    return {
-      vector,
-      commit: () => {
-        if (this.drift) this.remember(index, at, noise);
-      },
-    };
-  }
-
-  private nextNoise(index: number, directions: number, at: number): ViewNoise {
-    const previous = this.drift ? this.driftStates.get(index) : undefined;
+    const directions = view?.directions.length ?? 0;
+    const drift = this.drift;
+    if (!drift) {
+      const noise = freshNoise(directions, this.dimension, this.random);
+      return { vector: this.render(index, noise), commit: () => {} };
+    }
+    const at = drift.clock();
+    const previous = this.driftStates.get(index);
     const gapS = previous ? Math.max(0, at - previous.at) / 1000 : Infinity;
-    const rho = previous && this.drift ? Math.exp(-gapS / this.drift.seconds) : 0;
-    const fresh = Math.sqrt(1 - rho * rho);
-    const step = (old: Float64Array | undefined, n: number) =>
-      Float64Array.from({ length: n }, (_, i) => (old ? rho * old[i] : 0) + fresh * this.random.normal());
-    return { steps: step(previous?.noise.steps, directions), residual: step(previous?.noise.residual, this.dimension) };
+    const state: DriftState = {
+      at,
+      slow: this.step(previous?.slow, Math.exp(-gapS / drift.slowSeconds), directions),
+      fast: this.step(previous?.fast, Math.exp(-gapS / drift.fastSeconds), directions),
+    };
+    return { vector: this.render(index, mixNoise(state, drift.slowShare)), commit: () => this.remember(index, state) };
   }
 
-  private remember(index: number, at: number, noise: ViewNoise): void {
+  /**
+   * The user's own frame of `spotId` becomes the state its next decoys drift from. When the wearer's track shows
+   * this spot in a dummy (the wearer has just looked away, or stands there between real queries), its view then
+   * continues the real frames, as the next real frame would, instead of jumping to an unrelated draw: the persistence
+   * attack read exactly that break (issue #9). The draws behind `feature` are recovered by inverting `sampleView`.
+   */
+  anchor(spotId: string, feature: Float32Array): void {
+    const drift = this.drift;
+    const index = this.indexById.get(spotId);
+    if (!drift || index === undefined || feature.length !== this.dimension) return;
+    const noise = this.noiseBehind(index, normalize(feature));
+    if (!noise) return;
+    // Split the total draw between the two processes as their posterior means, plus the independent part.
+    const s = drift.slowShare;
+    const split = (v: Float64Array) => {
+      const e = Float64Array.from(v, () => this.random.normal());
+      return {
+        slow: Float64Array.from(v, (x, i) => Math.sqrt(s) * x + Math.sqrt(1 - s) * e[i]),
+        fast: Float64Array.from(v, (x, i) => Math.sqrt(1 - s) * x - Math.sqrt(s) * e[i]),
+      };
+    };
+    const steps = split(noise.steps);
+    const residual = split(noise.residual);
+    this.remember(index, {
+      at: drift.clock(),
+      slow: { steps: steps.slow, residual: residual.slow },
+      fast: { steps: steps.fast, residual: residual.fast },
+    });
+  }
+
+  /** The standard-normal draws that would make `sampleView` (or `perturb`) give `unit`, up to its scale. */
+  private noiseBehind(index: number, unit: Float32Array): ViewNoise | undefined {
+    const view = this.views[index];
+    const centre = Float64Array.from(this.references[index], (r, i) => r + (view ? view.mean[i] : 0));
+    // Scale the unit feature back to the pre-normalisation vector whose deviation from the centre is orthogonal to it.
+    let cc = 0;
+    let fc = 0;
+    for (let i = 0; i < centre.length; i++) {
+      cc += centre[i] * centre[i];
+      fc += unit[i] * centre[i];
+    }
+    if (!(fc > 0)) return undefined;
+    const deviation = Float64Array.from(unit, (f, i) => (cc / fc) * f - centre[i]);
+    const d = this.dimension;
+    const steps = new Float64Array(view?.directions.length ?? 0);
+    view?.directions.forEach((u, j) => {
+      let along = 0;
+      for (let i = 0; i < d; i++) along += deviation[i] * u[i];
+      for (let i = 0; i < d; i++) deviation[i] -= along * u[i];
+      steps[j] = view.scales[j] > 0 ? along / view.scales[j] : 0;
+    });
+    const perDimension = (view ? view.residual : this.sigma) / Math.sqrt(d);
+    if (!(perDimension > 0)) return undefined;
+    return { steps, residual: Float64Array.from(deviation, (x) => x / perDimension) };
+  }
+
+  private render(index: number, noise: ViewNoise): Float32Array {
+    const view = this.views[index];
+    return view ? sampleViewWith(this.references[index], view, noise) : perturbWith(this.references[index], this.sigma, noise);
+  }
+
+  /** One Ornstein-Uhlenbeck step of a whole draw: correlation `rho` with `old` (absent: a fresh draw). */
+  private step(old: ViewNoise | undefined, rho: number, directions: number): ViewNoise {
+    const r = old ? rho : 0;
+    const fresh = Math.sqrt(1 - r * r);
+    const next = (prev: Float64Array | undefined, n: number) => Float64Array.from({ length: n }, (_, i) => (prev ? r * prev[i] : 0) + fresh * this.random.normal());
+    return { steps: next(old?.steps, directions), residual: next(old?.residual, this.dimension) };
+  }
+
+  private remember(index: number, state: DriftState): void {
     this.driftStates.delete(index);
-    this.driftStates.set(index, { at, noise });
+    this.driftStates.set(index, state);
     if (this.driftStates.size > MAX_DRIFT_STATES && this.drift) {
       // Insertion order is age order: forget the oldest, which are uncorrelated with anything new by now anyway.
-      for (const [i, state] of this.driftStates) {
-        if (this.driftStates.size <= MAX_DRIFT_STATES / 2 && at - state.at < 5 * this.drift.seconds * 1000) break;
+      for (const [i, old] of this.driftStates) {
+        if (this.driftStates.size <= MAX_DRIFT_STATES / 2 && state.at - old.at < 3 * this.drift.slowSeconds * 1000) break;
         this.driftStates.delete(i);
       }
     }
@@ -267,6 +348,16 @@ export class DecoySynthesizer implements DecoySpotPicker {
   private weight(index: number): number {
     return this.cumulative[index] - (index > 0 ? this.cumulative[index - 1] : 0);
   }
+}
+
+/** √share·slow + √(1 − share)·fast: again standard normal in every entry. */
+function mixNoise(state: DriftState, share: number): ViewNoise {
+  const a = Math.sqrt(share);
+  const b = Math.sqrt(1 - share);
+  return {
+    steps: Float64Array.from(state.slow.steps, (x, i) => a * x + b * state.fast.steps[i]),
+    residual: Float64Array.from(state.slow.residual, (x, i) => a * x + b * state.fast.residual[i]),
+  };
 }
 
 /** Fresh standard-normal draws for one decoy. */

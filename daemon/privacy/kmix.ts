@@ -66,6 +66,8 @@ export class KMixTransform implements Transform {
     if (this.k === 1) return { vector: real, topM: this.topM, decoySpots: [] };
     // A decoy of the real spot would shrink the anonymity set and double that spot's weight in q.
     const realSpot = this.synthesizer.nearestSpot(real).id;
+    // The wearer's track shows this spot in dummies too: its decoys there continue from this very frame.
+    this.synthesizer.anchor(realSpot, real);
     const decoySpots = this.spotPicker.pickDecoySpots(this.k - 1, new Set([realSpot]));
     return this.mix(real, decoySpots, realSpot);
   }

@@ -1,10 +1,11 @@
 import { UserError } from '../util/errors.js';
-import { DecoySynthesizer, type ViewVariation } from './decoys.js';
+import { DecoySynthesizer, type ViewDrift, type ViewVariation } from './decoys.js';
 import { BucketTransform } from './buckets.js';
 import { KMixTransform, MAX_K } from './kmix.js';
 import { NoiseTransform } from './noise.js';
 import { LockstepCrowd } from './lockstep.js';
 import { PhantomCrowd } from './phantoms.js';
+import { WearerCrowd } from './wearer-crowd.js';
 import { cryptoRandom, type Random } from './random.js';
 import type { DecoyPool, DecoySpotPicker, Transform } from './types.js';
 import type { WalkParams } from './walk-model.js';
@@ -14,14 +15,14 @@ import type { WalkParams } from './walk-model.js';
  * the user (for cameras that see the user only now and then, docs/privacy.md "Two cameras"), or a fresh
  * popularity draw per query (the baseline a path attack beats).
  */
-export const DECOY_SOURCES = ['phantoms', 'lockstep', 'random'] as const;
+export const DECOY_SOURCES = ['wearer', 'phantoms', 'lockstep', 'random'] as const;
 export type DecoySpotSource = (typeof DECOY_SOURCES)[number];
 
 export interface KMixConfig {
   kind: 'kmix';
   k: number;
   candidatesPerComponent?: number;
-  /** Default 'phantoms'; 'random' is the baseline the path attack beats (kept for evaluation and comparison). */
+  /** Default 'wearer'; 'random' is the baseline the path attack beats (kept for evaluation and comparison). */
   decoys?: DecoySpotSource;
 }
 
@@ -68,14 +69,14 @@ export interface TransformDeps {
   clock?: () => number;
   /** Phantom movement model parameters; default `DEFAULT_WALK_PARAMS`. */
   walk?: Partial<WalkParams>;
-  /** Correlation time of decoy views, seconds (decoys.ts ViewDrift); absent or 0: independent draws. */
-  driftSeconds?: number;
+  /** How decoy views drift (decoys.ts ViewDrift, without the clock); absent or fastSeconds 0: independent draws. */
+  drift?: Omit<ViewDrift, 'clock'>;
 }
 
 export function createTransform(config: TransformConfig, deps: TransformDeps): Transform {
   const random = deps.random ?? cryptoRandom();
   const kind = config.kind;
-  const drift = deps.driftSeconds ? { seconds: deps.driftSeconds, clock: deps.clock ?? Date.now } : undefined;
+  const drift = deps.drift ? { ...deps.drift, clock: deps.clock ?? Date.now } : undefined;
   switch (kind) {
     case 'kmix': {
       const synthesizer = new DecoySynthesizer({ spots: deps.pool.spots, variation: deps.variation, random, drift });
@@ -111,15 +112,17 @@ export function createTransform(config: TransformConfig, deps: TransformDeps): T
 
 /** The configured decoy spot source; undefined leaves KMixTransform's default (the synthesizer's popularity draw). */
 function decoySpotPicker(config: KMixConfig, deps: TransformDeps, synthesizer: DecoySynthesizer, random: Random): DecoySpotPicker | undefined {
-  const decoys = config.decoys ?? 'phantoms';
+  const decoys = config.decoys ?? 'wearer';
   switch (decoys) {
     case 'random':
       return synthesizer;
+    case 'wearer':
     case 'phantoms':
     case 'lockstep':
       // k = 1 sends f itself and never asks for decoys; a bad k or a pack smaller than k is KMixTransform's error to report.
       if (!Number.isInteger(config.k) || config.k <= 1 || config.k > MAX_K || synthesizer.spotCount < config.k) return undefined;
       // k tracks, not k − 1: a dummy needs k tracks that continue the real queries' tracks (see phantoms.ts).
+      if (decoys === 'wearer') return new WearerCrowd({ map: deps.pool.spots, tracks: config.k, random, clock: deps.clock, walk: deps.walk });
       return decoys === 'phantoms'
         ? new PhantomCrowd({ map: deps.pool.spots, walkers: config.k, random, clock: deps.clock, walk: deps.walk })
         : new LockstepCrowd({ map: deps.pool.spots, tracks: config.k, random, clock: deps.clock, walk: deps.walk });

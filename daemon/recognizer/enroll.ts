@@ -31,9 +31,16 @@ export interface EnrollOptions {
    * "View models").
    */
   viewSources?: ReadonlyMap<string, readonly string[]>;
+  /**
+   * Renders view number `seed` of a photo for the view model; default a camera view of the whole photo
+   * (eval/distort.ts). The evaluation passes views like its simulated wearers' frames.
+   */
+  renderView?: (file: string, seed: number) => Promise<Buffer>;
 }
 
 export const DEFAULT_VIEW_MODEL = { views: 12, directions: DEFAULT_VIEW_DIRECTIONS } as const;
+/** View-model views rendered and extracted at once. */
+const VIEW_CONCURRENCY = 4;
 
 export interface EnrollResult {
   spots: number;
@@ -75,7 +82,7 @@ export async function enroll(options: EnrollOptions): Promise<EnrollResult> {
     for (const spot of spots) {
       const feature = await meanFeature(spot.files, extractor);
       const viewFiles = options.viewSources?.get(spot.id) ?? spot.files;
-      const view = viewOptions ? await learnViewModel(spot.id, viewFiles, feature, extractor, viewOptions) : undefined;
+      const view = viewOptions ? await learnViewModel(spot.id, viewFiles, feature, extractor, viewOptions, options.renderView) : undefined;
       photos += spot.files.length;
       const meta = metadata.get(spot.id);
       const where = placed.get(spot.id)!;
@@ -117,14 +124,14 @@ async function learnViewModel(
   reference: Float32Array,
   extractor: Extractor,
   options: { views: number; directions: number },
+  renderView: ((file: string, seed: number) => Promise<Buffer>) | undefined,
 ): Promise<SpotViewModel> {
-  const photos = await Promise.all(files.map((f) => readFile(f)));
-  const features: Float32Array[] = [];
-  for (let v = 0; v < options.views; v++) {
+  const photos = renderView ? [] : await Promise.all(files.map((f) => readFile(f)));
+  const view = async (v: number): Promise<Float32Array> => {
     const file = files[v % files.length];
     let picture: Buffer;
     try {
-      picture = await distortPhoto(photos[v % photos.length], viewModelSeed(spot, v));
+      picture = renderView ? await renderView(file, viewModelSeed(spot, v)) : await distortPhoto(photos[v % photos.length], viewModelSeed(spot, v));
     } catch (err) {
       throw new UserError(`Cannot render a camera view of the spot photo ${file} (${(err as Error).message}); replace or remove it.`, { cause: err });
     }
@@ -132,7 +139,13 @@ async function learnViewModel(
     if (!isFiniteFeature(feature, extractor.dimension)) {
       throw new Error(`extractor ${extractor.modelId} returned a malformed feature for a view of ${file}`);
     }
-    features.push(feature);
+    return feature;
+  };
+  // A few views at a time: sharp and ONNX Runtime work off the main thread, and a thousand-spot gallery has 12 each.
+  const features: Float32Array[] = [];
+  for (let v = 0; v < options.views; v += VIEW_CONCURRENCY) {
+    const batch = Array.from({ length: Math.min(VIEW_CONCURRENCY, options.views - v) }, (_, i) => view(v + i));
+    features.push(...(await Promise.all(batch)));
   }
   return fitViewModel(reference, features, options.directions);
 }

@@ -11,7 +11,7 @@ import { defaultModelManifest, sampleSpotsDir } from '../../daemon/util/paths.js
 import { listSpotPhotos } from '../../daemon/util/spots-dir.js';
 import { startMosquitto } from '../helpers/mosquitto.js';
 
-const base = { spotsDir: sampleSpotsDir, modelManifest: defaultModelManifest, seed: 3, users: 2, minutes: 3, ratePerSecond: 1, adversaryViews: 4 };
+const base = { spotsDir: sampleSpotsDir, modelManifest: defaultModelManifest, seed: 3, users: 2, minutes: 3, ratePerSecond: 1, adversaryViews: 4, rotateIdentityMinutes: 0 };
 
 t.test('a k = 4 run over the broker: report shape, dummies never become results, the record holds only what the server saw', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'enfpire-eval-test-'));
@@ -25,7 +25,7 @@ t.test('a k = 4 run over the broker: report shape, dummies never become results,
     spots,
     seed: 3,
     users: 2,
-    decoys: 'phantoms',
+    decoys: 'wearer',
     camera: 'continuous',
     broker: { embedded: true, protocolVersion: 4 },
     adversaries: { naive_top1: Number, popularity_bayes: Number, component_test: Number, arrival_attack: Number, path_attack: Number },
@@ -34,11 +34,13 @@ t.test('a k = 4 run over the broker: report shape, dummies never become results,
     t.ok(report[key] >= 0 && report[key] <= 1, `${key} ${report[key]} is a rate`);
   }
   t.equal(report.server_top1, Math.max(...Object.values(report.adversaries)), 'server_top1 is the best spot attack');
-  t.equal(report.trajectory_acc, Math.max(report.adversaries.path_attack, report.adversaries.path_attack_hmm));
+  t.equal(report.trajectory_acc, Math.max(report.adversaries.path_attack, report.adversaries.path_attack_hmm, report.adversaries.path_attack_exhaustive));
   t.ok(report.real_queries > 0, `some real queries (${report.real_queries})`);
   t.ok(report.dummy_queries > report.real_queries, 'cover traffic outnumbers real queries');
   t.equal(report.queries, report.real_queries + report.dummy_queries);
-  t.equal(report.results, report.real_queries, 'one result per real query and none from a dummy reply');
+  t.ok(report.results > 0 && report.results <= report.photos, `results only for frames the cameras showed (${report.results} of ${report.photos})`);
+  t.ok(report.world.noSpotShare.glasses! > 0.3, `the glasses saw frames of no spot (${report.world.noSpotShare.glasses})`);
+  t.ok(report.world.cosine.consecutiveDwell.mean > report.world.cosine.independentViews.mean, 'consecutive frames of a dwell are more alike than independent views');
   t.ok(report.user_top1 >= 0.8, `user_top1 ${report.user_top1}`);
   // Every query on the wire (dummies included) is paid for by the real results.
   t.ok(report.bytes_per_result > (report.queries / report.results) * 432, `bytes_per_result ${report.bytes_per_result} counts dummies`);
@@ -61,14 +63,14 @@ t.test('a photo camera with lockstep phantoms: photos only while standing, far f
   const report = await runEval({ ...base, k: 4, camera: 'photos', decoys: 'lockstep', users: 1, minutes: 8 });
   t.match(report, { camera: 'photos', decoys: 'lockstep' });
   t.ok(report.real_queries < report.queries / 10, `a photo every 20-90 s against a slot a second (${report.real_queries} of ${report.queries})`);
-  t.equal(report.results, report.real_queries);
+  t.ok(report.results <= report.real_queries + report.photos);
 });
 
 t.test('k = 1 is no privacy: the attacks recover the baseline (they can win)', async (t) => {
   const report = await runEval({ ...base, k: 1 });
   t.ok(report.real_queries > 0);
-  t.ok(Math.abs(report.server_top1 - report.baseline_top1_raw) <= 0.01, `server_top1 ${report.server_top1} ≈ baseline ${report.baseline_top1_raw}`);
-  t.equal(report.adversaries.naive_top1, report.baseline_top1_raw, 'the naive top-1 of f is the plain recognizer');
+  // Every real query of a spot carries the feature itself: the naive top-1 is plain recognition of those frames.
+  t.ok(report.server_top1 >= 0.9, `server_top1 ${report.server_top1}: with k = 1 the server names the spot`);
   // With privacy off the device answers exactly as plain recognition does: same resolver, same threshold.
   t.equal(report.user_top1, report.baseline_top1, 'k = 1 costs the user nothing');
 });
@@ -79,5 +81,5 @@ t.test('an external MQTT v5 broker (Mosquitto) serves the same pipeline', async 
   const report = await runEval({ ...base, k: 2, users: 1, minutes: 3, brokerUrl: mosquitto.url });
   t.match(report.broker, { embedded: false, protocolVersion: 5 });
   t.equal(report.queries, 180, 'one query per slot: 3 simulated minutes at 1 slot/s');
-  t.equal(report.results, report.real_queries);
+  t.ok(report.results > 0);
 });

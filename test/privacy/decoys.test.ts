@@ -196,7 +196,7 @@ t.test('with a view model, decoys follow the spot’s view directions, fresh eve
 t.test('drifting decoys persist like camera frames and each one is still a draw from the view model', async (t) => {
   const gallery = makeGallery({ seed: 21 });
   let now = 0;
-  const drifting = new DecoySynthesizer({ spots: gallery.spots, variation: { sigma: 0.75 }, random: seededRandom(22), drift: { seconds: 20, clock: () => now } });
+  const drifting = new DecoySynthesizer({ spots: gallery.spots, variation: { sigma: 0.75 }, random: seededRandom(22), drift: { fastSeconds: 20, slowSeconds: 20, slowShare: 0, clock: () => now } });
   const independent = new DecoySynthesizer({ spots: gallery.spots, variation: { sigma: 0.75 }, random: seededRandom(23) });
   const spot = gallery.spots[0];
   const pairs = (s: DecoySynthesizer, gapMs: number) => {
@@ -223,7 +223,7 @@ t.test('drifting decoys persist like camera frames and each one is still a draw 
 t.test('only the committed proposal is the one the next decoy drifts from', async (t) => {
   const gallery = makeGallery({ seed: 24 });
   let now = 0;
-  const s = new DecoySynthesizer({ spots: gallery.spots, variation: { sigma: 0.75 }, random: seededRandom(25), drift: { seconds: 60, clock: () => now } });
+  const s = new DecoySynthesizer({ spots: gallery.spots, variation: { sigma: 0.75 }, random: seededRandom(25), drift: { fastSeconds: 60, slowSeconds: 60, slowShare: 0, clock: () => now } });
   const id = gallery.spots[3].id;
   const shown = s.decoyFor(id);
   now += 500;
@@ -234,5 +234,56 @@ t.test('only the committed proposal is the one the next decoy drifts from', asyn
   now += 500;
   const next = s.decoyFor(id);
   t.ok(cosine(next, b.vector) > cosine(next, a.vector), 'the next decoy continues from the committed proposal');
-  t.throws(() => new DecoySynthesizer({ spots: gallery.spots, variation: { sigma: 0.75 }, random: seededRandom(1), drift: { seconds: -1, clock: () => 0 } }), /drift/);
+  t.throws(() => new DecoySynthesizer({ spots: gallery.spots, variation: { sigma: 0.75 }, random: seededRandom(1), drift: { fastSeconds: -1, slowSeconds: 1, slowShare: 0, clock: () => 0 } }), /drift/);
+});
+
+t.test('two time scales: decoys of a visit stay alike for minutes while the jitter fades in seconds', async (t) => {
+  const gallery = makeGallery({ seed: 26 });
+  let now = 0;
+  const s = new DecoySynthesizer({
+    spots: gallery.spots,
+    variation: { sigma: 0.75 },
+    random: seededRandom(27),
+    drift: { fastSeconds: 4.4, slowSeconds: 600, slowShare: 0.59, clock: () => now },
+  });
+  const id = gallery.spots[5].id;
+  const reference = gallery.spots[5].feature;
+  // Correlation of the deviations from the reference, as the frame statistics were measured.
+  const deviation = (v: Float32Array) => normalize(Float32Array.from(v, (x, i) => x - reference[i] * cosine(v, reference)));
+  const correlationAt = (gapMs: number) => {
+    const cs: number[] = [];
+    for (let i = 0; i < 300; i++) {
+      const a = s.decoyFor(id);
+      now += gapMs;
+      cs.push(cosine(deviation(a), deviation(s.decoyFor(id))));
+      now += 3_600_000; // next pair independent of this one
+    }
+    return mean(cs);
+  };
+  const near = correlationAt(1_300);
+  const mid = correlationAt(30_000);
+  t.comment(`deviation correlation 1.3 s apart ${near.toFixed(3)}, 30 s apart ${mid.toFixed(3)}`);
+  t.ok(Math.abs(near - (0.59 + 0.41 * Math.exp(-1.3 / 4.4))) < 0.06, 'frame to frame: both parts');
+  t.ok(Math.abs(mid - 0.59 * Math.exp(-30 / 600)) < 0.06, 'within a visit: the held viewpoint only');
+});
+
+t.test('anchor: the decoys of the real spot continue from the real frame', async (t) => {
+  const gallery = makeGallery({ seed: 28 });
+  let now = 0;
+  const s = new DecoySynthesizer({
+    spots: gallery.spots,
+    variation: { sigma: 0.75 },
+    random: seededRandom(29),
+    drift: { fastSeconds: 4.4, slowSeconds: 600, slowShare: 0.59, clock: () => now },
+  });
+  const spot = gallery.spots[8];
+  const frame = gallery.photo(spot.id, seededRandom(30));
+  const unanchored = s.decoyFor(spot.id);
+  now += 100_000;
+  s.anchor(spot.id, frame);
+  now += 1_000;
+  const after = s.decoyFor(spot.id);
+  t.comment(`cos(decoy after anchor, frame) ${cosine(after, frame).toFixed(3)}; an earlier decoy to the frame ${cosine(unanchored, frame).toFixed(3)}`);
+  t.ok(cosine(after, frame) > 0.9, 'a second after the real frame, the decoy of its spot is close to it');
+  t.ok(cosine(after, frame) > cosine(unanchored, frame) + 0.05, 'closer than a decoy drawn without the anchor');
 });

@@ -36,6 +36,11 @@ export interface PersistenceOptions {
   random: Random;
   /** Decoy drift correlation time from the public configuration, seconds (0: independent decoys); absent: fitted. */
   driftSeconds?: number;
+  /**
+   * The device's two-scale decoy drift from the public configuration (privacy.decoyDrift); when given, the decoy
+   * model's correlation at a gap is that of the two processes and no τ is fitted.
+   */
+  viewDrift?: { fastSeconds: number; slowSeconds: number; slowShare: number };
   /** Simulated spot pairs per correlation level. Default 150. */
   simulations?: number;
   /** Neighbouring queries compared on each side, within the session. Default 2. */
@@ -78,7 +83,7 @@ export class PersistenceAttack implements SpotAttack {
     this.window = options.window ?? 2;
     this.driftSeconds = options.driftSeconds;
     // Drift on a 1 s correlation time: a gap of −ln ρ seconds gives correlation ρ.
-    const simulator = new KMixSimulator(gallery, { ...options, driftSeconds: 1 });
+    const simulator = new KMixSimulator(gallery, { ...options, viewDrift: undefined, driftSeconds: 1 });
     let clock = 0;
     // Pairs far apart on the simulated clock: nothing carries over from one to the next.
     const start = () => (clock += 1e9);
@@ -97,7 +102,7 @@ export class PersistenceAttack implements SpotAttack {
    */
   evidence(analyses: readonly QueryAnalysis[]): number[][] {
     const pairs = this.pairs(analyses);
-    const tau = this.options.driftSeconds ?? this.fitDrift(pairs);
+    const tau = this.options.viewDrift ? 0 : (this.options.driftSeconds ?? this.fitDrift(pairs));
     this.driftSeconds = tau;
     const out = analyses.map((a) => a.components.map(() => 0));
     for (const p of pairs) out[p.query][p.component] += this.userRatio(p, tau);
@@ -128,7 +133,7 @@ export class PersistenceAttack implements SpotAttack {
         for (const list of components.values()) {
           let ratio = 0;
           for (const p of list) {
-            decoys -= this.surprise(p.t, correlation(p.gapMs, tau));
+            decoys -= this.surprise(p.t, this.correlation(p.gapMs, tau));
             ratio += this.userRatio(p, tau);
           }
           ratios.push(ratio);
@@ -147,7 +152,19 @@ export class PersistenceAttack implements SpotAttack {
    */
   private userRatio(p: Pair, tau: number): number {
     const held = Math.exp(-this.surprise(p.t, 1) - LOG_NORMAL_CONSTANT);
-    return this.surprise(p.t, correlation(p.gapMs, tau)) + LOG_NORMAL_CONSTANT + Math.log(0.5 * held + 0.5 * ANY_DENSITY);
+    return this.surprise(p.t, this.correlation(p.gapMs, tau)) + LOG_NORMAL_CONSTANT + Math.log(0.5 * held + 0.5 * ANY_DENSITY);
+  }
+
+  /**
+   * The decoy model's correlation between two views of a spot `gapMs` apart: the public two-scale drift when known
+   * (the statistic's distribution depends on the total correlation only, so one calibration serves both), else exp(−gap/τ).
+   */
+  private correlation(gapMs: number, tau: number): number {
+    const d = this.options.viewDrift;
+    if (!d) return correlation(gapMs, tau);
+    if (!(d.fastSeconds > 0)) return 0;
+    const s = gapMs / 1000;
+    return d.slowShare * Math.exp(-s / d.slowSeconds) + (1 - d.slowShare) * Math.exp(-s / d.fastSeconds);
   }
 
   private pairs(analyses: readonly QueryAnalysis[]): Pair[] {

@@ -5,7 +5,7 @@
  * exactly what a dummy looks like on the wire. Attacks calibrate their statistics on these queries, never on the
  * evaluation's ground truth.
  */
-import { DecoySynthesizer } from '../../privacy/decoys.js';
+import { DecoySynthesizer, type ViewDrift } from '../../privacy/decoys.js';
 import type { Random } from '../../privacy/random.js';
 import { dequantize, quantize } from '../../transport/codec.js';
 import type { RegionSpot } from '../../transport/messages.js';
@@ -28,6 +28,8 @@ export interface SimulatorOptions {
   random: Random;
   /** Decoy views drift with this correlation time, seconds, on the simulator's own clock (`at`); 0 or absent: none. */
   driftSeconds?: number;
+  /** The device's decoy drift (privacy.decoyDrift), which overrides `driftSeconds`. */
+  viewDrift?: Omit<ViewDrift, 'clock'>;
 }
 
 export class KMixSimulator {
@@ -39,7 +41,9 @@ export class KMixSimulator {
     gallery: RegionSpot[],
     private readonly options: SimulatorOptions,
   ) {
-    const drift = options.driftSeconds ? { seconds: options.driftSeconds, clock: () => this.now } : undefined;
+    // The device's two-scale drift when the server knows it (public configuration); else one correlation time.
+    const scales = options.viewDrift ?? (options.driftSeconds ? { fastSeconds: options.driftSeconds, slowSeconds: options.driftSeconds, slowShare: 0 } : undefined);
+    const drift = scales ? { ...scales, clock: () => this.now } : undefined;
     this.synthesizer = new DecoySynthesizer({ spots: gallery, variation: { sigma: options.sigma }, random: options.random, drift });
     this.units = gallery.map((s) => ({ id: s.id, unit: normalize(s.feature) }));
   }

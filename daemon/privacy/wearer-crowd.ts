@@ -1,0 +1,185 @@
+import { crowdModel, type CrowdOptions } from './phantoms.js';
+import type { Random } from './random.js';
+import type { DecoySpotPicker } from './types.js';
+import type { WalkModel } from './walk-model.js';
+
+/**
+ * How long the wearer stays in front of one spot, learned on the device from its own real queries and never sent
+ * anywhere (kept in memory only). Before anything is learned, and mixed in afterwards so one odd visit does not
+ * dominate, a log-normal prior (people in a city or a shop: a median of about half a minute, a wide spread).
+ */
+export class WearerDwell {
+  private readonly seen: number[] = [];
+  private next = 0;
+
+  constructor(
+    private readonly prior: { medianMs: number; sigma: number } = DEFAULT_DWELL_PRIOR,
+    private readonly keep = 64,
+  ) {
+    if (!(prior.medianMs > 0 && prior.sigma >= 0)) throw new RangeError(`a dwell prior needs a median > 0 ms and a sigma >= 0`);
+  }
+
+  /** A whole visit the wearer made, in ms. */
+  observe(durationMs: number): void {
+    if (!(Number.isFinite(durationMs) && durationMs > 0)) return;
+    if (this.seen.length < this.keep) this.seen.push(durationMs);
+    else this.seen[this.next] = durationMs;
+    this.next = (this.next + 1) % this.keep;
+  }
+
+  get observed(): number {
+    return this.seen.length;
+  }
+
+  /** A visit length: one of the wearer's own (with a little jitter) or, with weight PRIOR_WEIGHT, the prior's. */
+  draw(random: Random): number {
+    const n = this.seen.length;
+    if (n > 0 && random.next() * (n + PRIOR_WEIGHT) < n) {
+      const picked = this.seen[Math.floor(random.next() * n)];
+      return picked * Math.exp(JITTER_SIGMA * random.normal());
+    }
+    return this.prior.medianMs * Math.exp(this.prior.sigma * random.normal());
+  }
+}
+
+/** The prior visit length: what the simulated people of docs/benchmark.md show (median 26 s, p10 6 s, p90 148 s). */
+export const DEFAULT_DWELL_PRIOR = Object.freeze({ medianMs: 30_000, sigma: 1.2 });
+/** A visit seen in a single real query still lasted about a frame. */
+const MIN_VISIT_MS = 1_000;
+/** Pseudo-count of the prior among the wearer's own visits. */
+const PRIOR_WEIGHT = 8;
+/** Log-jitter of a resampled visit, so the same few visits are not replayed exactly. */
+const JITTER_SIGMA = 0.2;
+
+export interface WearerCrowdOptions extends CrowdOptions {
+  /** Tracks: k (one of them the wearer's shadow, see the class comment). */
+  tracks: number;
+  /** No real query for this long means the wearer has left the spot. Default 5 s. */
+  leaveAfterMs?: number;
+  /** Default a fresh WearerDwell with the default prior. */
+  dwell?: WearerDwell;
+}
+
+interface Track {
+  spot: number;
+  previous: number;
+  /** When the track moves on (Infinity: held by the wearer). */
+  until: number;
+}
+
+/**
+ * Decoy tracks that look like the wearer's own (DESIGN §4; issue #9, "movement unlike the phantoms'"). Phantom
+ * walkers drawn from a fixed walk model (minutes-long dwells) made the wearer's component the one whose spot changed
+ * most often: the freshest component was the real one for 0.58 of real queries in a replayed glasses video and for
+ * every one in the evaluation's streams. Here every track shows one spot for a visit whose length is drawn from the
+ * wearer's own visits (learned on the device, `WearerDwell`), then moves to a nearby spot by the gravity model — at
+ * once, since the server only ever sees spots, not walks. The wearer's track is one of the k: while the wearer
+ * stands at a spot its shadow holds that spot (so the visit the server sees is the wearer's real one); when no real
+ * query has come for `leaveAfterMs` the wearer has gone and the shadow moves on like any other track, until the
+ * wearer shows up at a spot again and the shadow is placed there. At a real query, the wearer's time at its spot is
+ * then distributed as a track's age at a random moment (both are a visit drawn from the same lengths, seen at a
+ * uniform point), which is what the freshest-track attack reads.
+ */
+export class WearerCrowd implements DecoySpotPicker {
+  readonly model: WalkModel;
+  readonly dwell: WearerDwell;
+  private readonly random: Random;
+  private readonly clock: () => number;
+  private readonly leaveAfterMs: number;
+  private readonly tracks: Track[];
+  private lastMs: number;
+  /** The wearer's current visit, while it lasts. */
+  private wearer: { spot: number; firstMs: number; lastMs: number } | undefined;
+
+  constructor(options: WearerCrowdOptions) {
+    this.model = crowdModel(options, options.tracks, 'tracks');
+    this.random = options.random;
+    this.clock = options.clock ?? Date.now;
+    this.leaveAfterMs = options.leaveAfterMs ?? 5_000;
+    this.dwell = options.dwell ?? new WearerDwell();
+    this.lastMs = this.now();
+    const start = this.lastMs;
+    this.tracks = Array.from({ length: options.tracks }, () => {
+      const spot = this.model.drawStart(this.random);
+      // Started part-way through a visit, so the crowd does not move all at once.
+      return { spot, previous: -1, until: start + this.dwell.draw(this.random) * this.random.next() };
+    });
+  }
+
+  get size(): number {
+    return this.tracks.length;
+  }
+
+  /** Track 0 is the wearer's shadow. */
+  private get shadow(): Track {
+    return this.tracks[0];
+  }
+
+  pickDecoySpots(n: number, exclude: ReadonlySet<string>): string[] {
+    if (!Number.isSafeInteger(n) || n < 0) throw new RangeError(`decoy count must be an integer >= 0, got ${n}`);
+    if (n > this.tracks.length) throw new RangeError(`${n} decoys need ${n} tracks; the crowd has ${this.tracks.length}`);
+    const map = this.model.map;
+    const taken = new Set<number>();
+    for (const id of exclude) if (map.has(id)) taken.add(map.indexOf(id));
+    if (map.size - taken.size < n) {
+      throw new RangeError(`${n} decoys need ${n} spots besides the excluded ones; the spot map has ${map.size - taken.size}`);
+    }
+    const now = Math.max(this.lastMs, this.now());
+    this.lastMs = now;
+    const real = taken.size > 0 && n < this.tracks.length ? [...taken][0] : undefined;
+    this.followWearer(real, now);
+    this.advance(now);
+
+    // A real query shows the wearer in place of the shadow; a dummy shows every track, the shadow included.
+    const shown = real === undefined ? this.tracks : this.tracks.slice(1);
+    const picked: string[] = [];
+    for (const track of shown) {
+      if (picked.length === n) break;
+      // Two tracks on one spot, or a track on the wearer's spot, are shown at the nearest free spot.
+      const spot = taken.has(track.spot) ? map.nearest(map.x(track.spot), map.y(track.spot), (i) => taken.has(i)) : track.spot;
+      taken.add(spot);
+      picked.push(map.id(spot));
+    }
+    return picked;
+  }
+
+  /** Where the wearer is, from the real queries alone; visits the wearer finished teach the dwell model. */
+  private followWearer(real: number | undefined, now: number): void {
+    const w = this.wearer;
+    if (w && (real !== undefined ? real !== w.spot : now - w.lastMs > this.leaveAfterMs)) {
+      // The visit ended at its last real query. Its length from first to last real query is what the other tracks'
+      // visits are drawn from: at a real query the wearer's time at the spot is then distributed as a track's age at
+      // a random moment (measured: adding the shadow's leaveAfterMs to it made the wearer fresher, 0.32 → 0.36 at k = 4).
+      this.dwell.observe(Math.max(MIN_VISIT_MS, w.lastMs - w.firstMs));
+      this.wearer = undefined;
+      this.shadow.until = Math.min(now, w.lastMs + this.leaveAfterMs);
+    }
+    if (real === undefined) return;
+    if (this.wearer) {
+      this.wearer.lastMs = now;
+      return;
+    }
+    this.wearer = { spot: real, firstMs: now, lastMs: now };
+    const shadow = this.shadow;
+    if (shadow.spot !== real) shadow.previous = shadow.spot;
+    shadow.spot = real;
+    shadow.until = Infinity;
+  }
+
+  private advance(now: number): void {
+    for (const track of this.tracks) {
+      while (track.until <= now) {
+        const next = this.model.drawNext(track.spot, track.previous, this.random);
+        track.previous = track.spot;
+        track.spot = next;
+        track.until += this.dwell.draw(this.random);
+      }
+    }
+  }
+
+  private now(): number {
+    const ms = this.clock();
+    if (!Number.isFinite(ms)) throw new RangeError(`the phantom clock returned ${ms}`);
+    return ms;
+  }
+}

@@ -1,0 +1,110 @@
+import t from 'tap';
+import { PhantomCrowd } from '../../daemon/privacy/phantoms.js';
+import { seededRandom } from '../../daemon/privacy/random.js';
+import type { DecoySpotPicker } from '../../daemon/privacy/types.js';
+import { WearerCrowd, WearerDwell } from '../../daemon/privacy/wearer-crowd.js';
+import { WalkModel } from '../../daemon/privacy/walk-model.js';
+import { makeGallery } from './synthetic-gallery.js';
+
+const gallery = makeGallery({ seed: 41 });
+const model = new WalkModel(gallery.spots);
+const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[xs.length >> 1];
+
+t.test('WearerDwell learns the wearer’s visit lengths and keeps a prior until it has', async (t) => {
+  const random = seededRandom(42);
+  const dwell = new WearerDwell({ medianMs: 30_000, sigma: 1.2 });
+  const before = median(Array.from({ length: 2_000 }, () => dwell.draw(random)));
+  for (let i = 0; i < 64; i++) dwell.observe(8_000 + 100 * (i % 5));
+  const after = Array.from({ length: 2_000 }, () => dwell.draw(random));
+  t.ok(Math.abs(before - 30_000) < 3_000, `prior median ${Math.round(before)} ms`);
+  t.ok(Math.abs(median(after) - 8_200) < 1_500, `after 64 short visits the median is the wearer's (${Math.round(median(after))} ms)`);
+  t.ok(after.filter((x) => x > 20_000).length / after.length < 0.15, 'the prior keeps only a small weight');
+  dwell.observe(Number.NaN);
+  dwell.observe(-5);
+  t.equal(dwell.observed, 64, 'nonsense durations are ignored');
+});
+
+/**
+ * A wearer who stands at a spot for 8–30 s, walks 20–60 s (frames of no spot: no query) and stands at a nearby spot
+ * again, one slot a second. At each real query: is the wearer's spot the one that appeared most recently among the
+ * k shown (the freshest-track attack)? Chance is 1/k.
+ */
+function freshestIsWearer(crowd: DecoySpotPicker, k: number, seed: number): number {
+  const random = seededRandom(seed);
+  let now = 0;
+  let spot = model.drawStart(random);
+  let previous = -1;
+  let dwellUntil = 8_000 + 22_000 * random.next();
+  let walkingUntil = -1;
+  const firstSeen = new Map<string, number>();
+  let shownBefore = new Set<string>();
+  let hits = 0;
+  let reals = 0;
+  for (let slot = 0; slot < 4 * 3_600; slot++) {
+    now = slot * 1_000;
+    if (walkingUntil < 0 && now >= dwellUntil) walkingUntil = now + 20_000 + 40_000 * random.next();
+    if (walkingUntil >= 0 && now >= walkingUntil) {
+      const next = model.drawNext(spot, previous, random);
+      previous = spot;
+      spot = next;
+      walkingUntil = -1;
+      dwellUntil = now + 8_000 + 22_000 * random.next();
+    }
+    const real = walkingUntil < 0 ? model.map.id(spot) : undefined;
+    const shown = real ? [...crowd.pickDecoySpots(k - 1, new Set([real])), real] : crowd.pickDecoySpots(k, new Set());
+    for (const s of shown) if (!shownBefore.has(s)) firstSeen.set(s, now);
+    shownBefore = new Set(shown);
+    if (real) {
+      reals++;
+      const freshest = Math.max(...shown.map((s) => firstSeen.get(s)!));
+      const tied = shown.filter((s) => firstSeen.get(s) === freshest);
+      if (tied.includes(real)) hits += 1 / tied.length;
+    }
+  }
+  return hits / reals;
+}
+
+t.test('the wearer is not the freshest track: tracks visit as long as the wearer does', async (t) => {
+  const k = 4;
+  const clockOf = () => {
+    let now = 0;
+    return { set: (ms: number) => (now = ms), clock: () => now };
+  };
+  const measure = (make: (clock: () => number) => DecoySpotPicker, seed: number) => {
+    const c = clockOf();
+    const crowd = make(c.clock);
+    // The picker reads the clock; the simulation moves it slot by slot through a wrapper.
+    const wrapped: DecoySpotPicker = {
+      pickDecoySpots: (n, exclude) => crowd.pickDecoySpots(n, exclude),
+    };
+    let slot = 0;
+    const timed: DecoySpotPicker = {
+      pickDecoySpots: (n, exclude) => {
+        c.set(slot++ * 1_000);
+        return wrapped.pickDecoySpots(n, exclude);
+      },
+    };
+    return freshestIsWearer(timed, k, seed);
+  };
+  const phantoms = measure((clock) => new PhantomCrowd({ map: model, walkers: k, random: seededRandom(43), clock }), 44);
+  const wearer = measure((clock) => new WearerCrowd({ map: model, tracks: k, random: seededRandom(45), clock }), 44);
+  t.comment(`freshest component is the wearer's: fixed walk model ${phantoms.toFixed(3)}, wearer-like tracks ${wearer.toFixed(3)} (chance ${1 / k})`);
+  t.ok(phantoms > 0.5, 'phantoms with minutes-long dwells give the short-visit wearer away');
+  t.ok(wearer < 1 / k + 0.08, 'tracks that learn the wearer’s visits keep the attack near chance');
+});
+
+t.test('a real query shows the wearer in place of the shadow; a dummy shows every track', async (t) => {
+  let now = 0;
+  const crowd = new WearerCrowd({ map: model, tracks: 4, random: seededRandom(46), clock: () => now });
+  const real = gallery.spots[17].id;
+  const first = crowd.pickDecoySpots(3, new Set([real]));
+  t.equal(first.length, 3);
+  t.notOk(first.includes(real), 'decoys never show the real spot');
+  now += 1_000;
+  const dummy = crowd.pickDecoySpots(4, new Set());
+  t.ok(dummy.includes(real), 'a second later the wearer’s shadow holds the wearer’s spot in the dummy');
+  now += 60_000;
+  crowd.pickDecoySpots(4, new Set());
+  t.equal(crowd.dwell.observed, 1, 'the visit ended when no real query came: the dwell model learned it');
+  t.throws(() => crowd.pickDecoySpots(5, new Set()), /tracks/);
+});
