@@ -50,6 +50,8 @@ export function createApiMetrics(status: () => StatusReport): ApiMetrics {
   counter('enfpire_cache_hits_total', 'Results answered from the on-device gallery without a query.', (r) => r.counters.cache_hits);
   counter('enfpire_unknown_results_total', 'Results with no spot above the threshold.', (r) => r.counters.unknown);
   counter('enfpire_errors_total', 'Frames that failed in the pipeline.', (r) => r.counters.errors);
+  counter('enfpire_frames_off_gallery_total', 'Frames that matched no spot of the region pack and never became a query.', (r) => r.counters.frames_off_gallery);
+  counter('enfpire_failed_queries_total', 'Queries that failed on the wire (timeout, error reply, broker away).', (r) => r.counters.failed_queries);
   new Counter({
     name: 'enfpire_queries_total',
     help: 'Queries sent to the recognizer, real and dummy (cover traffic).',

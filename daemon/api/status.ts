@@ -22,6 +22,10 @@ export interface StatusCounters {
   unknown: number;
   errors: number;
   superseded: number;
+  /** Frames that matched no spot of the region pack: answered "unknown" on the device, never sent. */
+  frames_off_gallery: number;
+  /** Queries that failed on the wire (timeout, error reply, broker away). */
+  failed_queries: number;
 }
 
 export interface BrokerReport {
@@ -102,6 +106,8 @@ export function buildStatus(
       unknown: s.unknown,
       errors: s.errors,
       superseded: s.superseded,
+      frames_off_gallery: s.offGallery,
+      failed_queries: s.failedQueries,
     },
     queues: { scheduler: s.queueDepth, broker_pending: broker?.pending ?? null },
     broker: broker

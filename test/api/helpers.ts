@@ -22,6 +22,8 @@ export class FakePipeline extends EventEmitter {
     unknown: 1,
     errors: 1,
     superseded: 0,
+    offGallery: 3,
+    failedQueries: 2,
     queueDepth: 1,
     source: { produced: 9, dropped: 2 },
   };
