@@ -141,12 +141,17 @@ export async function runFleet(options: FleetOptions): Promise<FleetRun> {
     }
 
     // Time moves on only when nothing can happen without it: every device waits and every request is answered.
+    // A query the wiretap never sees (lost on the wire) is waited for once, then left out: the run must not hang.
+    let lost = 0;
     const settle = async () => {
       for (;;) {
         await Promise.all(devices.map((d) => d.runtime.edge.idle()));
-        await tap.waitFor(sentTotal);
+        if (!(await tap.waitFor(sentTotal - lost))) {
+          lost = sentTotal - tap.records.length;
+          options.logger.warn({ sent: sentTotal, seen: tap.records.length }, 'the wiretap missed queries; going on without them');
+        }
         await new Promise((resolve) => setImmediate(resolve));
-        if (devices.every((d) => !d.runtime.edge.busy) && tap.records.length >= sentTotal) return;
+        if (devices.every((d) => !d.runtime.edge.busy)) return;
         await new Promise((resolve) => setTimeout(resolve, 1));
       }
     };

@@ -63,20 +63,20 @@ export class Wiretap {
   }
 
   /**
-   * Resolves once `count` queries have been seen and every one seen so far has its reply (or `timeoutMs` passed:
-   * a query nobody answered stays in the record with no candidates, as the server saw it).
+   * Resolves true once `count` queries have been seen and every one seen so far has its reply; false when
+   * `timeoutMs` passed first (a query nobody answered stays in the record with no candidates, as the server saw it).
    */
-  waitFor(count: number, timeoutMs = 10_000): Promise<void> {
-    if (this.caughtUp(count)) return Promise.resolve();
+  waitFor(count: number, timeoutMs = 10_000): Promise<boolean> {
+    if (this.caughtUp(count)) return Promise.resolve(true);
     return new Promise((resolve) => {
       const waiter = { count, resolve: () => {} };
       const timer = setTimeout(() => {
         this.waiters.splice(this.waiters.indexOf(waiter), 1);
-        resolve();
+        resolve(false);
       }, timeoutMs);
       waiter.resolve = () => {
         clearTimeout(timer);
-        resolve();
+        resolve(true);
       };
       this.waiters.push(waiter);
     });
