@@ -123,7 +123,12 @@ export interface PrivacyFigures {
   baseline_top1_raw: number;
   user_top1: number;
   server_top1: number;
+  user_top1_ci95: [number, number];
+  baseline_top1_ci95: [number, number];
+  /** 95 % interval of server_top1 (its best attack), clustered by simulated user. */
+  server_top1_ci95: [number, number];
   trajectory_acc: number;
+  trajectory_acc_ci95: [number, number];
   dummy_auc: number;
   /** ROC AUC of the component test at telling real components from decoys, on the evaluation's own queries. */
   component_auc: number;
@@ -475,15 +480,19 @@ class BaselineTally {
     );
   }
 
-  async score(results: ReadonlyMap<string, EdgeResult>): Promise<Pick<PrivacyFigures, 'baseline_top1' | 'baseline_top1_raw' | 'user_top1' | 'results' | 'user_unknown'>> {
+  async score(results: ReadonlyMap<string, EdgeResult>): Promise<Pick<PrivacyFigures, 'baseline_top1' | 'baseline_top1_raw' | 'user_top1' | 'user_top1_ci95' | 'baseline_top1_ci95' | 'results' | 'user_unknown'>> {
     await Promise.all(this.pending);
     let n = 0;
     const tally = { user: 0, baseline: 0, raw: 0, unknown: 0 };
+    const outcomes = { user: [] as boolean[], baseline: [] as boolean[], users: [] as number[] };
     for (const [label, result] of results) {
       const frame = this.frames.get(label);
       const plain = this.plain.get(label);
       if (!frame || !plain || frame.spot === null) continue;
       n++;
+      outcomes.user.push(result.spotId === frame.spot);
+      outcomes.baseline.push(plain.resolved);
+      outcomes.users.push(frame.user);
       if (result.spotId === frame.spot) tally.user++;
       if (result.spotId === null) tally.unknown++;
       if (plain.resolved) tally.baseline++;
@@ -493,6 +502,8 @@ class BaselineTally {
       baseline_top1: rate(tally.baseline, n),
       baseline_top1_raw: rate(tally.raw, n),
       user_top1: rate(tally.user, n),
+      user_top1_ci95: clusteredCi95(outcomes.user, outcomes.users),
+      baseline_top1_ci95: clusteredCi95(outcomes.baseline, outcomes.users),
       results: n,
       user_unknown: rate(tally.unknown, n),
     };
@@ -514,7 +525,8 @@ export function attack(
     /** The devices' public privacy configuration, as far as the run knows it (absent: the server fits or ignores it). */
     device?: { viewDrift?: { fastSeconds: number; slowSeconds: number; slowShare: number }; rotatePauseSeconds?: { min: number; max: number } };
   },
-): Pick<PrivacyFigures, 'server_top1' | 'trajectory_acc' | 'dummy_auc' | 'component_auc' | 'adversaries'> & StrongerAttackFigures {
+): Pick<PrivacyFigures, 'server_top1' | 'server_top1_ci95' | 'trajectory_acc' | 'trajectory_acc_ci95' | 'dummy_auc' | 'component_auc' | 'adversaries'> &
+  StrongerAttackFigures {
   if (records.length !== truths.length) throw new Error(`the wiretap holds ${records.length} records for ${truths.length} queries`);
   const index = new GalleryIndex({ gallery: world.region, k, walk: world.walk });
   const analyses = records.map((r) => analyse(r, index));
@@ -547,10 +559,12 @@ export function attack(
   const isDummy = (t: Truth) => t.spot === null && !t.offGallery;
   const realSteps = truths.flatMap((t, i) => (t.spot !== null && !t.offGallery ? [i] : []));
   const adversaries: Record<string, number> = {};
+  const ci95: Record<string, [number, number]> = {};
   for (const { name, attack: a, on } of runs) {
     const guesses = a.guess(on);
-    const hits = realSteps.filter((i) => guesses[i] === truths[i].spot).length;
-    adversaries[name] = rate(hits, realSteps.length);
+    const hit = realSteps.map((i) => guesses[i] === truths[i].spot);
+    adversaries[name] = rate(hit.filter(Boolean).length, realSteps.length);
+    ci95[name] = clusteredCi95(hit, realSteps.map((i) => truths[i].user));
   }
 
   // Real component vs decoy, on the evaluation's own queries (the adversary trained on its own simulation).
@@ -586,7 +600,11 @@ export function attack(
   const links = linkSessions(records, { pauseMs: pause ? [pause.min * 1000, pause.max * 1000] : undefined });
   const bridges = scoreLinks(links, records, truths, { random: seededRandom(streamSeed('adversary', s.seed, 'rotation-chance', k)) });
   const recallOf = (sets: readonly (readonly string[])[]) => round(recall(sets, truths, realSteps));
+  const best = Object.keys(adversaries).reduce((a, b) => (adversaries[b] > adversaries[a] ? b : a));
+  const bestPath = [...paths.map((p) => p.name), 'path_attack_exhaustive'].reduce((a, b) => (adversaries[b] > adversaries[a] ? b : a));
   return {
+    server_top1_ci95: ci95[best],
+    trajectory_acc_ci95: ci95[bestPath],
     server_top1: Math.max(...Object.values(adversaries)),
     trajectory_acc: Math.max(...[...paths.map((p) => p.name), 'path_attack_exhaustive'].map((name) => adversaries[name])),
     dummy_auc: Math.max(dummyAuc, timingAuc),
@@ -602,6 +620,27 @@ export function attack(
     rotation_bridging_chance: round(bridges.chance),
     rotations: bridges.rotations,
   };
+}
+
+/**
+ * 95 % confidence interval of a rate whose outcomes come in clusters (one simulated user's queries are not
+ * independent: a long visit is many queries of one spot): the ratio estimator's variance over clusters.
+ */
+export function clusteredCi95(outcomes: readonly boolean[], clusters: readonly number[]): [number, number] {
+  const byCluster = new Map<number, { hits: number; n: number }>();
+  outcomes.forEach((hit, i) => {
+    const c = byCluster.get(clusters[i]) ?? { hits: 0, n: 0 };
+    c.n++;
+    if (hit) c.hits++;
+    byCluster.set(clusters[i], c);
+  });
+  const total = outcomes.length;
+  const groups = [...byCluster.values()];
+  if (total === 0 || groups.length < 2) return [0, 1];
+  const r = outcomes.filter(Boolean).length / total;
+  const variance = (groups.length / (groups.length - 1)) * groups.reduce((s, g) => s + (g.hits - r * g.n) ** 2, 0) / total ** 2;
+  const half = 1.96 * Math.sqrt(variance);
+  return [round(Math.max(0, r - half)), round(Math.min(1, r + half))];
 }
 
 function splitInTwo(n: number): number[][] {
