@@ -77,6 +77,8 @@ export interface PrivacyConfig {
   k: number;
   decoys: DecoySpotSource;
   candidatesPerComponent: number;
+  /** Most candidates one query may ask for (kmix.ts replySizeFor). */
+  maxCandidates: number;
   /** Absent: from the model's view-variation model. */
   decoySigma?: number;
   /** How a decoy's view drifts (privacy/decoys.ts ViewDrift); fastSeconds 0: independent draws. */
@@ -223,7 +225,7 @@ export const EDGE_CONFIG_SHAPE: Shape<EdgeConfig> = {
     still: { intervalSeconds: true, settleMs: true },
   },
   model: { manifest: true, executionProviders: true, intraOpThreads: true, graphOptimizationLevel: true },
-  privacy: { transform: true, noise: true, k: true, decoys: true, candidatesPerComponent: true, decoySigma: true, decoyDrift: { fastSeconds: true, slowSeconds: true, slowShare: true }, minSpotCosine: true },
+  privacy: { transform: true, noise: true, k: true, decoys: true, candidatesPerComponent: true, maxCandidates: true, decoySigma: true, decoyDrift: { fastSeconds: true, slowSeconds: true, slowShare: true }, minSpotCosine: true },
   transport: {
     url: true,
     usernameFile: true,

@@ -130,6 +130,7 @@ export class EdgeRuntime extends EventEmitter<{ result: [EdgeResult]; query: [Se
         k: config.privacy.k,
         decoys: config.privacy.decoys,
         candidatesPerComponent: config.privacy.candidatesPerComponent,
+        maxCandidates: config.privacy.maxCandidates,
         noise: config.privacy.noise,
       } as TransformConfig,
       { pool: { spots: pack.spots }, variation: { sigma }, random, clock: () => clock.now(), drift: config.privacy.decoyDrift },

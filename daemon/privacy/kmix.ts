@@ -11,6 +11,11 @@ export interface KMixOptions {
   k: number;
   /** Candidates asked for per component; topM = k × this. Default 4. */
   candidatesPerComponent?: number;
+  /**
+   * Most candidates a query may ask for. When a component's spot would rank below k × candidatesPerComponent, the
+   * query asks for the next multiple of that which holds every component's spot, up to this. Default: no growth.
+   */
+  maxCandidates?: number;
   synthesizer: DecoySynthesizer;
   random: Random;
   /**
@@ -31,6 +36,8 @@ export class KMixTransform implements Transform {
   readonly name = 'kmix';
   readonly k: number;
   readonly topM: number;
+  /** The most a query asks for (maxCandidates). */
+  readonly maxTopM: number;
   private readonly synthesizer: DecoySynthesizer;
   private readonly random: Random;
   private readonly spotPicker: DecoySpotPicker;
@@ -53,6 +60,7 @@ export class KMixTransform implements Transform {
     }
     this.k = k;
     this.topM = k * candidatesPerComponent;
+    this.maxTopM = Math.max(this.topM, options.maxCandidates ?? this.topM);
     this.synthesizer = synthesizer;
     this.random = options.random;
     this.spotPicker = options.spotPicker ?? synthesizer;
@@ -70,6 +78,10 @@ export class KMixTransform implements Transform {
     this.synthesizer.anchor(realSpot, real);
     const decoySpots = this.spotPicker.pickDecoySpots(this.k - 1, new Set([realSpot]));
     return this.mix(real, decoySpots, realSpot);
+  }
+
+  private replySize(rank: number): number {
+    return replySizeFor(rank, this.topM, this.maxTopM);
   }
 
   dummy(): TransformedQuery {
@@ -107,11 +119,23 @@ export class KMixTransform implements Transform {
     for (const d of bestDecoys) d.commit();
     return {
       vector: best!,
-      topM: this.topM,
+      topM: this.replySize(bestRank),
       // Order carries no information in a sum, but the list is kept so it must not hint at draw order.
       decoySpots: this.random.shuffle(decoySpots),
     };
   }
+}
+
+/**
+ * How many candidates to ask for so that a spot at 0-based `rank` comes back: the base reply size, or the next
+ * multiple of it, capped. In a gallery of thousands the real spot's reference is often not among the first k × c by
+ * cosine with the mix (measured: 0.32 of real queries at 1,077 spots with 24 candidates), while plain recognition
+ * would name it; the device knows the ranks (it holds the references) and asks for just enough. The rule is the same
+ * for every component and for dummies, and the sizes come from a short list.
+ */
+export function replySizeFor(rank: number, base: number, max: number): number {
+  if (!(rank >= 0) || rank < base) return base;
+  return Math.min(max, Math.ceil((rank + 1) / base) * base);
 }
 
 /** Decoy draws tried per query before the best one is sent (each costs one pass over the region's references). */

@@ -22,6 +22,8 @@ export interface KMixConfig {
   kind: 'kmix';
   k: number;
   candidatesPerComponent?: number;
+  /** A query may ask for up to this many candidates so every component's spot comes back (kmix.ts replySizeFor). */
+  maxCandidates?: number;
   /** Default 'wearer'; 'random' is the baseline the path attack beats (kept for evaluation and comparison). */
   decoys?: DecoySpotSource;
 }
@@ -83,6 +85,7 @@ export function createTransform(config: TransformConfig, deps: TransformDeps): T
       return new KMixTransform({
         k: config.k,
         candidatesPerComponent: config.candidatesPerComponent,
+        maxCandidates: config.maxCandidates,
         synthesizer,
         random,
         spotPicker: deps.spotPicker ?? decoySpotPicker(config, deps, synthesizer, random),

@@ -199,3 +199,13 @@ t.test('createTransform builds the configured transform', async (t) => {
   const bogus = { kind: 'hologram', k: 2 } as unknown as TransformConfig;
   t.throws(() => createTransform(bogus, { pool: { spots: gallery.spots }, variation: { sigma } }), /unknown privacy transform kind "hologram"/);
 });
+
+t.test('the reply grows in steps of k × c until every component’s spot fits, up to maxCandidates', async (t) => {
+  const { replySizeFor } = await import('../../daemon/privacy/kmix.js');
+  t.equal(replySizeFor(0, 24, 96), 24);
+  t.equal(replySizeFor(23, 24, 96), 24, 'rank 23 is the 24th: fits');
+  t.equal(replySizeFor(24, 24, 96), 48);
+  t.equal(replySizeFor(70, 24, 96), 72);
+  t.equal(replySizeFor(500, 24, 96), 96, 'capped');
+  t.equal(replySizeFor(500, 24, 24), 24, 'maxCandidates = k × c: never more');
+});
