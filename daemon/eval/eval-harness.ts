@@ -587,6 +587,8 @@ export function attack(
   };
   const dummyAuc = heldOutAuc(queryFeatures(analyses, componentTest));
   const timingAuc = heldOutAuc(timingFeatures(records));
+  // The reply size a query asks for is on the wire too: the device grows it until every component's spot fits.
+  const topMAuc = heldOutAuc(records.map((r) => [Math.log(r.topM)]));
 
   // Off-gallery frames against dummies, by the shape of what the k best views leave unexplained.
   const offGallery = new OffGalleryTest(models, world.region, simulation('off-gallery'));
@@ -607,7 +609,7 @@ export function attack(
     trajectory_acc_ci95: ci95[bestPath],
     server_top1: Math.max(...Object.values(adversaries)),
     trajectory_acc: Math.max(...[...paths.map((p) => p.name), 'path_attack_exhaustive'].map((name) => adversaries[name])),
-    dummy_auc: Math.max(dummyAuc, timingAuc),
+    dummy_auc: Math.max(dummyAuc, timingAuc, topMAuc),
     component_auc: nanToNull(rocAuc(componentScores, componentLabels)),
     adversaries,
     decomposition_recall: {
@@ -615,6 +617,7 @@ export function attack(
       exhaustive: recallOf(exhaustive.decompositions.map((d) => d.components)),
     },
     timing_auc: timingAuc,
+    topm_auc: topMAuc,
     offgallery_auc: offGalleryAuc,
     rotation_bridging: round(bridges.bridging),
     rotation_bridging_chance: round(bridges.chance),

@@ -21,6 +21,8 @@ export interface StrongerAttackFigures {
   decomposition_recall: { omp: number; exhaustive: number };
   /** Held-out ROC AUC of the timing classifier, real vs dummy (folded into dummy_auc). */
   timing_auc: number;
+  /** Held-out ROC AUC of the requested reply size alone, real vs dummy (folded into dummy_auc). */
+  topm_auc: number;
   /** ROC AUC of the off-gallery score, off-gallery real queries vs dummies (0.5 when there are none). */
   offgallery_auc: number;
   /** Identity changes linked to the right previous session, and what guessing among the candidates would get. */
