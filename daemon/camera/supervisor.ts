@@ -53,6 +53,8 @@ export class ProcessSupervisor {
   private spawnedAt = 0;
   private lastFrameAt: number | null = null;
   private stalled = false;
+  /** Why the supervisor itself ended the running program (a stall), for health's lastError. */
+  private killedBecause: string | null = null;
   /** Why the program last ended, with its last stderr line. */
   private lastError: string | undefined;
   private lastStderr: string | undefined;
@@ -129,7 +131,12 @@ export class ProcessSupervisor {
     this.attachStderr(child);
     child.on('error', (error) => onEnd(`could not run ${command}: ${error.message}`));
     // 'close' (not 'exit'): stdout is drained, so the last whole frame was delivered before the restart.
-    child.on('close', (code, signal) => onEnd(signal ? `ended by ${signal}` : `exited with code ${code}`));
+    child.on('close', (code, signal) => {
+      const how = signal ? `ended by ${signal}` : `exited with code ${code}`;
+      const because = this.killedBecause;
+      this.killedBecause = null;
+      onEnd(because ? `${because}; ${how}` : how);
+    });
   }
 
   private scheduleRestart(why: string): void {
@@ -152,6 +159,7 @@ export class ProcessSupervisor {
     this.stalled = true;
     this.logger.warn({ stallSeconds: this.options.stallMs / 1000 }, 'camera: no frames; restarting the capture program');
     // The restart follows from the exit, with backoff, like any other death.
+    this.killedBecause = `no frames for ${this.options.stallMs / 1000} s (stalled)`;
     this.child.kill('SIGTERM');
     this.spawnedAt = Date.now();
   }

@@ -2,6 +2,7 @@ import { resolve } from 'node:path';
 import { schemaDefault } from '../config/load.js';
 import { EVAL_DEFAULTS, runEval, writeReport } from '../eval/eval-harness.js';
 import { writeCurvePng } from '../eval/plot.js';
+import { REAL_COMPONENTS } from '../privacy/kmix.js';
 import { DECOY_SOURCES, TRANSFORM_KINDS, type DecoySpotSource } from '../privacy/transform.js';
 import { UserError } from '../util/errors.js';
 import { createLogger } from '../util/log.js';
@@ -10,7 +11,8 @@ import { parseCommandArgs, required } from './args.js';
 
 /**
  * `enfpire eval --spots DIR --out FILE.json [--k K] [--seed S] [--users U] [--minutes M] [--rate R]
- *   [--mode constant|poisson] [--transform kmix|noise|bucket] [--noise N] [--decoys phantoms|lockstep|random]
+ *   [--mode constant|poisson] [--transform kmix|noise|bucket] [--noise N] [--decoys wearer|phantoms|lockstep|random]
+ *   [--real-component stand-in|frame]
  *   [--camera continuous|photos] [--broker mqtt://…] [--record FILE] [--plot FILE.png]
  *   [--model MANIFEST] [--candidates C] [--threshold T] [--offgallery DIR] [--time virtual|wall] [--rotate MINUTES]
  *   [--no-cache]`: candidates, threshold, decoys, mode, rate and rotation default to the edge profile's defaults. Progress on stderr, the report written atomically to FILE.json, one summary line on stdout.
@@ -26,6 +28,7 @@ export async function runEvalCommand(args: string[]): Promise<number> {
     rate: { type: 'string' },
     mode: { type: 'string' },
     decoys: { type: 'string' },
+    'real-component': { type: 'string' },
     camera: { type: 'string' },
     transform: { type: 'string' },
     noise: { type: 'string' },
@@ -46,6 +49,7 @@ export async function runEvalCommand(args: string[]): Promise<number> {
   const progress = process.stderr.isTTY ? progressLine : progressEvery10Percent();
   const mode = choice('mode', values.mode, ['constant', 'poisson'] as const, schemaDefault('edge', 'scheduler.mode') as string);
   const decoys = choice('decoys', values.decoys, DECOY_SOURCES, schemaDefault('edge', 'privacy.decoys') as string);
+  const realComponent = choice('real-component', values['real-component'], REAL_COMPONENTS, schemaDefault('edge', 'privacy.realComponent') as string);
   const transform = choice('transform', values.transform, TRANSFORM_KINDS, schemaDefault('edge', 'privacy.transform') as string);
   const camera = choice('camera', values.camera, ['continuous', 'photos'] as const, EVAL_DEFAULTS.camera);
 
@@ -60,6 +64,7 @@ export async function runEvalCommand(args: string[]): Promise<number> {
     ratePerSecond: positive('rate', values.rate, schemaDefault('edge', 'scheduler.ratePerSecond') as number),
     mode,
     decoys: decoys as DecoySpotSource,
+    realComponent,
     camera,
     transform,
     noise: values.noise === undefined ? undefined : positiveOrZero('noise', values.noise),

@@ -1,4 +1,5 @@
 import type { DecoySpotSource, TransformKind } from '../privacy/transform.js';
+import type { RealComponent } from '../privacy/kmix.js';
 /**
  * Typed configuration, as returned by the loader: defaults filled in, relative paths made absolute,
  * secrets read. The JSON schemas in firmware-config/ are the source of truth; these interfaces mirror
@@ -79,6 +80,8 @@ export interface PrivacyConfig {
   candidatesPerComponent: number;
   /** Most candidates one query may ask for (kmix.ts replySizeFor). */
   maxCandidates: number;
+  /** What stands for the real spot in a k-mix query (kmix.ts REAL_COMPONENTS). */
+  realComponent: RealComponent;
   /** Absent: from the model's view-variation model. */
   decoySigma?: number;
   /** How a decoy's view drifts (privacy/decoys.ts ViewDrift); fastSeconds 0: independent draws. */
@@ -225,7 +228,7 @@ export const EDGE_CONFIG_SHAPE: Shape<EdgeConfig> = {
     still: { intervalSeconds: true, settleMs: true },
   },
   model: { manifest: true, executionProviders: true, intraOpThreads: true, graphOptimizationLevel: true },
-  privacy: { transform: true, noise: true, k: true, decoys: true, candidatesPerComponent: true, maxCandidates: true, decoySigma: true, decoyDrift: { fastSeconds: true, slowSeconds: true, slowShare: true }, minSpotCosine: true },
+  privacy: { transform: true, noise: true, k: true, decoys: true, candidatesPerComponent: true, maxCandidates: true, realComponent: true, decoySigma: true, decoyDrift: { fastSeconds: true, slowSeconds: true, slowShare: true }, minSpotCosine: true },
   transport: {
     url: true,
     usernameFile: true,

@@ -131,6 +131,7 @@ export class EdgeRuntime extends EventEmitter<{ result: [EdgeResult]; query: [Se
         decoys: config.privacy.decoys,
         candidatesPerComponent: config.privacy.candidatesPerComponent,
         maxCandidates: config.privacy.maxCandidates,
+        realComponent: config.privacy.realComponent,
         noise: config.privacy.noise,
       } as TransformConfig,
       { pool: { spots: pack.spots }, variation: { sigma }, random, clock: () => clock.now(), drift: config.privacy.decoyDrift },

@@ -18,6 +18,7 @@ import { OnnxExtractor } from '../extractor/onnx-extractor.js';
 import type { Extractor } from '../extractor/types.js';
 import { createTransform, type DecoySpotSource, type TransformConfig, type TransformKind } from '../privacy/transform.js';
 import { seededRandom } from '../privacy/random.js';
+import type { RealComponent } from '../privacy/kmix.js';
 import { WalkModel } from '../privacy/walk-model.js';
 import { enroll } from '../recognizer/enroll.js';
 import { RecognizerService } from '../recognizer/service.js';
@@ -83,6 +84,8 @@ export interface EvalOptions {
   noise?: number;
   /** Decoy spot source. Default the device profile's ('wearer'). */
   decoys?: DecoySpotSource;
+  /** What stands for the real spot in a k-mix query. Default the device profile's ('stand-in'). */
+  realComponent?: RealComponent;
   /** Photographs of no spot (what glasses see between spots); default `<spotsDir>-offgallery` or a sibling `offgallery`. */
   offGalleryDir?: string;
   /** How the simulated users' cameras see spots. Default 'continuous' (smart glasses). */
@@ -152,6 +155,7 @@ export interface EvalReport extends PrivacyFigures {
   model: string;
   transform: TransformKind;
   decoys: DecoySpotSource;
+  real_component: RealComponent;
   camera: CameraModel;
   scheduler: { mode: SlotMode; ratePerSecond: number };
   broker: { url: string; protocolVersion: MqttProtocolVersion; embedded: boolean };
@@ -327,6 +331,7 @@ export async function runEval(options: EvalOptions): Promise<EvalReport> {
       model: world.model,
       transform: options.transform ?? 'kmix',
       decoys: scenario.decoys,
+      real_component: options.realComponent ?? (schemaDefault('edge', 'privacy.realComponent') as RealComponent),
       camera: scenario.camera,
       scheduler: { mode, ratePerSecond: rate },
       broker: { url: embedded ? 'embedded aedes' : brokerUrl, protocolVersion, embedded: embedded !== undefined },
@@ -401,6 +406,7 @@ async function runScenario(world: World, s: ScenarioOptions): Promise<{ figures:
         transform: s.options.transform ?? 'kmix',
         k,
         decoys: s.decoys,
+        ...(s.options.realComponent !== undefined ? { realComponent: s.options.realComponent } : {}),
         ...(s.options.candidatesPerComponent !== undefined ? { candidatesPerComponent: s.options.candidatesPerComponent } : {}),
         ...(s.options.noise !== undefined ? { noise: s.options.noise } : {}),
       },

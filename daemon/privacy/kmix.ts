@@ -6,6 +6,15 @@ import type { DecoySpotPicker, Transform, TransformedQuery } from './types.js';
 
 export const MAX_K = 16;
 
+/**
+ * What stands for the real spot in a real query: `stand-in`, a fresh view of the spot the device named, drawn from
+ * that spot's drifting view state exactly as a decoy of it would be (the frame itself never leaves the device); or
+ * `frame`, the normalised frame feature (the first design, kept for comparison: its residual told real queries from
+ * dummies, frames of no spot from frames of a spot, and the real spot from the decoys — docs/privacy.md).
+ */
+export const REAL_COMPONENTS = ['stand-in', 'frame'] as const;
+export type RealComponent = (typeof REAL_COMPONENTS)[number];
+
 export interface KMixOptions {
   /** Anonymity set size, 1..16. k = 1 sends the feature itself (no privacy). */
   k: number;
@@ -16,6 +25,8 @@ export interface KMixOptions {
    * query asks for the next multiple of that which holds every component's spot, up to this. Default: no growth.
    */
   maxCandidates?: number;
+  /** Default 'stand-in'. */
+  realComponent?: RealComponent;
   synthesizer: DecoySynthesizer;
   random: Random;
   /**
@@ -27,10 +38,12 @@ export interface KMixOptions {
 }
 
 /**
- * The default transform (DESIGN §4): the query is the normalised equal-weight sum of the real feature and
- * k−1 fresh decoys. With equal weights and decoys that look like photos, the server sees k components it
- * cannot rank by weight or by "photo-ness"; the device asks for k × candidatesPerComponent candidates so
- * the real spot comes back and is picked locally by the resolver.
+ * The default transform (DESIGN §4): the query is the normalised equal-weight sum of k components, one for the spot
+ * the device sees and k−1 decoys. The device names its spot from the region pack (the references the server ranks
+ * by); by default that spot's component is a stand-in drawn like any decoy, so the k components are exchangeable by
+ * construction and nothing of the frame beyond the spot's name is sent (decision #22). The device asks for
+ * k × candidatesPerComponent candidates (more when needed) so every component's spot comes back, and the resolver
+ * picks among them against the frame, locally.
  */
 export class KMixTransform implements Transform {
   readonly name = 'kmix';
@@ -38,6 +51,7 @@ export class KMixTransform implements Transform {
   readonly topM: number;
   /** The most a query asks for (maxCandidates). */
   readonly maxTopM: number;
+  readonly realComponent: RealComponent;
   private readonly synthesizer: DecoySynthesizer;
   private readonly random: Random;
   private readonly spotPicker: DecoySpotPicker;
@@ -61,6 +75,12 @@ export class KMixTransform implements Transform {
     this.k = k;
     this.topM = k * candidatesPerComponent;
     this.maxTopM = Math.max(this.topM, options.maxCandidates ?? this.topM);
+    this.realComponent = options.realComponent ?? 'stand-in';
+    if (!REAL_COMPONENTS.includes(this.realComponent)) {
+      throw new UserError(
+        `privacy realComponent must be one of ${REAL_COMPONENTS.join(', ')} (got ${String(this.realComponent)}); fix it in the device profile`,
+      );
+    }
     this.synthesizer = synthesizer;
     this.random = options.random;
     this.spotPicker = options.spotPicker ?? synthesizer;
@@ -74,9 +94,10 @@ export class KMixTransform implements Transform {
     if (this.k === 1) return { vector: real, topM: this.topM, decoySpots: [] };
     // A decoy of the real spot would shrink the anonymity set and double that spot's weight in q.
     const realSpot = this.synthesizer.nearestSpot(real).id;
+    const decoySpots = this.spotPicker.pickDecoySpots(this.k - 1, new Set([realSpot]));
+    if (this.realComponent === 'stand-in') return this.mix(null, decoySpots, realSpot);
     // The wearer's track shows this spot in dummies too: its decoys there continue from this very frame.
     this.synthesizer.anchor(realSpot, real);
-    const decoySpots = this.spotPicker.pickDecoySpots(this.k - 1, new Set([realSpot]));
     return this.mix(real, decoySpots, realSpot);
   }
 
@@ -89,21 +110,22 @@ export class KMixTransform implements Transform {
   }
 
   /**
-   * Equal-weight sum of unit components, normalised; the real one (if any) is just one more term. The device can
-   * rank the region's references itself, so it checks that every component's spot — the real one and each decoy
-   * alike — will come back among the topM candidates, and draws the decoys' views afresh (same spots) when one
-   * would not, keeping the best of `MIX_ATTEMPTS` draws. Holding every component to the same rule keeps them
-   * exchangeable; the real spot missing from the reply was the user's main loss (1.1 % of real photos on the
-   * benchmark, docs/privacy.md).
+   * Equal-weight sum of unit components, normalised; the real one (if any) is just one more term: the frame itself
+   * (`real`), or, with `realSpot` and no frame, a stand-in drawn like the decoys. The device can rank the region's
+   * references itself, so it checks that every component's spot — the real one and each decoy alike — will come back
+   * among the topM candidates, and draws the views afresh (same spots) when one would not, keeping the best of
+   * `MIX_ATTEMPTS` draws. Holding every component to the same rule keeps them exchangeable; the real spot missing
+   * from the reply was the user's main loss (docs/privacy.md).
    */
   private mix(real: Float32Array | null, decoySpots: string[], realSpot?: string): TransformedQuery {
     const shown = realSpot === undefined ? decoySpots : [...decoySpots, realSpot];
+    const drawn = real ? decoySpots : shown;
     let best: Float32Array | undefined;
     let bestDecoys: DecoyProposal[] = [];
     let bestRank = Infinity;
     for (let attempt = 0; attempt < MIX_ATTEMPTS && bestRank >= this.topM; attempt++) {
       const sum = new Float64Array(this.synthesizer.dimension);
-      const decoys = decoySpots.map((id) => this.synthesizer.proposeDecoy(id));
+      const decoys = drawn.map((id) => this.synthesizer.proposeDecoy(id));
       const components = decoys.map((d) => d.vector);
       if (real) components.push(real);
       for (const component of components) for (let i = 0; i < sum.length; i++) sum[i] += component[i];

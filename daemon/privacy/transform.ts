@@ -1,7 +1,7 @@
 import { UserError } from '../util/errors.js';
 import { DecoySynthesizer, type ViewDrift, type ViewVariation } from './decoys.js';
 import { BucketTransform } from './buckets.js';
-import { KMixTransform, MAX_K } from './kmix.js';
+import { KMixTransform, MAX_K, type RealComponent } from './kmix.js';
 import { NoiseTransform } from './noise.js';
 import { LockstepCrowd } from './lockstep.js';
 import { PhantomCrowd } from './phantoms.js';
@@ -24,6 +24,8 @@ export interface KMixConfig {
   candidatesPerComponent?: number;
   /** A query may ask for up to this many candidates so every component's spot comes back (kmix.ts replySizeFor). */
   maxCandidates?: number;
+  /** Default 'stand-in': the real spot's component is drawn like a decoy, the frame stays on the device. */
+  realComponent?: RealComponent;
   /** Default 'wearer'; 'random' is the baseline the path attack beats (kept for evaluation and comparison). */
   decoys?: DecoySpotSource;
 }
@@ -86,6 +88,7 @@ export function createTransform(config: TransformConfig, deps: TransformDeps): T
         k: config.k,
         candidatesPerComponent: config.candidatesPerComponent,
         maxCandidates: config.maxCandidates,
+        realComponent: config.realComponent,
         synthesizer,
         random,
         spotPicker: deps.spotPicker ?? decoySpotPicker(config, deps, synthesizer, random),

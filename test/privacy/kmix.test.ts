@@ -158,6 +158,30 @@ t.test('a server statistic does not separate dummies from real queries', async (
   t.ok(Math.abs(auc - 0.5) < 0.06, 'top-1 score is no better than a coin at telling dummies apart');
 });
 
+t.test('a stand-in query carries the spot the device named and nothing else of the frame', async (t) => {
+  // Two different frames that name the same spot give the very same query from the same random state: the wire
+  // cannot hold anything of the frame beyond the name. With the frame itself as the real component it does.
+  const visits = seededRandom(110);
+  const spot = gallery.spots[5].id;
+  const frames: Float32Array[] = [];
+  while (frames.length < 2) {
+    const f = gallery.photo(spot, visits);
+    if (gallery.topM(f, 1)[0].id === spot) frames.push(f);
+  }
+  t.ok(cosine(frames[0], frames[1]) < 0.99, 'two distinct frames of the spot');
+  const build = (realComponent: 'stand-in' | 'frame', f: Float32Array) => {
+    const random = seededRandom(111);
+    const synthesizer = new DecoySynthesizer({ spots: gallery.spots, variation: { sigma }, random });
+    return new KMixTransform({ k: 4, synthesizer, random, realComponent }).transform(f);
+  };
+  t.same(Array.from(build('stand-in', frames[0]).vector), Array.from(build('stand-in', frames[1]).vector), 'stand-in: identical queries');
+  t.notSame(Array.from(build('frame', frames[0]).vector), Array.from(build('frame', frames[1]).vector), 'frame: the frame shows');
+  t.throws(
+    () => new KMixTransform({ k: 2, synthesizer: new DecoySynthesizer({ spots: gallery.spots, variation: { sigma }, random: seededRandom(1) }), random: seededRandom(1), realComponent: 'photo' as 'frame' }),
+    /realComponent must be one of stand-in, frame/,
+  );
+});
+
 t.test('seeded transforms are reproducible', async (t) => {
   const f = gallery.photo('spot-7', seededRandom(100));
   const a = makeTransform(4, 101);
