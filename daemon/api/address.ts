@@ -6,9 +6,10 @@ export type ListenAddress = { kind: 'tcp'; host: string; port: number } | { kind
 /**
  * Parses `api.listen` ('127.0.0.1:8765', '[::1]:8765', 'localhost:8765' or 'unix:/run/enfpire/api.sock'). Only
  * loopback TCP is accepted: the API serves recognition results, which must never leave the device (DESIGN §4).
- * `setting` names where the address came from, for the error message.
+ * `setting` names where the address came from, for the error message. `network` admits any address: only for
+ * api.lan.listen, whose every request must carry the operator's token.
  */
-export function parseListenAddress(listen: string, setting = 'api.listen'): ListenAddress {
+export function parseListenAddress(listen: string, setting = 'api.listen', network = false): ListenAddress {
   if (listen.startsWith('unix:')) {
     const path = listen.slice('unix:'.length);
     if (!path.startsWith('/')) {
@@ -22,7 +23,7 @@ export function parseListenAddress(listen: string, setting = 'api.listen'): List
     throw new UserError(`${setting} '${listen}' is not an address; write it like '127.0.0.1:8765' or 'unix:/run/enfpire/api.sock'.`);
   }
   const host = match[1] ?? match[2];
-  if (!isLoopback(host)) {
+  if (!network && !isLoopback(host)) {
     throw new UserError(
       `${setting} '${listen}' is not a loopback address and the local API must never be reachable from the network; use 127.0.0.1, [::1] or a unix: socket.`,
     );

@@ -5,6 +5,10 @@
  *   /events            Server-Sent Events: one 'result' event per recognition result
  *   /metrics           Prometheus exposition
  *   /results?limit=N   recent results from the local history, most recent first
+ *   /                  the operator's page (api.page), with /operator.js and /operator.css
+ *   /config            the profile in effect, secrets left out
+ *   /thumbnail.jpg     a small JPEG of the latest camera frame (only with api.thumbnail.enabled)
+ * The same endpoints on an optional LAN listener (api.lan), where every request must carry the operator's token.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { connect } from 'node:net';
@@ -15,9 +19,12 @@ import { UserError } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
 import { isLoopback, parseListenAddress, type ListenAddress } from './address.js';
 import { createApiMetrics, type ApiMetrics } from './metrics.js';
+import { OperatorPage } from './page.js';
 import type { StatusSources } from './sources.js';
 import { SseHub } from './sse.js';
 import { buildStatus, resultReport, type StatusReport } from './status.js';
+import { Thumbnails, type ThumbnailOptions } from './thumbnail.js';
+import { TokenGate } from './token.js';
 
 export interface ApiServerOptions extends StatusSources {
   /** api.listen: 'host:port' (loopback only) or 'unix:/path'. */
@@ -31,11 +38,28 @@ export interface ApiServerOptions extends StatusSources {
   sseHeartbeatMs?: number;
   /** Largest ?limit= of /results (default 1000). */
   maxResults?: number;
+  /** Serve the operator's page at / (default true). */
+  page?: boolean;
+  /** The profile in effect, secrets already left out (redactedProfile), for GET /config; absent: 404. */
+  profile?: Record<string, unknown>;
+  /** The camera thumbnail; absent: off. */
+  thumbnail?: ThumbnailOptions;
+  /** api.lan: a second listener on any address, every request behind the token. */
+  lan?: { listen: string; token: string };
 }
+
+/** Where a request came in: the loopback/unix listener (Host check) or the LAN one (token check). */
+type Listener = 'local' | 'lan';
 
 export class ApiServer {
   private readonly address: ListenAddress;
+  private readonly lanAddress: ListenAddress | undefined;
+  private readonly gate: TokenGate | undefined;
+  private readonly thumbnails: Thumbnails | undefined;
+  private page: OperatorPage | undefined;
   private server: Server | undefined;
+  private lanServer: Server | undefined;
+  private lanBound: ListenAddress | undefined;
   private sse: SseHub | undefined;
   private metrics: ApiMetrics | undefined;
   private bound: ListenAddress | undefined;
@@ -45,12 +69,22 @@ export class ApiServer {
   /** Throws a UserError for a malformed or non-loopback address before anything is bound. */
   constructor(private readonly options: ApiServerOptions) {
     this.address = parseListenAddress(options.listen);
+    if (options.lan) {
+      this.lanAddress = parseListenAddress(options.lan.listen, 'api.lan.listen', true);
+      this.gate = new TokenGate(options.lan.token);
+    }
+    if (options.thumbnail) this.thumbnails = new Thumbnails(options.thumbnail);
   }
 
   /** Where it listens, with the port actually bound (listen '127.0.0.1:0' picks a free one). */
   get listening(): ListenAddress {
     if (!this.bound) throw new Error('the API server is not started');
     return this.bound;
+  }
+
+  /** Where the LAN listener listens (undefined without api.lan). */
+  get lanListening(): ListenAddress | undefined {
+    return this.lanBound;
   }
 
   status(): StatusReport {
@@ -66,26 +100,29 @@ export class ApiServer {
     const { logger } = this.options;
     this.sse = new SseHub({ maxBufferedBytes: this.options.sseMaxBufferedBytes, heartbeatMs: this.options.sseHeartbeatMs, logger });
     this.metrics = createApiMetrics(() => this.status());
-    const server = createServer((req, res) => {
-      this.handle(req, res).catch((err: Error) => {
-        logger.warn({ url: req.url, err: err.message }, 'local API request failed');
-        if (!res.headersSent) sendJson(res, 500, { error: 'internal error' });
-        else res.destroy();
-      });
-    });
-    // One bad connection (reset, garbage) must not end the server.
-    server.on('clientError', (_err, socket) => socket.destroy());
+    if (this.options.page !== false) this.page = await OperatorPage.load();
+    const server = this.createListener('local');
     if (this.address.kind === 'unix') await this.prepareSocketPath(this.address.path);
-    await listen(server, this.address, this.options.listen);
+    await listen(server, this.address, this.options.listen, 'api.listen');
     this.server = server;
+    if (this.lanAddress && this.options.lan) {
+      const lan = this.createListener('lan');
+      try {
+        await listen(lan, this.lanAddress, this.options.lan.listen, 'api.lan.listen');
+      } catch (err) {
+        await this.stop();
+        throw err;
+      }
+      this.lanServer = lan;
+      this.lanBound = boundAddress(lan, this.lanAddress);
+      logger.info({ listen: this.options.lan.listen }, 'operator page on the LAN, behind the token');
+    }
     if (this.address.kind === 'unix') {
       // Results are private: owner and group only, whatever the umask.
       await chmod(this.address.path, 0o660);
       this.bound = this.address;
     } else {
-      const info = server.address();
-      const port = typeof info === 'object' && info ? info.port : this.address.port;
-      this.bound = { ...this.address, port };
+      this.bound = boundAddress(server, this.address);
     }
     this.options.pipeline.on('result', this.onResult);
     logger.info({ listen: this.options.listen }, 'local API listening');
@@ -98,16 +135,29 @@ export class ApiServer {
     this.server = undefined;
     this.options.pipeline.off('result', this.onResult);
     this.sse?.close();
-    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-    server.closeAllConnections();
-    await closed;
+    await Promise.all([close(server), this.lanServer && close(this.lanServer)]);
+    this.lanServer = undefined;
+    this.lanBound = undefined;
     if (this.address.kind === 'unix') await unlink(this.address.path).catch(() => undefined);
     this.bound = undefined;
   }
 
-  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  private createListener(listener: Listener): Server {
+    const server = createServer((req, res) => {
+      this.handle(req, res, listener).catch((err: Error) => {
+        this.options.logger.warn({ url: req.url, err: err.message }, 'local API request failed');
+        if (!res.headersSent) sendJson(res, 500, { error: 'internal error' });
+        else res.destroy();
+      });
+    });
+    // One bad connection (reset, garbage) must not end the server.
+    server.on('clientError', (_err, socket) => socket.destroy());
+    return server;
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse, listener: Listener): Promise<void> {
     // A web page on the device could reach a loopback port through DNS rebinding; its Host header gives it away.
-    if (this.address.kind === 'tcp' && !loopbackHost(req.headers.host)) {
+    if (listener === 'local' && this.address.kind === 'tcp' && !loopbackHost(req.headers.host)) {
       sendJson(res, 403, { error: 'the local API answers only requests addressed to a loopback host' });
       return;
     }
@@ -117,6 +167,9 @@ export class ApiServer {
       return;
     }
     const url = new URL(req.url ?? '/', 'http://localhost');
+    // On the LAN the token is the only guard: a rebinding page would not have it, and its cookie is SameSite=Strict.
+    if (listener === 'lan' && !this.gate?.admit(req, res, url)) return;
+    if (this.page?.serve(url.pathname, res)) return;
     switch (url.pathname) {
       case '/status':
         sendJson(res, 200, this.status());
@@ -132,9 +185,31 @@ export class ApiServer {
       case '/results':
         this.results(url, res);
         return;
+      case '/config':
+        if (this.options.profile) sendJson(res, 200, this.options.profile);
+        else sendJson(res, 404, { error: 'this daemon has no profile to show' });
+        return;
+      case '/thumbnail.jpg':
+        await this.thumbnail(res);
+        return;
       default:
-        sendJson(res, 404, { error: `no endpoint ${url.pathname}; try /status, /events, /metrics or /results` });
+        sendJson(res, 404, { error: `no endpoint ${url.pathname}; try /, /status, /events, /metrics, /results or /config` });
     }
+  }
+
+  private async thumbnail(res: ServerResponse): Promise<void> {
+    if (!this.thumbnails) {
+      sendJson(res, 404, { error: 'the camera thumbnail is off; set api.thumbnail.enabled: true in the profile to show it' });
+      return;
+    }
+    const jpeg = await this.thumbnails.jpeg();
+    if (!jpeg) {
+      sendJson(res, 503, { error: 'no camera frame yet' });
+      return;
+    }
+    // Never cached by the browser or a proxy: the picture lives in the daemon's memory only.
+    res.writeHead(200, { 'content-type': 'image/jpeg', 'content-length': jpeg.length, 'cache-control': 'no-store' });
+    res.end(jpeg);
   }
 
   private results(url: URL, res: ServerResponse): void {
@@ -171,7 +246,20 @@ export class ApiServer {
   }
 }
 
-function listen(server: Server, address: ListenAddress, listenSetting: string): Promise<void> {
+/** The address with the port actually bound (port 0 picks a free one). */
+function boundAddress(server: Server, address: ListenAddress): ListenAddress {
+  if (address.kind === 'unix') return address;
+  const info = server.address();
+  return { ...address, port: typeof info === 'object' && info ? info.port : address.port };
+}
+
+function close(server: Server): Promise<void> {
+  const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+  server.closeAllConnections();
+  return closed;
+}
+
+function listen(server: Server, address: ListenAddress, listenAddress: string, setting: string): Promise<void> {
   return new Promise((resolve, reject) => {
     const onError = (err: NodeJS.ErrnoException): void => {
       const why =
@@ -179,7 +267,7 @@ function listen(server: Server, address: ListenAddress, listenSetting: string): 
         : err.code === 'EACCES' ? 'permission denied'
         : err.code === 'EADDRNOTAVAIL' ? 'the address is not on this machine'
         : err.message;
-      reject(new UserError(`the local API cannot listen on api.listen '${listenSetting}': ${why}; fix it or choose another address.`));
+      reject(new UserError(`the local API cannot listen on ${setting} '${listenAddress}': ${why}; fix it or choose another address.`));
     };
     server.once('error', onError);
     const done = (): void => {

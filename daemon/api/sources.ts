@@ -2,6 +2,7 @@
  * What the local API reads, as narrow interfaces: the API depends on these shapes, not on EdgeRuntime, so any part
  * can be left out (a unit without telemetry still serves /status) and each is faked in a test by a plain object.
  */
+import type { Frame } from '../camera/types.js';
 import type { EdgeCounters, EdgeResult } from '../edge/edge-daemon.js';
 import type { ResultRecord } from '../gallery/types.js';
 import type { LatencySummary } from '../health/latency.js';
@@ -42,8 +43,32 @@ export interface HistoryProvider {
   history(limit?: number): ResultRecord[];
 }
 
+/** The privacy layer at a glance, for the operator's page (EdgeRuntime builds it from its parts). */
+export interface PrivacyState {
+  transform: string;
+  k: number;
+  /** Age of the current broker identity; null before the first one connects. */
+  identityAgeMs: number | null;
+  identityRotations: number;
+  /** The region pack decoys are drawn from. */
+  region: { name: string; galleryVersion: string; spots: number; signature: PackSignature } | null;
+}
+
+/** 'unsigned': the pack came without an operator signature (this version does not sign region packs). */
+export type PackSignature = 'verified' | 'unsigned' | 'invalid';
+
+export interface PrivacyStatus {
+  privacy(): PrivacyState;
+}
+
+/** PacedFrameSource satisfies it (with keepLatest on). */
+export interface LatestFrame {
+  latestFrame(): Frame | null;
+}
+
 export interface StatusSources {
   pipeline: PipelineStatus;
+  privacy?: PrivacyStatus;
   broker?: BrokerStatus;
   telemetry?: TelemetryStatus;
   latency?: LatencyStatus;

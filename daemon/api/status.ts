@@ -7,7 +7,7 @@ import type { ResultRecord } from '../gallery/types.js';
 import type { LatencySummary } from '../health/latency.js';
 import type { TelemetrySample } from '../health/telemetry.js';
 import type { ClientState } from '../transport/recognition-client.js';
-import type { StatusSources } from './sources.js';
+import type { PackSignature, PrivacyState, StatusSources } from './sources.js';
 
 export interface StatusCounters {
   frames: number;
@@ -66,6 +66,15 @@ export interface StatusReport {
   telemetry: TelemetryReport | null;
   thermal: { target_fps: number; base_fps: number; throttled: boolean; temperature_c: number | null } | null;
   events: { clients: number; dropped_clients: number };
+  privacy: PrivacyReport | null;
+}
+
+export interface PrivacyReport {
+  transform: string;
+  k: number;
+  identity_age_s: number | null;
+  identity_rotations: number;
+  region_pack: { region: string; gallery_version: string; spots: number; signature: PackSignature } | null;
 }
 
 /** One result as /events and /results send it. */
@@ -128,6 +137,19 @@ export function buildStatus(
       ? { target_fps: thermal.targetFps, base_fps: thermal.baseFps, throttled: thermal.throttled, temperature_c: thermal.temperatureC }
       : null,
     events,
+    privacy: sources.privacy ? privacyReport(sources.privacy.privacy()) : null,
+  };
+}
+
+function privacyReport(p: PrivacyState): PrivacyReport {
+  return {
+    transform: p.transform,
+    k: p.k,
+    identity_age_s: p.identityAgeMs === null ? null : Math.round(p.identityAgeMs / 1000),
+    identity_rotations: p.identityRotations,
+    region_pack: p.region
+      ? { region: p.region.name, gallery_version: p.region.galleryVersion, spots: p.region.spots, signature: p.region.signature }
+      : null,
   };
 }
 

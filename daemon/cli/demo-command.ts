@@ -4,7 +4,10 @@ import { UserError } from '../util/errors.js';
 import { createLogger } from '../util/log.js';
 import { parseCommandArgs } from './args.js';
 
-/** `enfpire demo [--once] [--k K] [--views N] [--seed S] [--api ADDRESS]`: one line per result, and with --once a JSON summary last. */
+/**
+ * `enfpire demo [--once] [--k K] [--views N] [--seed S] [--api ADDRESS] [--thumbnail]`: one line per result, and with
+ * --once a JSON summary last. The operator's page is on the local API; --thumbnail shows the replayed camera on it.
+ */
 export async function runDemoCommand(args: string[]): Promise<number> {
   const { values } = parseCommandArgs('demo', args, {
     once: { type: 'boolean', default: false },
@@ -12,6 +15,7 @@ export async function runDemoCommand(args: string[]): Promise<number> {
     views: { type: 'string', default: '3' },
     seed: { type: 'string', default: '1' },
     api: { type: 'string', default: '127.0.0.1:8765' },
+    thumbnail: { type: 'boolean', default: false },
   });
   const k = integer('k', values.k, 1, 16);
   const views = integer('views', values.views, 1, 50);
@@ -30,10 +34,15 @@ export async function runDemoCommand(args: string[]): Promise<number> {
     views,
     seed,
     api: values.api ?? '127.0.0.1:8765',
+    apiSettings: { thumbnail: { enabled: values.thumbnail ?? false } },
     logger,
     stopSignal,
     onResult: printResult,
-    onReady: (api) => process.stdout.write(`local API on ${api} (try: npx enfpire status --api ${api})\n`),
+    onReady: (api) => {
+      if (!api) return;
+      process.stdout.write(`local API on ${api} (try: npx enfpire status --api ${api})\n`);
+      if (!api.startsWith('unix:')) process.stdout.write(`operator page: http://${api}/ (open it in a browser on this machine)\n`);
+    },
   });
   process.stdout.write(`${JSON.stringify(summary)}\n`);
   return 0;

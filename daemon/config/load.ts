@@ -159,16 +159,24 @@ function rotationPauseProblems(config: Record<string, unknown>, kind: ConfigKind
   ];
 }
 
-/** The local API serves results, which must never leave the device: loopback or a unix socket only. */
+/**
+ * The local API serves results, which must never leave the device: loopback or a unix socket only. api.lan.listen
+ * may be any address, since every request on it must carry the token.
+ */
 function apiListenProblems(config: Record<string, unknown>, kind: ConfigKind): Problem[] {
-  const listen = (config.api as Record<string, unknown> | undefined)?.listen;
-  if (kind !== 'edge' || typeof listen !== 'string') return [];
-  try {
-    parseListenAddress(listen);
-    return [];
-  } catch (err) {
-    return [{ path: 'api.listen', message: (err as Error).message.replace(/\.$/, ''), fix: "use '127.0.0.1:PORT' or 'unix:/run/enfpire/api.sock'" }];
+  const api = config.api as { listen?: unknown; lan?: { listen?: unknown } } | undefined;
+  if (kind !== 'edge') return [];
+  const problems: Problem[] = [];
+  for (const [path, listen, network] of [['api.listen', api?.listen, false], ['api.lan.listen', api?.lan?.listen, true]] as const) {
+    if (typeof listen !== 'string') continue;
+    try {
+      parseListenAddress(listen, path, network);
+    } catch (err) {
+      const fix = network ? "write it like '0.0.0.0:8766'" : "use '127.0.0.1:PORT' or 'unix:/run/enfpire/api.sock'";
+      problems.push({ path, message: (err as Error).message.replace(/\.$/, ''), fix });
+    }
   }
+  return problems;
 }
 
 function brokerUrlProblems(config: Record<string, unknown>, kind: ConfigKind): Problem[] {

@@ -135,6 +135,26 @@ export interface ApiConfig {
   /** 'host:port' or 'unix:/path'. */
   listen: string;
   enabled: boolean;
+  /** Serve the operator's page at /. */
+  page: boolean;
+  thumbnail: ThumbnailConfig;
+  /** A token-guarded listener on the LAN; absent: loopback only. */
+  lan?: ApiLanConfig;
+}
+
+export interface ThumbnailConfig {
+  enabled: boolean;
+  width: number;
+  fps: number;
+}
+
+export interface ApiLanConfig {
+  /** 'host:port', any address. */
+  listen: string;
+  /** Absolute path of the token file. */
+  tokenFile: string;
+  /** Content of tokenFile, trimmed. */
+  token: string;
 }
 
 export interface ThermalConfig {
@@ -246,7 +266,7 @@ export const EDGE_CONFIG_SHAPE: Shape<EdgeConfig> = {
   gallery: { path: true, historyLimit: true, historyMinutes: true },
   resolver: { threshold: true, windowSize: true, windowMaxAgeMs: true, cacheThreshold: true, sceneChangeCosine: true },
   scheduler: { mode: true, ratePerSecond: true },
-  api: { listen: true, enabled: true },
+  api: { listen: true, enabled: true, page: true, thumbnail: { enabled: true, width: true, fps: true }, lan: { listen: true, tokenFile: true, token: 'derived' } },
   health: {
     sampleIntervalMs: true,
     latencyWindow: true,

@@ -25,8 +25,10 @@ export interface DemoOptions {
   seed: number;
   /** Where the edge daemon's local API listens ('127.0.0.1:0' picks a free port); `enfpire status` reads it. */
   api: string;
-  /** Called once the pipeline runs, with the local API's address. */
-  onReady?: (apiAddress: string | undefined) => void;
+  /** More api.* settings for the edge profile (thumbnail, lan), as in a profile. */
+  apiSettings?: Record<string, unknown>;
+  /** Called once the pipeline runs, with the local API's address (and the LAN listener's, with api.lan). */
+  onReady?: (apiAddress: string | undefined, lanAddress?: string) => void;
   logger: Logger;
   /** Called with each result as it happens. */
   onResult: (result: EdgeResult, correct: boolean) => void;
@@ -79,7 +81,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
         transport: { url: broker.url, region: '*', rotateIdentityMinutes: 0 },
         gallery: { path: join(work, 'edge.db') },
         scheduler: { mode: 'constant', ratePerSecond: 4 },
-        api: { enabled: true, listen: options.api },
+        api: { ...options.apiSettings, enabled: true, listen: options.api },
         log: { level: 'warn' },
       }),
     );
@@ -94,7 +96,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
       options.onResult(result, ok);
     });
     await edge.start();
-    options.onReady?.(edge.apiAddress);
+    options.onReady?.(edge.apiAddress, edge.lanAddress);
     await (options.once ? edge.edge.finished : Promise.race([edge.edge.finished, options.stopSignal ?? new Promise(() => {})]));
     const stats = edge.edge.stats();
     return {

@@ -18,6 +18,8 @@ import type { Logger } from '../util/log.js';
 import { EdgeDaemon, type EdgeResult, type SentQuery } from './edge-daemon.js';
 import { formatListenAddress } from '../api/address.js';
 import { ApiServer } from '../api/api-server.js';
+import { redactedProfile } from '../api/profile.js';
+import type { PrivacyState } from '../api/sources.js';
 import { packageVersion } from '../api/version.js';
 import { LatencyTracker } from '../health/latency.js';
 import { PacedFrameSource } from '../health/paced-source.js';
@@ -63,6 +65,7 @@ export class EdgeRuntime extends EventEmitter<{ result: [EdgeResult]; query: [Se
   private governor: ThermalGovernorService | undefined;
   private latency: LatencyTracker | undefined;
   private api: ApiServer | undefined;
+  private pack: RegionPackMessage | undefined;
   private readonly notifier: SystemdNotifier;
   private watchdog: ProgressWatchdog | undefined;
 
@@ -118,6 +121,7 @@ export class EdgeRuntime extends EventEmitter<{ result: [EdgeResult]; query: [Se
     await client.start();
 
     const pack = await this.regionPack(client, gallery, extractor.modelId);
+    this.pack = pack;
     const sigma = config.privacy.decoySigma ?? extractor.manifest.viewVariation?.sigma;
     if (sigma === undefined) {
       throw new UserError(
@@ -216,8 +220,16 @@ export class EdgeRuntime extends EventEmitter<{ result: [EdgeResult]; query: [Se
     this.latency = new LatencyTracker(daemon, config.health.latencyWindow);
     this.latency.start();
     if (config.api.enabled) {
+      const { thumbnail, lan } = config.api;
+      // The latest frame is kept (in memory) only while the thumbnail is on.
+      source.keepLatest = thumbnail.enabled;
       this.api = new ApiServer({
         listen: config.api.listen,
+        page: config.api.page,
+        profile: redactedProfile(config),
+        thumbnail: thumbnail.enabled ? { frames: source, width: thumbnail.width, fps: thumbnail.fps } : undefined,
+        lan: lan ? { listen: lan.listen, token: lan.token } : undefined,
+        privacy: { privacy: () => this.privacyState(client) },
         pipeline: daemon,
         broker: client,
         telemetry: this.telemetry,
@@ -244,6 +256,20 @@ export class EdgeRuntime extends EventEmitter<{ result: [EdgeResult]; query: [Se
     await this.notifier.ready('running');
   }
 
+  /** The privacy layer at a glance, for the operator's page. */
+  private privacyState(client: RecognitionClient): PrivacyState {
+    const { privacy, transport } = this.options.config;
+    const pack = this.pack;
+    return {
+      transform: privacy.transform,
+      k: privacy.k,
+      identityAgeMs: client.counters().state === 'connected' ? client.identityAgeMs() : null,
+      identityRotations: this.identityRotations,
+      // Region packs carry no operator signature in this version (docs/decisions.md §23): say so, do not imply one.
+      region: pack ? { name: transport.region, galleryVersion: pack.galleryVersion, spots: pack.spots.length, signature: 'unsigned' } : null,
+    };
+  }
+
   /** Identity changes so far (0 when rotation is off). */
   get identityRotations(): number {
     return this.rotation?.rotations ?? 0;
@@ -252,6 +278,12 @@ export class EdgeRuntime extends EventEmitter<{ result: [EdgeResult]; query: [Se
   /** Where the local API listens, once started (the demo and tests use port 0). */
   get apiAddress(): string | undefined {
     return this.api ? formatListenAddress(this.api.listening) : undefined;
+  }
+
+  /** Where the token-guarded LAN listener listens (api.lan), once started. */
+  get lanAddress(): string | undefined {
+    const lan = this.api?.lanListening;
+    return lan ? formatListenAddress(lan) : undefined;
   }
 
   async stop(): Promise<void> {

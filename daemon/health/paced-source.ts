@@ -13,6 +13,9 @@ export class PacedFrameSource implements FrameSource {
   private lastHandedOut = Number.NEGATIVE_INFINITY;
   private wake: (() => void) | undefined;
   private stopped = false;
+  private latest: Frame | null = null;
+  /** Keep a reference to the last frame handed out, for the operator's camera thumbnail (memory only; default off). */
+  keepLatest = false;
 
   constructor(
     private readonly inner: FrameSource,
@@ -63,7 +66,13 @@ export class PacedFrameSource implements FrameSource {
     }
     const frame = await this.inner.next();
     this.lastHandedOut = this.now();
+    if (this.keepLatest && frame) this.latest = frame;
     return frame;
+  }
+
+  /** The last frame handed out while keepLatest is on. */
+  latestFrame(): Frame | null {
+    return this.latest;
   }
 
   stats(): { produced: number; dropped: number } {

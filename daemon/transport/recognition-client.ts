@@ -106,6 +106,8 @@ export class RecognitionClient extends EventEmitter<ClientEvents> {
   private readonly v4: boolean;
   private mqtt: MqttClient | undefined;
   private ident: Identity = freshIdentity();
+  /** When the current identity was made (wall clock), for the identity age on the operator's page. */
+  private identSince = Date.now();
   private ready: Promise<void> = Promise.resolve();
   private currentInfo: RecognizerInfoMessage | undefined;
   private readonly pending = new Map<string, Pending>();
@@ -176,6 +178,11 @@ export class RecognitionClient extends EventEmitter<ClientEvents> {
     return { ...this.ident };
   }
 
+  /** Milliseconds the current identity has existed. */
+  identityAgeMs(now = Date.now()): number {
+    return now - this.identSince;
+  }
+
   counters(): RecognitionClientCounters {
     return { ...this.c, pending: this.pending.size };
   }
@@ -235,6 +242,7 @@ export class RecognitionClient extends EventEmitter<ClientEvents> {
   /** Creates the MQTT client for a fresh identity and wires its events; only the current client's events count. */
   private open(): MqttClient {
     this.ident = freshIdentity();
+    this.identSince = Date.now();
     this.setState('connecting');
     const client = createBrokerClient(this.opts, this.ident.clientId);
     this.mqtt = client;

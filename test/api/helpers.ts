@@ -63,22 +63,29 @@ export interface Reply {
   status: number;
   headers: Record<string, string | string[] | undefined>;
   body: string;
+  bytes: Buffer;
 }
 
-export function get(address: ListenAddress, path: string, options: { method?: string; host?: string } = {}): Promise<Reply> {
+export function get(
+  address: ListenAddress,
+  path: string,
+  options: { method?: string; host?: string; headers?: Record<string, string> } = {},
+): Promise<Reply> {
   return new Promise((resolve, reject) => {
     const req = request(
       {
         ...(address.kind === 'unix' ? { socketPath: address.path } : { host: address.host, port: address.port }),
         path,
         method: options.method ?? 'GET',
-        headers: options.host ? { host: options.host } : {},
+        headers: { ...options.headers, ...(options.host ? { host: options.host } : {}) },
       },
       (res) => {
-        let body = '';
-        res.setEncoding('utf8');
-        res.on('data', (d: string) => (body += d));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+        const chunks: Buffer[] = [];
+        res.on('data', (d: Buffer) => chunks.push(d));
+        res.on('end', () => {
+          const bytes = Buffer.concat(chunks);
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, body: bytes.toString('utf8'), bytes });
+        });
       },
     );
     req.on('error', reject);
