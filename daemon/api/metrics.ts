@@ -45,6 +45,7 @@ export function createApiMetrics(status: () => StatusReport): ApiMetrics {
 
   counter('enfpire_frames_total', 'Frames taken from the camera.', (r) => r.counters.frames);
   counter('enfpire_frames_dropped_total', 'Frames the camera overwrote before the pipeline took them.', (r) => r.counters.frames_dropped);
+  counter('enfpire_frames_gated_total', 'Frames the scene gate skipped as unchanged.', (r) => r.counters.frames_gated);
   counter('enfpire_extracted_total', 'Features extracted.', (r) => r.counters.extracted);
   counter('enfpire_results_total', 'Recognition results.', (r) => r.counters.results);
   counter('enfpire_cache_hits_total', 'Results answered from the on-device gallery without a query.', (r) => r.counters.cache_hits);
@@ -95,6 +96,9 @@ export function createApiMetrics(status: () => StatusReport): ApiMetrics {
     return now === undefined || now === null ? null : Number(now);
   });
   gauge('enfpire_target_fps', 'Processing frame rate set by the thermal governor.', (r) => r.thermal?.target_fps ?? null);
+  gauge('enfpire_privacy_k', 'Anonymity set size k of the privacy transform.', (r) => r.privacy?.k ?? null);
+  gauge('enfpire_identity_age_seconds', 'Age of the current broker identity (random client id and reply topic).', (r) => r.privacy?.identity_age_s ?? null);
+  counter('enfpire_identity_rotations_total', 'Broker identity changes since start.', (r) => r.privacy?.identity_rotations ?? 0);
   gauge('enfpire_uptime_seconds', 'Seconds since the daemon started.', (r) => r.uptime_s);
   gauge('enfpire_event_clients', 'Clients connected to /events.', (r) => r.events.clients);
   new Gauge({
