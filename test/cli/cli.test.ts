@@ -54,7 +54,10 @@ t.test('demo --once resolves the sample spots with privacy on and ends with the 
   t.ok(summary.real_queries >= 1, 'at least one real query went over the wire');
   const api = lines.filter((l) => /^local API on 127\.0\.0\.1:\d+/.test(l));
   t.equal(api.length, 1, 'the demo serves the local API and says where');
-  const results = lines.slice(1, -1).filter((l) => !api.includes(l));
+  const page = lines.filter((l) => /^operator page: http:\/\/127\.0\.0\.1:\d+\/ /.test(l));
+  t.equal(page.length, 1, "and prints the operator page's address");
+  t.equal(/:(\d+)\//.exec(page[0] ?? '')?.[1], /:(\d+) /.exec(api[0] ?? '')?.[1], 'on the same port');
+  const results = lines.slice(1, -1).filter((l) => !api.includes(l) && !page.includes(l));
   t.equal(results.length, 10, 'one line per result as it happens');
   t.ok(results.every((l) => /^(ok   |WRONG) \S+ -> /.test(l)), 'result lines name the frame and the spot');
 });
