@@ -14,7 +14,7 @@ import { parseCommandArgs, required } from './args.js';
  *   [--mode constant|poisson] [--transform kmix|noise|bucket] [--noise N] [--decoys wearer|phantoms|lockstep|random]
  *   [--real-component stand-in|frame]
  *   [--camera continuous|photos] [--broker mqtt://…] [--record FILE] [--plot FILE.png]
- *   [--model MANIFEST] [--candidates C] [--threshold T] [--offgallery DIR] [--time virtual|wall] [--rotate MINUTES]
+ *   [--model MANIFEST] [--candidates C] [--max-candidates N] [--threshold T] [--offgallery DIR] [--time virtual|wall] [--rotate MINUTES]
  *   [--no-cache]`: candidates, threshold, decoys, mode, rate and rotation default to the edge profile's defaults. Progress on stderr, the report written atomically to FILE.json, one summary line on stdout.
  */
 export async function runEvalCommand(args: string[]): Promise<number> {
@@ -37,6 +37,7 @@ export async function runEvalCommand(args: string[]): Promise<number> {
     plot: { type: 'string' },
     model: { type: 'string' },
     candidates: { type: 'string' },
+    'max-candidates': { type: 'string' },
     threshold: { type: 'string' },
     offgallery: { type: 'string' },
     time: { type: 'string' },
@@ -69,6 +70,7 @@ export async function runEvalCommand(args: string[]): Promise<number> {
     transform,
     noise: values.noise === undefined ? undefined : positiveOrZero('noise', values.noise),
     candidatesPerComponent: integer('candidates', values.candidates, schemaDefault('edge', 'privacy.candidatesPerComponent') as number),
+    maxCandidates: values['max-candidates'] === undefined ? undefined : integer('max-candidates', values['max-candidates'], 0),
     resolverThreshold: fraction('threshold', values.threshold, schemaDefault('edge', 'resolver.threshold') as number),
     brokerUrl: values.broker,
     offGalleryDir: values.offgallery === undefined ? undefined : resolve(values.offgallery),

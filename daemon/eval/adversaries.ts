@@ -414,6 +414,17 @@ export function sessions(analyses: readonly QueryAnalysis[]): Map<string, number
  * come while a user is looking at a spot; a track shape that gives away when nobody is looking shows up here.
  */
 export function queryFeatures(analyses: readonly QueryAnalysis[], componentTest: ComponentTest | undefined): number[][] {
+  return queryFeatureGroups(analyses, componentTest).map((g) => [...g.scores, ...g.shape, ...g.track]);
+}
+
+/** The same features, grouped by what they read: the reply's scores, the components' shape, the tracks' timing. */
+export interface QueryFeatureGroups {
+  scores: number[];
+  shape: number[];
+  track: number[];
+}
+
+export function queryFeatureGroups(analyses: readonly QueryAnalysis[], componentTest: ComponentTest | undefined): QueryFeatureGroups[] {
   const ages = spotAges(analyses);
   const gaps = new Array<number>(analyses.length).fill(0);
   for (const steps of sessions(analyses).values()) {
@@ -425,17 +436,16 @@ export function queryFeatures(analyses: readonly QueryAnalysis[], componentTest:
     const steps = top.slice(1).map((s, j) => top[j] - s);
     const weights = a.components.map((c) => c.weight);
     const realness = componentTest ? a.components.map((c) => componentTest.realness(a, c.id)) : [0];
-    return [
-      ...top,
-      ...steps,
-      a.residualNorm,
-      Math.max(...weights, 0) - Math.min(...weights, 0),
-      Math.max(...realness),
-      gaps[i],
-      ages.since[i].some((ms) => ms === 0) ? 1 : 0,
-      Math.log1p(Math.min(...ages.since[i], 1e9) / 1000),
-      Math.log1p(Math.min(...ages.until[i], 1e9) / 1000),
-    ];
+    return {
+      scores: [...top, ...steps],
+      shape: [a.residualNorm, Math.max(...weights, 0) - Math.min(...weights, 0), Math.max(...realness)],
+      track: [
+        gaps[i],
+        ages.since[i].some((ms) => ms === 0) ? 1 : 0,
+        Math.log1p(Math.min(...ages.since[i], 1e9) / 1000),
+        Math.log1p(Math.min(...ages.until[i], 1e9) / 1000),
+      ],
+    };
   });
 }
 

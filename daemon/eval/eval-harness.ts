@@ -39,7 +39,7 @@ import {
   naiveTop1,
   pathAttack,
   popularityBayes,
-  queryFeatures,
+  queryFeatureGroups,
   sessions,
   type OwnViews,
   type SpotAttack,
@@ -92,6 +92,8 @@ export interface EvalOptions {
   camera?: CameraModel;
   /** Candidates per k-mix component (topM = k × this). Default: the transform's. */
   candidatesPerComponent?: number;
+  /** Most candidates a query may ask for (privacy.maxCandidates; the recognizer's maxTopM is raised to match). Default: the profile's. */
+  maxCandidates?: number;
   /** The resolver's 'unknown' threshold. Default: the resolver's. */
   resolverThreshold?: number;
   /** External broker URL (e.g. Mosquitto, MQTT v5); default an in-process aedes broker (MQTT 3.1.1 mode). */
@@ -249,7 +251,14 @@ export async function runEval(options: EvalOptions): Promise<EvalReport> {
     const recognizerFile = join(work, 'recognizer.yaml');
     await writeFile(
       recognizerFile,
-      stringify({ broker: { url: brokerUrl }, gallery: galleryPath, model: options.modelManifest, index: { kind: 'exact' }, log: { level: 'warn' } }),
+      stringify({
+        broker: { url: brokerUrl },
+        gallery: galleryPath,
+        model: options.modelManifest,
+        index: { kind: 'exact' },
+        log: { level: 'warn' },
+        ...(options.maxCandidates !== undefined ? { maxTopM: Math.max(options.maxCandidates, schemaDefault('recognizer', 'maxTopM') as number) } : {}),
+      }),
     );
     const recognizerConfig = await loadRecognizerConfig(recognizerFile);
     recognizer = new RecognizerService({ config: recognizerConfig, logger, protocolVersion });
@@ -408,6 +417,7 @@ async function runScenario(world: World, s: ScenarioOptions): Promise<{ figures:
         decoys: s.decoys,
         ...(s.options.realComponent !== undefined ? { realComponent: s.options.realComponent } : {}),
         ...(s.options.candidatesPerComponent !== undefined ? { candidatesPerComponent: s.options.candidatesPerComponent } : {}),
+        ...(s.options.maxCandidates !== undefined ? { maxCandidates: s.options.maxCandidates } : {}),
         ...(s.options.noise !== undefined ? { noise: s.options.noise } : {}),
       },
       scheduler: { mode: s.mode, ratePerSecond: s.rate },
@@ -591,7 +601,14 @@ export function attack(
     const scored = scores.flatMap((x, i) => (Number.isNaN(x) ? [] : [i]));
     return nanToNull(rocAuc(scored.map((i) => scores[i]), scored.map((i) => labels[i])));
   };
-  const dummyAuc = heldOutAuc(queryFeatures(analyses, componentTest));
+  const groups = queryFeatureGroups(analyses, componentTest);
+  const dummyAuc = heldOutAuc(groups.map((g) => [...g.scores, ...g.shape, ...g.track]));
+  // Which of the classifier's signals carries it: each group alone, held out the same way.
+  const dummyAucBy = {
+    scores: heldOutAuc(groups.map((g) => g.scores)),
+    shape: heldOutAuc(groups.map((g) => g.shape)),
+    track: heldOutAuc(groups.map((g) => g.track)),
+  };
   const timingAuc = heldOutAuc(timingFeatures(records));
   // The reply size a query asks for is on the wire too: the device grows it until every component's spot fits.
   const topMAuc = heldOutAuc(records.map((r) => [Math.log(r.topM)]));
@@ -616,6 +633,7 @@ export function attack(
     server_top1: Math.max(...Object.values(adversaries)),
     trajectory_acc: Math.max(...[...paths.map((p) => p.name), 'path_attack_exhaustive'].map((name) => adversaries[name])),
     dummy_auc: Math.max(dummyAuc, timingAuc, topMAuc),
+    dummy_auc_by: dummyAucBy,
     component_auc: nanToNull(rocAuc(componentScores, componentLabels)),
     adversaries,
     decomposition_recall: {

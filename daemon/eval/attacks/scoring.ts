@@ -23,6 +23,8 @@ export interface StrongerAttackFigures {
   timing_auc: number;
   /** Held-out ROC AUC of the requested reply size alone, real vs dummy (folded into dummy_auc). */
   topm_auc: number;
+  /** The dummy classifier on one group of its features at a time: the reply's scores, the components' shape, the tracks' timing. */
+  dummy_auc_by: { scores: number; shape: number; track: number };
   /** ROC AUC of the off-gallery score, off-gallery real queries vs dummies (0.5 when there are none). */
   offgallery_auc: number;
   /** Identity changes linked to the right previous session, and what guessing among the candidates would get. */
