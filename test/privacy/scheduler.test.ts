@@ -24,17 +24,31 @@ function recordingScheduler(mode: 'on-demand' | 'constant' | 'poisson', ratePerS
 }
 
 t.test('constant mode fills empty slots with dummies and sends a real query in the next slot', async (t) => {
-  const { scheduler, sent, dummyReplies } = recordingScheduler('constant', 50);
+  // Virtual time: the spacing is the scheduler's, not the test machine's load.
+  const clock = new VirtualClock(0);
+  const sent: Array<{ tag: number; at: number }> = [];
+  const dummyReplies: number[] = [];
+  const scheduler = new QueryScheduler<number>({
+    mode: 'constant',
+    ratePerSecond: 50,
+    random: () => 0.5,
+    clock,
+    send: async (q) => {
+      sent.push({ tag: q.vector[0], at: clock.now() });
+      return q.vector[0];
+    },
+    makeDummy: () => query(-1),
+    onDummyReply: (r) => dummyReplies.push(r),
+  });
   scheduler.start();
-  await sleep(120);
-  const reply = await scheduler.submit(query(7));
+  await clock.runUntil(120);
+  const reply = scheduler.submit(query(7));
+  await clock.runUntil(200);
+  t.equal(await reply, 7, 'the real query got its own reply');
   await scheduler.stop();
-  t.equal(reply, 7, 'the real query got its own reply');
-  t.ok(sent.filter((s) => s.tag === -1).length >= 3, `dummies went out in empty slots (${sent.length} sent)`);
-  t.equal(sent.filter((s) => s.tag === 7).length, 1, 'the real query went out exactly once');
+  t.same(sent.filter((s) => s.tag === -1).map((s) => s.at), [10, 30, 50, 70, 90, 110, 150, 170, 190], 'dummies filled every empty slot');
+  t.same(sent.filter((s) => s.tag === 7).map((s) => s.at), [130], 'the real query took the next slot, exactly once');
   t.equal(dummyReplies.length, scheduler.counters.dummy, 'every dummy reply was handed back for the same treatment');
-  const gaps = sent.slice(1).map((s, i) => s.at - sent[i].at);
-  t.ok(gaps.every((g) => g >= 10), `slots are spaced by the rate, real or dummy alike (${gaps.join(',')} ms)`);
 });
 
 t.test('a newer real query supersedes one still waiting for its slot', async (t) => {
@@ -79,33 +93,33 @@ t.test('stop rejects a waiting real query and a stopped scheduler refuses new on
 });
 
 t.test('slots leave at absolute times however long the next dummy takes to build', async (t) => {
+  // A dummy over a large region pack takes tens of ms to build; before, every slot left that much later. In virtual
+  // time the build's 20 ms are spent as a busy CPU would spend them (no timer fires meanwhile).
+  const clock = new VirtualClock(0);
   const sent: number[] = [];
-  const busy = (ms: number) => {
-    const end = performance.now() + ms;
-    while (performance.now() < end);
-  };
   const scheduler = new QueryScheduler<number>({
     mode: 'constant',
     ratePerSecond: 20,
     random: () => 0.5,
+    clock,
     send: async () => {
-      sent.push(performance.now());
+      sent.push(clock.now());
       return 0;
     },
-    // A dummy over a large region pack takes tens of ms to build; before, every slot left that much later.
     makeDummy: () => {
-      busy(20);
+      clock.spend(20);
       return query(-1);
     },
   });
   scheduler.start();
-  await sleep(700);
+  await clock.runUntil(700);
   await scheduler.stop();
-  t.ok(sent.length >= 10, `enough slots (${sent.length})`);
-  const drift = sent.map((at, i) => at - sent[0] - i * 50);
-  t.ok(
-    drift.every((d) => Math.abs(d) < 15),
-    `slot n leaves at first + n × 50 ms, not pushed back by the build (offsets ${drift.map((d) => d.toFixed(0)).join(',')})`,
+  const first = sent[0];
+  t.ok(sent.length >= 12, `enough slots (${sent.length})`);
+  t.same(
+    sent.map((at, i) => at - first - i * 50),
+    sent.map(() => 0),
+    `slot n leaves at first + n × 50 ms, not pushed back by the build (sent at ${sent.join(',')})`,
   );
   t.equal(scheduler.counters.lateBuilds, 0, 'every dummy was built ahead of its slot');
 });
