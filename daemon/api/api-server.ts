@@ -18,6 +18,7 @@ import type { EdgeResult } from '../edge/edge-daemon.js';
 import { UserError } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
 import { isLoopback, parseListenAddress, type ListenAddress } from './address.js';
+import { boundAddress, close, listen, sendJson, type ListenSetting } from './http.js';
 import { createApiMetrics, type ApiMetrics } from './metrics.js';
 import { OperatorPage } from './page.js';
 import type { StatusSources } from './sources.js';
@@ -103,12 +104,12 @@ export class ApiServer {
     if (this.options.page !== false) this.page = await OperatorPage.load();
     const server = this.createListener('local');
     if (this.address.kind === 'unix') await this.prepareSocketPath(this.address.path);
-    await listen(server, this.address, this.options.listen, 'api.listen');
+    await listen(server, this.address, localApi(this.options.listen, 'api.listen'));
     this.server = server;
     if (this.lanAddress && this.options.lan) {
       const lan = this.createListener('lan');
       try {
-        await listen(lan, this.lanAddress, this.options.lan.listen, 'api.lan.listen');
+        await listen(lan, this.lanAddress, localApi(this.options.lan.listen, 'api.lan.listen'));
       } catch (err) {
         await this.stop();
         throw err;
@@ -246,37 +247,8 @@ export class ApiServer {
   }
 }
 
-/** The address with the port actually bound (port 0 picks a free one). */
-function boundAddress(server: Server, address: ListenAddress): ListenAddress {
-  if (address.kind === 'unix') return address;
-  const info = server.address();
-  return { ...address, port: typeof info === 'object' && info ? info.port : address.port };
-}
-
-function close(server: Server): Promise<void> {
-  const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-  server.closeAllConnections();
-  return closed;
-}
-
-function listen(server: Server, address: ListenAddress, listenAddress: string, setting: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const onError = (err: NodeJS.ErrnoException): void => {
-      const why =
-        err.code === 'EADDRINUSE' ? 'the address is in use (another enfpire edge running?)'
-        : err.code === 'EACCES' ? 'permission denied'
-        : err.code === 'EADDRNOTAVAIL' ? 'the address is not on this machine'
-        : err.message;
-      reject(new UserError(`the local API cannot listen on ${setting} '${listenAddress}': ${why}; fix it or choose another address.`));
-    };
-    server.once('error', onError);
-    const done = (): void => {
-      server.off('error', onError);
-      resolve();
-    };
-    if (address.kind === 'unix') server.listen(address.path, done);
-    else server.listen(address.port, address.host, done);
-  });
+function localApi(listenAddress: string, setting: string): ListenSetting {
+  return { listen: listenAddress, setting, service: 'the local API', inUseHint: 'another enfpire edge running?' };
 }
 
 function answers(path: string): Promise<boolean> {
@@ -295,14 +267,4 @@ function loopbackHost(host: string | undefined): boolean {
   if (host === undefined) return true;
   const match = /^(?:\[([^\]]+)\]|([^:]+))(?::\d+)?$/.exec(host);
   return match !== null && isLoopback(match[1] ?? match[2]);
-}
-
-function sendJson(res: ServerResponse, status: number, body: unknown): void {
-  const text = `${JSON.stringify(body)}\n`;
-  res.writeHead(status, {
-    'content-type': 'application/json; charset=utf-8',
-    'content-length': Buffer.byteLength(text),
-    'cache-control': 'no-store',
-  });
-  res.end(text);
 }

@@ -1,9 +1,10 @@
-import { Counter, Gauge, Registry } from 'prom-client';
+import { Counter, Gauge, type Registry } from 'prom-client';
+import { snapshotMetrics } from '../util/snapshot-metrics.js';
 import type { StatusReport } from './status.js';
 
 /**
- * Prometheus metrics built from the same status report as /status, in a registry of this API instance (never the
- * global one, so two daemons in one process or one test file do not mix). Values are read at scrape time.
+ * Prometheus metrics built from the same status report as /status (one report per scrape), in a registry of this API
+ * instance (daemon/util/snapshot-metrics.ts). Values are read at scrape time.
  */
 export interface ApiMetrics {
   registry: Registry;
@@ -13,35 +14,8 @@ export interface ApiMetrics {
 }
 
 export function createApiMetrics(status: () => StatusReport): ApiMetrics {
-  const registry = new Registry();
-  let report: StatusReport | undefined;
-  // One report per scrape: every collect() below reads the same snapshot.
-  const current = (): StatusReport => (report ??= status());
-  const registers = [registry];
-
-  const counter = (name: string, help: string, value: (r: StatusReport) => number): void => {
-    new Counter({
-      name,
-      help,
-      registers,
-      collect() {
-        this.reset();
-        this.inc(value(current()));
-      },
-    });
-  };
-  const gauge = (name: string, help: string, value: (r: StatusReport) => number | null): void => {
-    new Gauge({
-      name,
-      help,
-      registers,
-      collect() {
-        // An unlabelled prom-client gauge cannot be absent; NaN (written "Nan", which Prometheus parses) says "no
-        // reading" where 0 would be a false value.
-        this.set(value(current()) ?? Number.NaN);
-      },
-    });
-  };
+  const metrics = snapshotMetrics(status);
+  const { registers, current, counter, gauge } = metrics;
 
   counter('enfpire_frames_total', 'Frames taken from the camera.', (r) => r.counters.frames);
   counter('enfpire_frames_dropped_total', 'Frames the camera overwrote before the pipeline took them.', (r) => r.counters.frames_dropped);
@@ -112,16 +86,5 @@ export function createApiMetrics(status: () => StatusReport): ApiMetrics {
     },
   });
 
-  return {
-    registry,
-    contentType: registry.contentType,
-    async scrape() {
-      report = undefined;
-      try {
-        return await registry.metrics();
-      } finally {
-        report = undefined;
-      }
-    },
-  };
+  return { registry: metrics.registry, contentType: metrics.contentType, scrape: metrics.scrape };
 }
