@@ -144,7 +144,7 @@ function validate(file: string, kind: ConfigKind): { config: Record<string, unkn
 
 /** Rules the schema cannot say clearly enough. */
 function semanticProblems(config: Record<string, unknown>, kind: ConfigKind): Problem[] {
-  return [...brokerUrlProblems(config, kind), ...apiListenProblems(config, kind), ...rotationPauseProblems(config, kind)];
+  return [...brokerUrlProblems(config, kind), ...listenProblems(config, kind), ...rotationPauseProblems(config, kind)];
 }
 
 function rotationPauseProblems(config: Record<string, unknown>, kind: ConfigKind): Problem[] {
@@ -161,18 +161,25 @@ function rotationPauseProblems(config: Record<string, unknown>, kind: ConfigKind
 
 /**
  * The local API serves results, which must never leave the device: loopback or a unix socket only. api.lan.listen
- * may be any address, since every request on it must carry the token.
+ * may be any address, since every request on it must carry the token. The recognizer's metrics.listen may be any
+ * address too: its metrics are aggregate counts (daemon/recognizer/metrics.ts).
  */
-function apiListenProblems(config: Record<string, unknown>, kind: ConfigKind): Problem[] {
+function listenProblems(config: Record<string, unknown>, kind: ConfigKind): Problem[] {
   const api = config.api as { listen?: unknown; lan?: { listen?: unknown } } | undefined;
-  if (kind !== 'edge') return [];
+  const metrics = config.metrics as { listen?: unknown } | undefined;
+  const settings: [path: string, listen: unknown, network: boolean, fix: string][] =
+    kind === 'edge'
+      ? [
+          ['api.listen', api?.listen, false, "use '127.0.0.1:PORT' or 'unix:/run/enfpire/api.sock'"],
+          ['api.lan.listen', api?.lan?.listen, true, "write it like '0.0.0.0:8766'"],
+        ]
+      : [['metrics.listen', metrics?.listen, true, "write it like '127.0.0.1:8767'"]];
   const problems: Problem[] = [];
-  for (const [path, listen, network] of [['api.listen', api?.listen, false], ['api.lan.listen', api?.lan?.listen, true]] as const) {
+  for (const [path, listen, network, fix] of settings) {
     if (typeof listen !== 'string') continue;
     try {
       parseListenAddress(listen, path, network);
     } catch (err) {
-      const fix = network ? "write it like '0.0.0.0:8766'" : "use '127.0.0.1:PORT' or 'unix:/run/enfpire/api.sock'";
       problems.push({ path, message: (err as Error).message.replace(/\.$/, ''), fix });
     }
   }

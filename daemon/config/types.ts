@@ -199,9 +199,17 @@ export interface RecognizerConfig {
   model: string;
   index: { kind: 'exact' | 'hnsw'; efSearch: number };
   maxTopM: number;
+  metrics: RecognizerMetricsConfig;
   log: LogConfig;
   /** Absolute path of the file this was loaded from (not a setting). */
   configFile: string;
+}
+
+/** The recognizer's Prometheus listener (daemon/recognizer/metrics-server.ts). */
+export interface RecognizerMetricsConfig {
+  enabled: boolean;
+  /** 'host:port', loopback by default, any address allowed. */
+  listen: string;
 }
 
 /** A problem found in a configuration file, for `enfpire config check` and load errors. */
@@ -290,6 +298,7 @@ export const RECOGNIZER_CONFIG_SHAPE: Shape<RecognizerConfig> = {
   model: true,
   index: { kind: true, efSearch: true },
   maxTopM: true,
+  metrics: { enabled: true, listen: true },
   log: { level: true },
   configFile: 'derived',
 };

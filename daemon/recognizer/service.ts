@@ -5,7 +5,11 @@ import { RecognizerEndpoint, type RecognizerEndpointCounters } from '../transpor
 import { wireLimitsFor } from '../transport/limits.js';
 import type { BrokerOptions } from '../transport/broker.js';
 import { SystemdNotifier } from '../health/systemd-notify.js';
+import { packageVersion } from '../api/version.js';
+import type { ListenAddress } from '../api/address.js';
 import type { Logger } from '../util/log.js';
+import { createRecognizerMetrics, type RecognizerMetrics } from './metrics.js';
+import { MetricsServer, type RecognizerHealth } from './metrics-server.js';
 import { Recognizer } from './recognizer.js';
 import { createSpotIndex } from './spot-index.js';
 import { SpotStore } from './spot-store.js';
@@ -21,25 +25,44 @@ export interface RecognizerServiceOptions {
 /**
  * The broker-side service (DESIGN §6): the gallery in SQLite, an index over it, and the MQTT endpoint that answers
  * queries on the shared subscription. Stateless per query and keeps no query log, so any number can run side by side.
+ * With metrics.enabled, a small HTTP listener serves /metrics and /healthz (metrics-server.ts).
  */
 export class RecognizerService {
   private store: SpotStore | undefined;
   private endpoint: RecognizerEndpoint | undefined;
   private readonly notifier: SystemdNotifier;
   private watchdogTimer: NodeJS.Timeout | undefined;
+  private metricsServer: MetricsServer | undefined;
+  /** What is being served, for the metrics and /healthz (read once: the gallery never changes while serving). */
+  private serving: { model: string; galleryVersion: string; spots: number } | undefined;
+  private readonly startedAt = Date.now();
 
   constructor(private readonly options: RecognizerServiceOptions) {
     this.notifier = new SystemdNotifier({ logger: options.logger });
   }
 
   async start(): Promise<void> {
+    try {
+      await this.open();
+    } catch (err) {
+      await this.close();
+      throw err;
+    }
+  }
+
+  private async open(): Promise<void> {
     const { config, logger } = this.options;
+    const metrics = config.metrics.enabled ? this.createMetrics() : undefined;
     const manifest = await loadManifest(config.model);
     const store = SpotStore.open(config.gallery, { model: manifest.id, dimension: manifest.output.dimension });
     this.store = store;
     const meta = store.meta();
     const index = createSpotIndex(store.all(), { kind: config.index.kind, efSearch: config.index.efSearch });
+    this.serving = { model: meta.model, galleryVersion: meta.galleryVersion, spots: index.size };
     const recognizer = new Recognizer(store, index, { maxTopM: config.maxTopM });
+    // Bound before the broker connection, so a bad metrics.listen fails fast and /healthz answers 503 meanwhile.
+    await metrics?.server.start();
+    this.metricsServer = metrics?.server;
     const broker: BrokerOptions = await brokerOptionsFrom(config.broker);
     const protocolVersion = this.options.protocolVersion ?? 5;
     this.endpoint = new RecognizerEndpoint({
@@ -50,6 +73,7 @@ export class RecognizerService {
       logger,
       protocolVersion,
       shared: protocolVersion === 5,
+      onAnswer: metrics?.metrics.observe,
     });
     await this.endpoint.start();
     await this.notifier.ready(`serving ${index.size} spots`);
@@ -58,6 +82,42 @@ export class RecognizerService {
       { model: meta.model, spots: index.size, galleryVersion: meta.galleryVersion, index: config.index.kind },
       'recognizer ready',
     );
+  }
+
+  /** Where the metrics listener listens (undefined unless metrics.enabled and started). */
+  get metricsListening(): ListenAddress | undefined {
+    return this.metricsServer?.listening;
+  }
+
+  /** The metrics and their listener; the constructor checks metrics.listen before anything is opened. */
+  private createMetrics(): { metrics: RecognizerMetrics; server: MetricsServer } {
+    const { config, logger } = this.options;
+    const version = packageVersion();
+    const metrics = createRecognizerMetrics(() => ({
+      endpoint: this.endpoint?.counters(),
+      model: this.serving?.model ?? '',
+      galleryVersion: this.serving?.galleryVersion ?? '',
+      spots: this.serving?.spots ?? 0,
+      index: config.index.kind,
+      version,
+      uptimeSeconds: (Date.now() - this.startedAt) / 1000,
+    }));
+    const server = new MetricsServer({ listen: config.metrics.listen, metrics, health: () => this.health(), logger });
+    return { metrics, server };
+  }
+
+  /** /healthz: serving while connected to the broker, the same progress the systemd watchdog is fed on. */
+  private health(): RecognizerHealth {
+    const state = this.endpoint?.counters().state ?? 'starting';
+    return {
+      serving: state === 'connected',
+      body: {
+        broker: state,
+        spots: this.serving?.spots ?? 0,
+        gallery_version: this.serving?.galleryVersion ?? null,
+        uptime_s: Math.round((Date.now() - this.startedAt) / 1000),
+      },
+    };
   }
 
   counters(): RecognizerEndpointCounters | undefined {
@@ -82,8 +142,15 @@ export class RecognizerService {
     if (this.watchdogTimer) clearInterval(this.watchdogTimer);
     this.watchdogTimer = undefined;
     await this.notifier.stopping().catch(() => false);
+    await this.close();
+  }
+
+  /** Closes whatever start() opened: the broker connection, the metrics listener, the gallery. */
+  private async close(): Promise<void> {
     await this.endpoint?.stop();
     this.endpoint = undefined;
+    await this.metricsServer?.stop();
+    this.metricsServer = undefined;
     this.store?.close();
     this.store = undefined;
   }

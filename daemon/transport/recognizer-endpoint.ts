@@ -49,6 +49,22 @@ export interface RecognizerEndpointOptions extends BrokerOptions {
   logger?: Logger;
   /** Requests handled at once; beyond this they get a 'busy' error reply (default 256). */
   maxInFlight?: number;
+  /** Told about every answer the broker accepted (the recognizer's metrics); must not throw. */
+  onAnswer?: (answer: AnswerEvent) => void;
+}
+
+/**
+ * One answer, as the endpoint's observer sees it: what kind of request, how it ended, how big and how long. Never the
+ * reply topic, the correlation data, spot ids or anything of the query: nothing that tells devices or queries apart.
+ */
+export interface AnswerEvent {
+  request: 'query' | 'region';
+  /** 'answered' (a reply or a region pack), or the wire error code sent back. */
+  outcome: string;
+  /** Candidates in a reply, spots in a region pack; 0 for an error. */
+  items: number;
+  /** From taking the message off the wire (before decoding) to the broker's acknowledgement of the answer. */
+  seconds: number;
 }
 
 export interface RecognizerEndpointCounters {
@@ -76,6 +92,9 @@ interface ReplyRoute {
   topic: string;
   correlationData: Uint8Array;
   inEnvelope: boolean;
+  /** For the observer: the request's kind and when it came off the wire (performance.now()). */
+  request: AnswerEvent['request'];
+  receivedAt: number;
 }
 
 export class RecognizerEndpoint {
@@ -213,6 +232,7 @@ export class RecognizerEndpoint {
   }
 
   private async onMessage(topic: string, payload: Buffer, packet: IPublishPacket): Promise<void> {
+    const receivedAt = performance.now();
     const expected = topic === TOPICS.query ? 'query' : topic === TOPICS.region ? 'region-request' : undefined;
     if (!expected) return this.drop(`message on unexpected topic ${topic.slice(0, 80)}`);
 
@@ -239,7 +259,8 @@ export class RecognizerEndpoint {
     if (!isCorrelationData(correlationData)) {
       return this.drop(`${expected} without valid correlation data (1-${WIRE_BOUNDS.maxCorrelationBytes} bytes)`);
     }
-    const route: ReplyRoute = { topic: responseTopic, correlationData, inEnvelope };
+    const request = expected === 'query' ? 'query' : 'region';
+    const route: ReplyRoute = { topic: responseTopic, correlationData, inEnvelope, request, receivedAt };
     const reply = (answer: WireMessage) => this.reply(route, answer);
 
     if (!msg) {
@@ -309,6 +330,20 @@ export class RecognizerEndpoint {
       );
     } catch (err) {
       this.log.warn({ err: (err as Error).message }, 'could not publish a reply');
+      return;
+    }
+    this.observe(route, msg);
+  }
+
+  private observe(route: ReplyRoute, msg: WireMessage): void {
+    const observer = this.opts.onAnswer;
+    if (!observer) return;
+    const outcome = msg.type === 'error' ? msg.code : 'answered';
+    const items = msg.type === 'reply' ? msg.candidates.length : msg.type === 'region-pack' ? msg.spots.length : 0;
+    try {
+      observer({ request: route.request, outcome, items, seconds: (performance.now() - route.receivedAt) / 1000 });
+    } catch (err) {
+      this.log.warn({ err: (err as Error).message }, 'the answer observer failed');
     }
   }
 

@@ -1,39 +1,19 @@
 /**
- * monitoring/: every metric the Grafana dashboard queries is one the local API's /metrics serves, and the Prometheus
- * scrape configuration points at that endpoint the way the API answers it (bearer token on the LAN listener).
+ * monitoring/: every metric the edge's Grafana dashboard queries is one the local API's /metrics serves, both
+ * dashboards import anywhere, and the Prometheus scrape configuration points at the endpoints the way they answer (bearer
+ * token on the LAN listener). The recognizer's dashboard against a running recognizer: test/recognizer/metrics.test.ts.
  */
 import t from 'tap';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'yaml';
 import { ApiServer } from '../../daemon/api/api-server.js';
+import { schemaDefault } from '../../daemon/config/load.js';
 import { LatencyTracker } from '../../daemon/health/latency.js';
 import { packageRoot } from '../../daemon/util/paths.js';
 import { silentLogger } from '../../daemon/util/log.js';
+import { checkDashboardServed, loadDashboard, servedMetrics } from '../helpers/grafana.js';
 import { FakePipeline, fakeBroker, get } from './helpers.js';
-
-interface Panel {
-  type: string;
-  title: string;
-  datasource?: { uid: string };
-  targets?: { expr: string; datasource?: { uid: string } }[];
-  panels?: Panel[];
-}
-
-const dashboard = JSON.parse(readFileSync(join(packageRoot, 'monitoring', 'grafana-enfpire-edge.json'), 'utf8')) as {
-  uid: string;
-  panels: Panel[];
-  templating: { list: { name: string; query: { query: string } }[] };
-  __inputs: { name: string }[];
-};
-
-const flat = (panels: Panel[]): Panel[] => panels.flatMap((p) => [p, ...flat(p.panels ?? [])]);
-const queries = [
-  ...flat(dashboard.panels).flatMap((p) => (p.targets ?? []).map((target) => ({ title: p.title, expr: target.expr }))),
-  ...dashboard.templating.list.map((v) => ({ title: `variable ${v.name}`, expr: v.query.query })),
-];
-/** Metric names in a PromQL expression (ours all start with enfpire_). */
-const metricsIn = (expr: string): string[] => expr.match(/\benfpire_[a-z0-9_]+/g) ?? [];
 
 t.test('every metric the dashboard queries is served by /metrics', async (t) => {
   const pipeline = new FakePipeline();
@@ -67,29 +47,27 @@ t.test('every metric the dashboard queries is served by /metrics', async (t) => 
   await api.start();
   t.teardown(() => api.stop());
   const exposition = (await get(api.listening, '/metrics')).body;
-  const served = new Set([...exposition.matchAll(/^# TYPE (\S+) /gm)].map((m) => m[1]));
+  const served = servedMetrics(exposition);
   t.ok(served.size > 20, `the API serves ${served.size} metrics`);
-
-  const used = new Set(queries.flatMap((q) => metricsIn(q.expr)));
-  t.ok(used.size >= 20, `the dashboard queries ${used.size} metrics`);
-  for (const q of queries) {
-    const names = metricsIn(q.expr);
-    t.ok(names.length > 0, `"${q.title}" queries an enfpire metric: ${q.expr}`);
-    for (const name of names) t.ok(served.has(name), `"${q.title}": ${name} is in /metrics`);
-  }
+  checkDashboardServed(t, 'grafana-enfpire-edge.json', exposition, 20);
   // Labels the dashboard selects on exist with those values.
   t.match(exposition, /^enfpire_queries_total\{kind="dummy"\} \d+$/m);
   t.match(exposition, /^enfpire_result_latency_ms\{path="all",quantile="0\.5"\} \d+/m);
 });
 
-t.test('the dashboard imports anywhere: Prometheus chosen at import, one device or all', async (t) => {
-  t.equal(dashboard.uid, 'enfpire-edge');
-  t.same(dashboard.__inputs.map((i) => i.name), ['DS_PROMETHEUS']);
-  for (const panel of flat(dashboard.panels).filter((p) => p.type !== 'row')) {
-    t.equal(panel.datasource?.uid, '${DS_PROMETHEUS}', `${panel.title}: no hard-coded data source`);
-  }
-  for (const q of queries.filter((q) => !q.title.startsWith('variable'))) t.match(q.expr, /instance=~"\$instance"/, `${q.title} follows the device picker`);
-});
+for (const [file, uid] of [['grafana-enfpire-edge.json', 'enfpire-edge'], ['grafana-enfpire-recognizer.json', 'enfpire-recognizer']]) {
+  t.test(`${file} imports anywhere: Prometheus chosen at import, one instance or all`, async (t) => {
+    const { dashboard, panels, queries } = loadDashboard(file);
+    t.equal(dashboard.uid, uid);
+    t.same(dashboard.__inputs.map((i) => i.name), ['DS_PROMETHEUS']);
+    t.ok(panels.length > 5, `${panels.length} panels`);
+    for (const panel of panels.filter((p) => p.type !== 'row')) {
+      t.equal(panel.datasource?.uid, '${DS_PROMETHEUS}', `${panel.title}: no hard-coded data source`);
+      for (const target of panel.targets ?? []) t.equal(target.datasource?.uid, '${DS_PROMETHEUS}', `${panel.title}: no hard-coded data source in a query`);
+    }
+    for (const q of queries.filter((q) => !q.title.startsWith('variable'))) t.match(q.expr, /instance=~"\$instance"/, `${q.title} follows the instance picker`);
+  });
+}
 
 t.test('the Prometheus scrape configuration reads /metrics, with the bearer token on the LAN', async (t) => {
   const config = parse(readFileSync(join(packageRoot, 'monitoring', 'prometheus.yml'), 'utf8')) as {
@@ -102,4 +80,7 @@ t.test('the Prometheus scrape configuration reads /metrics, with the bearer toke
   t.match(lan?.authorization?.credentials_file, /^\//, 'the token comes from a file, not the config');
   const local = config.scrape_configs.find((c) => c.job_name === 'enfpire-edge-local');
   t.same(local?.static_configs[0].targets, ['127.0.0.1:8765'], "the API's default loopback address");
+  const recognizer = config.scrape_configs.find((c) => c.job_name === 'enfpire-recognizer');
+  t.equal(recognizer?.metrics_path, '/metrics', 'an enfpire-recognizer job');
+  t.same(recognizer?.static_configs[0].targets, [schemaDefault('recognizer', 'metrics.listen')], "the recognizer's default metrics.listen");
 });
