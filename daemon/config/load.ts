@@ -180,7 +180,9 @@ function listenProblems(config: Record<string, unknown>, kind: ConfigKind): Prob
     try {
       parseListenAddress(listen, path, network);
     } catch (err) {
-      problems.push({ path, message: (err as Error).message.replace(/\.$/, ''), fix });
+      // The parser's sentence names the setting and an example; here the path and the fix say those.
+      const message = (err as Error).message.replace(/(;.*|\.)$/s, '').replace(`${path} `, '');
+      problems.push({ path, message, fix });
     }
   }
   return problems;
