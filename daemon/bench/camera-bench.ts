@@ -80,7 +80,7 @@ async function measureStill(fakes: string | undefined, durationMs: number): Prom
   if (fakes) process.env.PATH = `${fakes}${delimiter}${savedPath ?? ''}`;
   try {
     const fps = 20;
-    const r = await measureSourceFps('still', { camera: { width: 640, height: 480, still: { intervalSeconds: 1 / fps, settleMs: 1 } }, durationMs });
+    const r = await measureSourceFps('still', { camera: { width: 640, height: 480, still: { intervalSeconds: 1 / fps, settleMs: 1 } }, durationMs, minFrames: 3 });
     return fromSourceFps(r, fps, fakes ? 'fake libcamera-still writing a real JPEG (test/fixtures/bin)' : 'libcamera-still on PATH');
   } finally {
     process.env.PATH = savedPath;

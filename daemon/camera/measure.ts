@@ -12,6 +12,11 @@ export interface MeasureOptions {
   durationMs?: number;
   /** Give up waiting for the first frame after this long. Default 10000 ms. */
   firstFrameTimeoutMs?: number;
+  /**
+   * Keep counting past `durationMs` until this many frames came (each awaited up to `firstFrameTimeoutMs`), so a slow
+   * source (a still camera on a busy machine) is measured over a few frames, not reported as 0 fps. Default 0.
+   */
+  minFrames?: number;
   /** Environment of the capture program: put the fakes (test/fixtures/bin) first on PATH to measure without a camera. */
   env?: NodeJS.ProcessEnv;
   logger?: Logger;
@@ -49,8 +54,10 @@ export async function measureSourceFps(kind: CameraKind, options: MeasureOptions
     const deadline = t0 + (options.durationMs ?? 3000);
     let frames = 0;
     let bytes = 0;
-    while (performance.now() < deadline) {
-      const frame = await withTimeout(source.next(), Math.max(1, deadline - performance.now()), kind).catch(() => null);
+    const minFrames = options.minFrames ?? 0;
+    while (performance.now() < deadline || frames < minFrames) {
+      const wait = frames < minFrames ? (options.firstFrameTimeoutMs ?? 10_000) : Math.max(1, deadline - performance.now());
+      const frame = await withTimeout(source.next(), wait, kind).catch(() => null);
       if (!frame) break;
       frames++;
       bytes += frame.data.length;
