@@ -1,6 +1,7 @@
 import t from 'tap';
-import { readdirSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import sharp from 'sharp';
 import { createFrameSource, StillSource } from '../../daemon/camera/index.js';
 import type { CameraConfig } from '../../daemon/config/types.js';
@@ -21,7 +22,17 @@ function config(overrides: Partial<CameraConfig> = {}): CameraConfig {
   };
 }
 
-const stillDirs = () => readdirSync(tmpdir()).filter((name) => name.startsWith('enfpire-still-')).length;
+// Each test file gets a temporary folder of its own: other tests (the bench) capture stills in parallel, and counting
+// folders in the shared /tmp would see theirs.
+const ownTmp = mkdtempSync(join(tmpdir(), 'enfpire-still-test-'));
+const originalTmp = process.env.TMPDIR;
+process.env.TMPDIR = ownTmp;
+t.teardown(() => {
+  if (originalTmp === undefined) delete process.env.TMPDIR;
+  else process.env.TMPDIR = originalTmp;
+  rmSync(ownTmp, { recursive: true, force: true });
+});
+const stillDirs = () => readdirSync(ownTmp).filter((name) => name.startsWith('enfpire-still-')).length;
 
 t.test('trigger() captures a real JPEG through node-libcamera; 90 degrees turns it', async (t) => {
   process.env.PATH = envWithPrograms(['libcamera-still']).PATH;
