@@ -8,7 +8,13 @@ export interface Service {
 
 /** Starts a service, then stops it cleanly on the first SIGINT/SIGTERM; resolves with the exit code. */
 export async function runUntilSignalled(service: Service, logger: Logger, what: string): Promise<number> {
-  await service.start();
+  try {
+    await service.start();
+  } catch (err) {
+    // Whatever started before the failure (a broker connection, a listener) must not keep the process alive.
+    await service.stop().catch((stopErr: Error) => logger.warn({ err: stopErr.message }, `${what}: could not stop every part after a failed start`));
+    throw err;
+  }
   const signal = await new Promise<NodeJS.Signals>((resolve) => {
     process.once('SIGINT', () => resolve('SIGINT'));
     process.once('SIGTERM', () => resolve('SIGTERM'));

@@ -85,7 +85,21 @@ export class EdgeRuntime extends EventEmitter<{ result: [EdgeResult]; query: [Se
     return this.client;
   }
 
+  /**
+   * Starts every part, in order. When a part fails after others are running (no region pack, a busy API port), the
+   * ones already running are stopped before the error is passed on: a broker connection or a timer left behind would
+   * keep the process alive until systemd's start timeout killed it (issue #10).
+   */
   async start(): Promise<void> {
+    try {
+      await this.startParts();
+    } catch (err) {
+      await this.stop().catch((stopErr: Error) => this.options.logger.warn({ err: stopErr.message }, 'could not stop every part after a failed start'));
+      throw err;
+    }
+  }
+
+  private async startParts(): Promise<void> {
     const { config, logger } = this.options;
     const random = this.options.random ?? cryptoRandom();
     const clock = this.options.clock ?? systemClock;
