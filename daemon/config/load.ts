@@ -207,7 +207,23 @@ function brokerUrlProblems(config: Record<string, unknown>, kind: ConfigKind): P
       },
     ];
   }
+  // Without TLS the fleet password and every query cross the network in clear; on this host nothing crosses it.
+  const allowInsecure = (config[section] as Record<string, unknown>).allowInsecure === true;
+  if (parsed.protocol === 'mqtt:' && !isLoopbackHost(parsed.hostname) && !allowInsecure) {
+    return [
+      {
+        path: `${section}.url`,
+        message: `'${url}' has no TLS: the broker password and every query would cross the network in clear`,
+        fix: `use mqtts://${parsed.host.replace(/:1883$/, ':8883')} (set ${section}.caFile for a private CA), or set ${section}.allowInsecure: true on a network you trust end to end`,
+      },
+    ];
+  }
   return [];
+}
+
+function isLoopbackHost(hostname: string): boolean {
+  const host = hostname.replace(/^\[|\]$/g, '').toLowerCase();
+  return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
 }
 
 interface ResolveContext {

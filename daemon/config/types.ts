@@ -103,6 +103,8 @@ export interface BrokerCredentials {
 
 export interface TransportConfig extends BrokerCredentials {
   url: string;
+  /** mqtt:// (no TLS) to a host that is not this one; refused unless set (config/load.ts brokerUrlProblems). */
+  allowInsecure: boolean;
   certFile?: string;
   keyFile?: string;
   region: string;
@@ -191,7 +193,7 @@ export interface EdgeConfig {
 }
 
 export interface RecognizerConfig {
-  broker: BrokerCredentials & { url: string };
+  broker: BrokerCredentials & { url: string; allowInsecure: boolean };
   group: string;
   /** Absolute path of the SQLite gallery. */
   gallery: string;
@@ -259,6 +261,7 @@ export const EDGE_CONFIG_SHAPE: Shape<EdgeConfig> = {
   privacy: { transform: true, noise: true, k: true, decoys: true, candidatesPerComponent: true, maxCandidates: true, realComponent: true, decoySigma: true, decoyDrift: { fastSeconds: true, slowSeconds: true, slowShare: true }, minSpotCosine: true },
   transport: {
     url: true,
+    allowInsecure: true,
     usernameFile: true,
     passwordFile: true,
     caFile: true,
@@ -287,6 +290,7 @@ export const EDGE_CONFIG_SHAPE: Shape<EdgeConfig> = {
 export const RECOGNIZER_CONFIG_SHAPE: Shape<RecognizerConfig> = {
   broker: {
     url: true,
+    allowInsecure: true,
     usernameFile: true,
     passwordFile: true,
     caFile: true,

@@ -268,3 +268,25 @@ t.test('api.listen must be loopback or a unix socket: results never leave the de
     t.notOk(problems.some((p) => p.path === 'api.listen'), `${listen} accepted`);
   }
 });
+
+t.test('mqtt:// without TLS to another host is refused unless allowInsecure says so', async (t) => {
+  const dir = t.testdir();
+  const edge = (transport: Record<string, unknown>) => problemsOf(dir, { ...minimalEdge, transport }).filter((p) => p.path === 'transport.url');
+  const clear = only(t, problemsOf(dir, { ...minimalEdge, transport: { url: 'mqtt://broker.example.org:1883' } }), 'transport.url');
+  t.match(clear.message, /no TLS: the broker password and every query would cross the network in clear/);
+  t.match(clear.fix, /mqtts:\/\/broker\.example\.org:8883.*transport\.allowInsecure: true/);
+  t.same(edge({ url: 'mqtt://broker.example.org:1883', allowInsecure: true }), [], 'allowed when the profile says so');
+  t.same(edge({ url: 'mqtts://broker.example.org:8883' }), [], 'TLS to another host');
+  for (const url of ['mqtt://127.0.0.1:1883', 'mqtt://127.0.1.1:1883', 'mqtt://localhost:1883', 'mqtt://[::1]:1883']) {
+    t.same(edge({ url }), [], `${url}: on this host nothing crosses the network`);
+  }
+  t.match(only(t, problemsOf(dir, { broker: { url: 'mqtt://10.0.0.7:1883' } }, 'recognizer'), 'broker.url'), {
+    fix: /broker\.allowInsecure: true/,
+  });
+  t.same(problemsOf(dir, { broker: { url: 'mqtt://10.0.0.7:1883', allowInsecure: true } }, 'recognizer').filter((p) => p.path === 'broker.url'), []);
+  t.same(
+    problemsOf(dir, { ...minimalEdge, transport: { url: 'mqtt://h:1883', allowInsecure: 'yes' } }).map((p) => p.path).sort(),
+    ['transport.allowInsecure', 'transport.url'],
+    'a boolean, checked by the schema; anything else does not allow it',
+  );
+});
