@@ -94,8 +94,13 @@ interface ClientEvents {
   state: [ClientState];
 }
 
+/**
+ * A new random client id, and the reply topic named after it, so a broker can let each connection read only its own
+ * replies (`pattern read enfpire/v1/reply/%c`). The id is random per identity: it names nothing about the device.
+ */
 function freshIdentity(): Identity {
-  return { clientId: randomClientId(), replyTopic: TOPICS.replyPrefix + randomBytes(16).toString('hex') };
+  const clientId = randomClientId();
+  return { clientId, replyTopic: TOPICS.replyPrefix + clientId };
 }
 
 export class RecognitionClient extends EventEmitter<ClientEvents> {
@@ -278,7 +283,7 @@ export class RecognitionClient extends EventEmitter<ClientEvents> {
       if (refused.length > 0) {
         throw new UserError(
           `The MQTT broker at ${redactUrl(this.opts.url)} refused the subscription to ${refused.join(', ')}: ` +
-            'allow the fleet credentials to subscribe to enfpire/v1/reply/# and enfpire/v1/recognizer/info.',
+            'allow the fleet credentials to read enfpire/v1/reply/%c (their own client id) and enfpire/v1/recognizer/info.',
         );
       }
       if (client === this.mqtt) this.setState('connected');

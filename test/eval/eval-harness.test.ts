@@ -53,7 +53,7 @@ t.test('a k = 4 run over the broker: report shape, dummies never become results,
   t.ok(times.every((x, i) => i === 0 || x >= times[i - 1]), 'simulated arrival times in order');
   t.ok(lines.every((l) => (l.vector as number[]).length === 432), 'dequantised vectors of the model dimension');
   t.ok(lines.every((l) => (l.candidates as string[]).length === Math.min(l.topM as number, spots)), 'candidate ids as replied');
-  t.ok([...topics].every((x) => /^enfpire\/v1\/reply\/[0-9a-f]{32}$/.test(x)), 'random reply topics');
+  t.ok([...topics].every((x) => /^enfpire\/v1\/reply\/[0-9a-f]{22}$/.test(x)), 'random reply topics');
   t.equal(topics.size, 2, 'each simulated user has its own random reply topic');
   const text = await readFile(recordPath, 'utf8');
   for (const word of ['spot"', 'real', 'dummy', 'user', 'truth']) t.notOk(text.includes(word), `no "${word}" field in the record`);

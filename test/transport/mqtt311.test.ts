@@ -85,7 +85,8 @@ t.test('through the embedded aedes broker (MQTT 3.1.1 only)', async (t) => {
 
   await t.test('queries and region requests are answered and correlated', async (t) => {
     const c = await client(t, broker.url, { protocolVersion: 4 });
-    t.match(c.identity(), { clientId: /^[0-9a-f]{22}$/, replyTopic: /^enfpire\/v1\/reply\/[0-9a-f]{32}$/ });
+    t.match(c.identity(), { clientId: /^[0-9a-f]{22}$/ });
+    t.equal(c.identity().replyTopic, `enfpire/v1/reply/${c.identity().clientId}`, 'the reply topic is named after the client id');
     // Answers come back out of order: the later queries are answered first.
     let delay = 100;
     const orig = handler.query.bind(handler);
