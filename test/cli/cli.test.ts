@@ -7,7 +7,8 @@ import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { packageRoot } from '../../daemon/util/paths.js';
+import { defaultModelManifest, packageRoot, sampleSpotsDir } from '../../daemon/util/paths.js';
+import { startMosquitto } from '../helpers/mosquitto.js';
 
 const bin = join(packageRoot, 'bin', 'enfpire.js');
 
@@ -86,6 +87,33 @@ t.test('user errors are one sentence on stderr and a non-zero exit, never a stac
     t.equal(lines.length, 1, `${args.join(' ')}: one line (${res.stderr.trim()})`);
     t.notMatch(res.stderr, /\n\s+at /, 'no stack trace');
   }
+});
+
+t.test('edge that cannot start (no recognizer, no cached region pack) exits non-zero within seconds with one line', async (t) => {
+  const broker = await startMosquitto();
+  t.teardown(() => broker.stop());
+  const dir = t.testdir();
+  const profile = join(dir, 'edge.yaml');
+  await writeFile(
+    profile,
+    [
+      `camera: { kind: files, dir: "${sampleSpotsDir}", loop: true }`,
+      `model: { manifest: "${defaultModelManifest}" }`,
+      `transport: { url: "${broker.url}", requestTimeoutMs: 500 }`,
+      `gallery: { path: "${join(dir, 'edge.db')}" }`,
+      'api: { enabled: false }',
+      '',
+    ].join('\n'),
+  );
+  const started = Date.now();
+  const res = await enfpire(['edge', '--config', profile], 60_000);
+  const seconds = (Date.now() - started) / 1000;
+  t.not(res.code, 0, 'non-zero exit');
+  t.ok(seconds < 30, `exited by itself in ${seconds.toFixed(1)} s (not killed by the test's timeout)`);
+  t.not(res.code, null, 'not killed');
+  const lines = res.stderr.trim().split('\n').filter((l) => !/^\{/.test(l));
+  t.match(res.stderr, /could not fetch region pack '\*' .* and none is cached/, 'the reason, with what to check');
+  t.ok(lines.length <= 1, `one line besides the structured log (${res.stderr.trim()})`);
 });
 
 t.test('enroll builds a gallery from a folder of photos', async (t) => {
