@@ -88,7 +88,14 @@ export interface EdgeCounters {
   offGallery: number;
   /** Queries that failed on the wire (timeout, error reply, broker away); the daemon keeps running. */
   failedQueries: number;
+  /** Real frames sent again, freshly transformed, in a later regular slot after their request failed. */
+  retried: number;
+  /** Real frames whose every attempt failed: no result, counted here and in `errors`, never silently dropped. */
+  failedFrames: number;
 }
+
+/** Attempts a real frame gets (the first and the retries) before it is reported as failed. */
+export const REAL_FRAME_ATTEMPTS = 3;
 
 /**
  * The device pipeline (DESIGN §3): camera → extractor → (local cache?) → privacy transform → scheduler slot →
@@ -114,6 +121,8 @@ export class EdgeDaemon extends EventEmitter implements PausableQueries {
     superseded: 0,
     offGallery: 0,
     failedQueries: 0,
+    retried: 0,
+    failedFrames: 0,
   };
   private readonly clock: Clock;
   /** Recent time to build a real query on this thread, ms: the quiet moment before a slot it must fit in. */
@@ -241,14 +250,37 @@ export class EdgeDaemon extends EventEmitter implements PausableQueries {
       return;
     }
 
-    const waiting = this.scheduler.submit({ ...(await this.buildQuery(feature)), label: frame.label });
-    this.working = false;
-    const reply = await waiting.finally(() => {
-      this.working = true;
-    });
+    const reply = await this.ask(feature, frame);
     gallery.upsertCandidates(reply.candidates);
     const resolution = resolver.resolve(feature, reply.candidates, this.clock.now());
     this.emitResult(frame, resolution.spotId, resolution.score, resolution.info, false);
+  }
+
+  /**
+   * The real query for a frame, and its reply. A request that fails (timeout, error reply, broker away) is not the
+   * end of the frame: it is built again from fresh randomness (new decoys, a new stand-in) and waits for a later
+   * regular slot like any real query, so nothing on the wire says "retry" — no repeated payload, no extra message, no
+   * burst outside the schedule. After REAL_FRAME_ATTEMPTS failures the frame is counted as failed (`failedFrames`,
+   * and in `errors`) and the error passed on. A newer frame that supersedes the retry ends it as superseded.
+   */
+  private async ask(feature: Float32Array, frame: Frame): Promise<ReplyMessage> {
+    for (let attempt = 1; ; attempt++) {
+      const waiting = this.scheduler.submit({ ...(await this.buildQuery(feature)), label: frame.label });
+      this.working = false;
+      try {
+        return await waiting;
+      } catch (err) {
+        if (err instanceof SupersededError || !this.running) throw err;
+        if (attempt >= REAL_FRAME_ATTEMPTS) {
+          this.counts.failedFrames++;
+          throw new Error(`every one of ${attempt} requests failed, the last: ${(err as Error).message}`);
+        }
+        this.counts.retried++;
+        this.options.logger.debug({ frame: frame.label ?? frame.seq, attempt, err: (err as Error).message }, 'real query failed; retrying in a later slot');
+      } finally {
+        this.working = true;
+      }
+    }
   }
 
   /**

@@ -51,13 +51,14 @@ export interface RunningEdge {
 /**
  * Starts the device from a profile written to `dir`: files camera looping the sample photos (no scene gate, so every
  * frame is extracted), no local cache (every frame becomes a real query), constant cover traffic, no identity
- * rotation, no local API; `profile` overrides any of it. Health parts are off unless `health` is true.
+ * rotation, no local API; `profile` overrides any of it. Health parts are off unless `health` is true; `beforeStart`
+ * is called with the runtime before it starts.
  */
 export async function startEdge(
   dir: string,
   brokerUrl: string,
   profile: EdgeProfile = {},
-  options: { health?: boolean; logger?: Logger } = {},
+  options: { health?: boolean; logger?: Logger; beforeStart?: (edge: EdgeRuntime) => void } = {},
 ): Promise<RunningEdge> {
   const defaults: EdgeProfile = {
     camera: { kind: 'files', dir: sampleSpotsDir, fps: 4, loop: true, gate: { enabled: false } },
@@ -75,6 +76,8 @@ export async function startEdge(
   const edge = new EdgeRuntime({ config: await loadEdgeConfig(file), logger: options.logger ?? silentLogger(), health: options.health ?? false });
   const results: EdgeResult[] = [];
   edge.on('result', (r: EdgeResult) => results.push(r));
+  // Listeners that must see everything, e.g. the first slot's 'query' event, which may fire before start() resolves.
+  options.beforeStart?.(edge);
   await edge.start();
   return { edge, results };
 }

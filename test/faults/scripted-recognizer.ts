@@ -1,0 +1,57 @@
+/**
+ * A recognizer whose answers a fault test scripts: the real request logic (Recognizer over the enrolled sample
+ * gallery) behind the real MQTT endpoint, with a `fail` rule deciding which queries get an error reply instead.
+ * The rule sees the query's place in the order the device sent them, so a test that records the device's own
+ * 'query' events knows which ones were real — the server itself cannot tell (that is the point of the design).
+ */
+import { loadManifest } from '../../daemon/extractor/manifest.js';
+import { Recognizer } from '../../daemon/recognizer/recognizer.js';
+import { createSpotIndex } from '../../daemon/recognizer/spot-index.js';
+import { SpotStore } from '../../daemon/recognizer/spot-store.js';
+import { wireLimitsFor } from '../../daemon/transport/limits.js';
+import type { ErrorMessage, QueryMessage, ReplyMessage } from '../../daemon/transport/messages.js';
+import { RecognizerEndpoint } from '../../daemon/transport/recognizer-endpoint.js';
+import { defaultModelManifest } from '../../daemon/util/paths.js';
+
+export interface ScriptedRecognizer {
+  /** Every query taken, in arrival order (the order one device sent them). */
+  queries: QueryMessage[];
+  /** Indexes (into `queries`) of those answered with an error. */
+  refused: number[];
+  stop(): Promise<void>;
+}
+
+export async function startScriptedRecognizer(
+  url: string,
+  galleryPath: string,
+  fail: (index: number, query: QueryMessage) => boolean,
+): Promise<ScriptedRecognizer> {
+  const manifest = await loadManifest(defaultModelManifest);
+  const store = SpotStore.open(galleryPath, { model: manifest.id, dimension: manifest.output.dimension });
+  const recognizer = new Recognizer(store, createSpotIndex(store.all(), { kind: 'exact' }));
+  const queries: QueryMessage[] = [];
+  const refused: number[] = [];
+  const endpoint = new RecognizerEndpoint({
+    url,
+    limits: wireLimitsFor(manifest.output.dimension, { maxCandidates: 64 }),
+    handler: {
+      info: () => recognizer.info(),
+      region: (r) => recognizer.region(r),
+      query: (q): ReplyMessage | ErrorMessage => {
+        const index = queries.push(q) - 1;
+        if (!fail(index, q)) return recognizer.query(q);
+        refused.push(index);
+        return { type: 'error', code: 'internal', message: 'scripted failure' };
+      },
+    },
+  });
+  await endpoint.start();
+  return {
+    queries,
+    refused,
+    stop: async () => {
+      await endpoint.stop();
+      store.close();
+    },
+  };
+}
