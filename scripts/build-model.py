@@ -397,8 +397,16 @@ def view_variation(cfg, digest):
     if not runs:
         return None
     c = float(runs[0]['own_cos'])
-    return {'sigma': round(math.sqrt(max(0.0, 1.0 - c * c)) / c, 4),
-            'source': f"camera views of {measured.get('photos')} photos, mean cosine {c:.4f} with their reference"}
+    sigma = math.sqrt(max(0.0, 1.0 - c * c)) / c
+    return {'sigma': round(sigma, 4),
+            'source': f"camera views of {measured.get('photos')} photos, mean cosine {c:.4f} with their reference",
+            'bounds': {key: round(factor * sigma, 4) for key, factor in VIEW_BOUND_FACTORS.items()}}
+
+
+# The largest spot view model a device accepts in a region pack, in units of sigma (docs/protocol.md, "Signatures"):
+# a pack whose view models stretch further than real camera views ever do is trying to mark its decoys. On the
+# sample gallery the largest mean deviation is 1.31 sigma, direction scale 0.73 sigma and residual 0.33 sigma.
+VIEW_BOUND_FACTORS = {'meanNorm': 2.0, 'scale': 1.5, 'residual': 1.5}
 
 
 def benchmark_section(cfg):

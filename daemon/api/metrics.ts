@@ -44,6 +44,11 @@ export function createApiMetrics(status: () => StatusReport): ApiMetrics {
     r.broker ? Number(r.broker.state === 'connected') : null,
   );
   gauge('enfpire_broker_timeouts', 'Requests that got no reply in time.', (r) => r.broker?.timeouts ?? null);
+  gauge(
+    'enfpire_broker_unauthenticated',
+    'Answers and announcements refused for a missing, unknown or invalid operator signature.',
+    (r) => r.broker?.unauthenticated ?? null,
+  );
   new Gauge({
     name: 'enfpire_result_latency_ms',
     help: 'Frame capture to result latency over the recent window, by path (cache or query).',

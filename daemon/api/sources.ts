@@ -54,7 +54,10 @@ export interface PrivacyState {
   region: { name: string; galleryVersion: string; spots: number; signature: PackSignature } | null;
 }
 
-/** 'unsigned': the pack came without an operator signature (this version does not sign region packs). */
+/**
+ * 'verified': fetched this run with a valid operator signature; 'unsigned': accepted without a check (no operator key
+ * pinned, or the device's cached copy while the recognizer was away); 'invalid' is never shown, such packs are refused.
+ */
 export type PackSignature = 'verified' | 'unsigned' | 'invalid';
 
 export interface PrivacyStatus {

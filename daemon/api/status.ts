@@ -33,6 +33,8 @@ export interface BrokerReport {
   sent: number;
   received: number;
   dropped: number;
+  /** Of dropped: answers refused for a missing, unknown or invalid operator signature. */
+  unauthenticated: number;
   timeouts: number;
   pending: number;
   bytes_out: number;
@@ -125,6 +127,7 @@ export function buildStatus(
           sent: broker.sent,
           received: broker.received,
           dropped: broker.dropped,
+          unauthenticated: broker.unauthenticated,
           timeouts: broker.timeouts,
           pending: broker.pending,
           bytes_out: broker.bytesOut,

@@ -35,6 +35,10 @@ const commands: Record<string, Command> = {
     summary: 'ask a running edge daemon for its state: [--json] [--api ADDRESS | --config FILE]',
     run: async (args) => (await import('./status-command.js')).runStatusCommand(args),
   },
+  keygen: {
+    summary: "the operator's signing key pair: --out DIR [--name NAME] [--force]",
+    run: async (args) => (await import('./keygen-command.js')).runKeygenCommand(args),
+  },
   config: {
     summary: 'config check FILE [--kind edge|recognizer]: validate a profile against the schema',
     run: async (args) => (await import('./config-command.js')).runConfigCommand(args),

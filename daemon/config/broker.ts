@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import type { BrokerOptions } from '../transport/broker.js';
+import { PayloadSigner, SignatureError, TrustedKeys } from '../transport/signing.js';
 import { UserError } from '../util/errors.js';
 import type { BrokerCredentials } from './types.js';
 
@@ -15,6 +16,27 @@ export async function brokerOptionsFrom(
     cert: await readPem(section.certFile, 'certFile'),
     key: await readPem(section.keyFile, 'keyFile'),
   };
+}
+
+/** The operator keys a device pins (transport.recognizerKeyFile); an empty set when the profile names none. */
+export async function trustedKeysFrom(section: { recognizerKeyFile?: string }): Promise<TrustedKeys> {
+  const pem = await readPem(section.recognizerKeyFile, 'recognizerKeyFile');
+  return pem ? keyFrom(() => TrustedKeys.fromPem(pem, `recognizerKeyFile '${section.recognizerKeyFile}'`)) : new TrustedKeys();
+}
+
+/** The recognizer's signer (signingKeyFile), or undefined when the profile names no key. */
+export async function signerFrom(config: { signingKeyFile?: string }): Promise<PayloadSigner | undefined> {
+  const pem = await readPem(config.signingKeyFile, 'signingKeyFile');
+  return pem ? keyFrom(() => new PayloadSigner(pem, `signingKeyFile '${config.signingKeyFile}'`)) : undefined;
+}
+
+function keyFrom<T>(read: () => T): T {
+  try {
+    return read();
+  } catch (err) {
+    if (err instanceof SignatureError) throw new UserError(`${err.message}.`);
+    throw err;
+  }
 }
 
 async function readPem(path: string | undefined, field: string): Promise<Buffer | undefined> {

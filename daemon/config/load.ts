@@ -144,7 +144,12 @@ function validate(file: string, kind: ConfigKind): { config: Record<string, unkn
 
 /** Rules the schema cannot say clearly enough. */
 function semanticProblems(config: Record<string, unknown>, kind: ConfigKind): Problem[] {
-  return [...brokerUrlProblems(config, kind), ...listenProblems(config, kind), ...rotationPauseProblems(config, kind)];
+  return [
+    ...brokerUrlProblems(config, kind),
+    ...unsignedBrokerProblems(config, kind),
+    ...listenProblems(config, kind),
+    ...rotationPauseProblems(config, kind),
+  ];
 }
 
 function rotationPauseProblems(config: Record<string, unknown>, kind: ConfigKind): Problem[] {
@@ -219,6 +224,30 @@ function brokerUrlProblems(config: Record<string, unknown>, kind: ConfigKind): P
     ];
   }
   return [];
+}
+
+/**
+ * A device must pin the operator's key unless the broker runs on this host: otherwise anyone who can publish there
+ * could forge answers and region packs (docs/protocol.md, "Signatures").
+ */
+function unsignedBrokerProblems(config: Record<string, unknown>, kind: ConfigKind): Problem[] {
+  if (kind !== 'edge') return [];
+  const transport = config.transport as Record<string, unknown> | undefined;
+  if (!transport || transport.recognizerKeyFile !== undefined || transport.allowUnsigned === true) return [];
+  let host: string;
+  try {
+    host = new URL(String(transport.url)).hostname;
+  } catch {
+    return []; // brokerUrlProblems names the URL
+  }
+  if (isLoopbackHost(host)) return [];
+  return [
+    {
+      path: 'transport.recognizerKeyFile',
+      message: `is not set, so answers from the broker at ${host} would be accepted unsigned: anyone who can publish there could forge them`,
+      fix: "set it to the operator's public key (the .pub file `enfpire keygen` writes), or set transport.allowUnsigned: true",
+    },
+  ];
 }
 
 function isLoopbackHost(hostname: string): boolean {

@@ -107,6 +107,10 @@ export interface TransportConfig extends BrokerCredentials {
   allowInsecure: boolean;
   certFile?: string;
   keyFile?: string;
+  /** The operator's public signing key(s); answers must be signed by one (transport/signing.ts). */
+  recognizerKeyFile?: string;
+  /** Without recognizerKeyFile, accept unsigned answers from a broker on another host (config/load.ts). */
+  allowUnsigned: boolean;
   region: string;
   requestTimeoutMs: number;
   rotateIdentityMinutes: number;
@@ -194,6 +198,8 @@ export interface EdgeConfig {
 
 export interface RecognizerConfig {
   broker: BrokerCredentials & { url: string; allowInsecure: boolean };
+  /** The operator's private signing key (transport/signing.ts); without it answers go unsigned. */
+  signingKeyFile?: string;
   group: string;
   /** Absolute path of the SQLite gallery. */
   gallery: string;
@@ -269,6 +275,8 @@ export const EDGE_CONFIG_SHAPE: Shape<EdgeConfig> = {
     password: 'derived',
     certFile: true,
     keyFile: true,
+    recognizerKeyFile: true,
+    allowUnsigned: true,
     region: true,
     requestTimeoutMs: true,
     rotateIdentityMinutes: true,
@@ -297,6 +305,7 @@ export const RECOGNIZER_CONFIG_SHAPE: Shape<RecognizerConfig> = {
     username: 'derived',
     password: 'derived',
   },
+  signingKeyFile: true,
   group: true,
   gallery: true,
   model: true,

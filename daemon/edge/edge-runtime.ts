@@ -4,7 +4,7 @@ import { dirname } from 'node:path';
 import { createFrameSource } from '../camera/index.js';
 import { SceneGate } from '../camera/scene-gate.js';
 import type { FrameSource } from '../camera/types.js';
-import { brokerOptionsFrom } from '../config/broker.js';
+import { brokerOptionsFrom, trustedKeysFrom } from '../config/broker.js';
 import type { EdgeConfig } from '../config/types.js';
 import { OnnxExtractor } from '../extractor/onnx-extractor.js';
 import { SqliteGallery } from '../gallery/sqlite-gallery.js';
@@ -13,6 +13,8 @@ import { createTransform, type TransformConfig } from '../privacy/transform.js';
 import { RecognitionClient } from '../transport/recognition-client.js';
 import { wireLimitsFor } from '../transport/limits.js';
 import type { RegionPackMessage } from '../transport/messages.js';
+import type { ViewModelBounds } from '../extractor/types.js';
+import { boundRegionPack } from './region-pack-bounds.js';
 import { UserError } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
 import { EdgeDaemon, type EdgeResult, type SentQuery } from './edge-daemon.js';
@@ -66,6 +68,8 @@ export class EdgeRuntime extends EventEmitter<{ result: [EdgeResult]; query: [Se
   private latency: LatencyTracker | undefined;
   private api: ApiServer | undefined;
   private pack: RegionPackMessage | undefined;
+  /** Whether `pack` was fetched this run under a pinned operator key (else it was taken unchecked or from cache). */
+  private packVerified = false;
   private readonly notifier: SystemdNotifier;
   private watchdog: ProgressWatchdog | undefined;
 
@@ -123,6 +127,9 @@ export class EdgeRuntime extends EventEmitter<{ result: [EdgeResult]; query: [Se
     });
     this.gallery = gallery;
 
+    const trustedKeys = await trustedKeysFrom(config.transport);
+    if (trustedKeys.pinned) logger.info({ keys: trustedKeys.ids() }, 'answers must carry the operator signature');
+    else logger.warn('no recognizerKeyFile: answers from the recognizer are not authenticated');
     const client = new RecognitionClient({
       ...(await brokerOptionsFrom(config.transport)),
       limits: wireLimitsFor(extractor.dimension),
@@ -130,11 +137,13 @@ export class EdgeRuntime extends EventEmitter<{ result: [EdgeResult]; query: [Se
       requestTimeoutMs: config.transport.requestTimeoutMs,
       protocolVersion: this.options.protocolVersion ?? 5,
       logger,
+      trustedKeys,
     });
     this.client = client;
     await client.start();
 
-    const pack = await this.regionPack(client, gallery, extractor.modelId);
+    const { pack, fresh } = await this.regionPack(client, gallery, extractor.modelId, extractor.manifest.viewVariation?.bounds);
+    this.packVerified = fresh && trustedKeys.pinned;
     this.pack = pack;
     const sigma = config.privacy.decoySigma ?? extractor.manifest.viewVariation?.sigma;
     if (sigma === undefined) {
@@ -279,8 +288,9 @@ export class EdgeRuntime extends EventEmitter<{ result: [EdgeResult]; query: [Se
       k: privacy.k,
       identityAgeMs: client.counters().state === 'connected' ? client.identityAgeMs() : null,
       identityRotations: this.identityRotations,
-      // Region packs carry no operator signature in this version (docs/decisions.md §23): say so, do not imply one.
-      region: pack ? { name: transport.region, galleryVersion: pack.galleryVersion, spots: pack.spots.length, signature: 'unsigned' } : null,
+      region: pack
+        ? { name: transport.region, galleryVersion: pack.galleryVersion, spots: pack.spots.length, signature: this.packVerified ? 'verified' : 'unsigned' }
+        : null,
     };
   }
 
@@ -330,12 +340,27 @@ export class EdgeRuntime extends EventEmitter<{ result: [EdgeResult]; query: [Se
    * The region pack decoys are drawn from: fresh from the recognizer when it answers, else the copy cached on the
    * device, so a restart while the broker is away still starts with privacy on.
    */
-  private async regionPack(client: RecognitionClient, gallery: SqliteGallery, model: string): Promise<RegionPackMessage> {
+  private async regionPack(
+    client: RecognitionClient,
+    gallery: SqliteGallery,
+    model: string,
+    bounds: ViewModelBounds | undefined,
+  ): Promise<{ pack: RegionPackMessage; fresh: boolean }> {
     const region = this.options.config.transport.region;
+    const within = (pack: RegionPackMessage): RegionPackMessage => {
+      const bounded = boundRegionPack(pack, bounds);
+      if (bounded.dropped.length > 0) {
+        this.options.logger.warn(
+          { region, spots: bounded.dropped.length, first: bounded.dropped[0] },
+          'region pack view models beyond the model manifest bounds were dropped; those spots use the isotropic spread',
+        );
+      }
+      return bounded.pack;
+    };
     try {
       const pack = await client.fetchRegion(region);
       gallery.saveRegionPack(pack);
-      return pack;
+      return { pack: within(pack), fresh: true };
     } catch (err) {
       const cached = gallery.loadRegionPack(region, model);
       if (!cached) {
@@ -344,7 +369,7 @@ export class EdgeRuntime extends EventEmitter<{ result: [EdgeResult]; query: [Se
         );
       }
       this.options.logger.warn({ region, err: (err as Error).message }, 'using the cached region pack');
-      return cached;
+      return { pack: within(cached), fresh: false };
     }
   }
 }

@@ -10,9 +10,13 @@ import { createWriteStream } from 'node:fs';
 import type { IPublishPacket, MqttClient } from 'mqtt';
 import { decodeRouted } from '../transport/codec.js';
 import { createBrokerClient, endClient, randomClientId, whenConnected, type BrokerOptions } from '../transport/broker.js';
-import { TOPICS, type WireLimits } from '../transport/messages.js';
+import { TOPICS, parseRequestTopic, requestFilter, type WireLimits } from '../transport/messages.js';
+import { TrustedKeys } from '../transport/signing.js';
 import type { Logger } from '../util/log.js';
 import { silentLogger } from '../util/log.js';
+
+/** No pinned key: unwraps signed answers without checking them, as any eavesdropper can. */
+const UNCHECKED = new TrustedKeys();
 
 /** One query as the server saw it (a line of `--record`). */
 export interface ServerRecord {
@@ -53,7 +57,7 @@ export class Wiretap {
     client.on('message', (topic, payload, packet) => this.onMessage(topic, payload, packet));
     client.on('error', (err) => this.log.warn({ err: err.message }, 'wiretap broker error'));
     await whenConnected(client, this.options);
-    await client.subscribeAsync({ [TOPICS.query]: { qos: 1 }, [`${TOPICS.replyPrefix}#`]: { qos: 1 } });
+    await client.subscribeAsync({ [requestFilter('query')]: { qos: 1 }, [`${TOPICS.replyPrefix}#`]: { qos: 1 } });
   }
 
   async stop(): Promise<void> {
@@ -97,7 +101,8 @@ export class Wiretap {
   private onMessage(topic: string, payload: Buffer, packet: IPublishPacket): void {
     let routed;
     try {
-      routed = decodeRouted(payload, this.options.limits);
+      // The server sees signed answers too; the message inside is what it learns from.
+      routed = decodeRouted(UNCHECKED.open(payload, undefined, this.options.limits.maxBytes), this.options.limits);
     } catch (err) {
       this.log.warn({ err: (err as Error).message }, 'wiretap: undecodable message');
       return;
@@ -106,7 +111,7 @@ export class Wiretap {
     const correlation = packet.properties?.correlationData ?? routing?.correlationData;
     if (!(correlation instanceof Uint8Array)) return;
     const key = Buffer.from(correlation).toString('hex');
-    if (topic === TOPICS.query && msg.type === 'query') {
+    if (parseRequestTopic(topic)?.kind === 'query' && msg.type === 'query') {
       const replyTopic = packet.properties?.responseTopic ?? routing?.responseTopic ?? '';
       // Kept in arrival order, the order the server sees them in; candidates are filled in when the reply passes.
       const record: ServerRecord = {

@@ -117,6 +117,13 @@ function validate(raw: unknown): string[] {
       'a positive number (the spread of camera views around their reference, measured by the model build)',
       sigma,
     );
+    const bounds = isObj(variation) ? variation.bounds : undefined;
+    if (bounds !== undefined) {
+      for (const key of ['meanNorm', 'scale', 'residual'] as const) {
+        const v = isObj(bounds) ? bounds[key] : undefined;
+        need(typeof v === 'number' && Number.isFinite(v) && v > 0 && v <= 4, `viewVariation.bounds.${key}`, 'a positive number up to 4', v);
+      }
+    }
   }
   return problems;
 }

@@ -35,10 +35,25 @@ export interface ModelManifest {
    * How far real camera views of a spot spread around its reference feature, measured for this model: decoys get
    * noise of this size so the server cannot tell a real photo feature from a synthetic one (docs/decisions.md #6).
    */
-  viewVariation?: { sigma: number; source?: string };
+  viewVariation?: {
+    sigma: number;
+    source?: string;
+    /** Largest spot view model a device accepts in a region pack (edge/region-pack-bounds.ts). */
+    bounds?: ViewModelBounds;
+  };
   /** Free text: where the card lives, licence. */
   card?: string;
   licence?: string;
+}
+
+/** Norm bounds on a spot view model (transport/messages.ts SpotViewModel), from the model's measured view spread. */
+export interface ViewModelBounds {
+  /** Largest norm of the mean deviation. */
+  meanNorm: number;
+  /** Largest standard deviation along a principal direction. */
+  scale: number;
+  /** Largest residual norm. */
+  residual: number;
 }
 
 /** Turns an image into an L2-normalised feature vector. */

@@ -1,5 +1,5 @@
 import type { RecognizerConfig } from '../config/types.js';
-import { brokerOptionsFrom } from '../config/broker.js';
+import { brokerOptionsFrom, signerFrom } from '../config/broker.js';
 import { loadManifest } from '../extractor/manifest.js';
 import { RecognizerEndpoint, type RecognizerEndpointCounters } from '../transport/recognizer-endpoint.js';
 import { wireLimitsFor } from '../transport/limits.js';
@@ -64,6 +64,9 @@ export class RecognizerService {
     await metrics?.server.start();
     this.metricsServer = metrics?.server;
     const broker: BrokerOptions = await brokerOptionsFrom(config.broker);
+    const signer = await signerFrom(config);
+    if (signer) logger.info({ key: signer.keyId.toString('hex') }, 'answers are signed with the operator key');
+    else logger.warn('no signingKeyFile: answers go unsigned, and devices that pin an operator key will refuse them');
     const protocolVersion = this.options.protocolVersion ?? 5;
     this.endpoint = new RecognizerEndpoint({
       ...broker,
@@ -74,6 +77,7 @@ export class RecognizerService {
       protocolVersion,
       shared: protocolVersion === 5,
       onAnswer: metrics?.metrics.observe,
+      signer,
     });
     await this.endpoint.start();
     await this.notifier.ready(`serving ${index.size} spots`);

@@ -5,12 +5,42 @@
  */
 export const PROTOCOL_VERSION = 1;
 
+/**
+ * Requests go to `<query|region>/<clientId>` and answers to `reply/<clientId>`, both named after the connection's
+ * random client id, so a broker ACL (`pattern write enfpire/v1/query/%c`, `pattern read enfpire/v1/reply/%c`) keeps
+ * each device to its own topics and the recognizer only ever answers a request on the requester's own reply topic.
+ */
 export const TOPICS = {
+  /** Base of query topics: requestTopic('query', clientId). */
   query: 'enfpire/v1/query',
+  /** Base of region request topics: requestTopic('region', clientId). */
   region: 'enfpire/v1/region',
   info: 'enfpire/v1/recognizer/info',
   replyPrefix: 'enfpire/v1/reply/',
 } as const;
+
+export type RequestKind = 'query' | 'region';
+
+/** The topic a device with this client id publishes its requests of this kind to. */
+export function requestTopic(kind: RequestKind, clientId: string): string {
+  return `${TOPICS[kind]}/${clientId}`;
+}
+
+/** The subscription filter for every device's requests of this kind. */
+export function requestFilter(kind: RequestKind): string {
+  return `${TOPICS[kind]}/+`;
+}
+
+/** Kind and client id of a request topic, or undefined for any other topic. */
+export function parseRequestTopic(topic: string): { kind: RequestKind; clientId: string } | undefined {
+  for (const kind of ['query', 'region'] as const) {
+    const base = `${TOPICS[kind]}/`;
+    if (topic.startsWith(base) && topic.length > base.length && !topic.includes('/', base.length)) {
+      return { kind, clientId: topic.slice(base.length) };
+    }
+  }
+  return undefined;
+}
 
 /** Service information about a spot, returned for every candidate so the device never asks again. */
 export interface ServiceInfo {

@@ -3,6 +3,9 @@
  * shared subscription. Unlinkability rules live here: a random client id and reply topic per identity, no will, no
  * availability or status topic, nothing published except requests. With protocolVersion 4 (MQTT 3.1.1 compatibility
  * mode) the same random reply topic and correlation data travel in the envelope instead of MQTT v5 properties.
+ * With pinned operator keys (signing.ts) every answer and announcement must carry a valid signature; anything else is
+ * counted, logged and dropped without touching the request it claims to answer, so a forged reply that arrives first
+ * cannot displace the real one.
  */
 import { EventEmitter, once } from 'node:events';
 import { randomBytes } from 'node:crypto';
@@ -11,6 +14,7 @@ import type { Logger } from '../util/log.js';
 import { silentLogger } from '../util/log.js';
 import { UserError } from '../util/errors.js';
 import { decode, decodeRouted, encode, WireError } from './codec.js';
+import { SignatureError, TrustedKeys } from './signing.js';
 import {
   createBrokerClient,
   endClient,
@@ -22,6 +26,7 @@ import {
 } from './broker.js';
 import {
   TOPICS,
+  requestTopic,
   type QueryMessage,
   type RecognizerInfoMessage,
   type RegionPackMessage,
@@ -39,6 +44,8 @@ export interface RecognitionClientOptions extends BrokerOptions {
   /** How long start() waits for the retained recognizer info (default 1 s; it normally arrives with the SUBACK). */
   infoWaitMs?: number;
   logger?: Logger;
+  /** The operator's public keys; when any is pinned, unsigned or mis-signed answers and announcements are refused. */
+  trustedKeys?: TrustedKeys;
 }
 
 export type ClientState = 'connecting' | 'connected' | 'offline';
@@ -49,6 +56,8 @@ export interface RecognitionClientCounters {
   sent: number;
   received: number;
   dropped: number;
+  /** Of `dropped`: answers and announcements refused for a missing, unknown or invalid operator signature. */
+  unauthenticated: number;
   timeouts: number;
   pending: number;
   bytesOut: number;
@@ -109,6 +118,7 @@ export class RecognitionClient extends EventEmitter<ClientEvents> {
   private readonly requestTimeoutMs: number;
   /** MQTT 3.1.1 compatibility mode: the reply address travels in the envelope. */
   private readonly v4: boolean;
+  private readonly trust: TrustedKeys;
   private mqtt: MqttClient | undefined;
   private ident: Identity = freshIdentity();
   /** When the current identity was made (wall clock), for the identity age on the operator's page. */
@@ -124,6 +134,7 @@ export class RecognitionClient extends EventEmitter<ClientEvents> {
     sent: 0,
     received: 0,
     dropped: 0,
+    unauthenticated: 0,
     timeouts: 0,
     pending: 0,
     bytesOut: 0,
@@ -136,6 +147,7 @@ export class RecognitionClient extends EventEmitter<ClientEvents> {
     this.log = opts.logger ?? silentLogger();
     this.requestTimeoutMs = opts.requestTimeoutMs ?? 5_000;
     this.v4 = protocolVersionOf(opts) === 4;
+    this.trust = opts.trustedKeys ?? new TrustedKeys();
   }
 
   /**
@@ -299,16 +311,18 @@ export class RecognitionClient extends EventEmitter<ClientEvents> {
   }
 
   private onInfo(payload: Buffer): void {
-    if (payload.length === 0) {
+    if (payload.length === 0 && !this.trust.pinned) {
       // An empty retained message deletes the announcement.
       this.currentInfo = undefined;
       this.log.warn('recognizer announcement withdrawn');
       this.emit('info', undefined);
       return;
     }
+    const message = this.opened(payload, undefined, 'recognizer announcement');
+    if (!message) return;
     let msg: WireMessage;
     try {
-      msg = decode(payload, this.opts.limits);
+      msg = decode(message, this.opts.limits);
     } catch (err) {
       return this.drop(`invalid recognizer announcement: ${(err as Error).message}`);
     }
@@ -322,12 +336,15 @@ export class RecognitionClient extends EventEmitter<ClientEvents> {
   }
 
   private onReply(payload: Buffer, packet: IPublishPacket): void {
+    // Checked before anything else: an unauthenticated message must not settle (or even find) a pending request.
+    const message = this.opened(payload, packet.properties?.correlationData, 'reply');
+    if (!message) return;
     // Decoded before matching: a 3.1.1 recognizer's answer carries its correlation data in the envelope.
     let msg: WireMessage | undefined;
     let invalid: WireError | undefined;
     let envelopeCorrelation: Uint8Array | undefined;
     try {
-      const routed = decodeRouted(payload, this.opts.limits);
+      const routed = decodeRouted(message, this.opts.limits);
       msg = routed.msg;
       envelopeCorrelation = routed.routing?.correlationData;
     } catch (err) {
@@ -356,6 +373,9 @@ export class RecognitionClient extends EventEmitter<ClientEvents> {
     if (msg.type !== entry.expect) problem = `expected a ${entry.expect} message, got ${msg.type}`;
     else if (msg.model !== this.opts.model) problem = `reply is for model ${msg.model}, not ${this.opts.model}`;
     else if (msg.type === 'region-pack' && msg.region !== entry.region) problem = `region pack is for ${msg.region}, not ${entry.region}`;
+    else if (msg.type === 'region-pack' && this.currentInfo && msg.galleryVersion !== this.currentInfo.galleryVersion) {
+      problem = `region pack is from gallery ${msg.galleryVersion}, the recognizer announces gallery ${this.currentInfo.galleryVersion}`;
+    }
     if (problem) {
       this.drop(`invalid reply: ${problem}`);
       return entry.reject(new WireError(`invalid reply from the recognizer: ${problem}`));
@@ -393,7 +413,7 @@ export class RecognitionClient extends EventEmitter<ClientEvents> {
     this.pending.set(key, entry);
 
     client.publish(
-      msg.type === 'query' ? TOPICS.query : TOPICS.region,
+      requestTopic(msg.type === 'query' ? 'query' : 'region', this.ident.clientId),
       payload,
       this.v4
         ? // 3.1.1 has no message expiry: a stale request may still be answered, and its late reply is dropped.
@@ -436,6 +456,18 @@ export class RecognitionClient extends EventEmitter<ClientEvents> {
       entry.reject(new Error(reason));
     }
     this.pending.clear();
+  }
+
+  /** The message inside a payload whose signature checks out (see TrustedKeys.open), or undefined once dropped. */
+  private opened(payload: Buffer, correlationData: Uint8Array | undefined, what: string): Uint8Array | undefined {
+    try {
+      return this.trust.open(payload, correlationData, this.opts.limits.maxBytes);
+    } catch (err) {
+      if (!(err instanceof SignatureError)) throw err;
+      this.c.unauthenticated++;
+      this.drop(`unauthenticated ${what}: ${err.message}`);
+      return undefined;
+    }
   }
 
   private drop(reason: string): void {

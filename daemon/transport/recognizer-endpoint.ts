@@ -2,8 +2,10 @@
  * The recognizer side of the wire (DESIGN §5, §6): takes queries and region requests off shared subscriptions, so
  * any number of stateless instances split the load, and answers each on its responseTopic with its correlationData.
  * The reply address comes from the MQTT v5 properties or, for devices in MQTT 3.1.1 compatibility mode, from the
- * envelope; the answer goes back the same way. Everything from the network is validated first; nothing from it can
- * crash the process.
+ * envelope; the answer goes back the same way, and only to the reply topic of the client id the request topic names
+ * (so a request cannot aim an answer at another device). With a signing key every answer and the announcement carry
+ * the operator's signature (signing.ts). Everything from the network is validated first; nothing from it can crash
+ * the process.
  */
 import { randomBytes } from 'node:crypto';
 import type { IPublishPacket, MqttClient } from 'mqtt';
@@ -12,8 +14,11 @@ import { silentLogger } from '../util/log.js';
 import { UserError } from '../util/errors.js';
 import { decodeRouted, encode, isCorrelationData, isReplyTopic, WIRE_BOUNDS, WireError } from './codec.js';
 import { createBrokerClient, endClient, protocolVersionOf, redactUrl, whenConnected, type BrokerOptions } from './broker.js';
+import type { PayloadSigner } from './signing.js';
 import {
   TOPICS,
+  parseRequestTopic,
+  requestFilter,
   type EnvelopeRouting,
   type ErrorMessage,
   type QueryMessage,
@@ -51,6 +56,8 @@ export interface RecognizerEndpointOptions extends BrokerOptions {
   maxInFlight?: number;
   /** Told about every answer the broker accepted (the recognizer's metrics); must not throw. */
   onAnswer?: (answer: AnswerEvent) => void;
+  /** Signs every answer and the announcement with the operator's key; without it they go unsigned. */
+  signer?: PayloadSigner;
 }
 
 /**
@@ -191,7 +198,7 @@ export class RecognizerEndpoint {
     const client = this.mqtt;
     // While offline the next connection publishes it.
     if (!client?.connected) return;
-    await client.publishAsync(TOPICS.info, encode(this.announced), { qos: 1, retain: true });
+    await client.publishAsync(TOPICS.info, this.signed(encode(this.announced)), { qos: 1, retain: true });
   }
 
   counters(): RecognizerEndpointCounters {
@@ -213,16 +220,16 @@ export class RecognizerEndpoint {
     this.ready = (async () => {
       const prefix = this.shared ? `$share/${this.group}/` : '';
       const grants = await client.subscribeAsync({
-        [prefix + TOPICS.query]: { qos: 1 },
-        [prefix + TOPICS.region]: { qos: 1 },
+        [prefix + requestFilter('query')]: { qos: 1 },
+        [prefix + requestFilter('region')]: { qos: 1 },
       });
       if (grants.some((g) => g.qos >= 0x80)) {
         throw new UserError(
           this.shared
             ? `The MQTT broker at ${redactUrl(this.opts.url)} refused the shared subscriptions of group ${this.group}: ` +
               'use a broker with MQTT v5 shared subscriptions and allow the recognizer to subscribe to enfpire/v1/#.'
-            : `The MQTT broker at ${redactUrl(this.opts.url)} refused the subscriptions to ${TOPICS.query} and ` +
-              `${TOPICS.region}: allow the recognizer to subscribe to enfpire/v1/#.`,
+            : `The MQTT broker at ${redactUrl(this.opts.url)} refused the subscriptions to ${requestFilter('query')} and ` +
+              `${requestFilter('region')}: allow the recognizer to subscribe to enfpire/v1/#.`,
         );
       }
       await this.publishInfo();
@@ -233,8 +240,9 @@ export class RecognizerEndpoint {
 
   private async onMessage(topic: string, payload: Buffer, packet: IPublishPacket): Promise<void> {
     const receivedAt = performance.now();
-    const expected = topic === TOPICS.query ? 'query' : topic === TOPICS.region ? 'region-request' : undefined;
-    if (!expected) return this.drop(`message on unexpected topic ${topic.slice(0, 80)}`);
+    const requester = parseRequestTopic(topic);
+    if (!requester) return this.drop(`message on unexpected topic ${topic.slice(0, 80)}`);
+    const expected = requester.kind === 'query' ? 'query' : 'region-request';
 
     let msg: WireMessage | undefined;
     let invalid: WireError | undefined;
@@ -259,7 +267,12 @@ export class RecognizerEndpoint {
     if (!isCorrelationData(correlationData)) {
       return this.drop(`${expected} without valid correlation data (1-${WIRE_BOUNDS.maxCorrelationBytes} bytes)`);
     }
-    const request = expected === 'query' ? 'query' : 'region';
+    // Answers go only where the requester itself reads: a request naming another client's reply topic (to flood a
+    // victim with region packs, or to learn its traffic) gets no answer at all.
+    if (responseTopic !== TOPICS.replyPrefix + requester.clientId) {
+      return this.drop(`${expected} from one client asking for the answer on another client's reply topic`);
+    }
+    const request = requester.kind;
     const route: ReplyRoute = { topic: responseTopic, correlationData, inEnvelope, request, receivedAt };
     const reply = (answer: WireMessage) => this.reply(route, answer);
 
@@ -318,6 +331,8 @@ export class RecognizerEndpoint {
       msg = errorReply('too-large', `the reply has ${payload.length} bytes, more than the ${this.opts.limits.maxBytes} allowed`);
       payload = encode(msg, routing);
     }
+    // In 3.1.1 mode the correlation data is inside the signed message; in v5 it travels beside it and is signed too.
+    payload = this.signed(payload, route.inEnvelope ? undefined : route.correlationData);
     if (msg.type === 'error') this.c.errors++;
     const client = this.mqtt;
     if (!client || this.stopped) return;
@@ -345,6 +360,10 @@ export class RecognizerEndpoint {
     } catch (err) {
       this.log.warn({ err: (err as Error).message }, 'the answer observer failed');
     }
+  }
+
+  private signed(payload: Buffer, correlationData?: Uint8Array): Buffer {
+    return this.opts.signer ? this.opts.signer.wrap(payload, correlationData) : payload;
   }
 
   private drop(reason: string): void {

@@ -13,6 +13,8 @@ import {
 import type { SchemaNode } from '../../daemon/config/problems.js';
 import { EDGE_CONFIG_SHAPE, RECOGNIZER_CONFIG_SHAPE, type Problem } from '../../daemon/config/types.js';
 import { UserError } from '../../daemon/util/errors.js';
+import { signerFrom, trustedKeysFrom } from '../../daemon/config/broker.js';
+import { generateSigningKeys } from '../../daemon/transport/signing.js';
 
 const firmwareConfig = fileURLToPath(new URL('../../firmware-config/', import.meta.url));
 const minimalEdge = { camera: { dir: 'frames' }, transport: { url: 'mqtt://127.0.0.1:1883' } };
@@ -223,7 +225,7 @@ t.test('secrets come from files, never from the YAML', async (t) => {
     'ca.pem': '-----BEGIN CERTIFICATE-----\n',
   });
   const edge = (transport: Record<string, unknown>) =>
-    write(dir, 'edge.yaml', { camera: { dir: 'frames' }, transport: { url: 'mqtts://b.example:8883', ...transport } });
+    write(dir, 'edge.yaml', { camera: { dir: 'frames' }, transport: { url: 'mqtts://b.example:8883', allowUnsigned: true, ...transport } });
 
   const fromFiles = await loadEdgeConfig(edge({ usernameFile: 'secrets/user', passwordFile: 'secrets/pw', caFile: 'ca.pem' }));
   t.equal(fromFiles.transport.username, 'edge-fleet');
@@ -285,8 +287,35 @@ t.test('mqtt:// without TLS to another host is refused unless allowInsecure says
   });
   t.same(problemsOf(dir, { broker: { url: 'mqtt://10.0.0.7:1883', allowInsecure: true } }, 'recognizer').filter((p) => p.path === 'broker.url'), []);
   t.same(
-    problemsOf(dir, { ...minimalEdge, transport: { url: 'mqtt://h:1883', allowInsecure: 'yes' } }).map((p) => p.path).sort(),
+    problemsOf(dir, { ...minimalEdge, transport: { url: 'mqtt://h:1883', allowInsecure: 'yes', allowUnsigned: true } }).map((p) => p.path).sort(),
     ['transport.allowInsecure', 'transport.url'],
     'a boolean, checked by the schema; anything else does not allow it',
   );
+});
+
+t.test('a broker on another host needs the operator key pinned, unless allowUnsigned says so', async (t) => {
+  const dir = t.testdir();
+  const keys = generateSigningKeys();
+  writeFileSync(join(dir, 'operator.pub'), keys.publicPem);
+  writeFileSync(join(dir, 'operator.key'), keys.privatePem);
+  writeFileSync(join(dir, 'empty.pub'), '\n');
+  const remote = 'mqtts://broker.example.org:8883';
+  const unsigned = only(t, problemsOf(dir, { ...minimalEdge, transport: { url: remote } }), 'transport.recognizerKeyFile');
+  t.match(unsigned.message, /answers from the broker at broker\.example\.org would be accepted unsigned/);
+  t.match(unsigned.fix, /enfpire keygen.*transport\.allowUnsigned: true/);
+  const keyProblems = (transport: Record<string, unknown>) =>
+    problemsOf(dir, { ...minimalEdge, transport: { url: remote, ...transport } }).filter((p) => p.path.startsWith('transport.'));
+  t.same(keyProblems({ recognizerKeyFile: 'operator.pub' }), [], 'pinned');
+  t.same(keyProblems({ allowUnsigned: true }), [], 'explicitly unsigned');
+  t.same(problemsOf(dir, minimalEdge).filter((p) => p.path.startsWith('transport.')), [], 'a broker on this host needs no key');
+
+  // The loaded profile gives the runtime the pinned key; unreadable or empty keys are one sentence naming the setting.
+  const file = write(dir, 'edge.yaml', { ...minimalEdge, transport: { url: remote, recognizerKeyFile: 'operator.pub' } });
+  const trusted = await trustedKeysFrom((await loadEdgeConfig(file)).transport);
+  t.same(trusted.ids(), [keys.keyId]);
+  await t.rejects(trustedKeysFrom({ recognizerKeyFile: join(dir, 'empty.pub') }), { name: 'UserError', message: /recognizerKeyFile '.*empty\.pub' is empty/ });
+  await t.rejects(trustedKeysFrom({ recognizerKeyFile: join(dir, 'operator.key') }), { name: 'UserError', message: /holds no PEM public key/ });
+  const signer = await signerFrom((await loadRecognizerConfig(write(dir, 'r.yaml', { broker: { url: 'mqtt://127.0.0.1:1883' }, signingKeyFile: 'operator.key' }))));
+  t.equal(signer?.keyId.toString('hex'), keys.keyId, 'the recognizer reads its private key');
+  await t.rejects(signerFrom({ signingKeyFile: join(dir, 'operator.pub') }), { name: 'UserError', message: /is not a PEM private key/ });
 });

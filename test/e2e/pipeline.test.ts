@@ -17,7 +17,7 @@ import { enroll } from '../../daemon/recognizer/enroll.js';
 import { RecognizerService } from '../../daemon/recognizer/service.js';
 import { decode } from '../../daemon/transport/codec.js';
 import { wireLimitsFor } from '../../daemon/transport/limits.js';
-import { TOPICS } from '../../daemon/transport/messages.js';
+import { parseRequestTopic, requestFilter } from '../../daemon/transport/messages.js';
 import { silentLogger } from '../../daemon/util/log.js';
 import { defaultModelManifest, sampleSpotsDir } from '../../daemon/util/paths.js';
 import { listSpotPhotos } from '../../daemon/util/spots-dir.js';
@@ -57,11 +57,11 @@ t.test('real queries resolve to the right spot and the broker never carries a re
   t.teardown(() => spy.endAsync());
   const carried: Float32Array[] = [];
   spy.on('message', (topic, payload) => {
-    if (topic !== TOPICS.query) return;
+    if (parseRequestTopic(topic)?.kind !== 'query') return;
     const msg = decode(payload, wireLimitsFor(originals[0].length));
     if (msg.type === 'query') carried.push(msg.vector);
   });
-  await spy.subscribeAsync(TOPICS.query);
+  await spy.subscribeAsync(requestFilter('query'));
 
   const recognizerFile = join(dir, 'recognizer.yaml');
   await writeFile(recognizerFile, stringify({ broker: { url: broker.url }, gallery: galleryPath, model: defaultModelManifest, index: { kind: 'hnsw' } }));

@@ -5,7 +5,7 @@
  */
 import t from 'tap';
 import { IdentityRotation, type PausableQueries, type RotatableIdentity } from '../../daemon/edge/identity-rotation.js';
-import { TOPICS } from '../../daemon/transport/messages.js';
+import { TOPICS, parseRequestTopic, requestFilter } from '../../daemon/transport/messages.js';
 import { VirtualClock } from '../../daemon/util/clock.js';
 import { silentLogger } from '../../daemon/util/log.js';
 import { enrolSampleGallery, startEdge, startRecognizer, wiretap, type Tapped } from '../helpers/edge-rig.js';
@@ -33,7 +33,7 @@ t.test('seen from the broker: new identities at random times, an offline pause b
   t.teardown(() => broker.stop());
   const recognizer = await startRecognizer(dir, broker.url, await enrolSampleGallery(dir));
   t.teardown(() => recognizer.stop());
-  const tap = await wiretap(broker.url, [TOPICS.query, TOPICS.region]);
+  const tap = await wiretap(broker.url, [requestFilter('query'), requestFilter('region')]);
   t.teardown(() => tap.end());
 
   const { edge } = await startEdge(dir, broker.url, {
@@ -41,13 +41,17 @@ t.test('seen from the broker: new identities at random times, an offline pause b
     scheduler: { mode: 'constant', ratePerSecond: 10 },
   });
   t.teardown(() => edge.stop());
-  const queries = () => tap.seen.filter((m) => m.topic === TOPICS.query);
+  const queries = () => tap.seen.filter((m) => parseRequestTopic(m.topic)?.kind === 'query');
   const identities = () => new Set(queries().map((q) => q.responseTopic)).size;
   t.ok(await eventually(() => identities() >= 6, 30_000), `several identities sent queries (${identities()})`);
   await edge.stop();
 
   const runs = byIdentity(queries());
   t.ok(runs.every((r) => r.topic.startsWith(TOPICS.replyPrefix)), 'every query names its identity in the v5 Response Topic');
+  t.ok(
+    queries().every((q) => TOPICS.replyPrefix + parseRequestTopic(q.topic)?.clientId === q.responseTopic),
+    'and is published on the query topic of that same client id (what the broker ACL enforces)',
+  );
   t.equal(runs.length, new Set(runs.map((r) => r.topic)).size, 'an identity never comes back once the next one has sent');
 
   // The pause is measured at the observer: allow a little delivery jitter, far below the 500 ms minimum.
@@ -67,7 +71,7 @@ t.test('seen from the broker: new identities at random times, an offline pause b
   const lifetimes = runs.slice(0, -1).map((r) => r.last - r.first);
   t.ok(Math.max(...lifetimes) - Math.min(...lifetimes) > 150, `identities live for random times (${lifetimes.join(', ')} ms)`);
 
-  const regions = tap.seen.filter((m) => m.topic === TOPICS.region);
+  const regions = tap.seen.filter((m) => parseRequestTopic(m.topic)?.kind === 'region');
   t.equal(regions.length, 1, 'one region request in all: the one at start');
   t.ok(regions[0].at <= runs[0].first && regions[0].responseTopic === runs[0].topic, 'it came from the first identity before its first query');
 });

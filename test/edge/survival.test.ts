@@ -8,7 +8,7 @@ import mqtt from 'mqtt';
 import type { EdgeResult } from '../../daemon/edge/edge-daemon.js';
 import type { RecognizerService } from '../../daemon/recognizer/service.js';
 import { encode } from '../../daemon/transport/codec.js';
-import { TOPICS } from '../../daemon/transport/messages.js';
+import { requestFilter } from '../../daemon/transport/messages.js';
 import { enrolSampleGallery, recordUnhandledRejections, startEdge, startRecognizer, wiretap } from '../helpers/edge-rig.js';
 import { startMosquitto } from '../helpers/mosquitto.js';
 import { eventually } from '../transport/fixtures.js';
@@ -77,7 +77,7 @@ t.test('the recognizer answers with an error message: the daemon counts the fail
     const error = encode({ type: 'error', code: 'internal', message: 'the recognizer failed to answer' });
     void standIn.publishAsync(responseTopic, error, { qos: 1, properties: { correlationData } });
   });
-  await standIn.subscribeAsync(`$share/recognizers/${TOPICS.query}`, { qos: 1 });
+  await standIn.subscribeAsync(`$share/recognizers/${requestFilter('query')}`, { qos: 1 });
 
   const failedBefore = edge.edge.stats().failedQueries;
   t.ok(await eventually(() => edge.edge.stats().failedQueries >= failedBefore + 5, 10_000), `requests failed (${edge.edge.stats().failedQueries})`);
@@ -105,7 +105,7 @@ t.test('the broker restarts: the daemon reconnects by itself and queries flow ag
 
   const again = await startMosquitto({ port: broker.port });
   t.teardown(() => again.stop());
-  const tap = await wiretap(again.url, [TOPICS.query]);
+  const tap = await wiretap(again.url, [requestFilter('query')]);
   t.teardown(() => tap.end());
   t.ok(await eventually(() => client.counters().state === 'connected', 10_000), 'the device reconnected by itself');
   t.equal(edge.transport, client, 'the same daemon, not a restarted one');

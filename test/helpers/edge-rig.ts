@@ -13,7 +13,7 @@ import { EdgeRuntime } from '../../daemon/edge/edge-runtime.js';
 import { OnnxExtractor } from '../../daemon/extractor/onnx-extractor.js';
 import { enroll } from '../../daemon/recognizer/enroll.js';
 import { RecognizerService } from '../../daemon/recognizer/service.js';
-import { TOPICS } from '../../daemon/transport/messages.js';
+import { requestFilter } from '../../daemon/transport/messages.js';
 import { silentLogger, type Logger } from '../../daemon/util/log.js';
 import { defaultModelManifest, sampleSpotsDir } from '../../daemon/util/paths.js';
 
@@ -31,9 +31,16 @@ export async function enrolSampleGallery(dir: string): Promise<string> {
 }
 
 /** Starts a recognizer service from a profile written to `dir`; call again with the same arguments to restart it. */
-export async function startRecognizer(dir: string, brokerUrl: string, galleryPath: string, logger: Logger = silentLogger()): Promise<RecognizerService> {
+export async function startRecognizer(
+  dir: string,
+  brokerUrl: string,
+  galleryPath: string,
+  logger: Logger = silentLogger(),
+  /** Top-level recognizer settings on top of the rig's (e.g. signingKeyFile). */
+  profile: Record<string, unknown> = {},
+): Promise<RecognizerService> {
   const file = join(dir, 'recognizer.yaml');
-  await writeFile(file, stringify({ broker: { url: brokerUrl }, gallery: galleryPath, model: defaultModelManifest, index: { kind: 'exact' } }));
+  await writeFile(file, stringify({ broker: { url: brokerUrl }, gallery: galleryPath, model: defaultModelManifest, index: { kind: 'exact' }, ...profile }));
   const service = new RecognizerService({ config: await loadRecognizerConfig(file), logger });
   await service.start();
   return service;
@@ -92,7 +99,7 @@ export interface Tapped {
 }
 
 /** An outside observer on the broker: a plain MQTT v5 client subscribed to the request topics. */
-export async function wiretap(url: string, topics: string[] = [TOPICS.query, TOPICS.region]) {
+export async function wiretap(url: string, topics: string[] = [requestFilter('query'), requestFilter('region')]) {
   const client = await mqtt.connectAsync(url, { protocolVersion: 5, reconnectPeriod: 0 });
   const seen: Tapped[] = [];
   client.on('message', (topic, _payload, packet) => seen.push({ topic, at: Date.now(), responseTopic: packet.properties?.responseTopic }));

@@ -18,7 +18,7 @@ import { RecognizerService } from '../../daemon/recognizer/service.js';
 import { SpotStore, type StoredSpot } from '../../daemon/recognizer/spot-store.js';
 import { encode } from '../../daemon/transport/codec.js';
 import { wireLimitsFor } from '../../daemon/transport/limits.js';
-import { TOPICS } from '../../daemon/transport/messages.js';
+import { TOPICS, requestTopic } from '../../daemon/transport/messages.js';
 import { RecognitionClient, RecognizerError } from '../../daemon/transport/recognition-client.js';
 import { UserError } from '../../daemon/util/errors.js';
 import { silentLogger } from '../../daemon/util/log.js';
@@ -92,13 +92,14 @@ t.test('/metrics follows the traffic, by outcome, and names no device, topic or 
   await t.rejects(client.fetchRegion('west'), RecognizerError);
 
   // A query for another model, from a bare MQTT v5 peer (a device's client refuses to send one).
-  const peer = await mqtt.connectAsync(broker.url, { protocolVersion: 5 });
+  const clientId = randomBytes(12).toString('hex');
+  const peer = await mqtt.connectAsync(broker.url, { protocolVersion: 5, clientId });
   t.teardown(() => peer.endAsync());
-  const replyTopic = TOPICS.replyPrefix + randomBytes(12).toString('hex');
+  const replyTopic = TOPICS.replyPrefix + clientId;
   let peerReplies = 0;
   peer.on('message', () => peerReplies++);
   await peer.subscribeAsync(replyTopic);
-  await peer.publishAsync(TOPICS.query, encode({ type: 'query', model: 'other-model', vector: SPOTS[0].feature, topM: 3 }), {
+  await peer.publishAsync(requestTopic('query', clientId), encode({ type: 'query', model: 'other-model', vector: SPOTS[0].feature, topM: 3 }), {
     qos: 1,
     properties: { responseTopic: replyTopic, correlationData: randomBytes(8) },
   });

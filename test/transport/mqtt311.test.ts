@@ -12,7 +12,7 @@ import { createBrokerClient, endClient } from '../../daemon/transport/broker.js'
 import { decodeRouted, encode } from '../../daemon/transport/codec.js';
 import { RecognitionClient, RecognizerError } from '../../daemon/transport/recognition-client.js';
 import { RecognizerEndpoint, type RecognizerEndpointOptions } from '../../daemon/transport/recognizer-endpoint.js';
-import { TOPICS, type EnvelopeRouting, type WireMessage } from '../../daemon/transport/messages.js';
+import { TOPICS, parseRequestTopic, requestTopic, type EnvelopeRouting, type WireMessage } from '../../daemon/transport/messages.js';
 import { UserError } from '../../daemon/util/errors.js';
 import { GalleryHandler, MODEL, eventually, limits, makeSpots, recordingLogger, vectors } from './fixtures.js';
 
@@ -111,8 +111,8 @@ t.test('through the embedded aedes broker (MQTT 3.1.1 only)', async (t) => {
     t.match(c.counters(), { state: 'connected', sent: 10, received: 10, dropped: 0, timeouts: 0, pending: 0 });
 
     // On the wire: the reply address is in the request envelope, the correlation in the answer envelope.
-    const { replyTopic } = c.identity();
-    const requests = seen.filter((m) => m.topic === TOPICS.query || m.topic === TOPICS.region);
+    const { replyTopic, clientId } = c.identity();
+    const requests = seen.filter((m) => parseRequestTopic(m.topic)?.clientId === clientId);
     t.equal(requests.length, 10);
     t.ok(requests.every((m) => envelopeKeys(m.payload).includes('rt') && envelopeKeys(m.payload).includes('cd')));
     t.ok(requests.every((m) => decodeRouted(m.payload, limits).routing?.responseTopic === replyTopic), 'our own random reply topic');
@@ -120,7 +120,7 @@ t.test('through the embedded aedes broker (MQTT 3.1.1 only)', async (t) => {
     t.equal(answers.length, 10);
     t.ok(answers.every((m) => decodeRouted(m.payload, limits).routing?.correlationData.length === 16), 'answers carry the correlation');
     const topics = new Set(seen.map((m) => m.topic));
-    t.same([...topics].sort(), [TOPICS.info, TOPICS.query, TOPICS.region, replyTopic].sort(), 'nothing else on the broker');
+    t.same([...topics].sort(), [TOPICS.info, requestTopic('query', clientId), requestTopic('region', clientId), replyTopic].sort(), 'nothing else on the broker');
   });
 
   await t.test('the retained announcement reaches a client started later, and updates', async (t) => {
@@ -132,9 +132,11 @@ t.test('through the embedded aedes broker (MQTT 3.1.1 only)', async (t) => {
   });
 
   await t.test('garbage on the request topics is dropped; the endpoint keeps answering', async (t) => {
-    const peer = await mqtt.connectAsync(broker.url, { protocolVersion: 4 });
+    const clientId = randomBytes(11).toString('hex');
+    const peer = await mqtt.connectAsync(broker.url, { protocolVersion: 4, clientId });
     t.teardown(() => peer.endAsync());
-    const replyTopic = TOPICS.replyPrefix + randomBytes(16).toString('hex');
+    const replyTopic = TOPICS.replyPrefix + clientId;
+    const queryTopic = requestTopic('query', clientId);
     const answers: Array<{ msg: WireMessage; routing?: EnvelopeRouting }> = [];
     peer.on('message', (_topic, payload) => answers.push(decodeRouted(payload, limits)));
     await peer.subscribeAsync(replyTopic);
@@ -142,14 +144,14 @@ t.test('through the embedded aedes broker (MQTT 3.1.1 only)', async (t) => {
     const send = (topic: string, payload: Buffer) => peer.publishAsync(topic, payload, { qos: 1 });
 
     const before = ep.counters();
-    await send(TOPICS.query, randomBytes(3000)); // oversize noise, no reply address
-    await send(TOPICS.query, Buffer.from('garbage'));
-    await send(TOPICS.query, encode(query(1, 600))); // a v5-form query: its address was in properties 3.1.1 lacks
-    await send(TOPICS.query, encode(query(1, 601), routing()).subarray(0, 60)); // truncated
-    await send(TOPICS.query, rawCbor.encode({ ...envelopeOf(encode(query(1, 602), routing())), rt: 'enfpire/v1/query' }));
+    await send(queryTopic, randomBytes(3000)); // oversize noise, no reply address
+    await send(queryTopic, Buffer.from('garbage'));
+    await send(queryTopic, encode(query(1, 600))); // a v5-form query: its address was in properties 3.1.1 lacks
+    await send(queryTopic, encode(query(1, 601), routing()).subarray(0, 60)); // truncated
+    await send(queryTopic, rawCbor.encode({ ...envelopeOf(encode(query(1, 602), routing())), rt: 'enfpire/v1/query' }));
     const wrongDimension = routing();
-    await send(TOPICS.query, encode({ ...query(1, 603), vector: vectors(1, 603, 32)[0] }, wrongDimension));
-    await send(TOPICS.region, encode(query(1, 604), routing())); // a query on the region topic
+    await send(queryTopic, encode({ ...query(1, 603), vector: vectors(1, 603, 32)[0] }, wrongDimension));
+    await send(requestTopic('region', clientId), encode(query(1, 604), routing())); // a query on the region topic
     t.ok(await eventually(() => ep.counters().dropped - before.dropped === 7), `dropped ${ep.counters().dropped - before.dropped} of 7`);
     t.ok(await eventually(() => answers.length === 2), 'the two requests with a valid reply address are told why');
     t.ok(answers.every((a) => a.msg.type === 'error' && a.msg.code === 'bad-request'));
@@ -189,11 +191,11 @@ t.test('a v5 recognizer on Mosquitto serves 3.1.1 and v5 devices side by side', 
   t.equal(fromModern.length, 1);
   t.notOk(envelopeKeys(fromModern[0].payload).includes('cd'));
   t.equal(fromModern[0].correlationProperty?.length, 16);
-  const modernQuery = seen.find((m) => m.topic === TOPICS.query && !envelopeKeys(m.payload).includes('rt'));
+  const modernQuery = seen.find((m) => parseRequestTopic(m.topic)?.kind === 'query' && !envelopeKeys(m.payload).includes('rt'));
   t.same(modernQuery && envelopeKeys(modernQuery.payload), ['f', 'k', 'm', 't', 'v'], 'a v5 query carries no envelope routing');
 
   await t.test('MQTT v5 properties win over the envelope when a request has both', async (t) => {
-    const peer = await mqtt.connectAsync(broker.url, { protocolVersion: 5 });
+    const peer = await mqtt.connectAsync(broker.url, { protocolVersion: 5, clientId: 'by-property' });
     t.teardown(() => peer.endAsync());
     const propertyTopic = TOPICS.replyPrefix + 'by-property';
     const envelopeTopic = TOPICS.replyPrefix + 'by-envelope';
@@ -201,7 +203,7 @@ t.test('a v5 recognizer on Mosquitto serves 3.1.1 and v5 devices side by side', 
     peer.on('message', (topic, _payload, packet) => got.push({ topic, corr: packet.properties?.correlationData }));
     await peer.subscribeAsync([propertyTopic, envelopeTopic]);
     const corr = randomBytes(8);
-    await peer.publishAsync(TOPICS.query, encode(query(2, 702), { responseTopic: envelopeTopic, correlationData: randomBytes(8) }), {
+    await peer.publishAsync(requestTopic('query', 'by-property'), encode(query(2, 702), { responseTopic: envelopeTopic, correlationData: randomBytes(8) }), {
       qos: 1,
       properties: { responseTopic: propertyTopic, correlationData: corr },
     });

@@ -5,7 +5,7 @@ import { Decoder } from 'cbor-x';
 import { startMosquitto } from '../helpers/mosquitto.js';
 import { RecognitionClient, RecognizerError } from '../../daemon/transport/recognition-client.js';
 import { RecognizerEndpoint } from '../../daemon/transport/recognizer-endpoint.js';
-import { TOPICS, type RecognizerInfoMessage } from '../../daemon/transport/messages.js';
+import { TOPICS, parseRequestTopic, type RecognizerInfoMessage } from '../../daemon/transport/messages.js';
 import { GalleryHandler, MODEL, eventually, limits, makeSpots, vectors } from './fixtures.js';
 
 const broker = await startMosquitto();
@@ -131,9 +131,9 @@ t.test('nothing on the broker but requests, replies and the announcement; the qu
   await c.stop();
   await new Promise((r) => setTimeout(r, 200));
 
-  const topics = new Set(seen.map((m) => m.topic.replace(/^enfpire\/v1\/reply\/[0-9a-f]{22}$/, 'enfpire/v1/reply/<random>')));
-  t.same([...topics].sort(), [TOPICS.query, 'enfpire/v1/reply/<random>', TOPICS.info].sort(), 'no status, will or health topic');
-  const queries = seen.filter((m) => m.topic === TOPICS.query);
+  const topics = new Set(seen.map((m) => m.topic.replace(/^(enfpire\/v1\/(?:reply|query))\/[0-9a-f]{22}$/, '$1/<random>')));
+  t.same([...topics].sort(), ['enfpire/v1/query/<random>', 'enfpire/v1/reply/<random>', TOPICS.info].sort(), 'no status, will or health topic');
+  const queries = seen.filter((m) => parseRequestTopic(m.topic)?.kind === 'query');
   t.equal(queries.length, 2);
   const envelope = new Decoder({ mapsAsObjects: true }).decode(queries[0].payload) as Record<string, unknown>;
   t.same(Object.keys(envelope).sort(), ['f', 'k', 'm', 't', 'v'], 'a query carries version, type, model, topM and vector only');

@@ -7,7 +7,7 @@ import { startMosquitto } from '../helpers/mosquitto.js';
 import { RecognitionClient, RecognizerError, RequestTimeoutError } from '../../daemon/transport/recognition-client.js';
 import { RecognizerEndpoint } from '../../daemon/transport/recognizer-endpoint.js';
 import { decode, encode } from '../../daemon/transport/codec.js';
-import { TOPICS, type WireMessage } from '../../daemon/transport/messages.js';
+import { TOPICS, requestTopic, type WireMessage } from '../../daemon/transport/messages.js';
 import { UserError } from '../../daemon/util/errors.js';
 import { GalleryHandler, MODEL, eventually, limits, makeSpots, recordingLogger, vectors } from './fixtures.js';
 
@@ -32,9 +32,10 @@ async function client(t: Test, over: Partial<ConstructorParameters<typeof Recogn
 
 /** A bare MQTT v5 client that can publish anything and collect what comes back on its reply topic. */
 async function rawPeer(t: Test, url = broker.url) {
-  const peer = await mqtt.connectAsync(url, { protocolVersion: 5 });
+  const clientId = randomBytes(16).toString('hex');
+  const peer = await mqtt.connectAsync(url, { protocolVersion: 5, clientId });
   t.teardown(() => peer.endAsync());
-  const replyTopic = TOPICS.replyPrefix + randomBytes(16).toString('hex');
+  const replyTopic = TOPICS.replyPrefix + clientId;
   const replies: Array<{ corr: string; msg: WireMessage }> = [];
   peer.on('message', (_topic, payload, packet) => {
     replies.push({ corr: packet.properties?.correlationData?.toString('hex') ?? '', msg: decode(payload, limits) });
@@ -42,7 +43,7 @@ async function rawPeer(t: Test, url = broker.url) {
   await peer.subscribeAsync(replyTopic);
   const send = (topic: string, payload: Buffer, props: { responseTopic?: string; correlationData?: Buffer } = { responseTopic: replyTopic, correlationData: randomBytes(16) }) =>
     peer.publishAsync(topic, payload, { qos: 1, properties: props });
-  return { replyTopic, replies, send };
+  return { replyTopic, replies, send, queryTopic: requestTopic('query', clientId), regionTopic: requestTopic('region', clientId) };
 }
 
 t.test('a client with another model or dimension refuses to query', async (t) => {
@@ -60,7 +61,7 @@ t.test('a client with another model or dimension refuses to query', async (t) =>
 t.test('a query for another model gets a wrong-model error reply', async (t) => {
   const ep = await endpoint(t, new GalleryHandler(spots));
   const peer = await rawPeer(t);
-  await peer.send(TOPICS.query, encode(query(3, 'legacy-model')));
+  await peer.send(peer.queryTopic, encode(query(3, 'legacy-model')));
   t.ok(await eventually(() => peer.replies.length === 1));
   t.match(peer.replies[0].msg, { type: 'error', code: 'wrong-model', message: /serves model test-model-v1, the request is for model legacy-model/ });
   t.match(ep.counters(), { queries: 0, errors: 1 });
@@ -71,19 +72,25 @@ t.test('garbage on the request topics is dropped with one log line each; the end
   const ep = await endpoint(t, new GalleryHandler(spots), broker.url, rec.logger);
   const peer = await rawPeer(t);
   const valid = encode(query(4));
-  await peer.send(TOPICS.query, Buffer.from('garbage'), {}); // no reply address: silently useless
-  await peer.send(TOPICS.query, randomBytes(2000)); // reply address, random bytes
-  await peer.send(TOPICS.query, valid.subarray(0, 40)); // truncated CBOR
-  await peer.send(TOPICS.query, valid, { responseTopic: 'elsewhere/topic', correlationData: randomBytes(8) });
-  await peer.send(TOPICS.query, valid, { responseTopic: `${TOPICS.replyPrefix}a/b`, correlationData: randomBytes(8) });
-  await peer.send(TOPICS.query, valid, { responseTopic: peer.replyTopic, correlationData: randomBytes(65) });
-  await peer.send(TOPICS.query, valid, { responseTopic: peer.replyTopic });
-  await peer.send(TOPICS.query, encode({ type: 'region-request', model: MODEL, region: '*' }));
-  await peer.send(TOPICS.region, Buffer.alloc(limits.maxBytes + 1));
-  t.ok(await eventually(() => ep.counters().dropped === 9), `dropped ${ep.counters().dropped} of 9`);
+  await peer.send(peer.queryTopic, Buffer.from('garbage'), {}); // no reply address: silently useless
+  await peer.send(peer.queryTopic, randomBytes(2000)); // reply address, random bytes
+  await peer.send(peer.queryTopic, valid.subarray(0, 40)); // truncated CBOR
+  await peer.send(peer.queryTopic, valid, { responseTopic: 'elsewhere/topic', correlationData: randomBytes(8) });
+  await peer.send(peer.queryTopic, valid, { responseTopic: `${TOPICS.replyPrefix}a/b`, correlationData: randomBytes(8) });
+  await peer.send(peer.queryTopic, valid, { responseTopic: peer.replyTopic, correlationData: randomBytes(65) });
+  await peer.send(peer.queryTopic, valid, { responseTopic: peer.replyTopic });
+  await peer.send(peer.queryTopic, encode({ type: 'region-request', model: MODEL, region: '*' }));
+  await peer.send(peer.regionTopic, Buffer.alloc(limits.maxBytes + 1));
+  // A valid request on this peer's topic that names another client's reply topic: nobody is answered.
+  await peer.send(peer.regionTopic, encode({ type: 'region-request', model: MODEL, region: '*' }), {
+    responseTopic: `${TOPICS.replyPrefix}${randomBytes(16).toString('hex')}`,
+    correlationData: randomBytes(8),
+  });
+  t.ok(await eventually(() => ep.counters().dropped === 10), `dropped ${ep.counters().dropped} of 10`);
 
   const drops = rec.lines().filter((l) => l.msg.startsWith('dropped '));
-  t.equal(drops.length, 9, 'one log line per dropped message');
+  t.equal(drops.length, 10, 'one log line per dropped message');
+  t.ok(drops.some((l) => l.msg.includes("another client's reply topic")), 'the misdirected request is named as such');
   t.ok(drops.every((l) => !l.msg.includes('\n')), 'single-line reasons');
   t.ok(await eventually(() => peer.replies.length === 4), 'requests with a valid reply address are told why');
   t.ok(peer.replies.every((r) => r.msg.type === 'error' && r.msg.code === 'bad-request'));
