@@ -267,6 +267,112 @@ export function encode(msg: WireMessage, routing?: EnvelopeRouting): Buffer {
 
 type Obj = Record<string, unknown>;
 
+/** Largest vector scale whose components (int8 × scale) stay finite float32 values. */
+const MAX_SCALE = 3.4028234663852886e38 / 128;
+
+/**
+ * Deepest nesting of containers a payload may have. The schema needs 7 (reply → candidates → candidate → service
+ * information → 3 levels below it); the rest is room for later versions.
+ */
+const MAX_NESTING = 16;
+
+/**
+ * Most CBOR data items (map keys included) a payload may hold: what the largest valid message of each type can need
+ * (an info with every region, a reply with every candidate's service information full, a region pack whose every spot
+ * has a view model of MAX_VIEW_DIRECTIONS directions, about 57 items a spot), with room for added fields. Without it
+ * an 8 MiB payload of one-byte empty maps made cbor-x build 8 million objects: seconds of CPU and half a gigabyte.
+ */
+function maxItemsFor(limits: WireLimits): number {
+  return 64 + WIRE_BOUNDS.maxRegions + limits.maxCandidates * (2 * WIRE_BOUNDS.maxInfoNodes + 16) + limits.maxSpots * 64;
+}
+
+/**
+ * Most map entries a payload may hold, for the same reason: cbor-x spends 1-4 µs on each (a property of a plain
+ * object), about ten times what an array item costs. A spot has at most 10 (6, and 4 in its view model), a candidate 4
+ * plus its service information's keys; each is given room for added fields.
+ */
+function maxMapEntriesFor(limits: WireLimits): number {
+  return 64 + limits.maxSpots * 12 + limits.maxCandidates * (WIRE_BOUNDS.maxInfoNodes + 8);
+}
+
+/**
+ * One pass over the raw CBOR before cbor-x builds anything from it (O(bytes) time, O(nesting) memory). It refuses what
+ * the schema never holds and what would make the parser recurse or allocate far beyond the payload's size: tags (cbor-x
+ * turns them into BigInts built in quadratic time, RegExps, shared references, typed arrays…), nesting deeper than
+ * MAX_NESTING, more items than maxItemsFor(limits), lengths and counts beyond the end of the payload, indefinite-length
+ * strings. Indefinite-length arrays and maps are a valid encoding of the same values and pass.
+ */
+function checkStructure(buf: Uint8Array, limits: WireLimits): void {
+  const fail = (reason: string): never => {
+    throw new WireError(`payload is not valid CBOR: ${reason}`);
+  };
+  const maxItems = maxItemsFor(limits);
+  // Keys and values directly inside maps.
+  const maxMapItems = 2 * maxMapEntriesFor(limits);
+  const end = buf.length;
+  // Items still expected in each open container, innermost last; -1 for an indefinite-length one (until its break).
+  const open: number[] = [];
+  // Whether each open container is a map.
+  const isMap: boolean[] = [];
+  let pos = 0;
+  let items = 0;
+  let mapItems = 0;
+  for (;;) {
+    if (pos >= end) fail('unexpected end of CBOR data');
+    const initial = buf[pos++];
+    const major = initial >> 5;
+    const low = initial & 0x1f;
+    if (initial === 0xff) {
+      if (open.length === 0 || open[open.length - 1] !== -1) fail('a break outside an indefinite-length item');
+      open.pop();
+      isMap.pop();
+    } else {
+      if (++items > maxItems) fail(`more than ${maxItems} data items`);
+      if (isMap[isMap.length - 1] && ++mapItems > maxMapItems) fail(`more than ${maxMapItems / 2} map entries`);
+      let arg = low;
+      if (low >= 24 && low <= 27) {
+        const size = 1 << (low - 24);
+        if (pos + size > end) fail('unexpected end of CBOR data');
+        arg = 0;
+        // Exact up to 2^53, and any larger count is refused below anyway.
+        for (let i = 0; i < size; i++) arg = arg * 256 + buf[pos + i];
+        pos += size;
+      } else if (low >= 28 && low <= 30) {
+        fail(`reserved additional information ${low}`);
+      }
+      const indefinite = low === 31;
+      if (indefinite && (major < 2 || major === 6)) fail(`an indefinite length on major type ${major}`);
+      if (major === 6) fail(`a tag (${arg}); the protocol uses none`);
+      if (major === 2 || major === 3) {
+        if (indefinite) fail('an indefinite-length string');
+        if (arg > end - pos) fail(`a string of ${arg} bytes with ${end - pos} left`);
+        pos += arg;
+      } else if (major === 4 || major === 5) {
+        // Every item takes at least one byte: a count beyond what is left is a lie, not a reason to allocate.
+        const entries = indefinite ? -1 : major === 5 ? 2 * arg : arg;
+        if (entries > end - pos) fail(`${major === 4 ? 'an array' : 'a map'} of ${arg} entries with ${end - pos} bytes left`);
+        if (entries !== 0) {
+          if (open.length >= MAX_NESTING) fail(`nested deeper than ${MAX_NESTING} levels`);
+          open.push(entries);
+          isMap.push(major === 5);
+          continue;
+        }
+      }
+    }
+    // An item is complete: count it against its container, closing every container it completes.
+    for (;;) {
+      if (open.length === 0) {
+        if (pos !== end) fail(`${end - pos} bytes after the end of the message`);
+        return;
+      }
+      const top = open.length - 1;
+      if (open[top] === -1 || --open[top] > 0) break;
+      open.pop();
+      isMap.pop();
+    }
+  }
+}
+
 function isPlainObject(x: unknown): x is Obj {
   if (typeof x !== 'object' || x === null || Array.isArray(x)) return false;
   const proto = Object.getPrototypeOf(x);
@@ -343,8 +449,9 @@ function vector(o: Obj, key: string, what: string, dimension: number): Float32Ar
   const [bytes, scale] = v;
   if (!(bytes instanceof Uint8Array)) throw new WireError(`${what} values are ${describe(bytes)}, expected a byte string`);
   if (bytes.length !== dimension) throw new WireError(`${what} has ${bytes.length} values, expected ${dimension}`);
-  if (typeof scale !== 'number' || !Number.isFinite(scale) || scale < 0) {
-    throw new WireError(`${what} scale is ${describe(scale)}, expected a finite number ≥ 0`);
+  // 128 × scale must stay a finite float32 too: a finite float64 scale such as 1e300 would decode to ±Infinity.
+  if (typeof scale !== 'number' || !Number.isFinite(Math.fround(128 * scale)) || scale < 0) {
+    throw new WireError(`${what} scale is ${describe(scale)}, expected a finite number ≥ 0 (at most ${MAX_SCALE})`);
   }
   const signed = new Int8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const out = new Float32Array(dimension);
@@ -560,6 +667,7 @@ export function decodeRouted(buf: Buffer | Uint8Array, limits: WireLimits): Rout
   if (!(buf instanceof Uint8Array)) throw new WireError('payload is not a byte buffer');
   if (buf.length > limits.maxBytes) throw new WireError(`payload has ${buf.length} bytes, at most ${limits.maxBytes} allowed`);
   if (buf.length === 0) throw new WireError('payload is empty');
+  checkStructure(buf, limits);
   let raw: unknown;
   try {
     raw = decoder.decode(buf);

@@ -260,14 +260,15 @@ t.test('reply checks: counts, numbers, strings, service info', async (t) => {
   rejects(t, replyWith([cand({ n: { name: 'x', a: { b: { c: { d: { e: 1 } } } } } })]), /nested deeper than 3/, 'deep info');
   rejects(t, replyWith([cand({ n: { name: 'x', list: Array(65).fill(1) } })]), /65 entries, at most 64/, 'long info array');
   rejects(t, replyWith([cand({ n: Object.fromEntries(Array.from({ length: 40 }, (_, i) => [`k${i}`, i]).concat([['name', 'x']])) })]), /41 keys, at most 32/, 'too many info keys');
-  rejects(t, replyWith([cand({ n: { name: 'x', when: new Date(0) } })]), /expected JSON data/, 'a Date in info');
+  // A Date travels as a tag (1): refused before cbor-x builds anything from it.
+  rejects(t, replyWith([cand({ n: { name: 'x', when: new Date(0) } })]), /a tag \(1\); the protocol uses none/, 'a Date in info');
   rejects(t, replyWith([cand({ n: { name: 'x', bytes: new Uint8Array(4) } })]), /expected JSON data/, 'bytes in info');
-  // Tag 27 makes cbor-x build a RegExp: decoded, but never trusted.
+  // Tag 27 would make cbor-x build a RegExp: refused before parsing, like every tag.
   const withRegExp = Buffer.concat([replyWith([cand({ n: { name: 'x', r: 'PLACEHOLDER' } })])]);
   const placeholder = raw.encode('PLACEHOLDER');
   const regexp = Buffer.concat([Buffer.from([0xd8, 0x1b]), raw.encode(['RegExp', '(a+)+$'])]);
   const at = withRegExp.indexOf(placeholder);
-  rejects(t, Buffer.concat([withRegExp.subarray(0, at), regexp, withRegExp.subarray(at + placeholder.length)]), /expected JSON data/, 'a RegExp in info');
+  rejects(t, Buffer.concat([withRegExp.subarray(0, at), regexp, withRegExp.subarray(at + placeholder.length)]), /a tag \(27\)/, 'a RegExp in info');
 
   const proto = decode(replyWith([cand({ n: JSON.parse('{"name":"x","__proto__":{"polluted":true}}') })]), limits);
   t.equal(({} as Record<string, unknown>).polluted, undefined, 'no prototype pollution');
