@@ -276,6 +276,13 @@ const MAX_SCALE = 3.4028234663852886e38 / 128;
  */
 const MAX_NESTING = 16;
 
+/** What checkCborStructure lets through: data items, map entries, nesting depth of containers. */
+export interface CborBudget {
+  items: number;
+  mapEntries: number;
+  nesting: number;
+}
+
 /**
  * Most CBOR data items (map keys included) a payload may hold: what the largest valid message of each type can need
  * (an info with every region, a reply with every candidate's service information full, a region pack whose every spot
@@ -296,19 +303,20 @@ function maxMapEntriesFor(limits: WireLimits): number {
 }
 
 /**
- * One pass over the raw CBOR before cbor-x builds anything from it (O(bytes) time, O(nesting) memory). It refuses what
- * the schema never holds and what would make the parser recurse or allocate far beyond the payload's size: tags (cbor-x
- * turns them into BigInts built in quadratic time, RegExps, shared references, typed arrays…), nesting deeper than
- * MAX_NESTING, more items than maxItemsFor(limits), lengths and counts beyond the end of the payload, indefinite-length
- * strings. Indefinite-length arrays and maps are a valid encoding of the same values and pass.
+ * One pass over the raw CBOR before cbor-x builds anything from it (O(bytes) time, O(nesting) memory); WireError when it
+ * fails. It refuses what the schema never holds and what would make the parser recurse or allocate far beyond the
+ * payload's size: tags (cbor-x turns them into BigInts built in quadratic time, RegExps, shared references, typed
+ * arrays…), nesting, items or map entries beyond the budget (decodeRouted's comes from the limits), lengths and counts
+ * beyond the end of the payload, indefinite-length strings. Indefinite-length arrays and maps are a valid encoding of
+ * the same values and pass.
  */
-function checkStructure(buf: Uint8Array, limits: WireLimits): void {
+export function checkCborStructure(buf: Uint8Array, budget: CborBudget): void {
   const fail = (reason: string): never => {
     throw new WireError(`payload is not valid CBOR: ${reason}`);
   };
-  const maxItems = maxItemsFor(limits);
+  const maxItems = budget.items;
   // Keys and values directly inside maps.
-  const maxMapItems = 2 * maxMapEntriesFor(limits);
+  const maxMapItems = 2 * budget.mapEntries;
   const end = buf.length;
   // Items still expected in each open container, innermost last; -1 for an indefinite-length one (until its break).
   const open: number[] = [];
@@ -352,7 +360,7 @@ function checkStructure(buf: Uint8Array, limits: WireLimits): void {
         const entries = indefinite ? -1 : major === 5 ? 2 * arg : arg;
         if (entries > end - pos) fail(`${major === 4 ? 'an array' : 'a map'} of ${arg} entries with ${end - pos} bytes left`);
         if (entries !== 0) {
-          if (open.length >= MAX_NESTING) fail(`nested deeper than ${MAX_NESTING} levels`);
+          if (open.length >= budget.nesting) fail(`nested deeper than ${budget.nesting} levels`);
           open.push(entries);
           isMap.push(major === 5);
           continue;
@@ -667,7 +675,7 @@ export function decodeRouted(buf: Buffer | Uint8Array, limits: WireLimits): Rout
   if (!(buf instanceof Uint8Array)) throw new WireError('payload is not a byte buffer');
   if (buf.length > limits.maxBytes) throw new WireError(`payload has ${buf.length} bytes, at most ${limits.maxBytes} allowed`);
   if (buf.length === 0) throw new WireError('payload is empty');
-  checkStructure(buf, limits);
+  checkCborStructure(buf, { items: maxItemsFor(limits), mapEntries: maxMapEntriesFor(limits), nesting: MAX_NESTING });
   let raw: unknown;
   try {
     raw = decoder.decode(buf);

@@ -13,7 +13,7 @@
 import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify, type KeyObject } from 'node:crypto';
 import { Decoder, Encoder } from 'cbor-x';
 import { PROTOCOL_VERSION } from './messages.js';
-import { WIRE_BOUNDS } from './codec.js';
+import { checkCborStructure, WIRE_BOUNDS } from './codec.js';
 
 /** Domain separation: these signatures can never be mistaken for signatures over anything else. */
 const SIGNATURE_CONTEXT = Buffer.from('enfpire/v1 signed message\0', 'ascii');
@@ -81,6 +81,10 @@ function unwrapFields(payload: Uint8Array, maxBytes: number): { k: Uint8Array; b
   if (payload.length > maxBytes + SIGNATURE_OVERHEAD) return undefined;
   let raw: unknown;
   try {
+    // A wrapper is one flat map of a few fields. Checked before cbor-x parses anything: it would otherwise build
+    // whatever an unsigned payload holds (a bignum tag in quadratic time, millions of empty maps) before decodeRouted
+    // could refuse it.
+    checkCborStructure(payload, { items: 32, mapEntries: 15, nesting: 1 });
     raw = decoder.decode(payload);
   } catch {
     return undefined;

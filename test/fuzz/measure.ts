@@ -26,6 +26,15 @@ export function rssMiB(): number {
   return process.memoryUsage().rss / 2 ** 20;
 }
 
+/**
+ * CPU time this process has used, in milliseconds (µs resolution). The fuzz bounds are on CPU time, not wall time:
+ * on a shared machine a process can wait for a core for hundreds of milliseconds, which says nothing of the decoder.
+ */
+export function cpuMs(): number {
+  const { user, system } = process.cpuUsage();
+  return (user + system) / 1000;
+}
+
 /** Per-message durations in milliseconds, with the slowest sample's label. */
 export class Timings {
   private readonly ms: Float64Array;
