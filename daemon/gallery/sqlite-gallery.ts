@@ -196,6 +196,16 @@ export class SqliteGallery implements Gallery {
     }
   }
 
+  /**
+   * SQLite's own check of the whole file (PRAGMA integrity_check): `['ok']` for a sound file, else one line per
+   * problem. The soak and the crash tests run it on the file an edge killed mid-write left behind.
+   */
+  integrityCheck(): string[] {
+    this.assertOpen();
+    const rows = this.db.pragma('integrity_check') as { integrity_check: unknown }[];
+    return rows.map((row) => String(row.integrity_check));
+  }
+
   close(): void {
     if (this.closed) return;
     this.closed = true;

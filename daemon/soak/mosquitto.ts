@@ -1,6 +1,7 @@
 /**
- * A private Mosquitto broker for integration tests: own loopback port, own config and log in a temp folder, killed on
- * stop() and, as a safety net, when the test process exits or is terminated. Never the system broker on :1883.
+ * A private Mosquitto broker for `enfpire soak` and the integration tests: own loopback port, own config and log in a
+ * temp folder, killed on stop() and, as a safety net, when the process exits or is terminated. Never the system
+ * broker on :1883. Restartable on the same port (the broker-restart fault).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, rmSync } from 'node:fs';
@@ -8,6 +9,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createConnection, createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
+import { UserError } from '../util/errors.js';
 
 export interface MosquittoOptions {
   /** Extra mosquitto.conf lines appended to the listener block (e.g. TLS settings, max_packet_size). */
@@ -21,6 +23,8 @@ export interface MosquittoOptions {
 export interface Mosquitto {
   url: string;
   port: number;
+  /** The broker process, for sampling its memory and open files. */
+  pid: number | undefined;
   /** The temp folder holding mosquitto.conf and mosquitto.log (removed on stop). */
   dir: string;
   /** The broker's log so far (connections, subscriptions, errors) — useful in assertions and failure messages. */
@@ -57,7 +61,7 @@ function findMosquitto(): string {
   for (const dir of (process.env.PATH ?? '').split(delimiter)) if (dir) candidates.push(join(dir, 'mosquitto'));
   const found = candidates.find((p) => existsSync(p));
   if (!found) {
-    throw new Error('mosquitto is not installed: install it (Debian: apt-get install mosquitto) to run the MQTT tests');
+    throw new UserError('mosquitto is not installed: install it (Debian: apt-get install mosquitto); the soak and the MQTT tests start their own broker.');
   }
   return found;
 }
@@ -161,7 +165,7 @@ async function startOnce(binary: string, opts: MosquittoOptions): Promise<Mosqui
   while (Date.now() < deadline) {
     if (exited) break;
     if (await canConnect(port)) {
-      return { url: `mqtt://127.0.0.1:${port}`, port, dir, log: () => readFile(logFile, 'utf8').catch(() => ''), stop };
+      return { url: `mqtt://127.0.0.1:${port}`, port, pid: child.pid, dir, log: () => readFile(logFile, 'utf8').catch(() => ''), stop };
     }
     await sleep(50);
   }

@@ -10,25 +10,13 @@ import { stringify } from 'yaml';
 import { loadEdgeConfig, loadRecognizerConfig } from '../../daemon/config/load.js';
 import type { EdgeResult } from '../../daemon/edge/edge-daemon.js';
 import { EdgeRuntime } from '../../daemon/edge/edge-runtime.js';
-import { OnnxExtractor } from '../../daemon/extractor/onnx-extractor.js';
-import { enroll } from '../../daemon/recognizer/enroll.js';
 import { RecognizerService } from '../../daemon/recognizer/service.js';
 import { requestFilter } from '../../daemon/transport/messages.js';
 import { silentLogger, type Logger } from '../../daemon/util/log.js';
 import { defaultModelManifest, sampleSpotsDir } from '../../daemon/util/paths.js';
 
-/** Enrols the sample spots (references only: view models take far longer and no test here needs them). */
-export async function enrolSampleGallery(dir: string): Promise<string> {
-  const extractor = new OnnxExtractor({ manifestPath: defaultModelManifest });
-  await extractor.start();
-  const galleryPath = join(dir, 'recognizer.db');
-  try {
-    await enroll({ spotsDir: sampleSpotsDir, outPath: galleryPath, extractor, viewModel: false });
-  } finally {
-    await extractor.stop();
-  }
-  return galleryPath;
-}
+/** Enrols the sample spots (references only): the same gallery the soak serves. */
+export { enrolSampleGallery } from '../../daemon/soak/sample-gallery.js';
 
 /** Starts a recognizer service from a profile written to `dir`; call again with the same arguments to restart it. */
 export async function startRecognizer(
