@@ -68,10 +68,9 @@ const ident = (max: number) =>
     .string({ unit: 'grapheme', minLength: 1, maxLength: Math.min(max, 24) })
     .map((s) => s.replace(CONTROL, '_').slice(0, max))
     .filter((s) => s.length > 0 && !/[\ud800-\udfff]$/.test(s));
-const modelId = fc.oneof(
-  { weight: 4, arbitrary: fc.constant(FUZZ_MODEL) },
-  { weight: 1, arbitrary: fc.stringMatching(/^[\x21-\x7e]{1,40}$/) },
-);
+/** Mostly `model`, sometimes another printable model id. */
+const modelIds = (model: string) =>
+  fc.oneof({ weight: 4, arbitrary: fc.constant(model) }, { weight: 1, arbitrary: fc.stringMatching(/^[\x21-\x7e]{1,40}$/) });
 /** Finite numbers that stay finite as float32 (the encoder sends non-integers as float32). */
 const coordinate = fc.double({ min: -1e30, max: 1e30, noNaN: true });
 const popularity = fc.double({ min: 1e-3, max: 1e6, noNaN: true });
@@ -112,21 +111,33 @@ const replyTopic = fc.stringMatching(new RegExp(`^[A-Za-z0-9_-]{1,${WIRE_BOUNDS.
 const correlationData = fc.uint8Array({ minLength: 1, maxLength: WIRE_BOUNDS.maxCorrelationBytes }).map((b) => Buffer.from(b));
 
 /** Valid messages of every type for `limits`, half of the routable ones with 3.1.1 envelope routing. */
-export function validMessage(limits: WireLimits): fc.Arbitrary<ValidMessage> {
+export function validMessage(limits: WireLimits, model = FUZZ_MODEL): fc.Arbitrary<ValidMessage> {
   const d = limits.dimension;
+  const modelId = modelIds(model);
   const query = fc.record({ model: modelId, topM: fc.integer({ min: 1, max: limits.maxCandidates }), vector: vectorOf(d) }).map((q) => ({ type: 'query' as const, ...q }));
+  // Candidates carry their feature and service information and the reply a gallery version, so that the reply is
+  // valid for both reply schemas (full candidates, or ids and scores with the gallery version: issue #12).
   const reply = fc
     .record({
       model: modelId,
+      galleryVersion: ident(WIRE_BOUNDS.maxIdLength),
       candidates: fc.array(fc.record({ id: ident(WIRE_BOUNDS.maxIdLength), score: fc.double({ min: -1, max: 1, noNaN: true }), feature: vectorOf(d), info: serviceInfo }), {
         maxLength: Math.min(limits.maxCandidates, 12),
       }),
     })
-    .map((r) => ({ type: 'reply' as const, ...r }));
+    .map((r) => ({ type: 'reply' as const, ...r }) as unknown as WireMessage);
   const regionRequest = fc.record({ model: modelId, region: ident(WIRE_BOUNDS.maxRegionLength) }).map((r) => ({ type: 'region-request' as const, ...r }));
   const spot = fc
-    .record({ id: ident(WIRE_BOUNDS.maxIdLength), feature: vectorOf(d), x: coordinate, y: coordinate, popularity, view: fc.option(viewModelOf(d), { nil: undefined }) })
-    .map(({ view, ...s }) => (view ? { ...s, view } : s));
+    .record({
+      id: ident(WIRE_BOUNDS.maxIdLength),
+      feature: vectorOf(d),
+      x: coordinate,
+      y: coordinate,
+      popularity,
+      view: fc.option(viewModelOf(d), { nil: undefined }),
+      info: fc.option(serviceInfo, { nil: undefined }),
+    })
+    .map(({ view, info, ...s }) => ({ ...s, ...(view ? { view } : {}), ...(info ? { info } : {}) }));
   const regionPack = fc
     .record({ model: modelId, region: ident(WIRE_BOUNDS.maxRegionLength), galleryVersion: ident(WIRE_BOUNDS.maxIdLength), spots: fc.array(spot, { maxLength: Math.min(limits.maxSpots, 12) }) })
     .map((p) => ({ type: 'region-pack' as const, ...p }));
@@ -511,6 +522,8 @@ const rawEnvelope: fc.Arbitrary<Buffer> = fc
 export interface SampleOptions {
   /** Weight of each kind (relative); defaults below. */
   weights?: Partial<Record<Kind, number>>;
+  /** The model id most valid messages carry (default FUZZ_MODEL). */
+  model?: string;
 }
 
 const DEFAULT_WEIGHTS: Record<Kind, number> = {
@@ -526,7 +539,7 @@ const DEFAULT_WEIGHTS: Record<Kind, number> = {
 /** The whole mix of valid, mutated, hostile, bomb and arbitrary payloads for decoders with `limits`. */
 export function wireSamples(limits: WireLimits, options: SampleOptions = {}): fc.Arbitrary<Sample> {
   const w = { ...DEFAULT_WEIGHTS, ...options.weights };
-  const valid = validMessage(limits);
+  const valid = validMessage(limits, options.model);
   const bombList = bombs(limits);
   const names = Object.keys(MUTATIONS) as Array<keyof typeof MUTATIONS>;
   const arbitraries: Record<Kind, fc.Arbitrary<Sample>> = {
@@ -593,6 +606,10 @@ export function unsound(msg: WireMessage, limits: WireLimits): string[] {
   const text = (s: unknown, what: string, max: number) => {
     if (typeof s !== 'string' || s.length > max) problems.push(`${what} is not a string of ≤ ${max}`);
   };
+  const sane = (info: ServiceInfo | undefined, what: string) => {
+    text(info?.name, `${what} name`, WIRE_BOUNDS.maxInfoStringLength);
+    if (JSON.stringify(info).length > 2_000_000) problems.push(`${what} too big`);
+  };
   if ('model' in msg) text(msg.model, 'model', WIRE_BOUNDS.maxModelLength);
   switch (msg.type) {
     case 'query':
@@ -601,12 +618,12 @@ export function unsound(msg: WireMessage, limits: WireLimits): string[] {
       break;
     case 'reply':
       if (msg.candidates.length > limits.maxCandidates) problems.push('too many candidates');
-      msg.candidates.forEach((c, i) => {
-        vec(c.feature, `candidate ${i}`);
+      msg.candidates.forEach((c: { id: string; score: number; feature?: Float32Array; info?: ServiceInfo }, i) => {
         num(c.score, `candidate ${i} score`);
         text(c.id, `candidate ${i} id`, WIRE_BOUNDS.maxIdLength);
-        text(c.info?.name, `candidate ${i} name`, WIRE_BOUNDS.maxInfoStringLength);
-        if (JSON.stringify(c.info).length > 2_000_000) problems.push(`candidate ${i} info too big`);
+        // Only in the full-candidate reply schema.
+        if (c.feature !== undefined) vec(c.feature, `candidate ${i}`);
+        if (c.info !== undefined) sane(c.info, `candidate ${i} info`);
       });
       break;
     case 'region-pack':
@@ -616,6 +633,7 @@ export function unsound(msg: WireMessage, limits: WireLimits): string[] {
         num(s.x, `spot ${i} x`);
         num(s.y, `spot ${i} y`);
         if (!(s.popularity > 0) || !Number.isFinite(s.popularity)) problems.push(`spot ${i} popularity`);
+        if ((s as { info?: ServiceInfo }).info !== undefined) sane((s as { info?: ServiceInfo }).info, `spot ${i} info`);
         if (s.view) {
           vec(s.view.mean, `spot ${i} mean`);
           s.view.directions.forEach((d, j) => vec(d, `spot ${i} direction ${j}`));
