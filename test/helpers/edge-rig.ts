@@ -44,17 +44,10 @@ export interface RunningEdge {
 }
 
 /**
- * Starts the device from a profile written to `dir`: files camera looping the sample photos (no scene gate, so every
- * frame is extracted), no local cache (every frame becomes a real query), constant cover traffic, no identity
- * rotation, no local API; `profile` overrides any of it. Health parts are off unless `health` is true; `beforeStart`
- * is called with the runtime before it starts.
+ * Writes the device profile `startEdge` runs (`dir`/edge.yaml) and returns its path; a test that runs the device as
+ * its own process (`enfpire edge --config FILE`) starts it from the same profile.
  */
-export async function startEdge(
-  dir: string,
-  brokerUrl: string,
-  profile: EdgeProfile = {},
-  options: { health?: boolean; logger?: Logger; beforeStart?: (edge: EdgeRuntime) => void } = {},
-): Promise<RunningEdge> {
+export async function writeEdgeProfile(dir: string, brokerUrl: string, profile: EdgeProfile = {}): Promise<string> {
   const defaults: EdgeProfile = {
     camera: { kind: 'files', dir: sampleSpotsDir, fps: 4, loop: true, gate: { enabled: false } },
     model: { manifest: defaultModelManifest },
@@ -68,6 +61,22 @@ export async function startEdge(
   for (const [section, values] of Object.entries(profile)) merged[section] = { ...defaults[section], ...values };
   const file = join(dir, 'edge.yaml');
   await writeFile(file, stringify(merged));
+  return file;
+}
+
+/**
+ * Starts the device from a profile written to `dir`: files camera looping the sample photos (no scene gate, so every
+ * frame is extracted), no local cache (every frame becomes a real query), constant cover traffic, no identity
+ * rotation, no local API; `profile` overrides any of it. Health parts are off unless `health` is true; `beforeStart`
+ * is called with the runtime before it starts.
+ */
+export async function startEdge(
+  dir: string,
+  brokerUrl: string,
+  profile: EdgeProfile = {},
+  options: { health?: boolean; logger?: Logger; beforeStart?: (edge: EdgeRuntime) => void } = {},
+): Promise<RunningEdge> {
+  const file = await writeEdgeProfile(dir, brokerUrl, profile);
   const edge = new EdgeRuntime({ config: await loadEdgeConfig(file), logger: options.logger ?? silentLogger(), health: options.health ?? false });
   const results: EdgeResult[] = [];
   edge.on('result', (r: EdgeResult) => results.push(r));
