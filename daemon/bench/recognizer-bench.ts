@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { seededRandom, type Random } from '../privacy/random.js';
 import { Recognizer } from '../recognizer/recognizer.js';
-import { ExactIndex, HnswIndex } from '../recognizer/spot-index.js';
+import { ExactIndex, HnswIndex, defaultIndexOptions } from '../recognizer/spot-index.js';
 import { SpotStore, type StoredSpot } from '../recognizer/spot-store.js';
 import type { QueryMessage, ReplyMessage } from '../transport/messages.js';
 import { normalize } from '../util/vector.js';
@@ -23,7 +23,9 @@ export interface RecognizerBenchOptions {
   mix?: number;
   /** Distance of a photo feature from its spot's reference (the model's viewVariation.sigma). */
   viewSigma?: number;
+  /** Default the recognizer's (recognizer.schema.json index.efSearch), like efPerCandidate, m and efConstruction. */
   efSearch?: number;
+  efPerCandidate?: number;
   seed?: number;
 }
 
@@ -44,6 +46,7 @@ export interface RecognizerBenchResult {
   top_m: number;
   mix: number;
   ef_search: number;
+  ef_per_candidate: number;
   exact: IndexResult;
   hnsw: IndexResult;
   /** Mean share of the exact top 10 that the HNSW reply also has in its top 10. */
@@ -66,7 +69,9 @@ export async function runRecognizerBench(options: RecognizerBenchOptions): Promi
   const warmup = options.warmup ?? Math.min(200, queries);
   const topM = options.topM ?? 16;
   const mix = options.mix ?? 4;
-  const efSearch = options.efSearch ?? 64;
+  const defaults = defaultIndexOptions();
+  const efSearch = options.efSearch ?? defaults.efSearch;
+  const efPerCandidate = options.efPerCandidate ?? defaults.efPerCandidate;
   const random = seededRandom(options.seed ?? 1);
   const spots = syntheticSpots(random, gallery, dimension);
 
@@ -79,7 +84,7 @@ export async function runRecognizerBench(options: RecognizerBenchOptions): Promi
     const exactIndex = new ExactIndex(stored);
     const exactBuild = performance.now() - t0;
     t0 = performance.now();
-    const hnswIndex = new HnswIndex(stored, { efSearch });
+    const hnswIndex = new HnswIndex(stored, { ...defaults, efSearch, efPerCandidate });
     const hnswBuild = performance.now() - t0;
     const recognizers = { exact: new Recognizer(store, exactIndex), hnsw: new Recognizer(store, hnswIndex) };
 
@@ -124,6 +129,7 @@ export async function runRecognizerBench(options: RecognizerBenchOptions): Promi
       top_m: topM,
       mix,
       ef_search: efSearch,
+      ef_per_candidate: efPerCandidate,
       exact: indexResult(exact, exactBuild),
       hnsw: indexResult(hnsw, hnswBuild),
       hnsw_recall_at_10: round(recallSum / queries),

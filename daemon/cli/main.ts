@@ -31,6 +31,10 @@ const commands: Record<string, Command> = {
     summary: 'privacy/utility evaluation of the shipped daemon: --spots DIR --out FILE.json [--k K] [--seed S] [--users U] [--minutes M] [--camera continuous|photos] [--offgallery DIR] [--time virtual|wall]',
     run: async (args) => (await import('./eval-command.js')).runEvalCommand(args),
   },
+  load: {
+    summary: 'many simulated devices through a real broker against K recognizers of one shared group: --spots N --devices D --rate R --recognizers K --minutes M --out FILE.json [--broker URL] [--roll]',
+    run: async (args) => (await import('./load-command.js')).runLoadCommand(args),
+  },
   soak: {
     summary: 'edge + recognizers through a private Mosquitto with faults on a schedule; memory, fds and SQLite size must stay flat: --minutes N [--rate Q] [--out FILE.json]',
     run: async (args) => (await import('./soak-command.js')).runSoakCommand(args),

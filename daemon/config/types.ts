@@ -205,7 +205,8 @@ export interface RecognizerConfig {
   gallery: string;
   /** Absolute path of the model manifest. */
   model: string;
-  index: { kind: 'exact' | 'hnsw'; efSearch: number };
+  /** Nearest-neighbour search (recognizer/spot-index.ts); defaults in recognizer.schema.json. */
+  index: { kind: 'exact' | 'hnsw'; efSearch: number; efPerCandidate: number; m: number; efConstruction: number; cacheGraph: boolean };
   maxTopM: number;
   metrics: RecognizerMetricsConfig;
   log: LogConfig;
@@ -309,7 +310,7 @@ export const RECOGNIZER_CONFIG_SHAPE: Shape<RecognizerConfig> = {
   group: true,
   gallery: true,
   model: true,
-  index: { kind: true, efSearch: true },
+  index: { kind: true, efSearch: true, efPerCandidate: true, m: true, efConstruction: true, cacheGraph: true },
   maxTopM: true,
   metrics: { enabled: true, listen: true },
   log: { level: true },

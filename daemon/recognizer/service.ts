@@ -11,7 +11,7 @@ import type { Logger } from '../util/log.js';
 import { createRecognizerMetrics, type RecognizerMetrics } from './metrics.js';
 import { MetricsServer, type RecognizerHealth } from './metrics-server.js';
 import { Recognizer } from './recognizer.js';
-import { createSpotIndex } from './spot-index.js';
+import { createSpotIndex, hnswCacheFile } from './spot-index.js';
 import { SpotStore } from './spot-store.js';
 
 export interface RecognizerServiceOptions {
@@ -57,7 +57,9 @@ export class RecognizerService {
     const store = SpotStore.open(config.gallery, { model: manifest.id, dimension: manifest.output.dimension });
     this.store = store;
     const meta = store.meta();
-    const index = createSpotIndex(store.all(), { kind: config.index.kind, efSearch: config.index.efSearch });
+    const indexOptions = { ...config.index, cacheFile: undefined as string | undefined };
+    if (config.index.kind === 'hnsw' && config.index.cacheGraph) indexOptions.cacheFile = hnswCacheFile(config.gallery, meta.galleryVersion, config.index);
+    const index = createSpotIndex(store.all(), indexOptions);
     this.serving = { model: meta.model, galleryVersion: meta.galleryVersion, spots: index.size };
     const recognizer = new Recognizer(store, index, { maxTopM: config.maxTopM });
     // Bound before the broker connection, so a bad metrics.listen fails fast and /healthz answers 503 meanwhile.

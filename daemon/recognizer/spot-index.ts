@@ -1,4 +1,6 @@
+import { existsSync, renameSync, rmSync } from 'node:fs';
 import hnswlib from 'hnswlib-node';
+import { schemaDefaults } from '../config/load.js';
 import { normalize } from '../util/vector.js';
 
 /** Nearest spots to a vector by cosine similarity, best first. */
@@ -59,46 +61,87 @@ export interface HnswOptions {
    * 'cosine' lets hnswlib normalise. Both report cosine similarity.
    */
   space?: 'ip' | 'cosine';
-  /** Search breadth; raised to m for a query asking for more. Higher is slower and more exact. */
+  /** Least search breadth (recognizer.schema.json index.efSearch). Higher is slower and more exact. */
   efSearch?: number;
-  /** Graph degree. */
+  /**
+   * Search breadth per candidate asked (index.efPerCandidate): a query for m candidates searches
+   * max(efSearch, efPerCandidate × m) wide. A k-mix query sits between its k spots, and a reply of m candidates must
+   * hold all of them, so the breadth grows with m (docs/benchmarks.md, "Component recall").
+   */
+  efPerCandidate?: number;
+  /** Graph degree (index.m). */
   m?: number;
+  /** Build breadth (index.efConstruction). */
   efConstruction?: number;
   /** Fixed so the same gallery always builds the same graph. */
   seed?: number;
+  /**
+   * A file holding this exact graph: read when it exists, written after a build when it does not (best effort). The
+   * caller names it after everything the graph depends on (gallery version, space, m, efConstruction, seed).
+   */
+  cacheFile?: string;
+}
+
+/** The index settings the recognizer starts from when none are given: the schema's (one default everywhere). */
+export function defaultIndexOptions(): Required<Pick<HnswOptions, 'efSearch' | 'efPerCandidate' | 'm' | 'efConstruction'>> {
+  const d = schemaDefaults('recognizer', 'index');
+  return {
+    efSearch: d.efSearch as number,
+    efPerCandidate: d.efPerCandidate as number,
+    m: d.m as number,
+    efConstruction: d.efConstruction as number,
+  };
+}
+
+/** The search breadth for a query of m candidates. */
+export function searchBreadth(m: number, efSearch: number, efPerCandidate: number): number {
+  return Math.max(efSearch, Math.ceil(efPerCandidate * m), m);
 }
 
 /** Approximate nearest neighbours (hnswlib's HNSW graph) for galleries too large to scan per query. */
 export class HnswIndex implements SpotIndex {
   readonly size: number;
   readonly dimension: number;
+  /** Whether the graph was read from `cacheFile` rather than built. */
+  readonly loaded: boolean;
   private readonly ids: string[];
-  private readonly index: hnswlib.HierarchicalNSW;
+  private index: hnswlib.HierarchicalNSW;
   private readonly space: 'ip' | 'cosine';
   private readonly efSearch: number;
+  private readonly efPerCandidate: number;
+  private currentEf = -1;
 
   constructor(entries: readonly IndexEntry[], options: HnswOptions = {}) {
+    const defaults = defaultIndexOptions();
     this.size = entries.length;
     this.dimension = checkEntries(entries);
     this.ids = entries.map((e) => e.id);
     this.space = options.space ?? 'ip';
-    this.efSearch = options.efSearch ?? 64;
+    this.efSearch = options.efSearch ?? defaults.efSearch;
+    this.efPerCandidate = options.efPerCandidate ?? defaults.efPerCandidate;
     this.index = new hnswlib.HierarchicalNSW(this.space, Math.max(1, this.dimension));
+    this.loaded = options.cacheFile !== undefined && this.read(options.cacheFile);
+    if (this.loaded) return;
     this.index.initIndex({
       maxElements: Math.max(1, this.size),
-      m: options.m ?? 16,
-      efConstruction: options.efConstruction ?? 200,
+      m: options.m ?? defaults.m,
+      efConstruction: options.efConstruction ?? defaults.efConstruction,
       randomSeed: options.seed ?? 100,
     });
     // hnswlib-node takes plain arrays only.
     entries.forEach((e, i) => this.index.addPoint(Array.from(this.prepare(e.feature)), i));
+    if (options.cacheFile !== undefined) this.write(options.cacheFile);
   }
 
   search(vector: Float32Array, m: number): SpotHit[] {
     checkQuery(vector, this.dimension);
     const k = Math.min(Math.floor(m), this.size);
     if (!(k > 0)) return [];
-    this.index.setEf(Math.max(this.efSearch, k));
+    const ef = searchBreadth(k, this.efSearch, this.efPerCandidate);
+    if (ef !== this.currentEf) {
+      this.index.setEf(ef);
+      this.currentEf = ef;
+    }
     const { neighbors, distances } = this.index.searchKnn(Array.from(this.prepare(vector)), k);
     // Both spaces report 1 - cosine for our inputs.
     const hits = neighbors.map((index, i) => ({ index, score: 1 - distances[i] }));
@@ -109,6 +152,40 @@ export class HnswIndex implements SpotIndex {
   private prepare(v: Float32Array): Float32Array {
     return this.space === 'ip' ? normalize(v) : v;
   }
+
+  /** Reads a saved graph of exactly this many points; false (and nothing read) otherwise. */
+  private read(file: string): boolean {
+    if (!existsSync(file)) return false;
+    try {
+      this.index.readIndexSync(file);
+      if (this.index.getCurrentCount() === this.size) return true;
+    } catch {
+      // A truncated or foreign file: build afresh.
+    }
+    this.index = new hnswlib.HierarchicalNSW(this.space, Math.max(1, this.dimension));
+    return false;
+  }
+
+  /** Saves the graph under a temporary name and renames it, so a concurrent reader never sees half a file. */
+  private write(file: string): void {
+    const tmp = `${file}.${process.pid}.tmp`;
+    try {
+      this.index.writeIndexSync(tmp);
+      renameSync(tmp, file);
+    } catch {
+      // Read-only gallery folder: the next start builds again.
+      rmSync(tmp, { force: true });
+    }
+  }
+}
+
+/**
+ * Where a gallery's HNSW graph is kept: beside the gallery, named after everything the graph depends on, so a changed
+ * gallery or setting never reads a stale graph.
+ */
+export function hnswCacheFile(galleryPath: string, galleryVersion: string, options: HnswOptions): string {
+  const d = defaultIndexOptions();
+  return `${galleryPath}.hnsw-${galleryVersion}-${options.space ?? 'ip'}-m${options.m ?? d.m}-c${options.efConstruction ?? d.efConstruction}-s${options.seed ?? 100}.bin`;
 }
 
 export type SpotIndexKind = 'exact' | 'hnsw';

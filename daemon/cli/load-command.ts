@@ -1,0 +1,62 @@
+import { mkdir, rename, writeFile } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
+import { schemaDefault } from '../config/load.js';
+import { runLoad } from '../load/load-run.js';
+import { UserError } from '../util/errors.js';
+import { parseCommandArgs, required } from './args.js';
+
+/**
+ * `enfpire load --spots N --devices D --rate R --recognizers K --minutes M --out FILE.json [--broker URL] [--roll]`
+ * (DESIGN §9): many simulated devices through a real broker against K recognizers of one shared group. The report's
+ * keys are documented in docs/scaling.md; progress goes to stderr, one summary line to stdout.
+ */
+export async function runLoadCommand(args: string[], write: (text: string) => void = (t) => void process.stdout.write(t)): Promise<number> {
+  const { values } = parseCommandArgs('load', args, {
+    spots: { type: 'string', default: '10000' },
+    devices: { type: 'string', default: '100' },
+    rate: { type: 'string' },
+    recognizers: { type: 'string', default: '1' },
+    minutes: { type: 'string', default: '1' },
+    out: { type: 'string' },
+    broker: { type: 'string' },
+    roll: { type: 'boolean', default: false },
+    warmup: { type: 'string' },
+    pool: { type: 'string' },
+    seed: { type: 'string', default: '1' },
+  });
+  const outPath = resolve(required('load', 'out', values.out));
+  if (values.broker !== undefined && !/^mqtts?:\/\/[^\s/]+/.test(values.broker)) {
+    throw new UserError(`load: --broker must be an mqtt:// or mqtts:// URL, not '${values.broker}'.`);
+  }
+  const report = await runLoad({
+    spots: number('spots', values.spots, 10, 10_000_000, true),
+    devices: number('devices', values.devices, 1, 100_000, true),
+    rate: values.rate === undefined ? (schemaDefault('edge', 'scheduler.ratePerSecond') as number) : number('rate', values.rate, 0.01, 1000),
+    recognizers: number('recognizers', values.recognizers, 1, 64, true),
+    minutes: number('minutes', values.minutes, 0.05, 24 * 60),
+    brokerUrl: values.broker,
+    roll: values.roll,
+    warmupSeconds: values.warmup === undefined ? undefined : number('warmup', values.warmup, 0, 3600),
+    poolSize: values.pool === undefined ? undefined : number('pool', values.pool, 10, 100_000, true),
+    seed: number('seed', values.seed, 0, 2 ** 31, true),
+    progress: (line) => process.stderr.write(`enfpire load: ${line}\n`),
+  });
+  await mkdir(dirname(outPath), { recursive: true });
+  const partial = `${outPath}.partial`;
+  await writeFile(partial, `${JSON.stringify(report, null, 2)}\n`);
+  await rename(partial, outPath);
+  write(
+    `${report.achieved_qps} q/s of ${report.offered_qps} offered, p50 ${report.p50_ms} ms, p99 ${report.p99_ms} ms, ` +
+      `${report.errors} errors, ${report.drops} drops, component recall ${report.component_recall}, ` +
+      `${report.bytes_per_result} B/result; wrote ${outPath}\n`,
+  );
+  return 0;
+}
+
+function number(name: string, raw: string, min: number, max: number, integer = false): number {
+  const n = Number(raw);
+  if (!Number.isFinite(n) || n < min || n > max || (integer && !Number.isInteger(n))) {
+    throw new UserError(`load: --${name} must be ${integer ? 'an integer' : 'a number'} from ${min} to ${max}, not '${raw}'.`);
+  }
+  return n;
+}

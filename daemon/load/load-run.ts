@@ -1,0 +1,405 @@
+/**
+ * `enfpire load` (DESIGN §9, issue #12): many simulated devices through a real broker against K recognizers of one
+ * shared-subscription group. Each device is its own MQTT connection through the real RecognitionClient (random client
+ * id, reply topic named after it), sends at absolute slot times from a random phase, and its queries are built ahead
+ * by the real privacy transform (queries.ts). The recognizers are the shipped RecognizerService, each in its own
+ * process (soak/child.ts), on a private Mosquitto (soak/mosquitto.ts) unless a broker URL is given. With `roll`, a new
+ * gallery edition is rolled through the group half-way: each recognizer in turn is replaced by one serving the new
+ * edition, and every reply is checked against the gallery version it names.
+ */
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { stringify } from 'yaml';
+import { schemaDefault } from '../config/load.js';
+import { loadManifest } from '../extractor/manifest.js';
+import { seededRandom } from '../privacy/random.js';
+import { ExactIndex, defaultIndexOptions } from '../recognizer/spot-index.js';
+import { SpotStore, type StoredSpot } from '../recognizer/spot-store.js';
+import { SoakChild } from '../soak/child.js';
+import { startMosquitto, type Mosquitto } from '../soak/mosquitto.js';
+import { dequantize, quantize } from '../transport/codec.js';
+import { wireLimitsFor } from '../transport/limits.js';
+import type { ReplyMessage } from '../transport/messages.js';
+import { RecognitionClient, RequestTimeoutError } from '../transport/recognition-client.js';
+import { defaultModelManifest, packageRoot } from '../util/paths.js';
+import { dot, normalize } from '../util/vector.js';
+import { DEFAULT_REGION_SIZE, loadGalleryFile } from './gallery.js';
+import { defaultLoadCacheDir, defaultPhotoDirs, photoFeatures } from './photo-features.js';
+import { buildQueryPool, type LoadQuery } from './queries.js';
+import { componentRecall, type ComponentRecall, type RecallSample } from './recall.js';
+
+export interface LoadOptions {
+  spots: number;
+  devices: number;
+  /** Slots per second per device (the device scheduler's rate). */
+  rate: number;
+  recognizers: number;
+  minutes: number;
+  /** An existing broker (mqtt://…); default a private Mosquitto started for the run. */
+  brokerUrl?: string;
+  /** Roll a new gallery edition through the group half-way through the run. */
+  roll?: boolean;
+  /** Untimed seconds before measuring; default min(10, a tenth of the run). */
+  warmupSeconds?: number;
+  /** Queries built ahead, all regions together; default 600 (fewer past 100,000 spots, where each costs a long exact scan). */
+  poolSize?: number;
+  regionSize?: number;
+  seed?: number;
+  /** Where photo features, galleries and HNSW graphs are kept between runs. */
+  cacheDir?: string;
+  /** Photo folders; default the benchmark photos (scripts/build-benchmark.mjs) and the samples. */
+  photoDirs?: string[];
+  /** Real windows cut from the photographs (default 10,000); spots beyond them are synthetic (gallery.ts). */
+  photoWindows?: number;
+  manifestPath?: string;
+  progress?: (line: string) => void;
+}
+
+export interface RollReport {
+  /** Gallery versions of the editions before and after. */
+  from: string;
+  to: string;
+  /** Seconds from the first new recognizer starting to the last old one stopped. */
+  seconds: number;
+  /** Replies naming each version. */
+  replies_by_version: Record<string, number>;
+  /** Replies whose candidates are not the gallery edition their version names (must be 0). */
+  mixed_version_replies: number;
+  /** Replies naming no version or an unknown one (must be 0). */
+  unknown_version_replies: number;
+  /** Replies of the old version after a device had seen the new one (both serve while the group rolls). */
+  version_regressions: number;
+}
+
+export interface LoadReport {
+  schema: 'enfpire-load/1';
+  created_at: string;
+  spots: number;
+  devices: number;
+  recognizers: number;
+  /** devices × rate. */
+  offered_qps: number;
+  /** Replies per second over the measured time. */
+  achieved_qps: number;
+  p50_ms: number;
+  p95_ms: number;
+  p99_ms: number;
+  max_ms: number;
+  /** Requests that ended in an error reply, a publish failure or a disconnection. */
+  errors: number;
+  /** Requests that got no reply within the request timeout. */
+  drops: number;
+  /** Share of replies holding every component spot that the exact scan returns (recall.ts). */
+  component_recall: number;
+  recall: ComponentRecall;
+  /** Reply payload bytes per real result, dummies' replies included (DESIGN §7). */
+  bytes_per_result: number;
+  bytes_per_reply: number;
+  sent: number;
+  replies: number;
+  real_replies: number;
+  /** Measured seconds (after the warm-up). */
+  seconds: number;
+  warmup_seconds: number;
+  rate_per_device: number;
+  top_m: { mean: number; max: number };
+  gallery: { version: string; real_spots: number; synthetic_spots: number; region_size: number; photos: number };
+  index: { kind: 'hnsw'; efSearch: number; efPerCandidate: number; m: number; efConstruction: number };
+  /** Queries taken by each recognizer process (the group's split). */
+  per_recognizer_queries: number[];
+  broker: string;
+  machine: { cpus: number; cpu_model: string; load_average_start: number[]; load_average_end: number[] };
+  roll?: RollReport;
+}
+
+interface DeviceState {
+  client: RecognitionClient;
+  queries: LoadQuery[];
+  next: number;
+  /** Highest gallery edition seen so far. */
+  edition: number;
+}
+
+/** Runs the load test; everything it started is stopped before it returns or throws. */
+export async function runLoad(options: LoadOptions): Promise<LoadReport> {
+  const say = options.progress ?? (() => undefined);
+  const manifestPath = options.manifestPath ?? defaultModelManifest;
+  const manifest = await loadManifest(manifestPath);
+  const cacheDir = options.cacheDir ?? defaultLoadCacheDir();
+  const regionSize = Math.min(options.regionSize ?? DEFAULT_REGION_SIZE, options.spots);
+  const seed = options.seed ?? 1;
+  const loadStart = loadavg();
+  const realWanted = options.photoWindows ?? 10_000;
+
+  say(`photo features: ${realWanted} windows of real photographs (cached in ${cacheDir})`);
+  const features = await photoFeatures({
+    dirs: options.photoDirs ?? defaultPhotoDirs(packageRoot),
+    manifestPath,
+    count: realWanted,
+    views: Math.min(1000, realWanted),
+    cacheDir,
+    progress: say,
+  });
+  const galleryOptions = { spots: options.spots, features, model: manifest.id, seed, regionSize, cacheDir, featuresKey: features.key };
+  say(`gallery: ${options.spots} spots`);
+  const galleryPath = await loadGalleryFile({ ...galleryOptions, edition: 1 });
+  const nextGalleryPath = options.roll ? await loadGalleryFile({ ...galleryOptions, edition: 2 }) : undefined;
+  const { spots, version } = readGallery(galleryPath);
+  const next = nextGalleryPath ? readGallery(nextGalleryPath) : undefined;
+  const nextVersion = next?.version;
+  const referencesOf = new Map<number, Map<string, Float32Array>>();
+  if (next) {
+    referencesOf.set(1, new Map(spots.map((s) => [s.id, s.feature])));
+    referencesOf.set(2, new Map(next.spots.map((s) => [s.id, s.feature])));
+  }
+
+  // Devices are spread over regions; queries are built ahead per region and shared by its devices, each from its own offset.
+  const regions = [...new Set(spots.map((s) => s.region))].sort();
+  const used = Math.min(regions.length, options.devices, 20);
+  const usedRegions = Array.from({ length: used }, (_, i) => regions[Math.floor((i * regions.length) / used)]);
+  const poolSize = options.poolSize ?? (options.spots > 100_000 ? 200 : 600);
+  say(`queries: ${poolSize} built ahead by the k-mix transform over ${used} region packs`);
+  const pool = buildQueryPool({ spots, features, perRegion: Math.ceil(poolSize / used), regions: usedRegions, seed }, manifest.viewVariation?.sigma ?? 0.4);
+  say('exact answers for the component recall');
+  const exactIndex = new ExactIndex(spots);
+  const exact = new Map<LoadQuery, string[]>();
+  for (const list of pool.values()) for (const q of list) exact.set(q, exactIndex.search(q.vector, q.topM).map((h) => h.id));
+  const editionOf = new Map<string, number>([[version, 1]]);
+  if (nextVersion) editionOf.set(nextVersion, 2);
+
+  const dir = await mkdtemp(join(tmpdir(), 'enfpire-load-'));
+  let broker: Mosquitto | undefined;
+  const recognizers: SoakChild[] = [];
+  const retired: SoakChild[] = [];
+  const devices: DeviceState[] = [];
+  try {
+    if (!options.brokerUrl) {
+      broker = await startMosquitto({ extraConfig: ['max_queued_messages 100000', 'max_inflight_messages 0'] });
+    }
+    const url = options.brokerUrl ?? broker!.url;
+    const indexSettings = { kind: 'hnsw' as const, ...defaultIndexOptions() };
+    const profile = async (name: string, gallery: string) => {
+      const path = join(dir, `${name}.yaml`);
+      await writeFile(path, stringify({ broker: { url }, group: 'enfpire-load', gallery, model: manifestPath, index: { kind: 'hnsw' }, log: { level: 'warn' } }));
+      return path;
+    };
+    const profileV1 = await profile('recognizer-e1', galleryPath);
+    say(`recognizer 1 of ${options.recognizers}: loading the gallery and its HNSW graph (built once, then cached beside the gallery)`);
+    recognizers.push(await SoakChild.start('recognizer', profileV1, 60 * 60_000));
+    recognizers.push(...(await Promise.all(Array.from({ length: options.recognizers - 1 }, () => SoakChild.start('recognizer', profileV1, 60 * 60_000)))));
+
+    say(`devices: ${options.devices} connections`);
+    const limits = wireLimitsFor(manifest.output.dimension, { maxCandidates: 256 });
+    const requestTimeoutMs = schemaDefault('edge', 'transport.requestTimeoutMs') as number;
+    const random = seededRandom(seed + 99);
+    for (let i = 0; i < options.devices; i += 50) {
+      const batch = Array.from({ length: Math.min(50, options.devices - i) }, (_, j) => {
+        const region = usedRegions[(i + j) % used];
+        const queries = pool.get(region)!;
+        const client = new RecognitionClient({ url, model: manifest.id, limits, requestTimeoutMs, infoWaitMs: 2_000 });
+        return { client, queries, next: random.int(queries.length), edition: 0 } satisfies DeviceState;
+      });
+      await Promise.all(batch.map((d) => d.client.start()));
+      devices.push(...batch);
+    }
+
+    // The timed run.
+    const durationMs = options.minutes * 60_000;
+    const warmupMs = (options.warmupSeconds ?? Math.min(10, (durationMs / 1000) * 0.1)) * 1000;
+    const periodMs = 1000 / options.rate;
+    const t0 = performance.now() + 500;
+    const measureFrom = t0 + warmupMs;
+    const endAt = t0 + warmupMs + durationMs;
+    const latencies: number[] = [];
+    const samples: RecallSample[] = [];
+    const roll: RollReport | undefined = nextVersion ? { from: version, to: nextVersion, seconds: 0, replies_by_version: {}, mixed_version_replies: 0, unknown_version_replies: 0, version_regressions: 0 } : undefined;
+    const n = { sent: 0, replies: 0, realReplies: 0, errors: 0, drops: 0, topMSum: 0, topMMax: 0 };
+    let bytesAtStart = 0;
+    const inFlight = new Set<Promise<void>>();
+
+    // The device's check of a reply during a roll: it names a known gallery version, and its scores are that
+    // edition's cosines with the query as sent (int8 on the wire), not the other edition's.
+    const check = (device: DeviceState, reply: ReplyMessage, sentVector: Float32Array): number | undefined => {
+      if (!roll) return 1;
+      const v = reply.galleryVersion ?? '';
+      roll.replies_by_version[v || '(none)'] = (roll.replies_by_version[v || '(none)'] ?? 0) + 1;
+      const edition = editionOf.get(v);
+      if (edition === undefined) {
+        roll.unknown_version_replies++;
+        return undefined;
+      }
+      const named = scoreError(reply, sentVector, referencesOf.get(edition)!);
+      const other = scoreError(reply, sentVector, referencesOf.get(3 - edition)!);
+      if (!(named < 1e-3 && named < other)) roll.mixed_version_replies++;
+      if (edition < device.edition) roll.version_regressions++;
+      device.edition = Math.max(device.edition, edition);
+      return edition;
+    };
+
+    const send = (device: DeviceState, at: number) => {
+      const q = device.queries[device.next++ % device.queries.length];
+      const measured = at >= measureFrom;
+      const start = performance.now();
+      if (measured) {
+        n.sent++;
+        n.topMSum += q.topM;
+        n.topMMax = Math.max(n.topMMax, q.topM);
+      }
+      const p = device.client
+        .query({ type: 'query', model: manifest.id, vector: q.vector, topM: q.topM })
+        .then(
+          (reply) => {
+            const edition = check(device, reply, onWire(q.vector));
+            if (!measured) return;
+            latencies.push(performance.now() - start);
+            n.replies++;
+            if (q.real) n.realReplies++;
+            // The exact answers are edition 1's.
+            if (edition === 1) samples.push({ components: q.components, exact: exact.get(q)!, reply: reply.candidates.map((c) => c.id) });
+          },
+          (err: unknown) => {
+            if (!measured) return;
+            if (err instanceof RequestTimeoutError) n.drops++;
+            else n.errors++;
+          },
+        )
+        .finally(() => inFlight.delete(p));
+      inFlight.add(p);
+    };
+
+    // One timer per device at absolute slot times: phase + n × period, never catching up on missed slots.
+    const timers = new Set<NodeJS.Timeout>();
+    devices.forEach((device) => {
+      let slot = t0 + random.next() * periodMs;
+      const tick = () => {
+        if (slot >= endAt) return;
+        const at = slot;
+        const timer = setTimeout(() => {
+          timers.delete(timer);
+          send(device, at);
+          // The next slot, skipping any this device missed while the process was busy (a device does not catch up).
+          slot = at + periodMs;
+          const now = performance.now();
+          if (slot < now) slot += Math.ceil((now - slot) / periodMs) * periodMs;
+          tick();
+        }, at - performance.now());
+        timers.add(timer);
+      };
+      tick();
+    });
+
+    const bytesIn = () => devices.reduce((sum, d) => sum + d.client.counters().bytesIn, 0);
+    await sleep(measureFrom - performance.now());
+    bytesAtStart = bytesIn();
+    say(`measuring for ${options.minutes * 60} s at ${options.devices * options.rate} q/s offered`);
+    if (roll && nextGalleryPath) {
+      await sleep(durationMs / 3);
+      const rollStart = performance.now();
+      const profileV2 = await profile('recognizer-e2', nextGalleryPath);
+      for (let i = 0; i < recognizers.length; i++) {
+        say(`roll: recognizer ${i + 1} of ${recognizers.length} → gallery ${nextVersion}`);
+        const fresh = await SoakChild.start('recognizer', profileV2, 60 * 60_000);
+        const old = recognizers[i];
+        recognizers[i] = fresh;
+        await old.usage();
+        await old.stop();
+        retired.push(old);
+      }
+      roll.seconds = (performance.now() - rollStart) / 1000;
+    }
+    await sleep(endAt - performance.now());
+    const bytesAtEnd = bytesIn();
+    for (const t of timers) clearTimeout(t);
+    // Answers still on their way count (they were sent in the measured time); wait up to one request timeout.
+    await Promise.race([Promise.allSettled([...inFlight]), sleep(requestTimeoutMs + 500)]);
+    const seconds = durationMs / 1000;
+
+    const perRecognizer = await Promise.all(recognizers.map(async (r) => (await r.usage())?.counters.queries ?? r.lastCounters.queries ?? 0));
+    const recall = componentRecall(samples);
+    const sorted = latencies.sort((a, b) => a - b);
+    const pct = (p: number) => (sorted.length === 0 ? NaN : round(sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]));
+    const replyBytes = bytesAtEnd - bytesAtStart;
+    return {
+      schema: 'enfpire-load/1',
+      created_at: new Date().toISOString(),
+      spots: options.spots,
+      devices: options.devices,
+      recognizers: options.recognizers,
+      offered_qps: round(options.devices * options.rate),
+      achieved_qps: round(n.replies / seconds),
+      p50_ms: pct(50),
+      p95_ms: pct(95),
+      p99_ms: pct(99),
+      max_ms: pct(100),
+      errors: n.errors,
+      drops: n.drops,
+      component_recall: round(recall.component_recall),
+      recall: roundAll(recall),
+      bytes_per_result: n.realReplies === 0 ? NaN : Math.round(replyBytes / n.realReplies),
+      bytes_per_reply: n.replies === 0 ? NaN : Math.round(replyBytes / n.replies),
+      sent: n.sent,
+      replies: n.replies,
+      real_replies: n.realReplies,
+      seconds,
+      warmup_seconds: warmupMs / 1000,
+      rate_per_device: options.rate,
+      top_m: { mean: round(n.sent === 0 ? 0 : n.topMSum / n.sent), max: n.topMMax },
+      gallery: {
+        version,
+        real_spots: Math.min(options.spots, features.count),
+        synthetic_spots: Math.max(0, options.spots - features.count),
+        region_size: regionSize,
+        photos: features.photos.length,
+      },
+      index: indexSettings,
+      per_recognizer_queries: [...retired.map((r) => r.lastCounters.queries ?? 0), ...perRecognizer],
+      broker: options.brokerUrl ? 'external' : 'mosquitto (private, started for the run)',
+      machine: { cpus: cpus().length, cpu_model: cpus()[0]?.model ?? '', load_average_start: loadStart.map(round), load_average_end: loadavg().map(round) },
+      ...(roll ? { roll } : {}),
+    };
+  } finally {
+    await Promise.allSettled(devices.map((d) => d.client.stop()));
+    await Promise.allSettled(recognizers.map((r) => r.stop()));
+    await broker?.stop();
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+function readGallery(path: string): { spots: StoredSpot[]; version: string } {
+  const store = SpotStore.open(path);
+  try {
+    return { spots: store.all(), version: store.meta().galleryVersion };
+  } finally {
+    store.close();
+  }
+}
+
+/** The query vector as the recognizer sees it: int8 on the wire, then normalised. */
+function onWire(v: Float32Array): Float32Array {
+  return normalize(dequantize(quantize(v)));
+}
+
+/** Largest difference between a reply's scores and the cosines of `query` with these references (Infinity for an unknown id). */
+function scoreError(reply: ReplyMessage, query: Float32Array, references: Map<string, Float32Array>): number {
+  let worst = 0;
+  for (const c of reply.candidates) {
+    const f = references.get(c.id);
+    if (!f) return Infinity;
+    worst = Math.max(worst, Math.abs(dot(query, normalize(f)) - c.score));
+  }
+  return worst;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)));
+}
+
+function round(x: number): number {
+  return Number.isFinite(x) ? Number(x.toPrecision(4)) : x;
+}
+
+function roundAll<T extends object>(o: T): T {
+  return Object.fromEntries(Object.entries(o).map(([k, v]) => [k, typeof v === 'number' && !Number.isInteger(v) ? round(v) : v])) as T;
+}
