@@ -7,6 +7,7 @@
 import t from 'tap';
 import { get } from 'node:http';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 import { SqliteGallery } from '../../daemon/gallery/sqlite-gallery.js';
 import { enrolSampleGallery, startRecognizer, writeEdgeProfile } from '../helpers/edge-rig.js';
 import { startMosquitto } from '../helpers/mosquitto.js';
@@ -18,26 +19,21 @@ interface Acked {
   label: string | null;
 }
 
-/** Follows /events and collects every result event. */
+/** Follows /events and collects every result event (the data line after an `event: result` line). */
 function follow(port: number): { acked: Acked[]; close: () => void } {
   const acked: Acked[] = [];
-  let buffer = '';
   const req = get({ host: '127.0.0.1', port, path: '/events' }, (res) => {
-    res.setEncoding('utf8');
-    res.on('data', (chunk: string) => {
-      buffer += chunk;
-      let end: number;
-      while ((end = buffer.indexOf('\n\n')) >= 0) {
-        const event = buffer.slice(0, end);
-        buffer = buffer.slice(end + 2);
-        const data = /^event: result\ndata: (.*)$/m.exec(event)?.[1];
-        if (data) {
-          const r = JSON.parse(data) as Acked;
-          acked.push({ at: r.at, label: r.label });
-        }
+    let event = '';
+    const lines = createInterface({ input: res });
+    // The stream ends with a reset when the edge is killed: expected here.
+    lines.on('error', () => undefined);
+    lines.on('line', (line) => {
+      if (line.startsWith('event: ')) event = line.slice(7);
+      else if (line.startsWith('data: ') && event === 'result') {
+        const r = JSON.parse(line.slice(6)) as Acked;
+        acked.push({ at: r.at, label: r.label });
       }
     });
-    res.on('error', () => undefined);
   });
   req.on('error', () => undefined);
   return { acked, close: () => req.destroy() };

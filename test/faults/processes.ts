@@ -28,7 +28,13 @@ export async function startService(t: Test, args: string[], ready: RegExp, timeo
   let log = '';
   child.stderr.on('data', (d: Buffer) => (log += d.toString()));
   let alive = true;
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  let ended = '';
+  const exited = new Promise<void>((resolve) =>
+    child.once('exit', (code, signal) => {
+      ended = `exit code ${code}, signal ${signal}`;
+      resolve();
+    }),
+  );
   void exited.then(() => (alive = false));
   t.teardown(async () => {
     if (!alive) return;
@@ -37,7 +43,7 @@ export async function startService(t: Test, args: string[], ready: RegExp, timeo
     await exited;
   });
   if (!(await eventually(() => ready.test(log) || !alive, timeoutMs)) || !alive) {
-    throw new Error(`enfpire ${args.join(' ')} did not start:\n${log}`);
+    throw new Error(`enfpire ${args.join(' ')} did not start (${ended || 'still running'}):\n${log}`);
   }
   return { pid: child.pid!, log: () => log, kill: (signal) => void (alive && child.kill(signal)), exited };
 }
