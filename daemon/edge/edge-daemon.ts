@@ -4,7 +4,8 @@ import type { Extractor } from '../extractor/types.js';
 import type { Gallery } from '../gallery/types.js';
 import type { Transform } from '../privacy/types.js';
 import { QueryScheduler, SupersededError, type ScheduleMode } from '../privacy/scheduler.js';
-import type { QueryMessage, ReplyMessage, ServiceInfo } from '../transport/messages.js';
+import type { QueryMessage, ServiceInfo } from '../transport/messages.js';
+import type { ResolvedReply } from './candidate-book.js';
 import type { Logger } from '../util/log.js';
 import { systemClock, type Clock } from '../util/clock.js';
 import { dot } from '../util/vector.js';
@@ -14,7 +15,7 @@ import type { Resolver } from './resolver.js';
 
 /** What the edge daemon needs from the transport: one request, one reply. RecognitionClient provides it. */
 export interface QueryTransport {
-  query(q: QueryMessage): Promise<ReplyMessage>;
+  query(q: QueryMessage): Promise<ResolvedReply>;
 }
 
 /** One recognition result, as the local API and the demo see it. Never sent to the server. */
@@ -104,7 +105,7 @@ export const REAL_FRAME_ATTEMPTS = 3;
  * per-frame problems: those are logged and counted, the daemon keeps running.
  */
 export class EdgeDaemon extends EventEmitter implements PausableQueries {
-  private readonly scheduler: QueryScheduler<ReplyMessage>;
+  private readonly scheduler: QueryScheduler<ResolvedReply>;
   private loop: Promise<void> | undefined;
   private running = false;
   private previousFeature: Float32Array | undefined;
@@ -133,7 +134,7 @@ export class EdgeDaemon extends EventEmitter implements PausableQueries {
     super();
     const { transform, transport, gallery, extractor } = options;
     this.clock = options.clock ?? systemClock;
-    this.scheduler = new QueryScheduler<ReplyMessage>({
+    this.scheduler = new QueryScheduler<ResolvedReply>({
       mode: options.schedule.mode,
       ratePerSecond: options.schedule.ratePerSecond,
       random: options.random,
@@ -263,7 +264,7 @@ export class EdgeDaemon extends EventEmitter implements PausableQueries {
    * burst outside the schedule. After REAL_FRAME_ATTEMPTS failures the frame is counted as failed (`failedFrames`,
    * and in `errors`) and the error passed on. A newer frame that supersedes the retry ends it as superseded.
    */
-  private async ask(feature: Float32Array, frame: Frame): Promise<ReplyMessage> {
+  private async ask(feature: Float32Array, frame: Frame): Promise<ResolvedReply> {
     for (let attempt = 1; ; attempt++) {
       const waiting = this.scheduler.submit({ ...(await this.buildQuery(feature)), label: frame.label });
       this.working = false;

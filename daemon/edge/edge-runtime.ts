@@ -15,6 +15,7 @@ import { wireLimitsFor } from '../transport/limits.js';
 import type { RegionPackMessage } from '../transport/messages.js';
 import type { ViewModelBounds } from '../extractor/types.js';
 import { boundRegionPack } from './region-pack-bounds.js';
+import { CandidateBook } from './candidate-book.js';
 import { UserError } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
 import { EdgeDaemon, type EdgeResult, type SentQuery } from './edge-daemon.js';
@@ -177,7 +178,7 @@ export class EdgeRuntime extends EventEmitter<{ result: [EdgeResult]; query: [Se
       gate: config.camera.gate.enabled ? new SceneGate({ ...config.camera.gate, now: () => clock.now() }) : undefined,
       extractor,
       transform,
-      transport: client,
+      transport: new CandidateBook(pack, logger).transport(client),
       gallery,
       resolver,
       schedule: { mode: config.scheduler.mode, ratePerSecond: config.scheduler.ratePerSecond },

@@ -6,6 +6,7 @@
  * re-ranks replies on the device and dummy replies never become results. A wiretap keeps what the server saw, the
  * adversaries attack only that, and ground truth stays here to score them.
  */
+import { CandidateBook } from '../edge/candidate-book.js';
 import { copyFile, mkdir, mkdtemp, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, extname, join } from 'node:path';
@@ -182,6 +183,8 @@ interface World {
   sigma: number;
   walk: WalkModel;
   baseline: InProcessServer;
+  /** Resolves the baseline's replies against the whole gallery's pack, as a device resolves its own. */
+  book: CandidateBook;
   brokerUrl: string;
   protocolVersion: MqttProtocolVersion;
   limits: ReturnType<typeof wireLimitsFor>;
@@ -242,7 +245,8 @@ export async function runEval(options: EvalOptions): Promise<EvalReport> {
     const enrolS = (performance.now() - started) / 1000;
 
     baseline = InProcessServer.open(galleryPath);
-    const region = (await baseline.regionPack('*')).pack.spots;
+    const wholePack = (await baseline.regionPack('*')).pack;
+    const region = wholePack.spots;
     if (k > region.length) throw new UserError(`eval: --k ${k} needs at least ${k} spots; ${options.spotsDir} has ${region.length}.`);
 
     await embedded?.start();
@@ -310,6 +314,7 @@ export async function runEval(options: EvalOptions): Promise<EvalReport> {
       sigma,
       walk: new WalkModel(region),
       baseline,
+      book: new CandidateBook(wholePack),
       brokerUrl,
       protocolVersion,
       limits: wireLimitsFor(region[0].feature.length, { maxCandidates: recognizerConfig.maxTopM }),
@@ -490,7 +495,7 @@ class BaselineTally {
         const top = plain.reply.candidates[0]?.id ?? null;
         this.plain.set(frame.label, {
           raw: top === frame.spot,
-          resolved: this.resolver.resolve(feature, plain.reply.candidates, frame.t).spotId === frame.spot,
+          resolved: this.resolver.resolve(feature, this.world.book.resolve(plain.reply).candidates, frame.t).spotId === frame.spot,
         });
       })(),
     );

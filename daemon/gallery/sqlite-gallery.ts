@@ -312,6 +312,8 @@ interface PackPayload {
   features: Float32Array;
   /** Each spot's view model in the spot store's blob form, or null; absent in packs cached before view models. */
   views?: Array<Uint8Array | null>;
+  /** Each spot's service information as JSON, or null; absent in packs cached before replies stopped carrying it. */
+  infos?: Array<string | null>;
 }
 
 function encodePackPayload(pack: RegionPackMessage): Buffer {
@@ -331,6 +333,7 @@ function encodePackPayload(pack: RegionPackMessage): Buffer {
     popularity: new Float64Array(n),
     features: new Float32Array(n * dimension),
     views: [],
+    infos: [],
   };
   const seen = new Set<string>();
   pack.spots.forEach((s, i) => {
@@ -346,6 +349,8 @@ function encodePackPayload(pack: RegionPackMessage): Buffer {
     payload.features.set(s.feature, i * dimension);
     // Decoys drawn from a cached pack must look like those drawn from a fresh one: keep the view models.
     payload.views!.push(s.view ? viewModelToBlob(s.view) : null);
+    // Replies name candidates by id only: a cached pack must still say what each spot is.
+    payload.infos!.push(s.info ? jsonOf(s.info, `region pack spot ${s.id} info`) : null);
   });
   return encode(payload);
 }
@@ -363,9 +368,11 @@ function decodePackPayload(blob: Buffer): RegionSpot[] {
     throw new Error('region pack payload has an unknown layout');
   }
   if (p.views !== undefined && (!Array.isArray(p.views) || p.views.length !== n)) throw new Error('region pack payload has an unknown layout');
+  if (p.infos !== undefined && (!Array.isArray(p.infos) || p.infos.length !== n)) throw new Error('region pack payload has an unknown layout');
   const spots: RegionSpot[] = [];
   for (let i = 0; i < n; i++) {
     const blob = p.views?.[i];
+    const info = p.infos?.[i];
     spots.push({
       id: p.ids[i],
       feature: p.features.slice(i * p.dimension, (i + 1) * p.dimension),
@@ -373,6 +380,7 @@ function decodePackPayload(blob: Buffer): RegionSpot[] {
       y: p.y[i],
       popularity: p.popularity[i],
       ...(blob ? { view: blobToViewModel(Buffer.from(blob.buffer, blob.byteOffset, blob.byteLength), p.dimension) } : {}),
+      ...(typeof info === 'string' ? { info: JSON.parse(info) as ServiceInfo } : {}),
     });
   }
   return spots;

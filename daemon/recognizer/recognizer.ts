@@ -1,5 +1,5 @@
 import type {
-  Candidate,
+  CandidateRef,
   ErrorMessage,
   QueryMessage,
   RecognizerInfoMessage,
@@ -20,10 +20,10 @@ export interface RecognizerOptions {
 export const DEFAULT_MAX_TOP_M = 64;
 
 /**
- * The recognizer's request logic, free of MQTT: a query becomes the top-M spots by cosine with their reference
- * features and full service information; a region request becomes that region's pack. The gallery is loaded once
- * and never changes while serving. Nothing about a query outlives its reply — no log, no counters per query.
- * Handlers never throw on bad input: they answer with an ErrorMessage.
+ * The recognizer's request logic, free of MQTT: a query becomes the ids and scores of the top-M spots by cosine; a
+ * region request becomes that region's pack, with every spot's reference feature and service information. The
+ * gallery is loaded once and never changes while serving. Nothing about a query outlives its reply — no log, no
+ * counters per query. Handlers never throw on bad input: they answer with an ErrorMessage.
  */
 export class Recognizer {
   private readonly meta: SpotStoreMeta;
@@ -46,7 +46,15 @@ export class Recognizer {
     this.spots = new Map(all.map((s) => [s.id, s]));
     this.packs = new Map<string, RegionSpot[]>([['*', []]]);
     for (const s of all) {
-      const spot: RegionSpot = { id: s.id, feature: s.feature, x: s.x, y: s.y, popularity: s.popularity, ...(s.view ? { view: s.view } : {}) };
+      const spot: RegionSpot = {
+        id: s.id,
+        feature: s.feature,
+        x: s.x,
+        y: s.y,
+        popularity: s.popularity,
+        ...(s.view ? { view: s.view } : {}),
+        info: s.info,
+      };
       this.packs.get('*')!.push(spot);
       if (!this.packs.has(s.region)) this.packs.set(s.region, []);
       this.packs.get(s.region)!.push(spot);
@@ -72,12 +80,9 @@ export class Recognizer {
     }
     if (typeof q.topM !== 'number' || !(q.topM >= 1)) return error('bad-request', 'topM must be a number ≥ 1');
     const topM = Math.min(Math.floor(q.topM), this.maxTopM);
-    const candidates: Candidate[] = this.index.search(q.vector, topM).map(({ id, score }) => {
-      const spot = this.spots.get(id)!;
-      // Shared, not copied: replies are encoded straight away and never mutated.
-      return { id, score, feature: spot.feature, info: spot.info };
-    });
-    return { type: 'reply', model: this.meta.model, candidates };
+    // Ids and scores only: the device holds every spot's feature and service information in its region pack.
+    const candidates: CandidateRef[] = this.index.search(q.vector, topM).map(({ id, score }) => ({ id, score }));
+    return { type: 'reply', model: this.meta.model, galleryVersion: this.meta.galleryVersion, candidates };
   }
 
   handleRegion(r: RegionRequestMessage): RegionPackMessage | ErrorMessage {

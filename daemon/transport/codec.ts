@@ -9,7 +9,7 @@ import { Decoder, Encoder, FLOAT32_OPTIONS } from 'cbor-x';
 import {
   PROTOCOL_VERSION,
   TOPICS,
-  type Candidate,
+  type CandidateRef,
   type EnvelopeRouting,
   type ErrorMessage,
   type QueryMessage,
@@ -192,16 +192,8 @@ function envelopeOf(msg: WireMessage): Record<string, unknown> {
     case 'query':
       return { ...head, m: msg.model, k: msg.topM, f: wireVector(msg.vector, 'query vector') };
     case 'reply':
-      return {
-        ...head,
-        m: msg.model,
-        c: msg.candidates.map((c, i) => ({
-          i: c.id,
-          s: c.score,
-          f: wireVector(c.feature, `candidate ${i} feature`),
-          n: c.info,
-        })),
-      };
+      // Two flat arrays rather than one map per candidate: about 20 bytes a candidate (docs/protocol.md, "Reply").
+      return { ...head, m: msg.model, gv: msg.galleryVersion, c: msg.candidates.map((c) => c.id), s: msg.candidates.map((c) => c.score) };
     case 'region-request':
       return { ...head, m: msg.model, g: msg.region };
     case 'region-pack':
@@ -217,6 +209,7 @@ function envelopeOf(msg: WireMessage): Record<string, unknown> {
           y: s.y,
           p: s.popularity,
           ...(s.view ? { v: wireViewModel(s.view, `spot ${i} view model`) } : {}),
+          ...(s.info ? { n: s.info } : {}),
         })),
       };
     case 'info':
@@ -290,16 +283,22 @@ export interface CborBudget {
  * an 8 MiB payload of one-byte empty maps made cbor-x build 8 million objects: seconds of CPU and half a gigabyte.
  */
 function maxItemsFor(limits: WireLimits): number {
-  return 64 + WIRE_BOUNDS.maxRegions + limits.maxCandidates * (2 * WIRE_BOUNDS.maxInfoNodes + 16) + limits.maxSpots * 64;
+  return 64 + WIRE_BOUNDS.maxRegions + limits.maxCandidates * 4 + limits.maxSpots * (64 + 2 * PACK_INFO_NODES_PER_SPOT);
 }
 
 /**
+ * Service information values a region pack may carry per spot on average (any one spot may have up to
+ * WIRE_BOUNDS.maxInfoNodes): a name, a description and a link are 4 with their keys.
+ */
+const PACK_INFO_NODES_PER_SPOT = 16;
+
+/**
  * Most map entries a payload may hold, for the same reason: cbor-x spends 1-4 µs on each (a property of a plain
- * object), about ten times what an array item costs. A spot has at most 10 (6, and 4 in its view model), a candidate 4
- * plus its service information's keys; each is given room for added fields.
+ * object), about ten times what an array item costs. A spot has at most 11 (7, and 4 in its view model) plus its
+ * service information's keys; a reply has a handful, its candidates none; each is given room for added fields.
  */
 function maxMapEntriesFor(limits: WireLimits): number {
-  return 64 + limits.maxSpots * 12 + limits.maxCandidates * (WIRE_BOUNDS.maxInfoNodes + 8);
+  return 64 + limits.maxSpots * (12 + PACK_INFO_NODES_PER_SPOT);
 }
 
 /**
@@ -528,17 +527,19 @@ function decodeQuery(o: Obj, limits: WireLimits): QueryMessage {
 
 function decodeReply(o: Obj, limits: WireLimits): ReplyMessage {
   const model = modelId(o, 'reply model id');
-  const candidates: Candidate[] = array(o, 'c', 'reply candidates', limits.maxCandidates).map((raw, i) => {
-    const what = `reply candidate ${i}`;
-    const c = object(raw, what);
-    return {
-      id: ident(c, 'i', `${what} id`, WIRE_BOUNDS.maxIdLength),
-      score: finite(c, 's', `${what} score`),
-      feature: vector(c, 'f', `${what} feature`, limits.dimension),
-      info: serviceInfo(field(c, 'n', `${what} service info`), `${what} service info`),
-    };
+  const galleryVersion = ident(o, 'gv', 'reply gallery version', WIRE_BOUNDS.maxIdLength);
+  const ids = array(o, 'c', 'reply candidates', limits.maxCandidates);
+  const scores = array(o, 's', 'reply scores', limits.maxCandidates);
+  if (scores.length !== ids.length) throw new WireError(`reply has ${ids.length} candidates but ${scores.length} scores`);
+  const candidates: CandidateRef[] = ids.map((id, i) => {
+    if (typeof id !== 'string' || id.length === 0 || id.length > WIRE_BOUNDS.maxIdLength || CONTROL.test(id)) {
+      throw new WireError(`reply candidate ${i} is ${describe(id)}, expected a spot id`);
+    }
+    const score = scores[i];
+    if (typeof score !== 'number' || !Number.isFinite(score)) throw new WireError(`reply score ${i} is ${describe(score)}, expected a finite number`);
+    return { id, score };
   });
-  return { type: 'reply', model, candidates };
+  return { type: 'reply', model, galleryVersion, candidates };
 }
 
 function decodeRegionRequest(o: Obj): RegionRequestMessage {
@@ -595,8 +596,11 @@ function decodeRegionPack(o: Obj, limits: WireLimits): RegionPackMessage {
       popularity: finite(s, 'p', `${what} popularity`),
     };
     if (!(spot.popularity > 0)) throw new WireError(`${what} popularity is ${spot.popularity}, expected > 0`);
-    if (s.v === undefined) return spot;
-    return { ...spot, view: viewModel(s.v, `${what} view model`, limits.dimension) };
+    return {
+      ...spot,
+      ...(s.v === undefined ? {} : { view: viewModel(s.v, `${what} view model`, limits.dimension) }),
+      ...(s.n === undefined ? {} : { info: serviceInfo(s.n, `${what} service info`) }),
+    };
   });
   return { type: 'region-pack', model, region, galleryVersion, spots };
 }

@@ -58,17 +58,32 @@ export interface QueryMessage {
   topM: number;
 }
 
-export interface Candidate {
+/** A spot the recognizer found for a query, as the reply names it. */
+export interface CandidateRef {
   id: string;
+  /** Cosine between the query and the spot's reference feature. */
   score: number;
+}
+
+/**
+ * A candidate with what the device judges it by: its reference feature and service information, which the device
+ * takes from its region pack (edge/candidate-book.ts), never from the reply.
+ */
+export interface Candidate extends CandidateRef {
   feature: Float32Array;
   info: ServiceInfo;
 }
 
+/**
+ * The answer to a query: the candidates' ids and scores only, and the gallery version they come from. The device
+ * already holds every spot's feature and service information in its region pack, so a reply is about 20 bytes a
+ * candidate instead of about 500 (docs/protocol.md, "Reply").
+ */
 export interface ReplyMessage {
   type: 'reply';
   model: string;
-  candidates: Candidate[];
+  galleryVersion: string;
+  candidates: CandidateRef[];
 }
 
 export interface RegionRequestMessage {
@@ -88,6 +103,8 @@ export interface RegionSpot {
   popularity: number;
   /** How camera views of this spot deviate from `feature` (learned at enrolment); absent in older galleries. */
   view?: SpotViewModel;
+  /** What the device shows when this spot is the answer; every pack from a recognizer carries it. */
+  info?: ServiceInfo;
 }
 
 /** Most principal directions a spot view model may carry (wire and store bound). */

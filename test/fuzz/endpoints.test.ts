@@ -96,8 +96,9 @@ t.test(`the recognizer endpoint: ${FUZZ_MESSAGES} requests; every bad one counte
   });
 
   const heap0 = heapMiB();
+  // Waits below are generous: on a loaded 2-core machine the broker and endpoint drain 100,000 messages slowly.
   const seconds = await publishAll(plan, 500, ({ topic, sample, props }) => peer.publishAsync(topic, sample.bytes, { qos: 1, ...(props ? { properties: props } : {}) }));
-  t.ok(await eventually(() => ep.counters().replies >= expected.replies && ep.counters().inFlight === 0, 60_000), 'every answerable request was answered');
+  t.ok(await eventually(() => ep.counters().replies >= expected.replies && ep.counters().inFlight === 0, 300_000), 'every answerable request was answered');
   const heap1 = heapMiB();
   const c = ep.counters();
   t.comment(`recognizer endpoint: ${plan.length} requests published in ${seconds.toFixed(1)} s (QoS 1, 500 in flight); ${fates}`);
@@ -144,7 +145,7 @@ t.test(`the recognition client: ${FUZZ_MESSAGES} replies and announcements; ever
   );
   expected.dropped += unsolicited.length;
   fates.add('unsolicited, dropped', unsolicited.length);
-  t.ok(await eventually(() => client.counters().dropped >= expected.dropped, 60_000), 'unsolicited replies dropped');
+  t.ok(await eventually(() => client.counters().dropped >= expected.dropped, 300_000), 'unsolicited replies dropped');
 
   // 2. Announcements (not retained): an empty one withdraws, a valid info is taken, anything else is dropped.
   for (const sample of announcements) {
@@ -155,7 +156,7 @@ t.test(`the recognition client: ${FUZZ_MESSAGES} replies and announcements; ever
   }
   const s2 = await publishAll(announcements, 500, (sample) => recognizer.publishAsync(TOPICS.info, sample.bytes, { qos: 1 }));
   await recognizer.publishAsync(TOPICS.info, encode(info), { qos: 1, retain: true });
-  t.ok(await eventually(() => client.counters().dropped >= expected.dropped && client.info()?.galleryVersion === 'v1', 60_000), 'bad announcements dropped');
+  t.ok(await eventually(() => client.counters().dropped >= expected.dropped && client.info()?.galleryVersion === 'v1', 300_000), 'bad announcements dropped');
 
   // 3. Answers: each request the client makes is answered with the next sample of its kind, under its correlation data.
   const plan = answers.map((sample, i) => {

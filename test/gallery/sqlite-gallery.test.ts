@@ -18,7 +18,15 @@ function pack(region: string, version: string, ids: string[]): RegionPackMessage
     model: 'm1',
     region,
     galleryVersion: version,
-    spots: ids.map((id, i) => ({ id, feature: candidate(id, i + 1).feature, x: i * 80.5, y: -i * 3.25, popularity: i + 0.5 })),
+    // Service information on some spots only: replies name candidates by id, so the cached pack must keep it.
+    spots: ids.map((id, i) => ({
+      id,
+      feature: candidate(id, i + 1).feature,
+      x: i * 80.5,
+      y: -i * 3.25,
+      popularity: i + 0.5,
+      ...(i % 2 === 0 ? { info: { name: id.toUpperCase(), url: `https://x.test/${id}`, tags: ['a'] } } : {}),
+    })),
   };
 }
 

@@ -100,23 +100,19 @@ t.test('every message type survives a round trip', async (t) => {
   const reply: ReplyMessage = {
     type: 'reply',
     model: 'enfpire-gist-int8-v1',
-    candidates: Array.from({ length: 8 }, (_, i) => ({
-      id: `spot-${i}`,
-      score: 0.9 - i * 0.05,
-      feature: randomVector(),
-      info: { name: `Spot ${i}`, description: 'Kiosk\nopen 9-5', url: 'https://example.org', tags: ['a', 'b'], hours: { mon: [9, 17] }, open: true, rating: null },
-    })),
+    galleryVersion: 'v7',
+    candidates: Array.from({ length: 8 }, (_, i) => ({ id: `spot-${i}`, score: 0.9 - i * 0.05 })),
   };
   const r = decode(encode(reply), limits);
   t.equal(r.type, 'reply');
   if (r.type === 'reply') {
     t.equal(r.candidates.length, 8);
+    t.equal(r.galleryVersion, 'v7', 'the gallery version travels in every reply');
     r.candidates.forEach((c, i) => {
       const o = reply.candidates[i];
       t.equal(c.id, o.id);
       t.ok(Math.abs(c.score - o.score) < 1e-6, 'score travels as float32');
-      t.same(c.info, o.info);
-      vectorWithin(t, o.feature, c.feature, `candidate ${i}`);
+      t.same(Object.keys(c).sort(), ['id', 'score'], 'ids and scores only: features and service information come from the pack');
     });
   }
 
@@ -125,7 +121,14 @@ t.test('every message type survives a round trip', async (t) => {
     model: 'm1',
     region: 'Old Town',
     galleryVersion: '2024-05-01T12:00:00Z#17',
-    spots: Array.from({ length: 50 }, (_, i) => ({ id: `s${i}`, feature: randomVector(), x: i * 12.25, y: -i * 3.5, popularity: 1 + i / 7 })),
+    spots: Array.from({ length: 50 }, (_, i) => ({
+      id: `s${i}`,
+      feature: randomVector(),
+      x: i * 12.25,
+      y: -i * 3.5,
+      popularity: 1 + i / 7,
+      info: { name: `Spot ${i}`, description: 'Kiosk\nopen 9-5', url: 'https://example.org', tags: ['a', 'b'], hours: { mon: [9, 17] }, open: true, rating: null },
+    })),
   };
   const p = decode(encode(pack), limits);
   t.equal(p.type, 'region-pack');
@@ -137,6 +140,7 @@ t.test('every message type survives a round trip', async (t) => {
       t.equal(s.id, o.id);
       t.ok(Math.abs(s.x - o.x) <= Math.abs(o.x) * 1e-6 && Math.abs(s.y - o.y) <= Math.abs(o.y) * 1e-6, 'coordinates');
       t.ok(Math.abs(s.popularity - o.popularity) < 1e-5, 'popularity');
+      t.same(s.info, o.info, 'service information');
       vectorWithin(t, o.feature, s.feature, `spot ${i}`);
     });
   }
@@ -189,9 +193,11 @@ t.test('garbage, truncated and mutated CBOR only ever gives WireError', async (t
   rejects(t, Buffer.concat([Buffer.alloc(60000, 0x81), Buffer.from([0])]), /./, 'deeply nested arrays');
 
   const valid = encode({
-    type: 'reply',
+    type: 'region-pack',
     model: 'm1',
-    candidates: [{ id: 'a', score: 0.5, feature: randomVector(), info: { name: 'A', tags: ['x'] } }],
+    region: 'north',
+    galleryVersion: 'v1',
+    spots: [{ id: 'a', feature: randomVector(), x: 1, y: 2, popularity: 1, info: { name: 'A', tags: ['x'] } }],
   });
   for (let end = 0; end < valid.length; end++) rejects(t, valid.subarray(0, end), /./, `truncated to ${end} bytes`);
 
@@ -242,37 +248,45 @@ t.test('query checks: dimension, scale, topM', async (t) => {
   for (const k of [-1, 0, 1.5, 33, '5', NaN]) rejects(t, raw.encode({ ...validQuery(), k }), /query topM/, `topM ${String(k)}`);
 });
 
-t.test('reply checks: counts, numbers, strings, service info', async (t) => {
-  const cand = (over: Record<string, unknown> = {}) => ({ i: 'spot', s: 0.5, f: rawVector(256, 0.01), n: { name: 'Spot' }, ...over });
-  const replyWith = (candidates: unknown[]) => raw.encode({ v: 1, t: 'r', m: 'm1', c: candidates });
-  t.equal(decode(replyWith([cand()]), limits).type, 'reply', 'the baseline is valid');
-  rejects(t, replyWith(Array.from({ length: 33 }, () => cand())), /reply candidates has 33 entries, at most 32/, 'too many candidates');
-  for (const s of [NaN, Infinity, 'high']) rejects(t, replyWith([cand({ s })]), /reply candidate 0 score/, `score ${String(s)}`);
-  rejects(t, replyWith([cand(), cand({ f: rawVector(255, 0.1) })]), /reply candidate 1 feature has 255 values, expected 256/, 'wrong feature dimension');
-  rejects(t, replyWith([cand({ i: 'x'.repeat(WIRE_BOUNDS.maxIdLength + 1) })]), /reply candidate 0 id has 257 characters/, 'huge id');
-  rejects(t, replyWith([cand({ i: 'a\u0000b' })]), /control characters/, 'id with NUL');
-  rejects(t, replyWith([cand({ i: '' })]), /empty/, 'empty id');
-  rejects(t, replyWith([cand({ n: 'just text' })]), /service info is a string, expected a map/, 'info not a map');
-  rejects(t, replyWith([cand({ n: {} })]), /service info.name is undefined, expected a string/, 'info without name');
-  rejects(t, replyWith([cand({ n: { name: 'x', description: 5 } })]), /description/, 'description not a string');
-  rejects(t, replyWith([cand({ n: { name: 'x', d: 'y'.repeat(5000) } })]), /has 5000 characters, at most 4096/, 'huge info string');
-  t.equal(decode(replyWith([cand({ n: { name: 'x', a: { b: [{ d: 1 }] } } })]), limits).type, 'reply', 'three levels of nesting are fine');
-  rejects(t, replyWith([cand({ n: { name: 'x', a: { b: { c: { d: { e: 1 } } } } } })]), /nested deeper than 3/, 'deep info');
-  rejects(t, replyWith([cand({ n: { name: 'x', list: Array(65).fill(1) } })]), /65 entries, at most 64/, 'long info array');
-  rejects(t, replyWith([cand({ n: Object.fromEntries(Array.from({ length: 40 }, (_, i) => [`k${i}`, i]).concat([['name', 'x']])) })]), /41 keys, at most 32/, 'too many info keys');
+t.test('reply checks: counts, numbers, ids, gallery version', async (t) => {
+  const replyWith = (ids: unknown[], scores: unknown[] = ids.map(() => 0.5), over: Record<string, unknown> = {}) =>
+    raw.encode({ v: 1, t: 'r', m: 'm1', gv: 'v1', c: ids, s: scores, ...over });
+  t.equal(decode(replyWith(['spot']), limits).type, 'reply', 'the baseline is valid');
+  rejects(t, replyWith(Array.from({ length: 33 }, (_, i) => `s${i}`)), /reply candidates has 33 entries, at most 32/, 'too many candidates');
+  rejects(t, replyWith(['a', 'b'], [0.5]), /reply has 2 candidates but 1 scores/, 'scores missing');
+  for (const score of [NaN, Infinity, 'high', null]) rejects(t, replyWith(['a'], [score]), /reply score 0 is .*expected a finite number/, `score ${String(score)}`);
+  rejects(t, replyWith(['x'.repeat(WIRE_BOUNDS.maxIdLength + 1)]), /reply candidate 0 is .*expected a spot id/, 'huge id');
+  rejects(t, replyWith(['a\u0000b']), /reply candidate 0 is .*expected a spot id/, 'id with NUL');
+  rejects(t, replyWith(['']), /reply candidate 0 is .*expected a spot id/, 'empty id');
+  rejects(t, replyWith([7]), /reply candidate 0 is number 7, expected a spot id/, 'numeric id');
+  rejects(t, replyWith(['a'], [0.5], { gv: undefined }), /reply gallery version/, 'no gallery version');
+  rejects(t, replyWith(['a'], [0.5], { c: 'a' }), /reply candidates is a string/, 'candidates not an array');
+});
+
+t.test('service information in region packs: types, sizes, nesting, no tags, no prototype pollution', async (t) => {
+  const infoPack = (n: unknown) => raw.encode({ v: 1, t: 'p', m: 'm1', g: 'north', gv: 'v1', s: [{ i: 's', f: rawVector(256, 0.01), x: 1, y: 2, p: 1, n }] });
+  t.equal(decode(infoPack({ name: 'Spot' }), limits).type, 'region-pack', 'the baseline is valid');
+  rejects(t, infoPack('just text'), /service info is a string, expected a map/, 'info not a map');
+  rejects(t, infoPack({}), /service info.name is undefined, expected a string/, 'info without name');
+  rejects(t, infoPack({ name: 'x', description: 5 }), /description/, 'description not a string');
+  rejects(t, infoPack({ name: 'x', d: 'y'.repeat(5000) }), /has 5000 characters, at most 4096/, 'huge info string');
+  t.equal(decode(infoPack({ name: 'x', a: { b: [{ d: 1 }] } }), limits).type, 'region-pack', 'three levels of nesting are fine');
+  rejects(t, infoPack({ name: 'x', a: { b: { c: { d: { e: 1 } } } } }), /nested deeper than 3/, 'deep info');
+  rejects(t, infoPack({ name: 'x', list: Array(65).fill(1) }), /65 entries, at most 64/, 'long info array');
+  rejects(t, infoPack(Object.fromEntries(Array.from({ length: 40 }, (_, i) => [`k${i}`, i]).concat([['name', 'x']]))), /41 keys, at most 32/, 'too many info keys');
   // A Date travels as a tag (1): refused before cbor-x builds anything from it.
-  rejects(t, replyWith([cand({ n: { name: 'x', when: new Date(0) } })]), /a tag \(1\); the protocol uses none/, 'a Date in info');
-  rejects(t, replyWith([cand({ n: { name: 'x', bytes: new Uint8Array(4) } })]), /expected JSON data/, 'bytes in info');
+  rejects(t, infoPack({ name: 'x', when: new Date(0) }), /a tag \(1\); the protocol uses none/, 'a Date in info');
+  rejects(t, infoPack({ name: 'x', bytes: new Uint8Array(4) }), /expected JSON data/, 'bytes in info');
   // Tag 27 would make cbor-x build a RegExp: refused before parsing, like every tag.
-  const withRegExp = Buffer.concat([replyWith([cand({ n: { name: 'x', r: 'PLACEHOLDER' } })])]);
+  const withRegExp = infoPack({ name: 'x', r: 'PLACEHOLDER' });
   const placeholder = raw.encode('PLACEHOLDER');
   const regexp = Buffer.concat([Buffer.from([0xd8, 0x1b]), raw.encode(['RegExp', '(a+)+$'])]);
   const at = withRegExp.indexOf(placeholder);
   rejects(t, Buffer.concat([withRegExp.subarray(0, at), regexp, withRegExp.subarray(at + placeholder.length)]), /a tag \(27\)/, 'a RegExp in info');
 
-  const proto = decode(replyWith([cand({ n: JSON.parse('{"name":"x","__proto__":{"polluted":true}}') })]), limits);
+  const proto = decode(infoPack(JSON.parse('{"name":"x","__proto__":{"polluted":true}}')), limits);
   t.equal(({} as Record<string, unknown>).polluted, undefined, 'no prototype pollution');
-  if (proto.type === 'reply') t.equal(Object.getPrototypeOf(proto.candidates[0].info), Object.prototype, 'info keeps a plain prototype');
+  if (proto.type === 'region-pack') t.equal(Object.getPrototypeOf(proto.spots[0].info), Object.prototype, 'info keeps a plain prototype');
 });
 
 t.test('region pack, info and error checks', async (t) => {
@@ -336,7 +350,7 @@ t.test('3.1.1 routing: requests carry rt and cd, answers cd, and both survive a 
   const request = decodeRouted(encode({ type: 'region-request', model: 'm1', region: 'north' }, { responseTopic: replyTopic, correlationData }), limits);
   t.same(request, { msg: { type: 'region-request', model: 'm1', region: 'north' }, routing: { responseTopic: replyTopic, correlationData: Buffer.from(correlationData) } });
   for (const answer of [
-    { type: 'reply', model: 'm1', candidates: [] },
+    { type: 'reply', model: 'm1', galleryVersion: 'v1', candidates: [] },
     { type: 'region-pack', model: 'm1', region: 'north', galleryVersion: 'v1', spots: [] },
     { type: 'error', code: 'busy', message: 'later' },
   ] as WireMessage[]) {

@@ -59,11 +59,7 @@ export class GalleryHandler implements RecognizerHandler {
       .map((s) => ({ s, score: cosine(q.vector, s.feature) }))
       .sort((a, b) => b.score - a.score)
       .slice(0, q.topM);
-    return {
-      type: 'reply',
-      model: this.model,
-      candidates: ranked.map(({ s, score }) => ({ id: s.id, score, feature: s.feature, info: { name: `Spot ${s.id}`, servedBy: this.name } })),
-    };
+    return { type: 'reply', model: this.model, galleryVersion: this.galleryVersion, candidates: ranked.map(({ s, score }) => ({ id: s.id, score })) };
   }
 
   region(r: RegionRequestMessage): RegionPackMessage | ErrorMessage {
@@ -74,7 +70,7 @@ export class GalleryHandler implements RecognizerHandler {
       model: this.model,
       region: r.region,
       galleryVersion: this.galleryVersion,
-      spots: spots.map((s, i) => ({ id: s.id, feature: s.feature, x: i * 10, y: i * 5, popularity: 1 + i })),
+      spots: spots.map((s, i) => ({ id: s.id, feature: s.feature, x: i * 10, y: i * 5, popularity: 1 + i, info: { name: `Spot ${s.id}`, servedBy: this.name } })),
     };
   }
 

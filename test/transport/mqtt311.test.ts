@@ -103,7 +103,7 @@ t.test('through the embedded aedes broker (MQTT 3.1.1 only)', async (t) => {
       c.fetchRegion('east'),
     ]);
     t.same(replies.map((r) => r.candidates[0].id), wanted.map((i) => `spot-${i}`), 'every reply matches its own query');
-    t.equal(replies[0].candidates[0].info.servedBy, 'aedes');
+    t.equal(east.spots[0].info?.servedBy, 'aedes', 'service information comes with the pack');
     t.equal(east.region, 'east');
     t.equal(east.spots.length, 15);
     t.ok(east.spots.every((s) => Number(s.id.split('-')[1]) % 2 === 1), 'only the east spots');

@@ -13,7 +13,7 @@ import { encode } from '../../daemon/transport/codec.js';
 import { TOPICS, requestFilter, type RegionPackMessage } from '../../daemon/transport/messages.js';
 import { PayloadSigner, SignatureError, TrustedKeys, generateSigningKeys } from '../../daemon/transport/signing.js';
 import { boundRegionPack } from '../../daemon/edge/region-pack-bounds.js';
-import { GalleryHandler, MODEL, eventually, limits, makeSpots, recordingLogger, vectors } from './fixtures.js';
+import { GalleryHandler, MODEL, eventually, limits, makeSpots, recordingLogger } from './fixtures.js';
 
 const operator = generateSigningKeys();
 const signer = new PayloadSigner(operator.privatePem);
@@ -75,8 +75,7 @@ t.test('through Mosquitto: forged answers that arrive first are refused, the sig
   const forger = await mqtt.connectAsync(broker.url, { protocolVersion: 5 });
   t.teardown(() => forger.endAsync());
   const wrongKey = new PayloadSigner(generateSigningKeys().privatePem);
-  const decoy = vectors(1, 99)[0];
-  const forged = encode({ type: 'reply', model: MODEL, candidates: [{ id: 'evil', score: 1, feature: decoy, info: { name: 'Evil', url: 'https://evil.example' } }] });
+  const forged = encode({ type: 'reply', model: MODEL, galleryVersion: 'v1', candidates: [{ id: 'evil', score: 1 }] });
   forger.on('message', (_topic, _payload, packet) => {
     const { responseTopic, correlationData } = packet.properties ?? {};
     if (!responseTopic || !correlationData) return;
