@@ -8,6 +8,7 @@ import { runExtractorBench, type ExtractorBenchResult } from './extractor-bench.
 import { loadBenchInputs } from './inputs.js';
 import { runMemoryBench, type MemoryBenchResult } from './memory-bench.js';
 import { runRecognizerBench, type RecognizerBenchResult } from './recognizer-bench.js';
+import { runRecognizerScale, type RecognizerScaleResult } from './recognizer-scale.js';
 import { round } from './stats.js';
 
 export const BENCH_SCHEMA = 'enfpire-bench/1';
@@ -23,9 +24,13 @@ export interface BenchOptions {
   quick?: boolean;
   /** Called as each measurement starts, e.g. to print progress. */
   onStage?: (stage: BenchStage) => void;
+  /** Gallery sizes of the city-scale recognizer measurement; default [10,000, 100,000], or [1,000] with `quick`. */
+  recognizerSizes?: number[];
+  /** Progress lines within a measurement (the city-scale one takes minutes the first time). */
+  progress?: (line: string) => void;
 }
 
-export type BenchStage = 'extractor' | 'camera' | 'recognizer' | 'memory';
+export type BenchStage = 'extractor' | 'camera' | 'recognizer' | 'recognizer-scale' | 'memory';
 
 export interface BenchReport {
   schema: typeof BENCH_SCHEMA;
@@ -35,6 +40,8 @@ export interface BenchReport {
   extractor: ExtractorBenchResult;
   camera: CameraBenchResult;
   recognizer: RecognizerBenchResult;
+  /** The recognizer at city scale: real photo windows + synthetic spots, k-mix queries, component recall (recognizer-scale.ts). */
+  recognizer_scale: RecognizerScaleResult[];
   memory: MemoryBenchResult;
   /** Wall time of the whole bench. */
   seconds: number;
@@ -52,6 +59,10 @@ function plan(quick: boolean, frames: number | undefined) {
     gallery: quick ? 1000 : 10_000,
     queries: quick ? 200 : 2000,
     queryWarmup: quick ? 20 : 200,
+    scaleSizes: quick ? [1000] : [10_000, 100_000],
+    // Quick: few real windows (seconds to extract once) and a small query pool.
+    photoWindows: quick ? 300 : 10_000,
+    scalePool: quick ? 100 : 600,
   };
 }
 
@@ -75,6 +86,14 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
     warmup: p.queryWarmup,
     viewSigma: manifest.viewVariation?.sigma,
   });
+  options.onStage?.('recognizer-scale');
+  const recognizerScale = await runRecognizerScale({
+    sizes: options.recognizerSizes ?? p.scaleSizes,
+    manifestPath: options.manifestPath,
+    photoWindows: p.photoWindows,
+    poolSize: p.scalePool,
+    progress: options.progress,
+  });
   options.onStage?.('memory');
   const memory = await runMemoryBench({
     manifestPath: options.manifestPath,
@@ -97,6 +116,7 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
     extractor,
     camera,
     recognizer,
+    recognizer_scale: recognizerScale,
     memory,
     seconds: round((performance.now() - started) / 1000),
   };

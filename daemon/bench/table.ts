@@ -24,6 +24,16 @@ export function formatBenchTable(report: BenchReport): string {
     const note = kind === 'hnsw' ? `${r.hnsw_speedup}x exact, recall@10 ${r.hnsw_recall_at_10}` : `${r.gallery} spots, ${r.dimension}-d, top ${r.top_m}`;
     rows.push([`recognizer ${kind}`, us(x.mean_us), us(x.p50_us), us(x.p99_us), `${x.qps} q/s`, note]);
   }
+  for (const x of report.recognizer_scale) {
+    for (const kind of ['exact', 'hnsw'] as const) {
+      const i = x[kind];
+      const note =
+        kind === 'hnsw'
+          ? `${x.hnsw_speedup}x exact, component recall ${x.recall.component_recall}, ${x.bytes_per_result} B/result`
+          : `${x.spots} spots (${x.real_spots} photo windows), top ${x.top_m_mean} mean`;
+      rows.push([`recognizer ${kind} ${x.spots}`, us(i.mean_us), us(i.p50_us), us(i.p99_us), `${i.qps} q/s`, note]);
+    }
+  }
   rows.push([
     'edge memory (RSS)',
     '',

@@ -12,26 +12,22 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { stringify } from 'yaml';
+import { percentile, round } from '../bench/stats.js';
 import { schemaDefault } from '../config/load.js';
-import { loadManifest } from '../extractor/manifest.js';
 import { seededRandom } from '../privacy/random.js';
-import { ExactIndex, defaultIndexOptions } from '../recognizer/spot-index.js';
-import { SpotStore, type StoredSpot } from '../recognizer/spot-store.js';
+import { defaultIndexOptions } from '../recognizer/spot-index.js';
 import { SoakChild } from '../soak/child.js';
 import { startMosquitto, type Mosquitto } from '../soak/mosquitto.js';
 import { dequantize, quantize } from '../transport/codec.js';
 import { wireLimitsFor } from '../transport/limits.js';
 import type { ReplyMessage } from '../transport/messages.js';
 import { RecognitionClient, RequestTimeoutError } from '../transport/recognition-client.js';
-import { defaultModelManifest, packageRoot } from '../util/paths.js';
 import { dot, normalize } from '../util/vector.js';
-import { DEFAULT_REGION_SIZE, loadGalleryFile } from './gallery.js';
-import { defaultLoadCacheDir, defaultPhotoDirs, photoFeatures } from './photo-features.js';
-import { buildQueryPool, type LoadQuery } from './queries.js';
+import type { LoadQuery } from './queries.js';
 import { componentRecall, type ComponentRecall, type RecallSample } from './recall.js';
+import { prepareWorkload, type WorkloadOptions } from './workload.js';
 
-export interface LoadOptions {
-  spots: number;
+export interface LoadOptions extends Omit<WorkloadOptions, 'nextEdition' | 'maxRegions'> {
   devices: number;
   /** Slots per second per device (the device scheduler's rate). */
   rate: number;
@@ -39,22 +35,10 @@ export interface LoadOptions {
   minutes: number;
   /** An existing broker (mqtt://…); default a private Mosquitto started for the run. */
   brokerUrl?: string;
-  /** Roll a new gallery edition through the group half-way through the run. */
+  /** Roll a new gallery edition through the group a third of the way into the measured time. */
   roll?: boolean;
   /** Untimed seconds before measuring; default min(10, a tenth of the run). */
   warmupSeconds?: number;
-  /** Queries built ahead, all regions together; default 600 (fewer past 100,000 spots, where each costs a long exact scan). */
-  poolSize?: number;
-  regionSize?: number;
-  seed?: number;
-  /** Where photo features, galleries and HNSW graphs are kept between runs. */
-  cacheDir?: string;
-  /** Photo folders; default the benchmark photos (scripts/build-benchmark.mjs) and the samples. */
-  photoDirs?: string[];
-  /** Real windows cut from the photographs (default 10,000); spots beyond them are synthetic (gallery.ts). */
-  photoWindows?: number;
-  manifestPath?: string;
-  progress?: (line: string) => void;
 }
 
 export interface RollReport {
@@ -125,49 +109,22 @@ interface DeviceState {
 /** Runs the load test; everything it started is stopped before it returns or throws. */
 export async function runLoad(options: LoadOptions): Promise<LoadReport> {
   const say = options.progress ?? (() => undefined);
-  const manifestPath = options.manifestPath ?? defaultModelManifest;
-  const manifest = await loadManifest(manifestPath);
-  const cacheDir = options.cacheDir ?? defaultLoadCacheDir();
-  const regionSize = Math.min(options.regionSize ?? DEFAULT_REGION_SIZE, options.spots);
-  const seed = options.seed ?? 1;
   const loadStart = loadavg();
-  const realWanted = options.photoWindows ?? 10_000;
-
-  say(`photo features: ${realWanted} windows of real photographs (cached in ${cacheDir})`);
-  const features = await photoFeatures({
-    dirs: options.photoDirs ?? defaultPhotoDirs(packageRoot),
-    manifestPath,
-    count: realWanted,
-    views: Math.min(1000, realWanted),
-    cacheDir,
-    progress: say,
-  });
-  const galleryOptions = { spots: options.spots, features, model: manifest.id, seed, regionSize, cacheDir, featuresKey: features.key };
-  say(`gallery: ${options.spots} spots`);
-  const galleryPath = await loadGalleryFile({ ...galleryOptions, edition: 1 });
-  const nextGalleryPath = options.roll ? await loadGalleryFile({ ...galleryOptions, edition: 2 }) : undefined;
-  const { spots, version } = readGallery(galleryPath);
-  const next = nextGalleryPath ? readGallery(nextGalleryPath) : undefined;
-  const nextVersion = next?.version;
+  const w = await prepareWorkload({ ...options, nextEdition: options.roll, maxRegions: Math.min(options.devices, 20) });
+  const { manifest, manifestPath, features, regionSize, exact } = w;
+  const { spots, version } = w.gallery;
+  const nextVersion = w.next?.version;
+  const usedRegions = w.regions;
+  const used = usedRegions.length;
+  const pool = w.queries;
   const referencesOf = new Map<number, Map<string, Float32Array>>();
-  if (next) {
+  if (w.next) {
     referencesOf.set(1, new Map(spots.map((s) => [s.id, s.feature])));
-    referencesOf.set(2, new Map(next.spots.map((s) => [s.id, s.feature])));
+    referencesOf.set(2, new Map(w.next.spots.map((s) => [s.id, s.feature])));
   }
-
-  // Devices are spread over regions; queries are built ahead per region and shared by its devices, each from its own offset.
-  const regions = [...new Set(spots.map((s) => s.region))].sort();
-  const used = Math.min(regions.length, options.devices, 20);
-  const usedRegions = Array.from({ length: used }, (_, i) => regions[Math.floor((i * regions.length) / used)]);
-  const poolSize = options.poolSize ?? (options.spots > 100_000 ? 200 : 600);
-  say(`queries: ${poolSize} built ahead by the k-mix transform over ${used} region packs`);
-  const pool = buildQueryPool({ spots, features, perRegion: Math.ceil(poolSize / used), regions: usedRegions, seed }, manifest.viewVariation?.sigma ?? 0.4);
-  say('exact answers for the component recall');
-  const exactIndex = new ExactIndex(spots);
-  const exact = new Map<LoadQuery, string[]>();
-  for (const list of pool.values()) for (const q of list) exact.set(q, exactIndex.search(q.vector, q.topM).map((h) => h.id));
   const editionOf = new Map<string, number>([[version, 1]]);
   if (nextVersion) editionOf.set(nextVersion, 2);
+  const seed = options.seed ?? 1;
 
   const dir = await mkdtemp(join(tmpdir(), 'enfpire-load-'));
   let broker: Mosquitto | undefined;
@@ -182,10 +139,10 @@ export async function runLoad(options: LoadOptions): Promise<LoadReport> {
     const indexSettings = { kind: 'hnsw' as const, ...defaultIndexOptions() };
     const profile = async (name: string, gallery: string) => {
       const path = join(dir, `${name}.yaml`);
-      await writeFile(path, stringify({ broker: { url }, group: 'enfpire-load', gallery, model: manifestPath, index: { kind: 'hnsw' }, log: { level: 'warn' } }));
+      await writeFile(path, stringify({ broker: { url }, group: 'enfpire-load', gallery, model: manifestPath, index: { kind: 'hnsw' }, log: { level: 'error' } }));
       return path;
     };
-    const profileV1 = await profile('recognizer-e1', galleryPath);
+    const profileV1 = await profile('recognizer-e1', w.gallery.path);
     say(`recognizer 1 of ${options.recognizers}: loading the gallery and its HNSW graph (built once, then cached beside the gallery)`);
     recognizers.push(await SoakChild.start('recognizer', profileV1, 60 * 60_000));
     recognizers.push(...(await Promise.all(Array.from({ length: options.recognizers - 1 }, () => SoakChild.start('recognizer', profileV1, 60 * 60_000)))));
@@ -294,10 +251,10 @@ export async function runLoad(options: LoadOptions): Promise<LoadReport> {
     await sleep(measureFrom - performance.now());
     bytesAtStart = bytesIn();
     say(`measuring for ${options.minutes * 60} s at ${options.devices * options.rate} q/s offered`);
-    if (roll && nextGalleryPath) {
+    if (roll && w.next) {
       await sleep(durationMs / 3);
       const rollStart = performance.now();
-      const profileV2 = await profile('recognizer-e2', nextGalleryPath);
+      const profileV2 = await profile('recognizer-e2', w.next.path);
       for (let i = 0; i < recognizers.length; i++) {
         say(`roll: recognizer ${i + 1} of ${recognizers.length} → gallery ${nextVersion}`);
         const fresh = await SoakChild.start('recognizer', profileV2, 60 * 60_000);
@@ -319,7 +276,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadReport> {
     const perRecognizer = await Promise.all(recognizers.map(async (r) => (await r.usage())?.counters.queries ?? r.lastCounters.queries ?? 0));
     const recall = componentRecall(samples);
     const sorted = latencies.sort((a, b) => a - b);
-    const pct = (p: number) => (sorted.length === 0 ? NaN : round(sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]));
+    const pct = (p: number) => (sorted.length === 0 ? NaN : round(percentile(sorted, p)));
     const replyBytes = bytesAtEnd - bytesAtStart;
     return {
       schema: 'enfpire-load/1',
@@ -356,7 +313,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadReport> {
       index: indexSettings,
       per_recognizer_queries: [...retired.map((r) => r.lastCounters.queries ?? 0), ...perRecognizer],
       broker: options.brokerUrl ? 'external' : 'mosquitto (private, started for the run)',
-      machine: { cpus: cpus().length, cpu_model: cpus()[0]?.model ?? '', load_average_start: loadStart.map(round), load_average_end: loadavg().map(round) },
+      machine: { cpus: cpus().length, cpu_model: cpus()[0]?.model ?? '', load_average_start: loadStart.map((x) => round(x)), load_average_end: loadavg().map((x) => round(x)) },
       ...(roll ? { roll } : {}),
     };
   } finally {
@@ -364,15 +321,6 @@ export async function runLoad(options: LoadOptions): Promise<LoadReport> {
     await Promise.allSettled(recognizers.map((r) => r.stop()));
     await broker?.stop();
     await rm(dir, { recursive: true, force: true });
-  }
-}
-
-function readGallery(path: string): { spots: StoredSpot[]; version: string } {
-  const store = SpotStore.open(path);
-  try {
-    return { spots: store.all(), version: store.meta().galleryVersion };
-  } finally {
-    store.close();
   }
 }
 
@@ -394,10 +342,6 @@ function scoreError(reply: ReplyMessage, query: Float32Array, references: Map<st
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)));
-}
-
-function round(x: number): number {
-  return Number.isFinite(x) ? Number(x.toPrecision(4)) : x;
 }
 
 function roundAll<T extends object>(o: T): T {

@@ -80,3 +80,45 @@ t.test('HnswIndex edge cases and the factory', async (t) => {
   t.equal(hnsw.search(items[2].feature, 1)[0].id, items[2].id, 'a stored vector finds itself');
   t.same(new HnswIndex([]).search(new Float32Array(8), 3), []);
 });
+
+t.test('HNSW settings come from the recognizer schema: code, schema and bench read one default', async (t) => {
+  const { schemaDefault } = await import('../../daemon/config/load.js');
+  const { defaultIndexOptions } = await import('../../daemon/recognizer/spot-index.js');
+  const d = defaultIndexOptions();
+  for (const key of ['efSearch', 'efPerCandidate', 'm', 'efConstruction'] as const) {
+    t.equal(d[key], schemaDefault('recognizer', `index.${key}`), `${key} is the schema's`);
+  }
+  const { runRecognizerBench } = await import('../../daemon/bench/recognizer-bench.js');
+  const bench = await runRecognizerBench({ gallery: 100, dimension: 8, queries: 5, warmup: 1, topM: 4, seed: 1 });
+  t.equal(bench.ef_search, d.efSearch, 'the bench measures the shipped efSearch');
+  t.equal(bench.ef_per_candidate, d.efPerCandidate, 'and the shipped efPerCandidate');
+});
+
+t.test('the search breadth grows with the candidates asked for', async (t) => {
+  const { searchBreadth } = await import('../../daemon/recognizer/spot-index.js');
+  t.equal(searchBreadth(4, 128, 16), 128, 'small replies: the floor');
+  t.equal(searchBreadth(24, 128, 16), 384, 'k × 6 candidates: 16 per candidate');
+  t.equal(searchBreadth(96, 128, 16), 1536);
+  t.equal(searchBreadth(200, 10, 0), 200, 'never narrower than the reply');
+});
+
+t.test('an HNSW graph kept in a file is read back, answers alike, and a stale file is rebuilt', async (t) => {
+  const { hnswCacheFile } = await import('../../daemon/recognizer/spot-index.js');
+  const { existsSync, writeFileSync } = await import('node:fs');
+  const random = seededRandom(11);
+  const items = entries(randomUnitVectors(400, 16, random));
+  const file = hnswCacheFile(`${t.testdir()}/g.db`, 'v1', {});
+  t.match(file, /g\.db\.hnsw-v1-ip-m\d+-c\d+-s100\.bin$/, 'named after the gallery version and the graph settings');
+  const built = new HnswIndex(items, { cacheFile: file });
+  t.equal(built.loaded, false);
+  t.ok(existsSync(file), 'written after the build');
+  const read = new HnswIndex(items, { cacheFile: file });
+  t.equal(read.loaded, true, 'read on the next start');
+  for (const q of randomUnitVectors(20, 16, random)) t.same(read.search(q, 10), built.search(q, 10));
+  const fewer = new HnswIndex(items.slice(0, 300), { cacheFile: file });
+  t.equal(fewer.loaded, false, 'a graph of another size is not used');
+  writeFileSync(file, 'not a graph');
+  const broken = new HnswIndex(items, { cacheFile: file });
+  t.equal(broken.loaded, false, 'a damaged file is rebuilt');
+  t.same(broken.search(items[3].feature, 1).map((h) => h.id), [items[3].id]);
+});
