@@ -6,10 +6,11 @@ import type { BrokerCredentials } from './types.js';
 
 /** Turns the broker section of a loaded profile into connection options, reading TLS material from its files. */
 export async function brokerOptionsFrom(
-  section: BrokerCredentials & { url: string; certFile?: string; keyFile?: string },
+  section: BrokerCredentials & { url: string; certFile?: string; keyFile?: string; keepaliveSeconds?: number },
 ): Promise<BrokerOptions> {
   return {
     url: section.url,
+    ...(section.keepaliveSeconds !== undefined ? { keepaliveSeconds: section.keepaliveSeconds } : {}),
     username: section.username,
     password: section.password,
     ca: await readPem(section.caFile, 'caFile'),

@@ -197,7 +197,7 @@ export interface EdgeConfig {
 }
 
 export interface RecognizerConfig {
-  broker: BrokerCredentials & { url: string; allowInsecure: boolean };
+  broker: BrokerCredentials & { url: string; allowInsecure: boolean; keepaliveSeconds: number };
   /** The operator's private signing key (transport/signing.ts); without it answers go unsigned. */
   signingKeyFile?: string;
   group: string;
@@ -300,6 +300,7 @@ export const RECOGNIZER_CONFIG_SHAPE: Shape<RecognizerConfig> = {
   broker: {
     url: true,
     allowInsecure: true,
+    keepaliveSeconds: true,
     usernameFile: true,
     passwordFile: true,
     caFile: true,

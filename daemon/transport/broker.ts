@@ -26,6 +26,11 @@ export interface BrokerOptions {
   connectTimeoutMs?: number;
   /** Pause between reconnection attempts after the first connection (default 2 s). */
   reconnectPeriodMs?: number;
+  /**
+   * MQTT keep-alive (default 30 s): a client silent for 1.5 times this is dropped by the broker. Recognizers set it
+   * short (the recognizer schema's broker.keepaliveSeconds) so that a hung member leaves the shared group quickly.
+   */
+  keepaliveSeconds?: number;
 }
 
 /** A client id that says nothing about who connects: 22 random hex characters (MQTT guarantees up to 23). */
@@ -93,7 +98,7 @@ export function createBrokerClient(opts: BrokerOptions, clientId: string): MqttC
     resubscribe: false,
     reconnectPeriod: opts.reconnectPeriodMs ?? 2_000,
     connectTimeout: opts.connectTimeoutMs ?? 10_000,
-    keepalive: 30,
+    keepalive: opts.keepaliveSeconds ?? 30,
     // In 3.1.1, clean session alone already discards the session at disconnect.
     ...(v5 ? { properties: { sessionExpiryInterval: 0 } } : {}),
     username: opts.username,
