@@ -33,7 +33,7 @@ t.test('the quick bench writes a complete report and a table', async (t) => {
     ['files', 'libcamera-yuv420', 'libcamera-mjpeg', 'gstreamer-mjpeg', 'ffmpeg-mjpeg', 'still'],
     'camera results are a map by source kind',
   );
-  t.same(Object.keys(report).sort(), ['camera', 'created_at', 'extractor', 'machine', 'memory', 'quick', 'recognizer', 'schema', 'seconds']);
+  t.same(Object.keys(report).sort(), ['camera', 'created_at', 'extractor', 'machine', 'memory', 'quick', 'recognizer', 'recognizer_scale', 'schema', 'seconds']);
 
   const all = numbers(report);
   t.ok(all.length > 60, `${all.length} numbers`);
@@ -41,6 +41,8 @@ t.test('the quick bench writes a complete report and a table', async (t) => {
     // A difference may go either way, and a drop count is 0 when the consumer keeps up: the only non-positive keys.
     if (path === 'memory.rss_growth_second_half_mb') t.ok(Number.isFinite(x), `${path} = ${x} is finite`);
     else if (/^camera\.[\w-]+\.dropped$/.test(path)) t.ok(Number.isInteger(x) && x >= 0, `${path} = ${x} is a count`);
+    // Shares of queries: 0 is a measurement (e.g. no query of a small gallery has all its components in the exact reply).
+    else if (/^recognizer_scale\[\d+\]\.(recall\.\w+|synthetic_spots)$/.test(path)) t.ok(Number.isFinite(x) && x >= 0, `${path} = ${x} is ≥ 0`);
     else t.ok(Number.isFinite(x) && x > 0, `${path} = ${x} is finite and positive`);
   }
 
@@ -62,6 +64,14 @@ t.test('the quick bench writes a complete report and a table', async (t) => {
   t.ok(close(r.exact.qps, 1e6 / r.exact.mean_us) && close(r.hnsw.qps, 1e6 / r.hnsw.mean_us), 'q/s from the means');
   for (const x of [r.exact, r.hnsw]) t.ok(x.p50_us <= x.p99_us, 'p50 ≤ p99');
   t.equal(r.dimension, e.model.dimension, 'gallery in the model dimension');
+
+  t.equal(report.recognizer_scale.length, 1, 'quick: one gallery size');
+  const scale = report.recognizer_scale[0];
+  t.equal(scale.spots, 1000);
+  t.equal(scale.real_spots + scale.synthetic_spots, 1000);
+  t.ok(scale.recall.component_recall >= 0 && scale.recall.component_recall <= 1);
+  t.ok(close(scale.hnsw_speedup, scale.exact.mean_us / scale.hnsw.mean_us), 'scale: speed-up from the two measured means');
+  t.ok(scale.bytes_per_result >= scale.bytes_per_reply, 'a result costs its own reply and the dummies\'');
 
   t.ok(report.camera.files.frames > 0 && report.camera.files.fps <= report.camera.files.requested_fps);
   t.ok(report.memory.rss_peak_mb >= report.memory.rss_after_mb);
