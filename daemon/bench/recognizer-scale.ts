@@ -6,11 +6,14 @@
  * HNSW against the exact scan (load/recall.ts), and the reply bytes per result.
  */
 import { performance } from 'node:perf_hooks';
+import { schemaDefault } from '../config/load.js';
 import { componentRecall, type ComponentRecall, type RecallSample } from '../load/recall.js';
 import { prepareWorkload, type WorkloadOptions } from '../load/workload.js';
 import { Recognizer } from '../recognizer/recognizer.js';
 import { ExactIndex, HnswIndex, defaultIndexOptions, hnswCacheFile } from '../recognizer/spot-index.js';
-import { SpotStore } from '../recognizer/spot-store.js';
+import { SpotStore, type StoredSpot } from '../recognizer/spot-store.js';
+import { perturb } from '../privacy/decoys.js';
+import { seededRandom } from '../privacy/random.js';
 import { encode } from '../transport/codec.js';
 import type { QueryMessage } from '../transport/messages.js';
 import { round, summarize, usFields } from './stats.js';
@@ -47,6 +50,11 @@ export interface RecognizerScaleResult {
   hnsw_speedup: number;
   /** HNSW against the exact scan (load/recall.ts); `component_recall` is the issue's figure. */
   recall: ComponentRecall;
+  /**
+   * The anchor: the same HNSW graph on the queries HNSW is usually published for — one camera view of one spot,
+   * top 10 — with recall@10 against the exact scan and speed, so the k-mix figures can be read against it.
+   */
+  plain_top10: { queries: number; hnsw_recall_at_10: number; hnsw_qps: number; exact_qps: number };
   /** Encoded reply bytes per real query's result, dummies' replies included (DESIGN §7), and per reply. */
   bytes_per_result: number;
   bytes_per_reply: number;
@@ -71,7 +79,9 @@ async function measureSize(spots: number, options: RecognizerScaleOptions): Prom
     t0 = performance.now();
     const hnswIndex = new HnswIndex(w.gallery.spots, { ...settings, cacheFile: hnswCacheFile(w.gallery.path, w.gallery.version, settings) });
     const hnswBuild = performance.now() - t0;
-    const recognizers = { exact: new Recognizer(store, exactIndex), hnsw: new Recognizer(store, hnswIndex) };
+    // The service's reply cap (recognizer.schema.json maxTopM), so a query for 96 candidates gets 96.
+    const maxTopM = schemaDefault('recognizer', 'maxTopM') as number;
+    const recognizers = { exact: new Recognizer(store, exactIndex, { maxTopM }), hnsw: new Recognizer(store, hnswIndex, { maxTopM }) };
 
     const pool = [...w.queries.values()].flat();
     const times = { exact: [] as number[], hnsw: [] as number[] };
@@ -97,6 +107,7 @@ async function measureSize(spots: number, options: RecognizerScaleOptions): Prom
         }
       });
     }
+    const plain = plainTop10(w.gallery.spots, exactIndex, hnswIndex, w.manifest.viewVariation?.sigma ?? 0.4);
     const exact = summarize(times.exact);
     const hnsw = summarize(times.hnsw);
     const result = (s: typeof exact, buildMs: number): ScaleIndexResult => ({ qps: round(1000 / s.mean), ...usFields(s), build_ms: round(buildMs) });
@@ -114,10 +125,25 @@ async function measureSize(spots: number, options: RecognizerScaleOptions): Prom
       hnsw: result(hnsw, hnswBuild),
       hnsw_speedup: round(exact.mean / hnsw.mean),
       recall: Object.fromEntries(Object.entries(recall).map(([k, v]) => [k, Number.isInteger(v) ? v : round(v)])) as unknown as ComponentRecall,
+      plain_top10: plain,
       bytes_per_result: real === 0 ? NaN : Math.round(bytes / real),
       bytes_per_reply: Math.round(bytes / samples.length),
     };
   } finally {
     store.close();
   }
+}
+
+/** One noisy view of a random spot, top 10: exact against HNSW at the recognizer's settings. */
+function plainTop10(spots: readonly StoredSpot[], exact: ExactIndex, hnsw: HnswIndex, sigma: number, n = 300): RecognizerScaleResult['plain_top10'] {
+  const random = seededRandom(4242);
+  const queries = Array.from({ length: n }, () => perturb(spots[random.int(spots.length)].feature, sigma, random));
+  let t0 = performance.now();
+  const want = queries.map((q) => exact.search(q, 10).map((h) => h.id));
+  const exactMs = performance.now() - t0;
+  t0 = performance.now();
+  const got = queries.map((q) => hnsw.search(q, 10).map((h) => h.id));
+  const hnswMs = performance.now() - t0;
+  const recall = want.reduce((sum, ids, i) => sum + ids.filter((id) => got[i].includes(id)).length / ids.length, 0) / n;
+  return { queries: n, hnsw_recall_at_10: round(recall), hnsw_qps: round((1000 * n) / hnswMs), exact_qps: round((1000 * n) / exactMs) };
 }

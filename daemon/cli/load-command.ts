@@ -1,7 +1,7 @@
 import { mkdir, rename, writeFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { schemaDefault } from '../config/load.js';
-import { runLoad } from '../load/load-run.js';
+import { runLoad, runLoadSeries } from '../load/load-run.js';
 import { UserError } from '../util/errors.js';
 import { parseCommandArgs, required } from './args.js';
 
@@ -28,19 +28,21 @@ export async function runLoadCommand(args: string[], write: (text: string) => vo
   if (values.broker !== undefined && !/^mqtts?:\/\/[^\s/]+/.test(values.broker)) {
     throw new UserError(`load: --broker must be an mqtt:// or mqtts:// URL, not '${values.broker}'.`);
   }
-  const report = await runLoad({
+  // --recognizers 1,2,4 measures each group size in turn against one workload (runLoadSeries).
+  const sizes = values.recognizers.split(',').map((k) => number('recognizers', k, 1, 64, true));
+  const options = {
     spots: number('spots', values.spots, 10, 10_000_000, true),
     devices: number('devices', values.devices, 1, 100_000, true),
     rate: values.rate === undefined ? (schemaDefault('edge', 'scheduler.ratePerSecond') as number) : number('rate', values.rate, 0.01, 1000),
-    recognizers: number('recognizers', values.recognizers, 1, 64, true),
     minutes: number('minutes', values.minutes, 0.05, 24 * 60),
     brokerUrl: values.broker,
     roll: values.roll,
     warmupSeconds: values.warmup === undefined ? undefined : number('warmup', values.warmup, 0, 3600),
     poolSize: values.pool === undefined ? undefined : number('pool', values.pool, 10, 100_000, true),
     seed: number('seed', values.seed, 0, 2 ** 31, true),
-    progress: (line) => process.stderr.write(`enfpire load: ${line}\n`),
-  });
+    progress: (line: string) => process.stderr.write(`enfpire load: ${line}\n`),
+  };
+  const report = sizes.length === 1 ? await runLoad({ ...options, recognizers: sizes[0] }) : await runLoadSeries(options, sizes);
   await mkdir(dirname(outPath), { recursive: true });
   const partial = `${outPath}.partial`;
   await writeFile(partial, `${JSON.stringify(report, null, 2)}\n`);
@@ -50,6 +52,9 @@ export async function runLoadCommand(args: string[], write: (text: string) => vo
       `${report.errors} errors, ${report.drops} drops, component recall ${report.component_recall}, ` +
       `${report.bytes_per_result} B/result; wrote ${outPath}\n`,
   );
+  for (const p of report.scale_out ?? []) {
+    write(`  ${p.recognizers} recognizer(s): ${p.achieved_qps} q/s (${p.speedup}x), p99 ${p.p99_ms} ms, ${p.drops} drops, ${p.errors} errors\n`);
+  }
   return 0;
 }
 

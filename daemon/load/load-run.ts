@@ -25,7 +25,7 @@ import { RecognitionClient, RequestTimeoutError } from '../transport/recognition
 import { dot, normalize } from '../util/vector.js';
 import type { LoadQuery } from './queries.js';
 import { componentRecall, type ComponentRecall, type RecallSample } from './recall.js';
-import { prepareWorkload, type WorkloadOptions } from './workload.js';
+import { prepareWorkload, type Workload, type WorkloadOptions } from './workload.js';
 
 export interface LoadOptions extends Omit<WorkloadOptions, 'nextEdition' | 'maxRegions'> {
   devices: number;
@@ -39,6 +39,8 @@ export interface LoadOptions extends Omit<WorkloadOptions, 'nextEdition' | 'maxR
   roll?: boolean;
   /** Untimed seconds before measuring; default min(10, a tenth of the run). */
   warmupSeconds?: number;
+  /** A workload prepared already (runLoadSeries measures several group sizes against one). */
+  workload?: Workload;
 }
 
 export interface RollReport {
@@ -96,6 +98,56 @@ export interface LoadReport {
   broker: string;
   machine: { cpus: number; cpu_model: string; load_average_start: number[]; load_average_end: number[] };
   roll?: RollReport;
+  /** runLoadSeries: every group size measured against the same workload, one after another. */
+  scale_out?: ScaleOutPoint[];
+}
+
+export interface ScaleOutPoint {
+  recognizers: number;
+  achieved_qps: number;
+  /** achieved_qps over the first point's. */
+  speedup: number;
+  p50_ms: number;
+  p99_ms: number;
+  errors: number;
+  drops: number;
+  component_recall: number;
+  per_recognizer_queries: number[];
+  load_average_end: number[];
+}
+
+function workloadOptions(options: LoadOptions): WorkloadOptions {
+  return { ...options, nextEdition: options.roll, maxRegions: Math.min(options.devices, 20) };
+}
+
+/**
+ * Several group sizes (e.g. 1, 2, 4 recognizers) against one workload and the same devices' schedule, one after
+ * another in one process, so that their ratio is measured under the same conditions. The report is the first size's,
+ * with every size in `scale_out`.
+ */
+export async function runLoadSeries(options: Omit<LoadOptions, 'recognizers'>, sizes: number[]): Promise<LoadReport> {
+  const workload = options.workload ?? (await prepareWorkload(workloadOptions({ ...options, recognizers: sizes[0] })));
+  const reports: LoadReport[] = [];
+  for (const recognizers of sizes) {
+    options.progress?.(`series: ${recognizers} recognizer${recognizers === 1 ? '' : 's'}`);
+    reports.push(await runLoad({ ...options, recognizers, workload }));
+  }
+  const first = reports[0];
+  return {
+    ...first,
+    scale_out: reports.map((r) => ({
+      recognizers: r.recognizers,
+      achieved_qps: r.achieved_qps,
+      speedup: round(r.achieved_qps / first.achieved_qps),
+      p50_ms: r.p50_ms,
+      p99_ms: r.p99_ms,
+      errors: r.errors,
+      drops: r.drops,
+      component_recall: r.component_recall,
+      per_recognizer_queries: r.per_recognizer_queries,
+      load_average_end: r.machine.load_average_end,
+    })),
+  };
 }
 
 interface DeviceState {
@@ -110,7 +162,7 @@ interface DeviceState {
 export async function runLoad(options: LoadOptions): Promise<LoadReport> {
   const say = options.progress ?? (() => undefined);
   const loadStart = loadavg();
-  const w = await prepareWorkload({ ...options, nextEdition: options.roll, maxRegions: Math.min(options.devices, 20) });
+  const w = options.workload ?? (await prepareWorkload(workloadOptions(options)));
   const { manifest, manifestPath, features, regionSize, exact } = w;
   const { spots, version } = w.gallery;
   const nextVersion = w.next?.version;

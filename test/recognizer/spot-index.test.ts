@@ -97,7 +97,7 @@ t.test('HNSW settings come from the recognizer schema: code, schema and bench re
 t.test('the search breadth grows with the candidates asked for', async (t) => {
   const { searchBreadth } = await import('../../daemon/recognizer/spot-index.js');
   t.equal(searchBreadth(4, 128, 16), 128, 'small replies: the floor');
-  t.equal(searchBreadth(24, 128, 16), 384, 'k × 6 candidates: 16 per candidate');
+  t.equal(searchBreadth(24, 128, 16), 384, "k × 6 candidates: 16 per candidate");
   t.equal(searchBreadth(96, 128, 16), 1536);
   t.equal(searchBreadth(200, 10, 0), 200, 'never narrower than the reply');
 });
