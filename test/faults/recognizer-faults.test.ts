@@ -62,7 +62,7 @@ t.test('one recognizer hangs (SIGSTOP): the broker keeps giving it queries until
   const [resultsBefore, sentBefore] = [results.length, sent.length];
   const stoppedAt = Date.now();
   b.kill('SIGSTOP');
-  // Mosquitto drops a client silent for 1.5 keepalive periods (the recognizer's is 30 s).
+  // Mosquitto drops a client silent for 1.5 keepalive periods (the recognizer's broker.keepaliveSeconds, 5 s by default).
   let droppedAt: number | undefined;
   for (const deadline = Date.now() + 120_000; droppedAt === undefined && Date.now() < deadline; await new Promise((r) => setTimeout(r, 200))) {
     if (/Client \S+ has exceeded timeout, disconnecting/.test(await broker.log())) droppedAt = Date.now();
