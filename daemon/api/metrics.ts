@@ -27,6 +27,8 @@ export function createApiMetrics(status: () => StatusReport): ApiMetrics {
   counter('enfpire_errors_total', 'Frames that failed in the pipeline.', (r) => r.counters.errors);
   counter('enfpire_frames_off_gallery_total', 'Frames that matched no spot of the region pack and never became a query.', (r) => r.counters.frames_off_gallery);
   counter('enfpire_failed_queries_total', 'Queries that failed on the wire (timeout, error reply, broker away).', (r) => r.counters.failed_queries);
+  counter('enfpire_frames_retried_total', 'Real frames sent again, freshly built, in a later slot after their request failed.', (r) => r.counters.frames_retried);
+  counter('enfpire_frames_failed_total', 'Real frames whose every attempt failed: no result.', (r) => r.counters.frames_failed);
   new Counter({
     name: 'enfpire_queries_total',
     help: 'Queries sent to the recognizer, real and dummy (cover traffic).',

@@ -26,6 +26,10 @@ export interface StatusCounters {
   frames_off_gallery: number;
   /** Queries that failed on the wire (timeout, error reply, broker away). */
   failed_queries: number;
+  /** Real frames sent again, freshly built, in a later slot after their request failed. */
+  frames_retried: number;
+  /** Real frames whose every attempt failed: no result (also counted in errors). */
+  frames_failed: number;
 }
 
 export interface BrokerReport {
@@ -119,6 +123,8 @@ export function buildStatus(
       superseded: s.superseded,
       frames_off_gallery: s.offGallery,
       failed_queries: s.failedQueries,
+      frames_retried: s.retried,
+      frames_failed: s.failedFrames,
     },
     queues: { scheduler: s.queueDepth, broker_pending: broker?.pending ?? null },
     broker: broker

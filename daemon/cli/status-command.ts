@@ -53,8 +53,8 @@ export function summary(r: StatusReport): string {
   const c = r.counters;
   const lines = [
     `enfpire edge ${r.version}, model ${r.model}, up ${duration(r.uptime_s)}`,
-    `broker     ${r.broker ? `${r.broker.state} (sent ${r.broker.sent}, received ${r.broker.received}, timeouts ${r.broker.timeouts})` : 'unknown'}`,
-    `frames     ${c.frames} (dropped ${c.frames_dropped}), extracted ${c.extracted}, errors ${c.errors}`,
+    `broker     ${r.broker ? `${r.broker.state} (sent ${r.broker.sent}, received ${r.broker.received}, timeouts ${r.broker.timeouts}, unauthenticated ${r.broker.unauthenticated})` : 'unknown'}`,
+    `frames     ${c.frames} (dropped ${c.frames_dropped}), extracted ${c.extracted}, errors ${c.errors} (retried ${c.frames_retried}, failed ${c.frames_failed})`,
     `results    ${c.results} (from cache ${c.cache_hits}, unknown ${c.unknown})`,
     `queries    ${c.real_queries} real, ${c.dummy_queries} dummy, ${r.queues.scheduler} waiting`,
   ];

@@ -24,6 +24,8 @@ export class FakePipeline extends EventEmitter {
     superseded: 0,
     offGallery: 3,
     failedQueries: 2,
+    retried: 4,
+    failedFrames: 1,
     queueDepth: 1,
     source: { produced: 9, dropped: 2 },
   };
@@ -44,7 +46,8 @@ export const fakeBroker = {
     state: 'connected',
     sent: 14,
     received: 13,
-    dropped: 0,
+    dropped: 2,
+    unauthenticated: 2,
     timeouts: 1,
     pending: 1,
     bytesOut: 5000,

@@ -35,7 +35,8 @@ t.test('without --json a short human summary', async (t) => {
   const { address } = await daemon(t);
   const text = await status(['--api', address]);
   t.match(text, /^enfpire edge 1\.2\.3, model test-model-v1, up \d+s$/m);
-  t.match(text, /^broker +connected \(sent 14, received 13, timeouts 1\)$/m);
+  t.match(text, /^broker +connected \(sent 14, received 13, timeouts 1, unauthenticated 2\)$/m);
+  t.match(text, /^frames +7 \(dropped 2\), extracted 6, errors 1 \(retried 4, failed 1\)$/m);
   t.match(text, /^queries +3 real, 11 dummy, 1 waiting$/m);
   t.ok(text.split('\n').length < 12, 'short');
 });

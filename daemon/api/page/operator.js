@@ -73,7 +73,7 @@ function render(status) {
   show('target_fps', thermal ? `${num(thermal.target_fps, 1)} of ${num(thermal.base_fps, 1)} fps${thermal.throttled ? ' (cooling down)' : ''}` : '–', thermal?.throttled ? 'bad' : undefined);
   const all = status.latency_ms?.all;
   show('latency', all ? `${ms(all.p50)} / ${ms(all.p95)} / ${ms(all.p99)}` : '–');
-  show('errors', `${status.counters.errors} frames, ${status.counters.failed_queries} queries`, status.counters.errors + status.counters.failed_queries > 0 ? 'bad' : undefined);
+  show('errors', `${status.counters.errors} frames (${status.counters.frames_failed} failed after retries), ${status.counters.failed_queries} queries`, status.counters.errors + status.counters.failed_queries > 0 ? 'bad' : undefined);
 
   const p = status.privacy;
   const c = status.counters;
