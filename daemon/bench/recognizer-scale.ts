@@ -8,7 +8,7 @@
 import { performance } from 'node:perf_hooks';
 import { schemaDefault } from '../config/load.js';
 import { componentRecall, type ComponentRecall, type RecallSample } from '../load/recall.js';
-import { prepareWorkload, type WorkloadOptions } from '../load/workload.js';
+import { onWire, prepareWorkload, type WorkloadOptions } from '../load/workload.js';
 import { Recognizer } from '../recognizer/recognizer.js';
 import { ExactIndex, HnswIndex, defaultIndexOptions, hnswCacheFile } from '../recognizer/spot-index.js';
 import { SpotStore, type StoredSpot } from '../recognizer/spot-store.js';
@@ -92,7 +92,8 @@ async function measureSize(spots: number, options: RecognizerScaleOptions): Prom
     say(`${pool.length * passes} queries through both indexes`);
     for (let pass = 0; pass < passes; pass++) {
       pool.forEach((q, i) => {
-        const query: QueryMessage = { type: 'query', model: w.manifest.id, vector: q.vector, topM: q.topM };
+        // As the recognizer gets it off the wire (int8), like the exact answers it is compared with.
+        const query: QueryMessage = { type: 'query', model: w.manifest.id, vector: onWire(q.vector), topM: q.topM };
         const order = (i + pass) % 2 === 0 ? (['exact', 'hnsw'] as const) : (['hnsw', 'exact'] as const);
         for (const kind of order) {
           const start = performance.now();

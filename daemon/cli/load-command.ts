@@ -53,7 +53,7 @@ export async function runLoadCommand(args: string[], write: (text: string) => vo
       `${report.bytes_per_result} B/result; wrote ${outPath}\n`,
   );
   for (const p of report.scale_out ?? []) {
-    write(`  ${p.recognizers} recognizer(s): ${p.achieved_qps} q/s (${p.speedup}x), p99 ${p.p99_ms} ms, ${p.drops} drops, ${p.errors} errors\n`);
+    write(`  ${p.recognizers} recognizer(s): ${p.achieved_qps} q/s (${p.speedup}x), ${p.processed_qps} q/s processed (${p.processed_speedup}x), p99 ${p.p99_ms} ms, ${p.drops} drops, ${p.errors} errors\n`);
   }
   return 0;
 }

@@ -4,6 +4,8 @@
  * (queries.ts), and the exact scan's answer to each, for the component recall (recall.ts).
  */
 import { loadManifest, type LoadedManifest } from '../extractor/manifest.js';
+import { dequantize, quantize } from '../transport/codec.js';
+import { normalize } from '../util/vector.js';
 import { ExactIndex } from '../recognizer/spot-index.js';
 import { SpotStore, type StoredSpot } from '../recognizer/spot-store.js';
 import { defaultModelManifest, packageRoot } from '../util/paths.js';
@@ -85,8 +87,15 @@ export async function prepareWorkload(options: WorkloadOptions): Promise<Workloa
   say('exact answers for the component recall');
   const exactIndex = new ExactIndex(gallery.spots);
   const exact = new Map<LoadQuery, string[]>();
-  for (const list of queries.values()) for (const q of list) exact.set(q, exactIndex.search(q.vector, q.topM).map((h) => h.id));
+  // On the vector as it travels (int8): the recognizer ranks that one, and near the end of a reply a component's
+  // place can change with quantisation, which is no loss of the index.
+  for (const list of queries.values()) for (const q of list) exact.set(q, exactIndex.search(onWire(q.vector), q.topM).map((h) => h.id));
   return { manifest, manifestPath, features, gallery, next, regionSize, regions, queries, exact };
+}
+
+/** A query vector as the recognizer sees it: int8 on the wire, then normalised. */
+export function onWire(v: Float32Array): Float32Array {
+  return normalize(dequantize(quantize(v)));
 }
 
 function readGallery(path: string): Gallery {
