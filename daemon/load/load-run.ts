@@ -15,7 +15,7 @@ import { stringify } from 'yaml';
 import { percentile, round } from '../bench/stats.js';
 import { schemaDefault } from '../config/load.js';
 import { seededRandom } from '../privacy/random.js';
-import { defaultIndexOptions } from '../recognizer/spot-index.js';
+import { HnswIndex, defaultIndexOptions, hnswCacheFile } from '../recognizer/spot-index.js';
 import { SoakChild } from '../soak/child.js';
 import { startMosquitto, type Mosquitto } from '../soak/mosquitto.js';
 import { wireLimitsFor } from '../transport/limits.js';
@@ -34,7 +34,10 @@ export interface LoadOptions extends Omit<WorkloadOptions, 'nextEdition' | 'maxR
   minutes: number;
   /** An existing broker (mqtt://…); default a private Mosquitto started for the run. */
   brokerUrl?: string;
-  /** Roll a new gallery edition through the group a third of the way into the measured time. */
+  /**
+   * Roll a new gallery edition through the group a third of the way into the measured time; the measured time is
+   * extended to 10 s past the roll's end if it would end sooner.
+   */
   roll?: boolean;
   /** Untimed seconds before measuring; default min(10, a tenth of the run). */
   warmupSeconds?: number;
@@ -209,6 +212,13 @@ export async function runLoad(options: LoadOptions): Promise<LoadReport> {
       await writeFile(path, stringify({ broker: { url }, group: 'enfpire-load', gallery, model: manifestPath, index: { kind: 'hnsw' }, log: { level: 'error' } }));
       return path;
     };
+    // The graphs are built here, before anything is timed, and kept beside the galleries where the recognizers read
+    // them: an operator builds the next edition's graph before rolling it out, not while the group serves.
+    for (const g of [w.gallery, w.next]) {
+      if (!g) continue;
+      say(`HNSW graph of gallery ${g.version} (once; then read from its file)`);
+      new HnswIndex(g.spots, { ...indexSettings, cacheFile: hnswCacheFile(g.path, g.version, indexSettings) });
+    }
     const profileV1 = await profile('recognizer-e1', w.gallery.path);
     say(`recognizer 1 of ${options.recognizers}: loading the gallery and its HNSW graph (built once, then cached beside the gallery)`);
     recognizers.push(await SoakChild.start('recognizer', profileV1, 60 * 60_000));
@@ -235,7 +245,8 @@ export async function runLoad(options: LoadOptions): Promise<LoadReport> {
     const periodMs = 1000 / options.rate;
     const t0 = performance.now() + 500;
     const measureFrom = t0 + warmupMs;
-    const endAt = t0 + warmupMs + durationMs;
+    // Extended when a roll finishes late, so that the new edition serves for a while too.
+    let endAt = t0 + warmupMs + durationMs;
     const latencies: number[] = [];
     const samples: RecallSample[] = [];
     const roll: RollReport | undefined = nextVersion ? { from: version, to: nextVersion, seconds: 0, replies_by_version: {}, mixed_version_replies: 0, unknown_version_replies: 0, version_regressions: 0 } : undefined;
@@ -333,13 +344,14 @@ export async function runLoad(options: LoadOptions): Promise<LoadReport> {
         retired.push(old);
       }
       roll.seconds = (performance.now() - rollStart) / 1000;
+      endAt = Math.max(endAt, performance.now() + 10_000);
     }
     await sleep(endAt - performance.now());
     const bytesAtEnd = bytesIn();
     for (const t of timers) clearTimeout(t);
     // Answers still on their way count (they were sent in the measured time); wait up to one request timeout.
     await Promise.race([Promise.allSettled([...inFlight]), sleep(requestTimeoutMs + 500)]);
-    const seconds = durationMs / 1000;
+    const seconds = (endAt - measureFrom) / 1000;
 
     // Asked once the devices are quiet: a saturated recognizer may not answer its parent in time while serving.
     await Promise.allSettled(devices.map((d) => d.client.stop()));
