@@ -93,6 +93,10 @@ export class FilesSource implements FrameSource {
     const frame = await this.readFrame(label);
     if (this.state !== 'running') return;
     if (frame) {
+      // A replay that ends (loop: false) is a recording to get through: every file is shown, so a slow consumer
+      // holds it up instead of losing frames. A looping replay stands in for a live camera and drops like one.
+      if (!this.loop) await this.mailbox.drained();
+      if (this.state !== 'running') return;
       this.mailbox.put(frame);
       this.position++;
     } else {

@@ -9,6 +9,7 @@ import type { Frame } from './types.js';
 export class FrameMailbox {
   private latest: Frame | null = null;
   private readonly waiters: Array<(frame: Frame | null) => void> = [];
+  private readonly drainWaiters: Array<() => void> = [];
   /** No more frames will come; the one still held may be taken (a finite replay ran out). */
   private ended = false;
   /** Stopped: everything, held frame included, resolves null. */
@@ -35,6 +36,7 @@ export class FrameMailbox {
     if (this.latest) {
       const frame = this.latest;
       this.latest = null;
+      for (const drained of this.drainWaiters.splice(0)) drained();
       return Promise.resolve(frame);
     }
     if (this.ended) return Promise.resolve(null);
@@ -52,10 +54,17 @@ export class FrameMailbox {
     this.closed = true;
     this.latest = null;
     this.releaseWaiters();
+    for (const drained of this.drainWaiters.splice(0)) drained();
   }
 
   stats(): { produced: number; dropped: number } {
     return { produced: this.producedCount, dropped: this.droppedCount };
+  }
+
+  /** Resolves once no frame is held (taken, or the mailbox closed): a finite replay waits here instead of dropping. */
+  drained(): Promise<void> {
+    if (!this.latest || this.closed) return Promise.resolve();
+    return new Promise((resolve) => this.drainWaiters.push(resolve));
   }
 
   private releaseWaiters(): void {

@@ -39,6 +39,20 @@ t.test('lists images of the folder and its direct sub-folders, in natural name o
   t.same(await listImageFiles(dir), ['frame2.png', 'FRAME3.JPEG', 'frame10.jpg', 'sub/a.webp']);
 });
 
+t.test('one pass (loop: false) waits for a slow consumer: every image is shown, none dropped', async (t) => {
+  const dir = t.testdir();
+  for (let i = 0; i < 6; i++) writeFileSync(join(dir, `${i}.jpg`), await image('jpeg', 16, 16, i * 40));
+  const source = new FilesSource({ dir, fps: 100, loop: false });
+  await source.start();
+  const labels: string[] = [];
+  for (let frame = await source.next(); frame; frame = await source.next()) {
+    labels.push(frame.label!);
+    await new Promise((r) => setTimeout(r, 60)); // six times slower than the camera's 10 ms
+  }
+  t.same(labels, ['0.jpg', '1.jpg', '2.jpg', '3.jpg', '4.jpg', '5.jpg']);
+  t.same(source.stats(), { produced: 6, dropped: 0 });
+});
+
 t.test('one pass (loop: false) hands out every image once, then null', async (t) => {
   const dir = t.testdir({ spot_a: {}, spot_b: {} });
   writeFileSync(join(dir, 'spot_a', '1.jpg'), await image('jpeg', 64, 48, 0));

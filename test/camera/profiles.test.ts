@@ -9,7 +9,7 @@ const FIRMWARE = fileURLToPath(new URL('../../firmware-config/', import.meta.url
 
 async function load(t: Test, name: string) {
   const dir = t.testdir();
-  for (const secret of ['broker-username', 'broker-password', 'broker-ca']) writeFileSync(join(dir, secret), `${secret}\n`);
+  for (const secret of ['broker-username', 'broker-password', 'broker-ca', 'recognizer-key']) writeFileSync(join(dir, secret), `${secret}\n`);
   const file = join(FIRMWARE, `${name}.yaml`);
   t.same(checkConfigFile(file, 'edge'), [], `${name} is valid`);
   return loadEdgeConfig(file, { env: { CREDENTIALS_DIRECTORY: dir } });
