@@ -254,6 +254,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadReport> {
     let bytesAtStart = 0;
     const inFlight = new Set<Promise<void>>();
 
+    let done = false;
     // The device's check of a reply during a roll: it names a known gallery version, and its scores are that
     // edition's cosines with the query as sent (int8 on the wire), not the other edition's.
     const check = (device: DeviceState, reply: ReplyMessage, sentVector: Float32Array): number | undefined => {
@@ -275,7 +276,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadReport> {
 
     const send = (device: DeviceState, at: number) => {
       const q = device.queries[device.next++ % device.queries.length];
-      const measured = at >= measureFrom;
+      const measured = at >= measureFrom && at < endAt;
       const start = performance.now();
       if (measured) {
         n.sent++;
@@ -309,7 +310,8 @@ export async function runLoad(options: LoadOptions): Promise<LoadReport> {
     devices.forEach((device) => {
       let slot = t0 + random.next() * periodMs;
       const tick = () => {
-        if (slot >= endAt) return;
+        // Until the run is over, not until the planned end: a late roll moves the end.
+        if (done) return;
         const at = slot;
         const timer = setTimeout(() => {
           timers.delete(timer);
@@ -348,6 +350,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadReport> {
     }
     await sleep(endAt - performance.now());
     const bytesAtEnd = bytesIn();
+    done = true;
     for (const t of timers) clearTimeout(t);
     // Answers still on their way count (they were sent in the measured time); wait up to one request timeout.
     await Promise.race([Promise.allSettled([...inFlight]), sleep(requestTimeoutMs + 500)]);

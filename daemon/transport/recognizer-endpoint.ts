@@ -89,6 +89,9 @@ export interface RecognizerEndpointCounters {
 }
 
 const GROUP_NAME = /^[A-Za-z0-9_-]{1,64}$/;
+/** Leaving the group: quiet time that ends the drain, and its longest wait. */
+const DRAIN_QUIET_MS = 250;
+const DRAIN_MAX_MS = 5_000;
 
 function errorReply(code: string, message: string): ErrorMessage {
   return { type: 'error', code, message };
@@ -184,12 +187,36 @@ export class RecognizerEndpoint {
   }
 
   async stop(): Promise<void> {
-    this.stopped = true;
     const client = this.mqtt;
+    if (client?.connected && !this.stopped) await this.leaveGroup(client);
+    this.stopped = true;
     this.mqtt = undefined;
     this.c.state = 'offline';
     // The retained announcement stays: other instances of the group may still be serving.
     if (client) await endClient(client);
+  }
+
+  /**
+   * Leaves the group without losing a request (a rolling update stops recognizers one by one while devices query):
+   * unsubscribes, so the broker gives new requests to the other members, then keeps answering what was already on
+   * its way until nothing has arrived for DRAIN_QUIET_MS and nothing is being answered (at most DRAIN_MAX_MS).
+   * Disconnecting at once lost the requests the broker had queued or sent to this member (issue #12).
+   */
+  private async leaveGroup(client: MqttClient): Promise<void> {
+    const prefix = this.shared ? `$share/${this.group}/` : '';
+    try {
+      await client.unsubscribeAsync([prefix + requestFilter('query'), prefix + requestFilter('region')]);
+    } catch {
+      return;
+    }
+    const deadline = Date.now() + DRAIN_MAX_MS;
+    let seen = this.c.queries + this.c.regions + this.c.dropped;
+    for (;;) {
+      await new Promise((resolve) => setTimeout(resolve, DRAIN_QUIET_MS));
+      const now = this.c.queries + this.c.regions + this.c.dropped;
+      if ((now === seen && this.c.inFlight === 0) || Date.now() >= deadline) return;
+      seen = now;
+    }
   }
 
   /** Re-reads handler.info() and re-publishes it retained (call after the gallery changed). */
