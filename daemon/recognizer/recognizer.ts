@@ -8,6 +8,7 @@ import type {
   RegionSpot,
   ReplyMessage,
 } from '../transport/messages.js';
+import { schemaDefault } from '../config/load.js';
 import { isFiniteFeature } from '../gallery/feature-blob.js';
 import type { SpotIndex } from './spot-index.js';
 import type { SpotStore, SpotStoreMeta, StoredSpot } from './spot-store.js';
@@ -16,8 +17,6 @@ export interface RecognizerOptions {
   /** Most candidates one reply may carry; larger requests are clamped, not refused. */
   maxTopM?: number;
 }
-
-export const DEFAULT_MAX_TOP_M = 64;
 
 /**
  * The recognizer's request logic, free of MQTT: a query becomes the ids and scores of the top-M spots by cosine; a
@@ -36,7 +35,8 @@ export class Recognizer {
     private readonly index: SpotIndex,
     options: RecognizerOptions = {},
   ) {
-    this.maxTopM = options.maxTopM ?? DEFAULT_MAX_TOP_M;
+    // The service passes its profile's maxTopM; without one, the schema's default (one default everywhere).
+    this.maxTopM = options.maxTopM ?? (schemaDefault('recognizer', 'maxTopM') as number);
     if (!Number.isInteger(this.maxTopM) || this.maxTopM < 1) throw new RangeError('maxTopM must be a positive integer');
     this.meta = store.meta();
     const all = store.all();
