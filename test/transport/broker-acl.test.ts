@@ -3,7 +3,7 @@
  * publishes requests only under its own client id, cannot publish replies or recognizer announcements, and reaches
  * the broker only over TLS with the certificate verified (issue #10, points 2 and 3).
  */
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { execFileSync } from 'node:child_process';
 import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -18,13 +18,18 @@ import { GalleryHandler, MODEL, limits, makeSpots } from './fixtures.js';
 const acl = fileURLToPath(new URL('../../deploy/mosquitto/acl', import.meta.url));
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-t.test('a device reads only its own replies and publishes only requests', async (t) => {
-  const dir = t.testdir();
-  const passwords = join(dir, 'passwd');
+/** A Mosquitto with the shipped ACL, a fleet and a recognizer user, and no anonymous access. */
+async function aclBroker(t: Test) {
+  const passwords = join(t.testdir(), 'passwd');
   execFileSync('mosquitto_passwd', ['-b', '-c', passwords, 'fleet', 'fleet-secret']);
   execFileSync('mosquitto_passwd', ['-b', passwords, 'recognizer', 'recognizer-secret']);
   const broker = await startMosquitto({ extraConfig: ['allow_anonymous false', `password_file ${passwords}`, `acl_file ${acl}`] });
   t.teardown(() => broker.stop());
+  return broker;
+}
+
+t.test('a device reads only its own replies and publishes only requests', async (t) => {
+  const broker = await aclBroker(t);
   const connect = async (clientId: string, username: string, password: string): Promise<MqttClient> => {
     const client = await mqtt.connectAsync(broker.url, { protocolVersion: 5, clientId, username, password, reconnectPeriod: 0 });
     t.teardown(() => client.endAsync());
@@ -62,12 +67,7 @@ t.test('a device reads only its own replies and publishes only requests', async 
 });
 
 t.test('a device publishes requests only under its own client id; the product runs under the shipped ACL', async (t) => {
-  const dir = t.testdir();
-  const passwords = join(dir, 'passwd');
-  execFileSync('mosquitto_passwd', ['-b', '-c', passwords, 'fleet', 'fleet-secret']);
-  execFileSync('mosquitto_passwd', ['-b', passwords, 'recognizer', 'recognizer-secret']);
-  const broker = await startMosquitto({ extraConfig: ['allow_anonymous false', `password_file ${passwords}`, `acl_file ${acl}`] });
-  t.teardown(() => broker.stop());
+  const broker = await aclBroker(t);
 
   const recognizerTap = await mqtt.connectAsync(broker.url, { protocolVersion: 5, clientId: 'tap', username: 'recognizer', password: 'recognizer-secret' });
   t.teardown(() => recognizerTap.endAsync());
