@@ -113,6 +113,7 @@ export interface TransportConfig extends BrokerCredentials {
   allowUnsigned: boolean;
   region: string;
   requestTimeoutMs: number;
+  hedgeAfterMs: number;
   rotateIdentityMinutes: number;
   rotatePauseSeconds: { min: number; max: number };
 }
@@ -280,6 +281,7 @@ export const EDGE_CONFIG_SHAPE: Shape<EdgeConfig> = {
     allowUnsigned: true,
     region: true,
     requestTimeoutMs: true,
+    hedgeAfterMs: true,
     rotateIdentityMinutes: true,
     rotatePauseSeconds: { min: true, max: true },
   },

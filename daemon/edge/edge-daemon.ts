@@ -7,7 +7,7 @@ import { QueryScheduler, SupersededError, type ScheduleMode } from '../privacy/s
 import type { QueryMessage, ServiceInfo } from '../transport/messages.js';
 import type { ResolvedReply } from './candidate-book.js';
 import type { Logger } from '../util/log.js';
-import { systemClock, type Clock } from '../util/clock.js';
+import { systemClock, type Clock, type TimerHandle } from '../util/clock.js';
 import { dot } from '../util/vector.js';
 import type { PausableQueries } from './identity-rotation.js';
 import type { RegionGate } from './region-gate.js';
@@ -67,6 +67,8 @@ export interface EdgeDaemonOptions {
    * never become queries (region-gate.ts); absent: every frame may.
    */
   regionGate?: RegionGate;
+  /** A real request unanswered this long after its slot is asked again in a later slot (see ask()); 0 or absent: never. */
+  hedgeAfterMs?: number;
   random: () => number;
   /** Default the wall clock; the evaluation passes its virtual clock. */
   clock?: Clock;
@@ -89,7 +91,7 @@ export interface EdgeCounters {
   offGallery: number;
   /** Queries that failed on the wire (timeout, error reply, broker away); the daemon keeps running. */
   failedQueries: number;
-  /** Real frames sent again, freshly transformed, in a later regular slot after their request failed. */
+  /** Real frames sent again, freshly transformed, in a later regular slot after their request failed or went unanswered for hedgeAfterMs. */
   retried: number;
   /** Real frames whose every attempt failed: no result, counted here and in `errors`, never silently dropped. */
   failedFrames: number;
@@ -261,26 +263,75 @@ export class EdgeDaemon extends EventEmitter implements PausableQueries {
    * The real query for a frame, and its reply. A request that fails (timeout, error reply, broker away) is not the
    * end of the frame: it is built again from fresh randomness (new decoys, a new stand-in) and waits for a later
    * regular slot like any real query, so nothing on the wire says "retry" — no repeated payload, no extra message, no
-   * burst outside the schedule. After REAL_FRAME_ATTEMPTS failures the frame is counted as failed (`failedFrames`,
-   * and in `errors`) and the error passed on. A newer frame that supersedes the retry ends it as superseded.
+   * burst outside the schedule. A request still unanswered `hedgeAfterMs` after its slot is asked again the same way
+   * while the first stays open, and whichever answer comes first is taken: a query that went to a recognizer which
+   * has just died would otherwise hold the frame loop for the whole request timeout (the slot would have carried a
+   * dummy, so the broker and the recognizers see no extra load). After REAL_FRAME_ATTEMPTS requests with no answer
+   * the frame is counted as failed (`failedFrames`, and in `errors`) and the error passed on. A newer frame that
+   * supersedes the retry ends it as superseded.
    */
   private async ask(feature: Float32Array, frame: Frame): Promise<ResolvedReply> {
-    for (let attempt = 1; ; attempt++) {
+    interface Outcome {
+      reply?: ResolvedReply;
+      err?: Error;
+      of: Promise<Outcome>;
+    }
+    const open = new Set<Promise<Outcome>>();
+    let attempts = 0;
+    let hedgeAt = Infinity;
+    let lastError: Error | undefined;
+    const hedgeAfterMs = this.options.hedgeAfterMs ?? 0;
+    // The request leaves at the next slot; its wait for an answer starts there.
+    const armHedge = () => {
+      const untilSlot = this.scheduler.msUntilNextSlot();
+      hedgeAt = hedgeAfterMs > 0 ? this.clock.now() + (untilSlot === Infinity ? 0 : untilSlot) + hedgeAfterMs : Infinity;
+    };
+    const launch = async () => {
+      attempts++;
       const waiting = this.scheduler.submit({ ...(await this.buildQuery(feature)), label: frame.label });
-      this.working = false;
-      try {
-        return await waiting;
-      } catch (err) {
-        if (err instanceof SupersededError || !this.running) throw err;
-        if (attempt >= REAL_FRAME_ATTEMPTS) {
+      const outcome: Promise<Outcome> = waiting.then(
+        (reply) => ({ reply, of: outcome }),
+        (err: Error) => ({ err, of: outcome }),
+      );
+      open.add(outcome);
+      armHedge();
+    };
+
+    for (;;) {
+      if (open.size === 0) {
+        if (attempts >= REAL_FRAME_ATTEMPTS) {
           this.counts.failedFrames++;
-          throw new Error(`every one of ${attempt} requests failed, the last: ${(err as Error).message}`);
+          throw new Error(`every one of ${attempts} requests failed, the last: ${lastError?.message}`);
         }
-        this.counts.retried++;
-        this.options.logger.debug({ frame: frame.label ?? frame.seq, attempt, err: (err as Error).message }, 'real query failed; retrying in a later slot');
-      } finally {
-        this.working = true;
+        if (attempts > 0) {
+          this.counts.retried++;
+          this.options.logger.debug({ frame: frame.label ?? frame.seq, attempt: attempts, err: lastError?.message }, 'real query failed; retrying in a later slot');
+        }
+        await launch();
       }
+      let timer: TimerHandle | undefined;
+      const hedge = new Promise<'hedge'>((resolve) => {
+        if (attempts < REAL_FRAME_ATTEMPTS && hedgeAt < Infinity) timer = this.clock.setTimer(() => resolve('hedge'), hedgeAt - this.clock.now());
+      });
+      this.working = false;
+      const next = await Promise.race([...open, hedge]);
+      this.working = true;
+      this.clock.clearTimer(timer);
+      if (next === 'hedge') {
+        if (!this.running) throw new Error('stopped');
+        // Our own request still waiting for its slot (paused for an identity change) is not superseded by its hedge.
+        if (this.scheduler.queueDepth > 0) armHedge();
+        else {
+          this.counts.retried++;
+          this.options.logger.debug({ frame: frame.label ?? frame.seq, attempt: attempts }, `no answer within ${hedgeAfterMs} ms; asking again in a later slot`);
+          await launch();
+        }
+        continue;
+      }
+      open.delete(next.of);
+      if (next.reply) return next.reply;
+      if (next.err instanceof SupersededError || !this.running) throw next.err;
+      lastError = next.err;
     }
   }
 

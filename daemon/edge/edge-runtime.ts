@@ -185,6 +185,7 @@ export class EdgeRuntime extends EventEmitter<{ result: [EdgeResult]; query: [Se
       cacheThreshold: config.resolver.cacheThreshold,
       sceneChangeCosine: config.resolver.sceneChangeCosine,
       regionGate: new RegionGate(pack.spots, config.privacy.minSpotCosine ?? config.resolver.threshold),
+      hedgeAfterMs: config.transport.hedgeAfterMs,
       random: () => random.next(),
       clock,
       logger,

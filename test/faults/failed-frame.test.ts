@@ -20,7 +20,7 @@ const galleryPath = await enrolSampleGallery(t.testdir());
  * One photo, shown once (a kiosk's button press): one real frame, so every real query on the wire is that frame's.
  * `refuse(n)` says whether the n-th real query (from 0) gets an error reply; dummies are always answered.
  */
-async function oneFrame(t: Test, refuse: (nthReal: number) => boolean) {
+async function oneFrame(t: Test, refuse: (nthReal: number) => boolean | 'silent', transport: Record<string, number> = { requestTimeoutMs: 2000 }) {
   const unhandled = recordUnhandledRejections();
   t.teardown(unhandled.stop);
   const broker = await startMosquitto();
@@ -42,7 +42,7 @@ async function oneFrame(t: Test, refuse: (nthReal: number) => boolean) {
   const running = await startEdge(
     dir,
     broker.url,
-    { camera: { dir: photos, loop: false }, scheduler: { ratePerSecond: 10 }, transport: { requestTimeoutMs: 2000 } },
+    { camera: { dir: photos, loop: false }, scheduler: { ratePerSecond: 10 }, transport },
     { beforeStart: (edge) => edge.on('query', (q: SentQuery) => sent.push(q)) },
   );
   t.teardown(() => running.edge.stop());
@@ -80,5 +80,35 @@ t.test('a real frame whose every attempt fails is counted as a failed frame and 
   t.equal(stats.retried, REAL_FRAME_ATTEMPTS - 1);
   t.equal(stats.errors, 1, 'and counted among the errors the local /status shows');
   t.equal(results.length, 0, 'no made-up result');
+  t.same(unhandled.reasons, []);
+});
+
+t.test('a real query that is never answered is asked again after hedgeAfterMs, long before the request times out', async (t) => {
+  const timeoutMs = 5000;
+  const hedgeAfterMs = 400;
+  const { edge, results, sent, realIndexes, recognizer, unhandled } = await oneFrame(t, (n) => (n === 0 ? 'silent' : false), {
+    requestTimeoutMs: timeoutMs,
+    hedgeAfterMs,
+  });
+  t.ok(await eventually(() => results.length === 1, 20_000), 'the frame got a result');
+  const [result] = results;
+  t.equal(result.spotId, 'aqua', 'the right spot, from the second request');
+  t.ok(result.latencyMs < timeoutMs, `answered ${result.latencyMs} ms after capture, not after the ${timeoutMs} ms timeout`);
+  t.comment(`silent first request: answered ${result.latencyMs} ms after capture (hedge after ${hedgeAfterMs} ms, timeout ${timeoutMs} ms)`);
+  t.equal(realIndexes.length, 2, 'two real queries: the unanswered one and the second ask');
+  const [first, second] = realIndexes;
+  t.same(recognizer.silenced, [first]);
+  t.ok(sent.slice(first + 1, second).every((q) => q.kind === 'dummy') && second > first + 1, 'the second ask left in a later regular slot, dummies in between');
+  t.equal(edge.edge.stats().retried, 1, 'counted as retried');
+  t.equal(edge.edge.stats().failedFrames, 0);
+  t.same(unhandled.reasons, []);
+});
+
+t.test('hedgeAfterMs 0: an unanswered query holds the frame until it times out', async (t) => {
+  const timeoutMs = 1500;
+  const { results, realIndexes, unhandled } = await oneFrame(t, (n) => (n === 0 ? 'silent' : false), { requestTimeoutMs: timeoutMs, hedgeAfterMs: 0 });
+  t.ok(await eventually(() => results.length === 1, 20_000), 'the frame got a result');
+  t.ok(results[0].latencyMs >= timeoutMs, `answered ${results[0].latencyMs} ms after capture, after the timeout`);
+  t.equal(realIndexes.length, 2);
   t.same(unhandled.reasons, []);
 });

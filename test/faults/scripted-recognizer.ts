@@ -1,6 +1,7 @@
 /**
  * A recognizer whose answers a fault test scripts: the real request logic (Recognizer over the enrolled sample
  * gallery) behind the real MQTT endpoint, with a `fail` rule deciding which queries get an error reply instead.
+ * The rule may also say 'silent': that query is taken and never answered (a recognizer that died holding it).
  * The rule sees the query's place in the order the device sent them, so a test that records the device's own
  * 'query' events knows which ones were real — the server itself cannot tell (that is the point of the design).
  */
@@ -18,28 +19,38 @@ export interface ScriptedRecognizer {
   queries: QueryMessage[];
   /** Indexes (into `queries`) of those answered with an error. */
   refused: number[];
+  /** Indexes of those never answered. */
+  silenced: number[];
   stop(): Promise<void>;
 }
 
 export async function startScriptedRecognizer(
   url: string,
   galleryPath: string,
-  fail: (index: number, query: QueryMessage) => boolean,
+  fail: (index: number, query: QueryMessage) => boolean | 'silent',
 ): Promise<ScriptedRecognizer> {
   const manifest = await loadManifest(defaultModelManifest);
   const store = SpotStore.open(galleryPath, { model: manifest.id, dimension: manifest.output.dimension });
   const recognizer = new Recognizer(store, createSpotIndex(store.all(), { kind: 'exact' }));
   const queries: QueryMessage[] = [];
   const refused: number[] = [];
+  const silenced: number[] = [];
+  // Settled at stop() only, so the endpoint's drain does not wait for them.
+  const held: (() => void)[] = [];
   const endpoint = new RecognizerEndpoint({
     url,
     limits: wireLimitsFor(manifest.output.dimension, { maxCandidates: 64 }),
     handler: {
       info: () => recognizer.info(),
       region: (r) => recognizer.region(r),
-      query: (q): ReplyMessage | ErrorMessage => {
+      query: (q): ReplyMessage | ErrorMessage | Promise<ErrorMessage> => {
         const index = queries.push(q) - 1;
-        if (!fail(index, q)) return recognizer.query(q);
+        const rule = fail(index, q);
+        if (!rule) return recognizer.query(q);
+        if (rule === 'silent') {
+          silenced.push(index);
+          return new Promise((resolve) => held.push(() => resolve({ type: 'error', code: 'internal', message: 'scripted silence' })));
+        }
         refused.push(index);
         return { type: 'error', code: 'internal', message: 'scripted failure' };
       },
@@ -49,7 +60,9 @@ export async function startScriptedRecognizer(
   return {
     queries,
     refused,
+    silenced,
     stop: async () => {
+      for (const release of held) release();
       await endpoint.stop();
       store.close();
     },
