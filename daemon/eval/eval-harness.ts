@@ -150,7 +150,7 @@ export interface PrivacyFigures {
   identity_rotations: number;
 }
 
-export interface EvalReport extends PrivacyFigures {
+export interface EvalReport extends PrivacyFigures, StrongerAttackFigures {
   spots: number;
   seed: number;
   users: number;
@@ -402,7 +402,7 @@ interface Truth {
  * One run at one k: the shipped daemon on every simulated device (fleet.ts), then the attacks on what the server saw
  * and the user's answers against the ground truth.
  */
-async function runScenario(world: World, s: ScenarioOptions): Promise<{ figures: PrivacyFigures; photos: number }> {
+async function runScenario(world: World, s: ScenarioOptions): Promise<{ figures: PrivacyFigures & StrongerAttackFigures; photos: number }> {
   const { k, seed } = s;
   // The same world for every k of a sweep: only the privacy layer's randomness depends on k.
   const stream = world.stream(s);

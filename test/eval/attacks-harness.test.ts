@@ -42,7 +42,7 @@ function run(realComponent: RealComponent) {
     ),
   );
   // Each user's glasses: one held view per spot in front of them; each frame of it is that view, slightly moved.
-  const frames = Array.from({ length: USERS }, () => ({ spot: '', held: new Float32Array(0) }));
+  const frames = Array.from({ length: USERS }, (): { spot: string; held: Float32Array } => ({ spot: '', held: new Float32Array(0) }));
   const records: ServerRecord[] = [];
   const truths: { user: number; spot: string | null; offGallery?: boolean }[] = [];
   timeline.slots.forEach((slot, n) => {

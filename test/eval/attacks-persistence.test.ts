@@ -39,7 +39,7 @@ function run(decoys: 'fresh' | 'drift' | 'drift+dummies', seed: number): { hits:
   for (const session of ['a', 'b', 'c', 'd']) {
     let spots: string[] = [];
     let views: Float32Array[] = [];
-    let shadow = new Float32Array(0);
+    let shadow: Float32Array = new Float32Array(0);
     for (let i = 0; i < 150; i++) {
       const dummy = decoys === 'drift+dummies' && i % 3 === 2;
       if (i % 6 === 0) {

@@ -1,4 +1,4 @@
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { copyFile, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -62,7 +62,7 @@ function rgbToI420(rgb: Buffer, w: number, h: number): Buffer {
   return out;
 }
 
-async function started(manifestPath: string, t: Tap.Test, options: Partial<ConstructorParameters<typeof OnnxExtractor>[0]> = {}) {
+async function started(manifestPath: string, t: Test, options: Partial<ConstructorParameters<typeof OnnxExtractor>[0]> = {}) {
   const x = new OnnxExtractor({ manifestPath, ...options });
   await x.start();
   t.teardown(() => x.stop());
