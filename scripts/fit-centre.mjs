@@ -12,7 +12,7 @@ import { parseArgs } from 'node:util';
 
 await import('@tapjs/typescript/import');
 const { OnnxExtractor } = await import('../daemon/extractor/index.js');
-const { distortPhoto } = await import('../daemon/eval/distort.js');
+const { distortPhoto } = await import('../daemon/augment/distort.js');
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const PHOTOS = '/usr/share/backgrounds/mate/nature';

@@ -2,7 +2,7 @@ import { performance } from 'node:perf_hooks';
 import { schemaDefaults } from '../config/load.js';
 import type { CameraConfig, CameraKind } from '../config/types.js';
 import type { Logger } from '../util/log.js';
-import { createFrameSource } from './index.js';
+import { createFrameSource } from './create-source.js';
 import type { SourceHealth } from './types.js';
 
 export interface MeasureOptions {

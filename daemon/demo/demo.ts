@@ -5,7 +5,7 @@ import { stringify } from 'yaml';
 import { loadEdgeConfig, loadRecognizerConfig } from '../config/load.js';
 import { EdgeRuntime } from '../edge/edge-runtime.js';
 import type { EdgeResult } from '../edge/edge-daemon.js';
-import { distortPhoto } from '../eval/distort.js';
+import { distortPhoto } from '../augment/distort.js';
 import { OnnxExtractor } from '../extractor/onnx-extractor.js';
 import { enroll } from '../recognizer/enroll.js';
 import { RecognizerService } from '../recognizer/service.js';

@@ -9,7 +9,7 @@
  */
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { distortPhoto, type DistortionOptions } from './distort.js';
+import { distortPhoto, type DistortionOptions } from '../augment/distort.js';
 import type { SpotPhotos } from '../util/spots-dir.js';
 
 /**

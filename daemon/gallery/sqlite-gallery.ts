@@ -1,10 +1,11 @@
 import { encode, decode } from 'cbor-x';
-import type { Candidate, RegionPackMessage, RegionSpot, ServiceInfo } from '../transport/messages.js';
-import { blobToViewModel, viewModelToBlob } from '../privacy/view-model.js';
+import type { Candidate, RegionPack, RegionSpot, ServiceInfo } from '../domain/spot.js';
+import { isFiniteFeature } from '../domain/feature.js';
+import { blobToFeature, featureToBlob } from '../storage/feature-blob.js';
+import { openDatabase, type Migration, type SqliteDatabase } from '../storage/sqlite.js';
+import { blobToViewModel, viewModelToBlob } from '../storage/view-model-blob.js';
 import { silentLogger, type Logger } from '../util/log.js';
 import type { Gallery, ResultRecord, SpotRecord } from './types.js';
-import { blobToFeature, featureToBlob, isFiniteFeature } from './feature-blob.js';
-import { openDatabase, type Migration, type SqliteDatabase } from './sqlite.js';
 
 export interface SqliteGalleryOptions {
   /** Results kept in the history; older ones are deleted as new ones arrive. */
@@ -176,14 +177,14 @@ export class SqliteGallery implements Gallery {
     });
   }
 
-  saveRegionPack(pack: RegionPackMessage, now: number = Date.now()): void {
+  saveRegionPack(pack: RegionPack, now: number = Date.now()): void {
     this.assertOpen();
     assertTime('now', now);
     const payload = encodePackPayload(pack);
     this.stmt.savePack.run(pack.region, pack.model, pack.galleryVersion, payload, now);
   }
 
-  loadRegionPack(region: string, model: string): RegionPackMessage | undefined {
+  loadRegionPack(region: string, model: string): RegionPack | undefined {
     this.assertOpen();
     const row = this.stmt.loadPack.get(region, model);
     if (!row) return undefined;
@@ -316,7 +317,7 @@ interface PackPayload {
   infos?: Array<string | null>;
 }
 
-function encodePackPayload(pack: RegionPackMessage): Buffer {
+function encodePackPayload(pack: RegionPack): Buffer {
   if (typeof pack !== 'object' || pack === null || pack.type !== 'region-pack') throw new TypeError('not a region pack');
   for (const key of ['model', 'region', 'galleryVersion'] as const) {
     if (typeof pack[key] !== 'string' || pack[key] === '') throw new TypeError(`region pack has no ${key}`);

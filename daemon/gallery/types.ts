@@ -1,4 +1,4 @@
-import type { Candidate, RegionPackMessage, ServiceInfo } from '../transport/messages.js';
+import type { Candidate, RegionPack, ServiceInfo } from '../domain/spot.js';
 
 export interface SpotRecord {
   id: string;
@@ -25,7 +25,7 @@ export interface Gallery {
   /** Most recent first. */
   history(limit?: number): ResultRecord[];
   /** Keeps the latest region pack per (region, model), so decoys are available offline after a restart. */
-  saveRegionPack(pack: RegionPackMessage, now?: number): void;
-  loadRegionPack(region: string, model: string): RegionPackMessage | undefined;
+  saveRegionPack(pack: RegionPack, now?: number): void;
+  loadRegionPack(region: string, model: string): RegionPack | undefined;
   close(): void;
 }

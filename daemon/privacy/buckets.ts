@@ -2,7 +2,7 @@ import { UserError } from '../util/errors.js';
 import { dot, normalize } from '../util/vector.js';
 import type { Random } from './random.js';
 import type { Transform, TransformedQuery } from './types.js';
-import type { RegionSpot } from '../transport/messages.js';
+import type { RegionSpot } from '../domain/spot.js';
 
 export interface BucketTransformOptions {
   /** The region pack's spots: both sides compute the same buckets from it. */

@@ -1,4 +1,4 @@
-import type { RegionSpot, SpotViewModel } from '../transport/messages.js';
+import type { RegionSpot, SpotViewModel } from '../domain/spot.js';
 import { cosine, dot, normalize } from '../util/vector.js';
 import type { Random } from './random.js';
 import type { DecoySpotPicker } from './types.js';

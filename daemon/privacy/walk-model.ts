@@ -5,7 +5,7 @@
  * statistically exchangeable with real ones, and the cheapest way to keep that true is to draw both from the
  * same code.
  */
-import type { RegionSpot } from '../transport/messages.js';
+import type { RegionSpot } from '../domain/spot.js';
 import type { Random } from './random.js';
 
 /** What the movement model needs of a spot: where it is and how strongly it draws people. */

@@ -4,11 +4,11 @@ import type { Extractor } from '../extractor/types.js';
 import { UserError } from '../util/errors.js';
 import { silentLogger, type Logger } from '../util/log.js';
 import { listSpotPhotos, loadSpotMetadata, type SpotMetadata } from '../util/spots-dir.js';
-import { isFiniteFeature } from '../gallery/feature-blob.js';
+import { isFiniteFeature } from '../domain/feature.js';
 import { SpotStore, type StoredSpot } from './spot-store.js';
-import { distortPhoto } from '../eval/distort.js';
-import { DEFAULT_VIEW_DIRECTIONS, fitViewModel } from '../privacy/view-model.js';
-import type { SpotViewModel } from '../transport/messages.js';
+import { distortPhoto } from '../augment/distort.js';
+import { DEFAULT_VIEW_DIRECTIONS, fitViewModel } from '../domain/view-model.js';
+import type { SpotViewModel } from '../domain/spot.js';
 
 export interface EnrollOptions {
   /** Folder of spot photos (see util/spots-dir.ts), with an optional spots.json. */

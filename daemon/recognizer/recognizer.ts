@@ -9,7 +9,7 @@ import type {
   ReplyMessage,
 } from '../transport/messages.js';
 import { schemaDefault } from '../config/load.js';
-import { isFiniteFeature } from '../gallery/feature-blob.js';
+import { isFiniteFeature } from '../domain/feature.js';
 import type { SpotIndex } from './spot-index.js';
 import type { SpotStore, SpotStoreMeta, StoredSpot } from './spot-store.js';
 

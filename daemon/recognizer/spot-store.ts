@@ -1,10 +1,11 @@
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { MAX_VIEW_DIRECTIONS, type ServiceInfo, type SpotViewModel } from '../transport/messages.js';
-import { blobToViewModel, viewModelToBlob } from '../privacy/view-model.js';
+import { MAX_VIEW_DIRECTIONS, type ServiceInfo, type SpotViewModel } from '../domain/spot.js';
+import { blobToViewModel, viewModelToBlob } from '../storage/view-model-blob.js';
 import { UserError } from '../util/errors.js';
-import { blobToFeature, featureToBlob, isFiniteFeature } from '../gallery/feature-blob.js';
-import { openDatabase, type Migration, type SqliteDatabase } from '../gallery/sqlite.js';
+import { isFiniteFeature } from '../domain/feature.js';
+import { blobToFeature, featureToBlob } from '../storage/feature-blob.js';
+import { openDatabase, type Migration, type SqliteDatabase } from '../storage/sqlite.js';
 
 /** One spot of the recognizer's gallery: everything a reply or a region pack says about it. */
 export interface StoredSpot {

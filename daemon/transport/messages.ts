@@ -3,6 +3,12 @@
  * Vectors are carried quantised (int8 with one float scale per vector) on the wire and appear here as
  * Float32Array after decoding.
  */
+import type { CandidateRef, RegionPack } from '../domain/spot.js';
+
+/** The spots the messages carry are the domain's (daemon/domain/spot.ts); the wire's users find them here too. */
+export { MAX_VIEW_DEVIATION, MAX_VIEW_DIRECTIONS } from '../domain/spot.js';
+export type { Candidate, CandidateRef, RegionSpot, ServiceInfo, SpotViewModel } from '../domain/spot.js';
+
 export const PROTOCOL_VERSION = 1;
 
 /**
@@ -42,36 +48,12 @@ export function parseRequestTopic(topic: string): { kind: RequestKind; clientId:
   return undefined;
 }
 
-/** Service information about a spot, returned for every candidate so the device never asks again. */
-export interface ServiceInfo {
-  name: string;
-  description?: string;
-  url?: string;
-  [key: string]: unknown;
-}
-
 export interface QueryMessage {
   type: 'query';
   model: string;
   vector: Float32Array;
   /** Number of candidates wanted. */
   topM: number;
-}
-
-/** A spot the recognizer found for a query, as the reply names it. */
-export interface CandidateRef {
-  id: string;
-  /** Cosine between the query and the spot's reference feature. */
-  score: number;
-}
-
-/**
- * A candidate with what the device judges it by: its reference feature and service information, which the device
- * takes from its region pack (edge/candidate-book.ts), never from the reply.
- */
-export interface Candidate extends CandidateRef {
-  feature: Float32Array;
-  info: ServiceInfo;
 }
 
 /**
@@ -93,47 +75,8 @@ export interface RegionRequestMessage {
   region: string;
 }
 
-export interface RegionSpot {
-  id: string;
-  feature: Float32Array;
-  /** Planar coordinates in metres inside the region (assigned at enrolment when none are given). */
-  x: number;
-  y: number;
-  /** Relative popularity, > 0. */
-  popularity: number;
-  /** How camera views of this spot deviate from `feature` (learned at enrolment); absent in older galleries. */
-  view?: SpotViewModel;
-  /** What the device shows when this spot is the answer; every pack from a recognizer carries it. */
-  info?: ServiceInfo;
-}
-
-/** Most principal directions a spot view model may carry (wire and store bound). */
-export const MAX_VIEW_DIRECTIONS = 8;
-/** Largest accepted norm of a view model's mean deviation, direction scale or residual (features are unit length). */
-export const MAX_VIEW_DEVIATION = 4;
-
-/**
- * A spot's view-variation model: camera views of the spot, as features, are about
- * reference + mean + Σ_j scales[j]·z_j·directions[j] + residual·(isotropic unit-norm noise), z_j ~ N(0, 1).
- */
-export interface SpotViewModel {
-  /** Mean deviation (view − reference) over the enrolment views. */
-  mean: Float32Array;
-  /** Up to MAX_VIEW_DIRECTIONS unit principal directions of the centred deviations. */
-  directions: Float32Array[];
-  /** Standard deviation of the deviations along each direction (same length as `directions`). */
-  scales: number[];
-  /** Total norm (≈ √E|n|²) of the deviation left outside the directions, modelled as isotropic. */
-  residual: number;
-}
-
-export interface RegionPackMessage {
-  type: 'region-pack';
-  model: string;
-  region: string;
-  galleryVersion: string;
-  spots: RegionSpot[];
-}
+/** The answer to a region request: the region's pack of spots. */
+export type RegionPackMessage = RegionPack;
 
 export interface RecognizerInfoMessage {
   type: 'info';

@@ -11,7 +11,7 @@ import { stringify } from 'yaml';
 import { loadEdgeConfig, loadRecognizerConfig } from '../../daemon/config/load.js';
 import { EdgeRuntime } from '../../daemon/edge/edge-runtime.js';
 import type { EdgeResult } from '../../daemon/edge/edge-daemon.js';
-import { distortPhoto } from '../../daemon/eval/distort.js';
+import { distortPhoto } from '../../daemon/augment/distort.js';
 import { OnnxExtractor } from '../../daemon/extractor/onnx-extractor.js';
 import { enroll } from '../../daemon/recognizer/enroll.js';
 import { RecognizerService } from '../../daemon/recognizer/service.js';

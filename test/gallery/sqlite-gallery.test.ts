@@ -4,7 +4,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { SqliteGallery } from '../../daemon/gallery/sqlite-gallery.js';
-import { fitViewModel } from '../../daemon/privacy/view-model.js';
+import { fitViewModel } from '../../daemon/domain/view-model.js';
 import type { Candidate, RegionPackMessage } from '../../daemon/transport/messages.js';
 
 function candidate(id: string, seed: number, info: Record<string, unknown> = {}): Candidate {

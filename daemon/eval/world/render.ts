@@ -5,7 +5,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import sharp, { type OutputInfo } from 'sharp';
-import { distortPhoto, type DistortionOptions } from '../distort.js';
+import { distortPhoto, type DistortionOptions } from '../../augment/distort.js';
 
 /** A window of a photo as shares of its width and height (0..1). */
 export interface ShareWindow {

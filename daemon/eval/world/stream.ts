@@ -15,7 +15,7 @@
  */
 import { createHash } from 'node:crypto';
 import { seededRandom, type Random } from '../../privacy/random.js';
-import type { DistortionOptions } from '../distort.js';
+import type { DistortionOptions } from '../../augment/distort.js';
 import { DEFAULT_PASS_MS, PERSON_KINDS, PERSON_PROFILES, planItineraries, type Activity, type PersonKind, type PersonProfile } from './people.js';
 import type { FrameView, ShareWindow } from './render.js';
 

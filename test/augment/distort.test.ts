@@ -1,6 +1,6 @@
 import t from 'tap';
 import sharp from 'sharp';
-import { DEFAULT_DISTORTION_RANGES, describeDistortion, distortPhoto } from '../../daemon/eval/distort.js';
+import { DEFAULT_DISTORTION_RANGES, describeDistortion, distortPhoto } from '../../daemon/augment/distort.js';
 
 /** A structured test photo: gradients plus a checkerboard, so crops and warps change the pixels. */
 async function photo(width: number, height: number, options: { bright?: boolean } = {}): Promise<Buffer> {

@@ -1,7 +1,8 @@
 /**
- * Seeded camera distortions for the evaluation harness (DESIGN §7): turns a reference photo of a spot into
- * what a glasses or kiosk camera would plausibly capture of it. The same seed always gives the same bytes
- * (for the same sharp/libvips build), so an evaluation run can be repeated exactly.
+ * Seeded camera distortions (DESIGN §7): turns a reference photo of a spot into what a glasses or kiosk camera
+ * would plausibly capture of it. Enrolment renders the views it fits a spot's view model from with it, the demo its
+ * camera frames, and the evaluation its queries. The same seed always gives the same bytes (for the same
+ * sharp/libvips build), so enrolment and an evaluation run can be repeated exactly.
  */
 import sharp from 'sharp';
 import { seededRandom, type Random } from '../privacy/random.js';

@@ -14,11 +14,3 @@ export function blobToFeature(blob: Buffer | Uint8Array): Float32Array {
   new Uint8Array(out.buffer).set(blob);
   return out;
 }
-
-/** True when every element is a finite number (NaN and ±Infinity would poison every cosine they touch). */
-export function isFiniteFeature(feature: unknown, dimension?: number): feature is Float32Array {
-  if (!(feature instanceof Float32Array) || feature.length === 0) return false;
-  if (dimension !== undefined && feature.length !== dimension) return false;
-  for (let i = 0; i < feature.length; i++) if (!Number.isFinite(feature[i])) return false;
-  return true;
-}
