@@ -1,4 +1,4 @@
-import type { RegionSpot } from '../transport/messages.js';
+import type { RegionSpot } from '../domain/spot.js';
 
 /** What a transform produces: the vector the server sees, plus what the device keeps to itself. */
 export interface TransformedQuery {
