@@ -125,7 +125,7 @@ async function measureSize(spots: number, options: RecognizerScaleOptions): Prom
       exact: result(exact, exactBuild),
       hnsw: result(hnsw, hnswBuild),
       hnsw_speedup: round(exact.mean / hnsw.mean),
-      recall: Object.fromEntries(Object.entries(recall).map(([k, v]) => [k, Number.isInteger(v) ? v : round(v)])) as unknown as ComponentRecall,
+      recall: Object.fromEntries((Object.entries(recall) as [string, number][]).map(([k, v]) => [k, Number.isInteger(v) ? v : round(v)])) as unknown as ComponentRecall,
       plain_top10: plain,
       bytes_per_result: real === 0 ? NaN : Math.round(bytes / real),
       bytes_per_reply: Math.round(bytes / samples.length),

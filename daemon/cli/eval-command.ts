@@ -3,7 +3,7 @@ import { schemaDefault } from '../config/load.js';
 import { EVAL_DEFAULTS, runEval, writeReport } from '../eval/eval-harness.js';
 import { writeCurvePng } from '../eval/plot.js';
 import { REAL_COMPONENTS } from '../privacy/kmix.js';
-import { DECOY_SOURCES, TRANSFORM_KINDS, type DecoySpotSource } from '../privacy/transform.js';
+import { DECOY_SOURCES, TRANSFORM_KINDS } from '../privacy/transform.js';
 import { UserError } from '../util/errors.js';
 import { createLogger } from '../util/log.js';
 import { defaultModelManifest } from '../util/paths.js';
@@ -64,7 +64,7 @@ export async function runEvalCommand(args: string[]): Promise<number> {
     // The device's own defaults, from the profile schema, so eval measures what users run.
     ratePerSecond: positive('rate', values.rate, schemaDefault('edge', 'scheduler.ratePerSecond') as number),
     mode,
-    decoys: decoys as DecoySpotSource,
+    decoys,
     realComponent,
     camera,
     transform,

@@ -26,7 +26,8 @@ export async function runStatusCommand(args: string[], out: (text: string) => vo
 }
 
 function defaultListen(): string {
-  return String(configSchema('edge').properties?.api?.properties?.listen?.default ?? '127.0.0.1:8765');
+  const listen: unknown = configSchema('edge').properties?.api?.properties?.listen?.default;
+  return typeof listen === 'string' ? listen : '127.0.0.1:8765';
 }
 
 /**

@@ -70,8 +70,8 @@ function translate(error: ErrorObject, root: SchemaNode): Problem | null {
       const missing = String(params.missingProperty);
       return {
         path: dotted([...segments, missing]),
-        message: `missing (required when ${params.property} is set)`,
-        fix: `set ${missing} too, or remove ${params.property}`,
+        message: `missing (required when ${String(params.property)} is set)`,
+        fix: `set ${missing} too, or remove ${String(params.property)}`,
       };
     }
     case 'type':
@@ -97,7 +97,7 @@ function translate(error: ErrorObject, root: SchemaNode): Problem | null {
     case 'exclusiveMinimum':
     case 'exclusiveMaximum': {
       const symbol = { minimum: '≥', maximum: '≤', exclusiveMinimum: '>', exclusiveMaximum: '<' }[error.keyword];
-      return { path, message: `must be ${symbol} ${params.limit} (got ${show(error.data)})`, fix: rangeFix(leaf, node) };
+      return { path, message: `must be ${symbol} ${String(params.limit)} (got ${show(error.data)})`, fix: rangeFix(leaf, node) };
     }
     case 'pattern':
       return { path, message: `${show(error.data)} is not in the expected form`, fix: `write it like ${examplesOf(node)}` };
@@ -110,7 +110,7 @@ function translate(error: ErrorObject, root: SchemaNode): Problem | null {
     case 'minLength':
       return { path, message: 'must not be empty', fix: `give a value, for example ${howToWrite(leaf, node)}` };
     case 'minItems':
-      return { path, message: `must list at least ${params.limit} item(s)`, fix: `list for example ${examplesOf(node)}` };
+      return { path, message: `must list at least ${String(params.limit)} item(s)`, fix: `list for example ${examplesOf(node)}` };
     case 'uniqueItems':
       return { path, message: 'lists the same item twice', fix: 'remove the duplicate' };
     default:
@@ -200,8 +200,8 @@ function show(value: unknown): string {
   if (typeof value === 'string') return `'${value}'`;
   if (value === null || value === undefined) return 'nothing';
   if (Array.isArray(value)) return `[${value.map(show).join(', ')}]`;
-  if (typeof value === 'object') return 'a section';
-  return String(value);
+  if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint') return String(value);
+  return typeof value === 'object' ? 'a section' : typeof value;
 }
 
 function pointerSegments(pointer: string): string[] {

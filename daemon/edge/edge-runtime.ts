@@ -9,7 +9,7 @@ import type { EdgeConfig } from '../config/types.js';
 import { OnnxExtractor } from '../extractor/onnx-extractor.js';
 import { SqliteGallery } from '../gallery/sqlite-gallery.js';
 import { cryptoRandom, type Random } from '../privacy/random.js';
-import { createTransform, type TransformConfig } from '../privacy/transform.js';
+import { createTransform } from '../privacy/transform.js';
 import { RecognitionClient } from '../transport/recognition-client.js';
 import { wireLimitsFor } from '../transport/limits.js';
 import type { RegionPackMessage } from '../transport/messages.js';
@@ -161,7 +161,7 @@ export class EdgeRuntime extends EventEmitter<{ result: [EdgeResult]; query: [Se
         maxCandidates: config.privacy.maxCandidates,
         realComponent: config.privacy.realComponent,
         noise: config.privacy.noise,
-      } as TransformConfig,
+      },
       { pool: { spots: pack.spots }, variation: { sigma }, random, clock: () => clock.now(), drift: config.privacy.decoyDrift },
     );
     const resolver = new Resolver({
@@ -314,7 +314,7 @@ export class EdgeRuntime extends EventEmitter<{ result: [EdgeResult]; query: [Se
 
   async stop(): Promise<void> {
     await this.notifier.stopping().catch(() => {});
-    this.watchdog?.stop();
+    await this.watchdog?.stop();
     await this.api?.stop();
     this.latency?.stop();
     this.governor?.stop();

@@ -105,7 +105,7 @@ export class IdentityRotation {
   }
 
   private async rotate(): Promise<void> {
-    const { identity, queries, clock, logger } = this.options;
+    const { identity, queries, logger } = this.options;
     const pause = this.pauseMs();
     queries.pauseQueries();
     try {

@@ -17,7 +17,7 @@ import { EmbeddedBroker } from '../demo/embedded-broker.js';
 import { Resolver } from '../edge/resolver.js';
 import { OnnxExtractor } from '../extractor/onnx-extractor.js';
 import type { Extractor } from '../extractor/types.js';
-import { createTransform, type DecoySpotSource, type TransformConfig, type TransformKind } from '../privacy/transform.js';
+import type { DecoySpotSource, TransformKind } from '../privacy/transform.js';
 import { seededRandom } from '../privacy/random.js';
 import type { RealComponent } from '../privacy/kmix.js';
 import { WalkModel } from '../privacy/walk-model.js';
@@ -26,7 +26,6 @@ import { RecognizerService } from '../recognizer/service.js';
 import type { MqttProtocolVersion } from '../transport/broker.js';
 import { wireLimitsFor } from '../transport/limits.js';
 import type { RegionSpot } from '../transport/messages.js';
-import { RecognitionClient } from '../transport/recognition-client.js';
 import { UserError } from '../util/errors.js';
 import { silentLogger, type Logger } from '../util/log.js';
 import { listSpotPhotos, METADATA_FILE, type SpotPhotos } from '../util/spots-dir.js';
@@ -49,7 +48,7 @@ import { InProcessServer } from './eval-server.js';
 import type { CameraModel, SlotMode } from './simulation.js';
 import { dwellViewOf, loadWorld, measureStream, renderFrame, simulateWorld, type StreamStats, type WorldStream } from './world/index.js';
 import { rocAuc } from './stats.js';
-import { planEval, queryFiles, renderQuery, renderReference, streamSeed, type EvalPlan } from './views.js';
+import { planEval, queryFiles, renderReference, streamSeed, type EvalPlan } from './views.js';
 import { writeRecord, type ServerRecord } from './wiretap.js';
 import { runFleet, type WorldFrame } from './fleet.js';
 import { defaultEvalCacheDir, EnrolCache, enrolKey } from './enrol-cache.js';
@@ -268,7 +267,6 @@ export async function runEval(options: EvalOptions): Promise<EvalReport> {
     recognizer = new RecognizerService({ config: recognizerConfig, logger, protocolVersion });
     await recognizer.start();
 
-    const byId = new Map(spots.map((s) => [s.id, s]));
     const extractMs = { total: 0, count: 0 };
     const extractPicture = async (picture: Buffer) => {
       const t0 = performance.now();

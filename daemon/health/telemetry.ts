@@ -229,6 +229,6 @@ function finite(value: number | null | undefined): number | null {
 
 function run(command: string, args: string[]): Promise<string> {
   return new Promise((resolve, reject) => {
-    execFile(command, args, { timeout: 2_000 }, (err, stdout) => (err ? reject(err) : resolve(stdout)));
+    execFile(command, args, { timeout: 2_000 }, (err: Error | null, stdout: string) => (err ? reject(err) : resolve(stdout)));
   });
 }

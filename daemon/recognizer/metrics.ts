@@ -31,9 +31,9 @@ const OUTCOMES = ['answered', ...WIRE_ERROR_CODES, 'other'];
 export interface RecognizerMetrics {
   contentType: string;
   /** The exposition text for one scrape. */
-  scrape(): Promise<string>;
-  /** The endpoint's onAnswer observer: counts one answer the broker accepted. */
-  observe(answer: AnswerEvent): void;
+  scrape: () => Promise<string>;
+  /** The endpoint's onAnswer observer (passed unbound): counts one answer the broker accepted. */
+  observe: (answer: AnswerEvent) => void;
 }
 
 export function createRecognizerMetrics(read: () => RecognizerSnapshot): RecognizerMetrics {

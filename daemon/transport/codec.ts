@@ -382,7 +382,7 @@ export function checkCborStructure(buf: Uint8Array, budget: CborBudget): void {
 
 function isPlainObject(x: unknown): x is Obj {
   if (typeof x !== 'object' || x === null || Array.isArray(x)) return false;
-  const proto = Object.getPrototypeOf(x);
+  const proto: unknown = Object.getPrototypeOf(x);
   return proto === Object.prototype || proto === null;
 }
 
@@ -390,12 +390,14 @@ function describe(x: unknown): string {
   if (x === null || x === undefined) return String(x);
   if (Array.isArray(x)) return 'an array';
   if (x instanceof Uint8Array) return 'a byte string';
-  if (typeof x === 'object') return `a ${(x as object).constructor?.name ?? 'object'}`;
+  if (typeof x === 'object') return `a ${x.constructor?.name ?? 'object'}`;
   if (typeof x === 'string') return 'a string';
-  return `${typeof x} ${String(x)}`;
+  if (typeof x === 'number' || typeof x === 'boolean' || typeof x === 'bigint') return `${typeof x} ${x}`;
+  return typeof x;
 }
 
 // C0 controls and DEL: identifiers end up in logs, SQLite keys and file names.
+// eslint-disable-next-line no-control-regex -- finding control characters is this pattern's purpose.
 const CONTROL = /[\u0000-\u001f\u007f]/;
 const MODEL_ID = /^[\x21-\x7e]+$/;
 const ERROR_CODE = /^[a-z0-9][a-z0-9-]*$/;
@@ -453,7 +455,7 @@ function object(x: unknown, what: string): Obj {
 function vector(o: Obj, key: string, what: string, dimension: number): Float32Array {
   const v = field(o, key, what);
   if (!Array.isArray(v) || v.length !== 2) throw new WireError(`${what} is ${describe(v)}, expected [bytes, scale]`);
-  const [bytes, scale] = v;
+  const [bytes, scale] = v as unknown[];
   if (!(bytes instanceof Uint8Array)) throw new WireError(`${what} values are ${describe(bytes)}, expected a byte string`);
   if (bytes.length !== dimension) throw new WireError(`${what} has ${bytes.length} values, expected ${dimension}`);
   // 128 × scale must stay a finite float32 too: a finite float64 scale such as 1e300 would decode to ±Infinity.

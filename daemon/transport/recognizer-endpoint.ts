@@ -326,7 +326,7 @@ export class RecognizerEndpoint {
     this.c.inFlight++;
     let answer: WireMessage;
     try {
-      answer = msg.type === 'query' ? await this.opts.handler.query(msg) : await this.opts.handler.region(msg as RegionRequestMessage);
+      answer = msg.type === 'query' ? await this.opts.handler.query(msg) : await this.opts.handler.region(msg);
       const allowed = msg.type === 'query' ? 'reply' : 'region-pack';
       if (answer?.type !== allowed && answer?.type !== 'error') {
         throw new Error(`handler returned ${String(answer?.type)} instead of ${allowed}`);

@@ -4,8 +4,8 @@
  * uses `systemClock`.
  */
 
-/** An opaque handle of a pending timer. */
-export type TimerHandle = unknown;
+/** The handle of a pending timer: the system clock's is Node's, a virtual clock's a sequence number. */
+export type TimerHandle = NodeJS.Timeout | number;
 
 export interface Clock {
   /** Milliseconds since the epoch (virtual clocks: since their own origin). */
@@ -25,7 +25,7 @@ export const systemClock: Clock = Object.freeze({
     return setTimeout(fn, Math.max(0, ms));
   },
   clearTimer(handle: TimerHandle | undefined): void {
-    if (handle !== undefined) clearTimeout(handle as NodeJS.Timeout);
+    if (handle !== undefined) clearTimeout(handle);
   },
 });
 
@@ -69,7 +69,7 @@ export class VirtualClock implements Clock {
   }
 
   clearTimer(handle: TimerHandle | undefined): void {
-    if (handle !== undefined) if (typeof handle === 'number') this.timers.delete(handle);
+    if (typeof handle === 'number') this.timers.delete(handle);
   }
 
   /**

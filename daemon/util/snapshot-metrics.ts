@@ -3,7 +3,8 @@ import { Counter, Gauge, Registry } from 'prom-client';
 /**
  * Prometheus metrics read from one snapshot per scrape, in a registry of their own (never prom-client's global one,
  * so two services in one process or one test file do not mix). Shared by the edge's local API (daemon/api/metrics.ts)
- * and the recognizer's metrics listener (daemon/recognizer/metrics.ts).
+ * and the recognizer's metrics listener (daemon/recognizer/metrics.ts). Its functions use no `this`: they may be
+ * passed around unbound.
  */
 export interface SnapshotMetrics<S> {
   registry: Registry;
@@ -11,13 +12,13 @@ export interface SnapshotMetrics<S> {
   registers: Registry[];
   contentType: string;
   /** The snapshot of the scrape in progress: every collect() of one scrape reads the same one. */
-  current(): S;
+  current: () => S;
   /** A counter whose value is read from the snapshot (a running total kept elsewhere). */
-  counter(name: string, help: string, value: (s: S) => number): void;
+  counter: (name: string, help: string, value: (s: S) => number) => void;
   /** A gauge read from the snapshot; null means "no reading". */
-  gauge(name: string, help: string, value: (s: S) => number | null): void;
+  gauge: (name: string, help: string, value: (s: S) => number | null) => void;
   /** The exposition text for one scrape. */
-  scrape(): Promise<string>;
+  scrape: () => Promise<string>;
 }
 
 export function snapshotMetrics<S>(read: () => S): SnapshotMetrics<S> {

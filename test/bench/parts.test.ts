@@ -17,7 +17,7 @@ t.test('YUV frames made by the bench decode back to their colours through the re
     for (let i = 0; i < rgb.length; i += 3) rgb.set(c, i);
     const back = await toRgb({ data: rgbToI420(rgb, 16, 8), format: 'yuv420', width: 16, height: 8, seq: 1, capturedAt: 0 }, { width: 4, height: 4, fit: 'fill' });
     const worst = Math.max(...[...back].map((v, i) => Math.abs(v - c[i % 3])));
-    t.ok(worst <= 3, `rgb(${c}) comes back within ${worst} levels`);
+    t.ok(worst <= 3, `rgb(${c.join(',')}) comes back within ${worst} levels`);
   }
   t.throws(() => rgbToI420(Buffer.alloc(3 * 3 * 3), 3, 3), RangeError, 'odd sizes refused');
 });

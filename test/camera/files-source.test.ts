@@ -17,7 +17,7 @@ async function image(format: 'png' | 'jpeg' | 'webp', width: number, height: num
 /** A logger whose lines the test can read. */
 function capturingLogger() {
   const lines: Array<Record<string, unknown>> = [];
-  const logger = pino({ level: 'info' }, { write: (line: string) => void lines.push(JSON.parse(line)) });
+  const logger = pino({ level: 'info' }, { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) });
   return { logger, lines };
 }
 

@@ -34,7 +34,7 @@ t.test('whole JPEGs come out of any chunking; garbage and truncated frames do no
   for (const sizes of [[1], [7, 3], [4096], [stream.length]]) {
     const drops: string[] = [];
     const frames = feed(new JpegSplitter({ onDrop: (reason) => drops.push(reason) }), stream, sizes);
-    t.ok(frames.length === 3 && [a, c, b].every((f, i) => f.equals(frames[i])), `chunks of ${sizes}: exactly the 3 whole frames`);
+    t.ok(frames.length === 3 && [a, c, b].every((f, i) => f.equals(frames[i])), `chunks of ${sizes.join(',')}: exactly the 3 whole frames`);
     t.equal(drops.length, 2, 'both truncated frames were reported');
     for (const frame of frames) t.ok((await sharp(frame).metadata()).width, 'decodes');
   }

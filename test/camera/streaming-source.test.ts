@@ -32,7 +32,7 @@ function runLog(): { file: string; runs: () => Array<{ program: string; args: st
   const file = join(mkdtempSync(join(tmpdir(), 'enfpire-fake-log-')), 'runs.jsonl');
   const runs = () => {
     try {
-      return readFileSync(file, 'utf8').trim().split('\n').filter(Boolean).map((line) => JSON.parse(line));
+      return readFileSync(file, 'utf8').trim().split('\n').filter(Boolean).map((line) => JSON.parse(line) as { program: string; args: string[]; pid: number; at: number });
     } catch {
       return [];
     }

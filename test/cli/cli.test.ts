@@ -36,7 +36,7 @@ t.test('demo --once with repeat views: frames the local cache answers still go o
   const { code, stdout, stderr } = await enfpire(['demo', '--once', '--views', '3', '--api', '127.0.0.1:0']);
   t.equal(code, 0, stderr);
   const lines = stdout.trim().split('\n');
-  const summary = JSON.parse(lines[lines.length - 1]);
+  const summary = JSON.parse(lines[lines.length - 1]) as { results: number; real_queries: number };
   const cached = lines.filter((l) => /\(cache\)/.test(l)).length;
   t.equal(summary.results, 30);
   // A device that queried only on a cache miss would show the server its user's track changing exactly at the
@@ -48,7 +48,7 @@ t.test('demo --once resolves the sample spots with privacy on and ends with the 
   const { code, stdout, stderr } = await enfpire(['demo', '--once', '--views', '1', '--api', '127.0.0.1:0']);
   t.equal(code, 0, stderr);
   const lines = stdout.trim().split('\n');
-  const summary = JSON.parse(lines[lines.length - 1]);
+  const summary = JSON.parse(lines[lines.length - 1]) as { results: number; real_queries: number; user_top1: number };
   t.same(Object.keys(summary).sort(), ['correct', 'dummy_queries', 'real_queries', 'results', 'user_top1']);
   t.equal(summary.results, 10, 'one result per view of the 10 sample spots');
   t.ok(summary.user_top1 >= 0.9, `user_top1 ${summary.user_top1} ≥ 0.9`);
@@ -60,7 +60,7 @@ t.test('demo --once resolves the sample spots with privacy on and ends with the 
   t.equal(/:(\d+)\//.exec(page[0] ?? '')?.[1], /:(\d+) /.exec(api[0] ?? '')?.[1], 'on the same port');
   const results = lines.slice(1, -1).filter((l) => !api.includes(l) && !page.includes(l));
   t.equal(results.length, 10, 'one line per result as it happens');
-  t.ok(results.every((l) => /^(ok   |WRONG) \S+ -> /.test(l)), 'result lines name the frame and the spot');
+  t.ok(results.every((l) => /^(ok {3}|WRONG) \S+ -> /.test(l)), 'result lines name the frame and the spot');
 });
 
 t.test('config check: the shipped profiles are valid, a broken one names each field and the fix', async (t) => {

@@ -47,7 +47,7 @@ function schemaLeaves(node: SchemaNode, prefix = ''): Array<[string, SchemaNode]
 function shapeLeaves(shape: object, prefix = '', derived = false): string[] {
   return Object.entries(shape).flatMap(([key, value]) => {
     const path = prefix ? `${prefix}.${key}` : key;
-    if (typeof value === 'object') return shapeLeaves(value, path, derived);
+    if (typeof value === 'object' && value !== null) return shapeLeaves(value as object, path, derived);
     return (value === 'derived') === derived ? [path] : [];
   });
 }
@@ -118,7 +118,7 @@ t.test('a minimal config gets every default of the schema', async (t) => {
   const config = await loadEdgeConfig(write(dir, 'edge.yaml', minimalEdge));
   for (const [path, node] of schemaLeaves(configSchema('edge'))) {
     if (node.default === undefined) continue;
-    const expected = node.format === 'path' ? resolve(dir, String(node.default)) : node.default;
+    const expected = node.format === 'path' ? resolve(dir, node.default as string) : node.default;
     t.same(get(config, path), expected, `${path} defaults to ${JSON.stringify(expected)}`);
   }
   t.equal(config.camera.dir, join(dir, 'frames'), 'relative to the config file, not the working directory');

@@ -6,7 +6,6 @@ import { DecoySynthesizer, estimateSigma } from '../../daemon/privacy/decoys.js'
 import { KMixTransform } from '../../daemon/privacy/kmix.js';
 import { seededRandom } from '../../daemon/privacy/random.js';
 import type { Candidate } from '../../daemon/transport/messages.js';
-import { normalize } from '../../daemon/util/vector.js';
 import { makeGallery } from '../privacy/synthetic-gallery.js';
 
 /** A unit vector at cosine `c` from the first axis, bent towards axis `axis`. */

@@ -33,7 +33,7 @@ t.test('a frame renders to the same JPEG every time, at the camera width', async
     const meta = await sharp(a).metadata();
     t.equal(meta.format, 'jpeg');
     const [lo, hi] = frame.view.camera.outputWidth!;
-    t.ok(meta.width! >= lo && meta.width! <= hi, `${frame.activity} frame ${meta.width} px wide`);
+    t.ok(meta.width >= lo && meta.width <= hi, `${frame.activity} frame ${meta.width} px wide`);
   }
   const next = stream.frames.find((f) => f.device === dwell.device && f.t > dwell.t)!;
   t.notOk((await renderFrame(next.view)).equals(await renderFrame(dwell.view)), 'the next frame is another picture');

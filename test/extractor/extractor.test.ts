@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import sharp from 'sharp';
-import { BadImageError, ModelOutputError, OnnxExtractor } from '../../daemon/extractor/index.js';
+import { BadImageError, ModelOutputError, OnnxExtractor, type ModelManifest } from '../../daemon/extractor/index.js';
 import { UserError } from '../../daemon/util/errors.js';
 import { dot, norm } from '../../daemon/util/vector.js';
 
@@ -186,7 +186,7 @@ t.test('a model file that does not match its manifest is refused', async (t) => 
   const dir = await mkdtemp(join(tmpdir(), 'enfpire-model-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
   await copyFile(join(FIXTURES, 'enfpire-test-tiny-v1.onnx'), join(dir, 'enfpire-test-tiny-v1.onnx'));
-  const good = JSON.parse(await readFile(TINY, 'utf8'));
+  const good = JSON.parse(await readFile(TINY, 'utf8')) as ModelManifest;
   const variant = async (name: string, m: unknown): Promise<string> => {
     const path = join(dir, `${name}.json`);
     await writeFile(path, JSON.stringify(m));
@@ -229,7 +229,7 @@ t.test('unavailable execution providers fall back to CPU with one log line', asy
   const logger = pino({ level: 'info' }, sink);
   const x = await started(TINY, t, { executionProviders: ['no-such-provider', 'another-missing', 'cpu'], logger, intraOpThreads: 1 });
   t.equal(x.executionProvider, 'cpu');
-  const warnings = lines.map((l) => JSON.parse(l)).filter((l) => l.level === 40);
+  const warnings = lines.map((l) => JSON.parse(l) as { level: number; msg: string }).filter((l) => l.level === 40);
   t.equal(warnings.length, 1, 'exactly one warning');
   t.match(warnings[0].msg, /no-such-provider, another-missing unavailable; using cpu/);
   t.equal((await x.extract((await samplePhotos()).get('aqua')!)).length, 64);

@@ -3,6 +3,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { isAbsolute, join } from 'node:path';
 import { existsSync } from 'node:fs';
+import type { ModelManifest } from '../../daemon/extractor/index.js';
 import { loadManifest } from '../../daemon/extractor/manifest.js';
 import { UserError } from '../../daemon/util/errors.js';
 
@@ -20,13 +21,13 @@ t.test('the shipped manifest loads, with absolute paths', async (t) => {
 t.test('every problem is one UserError naming the file, the field and the fix', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'enfpire-manifest-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
-  const good = JSON.parse(await readFile(SHIPPED, 'utf8'));
+  const good = JSON.parse(await readFile(SHIPPED, 'utf8')) as ModelManifest;
   const write = async (name: string, body: unknown): Promise<string> => {
     const path = join(dir, name);
     await writeFile(path, typeof body === 'string' ? body : JSON.stringify(body));
     return path;
   };
-  const cases: Array<[string, (m: any) => unknown, RegExp]> = [
+  const cases: Array<[string, (m: ModelManifest) => unknown, RegExp]> = [
     ['bad sha', (m) => ({ ...m, sha256: 'abc' }), /"sha256"/],
     ['no input', (m) => ({ ...m, input: undefined }), /"input"/],
     ['shape of 3', (m) => ({ ...m, input: { ...m.input, shape: [1, 128, 128] } }), /"input\.shape"/],

@@ -39,7 +39,7 @@ t.test('YUV420 frames convert to RGB, odd sizes included', async (t) => {
       const rgb = await toRgb({ data: uniformI420(w, h, colour), format: 'yuv420', width: w, height: h, seq: 1, capturedAt: 0 }, { width: 8, height: 8, fit: 'fill' });
       t.equal(rgb.length, 8 * 8 * 3);
       const worst = Math.max(...Array.from(rgb).map((v, i) => Math.abs(v - colour[i % 3])));
-      t.ok(worst <= 3, `${w}x${h} ${colour}: within ${worst} levels`);
+      t.ok(worst <= 3, `${w}x${h} ${colour.join(',')}: within ${worst} levels`);
     }
   }
   const frame = { data: Buffer.alloc(10), format: 'yuv420' as const, width: 4.5, height: 2, seq: 1, capturedAt: 0 };
@@ -66,5 +66,5 @@ t.test('greyscale and 16-bit pictures come out as 8-bit RGB', async (t) => {
   t.equal(g.length, 48);
   t.ok(Math.abs(g[0] - 64) <= 1 && g[0] === g[1] && g[1] === g[2], 'grey stays grey');
   const orange = [255, 128, 0];
-  t.ok([...d.subarray(0, 3)].every((v, i) => Math.abs(v - orange[i]) <= 1), `orange stays orange at 8 bits (${[...d.subarray(0, 3)]})`);
+  t.ok([...d.subarray(0, 3)].every((v, i) => Math.abs(v - orange[i]) <= 1), `orange stays orange at 8 bits (${[...d.subarray(0, 3)].join(',')})`);
 });

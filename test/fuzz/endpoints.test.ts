@@ -48,7 +48,7 @@ async function publishAll<T>(items: T[], window: number, publish: (item: T, i: n
 /** The fixtures' handler, its replies also naming the gallery version (so they are valid in both reply schemas). */
 class VersionedGalleryHandler extends GalleryHandler {
   override async query(q: QueryMessage): Promise<ReplyMessage> {
-    return { ...(await super.query(q)), galleryVersion: this.galleryVersion } as ReplyMessage;
+    return { ...(await super.query(q)), galleryVersion: this.galleryVersion };
   }
 }
 
@@ -101,7 +101,7 @@ t.test(`the recognizer endpoint: ${FUZZ_MESSAGES} requests; every bad one counte
   t.ok(await eventually(() => ep.counters().replies >= expected.replies && ep.counters().inFlight === 0, 300_000), 'every answerable request was answered');
   const heap1 = heapMiB();
   const c = ep.counters();
-  t.comment(`recognizer endpoint: ${plan.length} requests published in ${seconds.toFixed(1)} s (QoS 1, 500 in flight); ${fates}`);
+  t.comment(`recognizer endpoint: ${plan.length} requests published in ${seconds.toFixed(1)} s (QoS 1, 500 in flight); ${fates.toString()}`);
   t.comment(`counters: ${JSON.stringify(c)}; heap ${heap0.toFixed(1)} → ${heap1.toFixed(1)} MiB`);
   t.equal(c.dropped, expected.dropped, `${expected.dropped} bad requests counted as dropped`);
   t.equal(c.queries, expected.queries, `${expected.queries} valid queries taken`);
@@ -196,7 +196,7 @@ t.test(`the recognition client: ${FUZZ_MESSAGES} replies and announcements; ever
   const heap1 = heapMiB();
   const c = client.counters();
   t.comment(`recognition client: ${unsolicited.length} unsolicited in ${s1.toFixed(1)} s, ${announcements.length} announcements in ${s2.toFixed(1)} s, ${answers.length} answered requests in ${s3.toFixed(1)} s`);
-  t.comment(`fates: ${fates}; request outcomes: ${outcomes}; counters: ${JSON.stringify(c)}; heap ${heap0.toFixed(1)} → ${heap1.toFixed(1)} MiB`);
+  t.comment(`fates: ${fates.toString()}; request outcomes: ${outcomes.toString()}; counters: ${JSON.stringify(c)}; heap ${heap0.toFixed(1)} → ${heap1.toFixed(1)} MiB`);
   t.equal(c.dropped, expected.dropped, `${expected.dropped} bad messages counted as dropped`);
   t.equal(c.received, expected.received, `${expected.received} answers taken (results and recognizer errors)`);
   t.equal(c.timeouts, 0, 'no request timed out: every answer was matched or refused at once');

@@ -61,6 +61,7 @@ export function seededUnit(seed: number, dimension: number): Float32Array {
   return v;
 }
 
+// eslint-disable-next-line no-control-regex -- finding control characters is this pattern's purpose.
 const CONTROL = /[\u0000-\u001f\u007f]/g;
 /** Identifiers: any Unicode without control characters (the decoder's rule), 1..max UTF-16 units. */
 const ident = (max: number) =>
@@ -89,7 +90,7 @@ const serviceInfo: fc.Arbitrary<ServiceInfo> = fc
     },
     { requiredKeys: ['name'] },
   )
-  .map(({ extra, ...rest }) => ({ ...extra, ...rest }) as ServiceInfo);
+  .map(({ extra, ...rest }) => ({ ...extra, ...rest }));
 
 function viewModelOf(dimension: number): fc.Arbitrary<SpotViewModel> {
   return fc
@@ -125,7 +126,7 @@ export function validMessage(limits: WireLimits, model = FUZZ_MODEL): fc.Arbitra
         maxLength: Math.min(limits.maxCandidates, 12),
       }),
     })
-    .map((r) => ({ type: 'reply' as const, ...r }) as unknown as WireMessage);
+    .map((r) => ({ type: 'reply' as const, ...r }));
   const regionRequest = fc.record({ model: modelId, region: ident(WIRE_BOUNDS.maxRegionLength) }).map((r) => ({ type: 'region-request' as const, ...r }));
   const spot = fc
     .record({
@@ -478,7 +479,7 @@ export function replaceField(bytes: Buffer, r: number, [, value]: [string, unkno
   const root = plainDecoder.decode(bytes) as Record<string, unknown>;
   const all = paths(root);
   const path = pick(all, r);
-  let parent: Record<string | number, unknown> = root as Record<string | number, unknown>;
+  let parent: Record<string | number, unknown> = root;
   for (const k of path.slice(0, -1)) parent = parent[k] as Record<string | number, unknown>;
   const last = path[path.length - 1];
   if (op === 'delete') delete parent[last];
@@ -559,7 +560,7 @@ export function wireSamples(limits: WireLimits, options: SampleOptions = {}): fc
         return { kind: 'mutated' as const, label: `${a.msg.type}: ${applied.join('+')}`, bytes };
       }),
     'hostile-field': fc
-      .tuple(valid, fc.double({ min: 0, max: 1, maxExcluded: true, noNaN: true }), hostileValue, fc.constantFrom('replace', 'replace', 'replace', 'delete', 'add') as fc.Arbitrary<'replace' | 'delete' | 'add'>)
+      .tuple(valid, fc.double({ min: 0, max: 1, maxExcluded: true, noNaN: true }), hostileValue, fc.constantFrom<'replace' | 'delete' | 'add'>('replace', 'replace', 'replace', 'delete', 'add'))
       .map(([v, r, value, op]) => {
         const bytes = replaceField(encodeValid(v), r, value, op) ?? encodeValid(v);
         return { kind: 'hostile-field' as const, label: `${v.msg.type}: ${op} ${value[0]}`, bytes };

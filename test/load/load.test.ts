@@ -34,7 +34,7 @@ t.test('enfpire load: devices through a private Mosquitto against two recognizer
   t.ok(report.p50_ms > 0 && report.p50_ms <= report.p99_ms);
   t.ok(report.component_recall >= 0 && report.component_recall <= 1);
   t.ok(report.bytes_per_result > 0);
-  t.ok(report.per_recognizer_queries.filter((q) => q > 0).length >= 2, `the group shares the queries: ${report.per_recognizer_queries}`);
+  t.ok(report.per_recognizer_queries.filter((q) => q > 0).length >= 2, `the group shares the queries: ${report.per_recognizer_queries.join(',')}`);
   const roll = report.roll!;
   t.ok(roll, 'the roll is reported');
   t.not(roll.from, roll.to, 'the new edition has another gallery version');

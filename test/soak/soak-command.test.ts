@@ -56,7 +56,7 @@ t.test('a one-minute soak: every fault is injected and recovered from, and the r
     });
   });
   const report = JSON.parse(await readFile(out, 'utf8')) as SoakReport;
-  const summary = JSON.parse(stdout.trim().split('\n').at(-1)!);
+  const summary: unknown = JSON.parse(stdout.trim().split('\n').at(-1)!);
   t.equal(code, report.pass ? 0 : 1, `exit status follows the verdict (${report.problems.join('; ')})`);
   t.same(summary, { pass: report.pass, faults: 3, recovered: 3, answered: report.queries.answered, failed: report.queries.failed });
 

@@ -202,7 +202,7 @@ t.test('install.sh --root lays out what the units expect, and a second run keeps
   }
   t.equal(readFileSync(join(credentialDir, 'broker-password'), 'utf8'), 'correct horse\n', '--credential copied');
 
-  const profile = parse(readFileSync(join(root, config), 'utf8'));
+  const profile = parse(readFileSync(join(root, config), 'utf8')) as { gallery: { path: string }; model: { manifest: string }; camera: { dir: string } };
   t.equal(statSync(join(root, config)).mode & 0o777, 0o640, 'profile 0640');
   const stateDir = `/var/lib/${/^StateDirectory=(\S+)$/m.exec(unitText)?.[1]}`;
   t.equal(dirname(profile.gallery.path), stateDir, 'the gallery lives in the StateDirectory');

@@ -335,8 +335,8 @@ t.test('3.1.1 routing: requests carry rt and cd, answers cd, and both survive a 
   const query = { type: 'query', model: 'm1', vector: randomVector(), topM: 4 } as const;
   const plain = encode(query);
   const routed = encode(query, { responseTopic: replyTopic, correlationData });
-  t.same(Object.keys(raw.decode(plain)).sort(), ['f', 'k', 'm', 't', 'v'], 'without routing the envelope is exactly the v5 one');
-  t.same(Object.keys(raw.decode(routed)).sort(), ['cd', 'f', 'k', 'm', 'rt', 't', 'v']);
+  t.same(Object.keys(raw.decode(plain) as object).sort(), ['f', 'k', 'm', 't', 'v'], 'without routing the envelope is exactly the v5 one');
+  t.same(Object.keys(raw.decode(routed) as object).sort(), ['cd', 'f', 'k', 'm', 'rt', 't', 'v']);
   const extra = routed.length - plain.length;
   t.ok(extra > 16 + 49 && extra < 90, `routing adds ${extra} bytes (16 correlation + 49 topic characters + keys)`);
 

@@ -42,7 +42,7 @@ async function orphanCheck(t: Test, ending: string): Promise<void> {
   `;
   const child = spawn(process.execPath, ['--import', tsLoader, '--input-type=module', '-e', script], { stdio: ['pipe', 'pipe', 'ignore'] });
   const { port, dir } = await new Promise<{ port: number; dir: string }>((resolve, reject) => {
-    child.stdout.once('data', (d: Buffer) => resolve(JSON.parse(d.toString())));
+    child.stdout.once('data', (d: Buffer) => resolve(JSON.parse(d.toString()) as { port: number; dir: string }));
     child.once('exit', () => reject(new Error('child ended before starting a broker')));
   });
   t.ok(await accepts(port), 'the child started a broker');

@@ -3,7 +3,7 @@ import t, { type Test } from 'tap';
 import mqtt from 'mqtt';
 import { Decoder } from 'cbor-x';
 import { startMosquitto } from '../helpers/mosquitto.js';
-import { RecognitionClient, RecognizerError } from '../../daemon/transport/recognition-client.js';
+import { RecognitionClient } from '../../daemon/transport/recognition-client.js';
 import { RecognizerEndpoint } from '../../daemon/transport/recognizer-endpoint.js';
 import { TOPICS, parseRequestTopic, type RecognizerInfoMessage } from '../../daemon/transport/messages.js';
 import { GalleryHandler, MODEL, eventually, limits, makeSpots, vectors } from './fixtures.js';

@@ -9,7 +9,7 @@ import { startMosquitto } from '../helpers/mosquitto.js';
 import { RecognitionClient } from '../../daemon/transport/recognition-client.js';
 import { RecognizerEndpoint } from '../../daemon/transport/recognizer-endpoint.js';
 import { UserError } from '../../daemon/util/errors.js';
-import { GalleryHandler, MODEL, limits, makeSpots, vectors } from './fixtures.js';
+import { GalleryHandler, MODEL, limits, makeSpots } from './fixtures.js';
 
 const run = promisify(execFile);
 const dir = await mkdtemp(join(tmpdir(), 'enfpire-tls-'));
