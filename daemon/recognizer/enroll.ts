@@ -33,7 +33,7 @@ export interface EnrollOptions {
   viewSources?: ReadonlyMap<string, readonly string[]>;
   /**
    * Renders view number `seed` of a photo for the view model; default a camera view of the whole photo
-   * (eval/distort.ts). The evaluation passes views like its simulated wearers' frames.
+   * (augment/distort.ts). The evaluation passes views like its simulated wearers' frames.
    */
   renderView?: (file: string, seed: number) => Promise<Buffer>;
 }

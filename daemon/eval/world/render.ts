@@ -1,6 +1,6 @@
 /**
  * Turns a frame's description into pixels: the camera looks at a window of a photograph (moving a little from frame
- * to frame while someone stands still), then the lens and sensor of daemon/eval/distort.ts apply (rotation, shear as
+ * to frame while someone stands still), then the lens and sensor of daemon/augment/distort.ts apply (rotation, shear as
  * perspective, exposure, white balance, blur, noise, JPEG). The same view always gives the same bytes.
  */
 import { readFile } from 'node:fs/promises';
