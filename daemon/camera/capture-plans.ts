@@ -34,7 +34,7 @@ export function libcameraPlan(config: CaptureSettings): CapturePlan {
   const quarterTurn = rotation === 90 || rotation === 270;
   if (quarterTurn && !config.pipeline && format !== 'yuv420') {
     throw new UserError(
-      `camera.rotation ${rotation} with camera.kind 'libcamera' needs camera.format 'yuv420' (the sensor can only flip, so the source turns raw frames itself); set format: yuv420 or rotation 0/180.`,
+      `camera.rotation ${rotation} with camera.kind 'libcamera' needs camera.format 'yuv420' (the sensor can only flip, so the source turns raw frames itself); set camera.format: yuv420, or camera.rotation: 0 or 180.`,
     );
   }
   if (quarterTurn && (width % 2 || height % 2)) {

@@ -1,8 +1,11 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { UserError } from '../util/errors.js';
 
+/** A command's options table, as node:util parseArgs takes it. */
+export type CommandOptions = NonNullable<ParseArgsConfig['options']>;
+
 /** parseArgs with errors turned into one clear sentence for the user. */
-export function parseCommandArgs<T extends NonNullable<ParseArgsConfig['options']>>(
+export function parseCommandArgs<T extends CommandOptions>(
   command: string,
   args: string[],
   options: T,

@@ -4,20 +4,23 @@ import { runBench } from '../bench/run-bench.js';
 import { formatBenchTable } from '../bench/table.js';
 import { UserError } from '../util/errors.js';
 import { defaultModelManifest, sampleSpotsDir } from '../util/paths.js';
-import { parseCommandArgs, required } from './args.js';
+import { parseCommandArgs, required, type CommandOptions } from './args.js';
+
+/** The options `enfpire bench` accepts (node:util parseArgs); test/cli/help-flags.test.ts holds `enfpire --help` to them. */
+export const BENCH_OPTIONS = {
+  out: { type: 'string' },
+  frames: { type: 'string' },
+  quick: { type: 'boolean', default: false },
+  model: { type: 'string' },
+  spots: { type: 'string' },
+} as const satisfies CommandOptions;
 
 /**
  * `enfpire bench --out FILE.json [--frames N] [--quick] [--model MANIFEST] [--spots DIR]`: stage-by-stage speed and
  * recognizer load (keys in docs/benchmarks.md); a table on stdout, progress on stderr.
  */
 export async function runBenchCommand(args: string[], write: (text: string) => void = (t) => void process.stdout.write(t)): Promise<number> {
-  const { values } = parseCommandArgs('bench', args, {
-    out: { type: 'string' },
-    frames: { type: 'string' },
-    quick: { type: 'boolean', default: false },
-    model: { type: 'string' },
-    spots: { type: 'string' },
-  });
+  const { values } = parseCommandArgs('bench', args, BENCH_OPTIONS);
   const outPath = resolve(required('bench', 'out', values.out));
   const frames = values.frames === undefined ? undefined : integer('frames', values.frames, 2, 100_000);
   const report = await runBench({

@@ -3,11 +3,14 @@ import { parse } from 'yaml';
 import { checkConfigFile, type ConfigKind } from '../config/load.js';
 import { formatProblem } from '../config/problems.js';
 import { UserError } from '../util/errors.js';
-import { parseCommandArgs } from './args.js';
+import { parseCommandArgs, type CommandOptions } from './args.js';
+
+/** The options `enfpire config` accepts (node:util parseArgs); test/cli/help-flags.test.ts holds `enfpire --help` to them. */
+export const CONFIG_OPTIONS = { kind: { type: 'string' } } as const satisfies CommandOptions;
 
 /** `enfpire config check FILE [--kind edge|recognizer]`: exit 0, or one line per problem and exit 1. */
 export async function runConfigCommand(args: string[]): Promise<number> {
-  const { values, positionals } = parseCommandArgs('config', args, { kind: { type: 'string' } }, true);
+  const { values, positionals } = parseCommandArgs('config', args, CONFIG_OPTIONS, true);
   const [action, file] = positionals;
   if (action !== 'check' || !file || positionals.length > 2) {
     throw new UserError("config: usage is 'enfpire config check FILE [--kind edge|recognizer]'.");

@@ -2,21 +2,24 @@ import { runDemo } from '../demo/demo.js';
 import type { EdgeResult } from '../edge/edge-daemon.js';
 import { UserError } from '../util/errors.js';
 import { createLogger } from '../util/log.js';
-import { parseCommandArgs } from './args.js';
+import { parseCommandArgs, type CommandOptions } from './args.js';
+
+/** The options `enfpire demo` accepts (node:util parseArgs); test/cli/help-flags.test.ts holds `enfpire --help` to them. */
+export const DEMO_OPTIONS = {
+  once: { type: 'boolean', default: false },
+  k: { type: 'string', default: '4' },
+  views: { type: 'string', default: '3' },
+  seed: { type: 'string', default: '1' },
+  api: { type: 'string', default: '127.0.0.1:8765' },
+  thumbnail: { type: 'boolean', default: false },
+} as const satisfies CommandOptions;
 
 /**
  * `enfpire demo [--once] [--k K] [--views N] [--seed S] [--api ADDRESS] [--thumbnail]`: one line per result, and with
  * --once a JSON summary last. The operator's page is on the local API; --thumbnail shows the replayed camera on it.
  */
 export async function runDemoCommand(args: string[]): Promise<number> {
-  const { values } = parseCommandArgs('demo', args, {
-    once: { type: 'boolean', default: false },
-    k: { type: 'string', default: '4' },
-    views: { type: 'string', default: '3' },
-    seed: { type: 'string', default: '1' },
-    api: { type: 'string', default: '127.0.0.1:8765' },
-    thumbnail: { type: 'boolean', default: false },
-  });
+  const { values } = parseCommandArgs('demo', args, DEMO_OPTIONS);
   const k = integer('k', values.k, 1, 16);
   const views = integer('views', values.views, 1, 50);
   const seed = integer('seed', values.seed, 0, 2 ** 31 - 1);

@@ -3,15 +3,18 @@ import { OnnxExtractor } from '../extractor/onnx-extractor.js';
 import { enroll } from '../recognizer/enroll.js';
 import { createLogger } from '../util/log.js';
 import { defaultModelManifest } from '../util/paths.js';
-import { parseCommandArgs, required } from './args.js';
+import { parseCommandArgs, required, type CommandOptions } from './args.js';
+
+/** The options `enfpire enroll` accepts (node:util parseArgs); test/cli/help-flags.test.ts holds `enfpire --help` to them. */
+export const ENROLL_OPTIONS = {
+  spots: { type: 'string' },
+  out: { type: 'string' },
+  model: { type: 'string' },
+} as const satisfies CommandOptions;
 
 /** `enfpire enroll --spots DIR --out DB [--model MANIFEST]`: builds a recognizer gallery from spot photos. */
 export async function runEnrollCommand(args: string[]): Promise<number> {
-  const { values } = parseCommandArgs('enroll', args, {
-    spots: { type: 'string' },
-    out: { type: 'string' },
-    model: { type: 'string' },
-  });
+  const { values } = parseCommandArgs('enroll', args, ENROLL_OPTIONS);
   const spotsDir = resolve(required('enroll', 'spots', values.spots));
   const outPath = resolve(required('enroll', 'out', values.out));
   const logger = createLogger({ name: 'enfpire-enroll' });

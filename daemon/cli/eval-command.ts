@@ -7,7 +7,35 @@ import { DECOY_SOURCES, TRANSFORM_KINDS } from '../privacy/transform.js';
 import { UserError } from '../util/errors.js';
 import { createLogger } from '../util/log.js';
 import { defaultModelManifest } from '../util/paths.js';
-import { parseCommandArgs, required } from './args.js';
+import { parseCommandArgs, required, type CommandOptions } from './args.js';
+
+/** The options `enfpire eval` accepts (node:util parseArgs); test/cli/help-flags.test.ts holds `enfpire --help` to them. */
+export const EVAL_OPTIONS = {
+  spots: { type: 'string' },
+  out: { type: 'string' },
+  k: { type: 'string' },
+  seed: { type: 'string' },
+  users: { type: 'string' },
+  minutes: { type: 'string' },
+  rate: { type: 'string' },
+  mode: { type: 'string' },
+  decoys: { type: 'string' },
+  'real-component': { type: 'string' },
+  camera: { type: 'string' },
+  transform: { type: 'string' },
+  noise: { type: 'string' },
+  broker: { type: 'string' },
+  record: { type: 'string' },
+  plot: { type: 'string' },
+  model: { type: 'string' },
+  candidates: { type: 'string' },
+  'max-candidates': { type: 'string' },
+  threshold: { type: 'string' },
+  offgallery: { type: 'string' },
+  time: { type: 'string' },
+  rotate: { type: 'string' },
+  'no-cache': { type: 'boolean' },
+} as const satisfies CommandOptions;
 
 /**
  * `enfpire eval --spots DIR --out FILE.json [--k K] [--seed S] [--users U] [--minutes M] [--rate R]
@@ -18,32 +46,7 @@ import { parseCommandArgs, required } from './args.js';
  *   [--no-cache]`: candidates, threshold, decoys, mode, rate and rotation default to the edge profile's defaults. Progress on stderr, the report written atomically to FILE.json, one summary line on stdout.
  */
 export async function runEvalCommand(args: string[]): Promise<number> {
-  const { values } = parseCommandArgs('eval', args, {
-    spots: { type: 'string' },
-    out: { type: 'string' },
-    k: { type: 'string' },
-    seed: { type: 'string' },
-    users: { type: 'string' },
-    minutes: { type: 'string' },
-    rate: { type: 'string' },
-    mode: { type: 'string' },
-    decoys: { type: 'string' },
-    'real-component': { type: 'string' },
-    camera: { type: 'string' },
-    transform: { type: 'string' },
-    noise: { type: 'string' },
-    broker: { type: 'string' },
-    record: { type: 'string' },
-    plot: { type: 'string' },
-    model: { type: 'string' },
-    candidates: { type: 'string' },
-    'max-candidates': { type: 'string' },
-    threshold: { type: 'string' },
-    offgallery: { type: 'string' },
-    time: { type: 'string' },
-    rotate: { type: 'string' },
-    'no-cache': { type: 'boolean' },
-  });
+  const { values } = parseCommandArgs('eval', args, EVAL_OPTIONS);
   const spotsDir = resolve(required('eval', 'spots', values.spots));
   const outPath = resolve(required('eval', 'out', values.out));
   const logger = createLogger({ name: 'enfpire-eval', level: 'warn' });

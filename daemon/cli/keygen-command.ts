@@ -3,7 +3,14 @@ import { chmod, mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { generateSigningKeys } from '../transport/signing.js';
 import { UserError } from '../util/errors.js';
-import { parseCommandArgs } from './args.js';
+import { parseCommandArgs, type CommandOptions } from './args.js';
+
+/** The options `enfpire keygen` accepts (node:util parseArgs); test/cli/help-flags.test.ts holds `enfpire --help` to them. */
+export const KEYGEN_OPTIONS = {
+  out: { type: 'string' },
+  name: { type: 'string', default: 'recognizer-signing' },
+  force: { type: 'boolean', default: false },
+} as const satisfies CommandOptions;
 
 /**
  * `enfpire keygen --out DIR [--name NAME] [--force]`: makes the operator's Ed25519 signing key pair
@@ -11,11 +18,7 @@ import { parseCommandArgs } from './args.js';
  * device's transport.recognizerKeyFile. An existing pair is never overwritten without --force: devices pin the old key.
  */
 export async function runKeygenCommand(args: string[], out: (text: string) => void = (t) => process.stdout.write(t)): Promise<number> {
-  const { values } = parseCommandArgs('keygen', args, {
-    out: { type: 'string' },
-    name: { type: 'string', default: 'recognizer-signing' },
-    force: { type: 'boolean', default: false },
-  });
+  const { values } = parseCommandArgs('keygen', args, KEYGEN_OPTIONS);
   if (!values.out) throw new UserError('keygen: give --out DIR, the folder for the key pair.');
   if (!/^[A-Za-z0-9._-]{1,64}$/.test(values.name)) throw new UserError(`keygen: --name '${values.name}' must be 1-64 letters, digits, '.', '_' or '-'.`);
   const dir = resolve(values.out);

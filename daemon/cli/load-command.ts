@@ -3,7 +3,22 @@ import { dirname, resolve } from 'node:path';
 import { schemaDefault } from '../config/load.js';
 import { runLoad, runLoadSeries } from '../load/load-run.js';
 import { UserError } from '../util/errors.js';
-import { parseCommandArgs, required } from './args.js';
+import { parseCommandArgs, required, type CommandOptions } from './args.js';
+
+/** The options `enfpire load` accepts (node:util parseArgs); test/cli/help-flags.test.ts holds `enfpire --help` to them. */
+export const LOAD_OPTIONS = {
+  spots: { type: 'string', default: '10000' },
+  devices: { type: 'string', default: '100' },
+  rate: { type: 'string' },
+  recognizers: { type: 'string', default: '1' },
+  minutes: { type: 'string', default: '1' },
+  out: { type: 'string' },
+  broker: { type: 'string' },
+  roll: { type: 'boolean', default: false },
+  warmup: { type: 'string' },
+  pool: { type: 'string' },
+  seed: { type: 'string', default: '1' },
+} as const satisfies CommandOptions;
 
 /**
  * `enfpire load --spots N --devices D --rate R --recognizers K --minutes M --out FILE.json [--broker URL] [--roll]`
@@ -11,19 +26,7 @@ import { parseCommandArgs, required } from './args.js';
  * keys are documented in docs/scaling.md; progress goes to stderr, one summary line to stdout.
  */
 export async function runLoadCommand(args: string[], write: (text: string) => void = (t) => void process.stdout.write(t)): Promise<number> {
-  const { values } = parseCommandArgs('load', args, {
-    spots: { type: 'string', default: '10000' },
-    devices: { type: 'string', default: '100' },
-    rate: { type: 'string' },
-    recognizers: { type: 'string', default: '1' },
-    minutes: { type: 'string', default: '1' },
-    out: { type: 'string' },
-    broker: { type: 'string' },
-    roll: { type: 'boolean', default: false },
-    warmup: { type: 'string' },
-    pool: { type: 'string' },
-    seed: { type: 'string', default: '1' },
-  });
+  const { values } = parseCommandArgs('load', args, LOAD_OPTIONS);
   const outPath = resolve(required('load', 'out', values.out));
   if (values.broker !== undefined && !/^mqtts?:\/\/[^\s/]+/.test(values.broker)) {
     throw new UserError(`load: --broker must be an mqtt:// or mqtts:// URL, not '${values.broker}'.`);

@@ -2,7 +2,16 @@ import { mkdir, rename, writeFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { runSoak } from '../soak/soak.js';
 import { UserError } from '../util/errors.js';
-import { parseCommandArgs } from './args.js';
+import { parseCommandArgs, type CommandOptions } from './args.js';
+
+/** The options `enfpire soak` accepts (node:util parseArgs); test/cli/help-flags.test.ts holds `enfpire --help` to them. */
+export const SOAK_OPTIONS = {
+  minutes: { type: 'string' },
+  rate: { type: 'string', default: '20' },
+  out: { type: 'string' },
+  'sample-seconds': { type: 'string' },
+  'fault-every': { type: 'string' },
+} as const satisfies CommandOptions;
 
 /**
  * `enfpire soak --minutes N [--rate Q] [--out FILE.json] [--sample-seconds S] [--fault-every S]`: edge and recognizers
@@ -11,13 +20,7 @@ import { parseCommandArgs } from './args.js';
  * edge left a damaged file or lost an acknowledged result.
  */
 export async function runSoakCommand(args: string[], write: (text: string) => void = (t) => void process.stdout.write(t)): Promise<number> {
-  const { values } = parseCommandArgs('soak', args, {
-    minutes: { type: 'string' },
-    rate: { type: 'string', default: '20' },
-    out: { type: 'string' },
-    'sample-seconds': { type: 'string' },
-    'fault-every': { type: 'string' },
-  });
+  const { values } = parseCommandArgs('soak', args, SOAK_OPTIONS);
   if (values.minutes === undefined) throw new UserError('soak: --minutes is required.');
   const minutes = number('minutes', values.minutes, 0.5, 24 * 60);
   const report = await runSoak({

@@ -5,18 +5,21 @@ import { parseListenAddress } from '../api/address.js';
 import type { StatusReport } from '../api/status.js';
 import { configSchema } from '../config/load.js';
 import { UserError } from '../util/errors.js';
-import { parseCommandArgs } from './args.js';
+import { parseCommandArgs, type CommandOptions } from './args.js';
+
+/** The options `enfpire status` accepts (node:util parseArgs); test/cli/help-flags.test.ts holds `enfpire --help` to them. */
+export const STATUS_OPTIONS = {
+  json: { type: 'boolean', default: false },
+  api: { type: 'string' },
+  config: { type: 'string' },
+} as const satisfies CommandOptions;
 
 /**
  * `enfpire status [--json] [--api ADDRESS | --config FILE]`: asks a running edge daemon for its state over the local
  * API (DESIGN §9). Returns 1 (with one sentence on stderr, via UserError) when no daemon answers.
  */
 export async function runStatusCommand(args: string[], out: (text: string) => void = (t) => process.stdout.write(t)): Promise<number> {
-  const { values } = parseCommandArgs('status', args, {
-    json: { type: 'boolean', default: false },
-    api: { type: 'string' },
-    config: { type: 'string' },
-  });
+  const { values } = parseCommandArgs('status', args, STATUS_OPTIONS);
   if (values.api && values.config) throw new UserError('status: give either --api or --config, not both.');
   const listen = values.api ?? (values.config ? listenFromProfile(values.config) : defaultListen());
   const address = parseListenAddress(listen, values.api ? '--api' : values.config ? `api.listen in ${values.config}` : 'the default api.listen');

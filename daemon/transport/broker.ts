@@ -54,8 +54,8 @@ export function protocolVersionOf(opts: BrokerOptions): MqttProtocolVersion {
   const v: unknown = opts.protocolVersion ?? 5;
   if (v !== 5 && v !== 4) {
     throw new UserError(
-      `The MQTT protocol version ${JSON.stringify(v)} is not supported: set protocolVersion to 5 (MQTT v5) or 4 ` +
-        '(MQTT 3.1.1 compatibility mode).',
+      `The MQTT protocol version ${JSON.stringify(v)} is not supported: the broker connection's protocolVersion option ` +
+        'takes 5 (MQTT v5, the default) or 4 (MQTT 3.1.1 compatibility mode).',
     );
   }
   return v;
@@ -76,8 +76,9 @@ function connectFailure(opts: BrokerOptions, err: Error): UserError {
   const code = (err as Error & { code?: unknown }).code;
   if (protocolVersionOf(opts) === 5 && PROTOCOL_REFUSED.has(code as number)) {
     return new UserError(
-      `The MQTT broker at ${redactUrl(opts.url)} does not accept MQTT v5: use an MQTT v5 broker (Mosquitto 2, EMQX, ` +
-        'HiveMQ) or set protocolVersion to 4 for the MQTT 3.1.1 compatibility mode.',
+      `The MQTT broker at ${redactUrl(opts.url)} does not accept MQTT v5: point transport.url (edge) or broker.url ` +
+        '(recognizer) at an MQTT v5 broker such as Mosquitto 2, EMQX or HiveMQ. The daemons speak only MQTT v5; the ' +
+        "3.1.1 compatibility mode is for the demo's embedded broker and no profile setting turns it on.",
       { cause: err },
     );
   }

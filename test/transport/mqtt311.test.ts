@@ -62,7 +62,7 @@ t.test('the shared connect speaks 3.1.1 without a will or a kept session, and re
     await endClient(c);
   }
   const three = { url: 'mqtt://127.0.0.1:1', limits, model: MODEL, protocolVersion: 3 as unknown as 4 };
-  t.throws(() => new RecognitionClient(three), { name: 'UserError', message: /protocol version 3 is not supported: set protocolVersion to 5/ });
+  t.throws(() => new RecognitionClient(three), { name: 'UserError', message: /protocol version 3 is not supported: the broker connection's protocolVersion option takes 5/ });
   t.throws(() => new RecognizerEndpoint({ ...three, handler: new GalleryHandler(spots) }), UserError);
 });
 
@@ -75,7 +75,7 @@ t.test('through the embedded aedes broker (MQTT 3.1.1 only)', async (t) => {
     const c = new RecognitionClient({ url: broker.url, limits, model: MODEL, connectTimeoutMs: 3000 });
     const err = await c.start().catch((e: unknown) => e);
     t.type(err, UserError);
-    t.match((err as Error).message, /does not accept MQTT v5: .* set protocolVersion to 4 for the MQTT 3\.1\.1 compatibility mode\.$/);
+    t.match((err as Error).message, /does not accept MQTT v5: point transport\.url \(edge\) or broker\.url \(recognizer\) at an MQTT v5 broker.*no profile setting turns it on\.$/);
   });
 
   const rec = recordingLogger();
