@@ -5,7 +5,7 @@ import { UserError } from '../util/errors.js';
 import { silentLogger, type Logger } from '../util/log.js';
 import { listSpotPhotos, loadSpotMetadata, type SpotMetadata } from '../util/spots-dir.js';
 import { isFiniteFeature } from '../domain/feature.js';
-import { SpotStore, type StoredSpot } from './spot-store.js';
+import { SpotStore } from './spot-store.js';
 import { distortPhoto } from '../augment/distort.js';
 import { DEFAULT_VIEW_DIRECTIONS, fitViewModel } from '../domain/view-model.js';
 import type { SpotViewModel } from '../domain/spot.js';

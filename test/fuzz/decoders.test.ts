@@ -118,7 +118,7 @@ t.test(`decodeRouted: ${FUZZ_MESSAGES} generated and mutated messages`, async (t
   t.ok(kinds.get('valid') > 0 && accepted.get('valid') === kinds.get('valid'), 'every valid message decoded');
   for (const kind of ['mutated', 'hostile-field', 'bomb', 'cbor-value', 'cbor-grammar', 'random']) t.ok(kinds.get(kind) > 0, `${kind} messages were fed`);
   t.comment(`decodeRouted: ${FUZZ_MESSAGES} messages in ${seconds.toFixed(1)} s wall, ${cpuSeconds.toFixed(1)} s CPU (generation included); CPU per message: ${timings.summary()}`);
-  t.comment(`fed: ${kinds}; accepted: ${accepted}`);
+  t.comment(`fed: ${kinds.toString()}; accepted: ${accepted.toString()}`);
 });
 
 t.test('every hand-built bomb is refused with a one-line WireError, in bounded time and memory', async (t) => {
@@ -127,7 +127,7 @@ t.test('every hand-built bomb is refused with a one-line WireError, in bounded t
     const heap0 = process.memoryUsage().heapUsed;
     const t0 = cpuMs();
     let error: unknown;
-    let msg;
+    let msg: ReturnType<typeof decodeRouted>['msg'] | undefined;
     try {
       msg = decodeRouted(bytes, limits).msg;
     } catch (err) {
@@ -272,7 +272,7 @@ t.test(`signed wrappers (TrustedKeys.open, pinned key): ${FUZZ_MESSAGES} payload
   );
   t.equal(timings.count, FUZZ_MESSAGES);
   t.ok(opened.get('pinned') > 0, 'signed payloads opened with the pinned key');
-  t.comment(`TrustedKeys.open: ${timings.count} payloads, opened ${opened}; CPU per payload (both key sets): ${timings.summary()}`);
+  t.comment(`TrustedKeys.open: ${timings.count} payloads, opened ${opened.toString()}; CPU per payload (both key sets): ${timings.summary()}`);
 
   // Regression: open() parsed every payload with cbor-x before decodeRouted's checks, so an unsigned bignum tag took
   // quadratic time there (100 kB: 6 s) and 8 MiB of empty maps 15 s. Now a wrapper is checked to be one flat map first.
@@ -338,7 +338,7 @@ t.test(`feature and view-model blobs: ${FUZZ_MESSAGES} blobs each, only RangeErr
       viewModelToBlob({
         mean: seededUnit(seed, dimension).map((x) => x / 10),
         directions: Array.from({ length: p }, (_, j) => seededUnit(seed + j + 1, dimension)),
-        scales: Array(p).fill(0.25),
+        scales: new Array<number>(p).fill(0.25),
         residual: 0.5,
       }),
     ),
@@ -394,7 +394,7 @@ t.test(`camera stream splitters: ${FUZZ_MESSAGES} chunks each, no throw, bounded
     },
     (parts) => `JPEG chunks of ${parts.map((p) => p.length).join('+')} bytes`,
   );
-  t.comment(`JpegSplitter: ${j.count} chunk groups, ${frames} frames out, drops: ${drops}; ${j.summary()}`);
+  t.comment(`JpegSplitter: ${j.count} chunk groups, ${frames} frames out, drops: ${drops.toString()}; ${j.summary()}`);
   t.equal(j.count, FUZZ_MESSAGES);
   t.ok(frames > 0 && drops.get('invalid-marker') > 0 && drops.get('too-large') > 0, 'frames came out and bad ones were dropped');
 

@@ -1,6 +1,5 @@
 import t from 'tap';
 import { existsSync, readFileSync } from 'node:fs';
-import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { SqliteGallery } from '../../daemon/gallery/sqlite-gallery.js';

@@ -227,8 +227,8 @@ class HeldView {
 }
 
 function peopleKinds(people: WorldOptions['people']): PersonKind[] {
-  if (Array.isArray(people)) return [...people];
-  const n = (people as number | undefined) ?? 3;
+  if (typeof people === 'object') return [...people];
+  const n = people ?? 3;
   if (!Number.isSafeInteger(n) || n < 0) throw new RangeError(`people must be an integer >= 0, got ${n}`);
   return Array.from({ length: n }, (_, i) => PERSON_KINDS[i % PERSON_KINDS.length]);
 }
