@@ -12,11 +12,12 @@ export interface ServiceInfo {
   [key: string]: unknown;
 }
 
-/** A spot the recognizer found for a query, as the reply names it. */
+/**
+ * A spot the recognizer found for a query, as the reply names it: by id alone, best first. Its score would tell the
+ * device nothing it cannot compute from the query it sent and its region pack (edge/candidate-book.ts).
+ */
 export interface CandidateRef {
   id: string;
-  /** Cosine between the query and the spot's reference feature. */
-  score: number;
 }
 
 /**
@@ -24,6 +25,8 @@ export interface CandidateRef {
  * takes from its region pack (edge/candidate-book.ts), never from the reply.
  */
 export interface Candidate extends CandidateRef {
+  /** Cosine between the query the device sent and the spot's reference feature, computed on the device. */
+  score: number;
   feature: Float32Array;
   info: ServiceInfo;
 }

@@ -255,8 +255,9 @@ export async function runLoad(options: LoadOptions): Promise<LoadReport> {
     const inFlight = new Set<Promise<void>>();
 
     let done = false;
-    // The device's check of a reply during a roll: it names a known gallery version, and its scores are that
-    // edition's cosines with the query as sent (int8 on the wire), not the other edition's.
+    // The device's check of a reply during a roll: it names a known gallery version, and its candidates are ranked
+    // as that edition's cosines with the query as sent (int8 on the wire) rank them. Replies carry no scores, so a
+    // reply of the other edition is seen only where the two editions order its candidates differently.
     const check = (device: DeviceState, reply: ReplyMessage, sentVector: Float32Array): number | undefined => {
       if (!roll) return 1;
       const v = reply.galleryVersion ?? '';
@@ -266,9 +267,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadReport> {
         roll.unknown_version_replies++;
         return undefined;
       }
-      const named = scoreError(reply, sentVector, referencesOf.get(edition)!);
-      const other = scoreError(reply, sentVector, referencesOf.get(3 - edition)!);
-      if (!(named < 1e-3 && named < other)) roll.mixed_version_replies++;
+      if (!(orderError(reply, sentVector, referencesOf.get(edition)!) < 1e-3)) roll.mixed_version_replies++;
       if (edition < device.edition) roll.version_regressions++;
       device.edition = Math.max(device.edition, edition);
       return edition;
@@ -417,13 +416,19 @@ async function processedBy(recognizers: SoakChild[]): Promise<number> {
   return counts.reduce((a, b) => a + b, 0);
 }
 
-/** Largest difference between a reply's scores and the cosines of `query` with these references (Infinity for an unknown id). */
-function scoreError(reply: ReplyMessage, query: Float32Array, references: Map<string, Float32Array>): number {
+/**
+ * How far a reply's order is from best-first by the cosines of `query` with these references: the largest rise of
+ * the cosine from one candidate to the next (0 when in order; Infinity for an id these references lack).
+ */
+function orderError(reply: ReplyMessage, query: Float32Array, references: Map<string, Float32Array>): number {
   let worst = 0;
+  let previous = Infinity;
   for (const c of reply.candidates) {
     const f = references.get(c.id);
     if (!f) return Infinity;
-    worst = Math.max(worst, Math.abs(dot(query, normalize(f)) - c.score));
+    const score = dot(query, normalize(f));
+    worst = Math.max(worst, score - previous);
+    previous = score;
   }
   return worst;
 }

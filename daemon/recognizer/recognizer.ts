@@ -80,8 +80,9 @@ export class Recognizer {
     }
     if (typeof q.topM !== 'number' || !(q.topM >= 1)) return error('bad-request', 'topM must be a number ≥ 1');
     const topM = Math.min(Math.floor(q.topM), this.maxTopM);
-    // Ids and scores only: the device holds every spot's feature and service information in its region pack.
-    const candidates: CandidateRef[] = this.index.search(q.vector, topM).map(({ id, score }) => ({ id, score }));
+    // Ids only, best first: the device holds every spot's feature and service information in its region pack, and
+    // computes the scores itself from the query it sent.
+    const candidates: CandidateRef[] = this.index.search(q.vector, topM).map(({ id }) => ({ id }));
     return { type: 'reply', model: this.meta.model, galleryVersion: this.meta.galleryVersion, candidates };
   }
 

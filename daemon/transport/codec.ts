@@ -192,8 +192,8 @@ function envelopeOf(msg: WireMessage): Record<string, unknown> {
     case 'query':
       return { ...head, m: msg.model, k: msg.topM, f: wireVector(msg.vector, 'query vector') };
     case 'reply':
-      // Two flat arrays rather than one map per candidate: about 20 bytes a candidate (docs/protocol.md, "Reply").
-      return { ...head, m: msg.model, gv: msg.galleryVersion, c: msg.candidates.map((c) => c.id), s: msg.candidates.map((c) => c.score) };
+      // One flat array of ids, best first, and no scores: the device computes them (docs/protocol.md, "Reply").
+      return { ...head, m: msg.model, gv: msg.galleryVersion, c: msg.candidates.map((c) => c.id) };
     case 'region-request':
       return { ...head, m: msg.model, g: msg.region };
     case 'region-pack':
@@ -531,15 +531,11 @@ function decodeReply(o: Obj, limits: WireLimits): ReplyMessage {
   const model = modelId(o, 'reply model id');
   const galleryVersion = ident(o, 'gv', 'reply gallery version', WIRE_BOUNDS.maxIdLength);
   const ids = array(o, 'c', 'reply candidates', limits.maxCandidates);
-  const scores = array(o, 's', 'reply scores', limits.maxCandidates);
-  if (scores.length !== ids.length) throw new WireError(`reply has ${ids.length} candidates but ${scores.length} scores`);
   const candidates: CandidateRef[] = ids.map((id, i) => {
     if (typeof id !== 'string' || id.length === 0 || id.length > WIRE_BOUNDS.maxIdLength || CONTROL.test(id)) {
       throw new WireError(`reply candidate ${i} is ${describe(id)}, expected a spot id`);
     }
-    const score = scores[i];
-    if (typeof score !== 'number' || !Number.isFinite(score)) throw new WireError(`reply score ${i} is ${describe(score)}, expected a finite number`);
-    return { id, score };
+    return { id };
   });
   return { type: 'reply', model, galleryVersion, candidates };
 }

@@ -619,8 +619,7 @@ export function unsound(msg: WireMessage, limits: WireLimits): string[] {
       break;
     case 'reply':
       if (msg.candidates.length > limits.maxCandidates) problems.push('too many candidates');
-      msg.candidates.forEach((c: { id: string; score: number; feature?: Float32Array; info?: ServiceInfo }, i) => {
-        num(c.score, `candidate ${i} score`);
+      msg.candidates.forEach((c: { id: string; feature?: Float32Array; info?: ServiceInfo }, i) => {
         text(c.id, `candidate ${i} id`, WIRE_BOUNDS.maxIdLength);
         // Only in the full-candidate reply schema.
         if (c.feature !== undefined) vec(c.feature, `candidate ${i}`);

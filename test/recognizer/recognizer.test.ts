@@ -42,10 +42,8 @@ for (const [kind, build] of indexes) {
     t.equal(reply.type, 'reply');
     t.equal(reply.model, MODEL);
     t.same(reply.candidates.map((c) => c.id), ['a', 'b', 'c', 'f']);
-    const want = [1, 0.8, 0.6, 0.5];
-    reply.candidates.forEach((c, i) => t.ok(Math.abs(c.score - want[i]) < 1e-5, `${c.id} scores ${want[i]}`));
     t.equal(reply.galleryVersion, store.meta().galleryVersion, 'the reply names its gallery version');
-    t.same(Object.keys(reply.candidates[1]).sort(), ['id', 'score'], 'ids and scores only: features and service info are in the pack');
+    t.same(Object.keys(reply.candidates[1]), ['id'], 'ids only, best first: scores, features and service info are the device’s to compute or take from the pack');
 
     const other = recognizer.handleQuery(query([0, 1, 0, 0], 3)) as ReplyMessage;
     t.same(other.candidates.map((c) => c.id), ['d', 'c', 'b'], 'cosines 1, 0.8, 0.6');

@@ -101,7 +101,7 @@ t.test('every message type survives a round trip', async (t) => {
     type: 'reply',
     model: 'enfpire-gist-int8-v1',
     galleryVersion: 'v7',
-    candidates: Array.from({ length: 8 }, (_, i) => ({ id: `spot-${i}`, score: 0.9 - i * 0.05 })),
+    candidates: Array.from({ length: 8 }, (_, i) => ({ id: `spot-${i}` })),
   };
   const r = decode(encode(reply), limits);
   t.equal(r.type, 'reply');
@@ -111,8 +111,7 @@ t.test('every message type survives a round trip', async (t) => {
     r.candidates.forEach((c, i) => {
       const o = reply.candidates[i];
       t.equal(c.id, o.id);
-      t.ok(Math.abs(c.score - o.score) < 1e-6, 'score travels as float32');
-      t.same(Object.keys(c).sort(), ['id', 'score'], 'ids and scores only: features and service information come from the pack');
+      t.same(Object.keys(c), ['id'], 'ids only: scores are computed on the device, features and service information come from the pack');
     });
   }
 
@@ -248,19 +247,18 @@ t.test('query checks: dimension, scale, topM', async (t) => {
   for (const k of [-1, 0, 1.5, 33, '5', NaN]) rejects(t, raw.encode({ ...validQuery(), k }), /query topM/, `topM ${String(k)}`);
 });
 
-t.test('reply checks: counts, numbers, ids, gallery version', async (t) => {
-  const replyWith = (ids: unknown[], scores: unknown[] = ids.map(() => 0.5), over: Record<string, unknown> = {}) =>
-    raw.encode({ v: 1, t: 'r', m: 'm1', gv: 'v1', c: ids, s: scores, ...over });
+t.test('reply checks: counts, ids, gallery version', async (t) => {
+  const replyWith = (ids: unknown[], over: Record<string, unknown> = {}) => raw.encode({ v: 1, t: 'r', m: 'm1', gv: 'v1', c: ids, ...over });
   t.equal(decode(replyWith(['spot']), limits).type, 'reply', 'the baseline is valid');
   rejects(t, replyWith(Array.from({ length: 33 }, (_, i) => `s${i}`)), /reply candidates has 33 entries, at most 32/, 'too many candidates');
-  rejects(t, replyWith(['a', 'b'], [0.5]), /reply has 2 candidates but 1 scores/, 'scores missing');
-  for (const score of [NaN, Infinity, 'high', null]) rejects(t, replyWith(['a'], [score]), /reply score 0 is .*expected a finite number/, `score ${String(score)}`);
+  const earlier = decode(replyWith(['a', 'b'], { s: [0.9, NaN] }), limits);
+  t.same(earlier.type === 'reply' && earlier.candidates, [{ id: 'a' }, { id: 'b' }], 'scores of the earlier format are ignored, never passed on');
   rejects(t, replyWith(['x'.repeat(WIRE_BOUNDS.maxIdLength + 1)]), /reply candidate 0 is .*expected a spot id/, 'huge id');
   rejects(t, replyWith(['a\u0000b']), /reply candidate 0 is .*expected a spot id/, 'id with NUL');
   rejects(t, replyWith(['']), /reply candidate 0 is .*expected a spot id/, 'empty id');
   rejects(t, replyWith([7]), /reply candidate 0 is number 7, expected a spot id/, 'numeric id');
-  rejects(t, replyWith(['a'], [0.5], { gv: undefined }), /reply gallery version/, 'no gallery version');
-  rejects(t, replyWith(['a'], [0.5], { c: 'a' }), /reply candidates is a string/, 'candidates not an array');
+  rejects(t, replyWith(['a'], { gv: undefined }), /reply gallery version/, 'no gallery version');
+  rejects(t, replyWith(['a'], { c: 'a' }), /reply candidates is a string/, 'candidates not an array');
 });
 
 t.test('service information in region packs: types, sizes, nesting, no tags, no prototype pollution', async (t) => {

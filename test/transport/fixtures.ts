@@ -59,7 +59,7 @@ export class GalleryHandler implements RecognizerHandler {
       .map((s) => ({ s, score: cosine(q.vector, s.feature) }))
       .sort((a, b) => b.score - a.score)
       .slice(0, q.topM);
-    return { type: 'reply', model: this.model, galleryVersion: this.galleryVersion, candidates: ranked.map(({ s, score }) => ({ id: s.id, score })) };
+    return { type: 'reply', model: this.model, galleryVersion: this.galleryVersion, candidates: ranked.map(({ s }) => ({ id: s.id })) };
   }
 
   region(r: RegionRequestMessage): RegionPackMessage | ErrorMessage {

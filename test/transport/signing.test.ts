@@ -75,7 +75,7 @@ t.test('through Mosquitto: forged answers that arrive first are refused, the sig
   const forger = await mqtt.connectAsync(broker.url, { protocolVersion: 5 });
   t.teardown(() => forger.endAsync());
   const wrongKey = new PayloadSigner(generateSigningKeys().privatePem);
-  const forged = encode({ type: 'reply', model: MODEL, galleryVersion: 'v1', candidates: [{ id: 'evil', score: 1 }] });
+  const forged = encode({ type: 'reply', model: MODEL, galleryVersion: 'v1', candidates: [{ id: 'evil' }] });
   forger.on('message', (_topic, _payload, packet) => {
     const { responseTopic, correlationData } = packet.properties ?? {};
     if (!responseTopic || !correlationData) return;
