@@ -5,11 +5,16 @@
 import type { Frame } from '../camera/types.js';
 import type { EdgeCounters, EdgeResult } from '../edge/edge-daemon.js';
 import type { ResultRecord } from '../gallery/types.js';
+import type { CameraHealth } from '../health/paced-source.js';
 import type { LatencySummary } from '../health/latency.js';
 import type { TelemetrySample } from '../health/telemetry.js';
 import type { RecognitionClientCounters } from '../transport/recognition-client.js';
 
-export type PipelineStats = EdgeCounters & { queueDepth: number; source: { produced: number; dropped: number } };
+/**
+ * The pipeline's counters. `source` is the frame source's stats(); the paced source (health/paced-source.ts) adds the
+ * camera's health to them, which /status, /metrics and `enfpire status` show (absent for a source that is not paced).
+ */
+export type PipelineStats = EdgeCounters & { queueDepth: number; source: { produced: number; dropped: number; camera?: CameraHealth } };
 
 /** EdgeDaemon satisfies it. */
 export interface PipelineStatus {

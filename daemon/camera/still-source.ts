@@ -112,6 +112,7 @@ export class StillSource implements FrameSource {
       restarts: 0,
       lastFrameAt: this.lastFrameAt,
       stalled: false,
+      stalls: 0,
       command: [PROGRAM],
       ...(this.lastError ? { lastError: this.lastError } : {}),
     };

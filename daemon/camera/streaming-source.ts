@@ -119,6 +119,7 @@ export class StreamingSource implements FrameSource {
       restarts: supervised?.restarts ?? 0,
       lastFrameAt: supervised?.lastFrameAt ?? null,
       stalled: supervised?.stalled ?? false,
+      stalls: supervised?.stalls ?? 0,
       ...(this.command ? { command: this.command } : {}),
       ...(supervised?.lastError ? { lastError: supervised.lastError } : {}),
     };

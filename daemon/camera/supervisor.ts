@@ -32,6 +32,8 @@ export interface SupervisorStats {
   restarts: number;
   lastFrameAt: number | null;
   stalled: boolean;
+  /** Times the program went stallMs without a frame (each one restarted it). */
+  stalls: number;
   lastError?: string;
 }
 
@@ -53,6 +55,7 @@ export class ProcessSupervisor {
   private spawnedAt = 0;
   private lastFrameAt: number | null = null;
   private stalled = false;
+  private stalls = 0;
   /** Why the supervisor itself ended the running program (a stall), for health's lastError. */
   private killedBecause: string | null = null;
   /** Why the program last ended, with its last stderr line. */
@@ -92,6 +95,7 @@ export class ProcessSupervisor {
       restarts: this.restarts,
       lastFrameAt: this.lastFrameAt,
       stalled: this.stalled,
+      stalls: this.stalls,
       ...(this.lastError ? { lastError: this.lastError } : {}),
     };
   }
@@ -157,6 +161,7 @@ export class ProcessSupervisor {
     const since = Math.max(this.lastFrameAt ?? 0, this.spawnedAt);
     if (Date.now() - since < this.options.stallMs) return;
     this.stalled = true;
+    this.stalls++;
     this.logger.warn({ stallSeconds: this.options.stallMs / 1000 }, 'camera: no frames; restarting the capture program');
     // The restart follows from the exit, with backoff, like any other death.
     this.killedBecause = `no frames for ${this.options.stallMs / 1000} s (stalled)`;

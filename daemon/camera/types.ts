@@ -45,6 +45,8 @@ export interface SourceHealth {
   lastFrameAt: number | null;
   /** No frame for camera.stallSeconds. */
   stalled: boolean;
+  /** Times there was no frame for camera.stallSeconds (each restarted the program). */
+  stalls: number;
   /** The program and arguments running, for logs and support. */
   command?: string[];
   /** Latest stderr line or failure reason. */

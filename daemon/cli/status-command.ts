@@ -3,6 +3,7 @@ import { parse } from 'yaml';
 import { getJson } from '../api/api-client.js';
 import { parseListenAddress } from '../api/address.js';
 import type { StatusReport } from '../api/status.js';
+import { STATUS_ENTRIES, statusValue, summaryText, type RegisteredEntry, type StatusValue, type SummaryLine } from '../api/status-registry.js';
 import { configSchema } from '../config/load.js';
 import { UserError } from '../util/errors.js';
 import { parseCommandArgs, type CommandOptions } from './args.js';
@@ -52,37 +53,55 @@ function listenFromProfile(file: string): string {
   return typeof api?.listen === 'string' ? api.listen : defaultListen();
 }
 
+/**
+ * The summary's lines, in order: each shows the registry entries (api/status-registry.ts) placed on it, after its
+ * lead; a line whose entries have no reading is left out, or shows `absent`. Latency is the one line outside the
+ * registry (percentiles of a window, not a counter): its lead is the whole line.
+ */
+const LINES: Record<SummaryLine, { title: string | null; lead?: (r: StatusReport) => string | null; absent?: string }> = {
+  header: { title: null, lead: (r) => `enfpire edge ${r.version}, model ${r.model}` },
+  broker: { title: 'broker', absent: 'unknown' },
+  requests: { title: 'requests' },
+  frames: { title: 'frames' },
+  skipped: { title: 'skipped' },
+  results: { title: 'results' },
+  queries: { title: 'queries' },
+  latency: { title: 'latency', lead: latency },
+  camera: { title: 'camera', lead: (r) => r.camera?.kind ?? null },
+  device: { title: 'device', lead: (r) => (r.telemetry ? `load ${r.telemetry.load_average[0].toFixed(2)}` : null) },
+  memory: { title: 'memory' },
+  thermal: { title: 'thermal' },
+  privacy: { title: 'privacy', lead: (r) => r.privacy?.transform ?? null },
+  api: { title: 'api' },
+};
+
 /** A few lines for a person; scripts use --json. */
 export function summary(r: StatusReport): string {
-  const c = r.counters;
-  const lines = [
-    `enfpire edge ${r.version}, model ${r.model}, up ${duration(r.uptime_s)}`,
-    `broker     ${r.broker ? `${r.broker.state} (sent ${r.broker.sent}, received ${r.broker.received}, timeouts ${r.broker.timeouts}, unauthenticated ${r.broker.unauthenticated})` : 'unknown'}`,
-    `frames     ${c.frames} (dropped ${c.frames_dropped}), extracted ${c.extracted}, errors ${c.errors} (retried ${c.frames_retried}, failed ${c.frames_failed})`,
-    `results    ${c.results} (from cache ${c.cache_hits}, unknown ${c.unknown})`,
-    `queries    ${c.real_queries} real, ${c.dummy_queries} dummy, ${r.queues.scheduler} waiting`,
-  ];
-  const latency = r.latency_ms?.all;
-  if (latency && latency.count > 0) {
-    lines.push(`latency    p50 ${ms(latency.p50)}, p95 ${ms(latency.p95)}, p99 ${ms(latency.p99)} (last ${latency.count} results)`);
+  const lines: string[] = [];
+  for (const [id, layout] of Object.entries(LINES) as [SummaryLine, (typeof LINES)[SummaryLine]][]) {
+    const shown = STATUS_ENTRIES.filter((e) => !e.repeats && e.summary.line === id)
+      .map((entry) => ({ entry, value: statusValue(r, entry) }))
+      .filter((e): e is { entry: RegisteredEntry; value: StatusValue } => e.value !== undefined);
+    const parts = shown
+      .filter(({ entry }) => entry.summary.under === undefined)
+      .map(({ entry, value }) => {
+        const inner = shown.filter((e) => e.entry.summary.under === entry.path).map((e) => summaryText(e.entry, e.value));
+        return inner.length > 0 ? `${summaryText(entry, value)} (${inner.join(', ')})` : summaryText(entry, value);
+      });
+    const lead = shown.length > 0 || layout.absent === undefined ? layout.lead?.(r) : null;
+    if (lead) parts.unshift(lead);
+    if (parts.length === 0 && layout.absent !== undefined) parts.push(layout.absent);
+    if (parts.length === 0) continue;
+    lines.push(`${layout.title === null ? '' : `${layout.title.padEnd(10)} `}${parts.join(', ')}`);
   }
-  const t = r.telemetry;
-  if (t) {
-    const temperature = t.cpu_temperature_c === null ? 'temperature n/a' : `${t.cpu_temperature_c.toFixed(1)} °C`;
-    const throttled = t.throttled_now === null ? '' : t.throttled_now ? ', THROTTLED' : ', not throttled';
-    lines.push(`device     ${temperature}, load ${t.load_average[0].toFixed(2)}${throttled}`);
-  }
-  if (r.thermal?.throttled) lines.push(`thermal    frame rate lowered to ${r.thermal.target_fps.toFixed(2)} of ${r.thermal.base_fps} fps`);
   return `${lines.join('\n')}\n`;
+}
+
+function latency(r: StatusReport): string | null {
+  const all = r.latency_ms?.all;
+  return all && all.count > 0 ? `p50 ${ms(all.p50)}, p95 ${ms(all.p95)}, p99 ${ms(all.p99)} (last ${all.count} results)` : null;
 }
 
 function ms(v: number | null): string {
   return v === null ? 'n/a' : `${Math.round(v)} ms`;
-}
-
-function duration(seconds: number): string {
-  const s = Math.floor(seconds);
-  const h = Math.floor(s / 3600);
-  const m = Math.floor((s % 3600) / 60);
-  return h > 0 ? `${h}h ${String(m).padStart(2, '0')}m` : m > 0 ? `${m}m ${String(s % 60).padStart(2, '0')}s` : `${s}s`;
 }

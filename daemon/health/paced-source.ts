@@ -1,6 +1,42 @@
 import type { Frame, FrameSource } from '../camera/types.js';
 
 /**
+ * The camera at a glance, for /status, /metrics and `enfpire status` (daemon/api/status-registry.ts): the source's
+ * own SourceHealth where it has one (capture programs, stills), the rates seen here for any source.
+ */
+export interface CameraHealth {
+  kind: string;
+  /** The capture program runs (a source without health(): started and neither stopped nor at the end of a replay). */
+  running: boolean;
+  /** Frames handed to the pipeline per second, over the last RATE_WINDOW_MS. */
+  deliveredFps: number;
+  /** Frames the camera overwrote before the pipeline took them, per second, over the same window. */
+  droppedFps: number;
+  /** Capture program (re)starts after the first; 0 for a source without health(). */
+  restarts: number;
+  /** Times the camera went camera.stallSeconds without a frame. */
+  stalls: number;
+  /** No frame for camera.stallSeconds now. */
+  stalled: boolean;
+  /** Bytes that were not a whole frame, or failed stills. */
+  badFrames: number;
+  /** The latest failure the source reported. */
+  lastError: string | null;
+}
+
+/** What the paced source's stats() carry through the pipeline's stats to the local API. */
+export interface PacedSourceStats {
+  produced: number;
+  dropped: number;
+  camera: CameraHealth;
+}
+
+/** The window delivered and dropped frame rates are measured over. */
+export const RATE_WINDOW_MS = 10_000;
+/** Samples are kept at most this often, so the window holds a bounded number. */
+const SAMPLE_EVERY_MS = 250;
+
+/**
  * Applies the thermal governor's target rate to any frame source without touching the camera: next() waits until
  * 1/fps after the previous frame was handed out, then takes the newest frame from the source's mailbox, so frames
  * produced meanwhile are dropped (counted by the source), never queued.
@@ -14,6 +50,11 @@ export class PacedFrameSource implements FrameSource {
   private wake: (() => void) | undefined;
   private stopped = false;
   private latest: Frame | null = null;
+  private started = false;
+  private ended = false;
+  private delivered = 0;
+  /** Counts at moments in the last RATE_WINDOW_MS (and the one just before it), oldest first. */
+  private readonly samples: { at: number; delivered: number; dropped: number }[] = [];
   /** Keep a reference to the last frame handed out, for the operator's camera thumbnail (memory only; default off). */
   keepLatest = false;
 
@@ -40,6 +81,8 @@ export class PacedFrameSource implements FrameSource {
   async start(): Promise<void> {
     this.stopped = false;
     await this.inner.start();
+    this.started = true;
+    this.sample();
   }
 
   async stop(): Promise<void> {
@@ -66,7 +109,10 @@ export class PacedFrameSource implements FrameSource {
     }
     const frame = await this.inner.next();
     this.lastHandedOut = this.now();
+    if (frame) this.delivered++;
+    else this.ended = true;
     if (this.keepLatest && frame) this.latest = frame;
+    this.sample();
     return frame;
   }
 
@@ -75,8 +121,47 @@ export class PacedFrameSource implements FrameSource {
     return this.latest;
   }
 
-  stats(): { produced: number; dropped: number } {
-    return this.inner.stats();
+  stats(): PacedSourceStats {
+    return { ...this.inner.stats(), camera: this.cameraHealth() };
+  }
+
+  /** The inner source's health with the rates seen here. */
+  private cameraHealth(): CameraHealth {
+    const health = this.inner.health?.();
+    const { deliveredFps, droppedFps } = this.rates();
+    return {
+      kind: this.kind,
+      running: health?.running ?? (this.started && !this.stopped && !this.ended),
+      deliveredFps,
+      droppedFps,
+      restarts: health?.restarts ?? 0,
+      stalls: health?.stalls ?? 0,
+      stalled: health?.stalled ?? false,
+      badFrames: health?.badFrames ?? 0,
+      lastError: health?.lastError ?? null,
+    };
+  }
+
+  private sample(): void {
+    const at = this.now();
+    const last = this.samples.at(-1);
+    if (last && at - last.at < SAMPLE_EVERY_MS) return;
+    this.samples.push({ at, delivered: this.delivered, dropped: this.inner.stats().dropped });
+    // The oldest sample kept is the last one at or before the window's start: the rates cover the whole window.
+    while (this.samples.length > 1 && this.samples[1].at <= at - RATE_WINDOW_MS) this.samples.shift();
+  }
+
+  private rates(): { deliveredFps: number; droppedFps: number } {
+    if (!this.started) return { deliveredFps: 0, droppedFps: 0 };
+    this.sample();
+    const base = this.samples[0];
+    const now = this.now();
+    // Over at least a second, so the first frames after start do not read as a burst.
+    const seconds = Math.max(now - base.at, 1000) / 1000;
+    return {
+      deliveredFps: (this.delivered - base.delivered) / seconds,
+      droppedFps: (this.inner.stats().dropped - base.dropped) / seconds,
+    };
   }
 }
 

@@ -9,37 +9,16 @@ import { join } from 'node:path';
 import { parse } from 'yaml';
 import { ApiServer } from '../../daemon/api/api-server.js';
 import { schemaDefault } from '../../daemon/config/load.js';
-import { LatencyTracker } from '../../daemon/health/latency.js';
 import { packageRoot } from '../../daemon/util/paths.js';
 import { silentLogger } from '../../daemon/util/log.js';
 import { checkDashboardServed, loadDashboard, servedMetrics } from '../helpers/grafana.js';
-import { FakePipeline, fakeBroker, get } from './helpers.js';
+import { allSources, FakePipeline, get } from './helpers.js';
 
 t.test('every metric the dashboard queries is served by /metrics', async (t) => {
   const pipeline = new FakePipeline();
-  const latency = new LatencyTracker(pipeline);
-  latency.start();
-  pipeline.result({ latencyMs: 30 });
   const api = new ApiServer({
     listen: '127.0.0.1:0',
-    pipeline,
-    broker: fakeBroker,
-    latency,
-    telemetry: {
-      latest: () => ({
-        at: Date.now(),
-        cpuTemperatureC: 51.5,
-        cpuPercent: 12,
-        loadAverage: [0.5, 0.4, 0.3],
-        memory: { totalBytes: 8e9, availableBytes: 6e9, usedBytes: 2e9 },
-        processRssBytes: 2e8,
-        thermalZones: [],
-        throttling: null,
-        unavailable: {},
-      }),
-    },
-    thermal: { state: () => ({ targetFps: 5, baseFps: 5, throttled: false, temperatureC: 51.5 }) },
-    privacy: { privacy: () => ({ transform: 'kmix', k: 4, identityAgeMs: 5000, identityRotations: 1, region: null }) },
+    ...allSources(pipeline),
     model: 'm',
     version: '1',
     logger: silentLogger(),

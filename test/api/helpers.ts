@@ -5,8 +5,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Test } from 'tap';
 import type { ListenAddress } from '../../daemon/api/address.js';
+import type { ApiServerOptions } from '../../daemon/api/api-server.js';
 import type { PipelineStats } from '../../daemon/api/sources.js';
 import type { EdgeResult } from '../../daemon/edge/edge-daemon.js';
+import { LatencyTracker } from '../../daemon/health/latency.js';
 import type { RecognitionClientCounters } from '../../daemon/transport/recognition-client.js';
 
 /** Stands in for EdgeDaemon: settable stats and a 'result' event, nothing else. */
@@ -27,7 +29,12 @@ export class FakePipeline extends EventEmitter {
     retried: 4,
     failedFrames: 1,
     queueDepth: 1,
-    source: { produced: 9, dropped: 2 },
+    source: {
+      produced: 9,
+      dropped: 2,
+      // What the paced source adds to its stats (daemon/health/paced-source.ts).
+      camera: { kind: 'libcamera', running: true, deliveredFps: 4.5, droppedFps: 0.5, restarts: 2, stalls: 1, stalled: false, badFrames: 3, lastError: null },
+    },
   };
 
   stats(): PipelineStats {
@@ -54,6 +61,41 @@ export const fakeBroker = {
     bytesIn: 90000,
   }),
 };
+
+/**
+ * Every source the API reads, for tests of all of /status and /metrics: the pipeline with one result in the latency
+ * window, the broker, telemetry (throttled now, under-voltage since boot), a thermal governor holding the rate down, privacy.
+ */
+export function allSources(pipeline: FakePipeline): Pick<ApiServerOptions, 'pipeline' | 'broker' | 'latency' | 'telemetry' | 'thermal' | 'privacy'> {
+  const latency = new LatencyTracker(pipeline);
+  latency.start();
+  pipeline.result({ latencyMs: 30 });
+  return {
+    pipeline,
+    broker: fakeBroker,
+    latency,
+    telemetry: {
+      latest: () => ({
+        at: Date.now(),
+        cpuTemperatureC: 71.5,
+        cpuPercent: 12,
+        loadAverage: [0.5, 0.4, 0.3],
+        memory: { totalBytes: 8e9, availableBytes: 6e9, usedBytes: 2e9 },
+        processRssBytes: 2e8,
+        thermalZones: [],
+        throttling: {
+          source: 'vcgencmd',
+          now: { underVoltage: false, frequencyCapped: false, throttled: true, softTemperatureLimit: false },
+          sinceBoot: { underVoltage: true, frequencyCapped: false, throttled: true, softTemperatureLimit: false },
+          raw: 0x50005,
+        },
+        unavailable: {},
+      }),
+    },
+    thermal: { state: () => ({ targetFps: 2.5, baseFps: 5, throttled: true, temperatureC: 71.5 }) },
+    privacy: { privacy: () => ({ transform: 'kmix', k: 4, identityAgeMs: 5000, identityRotations: 1, region: null }) },
+  };
+}
 
 /** Socket paths are limited to 108 bytes, which tap's test folders can exceed: a short temp folder instead. */
 export function shortTempDir(t: Test): string {

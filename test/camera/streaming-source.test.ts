@@ -194,16 +194,19 @@ t.test('a stalled program is reported and restarted', async (t) => {
   const config = camera({ kind: 'ffmpeg', fps: 0.2, stallSeconds: 1, restart: { initialDelayMs: 50, maxDelayMs: 100 } });
   const source = createFrameSource(config, { env: envWithPrograms(['ffmpeg'], { FAKE_CAPTURE_LOG: log.file }) });
   let restarts = 0;
+  let stalls = 0;
   try {
     await source.start();
     const deadline = Date.now() + 20_000;
     while ((restarts = source.health?.().restarts ?? 0) < 1 && Date.now() < deadline) {
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
+    stalls = source.health?.().stalls ?? 0;
   } finally {
     await source.stop();
   }
   t.ok(restarts >= 1, 'restarted after the stall');
+  t.ok(stalls >= 1, 'the stall is counted');
   t.match(source.health?.().lastError ?? '', /stall|no frame|frames/i, 'the stall is the reported reason');
   t.notOk(log.runs().some((run) => alive(run.pid)), 'no program is left running');
 });
