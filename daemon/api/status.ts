@@ -45,7 +45,7 @@ export type StatusReport = {
   thermal: RegistryReport['thermal'];
   events: RegistryReport['events'];
   privacy: PrivacyReport | null;
-  /** Absent before this field existed; null where the frame source is not paced (no camera health). */
+  /** Null where the frame source is not paced (no camera health); absent from daemons older than the registry. */
   camera: CameraReport | null;
 } & RegistryReport['root'];
 
@@ -88,26 +88,28 @@ export function buildStatus(
     queues: r.queues,
     broker: r.broker,
     latency_ms: sources.latency?.summary() ?? null,
-    telemetry: telemetry && r.telemetry ? { ...telemetryReport(telemetry), ...r.telemetry } : null,
+    telemetry: telemetry && r.telemetry ? telemetryReport(telemetry, r.telemetry) : null,
     thermal: r.thermal,
     events: r.events,
-    privacy: privacy && r.privacy ? { ...privacyReport(privacy), ...r.privacy } : null,
+    privacy: privacy && r.privacy ? privacyReport(privacy, r.privacy) : null,
     camera: camera && r.camera ? { kind: camera.kind, ...r.camera, last_error: camera.lastError } : null,
   };
 }
 
-function privacyReport(p: PrivacyState): Omit<PrivacyReport, keyof NonNullable<RegistryReport['privacy']>> {
+function privacyReport(p: PrivacyState, values: NonNullable<RegistryReport['privacy']>): PrivacyReport {
   return {
     transform: p.transform,
+    ...values,
     region_pack: p.region
       ? { region: p.region.name, gallery_version: p.region.galleryVersion, spots: p.region.spots, signature: p.region.signature }
       : null,
   };
 }
 
-function telemetryReport(t: TelemetrySample): Omit<TelemetryReport, keyof NonNullable<RegistryReport['telemetry']>> {
+function telemetryReport(t: TelemetrySample, values: NonNullable<RegistryReport['telemetry']>): TelemetryReport {
   return {
     at: new Date(t.at).toISOString(),
+    ...values,
     load_average: t.loadAverage,
     thermal_zones: t.thermalZones.map((z) => ({ type: z.type, temp_c: z.tempC })),
     unavailable: t.unavailable,

@@ -59,6 +59,12 @@ t.test('every registry entry shows in /status, on /metrics and in enfpire status
     const served = sample(entry.metric.name, entry.metric.labels).exec(metrics);
     t.ok(served, `${entry.path} is on /metrics as ${entry.metric.name}`);
     const expected = metricValue(entry, value);
+    if (entry.path === 'uptime_s') {
+      // Read anew by each of the three requests: it moves on between them.
+      t.ok(served && Math.abs(Number(served[1]) - Number(value)) < 5, 'enfpire_uptime_seconds reads uptime_s');
+      t.match(summary, /, up \d+s$/m, 'uptime_s is in enfpire status');
+      continue;
+    }
     if (served && expected !== null) t.equal(Number(served[1]), expected, `${entry.metric.name} reads ${entry.path}`);
     t.ok(summary.includes(summaryText(entry, value)), `${entry.path} is in enfpire status as '${summaryText(entry, value)}'`);
   }

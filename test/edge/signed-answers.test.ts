@@ -40,6 +40,8 @@ t.test('signed answers end to end; a device pinning another key takes none of th
   const status = await getJson<StatusReport>(parseListenAddress(edge.apiAddress!, 'api'), '/status');
   t.equal(status.privacy?.region_pack?.signature, 'verified', 'the operator page shows the pack as verified');
   t.equal(status.broker?.unauthenticated, 0, 'nothing was refused');
+  t.match(status.camera, { kind: 'files', running: true, restarts: 0, stalls: 0 }, "the camera's health comes through the paced source");
+  t.ok((status.camera?.delivered_fps ?? 0) > 0, 'frames are delivered');
 
   const elsewhere = join(dir, 'other');
   await mkdir(elsewhere);
