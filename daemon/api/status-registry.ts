@@ -66,16 +66,13 @@ export interface SummarySpec {
   under?: string;
 }
 
-/** A key of /status that shows another entry's reading again: its series and summary fragment are that entry's. */
-export interface Repeat {
-  repeats: string;
-}
-
-export interface StatusEntry<In> {
-  read(this: void, from: In): StatusValue;
-  metric: MetricSpec | Repeat;
-  summary: SummarySpec | Repeat;
-}
+/**
+ * One reading: where it comes from, its series and its fragment of the summary; or a key of /status that shows another
+ * entry's reading again (`repeats` is that entry's path), whose series and fragment serve both.
+ */
+export type StatusEntry<In> =
+  | { read(this: void, from: In): StatusValue; metric: MetricSpec; summary: SummarySpec }
+  | { read(this: void, from: In): StatusValue; repeats: string };
 
 export interface StatusSection<In, E> {
   /** The part of the snapshot the section's entries read; null leaves the section null in /status. */
@@ -268,7 +265,7 @@ export const STATUS_REGISTRY = {
       metric: gauge('enfpire_broker_unauthenticated', 'Answers and announcements refused for a missing, unknown or invalid operator signature.'),
       summary: show('broker', 'unauthenticated #', { under: 'broker.state' }),
     },
-    pending: { read: (b) => b.pending, metric: { repeats: 'queues.broker_pending' }, summary: { repeats: 'queues.broker_pending' } },
+    pending: { read: (b) => b.pending, repeats: 'queues.broker_pending' },
     bytes_out: {
       read: (b) => b.bytesOut,
       metric: counter('enfpire_broker_sent_bytes_total', 'Bytes of the requests sent to the broker.'),
@@ -400,14 +397,11 @@ function flatten(): RegisteredEntry[] {
   const raw = (Object.entries(STATUS_REGISTRY) as [SectionName, StatusSection<unknown, Record<string, StatusEntry<never>>>][]).flatMap(
     ([section, { entries }]) => Object.entries(entries).map(([key, entry]) => ({ section, key, path: pathOf(section, key), entry })),
   );
-  const byPath = new Map(raw.map((r) => [r.path, r]));
+  const byPath = new Map(raw.map((r) => [r.path, r.entry]));
   return raw.map(({ section, key, path, entry }) => {
-    const target = 'repeats' in entry.metric ? byPath.get(entry.metric.repeats) : undefined;
-    if (target && ('repeats' in target.entry.metric || 'repeats' in target.entry.summary)) throw new Error(`${path} repeats a repeat`);
-    const metric = target ? (target.entry.metric as MetricSpec) : (entry.metric as MetricSpec);
-    const summary = 'repeats' in entry.summary ? byPath.get(entry.summary.repeats)?.entry.summary : entry.summary;
-    if (!metric.name || !summary || 'repeats' in summary) throw new Error(`${path} repeats an entry the table does not have`);
-    return { path, section, key, metric, summary, ...(target ? { repeats: target.path } : {}) };
+    const shown = 'repeats' in entry ? byPath.get(entry.repeats) : entry;
+    if (!shown || 'repeats' in shown) throw new Error(`status registry: ${path} repeats an entry that is not one of its own`);
+    return { path, section, key, metric: shown.metric, summary: shown.summary, ...('repeats' in entry ? { repeats: entry.repeats } : {}) };
   });
 }
 
