@@ -241,6 +241,7 @@ export class EdgeDaemon extends EventEmitter implements PausableQueries {
 
     if (this.options.regionGate && !this.options.regionGate.admits(feature)) {
       this.counts.offGallery++;
+      transform.wearerLeft?.();
       this.emitResult(frame, null, 0, undefined, false);
       return;
     }
@@ -330,8 +331,9 @@ export class EdgeDaemon extends EventEmitter implements PausableQueries {
       }
       open.delete(next.of);
       if (next.reply) return next.reply;
-      if (next.err instanceof SupersededError || !this.running) throw next.err;
-      lastError = next.err;
+      const err = next.err ?? new Error('request ended without a reply');
+      if (err instanceof SupersededError || !this.running) throw err;
+      lastError = err;
     }
   }
 

@@ -109,6 +109,10 @@ export class KMixTransform implements Transform {
     return this.mix(null, this.spotPicker.pickDecoySpots(this.k, new Set()));
   }
 
+  wearerLeft(): void {
+    this.spotPicker.wearerLeft?.();
+  }
+
   /**
    * Equal-weight sum of unit components, normalised; the real one (if any) is just one more term: the frame itself
    * (`real`), or, with `realSpot` and no frame, a stand-in drawn like the decoys. The device can rank the region's

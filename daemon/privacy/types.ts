@@ -22,6 +22,11 @@ export interface Transform {
   transform(feature: Float32Array): TransformedQuery;
   /** Dummy query built from decoys only (cover traffic); same shape and size as a real one. */
   dummy(): TransformedQuery;
+  /**
+   * The camera shows no spot of the region (the region gate turned a frame away): the wearer has left the spot of
+   * the last real query. Transforms whose decoys follow the wearer let go now instead of guessing from silence.
+   */
+  wearerLeft?(): void;
 }
 
 /** The region pack the device fetched: spots it may draw decoys from. */
@@ -36,4 +41,6 @@ export interface DecoyPool {
 export interface DecoySpotPicker {
   /** `n` distinct spot ids, none of them in `exclude`. */
   pickDecoySpots(n: number, exclude: ReadonlySet<string>): string[];
+  /** See Transform.wearerLeft. */
+  wearerLeft?(): void;
 }

@@ -143,17 +143,23 @@ export class WearerCrowd implements DecoySpotPicker {
     return picked;
   }
 
+  /**
+   * The device saw the wearer leave (a frame of no spot): the visit ends now, and the shadow moves on at the next
+   * query instead of holding the spot for `leaveAfterMs` of silence. A shadow that always outlasts the wearer's last
+   * real query by the silence it waits for gives real queries away: at a real query the wearer's spot is then always
+   * shown for at least that much longer, while the other tracks may move at any moment (the server's "time until the
+   * freshest spot goes" feature; measured in docs/privacy.md, "Letting go").
+   */
+  wearerLeft(): void {
+    const now = Math.max(this.lastMs, this.now());
+    this.lastMs = now;
+    if (this.wearer) this.endVisit(this.wearer, now);
+  }
+
   /** Where the wearer is, from the real queries alone; visits the wearer finished teach the dwell model. */
   private followWearer(real: number | undefined, now: number): void {
     const w = this.wearer;
-    if (w && (real !== undefined ? real !== w.spot : now - w.lastMs > this.leaveAfterMs)) {
-      // The visit ended at its last real query. Its length from first to last real query is what the other tracks'
-      // visits are drawn from: at a real query the wearer's time at the spot is then distributed as a track's age at
-      // a random moment (measured: adding the shadow's leaveAfterMs to it made the wearer fresher, 0.32 → 0.36 at k = 4).
-      this.dwell.observe(Math.max(MIN_VISIT_MS, w.lastMs - w.firstMs));
-      this.wearer = undefined;
-      this.shadow.until = Math.min(now, w.lastMs + this.leaveAfterMs);
-    }
+    if (w && (real !== undefined ? real !== w.spot : now - w.lastMs > this.leaveAfterMs)) this.endVisit(w, Math.min(now, w.lastMs + this.leaveAfterMs));
     if (real === undefined) return;
     if (this.wearer) {
       this.wearer.lastMs = now;
@@ -164,6 +170,17 @@ export class WearerCrowd implements DecoySpotPicker {
     if (shadow.spot !== real) shadow.previous = shadow.spot;
     shadow.spot = real;
     shadow.until = Infinity;
+  }
+
+  /**
+   * The visit ended at its last real query. Its length from first to last real query is what the other tracks'
+   * visits are drawn from: at a real query the wearer's time at the spot is then distributed as a track's age at a
+   * random moment (measured: adding the shadow's leaveAfterMs to it made the wearer fresher, 0.32 → 0.36 at k = 4).
+   */
+  private endVisit(w: { firstMs: number; lastMs: number }, shadowUntil: number): void {
+    this.dwell.observe(Math.max(MIN_VISIT_MS, w.lastMs - w.firstMs));
+    this.wearer = undefined;
+    this.shadow.until = shadowUntil;
   }
 
   private advance(now: number): void {

@@ -5,6 +5,9 @@ import type { DecoySpotPicker } from '../../daemon/privacy/types.js';
 import { WearerCrowd, WearerDwell } from '../../daemon/privacy/wearer-crowd.js';
 import { WalkModel } from '../../daemon/privacy/walk-model.js';
 import { makeGallery } from './synthetic-gallery.js';
+import { heldOutScores, queryFeatureGroups, sessions, type QueryAnalysis } from '../../daemon/eval/adversaries.js';
+import { rocAuc } from '../../daemon/eval/stats.js';
+import type { ServerRecord } from '../../daemon/eval/wiretap.js';
 
 const gallery = makeGallery({ seed: 41 });
 const model = new WalkModel(gallery.spots);
@@ -107,4 +110,54 @@ t.test('a real query shows the wearer in place of the shadow; a dummy shows ever
   crowd.pickDecoySpots(4, new Set());
   t.equal(crowd.dwell.observed, 1, 'the visit ended when no real query came: the dwell model learned it');
   t.throws(() => crowd.pickDecoySpots(5, new Set()), /tracks/);
+});
+
+/**
+ * The leak of issue #9 the server reads from track timing: a shadow that holds the wearer's spot until `leaveAfterMs`
+ * of silence after the last real query means that, at a real query, the wearer's spot always stays shown for at
+ * least that long, while the other tracks may move at any moment. The server's classifier (the evaluation's own
+ * track features, trained on other sessions) is measured on wearers who visit spots (a real query in 85 % of the
+ * slots there) and walk between them (dummies only), once with the device telling the crowd when the camera shows
+ * no spot (what the edge daemon does on every frame the region gate turns away) and once with silence alone. What
+ * remains comes from the wearer's arrival, which cuts the shadow's visit short (docs/privacy.md, "Letting go").
+ */
+t.test('letting go when the camera shows no spot: track timing tells real queries from dummies less well', async (t) => {
+  const k = 4;
+  const run = (told: boolean) => {
+    const analyses: QueryAnalysis[] = [];
+    const labels: boolean[] = [];
+    for (let s = 0; s < 12; s++) {
+      const random = seededRandom(500 + s);
+      let now = 0;
+      const crowd = new WearerCrowd({ map: model, tracks: k, random: seededRandom(600 + s), clock: () => now });
+      let spot = model.drawStart(random);
+      let previous = -1;
+      let atSpot = true;
+      const visit = () => 25_000 * Math.exp(0.9 * random.normal());
+      let phaseEnd = visit();
+      for (let slot = 0; slot < 1_800; slot++) {
+        now = slot * 1_000;
+        while (now >= phaseEnd) {
+          if (atSpot) phaseEnd += 30_000 * Math.exp(0.8 * random.normal());
+          else {
+            [previous, spot] = [spot, model.drawNext(spot, previous, random)];
+            phaseEnd += visit();
+          }
+          atSpot = !atSpot;
+        }
+        if (!atSpot && told) crowd.wearerLeft();
+        const real = atSpot && random.next() < 0.85 ? model.map.id(spot) : undefined;
+        const shown = real ? [real, ...crowd.pickDecoySpots(k - 1, new Set([real]))] : crowd.pickDecoySpots(k, new Set());
+        analyses.push({ record: { t: now, reply_topic: `w${s}` } as ServerRecord, components: shown.map((id) => ({ id, weight: 1 })), scores: [], residual: new Float64Array(0), residualNorm: 0 });
+        labels.push(real !== undefined);
+      }
+    }
+    const features = queryFeatureGroups(analyses, undefined).map((g) => g.track.slice(1));
+    return rocAuc(heldOutScores(features, labels, [...sessions(analyses).values()]), labels);
+  };
+  const silence = run(false);
+  const told = run(true);
+  t.comment(`track-timing classifier AUC (held out by wearer): shadow lets go after 5 s of silence ${silence.toFixed(3)}, when told ${told.toFixed(3)}`);
+  t.ok(silence > 0.6, 'the leak is there when the shadow waits for silence');
+  t.ok(told < silence - 0.03, 'and smaller when the device says the wearer left');
 });
