@@ -106,7 +106,7 @@ export const REAL_FRAME_ATTEMPTS = 3;
  * stage drops frames instead of queueing them. Emits 'result' (EdgeResult) and 'error' is never emitted for
  * per-frame problems: those are logged and counted, the daemon keeps running.
  */
-export class EdgeDaemon extends EventEmitter implements PausableQueries {
+export class EdgeDaemon extends EventEmitter<{ result: [EdgeResult]; query: [SentQuery] }> implements PausableQueries {
   private readonly scheduler: QueryScheduler<ResolvedReply>;
   private loop: Promise<void> | undefined;
   private running = false;
