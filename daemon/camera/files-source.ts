@@ -1,6 +1,7 @@
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { extname, join, relative, sep } from 'node:path';
 import sharp from 'sharp';
+import { schemaDefault } from '../config/load.js';
 import { UserError } from '../util/errors.js';
 import { silentLogger, type Logger } from '../util/log.js';
 import { IMAGE_EXTENSIONS } from '../util/spots-dir.js';
@@ -12,7 +13,7 @@ export interface FilesSourceOptions {
   dir: string;
   /** Frames per second offered to the mailbox. */
   fps: number;
-  /** Start again after the last image (default true); false ends the source after one pass. */
+  /** Start again after the last image (default: the schema's camera.loop); false ends the source after one pass. */
   loop?: boolean;
   logger?: Logger;
 }
@@ -43,7 +44,7 @@ export class FilesSource implements FrameSource {
     }
     this.dir = options.dir;
     this.intervalMs = 1000 / options.fps;
-    this.loop = options.loop ?? true;
+    this.loop = options.loop ?? (schemaDefault('edge', 'camera.loop') as boolean);
     this.logger = options.logger ?? silentLogger();
   }
 

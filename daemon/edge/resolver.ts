@@ -1,20 +1,21 @@
 import type { Logger } from '../util/log.js';
 import type { Candidate, ServiceInfo } from '../transport/messages.js';
 import { dot, norm } from '../util/vector.js';
+import { schemaDefault } from '../config/load.js';
 
 /**
- * Default acceptance threshold on cos(original feature, candidate reference). For unit features 0.5 is
+ * Default acceptance threshold (resolver.threshold, read from the schema) on cos(original feature, candidate reference). For unit features 0.5 is
  * 60°: a genuine view of an enrolled spot lands near 1/√(1 + sigma²) (≈ 0.8 for the view variation
  * sigma ≈ 0.75 of a typical extractor), while an unrelated scene only reaches the gallery's background
  * similarity (about 0.1–0.4 for global image descriptors). Calibrate per model with the eval harness.
  */
-export const DEFAULT_THRESHOLD = 0.5;
+export const DEFAULT_THRESHOLD = schemaDefault('edge', 'resolver.threshold') as number;
 /**
- * Default for answering from the local cache without asking the server: a cached spot is only a subset
+ * Default (resolver.cacheThreshold, read from the schema) for answering from the local cache without asking the server: a cached spot is only a subset
  * of the server's gallery, so a look-alike the cache lacks could be the true answer; only a near-certain
  * match skips the query.
  */
-export const DEFAULT_CACHE_THRESHOLD = 0.9;
+export const DEFAULT_CACHE_THRESHOLD = schemaDefault('edge', 'resolver.cacheThreshold') as number;
 
 export interface ResolverOptions {
   /** Cosine below which the answer is "unknown" (spotId null). */

@@ -1,3 +1,5 @@
+import { schemaDefault } from '../config/load.js';
+
 /** Percentiles over the recent window, in ms; null while the window is empty. */
 export interface LatencySummary {
   /** Samples in the window. */
@@ -17,7 +19,7 @@ export class LatencyWindow {
   private next = 0;
   private filled = 0;
 
-  constructor(readonly size = 200) {
+  constructor(readonly size = schemaDefault('edge', 'health.latencyWindow') as number) {
     if (!Number.isInteger(size) || size < 1) throw new RangeError(`latency window size must be a positive integer, got ${size}`);
     this.samples = new Float64Array(size);
   }
@@ -69,7 +71,7 @@ export class LatencyTracker {
 
   constructor(
     private readonly pipeline: ResultEvents,
-    windowSize = 200,
+    windowSize = schemaDefault('edge', 'health.latencyWindow') as number,
   ) {
     this.all = new LatencyWindow(windowSize);
     this.cached = new LatencyWindow(windowSize);

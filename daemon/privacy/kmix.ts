@@ -18,8 +18,8 @@ export type RealComponent = (typeof REAL_COMPONENTS)[number];
 export interface KMixOptions {
   /** Anonymity set size, 1..16. k = 1 sends the feature itself (no privacy). */
   k: number;
-  /** Candidates asked for per component; topM = k × this. Default 4. */
-  candidatesPerComponent?: number;
+  /** Candidates asked for per component; topM = k × this (privacy.candidatesPerComponent; no default here). */
+  candidatesPerComponent: number;
   /**
    * Most candidates a query may ask for. When a component's spot would rank below k × candidatesPerComponent, the
    * query asks for the next multiple of that which holds every component's spot, up to this. Default: no growth.
@@ -57,7 +57,7 @@ export class KMixTransform implements Transform {
   private readonly spotPicker: DecoySpotPicker;
 
   constructor(options: KMixOptions) {
-    const { k, candidatesPerComponent = 4, synthesizer } = options;
+    const { k, candidatesPerComponent, synthesizer } = options;
     if (!Number.isInteger(k) || k < 1 || k > MAX_K) {
       throw new UserError(`privacy k must be an integer from 1 to ${MAX_K} (got ${k}); set privacy.k in the device profile`);
     }

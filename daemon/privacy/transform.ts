@@ -21,7 +21,8 @@ export type DecoySpotSource = (typeof DECOY_SOURCES)[number];
 export interface KMixConfig {
   kind: 'kmix';
   k: number;
-  candidatesPerComponent?: number;
+  /** privacy.candidatesPerComponent: required, its default is the schema's. */
+  candidatesPerComponent: number;
   /** A query may ask for up to this many candidates so every component's spot comes back (kmix.ts replySizeFor). */
   maxCandidates?: number;
   /** Default 'stand-in': the real spot's component is drawn like a decoy, the frame stays on the device. */
@@ -35,9 +36,10 @@ export interface NoiseConfig {
   kind: 'noise';
   /** Sizes the reply like k-mix's (topM = k × candidatesPerComponent), so the two cost the same bytes. */
   k: number;
-  candidatesPerComponent?: number;
-  /** Norm of the noise on the unit feature. Default `DEFAULT_NOISE`. */
-  noise?: number;
+  /** privacy.candidatesPerComponent: required, its default is the schema's. */
+  candidatesPerComponent: number;
+  /** Norm of the noise on the unit feature (privacy.noise: required, its default is the schema's). */
+  noise: number;
   /** Where dummies pretend to be. Default 'phantoms'. */
   decoys?: DecoySpotSource;
 }
@@ -50,9 +52,6 @@ export interface BucketConfig {
 
 export const TRANSFORM_KINDS = ['kmix', 'noise', 'bucket'] as const;
 export type TransformKind = (typeof TRANSFORM_KINDS)[number];
-
-/** Noise norm of the 'noise' transform when none is configured: as strong as the unit feature itself. */
-export const DEFAULT_NOISE = 1;
 
 /**
  * The `privacy.transform` section of a device profile. Extension point: a new transform adds its config type to
@@ -99,8 +98,8 @@ export function createTransform(config: TransformConfig, deps: TransformDeps): T
       // One spot per dummy: the phantoms' first track, or a popularity draw.
       const picker = deps.spotPicker ?? decoySpotPicker({ ...config, kind: 'kmix', k: Math.max(2, config.k) }, deps, synthesizer, random);
       return new NoiseTransform({
-        noise: config.noise ?? DEFAULT_NOISE,
-        topM: config.k * (config.candidatesPerComponent ?? 4),
+        noise: config.noise,
+        topM: config.k * config.candidatesPerComponent,
         synthesizer,
         random,
         spotPicker: picker,

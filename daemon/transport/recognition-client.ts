@@ -39,8 +39,8 @@ export interface RecognitionClientOptions extends BrokerOptions {
   limits: WireLimits;
   /** Our model id; the recognizer must announce the same one (and limits.dimension). */
   model: string;
-  /** How long a request waits for its reply (default 5 s). */
-  requestTimeoutMs?: number;
+  /** How long a request waits for its reply (transport.requestTimeoutMs: required, its default is the schema's). */
+  requestTimeoutMs: number;
   /** How long start() waits for the retained recognizer info (default 1 s; it normally arrives with the SUBACK). */
   infoWaitMs?: number;
   logger?: Logger;
@@ -145,7 +145,7 @@ export class RecognitionClient extends EventEmitter<ClientEvents> {
     super();
     this.opts = opts;
     this.log = opts.logger ?? silentLogger();
-    this.requestTimeoutMs = opts.requestTimeoutMs ?? 5_000;
+    this.requestTimeoutMs = opts.requestTimeoutMs;
     this.v4 = protocolVersionOf(opts) === 4;
     this.trust = opts.trustedKeys ?? new TrustedKeys();
   }

@@ -41,8 +41,8 @@ export interface RecognizerHandler {
 }
 
 export interface RecognizerEndpointOptions extends BrokerOptions {
-  /** Shared-subscription group: instances in one group split the queries (default 'recognizers'). */
-  group?: string;
+  /** Shared-subscription group: instances in one group split the queries (the profile's group; its default is the schema's). */
+  group: string;
   /**
    * Subscribe as `$share/<group>/…` (true) or to the plain topics (false: the only recognizer on the broker).
    * Default: true with protocolVersion 5, false with 4, since 3.1.1-only brokers such as aedes lack shared
@@ -130,7 +130,7 @@ export class RecognizerEndpoint {
   constructor(opts: RecognizerEndpointOptions) {
     this.opts = opts;
     this.log = opts.logger ?? silentLogger();
-    this.group = opts.group ?? 'recognizers';
+    this.group = opts.group;
     this.shared = opts.shared ?? protocolVersionOf(opts) === 5;
     this.maxInFlight = opts.maxInFlight ?? 256;
     if (!GROUP_NAME.test(this.group)) {

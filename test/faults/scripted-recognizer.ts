@@ -37,7 +37,7 @@ export async function startScriptedRecognizer(
   const silenced: number[] = [];
   // Settled at stop() only, so the endpoint's drain does not wait for them.
   const held: (() => void)[] = [];
-  const endpoint = new RecognizerEndpoint({
+  const endpoint = new RecognizerEndpoint({ group: 'recognizers',
     url,
     limits: wireLimitsFor(manifest.output.dimension, { maxCandidates: 64 }),
     handler: {

@@ -55,7 +55,7 @@ class VersionedGalleryHandler extends GalleryHandler {
 t.test(`the recognizer endpoint: ${FUZZ_MESSAGES} requests; every bad one counted and dropped, then a correct answer`, async (t) => {
   const handler = new VersionedGalleryHandler(spots);
   // No 'busy' answers here (they are tested elsewhere): every valid request is taken.
-  const ep = new RecognizerEndpoint({ url: broker.url, limits, handler, maxInFlight: 1_000_000 });
+  const ep = new RecognizerEndpoint({ group: 'recognizers', url: broker.url, limits, handler, maxInFlight: 1_000_000 });
   await ep.start();
   t.teardown(() => ep.stop());
   const clientId = randomBytes(16).toString('hex');

@@ -85,7 +85,7 @@ t.test('a device publishes requests only under its own client id; the product ru
 
   // The real device and recognizer, with the fleet and recognizer credentials: everything the product does is allowed.
   const handler = new GalleryHandler(makeSpots(10));
-  const endpoint = new RecognizerEndpoint({ url: broker.url, username: 'recognizer', password: 'recognizer-secret', limits, handler });
+  const endpoint = new RecognizerEndpoint({ group: 'recognizers', url: broker.url, username: 'recognizer', password: 'recognizer-secret', limits, handler });
   await endpoint.start();
   t.teardown(() => endpoint.stop());
   const device = new RecognitionClient({ url: broker.url, username: 'fleet', password: 'fleet-secret', limits, model: MODEL, requestTimeoutMs: 2000 });
@@ -121,13 +121,13 @@ t.test('the shipped TLS listener: devices verify the broker certificate and conn
   const tlsUrl = broker.url.replace('mqtt://', 'mqtts://');
 
   const options = { url: tlsUrl, username: 'fleet', password: 'fleet-secret', connectTimeoutMs: 3000 };
-  const device = new RecognitionClient({ ...options, ca: readFileSync(file('ca.crt')), limits, model: MODEL, infoWaitMs: 100 });
+  const device = new RecognitionClient({ requestTimeoutMs: 5_000, ...options, ca: readFileSync(file('ca.crt')), limits, model: MODEL, infoWaitMs: 100 });
   await device.start();
   t.teardown(() => device.stop());
   t.equal(device.counters().state, 'connected', 'a device that trusts the operator CA connects over TLS');
 
-  const stranger = new RecognitionClient({ ...options, limits, model: MODEL, infoWaitMs: 100 });
+  const stranger = new RecognitionClient({ requestTimeoutMs: 5_000, ...options, limits, model: MODEL, infoWaitMs: 100 });
   await t.rejects(stranger.start(), /certificate|self.signed|unable to verify/i, 'without the CA the certificate is refused: verification stays on');
-  const clear = new RecognitionClient({ url: broker.url, username: 'fleet', password: 'fleet-secret', connectTimeoutMs: 2000, limits, model: MODEL, infoWaitMs: 100 });
+  const clear = new RecognitionClient({ requestTimeoutMs: 5_000, url: broker.url, username: 'fleet', password: 'fleet-secret', connectTimeoutMs: 2000, limits, model: MODEL, infoWaitMs: 100 });
   await t.rejects(clear.start(), 'plain MQTT to the TLS listener does not connect');
 });

@@ -29,7 +29,7 @@ const noisy = (i: number, seed: number) => {
 const query = (i: number, seed: number, topM = 3) => ({ type: 'query' as const, model: MODEL, vector: noisy(i, seed), topM });
 
 async function endpoint(t: Test, url: string, over: Partial<RecognizerEndpointOptions> = {}): Promise<RecognizerEndpoint> {
-  const ep = new RecognizerEndpoint({ url, limits, handler: new GalleryHandler(spots), ...over });
+  const ep = new RecognizerEndpoint({ url, limits, handler: new GalleryHandler(spots), ...over, group: over.group ?? 'recognizers' });
   await ep.start();
   t.teardown(() => ep.stop());
   return ep;
@@ -61,7 +61,7 @@ t.test('the shared connect speaks 3.1.1 without a will or a kept session, and re
     c.on('error', () => undefined);
     await endClient(c);
   }
-  const three = { url: 'mqtt://127.0.0.1:1', limits, model: MODEL, protocolVersion: 3 as unknown as 4 };
+  const three = { url: 'mqtt://127.0.0.1:1', limits, model: MODEL, protocolVersion: 3 as unknown as 4, requestTimeoutMs: 5_000, group: 'recognizers' };
   t.throws(() => new RecognitionClient(three), { name: 'UserError', message: /protocol version 3 is not supported: the broker connection's protocolVersion option takes 5/ });
   t.throws(() => new RecognizerEndpoint({ ...three, handler: new GalleryHandler(spots) }), UserError);
 });
@@ -72,7 +72,7 @@ t.test('through the embedded aedes broker (MQTT 3.1.1 only)', async (t) => {
   t.teardown(() => broker.stop());
 
   await t.test('an MQTT v5 client is refused with a sentence that names the fix', async (t) => {
-    const c = new RecognitionClient({ url: broker.url, limits, model: MODEL, connectTimeoutMs: 3000 });
+    const c = new RecognitionClient({ requestTimeoutMs: 5_000, url: broker.url, limits, model: MODEL, connectTimeoutMs: 3000 });
     const err = await c.start().catch((e: unknown) => e);
     t.type(err, UserError);
     t.match((err as Error).message, /does not accept MQTT v5: point transport\.url \(edge\) or broker\.url \(recognizer\) at an MQTT v5 broker.*no profile setting turns it on\.$/);

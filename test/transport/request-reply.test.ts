@@ -14,7 +14,7 @@ t.teardown(() => broker.stop());
 const spots = makeSpots(40);
 
 async function endpoint(t: Test, handler: GalleryHandler, group?: string): Promise<RecognizerEndpoint> {
-  const ep = new RecognizerEndpoint({ url: broker.url, limits, handler, group });
+  const ep = new RecognizerEndpoint({ url: broker.url, limits, handler, group: group ?? 'recognizers' });
   await ep.start();
   t.teardown(() => ep.stop());
   return ep;

@@ -17,7 +17,7 @@ const spots = makeSpots(20);
 const query = (seed: number, model = MODEL) => ({ type: 'query' as const, model, vector: vectors(1, seed)[0], topM: 3 });
 
 async function endpoint(t: Test, handler: GalleryHandler, url = broker.url, logger = recordingLogger().logger) {
-  const ep = new RecognizerEndpoint({ url, limits, handler, logger });
+  const ep = new RecognizerEndpoint({ group: 'recognizers', url, limits, handler, logger });
   await ep.start();
   t.teardown(() => ep.stop());
   return ep;
@@ -170,7 +170,7 @@ t.test('stop() rejects pending requests', async (t) => {
   const handler = new GalleryHandler(spots);
   handler.delayMs = 300;
   await endpoint(t, handler);
-  const c = new RecognitionClient({ url: broker.url, limits, model: MODEL, infoWaitMs: 500 });
+  const c = new RecognitionClient({ requestTimeoutMs: 5_000, url: broker.url, limits, model: MODEL, infoWaitMs: 500 });
   await c.start();
   const pending = t.rejects(c.query(query(13)), /stopped/);
   await new Promise((r) => setTimeout(r, 30));
@@ -184,7 +184,7 @@ t.test('losing the broker fails pending requests; both sides come back when it r
   const b = await startMosquitto();
   const handler = new GalleryHandler(spots);
   handler.delayMs = 2000;
-  const ep = new RecognizerEndpoint({ url: b.url, limits, handler, reconnectPeriodMs: 200 });
+  const ep = new RecognizerEndpoint({ group: 'recognizers', url: b.url, limits, handler, reconnectPeriodMs: 200 });
   await ep.start();
   t.teardown(() => ep.stop());
   const c = await client(t, { url: b.url, requestTimeoutMs: 5000, reconnectPeriodMs: 200 });
@@ -213,15 +213,15 @@ t.test('an unreachable broker is a UserError naming the URL, without the passwor
     });
   });
   const url = `mqtt://fleet:s3cret@127.0.0.1:${port}`;
-  const c = new RecognitionClient({ url, limits, model: MODEL, connectTimeoutMs: 2000 });
+  const c = new RecognitionClient({ requestTimeoutMs: 5_000, url, limits, model: MODEL, connectTimeoutMs: 2000 });
   const err = await c.start().catch((e: unknown) => e);
   t.type(err, UserError);
   t.match((err as Error).message, new RegExp(`^Cannot connect to the MQTT broker at mqtt://fleet:\\*\\*\\*@127\\.0\\.0\\.1:${port}/? \\(.*ECONNREFUSED.*\\): check that the broker runs`));
   t.notMatch((err as Error).message, /s3cret/);
   t.equal(c.counters().state, 'offline');
 
-  const ep = new RecognizerEndpoint({ url: `mqtt://127.0.0.1:${port}`, limits, handler: new GalleryHandler(spots), connectTimeoutMs: 2000 });
+  const ep = new RecognizerEndpoint({ group: 'recognizers', url: `mqtt://127.0.0.1:${port}`, limits, handler: new GalleryHandler(spots), connectTimeoutMs: 2000 });
   await t.rejects(ep.start(), UserError);
-  const mismatched = new RecognizerEndpoint({ url: broker.url, limits: { ...limits, dimension: 128 }, handler: new GalleryHandler(spots) });
+  const mismatched = new RecognizerEndpoint({ group: 'recognizers', url: broker.url, limits: { ...limits, dimension: 128 }, handler: new GalleryHandler(spots) });
   await t.rejects(mismatched.start(), { name: 'UserError', message: /dimension 64 but its wire limits say 128/ });
 });

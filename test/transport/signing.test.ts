@@ -66,7 +66,7 @@ t.test('through Mosquitto: forged answers that arrive first are refused, the sig
   t.teardown(() => broker.stop());
   const handler = new GalleryHandler(makeSpots(20));
   handler.delayMs = 300; // the forger answers first
-  const endpoint = new RecognizerEndpoint({ url: broker.url, limits, handler, signer });
+  const endpoint = new RecognizerEndpoint({ group: 'recognizers', url: broker.url, limits, handler, signer });
   await endpoint.start();
   t.teardown(() => endpoint.stop());
 
@@ -112,7 +112,7 @@ t.test('through Mosquitto: a poisoning responder is refused by a pinned device a
   t.teardown(() => broker.stop());
   const handler = new GalleryHandler(makeSpots(10));
   // An honest recognizer's announcement, signed, so the devices know the gallery version.
-  const endpoint = new RecognizerEndpoint({ url: broker.url, limits, handler: { ...handler, info: () => handler.info(), query: () => new Promise(() => {}), region: () => new Promise(() => {}) }, signer });
+  const endpoint = new RecognizerEndpoint({ group: 'recognizers', url: broker.url, limits, handler: { ...handler, info: () => handler.info(), query: () => new Promise(() => {}), region: () => new Promise(() => {}) }, signer });
   await endpoint.start();
   t.teardown(() => endpoint.stop());
 
@@ -155,7 +155,7 @@ t.test('a region pack from another gallery version than the announcement is refu
   const broker = await startMosquitto();
   t.teardown(() => broker.stop());
   const handler = new GalleryHandler(makeSpots(10));
-  const endpoint = new RecognizerEndpoint({ url: broker.url, limits, handler, signer });
+  const endpoint = new RecognizerEndpoint({ group: 'recognizers', url: broker.url, limits, handler, signer });
   await endpoint.start();
   t.teardown(() => endpoint.stop());
   const device = new RecognitionClient({ url: broker.url, limits, model: MODEL, requestTimeoutMs: 1500, trustedKeys: pinned });

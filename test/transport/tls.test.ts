@@ -38,10 +38,10 @@ const key = await readFile(file('fleet.key'));
 
 t.test('a query over mutual TLS', async (t) => {
   const spots = makeSpots(10);
-  const ep = new RecognizerEndpoint({ url, ca, cert, key, limits, handler: new GalleryHandler(spots) });
+  const ep = new RecognizerEndpoint({ group: 'recognizers', url, ca, cert, key, limits, handler: new GalleryHandler(spots) });
   await ep.start();
   t.teardown(() => ep.stop());
-  const c = new RecognitionClient({ url, ca, cert, key, limits, model: MODEL, infoWaitMs: 2000 });
+  const c = new RecognitionClient({ requestTimeoutMs: 5_000, url, ca, cert, key, limits, model: MODEL, infoWaitMs: 2000 });
   await c.start();
   t.teardown(() => c.stop());
   t.equal(c.info()?.model, MODEL);
@@ -54,7 +54,7 @@ t.test('without the CA or without a client certificate the connection is refused
     ['no CA', { cert, key }],
     ['no client certificate', { ca }],
   ] as const) {
-    const c = new RecognitionClient({ url, ...opts, limits, model: MODEL, connectTimeoutMs: 3000 });
+    const c = new RecognitionClient({ requestTimeoutMs: 5_000, url, ...opts, limits, model: MODEL, connectTimeoutMs: 3000 });
     const err = await c.start().catch((e: unknown) => e);
     t.type(err, UserError, what);
     t.match((err as Error).message, /^Cannot connect to the MQTT broker at mqtts:\/\/127\.0\.0\.1:\d+/, what);
