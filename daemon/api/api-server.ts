@@ -14,6 +14,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { connect } from 'node:net';
 import { chmod, lstat, mkdir, unlink } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import { schemaDefault } from '../config/load.js';
 import type { EdgeResult } from '../edge/edge-daemon.js';
 import { UserError } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
@@ -39,7 +40,7 @@ export interface ApiServerOptions extends StatusSources {
   sseHeartbeatMs?: number;
   /** Largest ?limit= of /results (default 1000). */
   maxResults?: number;
-  /** Serve the operator's page at / (default true). */
+  /** Serve the operator's page at / (api.page; absent: the schema's default). */
   page?: boolean;
   /** The profile in effect, secrets already left out (redactedProfile), for GET /config; absent: 404. */
   profile?: Record<string, unknown>;
@@ -101,7 +102,7 @@ export class ApiServer {
     const { logger } = this.options;
     this.sse = new SseHub({ maxBufferedBytes: this.options.sseMaxBufferedBytes, heartbeatMs: this.options.sseHeartbeatMs, logger });
     this.metrics = createApiMetrics(() => this.status());
-    if (this.options.page !== false) this.page = await OperatorPage.load();
+    if (this.options.page ?? (schemaDefault('edge', 'api.page') as boolean)) this.page = await OperatorPage.load();
     const server = this.createListener('local');
     if (this.address.kind === 'unix') await this.prepareSocketPath(this.address.path);
     await listen(server, this.address, localApi(this.options.listen, 'api.listen'));

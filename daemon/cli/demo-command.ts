@@ -1,3 +1,4 @@
+import { schemaDefault } from '../config/load.js';
 import { runDemo } from '../demo/demo.js';
 import type { EdgeResult } from '../edge/edge-daemon.js';
 import { UserError } from '../util/errors.js';
@@ -7,10 +8,10 @@ import { parseCommandArgs, type CommandOptions } from './args.js';
 /** The options `enfpire demo` accepts (node:util parseArgs); test/cli/help-flags.test.ts holds `enfpire --help` to them. */
 export const DEMO_OPTIONS = {
   once: { type: 'boolean', default: false },
-  k: { type: 'string', default: '4' },
+  k: { type: 'string', default: String(schemaDefault('edge', 'privacy.k')) },
   views: { type: 'string', default: '3' },
   seed: { type: 'string', default: '1' },
-  api: { type: 'string', default: '127.0.0.1:8765' },
+  api: { type: 'string', default: schemaDefault('edge', 'api.listen') as string },
   thumbnail: { type: 'boolean', default: false },
 } as const satisfies CommandOptions;
 
@@ -36,7 +37,7 @@ export async function runDemoCommand(args: string[]): Promise<number> {
     k,
     views,
     seed,
-    api: values.api ?? '127.0.0.1:8765',
+    api: values.api,
     apiSettings: { thumbnail: { enabled: values.thumbnail ?? false } },
     logger,
     stopSignal,

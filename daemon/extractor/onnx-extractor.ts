@@ -5,6 +5,7 @@ import { performance } from 'node:perf_hooks';
 import './no-telemetry.js';
 import * as ort from 'onnxruntime-node';
 import type { Frame } from '../camera/types.js';
+import { schemaDefault } from '../config/load.js';
 import { UserError } from '../util/errors.js';
 import { silentLogger, type Logger } from '../util/log.js';
 import { normalize } from '../util/vector.js';
@@ -143,9 +144,9 @@ export class OnnxExtractor implements Extractor {
    * and the fallback is announced in a single log line, not one per provider.
    */
   private async createSession(manifest: LoadedManifest, model: Uint8Array): Promise<ort.InferenceSession> {
-    const wanted = this.options.executionProviders?.length ? this.options.executionProviders : ['cpu'];
+    const wanted = this.options.executionProviders?.length ? this.options.executionProviders : (schemaDefault('edge', 'model.executionProviders') as string[]);
     const base: ort.InferenceSession.SessionOptions = {
-      graphOptimizationLevel: this.options.graphOptimizationLevel ?? 'all',
+      graphOptimizationLevel: this.options.graphOptimizationLevel ?? (schemaDefault('edge', 'model.graphOptimizationLevel') as 'all'),
       executionMode: 'sequential',
       ...(this.options.intraOpThreads ? { intraOpNumThreads: this.options.intraOpThreads } : {}),
     };

@@ -27,8 +27,8 @@ export interface KMixConfig {
   maxCandidates?: number;
   /** Default 'stand-in': the real spot's component is drawn like a decoy, the frame stays on the device. */
   realComponent?: RealComponent;
-  /** Default 'wearer'; 'random' is the baseline the path attack beats (kept for evaluation and comparison). */
-  decoys?: DecoySpotSource;
+  /** privacy.decoys (required, its default is the schema's); 'random' is the baseline the path attack beats (kept for evaluation and comparison). */
+  decoys: DecoySpotSource;
 }
 
 /** Gaussian noise on the feature (noise.ts): the local-DP alternative, measured against k-mix. */
@@ -40,8 +40,8 @@ export interface NoiseConfig {
   candidatesPerComponent: number;
   /** Norm of the noise on the unit feature (privacy.noise: required, its default is the schema's). */
   noise: number;
-  /** Where dummies pretend to be. Default 'phantoms'. */
-  decoys?: DecoySpotSource;
+  /** Where dummies pretend to be (privacy.decoys: required, its default is the schema's). */
+  decoys: DecoySpotSource;
 }
 
 /** Coarse buckets of about k spots (buckets.ts): the bucket-id alternative, measured against k-mix. */
@@ -117,7 +117,7 @@ export function createTransform(config: TransformConfig, deps: TransformDeps): T
 
 /** The configured decoy spot source; undefined leaves KMixTransform's default (the synthesizer's popularity draw). */
 function decoySpotPicker(config: KMixConfig, deps: TransformDeps, synthesizer: DecoySynthesizer, random: Random): DecoySpotPicker | undefined {
-  const decoys = config.decoys ?? 'wearer';
+  const decoys = config.decoys;
   switch (decoys) {
     case 'random':
       return synthesizer;

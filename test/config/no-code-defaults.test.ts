@@ -21,7 +21,9 @@ const GUARDED: Record<string, string[]> = {
   'daemon/transport/recognition-client.ts': ['requestTimeoutMs'],
   'daemon/transport/recognizer-endpoint.ts': ['group'],
   'daemon/privacy/kmix.ts': ['candidatesPerComponent'],
-  'daemon/privacy/transform.ts': ['candidatesPerComponent', 'noise'],
+  'daemon/privacy/transform.ts': ['candidatesPerComponent', 'noise', 'decoys'],
+  'daemon/extractor/onnx-extractor.ts': ['graphOptimizationLevel'],
+  'daemon/cli/demo-command.ts': ['api'],
   'daemon/edge/resolver.ts': ['threshold', 'cacheThreshold', 'DEFAULT_THRESHOLD', 'DEFAULT_CACHE_THRESHOLD'],
   'daemon/health/latency.ts': ['windowSize', 'size'],
   'daemon/camera/files-source.ts': ['loop'],
@@ -42,6 +44,7 @@ t.test('the check finds the defaults it guards against', async (t) => {
   t.same(literalDefaults("this.group = opts.group ?? 'recognizers';", 'group'), ["group ?? 'recognizers'"]);
   t.same(literalDefaults('export const DEFAULT_THRESHOLD = 0.5;', 'DEFAULT_THRESHOLD'), ['DEFAULT_THRESHOLD = 0.5']);
   t.same(literalDefaults('this.loop = options.loop ?? true;', 'loop'), ['loop ?? true']);
+  t.same(literalDefaults("const decoys = config.decoys ?? 'wearer';", 'decoys'), ["decoys ?? 'wearer'"]);
   t.same(literalDefaults('    windowSize = 200,', 'windowSize'), ['windowSize = 200']);
   t.same(literalDefaults("this.loop = options.loop ?? (schemaDefault('edge', 'camera.loop') as boolean);", 'loop'), [], 'the schema is no literal');
   t.same(literalDefaults('if (m === 4) return;', 'm'), [], 'a comparison is no default');

@@ -16,7 +16,7 @@ const deps = (seed: number) => ({ pool: { spots: gallery.spots }, variation: { s
 t.test('noise: the server sees a blurred feature; more noise, more misses on both sides', async (t) => {
   const random = seededRandom(2);
   const share = (noise: number) => {
-    const transform = createTransform({ kind: 'noise', k: 4, candidatesPerComponent: 6, noise }, deps(3));
+    const transform = createTransform({ kind: 'noise', decoys: 'wearer', k: 4, candidatesPerComponent: 6, noise }, deps(3));
     let serverHits = 0;
     let inReply = 0;
     const trials = 300;
@@ -36,14 +36,14 @@ t.test('noise: the server sees a blurred feature; more noise, more misses on bot
   t.ok(none.server > some.server && some.server > lots.server, 'noise hides the spot from the server');
   t.ok(lots.inReply < none.inReply, 'and from the user too: the real spot drops out of the reply');
 
-  const transform = createTransform({ kind: 'noise', candidatesPerComponent: 4, k: 4, noise: 1 }, deps(4));
+  const transform = createTransform({ kind: 'noise', decoys: 'wearer', candidatesPerComponent: 4, k: 4, noise: 1 }, deps(4));
   t.equal(transform.transform(gallery.photo('spot-1', random)).topM, 16, 'k × the default 4 candidates');
   const d1 = transform.dummy();
   const d2 = transform.dummy();
   t.equal(d1.vector.length, gallery.dimension);
   t.ok(Math.abs(dot(d1.vector, d1.vector) - 1) < 1e-5, 'a unit vector like a real query');
   t.ok(dot(d1.vector, d2.vector) < 0.999, 'no vector is sent twice');
-  t.throws(() => createTransform({ kind: 'noise', candidatesPerComponent: 4, k: 4, noise: -1 }, deps(5)), UserError);
+  t.throws(() => createTransform({ kind: 'noise', decoys: 'wearer', candidatesPerComponent: 4, k: 4, noise: -1 }, deps(5)), UserError);
 });
 
 t.test('bucket: the query is a public centroid whose reply holds the real spot', async (t) => {

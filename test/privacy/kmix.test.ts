@@ -212,13 +212,13 @@ t.test('options are validated with user-facing errors', async (t) => {
 
 t.test('createTransform builds the configured transform', async (t) => {
   const transform = createTransform(
-    { kind: 'kmix', k: 3, candidatesPerComponent: 5 },
+    { kind: 'kmix', decoys: 'wearer', k: 3, candidatesPerComponent: 5 },
     { pool: { spots: gallery.spots }, variation: { sigma }, random: seededRandom(5) },
   );
   t.equal(transform.name, 'kmix');
   t.equal(transform.dummy().topM, 15);
   // Production default: crypto randomness.
-  const production = createTransform({ kind: 'kmix', candidatesPerComponent: 4, k: 2 }, { pool: { spots: gallery.spots }, variation: { sigma } });
+  const production = createTransform({ kind: 'kmix', decoys: 'wearer', candidatesPerComponent: 4, k: 2 }, { pool: { spots: gallery.spots }, variation: { sigma } });
   t.equal(production.transform(gallery.photo('spot-1', seededRandom(6))).topM, 8);
   const bogus = { kind: 'hologram', k: 2 } as unknown as TransformConfig;
   t.throws(() => createTransform(bogus, { pool: { spots: gallery.spots }, variation: { sigma } }), /unknown privacy transform kind "hologram"/);

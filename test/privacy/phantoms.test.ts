@@ -283,7 +283,7 @@ t.test('createTransform uses phantoms by default and random decoys on request', 
   const k = 4;
   const deps = (clock: () => number) => ({ pool: { spots: gallery.spots }, variation: { sigma: 0.7 }, random: seededRandom(12), clock });
   let now = 0;
-  const phantom = createTransform({ kind: 'kmix', candidatesPerComponent: 4, k }, deps(() => now));
+  const phantom = createTransform({ kind: 'kmix', decoys: 'wearer', candidatesPerComponent: 4, k }, deps(() => now));
   const d1 = phantom.dummy().decoySpots;
   const d2 = phantom.dummy().decoySpots;
   t.same([...d1].sort(), [...d2].sort(), 'phantoms do not move while the clock stands still');
@@ -301,5 +301,5 @@ t.test('createTransform uses phantoms by default and random decoys on request', 
   t.throws(() => createTransform(bogus, deps(() => 0)), UserError);
   t.throws(() => createTransform(bogus, deps(() => 0)), /privacy.decoys/);
   // Bad k is still reported by the transform itself, not by the crowd.
-  t.throws(() => createTransform({ kind: 'kmix', candidatesPerComponent: 4, k: 2.5 }, deps(() => 0)), /privacy k must be an integer/);
+  t.throws(() => createTransform({ kind: 'kmix', decoys: 'wearer', candidatesPerComponent: 4, k: 2.5 }, deps(() => 0)), /privacy k must be an integer/);
 });
