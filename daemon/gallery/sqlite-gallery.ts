@@ -8,8 +8,8 @@ import { silentLogger, type Logger } from '../util/log.js';
 import type { Gallery, ResultRecord, SpotRecord } from './types.js';
 
 export interface SqliteGalleryOptions {
-  /** Results kept in the history; older ones are deleted as new ones arrive. */
-  maxResults?: number;
+  /** Results kept in the history; older ones are deleted as new ones arrive (gallery.historyLimit: required, its default is the schema's). */
+  maxResults: number;
   /**
    * How long a result stays in the history, ms (DESIGN §4, "the device keeps no trail"); older ones are deleted on
    * open, as new ones arrive and on `pruneHistory()`. Default: kept until `maxResults` pushes them out.
@@ -25,7 +25,6 @@ export interface SqliteGalleryOptions {
   logger?: Logger;
 }
 
-export const DEFAULT_MAX_RESULTS = 10_000;
 export const DEFAULT_MAX_SPOTS = 20_000;
 
 /** 'EnG1': marks a SQLite file as a device gallery. */
@@ -90,10 +89,10 @@ export class SqliteGallery implements Gallery {
   private readonly stmt: ReturnType<typeof prepareStatements>;
   private closed = false;
 
-  constructor(path: string, options: SqliteGalleryOptions = {}) {
+  constructor(path: string, options: SqliteGalleryOptions) {
     this.path = path;
     this.log = options.logger ?? silentLogger();
-    this.maxResults = positiveInteger('maxResults', options.maxResults ?? DEFAULT_MAX_RESULTS);
+    this.maxResults = positiveInteger('maxResults', options.maxResults);
     this.maxSpots = positiveInteger('maxSpots', options.maxSpots ?? DEFAULT_MAX_SPOTS);
     this.maxResultAgeMs = options.maxResultAgeMs ?? Infinity;
     if (!(this.maxResultAgeMs > 0)) throw new RangeError(`maxResultAgeMs must be > 0, got ${options.maxResultAgeMs}`);

@@ -27,6 +27,7 @@ const GUARDED: Record<string, string[]> = {
   'daemon/edge/resolver.ts': ['threshold', 'cacheThreshold', 'DEFAULT_THRESHOLD', 'DEFAULT_CACHE_THRESHOLD'],
   'daemon/health/latency.ts': ['windowSize', 'size'],
   'daemon/camera/files-source.ts': ['loop'],
+  'daemon/gallery/sqlite-gallery.ts': ['maxResults', 'DEFAULT_MAX_RESULTS'],
   'daemon/recognizer/recognizer.ts': ['maxTopM'],
   'daemon/recognizer/spot-index.ts': ['efSearch', 'efPerCandidate', 'm', 'efConstruction'],
 };

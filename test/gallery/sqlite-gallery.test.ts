@@ -40,7 +40,7 @@ function rowCount(path: string, table: string): number {
 
 t.test('spots, results and packs persist across reopen; the file is in WAL mode', async (t) => {
   const path = join(t.testdir(), 'nested', 'gallery.db');
-  const g = new SqliteGallery(path);
+  const g = new SqliteGallery(path, { maxResults: 10_000 });
   const a = candidate('a', 1, { description: 'first', url: 'https://x.test/a', hours: [9, 17] });
   g.upsertCandidates([a, candidate('b', 2)], 1000);
   g.upsertCandidates([candidate('b', 3)], 2000);
@@ -56,7 +56,7 @@ t.test('spots, results and packs persist across reopen; the file is in WAL mode'
   t.equal(raw.pragma('user_version', { simple: true }), 1, 'schema version recorded');
   raw.close();
 
-  const h = new SqliteGallery(path);
+  const h = new SqliteGallery(path, { maxResults: 10_000 });
   t.teardown(() => h.close());
   const spotA = h.getSpot('a')!;
   t.same([...spotA.feature], [...a.feature], 'feature bit-exact');
@@ -76,7 +76,7 @@ t.test('spots, results and packs persist across reopen; the file is in WAL mode'
 });
 
 t.test('region packs: one per (region, model), replaced by newer ones, absent ones undefined', async (t) => {
-  const g = new SqliteGallery(join(t.testdir(), 'g.db'));
+  const g = new SqliteGallery(join(t.testdir(), 'g.db'), { maxResults: 10_000 });
   t.teardown(() => g.close());
   t.equal(g.loadRegionPack('x', 'm1'), undefined);
   g.saveRegionPack(pack('x', 'v1', ['a']));
@@ -109,7 +109,7 @@ t.test('the history is bounded: only the last maxResults survive, also when the 
 
 t.test('the spot cache is bounded: least recently seen spots are evicted', async (t) => {
   const path = join(t.testdir(), 'g.db');
-  const g = new SqliteGallery(path, { maxSpots: 3 });
+  const g = new SqliteGallery(path, { maxResults: 10_000, maxSpots: 3 });
   g.upsertCandidates([candidate('a', 1), candidate('b', 2)], 100);
   g.upsertCandidates([candidate('c', 3)], 200);
   g.upsertCandidates([candidate('a', 1)], 300); // a seen again: b is now the oldest
@@ -117,14 +117,14 @@ t.test('the spot cache is bounded: least recently seen spots are evicted', async
   t.same(g.allSpots().map((s) => s.id).sort(), ['a', 'c', 'd']);
   g.close();
   t.equal(rowCount(path, 'spots'), 3);
-  const h = new SqliteGallery(path, { maxSpots: 3 });
+  const h = new SqliteGallery(path, { maxResults: 10_000, maxSpots: 3 });
   t.same(h.allSpots().map((s) => s.id).sort(), ['a', 'c', 'd']);
   h.close();
 });
 
 t.test('bad input is refused whole and loses nothing', async (t) => {
   const path = join(t.testdir(), 'g.db');
-  const g = new SqliteGallery(path);
+  const g = new SqliteGallery(path, { maxResults: 10_000 });
   t.teardown(() => g.close());
   const old = candidate('keep', 1);
   g.upsertCandidates([old], 10);
@@ -157,27 +157,27 @@ t.test('bad input is refused whole and loses nothing', async (t) => {
 
 t.test('a damaged cached pack is ignored, not fatal', async (t) => {
   const path = join(t.testdir(), 'g.db');
-  const g = new SqliteGallery(path);
+  const g = new SqliteGallery(path, { maxResults: 10_000 });
   g.saveRegionPack(pack('r', 'v1', ['a']));
   g.close();
   const raw = new Database(path);
   raw.prepare('UPDATE region_packs SET payload = ?').run(Buffer.from([0xa1, 0x61, 0x76, 0x02]));
   raw.close();
-  const h = new SqliteGallery(path);
+  const h = new SqliteGallery(path, { maxResults: 10_000 });
   t.equal(h.loadRegionPack('r', 'm1'), undefined);
   h.close();
 });
 
 t.test('a new model drops cached spots (their features mean nothing to it) but keeps history', async (t) => {
   const path = join(t.testdir(), 'g.db');
-  const g = new SqliteGallery(path, { model: 'm1' });
+  const g = new SqliteGallery(path, { maxResults: 10_000, model: 'm1' });
   g.upsertCandidates([candidate('a', 1)], 1);
   g.recordResult({ at: 1, spotId: 'a', score: 1 });
   g.close();
-  const same = new SqliteGallery(path, { model: 'm1' });
+  const same = new SqliteGallery(path, { maxResults: 10_000, model: 'm1' });
   t.equal(same.allSpots().length, 1, 'same model keeps spots');
   same.close();
-  const other = new SqliteGallery(path, { model: 'm2' });
+  const other = new SqliteGallery(path, { maxResults: 10_000, model: 'm2' });
   t.equal(other.allSpots().length, 0);
   t.equal(other.history().length, 1);
   other.close();
@@ -186,23 +186,23 @@ t.test('a new model drops cached spots (their features mean nothing to it) but k
 t.test('open errors are UserErrors naming the path', async (t) => {
   const dir = t.testdir({ 'file.txt': 'not a folder', 'text.db': 'hello, this is plain text and not SQLite at all. '.repeat(30) });
   const underFile = join(dir, 'file.txt', 'g.db');
-  t.throws(() => new SqliteGallery(underFile), { name: 'UserError', message: new RegExp(`Cannot open the device gallery ${underFile}`) });
+  t.throws(() => new SqliteGallery(underFile, { maxResults: 10_000 }), { name: 'UserError', message: new RegExp(`Cannot open the device gallery ${underFile}`) });
   const text = join(dir, 'text.db');
-  t.throws(() => new SqliteGallery(text), { name: 'UserError', message: /text\.db \(it is not a SQLite database\)/ });
-  t.throws(() => new SqliteGallery(dir), { name: 'UserError', message: new RegExp(dir) });
+  t.throws(() => new SqliteGallery(text, { maxResults: 10_000 }), { name: 'UserError', message: /text\.db \(it is not a SQLite database\)/ });
+  t.throws(() => new SqliteGallery(dir, { maxResults: 10_000 }), { name: 'UserError', message: new RegExp(dir) });
 
   const foreign = join(dir, 'foreign.db');
   const db = new Database(foreign);
   db.exec('CREATE TABLE things (x)');
   db.close();
-  t.throws(() => new SqliteGallery(foreign), { name: 'UserError', message: /foreign\.db is a SQLite database but not a device gallery/ });
+  t.throws(() => new SqliteGallery(foreign, { maxResults: 10_000 }), { name: 'UserError', message: /foreign\.db is a SQLite database but not a device gallery/ });
 
   const future = join(dir, 'future.db');
-  new SqliteGallery(future).close();
+  new SqliteGallery(future, { maxResults: 10_000 }).close();
   const f = new Database(future);
   f.pragma('user_version = 99');
   f.close();
-  t.throws(() => new SqliteGallery(future), { name: 'UserError', message: /schema version 99 but this build knows only up to 1/ });
+  t.throws(() => new SqliteGallery(future, { maxResults: 10_000 }), { name: 'UserError', message: /schema version 99 but this build knows only up to 1/ });
 
   t.throws(() => new SqliteGallery(join(dir, 'ok.db'), { maxResults: 0 }), RangeError);
 });
@@ -216,10 +216,10 @@ t.test('a cached region pack keeps each spot view model, so decoys after a resta
   const views = [0.05, -0.04, 0.03, -0.02].map((d, k) => unit.map((x, i) => x + d * Math.cos(i + k)));
   fresh.spots[0].feature = unit;
   fresh.spots[0].view = fitViewModel(unit, views, 2);
-  const g = new SqliteGallery(path);
+  const g = new SqliteGallery(path, { maxResults: 10_000 });
   g.saveRegionPack(fresh);
   g.close();
-  const reopened = new SqliteGallery(path);
+  const reopened = new SqliteGallery(path, { maxResults: 10_000 });
   t.teardown(() => reopened.close());
   const cached = reopened.loadRegionPack('old-town', 'm1');
   const view = cached?.spots[0].view;
@@ -232,7 +232,7 @@ t.test('a cached region pack keeps each spot view model, so decoys after a resta
 t.test('the history keeps results only for maxResultAgeMs, and deleted ones leave no bytes in the file', async (t) => {
   const path = join(t.testdir(), 'g.db');
   const minute = 60_000;
-  const g = new SqliteGallery(path, { maxResultAgeMs: 15 * minute });
+  const g = new SqliteGallery(path, { maxResults: 10_000, maxResultAgeMs: 15 * minute });
   g.recordResult({ at: 0, spotId: 'bakery-on-elm-street', score: 0.9 });
   g.recordResult({ at: 10 * minute, spotId: 'b', score: 0.8 });
   t.same(g.history().map((r) => r.spotId), ['b', 'bakery-on-elm-street'], 'both within 15 minutes');
@@ -243,5 +243,5 @@ t.test('the history keeps results only for maxResultAgeMs, and deleted ones leav
   g.close();
   const bytes = readFileSync(path).toString('latin1') + (existsSync(`${path}-wal`) ? readFileSync(`${path}-wal`).toString('latin1') : '');
   t.notOk(bytes.includes('bakery-on-elm-street'), 'secure_delete: the deleted spot id is gone from the file and its WAL');
-  t.throws(() => new SqliteGallery(join(t.testdir(), 'h.db'), { maxResultAgeMs: 0 }), /maxResultAgeMs/);
+  t.throws(() => new SqliteGallery(join(t.testdir(), 'h.db'), { maxResults: 10_000, maxResultAgeMs: 0 }), /maxResultAgeMs/);
 });

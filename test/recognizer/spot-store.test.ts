@@ -98,9 +98,9 @@ t.test('opening the wrong file is a UserError with the fix', async (t) => {
   t.throws(() => SpotStore.create(path, { model: 'm', dimension: 4 }), { name: 'UserError', message: /already exists/ });
 
   const device = join(dir, 'device.db');
-  new SqliteGallery(device).close();
+  new SqliteGallery(device, { maxResults: 10_000 }).close();
   t.throws(() => SpotStore.open(device), { name: 'UserError', message: /not a recognizer gallery/ });
-  t.throws(() => new SqliteGallery(path), { name: 'UserError', message: /not a device gallery/ });
+  t.throws(() => new SqliteGallery(path, { maxResults: 10_000 }), { name: 'UserError', message: /not a device gallery/ });
 });
 
 t.test('a spot view model is stored quantised, read back, and part of the gallery version', async (t) => {
