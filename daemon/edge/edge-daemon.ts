@@ -67,8 +67,8 @@ export interface EdgeDaemonOptions {
    * never become queries (region-gate.ts); absent: every frame may.
    */
   regionGate?: RegionGate;
-  /** A real request unanswered this long after its slot is asked again in a later slot (see ask()); 0 or absent: never. */
-  hedgeAfterMs?: number;
+  /** A real request unanswered this long after its slot is asked again in a later slot (see ask()); 0: never. */
+  hedgeAfterMs: number;
   random: () => number;
   /** Default the wall clock; the evaluation passes its virtual clock. */
   clock?: Clock;
@@ -281,7 +281,7 @@ export class EdgeDaemon extends EventEmitter<{ result: [EdgeResult]; query: [Sen
     let attempts = 0;
     let hedgeAt = Infinity;
     let lastError: Error | undefined;
-    const hedgeAfterMs = this.options.hedgeAfterMs ?? 0;
+    const hedgeAfterMs = this.options.hedgeAfterMs;
     // The request leaves at the next slot; its wait for an answer starts there.
     const armHedge = () => {
       const untilSlot = this.scheduler.msUntilNextSlot();

@@ -7,6 +7,8 @@
  */
 import { mostLikelyPath, type WalkModel } from '../privacy/walk-model.js';
 import { createTransform } from '../privacy/transform.js';
+import type { RealComponent } from '../privacy/kmix.js';
+import { schemaDefault } from '../config/load.js';
 import type { Random } from '../privacy/random.js';
 import type { RegionSpot } from '../transport/messages.js';
 import { dot, normalize } from '../util/vector.js';
@@ -158,7 +160,15 @@ export class ComponentTest implements SpotAttack {
       for (const f of features.slice(half)) simulated.push({ feature: f, spot });
     }
     const transform = createTransform(
-      { kind: 'kmix', k, candidatesPerComponent: options.candidatesPerComponent, decoys: 'random' },
+      {
+        kind: 'kmix',
+        k,
+        candidatesPerComponent: options.candidatesPerComponent,
+        // The server simulates the public algorithm with the shipped profile's settings.
+        maxCandidates: schemaDefault('edge', 'privacy.maxCandidates') as number,
+        realComponent: schemaDefault('edge', 'privacy.realComponent') as RealComponent,
+        decoys: 'random',
+      },
       { pool: { spots: [...index.knowledge.gallery] }, variation: { sigma: options.sigma }, random: options.random },
     );
     const xs: number[][] = [];

@@ -554,13 +554,13 @@ export function attack(
   const componentTest = new ComponentTest(index, world.ownViews, {
     sigma: world.sigma,
     random: seededRandom(streamSeed('adversary', s.seed, 'simulation', k)),
-    candidatesPerComponent: s.options.candidatesPerComponent ?? 4,
+    candidatesPerComponent: s.options.candidatesPerComponent ?? (schemaDefault('edge', 'privacy.candidatesPerComponent') as number),
   });
   // The server's own simulations of the public algorithm, each from its own seed.
   const simulation = (stream: string) => ({
     k,
     sigma: world.sigma,
-    topM: records[0]?.topM ?? k * (s.options.candidatesPerComponent ?? 4),
+    topM: records[0]?.topM ?? k * (s.options.candidatesPerComponent ?? (schemaDefault('edge', 'privacy.candidatesPerComponent') as number)),
     random: seededRandom(streamSeed('adversary', s.seed, stream, k)),
   });
   const paths = [pathAttack(world.walk), hmmPathAttack(world.walk)];

@@ -43,6 +43,7 @@ export function defaultKMix(): KMixConfig {
     k: schemaDefault('edge', 'privacy.k') as number,
     candidatesPerComponent: schemaDefault('edge', 'privacy.candidatesPerComponent') as number,
     maxCandidates: schemaDefault('edge', 'privacy.maxCandidates') as number,
+    realComponent: schemaDefault('edge', 'privacy.realComponent') as KMixConfig['realComponent'],
     decoys: schemaDefault('edge', 'privacy.decoys') as KMixConfig['decoys'],
   };
 }

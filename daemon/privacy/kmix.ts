@@ -22,11 +22,12 @@ export interface KMixOptions {
   candidatesPerComponent: number;
   /**
    * Most candidates a query may ask for. When a component's spot would rank below k × candidatesPerComponent, the
-   * query asks for the next multiple of that which holds every component's spot, up to this. Default: no growth.
+   * query asks for the next multiple of that which holds every component's spot, up to this (privacy.maxCandidates;
+   * at most k × candidatesPerComponent: no growth).
    */
-  maxCandidates?: number;
-  /** Default 'stand-in'. */
-  realComponent?: RealComponent;
+  maxCandidates: number;
+  /** privacy.realComponent. */
+  realComponent: RealComponent;
   synthesizer: DecoySynthesizer;
   random: Random;
   /**
@@ -74,8 +75,8 @@ export class KMixTransform implements Transform {
     }
     this.k = k;
     this.topM = k * candidatesPerComponent;
-    this.maxTopM = Math.max(this.topM, options.maxCandidates ?? this.topM);
-    this.realComponent = options.realComponent ?? 'stand-in';
+    this.maxTopM = Math.max(this.topM, options.maxCandidates);
+    this.realComponent = options.realComponent;
     if (!REAL_COMPONENTS.includes(this.realComponent)) {
       throw new UserError(
         `privacy realComponent must be one of ${REAL_COMPONENTS.join(', ')} (got ${String(this.realComponent)}); fix it in the device profile`,

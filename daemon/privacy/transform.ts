@@ -23,10 +23,10 @@ export interface KMixConfig {
   k: number;
   /** privacy.candidatesPerComponent: required, its default is the schema's. */
   candidatesPerComponent: number;
-  /** A query may ask for up to this many candidates so every component's spot comes back (kmix.ts replySizeFor). */
-  maxCandidates?: number;
-  /** Default 'stand-in': the real spot's component is drawn like a decoy, the frame stays on the device. */
-  realComponent?: RealComponent;
+  /** privacy.maxCandidates: a query may ask for up to this many candidates so every component's spot comes back (kmix.ts replySizeFor). */
+  maxCandidates: number;
+  /** privacy.realComponent: 'stand-in' draws the real spot's component like a decoy, the frame stays on the device. */
+  realComponent: RealComponent;
   /** privacy.decoys (required, its default is the schema's); 'random' is the baseline the path attack beats (kept for evaluation and comparison). */
   decoys: DecoySpotSource;
 }
@@ -96,7 +96,7 @@ export function createTransform(config: TransformConfig, deps: TransformDeps): T
     case 'noise': {
       const synthesizer = new DecoySynthesizer({ spots: deps.pool.spots, variation: deps.variation, random, drift });
       // One spot per dummy: the phantoms' first track, or a popularity draw.
-      const picker = deps.spotPicker ?? decoySpotPicker({ ...config, kind: 'kmix', k: Math.max(2, config.k) }, deps, synthesizer, random);
+      const picker = deps.spotPicker ?? decoySpotPicker({ decoys: config.decoys, k: Math.max(2, config.k) }, deps, synthesizer, random);
       return new NoiseTransform({
         noise: config.noise,
         topM: config.k * config.candidatesPerComponent,
@@ -116,7 +116,7 @@ export function createTransform(config: TransformConfig, deps: TransformDeps): T
 }
 
 /** The configured decoy spot source; undefined leaves KMixTransform's default (the synthesizer's popularity draw). */
-function decoySpotPicker(config: KMixConfig, deps: TransformDeps, synthesizer: DecoySynthesizer, random: Random): DecoySpotPicker | undefined {
+function decoySpotPicker(config: Pick<KMixConfig, 'k' | 'decoys'>, deps: TransformDeps, synthesizer: DecoySynthesizer, random: Random): DecoySpotPicker | undefined {
   const decoys = config.decoys;
   switch (decoys) {
     case 'random':

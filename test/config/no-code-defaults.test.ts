@@ -20,7 +20,9 @@ const root = fileURLToPath(new URL('../../', import.meta.url));
 const GUARDED: Record<string, string[]> = {
   'daemon/transport/recognition-client.ts': ['requestTimeoutMs'],
   'daemon/transport/recognizer-endpoint.ts': ['group'],
-  'daemon/privacy/kmix.ts': ['candidatesPerComponent'],
+  'daemon/privacy/kmix.ts': ['candidatesPerComponent', 'maxCandidates', 'realComponent'],
+  'daemon/edge/edge-daemon.ts': ['hedgeAfterMs'],
+  'daemon/eval/eval-harness.ts': ['candidatesPerComponent'],
   'daemon/privacy/transform.ts': ['candidatesPerComponent', 'noise', 'decoys'],
   'daemon/extractor/onnx-extractor.ts': ['graphOptimizationLevel'],
   'daemon/cli/demo-command.ts': ['api'],

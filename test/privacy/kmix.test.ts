@@ -23,7 +23,7 @@ const sigma = fittedSigma(gallery, seededRandom(22));
 function makeTransform(k: number, seed: number, g = gallery): KMixTransform {
   const random = seededRandom(seed);
   const synthesizer = new DecoySynthesizer({ spots: g.spots, variation: { sigma }, random });
-  return new KMixTransform({ candidatesPerComponent: 4, k, synthesizer, random });
+  return new KMixTransform({ candidatesPerComponent: 4, maxCandidates: 0, realComponent: 'stand-in', k, synthesizer, random });
 }
 
 const mean = (xs: number[]): number => xs.reduce((s, x) => s + x, 0) / xs.length;
@@ -172,12 +172,12 @@ t.test('a stand-in query carries the spot the device named and nothing else of t
   const build = (realComponent: 'stand-in' | 'frame', f: Float32Array) => {
     const random = seededRandom(111);
     const synthesizer = new DecoySynthesizer({ spots: gallery.spots, variation: { sigma }, random });
-    return new KMixTransform({ candidatesPerComponent: 4, k: 4, synthesizer, random, realComponent }).transform(f);
+    return new KMixTransform({ candidatesPerComponent: 4, maxCandidates: 0, k: 4, synthesizer, random, realComponent }).transform(f);
   };
   t.same(Array.from(build('stand-in', frames[0]).vector), Array.from(build('stand-in', frames[1]).vector), 'stand-in: identical queries');
   t.notSame(Array.from(build('frame', frames[0]).vector), Array.from(build('frame', frames[1]).vector), 'frame: the frame shows');
   t.throws(
-    () => new KMixTransform({ candidatesPerComponent: 4, k: 2, synthesizer: new DecoySynthesizer({ spots: gallery.spots, variation: { sigma }, random: seededRandom(1) }), random: seededRandom(1), realComponent: 'photo' as 'frame' }),
+    () => new KMixTransform({ candidatesPerComponent: 4, maxCandidates: 0, k: 2, synthesizer: new DecoySynthesizer({ spots: gallery.spots, variation: { sigma }, random: seededRandom(1) }), random: seededRandom(1), realComponent: 'photo' as 'frame' }),
     /realComponent must be one of stand-in, frame/,
   );
 });
@@ -203,8 +203,8 @@ t.test('options are validated with user-facing errors', async (t) => {
   t.throws(() => makeTransform(8, 1, small), /at least 8 spots .* has 5/);
   const random = seededRandom(1);
   const synthesizer = new DecoySynthesizer({ spots: small.spots, variation: { sigma }, random });
-  t.throws(() => new KMixTransform({ k: 2, candidatesPerComponent: 0, synthesizer, random }), /candidatesPerComponent/);
-  t.equal(new KMixTransform({ k: 2, candidatesPerComponent: 3, synthesizer, random }).topM, 6);
+  t.throws(() => new KMixTransform({ k: 2, candidatesPerComponent: 0, maxCandidates: 0, realComponent: 'stand-in', synthesizer, random }), /candidatesPerComponent/);
+  t.equal(new KMixTransform({ k: 2, candidatesPerComponent: 3, maxCandidates: 0, realComponent: 'stand-in', synthesizer, random }).topM, 6);
   const k5 = makeTransform(5, 1, small);
   t.equal(k5.dummy().decoySpots.length, 5, 'a pack of exactly k spots is enough');
   t.throws(() => k5.transform(new Float32Array(3)), /dimension 3/);
@@ -212,13 +212,13 @@ t.test('options are validated with user-facing errors', async (t) => {
 
 t.test('createTransform builds the configured transform', async (t) => {
   const transform = createTransform(
-    { kind: 'kmix', decoys: 'wearer', k: 3, candidatesPerComponent: 5 },
+    { kind: 'kmix', decoys: 'wearer', k: 3, candidatesPerComponent: 5, maxCandidates: 0, realComponent: 'stand-in' },
     { pool: { spots: gallery.spots }, variation: { sigma }, random: seededRandom(5) },
   );
   t.equal(transform.name, 'kmix');
   t.equal(transform.dummy().topM, 15);
   // Production default: crypto randomness.
-  const production = createTransform({ kind: 'kmix', decoys: 'wearer', candidatesPerComponent: 4, k: 2 }, { pool: { spots: gallery.spots }, variation: { sigma } });
+  const production = createTransform({ kind: 'kmix', decoys: 'wearer', candidatesPerComponent: 4, maxCandidates: 0, realComponent: 'stand-in', k: 2 }, { pool: { spots: gallery.spots }, variation: { sigma } });
   t.equal(production.transform(gallery.photo('spot-1', seededRandom(6))).topM, 8);
   const bogus = { kind: 'hologram', k: 2 } as unknown as TransformConfig;
   t.throws(() => createTransform(bogus, { pool: { spots: gallery.spots }, variation: { sigma } }), /unknown privacy transform kind "hologram"/);
