@@ -5,7 +5,7 @@
  * sharp/libvips build), so enrolment and an evaluation run can be repeated exactly.
  */
 import sharp from 'sharp';
-import { seededRandom, type Random } from '../privacy/random.js';
+import { seededRandom, type Random } from '../util/random.js';
 
 /** Inclusive [low, high] ranges the parameters are drawn from, uniformly. */
 export interface DistortionRanges {

@@ -13,7 +13,7 @@ import { Recognizer } from '../recognizer/recognizer.js';
 import { ExactIndex, HnswIndex, defaultIndexOptions, hnswCacheFile } from '../recognizer/spot-index.js';
 import { SpotStore, type StoredSpot } from '../recognizer/spot-store.js';
 import { perturb } from '../privacy/decoys.js';
-import { seededRandom } from '../privacy/random.js';
+import { seededRandom } from '../util/random.js';
 import { encode } from '../transport/codec.js';
 import type { QueryMessage } from '../transport/messages.js';
 import { round, summarize, usFields } from './stats.js';

@@ -8,7 +8,7 @@ import { brokerOptionsFrom, trustedKeysFrom } from '../config/broker.js';
 import type { EdgeConfig } from '../config/types.js';
 import { OnnxExtractor } from '../extractor/onnx-extractor.js';
 import { SqliteGallery } from '../gallery/sqlite-gallery.js';
-import { cryptoRandom, type Random } from '../privacy/random.js';
+import { cryptoRandom, type Random } from '../util/random.js';
 import { createTransform } from '../privacy/transform.js';
 import { RecognitionClient } from '../transport/recognition-client.js';
 import { wireLimitsFor } from '../transport/limits.js';

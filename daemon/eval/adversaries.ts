@@ -5,11 +5,12 @@
  * it may render and extract itself. Ground truth is used only to score the attacks, never inside them (the trained
  * real-vs-dummy classifier is fitted on labelled sessions and scored on held-out ones: an upper bound).
  */
-import { mostLikelyPath, type WalkModel } from '../privacy/walk-model.js';
+import type { WalkModel } from '../privacy/walk-model.js';
+import { mostLikelyPath } from './attacks/path.js';
 import { createTransform } from '../privacy/transform.js';
 import type { RealComponent } from '../privacy/kmix.js';
 import { schemaDefault } from '../config/load.js';
-import type { Random } from '../privacy/random.js';
+import type { Random } from '../util/random.js';
 import type { RegionSpot } from '../transport/messages.js';
 import { dot, normalize } from '../util/vector.js';
 import { fitLogistic, type LogisticModel } from './stats.js';

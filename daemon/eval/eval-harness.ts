@@ -18,7 +18,7 @@ import { Resolver } from '../edge/resolver.js';
 import { OnnxExtractor } from '../extractor/onnx-extractor.js';
 import type { Extractor } from '../extractor/types.js';
 import type { DecoySpotSource, TransformKind } from '../privacy/transform.js';
-import { seededRandom } from '../privacy/random.js';
+import { seededRandom } from '../util/random.js';
 import type { RealComponent } from '../privacy/kmix.js';
 import { WalkModel } from '../privacy/walk-model.js';
 import { enroll } from '../recognizer/enroll.js';

@@ -14,7 +14,7 @@ import { stringify } from 'yaml';
 import { loadEdgeConfig } from '../config/load.js';
 import type { EdgeResult, SentQuery } from '../edge/edge-daemon.js';
 import { EdgeRuntime } from '../edge/edge-runtime.js';
-import { seededRandom } from '../privacy/random.js';
+import { seededRandom } from '../util/random.js';
 import type { MqttProtocolVersion } from '../transport/broker.js';
 import type { WireLimits } from '../transport/messages.js';
 import { sleep, systemClock, VirtualClock, type Clock } from '../util/clock.js';

@@ -5,7 +5,7 @@
  * taken since the previous slot (older ones are superseded, like the camera mailbox) or, with none waiting, a dummy.
  * Nothing here touches the network or pixels: it only says who sends what when.
  */
-import type { Random } from '../privacy/random.js';
+import type { Random } from '../util/random.js';
 import { Walker, type WalkModel, type WalkSegment } from '../privacy/walk-model.js';
 
 export type SlotMode = 'constant' | 'poisson';

@@ -13,7 +13,7 @@ import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { seededRandom, type Random } from '../privacy/random.js';
+import { seededRandom, type Random } from '../util/random.js';
 import { SpotStore, type StoredSpot } from '../recognizer/spot-store.js';
 import { normalize } from '../util/vector.js';
 import type { PhotoFeatures } from './photo-features.js';

@@ -14,7 +14,7 @@ import { performance } from 'node:perf_hooks';
 import { stringify } from 'yaml';
 import { percentile, round } from '../bench/stats.js';
 import { schemaDefault } from '../config/load.js';
-import { seededRandom } from '../privacy/random.js';
+import { seededRandom } from '../util/random.js';
 import { HnswIndex, defaultIndexOptions, hnswCacheFile } from '../recognizer/spot-index.js';
 import { SoakChild } from '../soak/child.js';
 import { startMosquitto, type Mosquitto } from '../soak/mosquitto.js';

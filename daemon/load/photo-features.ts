@@ -13,7 +13,7 @@ import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import sharp from 'sharp';
 import { OnnxExtractor } from '../extractor/onnx-extractor.js';
-import { seededRandom } from '../privacy/random.js';
+import { seededRandom } from '../util/random.js';
 import { DEFAULT_WINDOW_RULES, pickWindows, type PixelWindow, type WindowRules } from '../eval/world/windows.js';
 import { isImageFile } from '../util/spots-dir.js';
 

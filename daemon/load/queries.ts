@@ -7,7 +7,7 @@
  */
 import { schemaDefault } from '../config/load.js';
 import { perturb } from '../privacy/decoys.js';
-import { seededRandom } from '../privacy/random.js';
+import { seededRandom } from '../util/random.js';
 import { createTransform, type KMixConfig } from '../privacy/transform.js';
 import type { StoredSpot } from '../recognizer/spot-store.js';
 import type { RegionSpot } from '../transport/messages.js';

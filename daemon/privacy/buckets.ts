@@ -1,6 +1,6 @@
 import { UserError } from '../util/errors.js';
 import { dot, normalize } from '../util/vector.js';
-import type { Random } from './random.js';
+import type { Random } from '../util/random.js';
 import type { Transform, TransformedQuery } from './types.js';
 import type { RegionSpot } from '../domain/spot.js';
 

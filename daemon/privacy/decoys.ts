@@ -1,6 +1,6 @@
 import type { RegionSpot, SpotViewModel } from '../domain/spot.js';
 import { cosine, dot, normalize } from '../util/vector.js';
-import type { Random } from './random.js';
+import type { Random } from '../util/random.js';
 import type { DecoySpotPicker } from './types.js';
 
 /**

@@ -1,4 +1,4 @@
-import type { Random } from './random.js';
+import type { Random } from '../util/random.js';
 import type { DecoySpotPicker } from './types.js';
 import { crowdModel, type CrowdOptions } from './phantoms.js';
 import type { WalkModel } from './walk-model.js';

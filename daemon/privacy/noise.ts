@@ -1,7 +1,7 @@
 import { UserError } from '../util/errors.js';
 import { normalize } from '../util/vector.js';
 import type { DecoySynthesizer } from './decoys.js';
-import type { Random } from './random.js';
+import type { Random } from '../util/random.js';
 import type { DecoySpotPicker, Transform, TransformedQuery } from './types.js';
 
 export interface NoiseTransformOptions {

@@ -1,4 +1,4 @@
-import type { Random } from './random.js';
+import type { Random } from '../util/random.js';
 import type { DecoySpotPicker } from './types.js';
 import { Walker, WalkModel, type MapSpot, type WalkParams } from './walk-model.js';
 

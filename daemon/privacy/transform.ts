@@ -6,7 +6,7 @@ import { NoiseTransform } from './noise.js';
 import { LockstepCrowd } from './lockstep.js';
 import { PhantomCrowd } from './phantoms.js';
 import { WearerCrowd } from './wearer-crowd.js';
-import { cryptoRandom, type Random } from './random.js';
+import { cryptoRandom, type Random } from '../util/random.js';
 import type { DecoyPool, DecoySpotPicker, Transform } from './types.js';
 import type { WalkParams } from './walk-model.js';
 

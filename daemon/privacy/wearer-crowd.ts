@@ -1,5 +1,5 @@
 import { crowdModel, type CrowdOptions } from './phantoms.js';
-import type { Random } from './random.js';
+import type { Random } from '../util/random.js';
 import type { DecoySpotPicker } from './types.js';
 import type { WalkModel } from './walk-model.js';
 

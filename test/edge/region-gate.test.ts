@@ -1,6 +1,6 @@
 import t from 'tap';
 import { RegionGate } from '../../daemon/edge/region-gate.js';
-import { seededRandom } from '../../daemon/privacy/random.js';
+import { seededRandom } from '../../daemon/util/random.js';
 import { cosine, normalize } from '../../daemon/util/vector.js';
 import { makeGallery } from '../privacy/synthetic-gallery.js';
 

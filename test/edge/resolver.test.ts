@@ -4,7 +4,7 @@ import { pino } from 'pino';
 import { cacheHit, DEFAULT_THRESHOLD, Resolver } from '../../daemon/edge/resolver.js';
 import { DecoySynthesizer, estimateSigma } from '../../daemon/privacy/decoys.js';
 import { KMixTransform } from '../../daemon/privacy/kmix.js';
-import { seededRandom } from '../../daemon/privacy/random.js';
+import { seededRandom } from '../../daemon/util/random.js';
 import type { Candidate } from '../../daemon/transport/messages.js';
 import { makeGallery } from '../privacy/synthetic-gallery.js';
 

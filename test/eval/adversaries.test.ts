@@ -9,7 +9,7 @@ import { simulateTimeline } from '../../daemon/eval/simulation.js';
 import { fitLogistic, rocAuc } from '../../daemon/eval/stats.js';
 import type { ServerRecord } from '../../daemon/eval/wiretap.js';
 import { perturb } from '../../daemon/privacy/decoys.js';
-import { seededRandom } from '../../daemon/privacy/random.js';
+import { seededRandom } from '../../daemon/util/random.js';
 import { createTransform, type DecoySpotSource } from '../../daemon/privacy/transform.js';
 import { WalkModel } from '../../daemon/privacy/walk-model.js';
 import { placeSpots } from '../../daemon/recognizer/enroll.js';

@@ -10,7 +10,7 @@ import { dot64 } from '../../daemon/eval/attacks/linalg.js';
 import { KMixSimulator } from '../../daemon/eval/attacks/simulate.js';
 import { SpotModels } from '../../daemon/eval/attacks/spot-models.js';
 import { syntheticGallery } from '../../daemon/eval/attacks/synthetic.js';
-import { seededRandom } from '../../daemon/privacy/random.js';
+import { seededRandom } from '../../daemon/util/random.js';
 import { WalkModel } from '../../daemon/privacy/walk-model.js';
 import type { ServerRecord } from '../../daemon/eval/wiretap.js';
 

@@ -12,7 +12,7 @@ import { simulateTimeline } from '../../daemon/eval/simulation.js';
 import type { ServerRecord } from '../../daemon/eval/wiretap.js';
 import { sampleView } from '../../daemon/privacy/decoys.js';
 import type { RealComponent } from '../../daemon/privacy/kmix.js';
-import { seededRandom } from '../../daemon/privacy/random.js';
+import { seededRandom } from '../../daemon/util/random.js';
 import { createTransform } from '../../daemon/privacy/transform.js';
 import { WalkModel } from '../../daemon/privacy/walk-model.js';
 import { dot } from '../../daemon/util/vector.js';

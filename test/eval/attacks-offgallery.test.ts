@@ -11,7 +11,7 @@ import { SpotModels } from '../../daemon/eval/attacks/spot-models.js';
 import { syntheticGallery } from '../../daemon/eval/attacks/synthetic.js';
 import { rocAuc } from '../../daemon/eval/stats.js';
 import { sampleView } from '../../daemon/privacy/decoys.js';
-import { seededRandom } from '../../daemon/privacy/random.js';
+import { seededRandom } from '../../daemon/util/random.js';
 import type { RegionSpot } from '../../daemon/transport/messages.js';
 
 const K = 4;

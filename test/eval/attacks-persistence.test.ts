@@ -12,7 +12,7 @@ import { KMixSimulator } from '../../daemon/eval/attacks/simulate.js';
 import { SpotModels } from '../../daemon/eval/attacks/spot-models.js';
 import { nextFrame, syntheticGallery } from '../../daemon/eval/attacks/synthetic.js';
 import type { ServerRecord } from '../../daemon/eval/wiretap.js';
-import { seededRandom } from '../../daemon/privacy/random.js';
+import { seededRandom } from '../../daemon/util/random.js';
 import { WalkModel } from '../../daemon/privacy/walk-model.js';
 
 const K = 4;

@@ -10,7 +10,7 @@ import { scoreLinks } from '../../daemon/eval/attacks/scoring.js';
 import { gridOffset, sessionsOf, slotClock, timingFeatures } from '../../daemon/eval/attacks/timing.js';
 import { rocAuc } from '../../daemon/eval/stats.js';
 import type { ServerRecord } from '../../daemon/eval/wiretap.js';
-import { seededRandom, type Random } from '../../daemon/privacy/random.js';
+import { seededRandom, type Random } from '../../daemon/util/random.js';
 
 const PERIOD = 1000;
 /** Wall-clock stamps start far from 0, as Date.now does. */

@@ -8,7 +8,7 @@ import { GalleryIndex, type QueryAnalysis } from '../../daemon/eval/adversaries.
 import { shadowJump } from '../../daemon/eval/attacks/shadow-jump.js';
 import { syntheticGallery } from '../../daemon/eval/attacks/synthetic.js';
 import { simulateTimeline } from '../../daemon/eval/simulation.js';
-import { seededRandom, type Random } from '../../daemon/privacy/random.js';
+import { seededRandom, type Random } from '../../daemon/util/random.js';
 import { createTransform, type DecoySpotSource } from '../../daemon/privacy/transform.js';
 import { WalkModel } from '../../daemon/privacy/walk-model.js';
 import type { RegionSpot } from '../../daemon/transport/messages.js';

@@ -7,7 +7,7 @@ import t from 'tap';
 import { mkdtemp, rm, writeFile, copyFile, mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { seededRandom } from '../../daemon/privacy/random.js';
+import { seededRandom } from '../../daemon/util/random.js';
 import { WalkModel } from '../../daemon/privacy/walk-model.js';
 import { placeSpots } from '../../daemon/recognizer/enroll.js';
 import { sampleSpotsDir } from '../../daemon/util/paths.js';

@@ -3,7 +3,7 @@
  * Both go through `createTransform` like k-mix, so the daemon and the harness treat them alike.
  */
 import t from 'tap';
-import { seededRandom } from '../../daemon/privacy/random.js';
+import { seededRandom } from '../../daemon/util/random.js';
 import { createTransform } from '../../daemon/privacy/transform.js';
 import { BucketTransform } from '../../daemon/privacy/buckets.js';
 import { dot } from '../../daemon/util/vector.js';

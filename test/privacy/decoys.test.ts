@@ -1,6 +1,6 @@
 import t from 'tap';
 import { DecoySynthesizer, estimateSigma, perturb } from '../../daemon/privacy/decoys.js';
-import { cryptoRandom, seededRandom } from '../../daemon/privacy/random.js';
+import { cryptoRandom, seededRandom } from '../../daemon/util/random.js';
 import type { RegionSpot } from '../../daemon/transport/messages.js';
 import { cosine, norm, normalize } from '../../daemon/util/vector.js';
 import { makeGallery } from './synthetic-gallery.js';

@@ -1,7 +1,7 @@
 import t from 'tap';
 import { DecoySynthesizer, estimateSigma } from '../../daemon/privacy/decoys.js';
 import { KMixTransform } from '../../daemon/privacy/kmix.js';
-import { seededRandom, type Random } from '../../daemon/privacy/random.js';
+import { seededRandom, type Random } from '../../daemon/util/random.js';
 import { createTransform, type TransformConfig } from '../../daemon/privacy/transform.js';
 import { UserError } from '../../daemon/util/errors.js';
 import { cosine, norm } from '../../daemon/util/vector.js';

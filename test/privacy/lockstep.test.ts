@@ -1,6 +1,6 @@
 import t from 'tap';
 import { LockstepCrowd } from '../../daemon/privacy/lockstep.js';
-import { seededRandom } from '../../daemon/privacy/random.js';
+import { seededRandom } from '../../daemon/util/random.js';
 import { WalkModel } from '../../daemon/privacy/walk-model.js';
 import { makeGallery } from './synthetic-gallery.js';
 

@@ -1,10 +1,11 @@
 import t from 'tap';
 import { DecoySynthesizer } from '../../daemon/privacy/decoys.js';
 import { PhantomCrowd } from '../../daemon/privacy/phantoms.js';
-import { seededRandom, type Random } from '../../daemon/privacy/random.js';
+import { seededRandom, type Random } from '../../daemon/util/random.js';
 import { createTransform } from '../../daemon/privacy/transform.js';
 import type { DecoySpotPicker } from '../../daemon/privacy/types.js';
-import { mostLikelyPath, SpotMap, Walker, WalkModel, type WalkSegment } from '../../daemon/privacy/walk-model.js';
+import { SpotMap, Walker, WalkModel, type WalkSegment } from '../../daemon/privacy/walk-model.js';
+import { mostLikelyPath } from '../../daemon/eval/attacks/path.js';
 import { UserError } from '../../daemon/util/errors.js';
 import { makeGallery } from './synthetic-gallery.js';
 

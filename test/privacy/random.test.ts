@@ -1,5 +1,5 @@
 import t from 'tap';
-import { cryptoRandom, seededRandom, type Random } from '../../daemon/privacy/random.js';
+import { cryptoRandom, seededRandom, type Random } from '../../daemon/util/random.js';
 
 const draw = (r: Random, n: number): number[] => Array.from({ length: n }, () => r.next());
 

@@ -6,7 +6,7 @@
  */
 import type { Candidate, RegionSpot } from '../../daemon/transport/messages.js';
 import { dot, normalize } from '../../daemon/util/vector.js';
-import { seededRandom, type Random } from '../../daemon/privacy/random.js';
+import { seededRandom, type Random } from '../../daemon/util/random.js';
 
 export interface SyntheticGalleryOptions {
   seed?: number;

@@ -1,6 +1,6 @@
 import t from 'tap';
 import { PhantomCrowd } from '../../daemon/privacy/phantoms.js';
-import { seededRandom } from '../../daemon/privacy/random.js';
+import { seededRandom } from '../../daemon/util/random.js';
 import type { DecoySpotPicker } from '../../daemon/privacy/types.js';
 import { WearerCrowd, WearerDwell } from '../../daemon/privacy/wearer-crowd.js';
 import { WalkModel } from '../../daemon/privacy/walk-model.js';

@@ -8,7 +8,7 @@
  * badly the best k-subset fits at all. The score is the sum of the positive standardised excesses over the
  * simulated dummies (a one-sided novelty score; no ground truth is used).
  */
-import type { Random } from '../../privacy/random.js';
+import type { Random } from '../../util/random.js';
 import type { RegionSpot } from '../../transport/messages.js';
 import type { ServerRecord } from '../wiretap.js';
 import { decompose, type DecomposeOptions, type Decomposition } from './decompose.js';

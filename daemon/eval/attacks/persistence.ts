@@ -20,7 +20,7 @@
  * With τ = 0 this is the plain persistence test: the user's component persists (t ≈ √J) while decoys scatter
  * around 0; with drift, the user's component is the one whose state breaks where a decoy's would have held.
  */
-import type { Random } from '../../privacy/random.js';
+import type { Random } from '../../util/random.js';
 import type { RegionSpot } from '../../transport/messages.js';
 import { sessions, type QueryAnalysis, type SpotAttack } from '../adversaries.js';
 import { argMax, dot64, meanAndSd } from './linalg.js';

@@ -13,7 +13,7 @@
  * can cascade. Chance is the same procedure choosing uniformly among the candidates (`random`): one over the number
  * of candidates at each link, cascades included.
  */
-import type { Random } from '../../privacy/random.js';
+import type { Random } from '../../util/random.js';
 import type { ServerRecord } from '../wiretap.js';
 import { gridOffset, sessionsOf, slotClock, type SlotClock } from './timing.js';
 

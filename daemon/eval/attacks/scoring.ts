@@ -3,7 +3,7 @@
  * produced from the server's records (never inside an attack).
  */
 import type { ServerRecord } from '../wiretap.js';
-import type { Random } from '../../privacy/random.js';
+import type { Random } from '../../util/random.js';
 import { linkSessions, type SessionLink } from './rotation.js';
 
 /** What the harness knows of one query on the wire. */

@@ -6,7 +6,7 @@
  * evaluation's ground truth.
  */
 import { DecoySynthesizer, type ViewDrift } from '../../privacy/decoys.js';
-import type { Random } from '../../privacy/random.js';
+import type { Random } from '../../util/random.js';
 import { dequantize, quantize } from '../../transport/codec.js';
 import type { RegionSpot } from '../../transport/messages.js';
 import { normalize } from '../../util/vector.js';

@@ -3,7 +3,7 @@
  * mean, a few orthonormal principal view directions and an isotropic rest, sized so that a view sits at cosine ≈ 0.86
  * from its reference, as the benchmark's do. For the attacks' tests and for sizing an attack without a model.
  */
-import type { Random } from '../../privacy/random.js';
+import type { Random } from '../../util/random.js';
 import type { RegionSpot } from '../../transport/messages.js';
 import { normalize } from '../../util/vector.js';
 import { addScaled, dot64 } from './linalg.js';

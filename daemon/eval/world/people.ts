@@ -9,7 +9,7 @@
  * - commuter: walks fast on a straight line between two far-apart spots, glances at a few spots on the way;
  * - shopper: stays in one neighbourhood, short and very variable stops, comes back to spots already seen.
  */
-import type { Random } from '../../privacy/random.js';
+import type { Random } from '../../util/random.js';
 
 export type PersonKind = 'tourist' | 'commuter' | 'shopper';
 export const PERSON_KINDS: readonly PersonKind[] = Object.freeze(['tourist', 'commuter', 'shopper'] as const);

@@ -14,7 +14,7 @@
  * ranges of a query view), one to three stills per presentation, or something that is no product.
  */
 import { createHash } from 'node:crypto';
-import { seededRandom, type Random } from '../../privacy/random.js';
+import { seededRandom, type Random } from '../../util/random.js';
 import type { DistortionOptions } from '../../augment/distort.js';
 import { DEFAULT_PASS_MS, PERSON_KINDS, PERSON_PROFILES, planItineraries, type Activity, type PersonKind, type PersonProfile } from './people.js';
 import type { FrameView, ShareWindow } from './render.js';

@@ -5,7 +5,7 @@
  * photo may overlap, but never by more than `maxIou` (intersection over union), or they would be one scene under
  * two names. Pure geometry and statistics: scripts/build-benchmark.mjs does the decoding and writing.
  */
-import { seededRandom } from '../../privacy/random.js';
+import { seededRandom } from '../../util/random.js';
 
 /** A rectangle in pixels of the photo it is cut from. */
 export interface PixelWindow {
