@@ -13,8 +13,8 @@ export interface ServiceInfo {
 }
 
 /**
- * A spot the recognizer found for a query, as the reply names it: by id alone, best first. Its score would tell the
- * device nothing it cannot compute from the query it sent and its region pack (edge/candidate-book.ts).
+ * A spot the recognizer found for a query, as the reply names it: by id alone, best first. No score: the device's
+ * resolver ranks every candidate against the frame itself (edge/resolver.ts), never by the server's number.
  */
 export interface CandidateRef {
   id: string;
@@ -25,8 +25,6 @@ export interface CandidateRef {
  * takes from its region pack (edge/candidate-book.ts), never from the reply.
  */
 export interface Candidate extends CandidateRef {
-  /** Cosine between the query the device sent and the spot's reference feature, computed on the device. */
-  score: number;
   feature: Float32Array;
   info: ServiceInfo;
 }

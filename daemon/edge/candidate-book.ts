@@ -1,11 +1,9 @@
 /**
  * Replies name candidates by id only (docs/protocol.md, "Reply"); the device judges them by the reference features
- * and service information of its region pack, and scores them against the query it sent exactly as the recognizer
- * ranked them. The book turns one into the other, and wraps the recognition client so the rest of the device sees
- * whole candidates.
+ * and service information of its region pack. The book turns one into the other, and wraps the recognition client
+ * so the rest of the device sees whole candidates.
  */
 import type { Logger } from '../util/log.js';
-import { cosine } from '../util/vector.js';
 import type { Candidate, QueryMessage, RegionPackMessage, ReplyMessage } from '../transport/messages.js';
 
 /** A reply with every candidate the device knows, in the recognizer's order. */
@@ -40,11 +38,8 @@ export class CandidateBook {
     return { ...this.c };
   }
 
-  /**
-   * The reply's candidates with the pack's features and service information, scored by cosine with `query` (the
-   * vector the device sent); unknown ids are counted and left out.
-   */
-  resolve(reply: ReplyMessage, query: Float32Array): ResolvedReply {
+  /** The reply's candidates with the pack's features and service information; unknown ids are counted and left out. */
+  resolve(reply: ReplyMessage): ResolvedReply {
     if (reply.galleryVersion !== this.galleryVersion) {
       this.c.otherVersionReplies++;
       if (this.warnedVersion !== reply.galleryVersion) {
@@ -58,7 +53,7 @@ export class CandidateBook {
     const candidates: Candidate[] = [];
     for (const { id } of reply.candidates) {
       const spot = this.spots.get(id);
-      if (spot) candidates.push({ id, score: cosine(query, spot.feature), feature: spot.feature, info: spot.info });
+      if (spot) candidates.push({ id, feature: spot.feature, info: spot.info });
       else this.c.unknownCandidates++;
     }
     return { galleryVersion: reply.galleryVersion, candidates };
@@ -66,6 +61,6 @@ export class CandidateBook {
 
   /** A transport for the edge daemon that answers with resolved replies. */
   transport(client: { query(q: QueryMessage): Promise<ReplyMessage> }): { query(q: QueryMessage): Promise<ResolvedReply> } {
-    return { query: async (q) => this.resolve(await client.query(q), q.vector) };
+    return { query: async (q) => this.resolve(await client.query(q)) };
   }
 }

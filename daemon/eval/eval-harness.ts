@@ -493,7 +493,7 @@ class BaselineTally {
         const top = plain.reply.candidates[0]?.id ?? null;
         this.plain.set(frame.label, {
           raw: top === frame.spot,
-          resolved: this.resolver.resolve(feature, this.world.book.resolve(plain.reply, feature).candidates, frame.t).spotId === frame.spot,
+          resolved: this.resolver.resolve(feature, this.world.book.resolve(plain.reply).candidates, frame.t).spotId === frame.spot,
         });
       })(),
     );

@@ -15,7 +15,8 @@ function at(c: number, axis: number, dimension = 8): Float32Array {
   v[axis] = Math.sqrt(1 - c * c);
   return v;
 }
-const candidate = (id: string, feature: Float32Array, score = 0): Candidate => ({ id, score, feature, info: { name: `Name of ${id}` } });
+// A server score travels along as an extra field no candidate type has, so a resolver that read it would be caught.
+const candidate = (id: string, feature: Float32Array, score = 0): Candidate => ({ id, feature, info: { name: `Name of ${id}` }, ...{ score } });
 const f = at(1, 1); // the original feature: the first axis
 
 t.test('re-ranks by the original feature, ignoring the server score', async (t) => {

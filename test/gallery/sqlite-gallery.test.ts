@@ -8,7 +8,7 @@ import type { Candidate, RegionPackMessage } from '../../daemon/transport/messag
 
 function candidate(id: string, seed: number, info: Record<string, unknown> = {}): Candidate {
   const feature = Float32Array.from({ length: 8 }, (_, i) => Math.sin(seed * 7.3 + i) / 3);
-  return { id, score: 0.5, feature, info: { name: `Spot ${id}`, ...info } };
+  return { id, feature, info: { name: `Spot ${id}`, ...info } };
 }
 
 function pack(region: string, version: string, ids: string[]): RegionPackMessage {

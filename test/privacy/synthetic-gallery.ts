@@ -27,7 +27,7 @@ export interface SyntheticGallery {
   /** A spot drawn with probability proportional to popularity (a real visit). */
   visit(random: Random): RegionSpot;
   /** The recognizer's plain answer: top `m` spots by cosine with `query`, as reply candidates. */
-  topM(query: Float32Array, m: number): Candidate[];
+  topM(query: Float32Array, m: number): (Candidate & { score: number })[];
 }
 
 export function makeGallery(options: SyntheticGalleryOptions = {}): SyntheticGallery {
