@@ -176,7 +176,7 @@ export const STATUS_REGISTRY = {
     },
     frames_retried: {
       read: (p) => p.retried,
-      metric: counter('enfpire_frames_retried_total', 'Real frames sent again, freshly built, in a later slot after their request failed.'),
+      metric: counter('enfpire_frames_retried_total', 'Real frames sent again, freshly built, in a later slot after their request failed or went unanswered for transport.hedgeAfterMs.'),
       summary: show('frames', 'retried #', { under: 'counters.errors' }),
     },
     frames_failed: {
