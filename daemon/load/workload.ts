@@ -4,7 +4,7 @@
  * (queries.ts), and the exact scan's answer to each, for the component recall (recall.ts).
  */
 import { loadManifest, type LoadedManifest } from '../extractor/manifest.js';
-import { dequantize, quantize } from '../transport/codec.js';
+import { dequantize, quantize } from '../domain/quantize.js';
 import { normalize } from '../util/vector.js';
 import { ExactIndex } from '../recognizer/spot-index.js';
 import { SpotStore, type StoredSpot } from '../recognizer/spot-store.js';

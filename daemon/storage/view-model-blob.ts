@@ -1,9 +1,11 @@
+import { dequantize, quantize } from '../domain/quantize.js';
 import { MAX_VIEW_DIRECTIONS, type SpotViewModel } from '../domain/spot.js';
 
 /**
  * Compact storage of a view model: byte 0 the format (1), byte 1 the direction count P, then float32 LE residual,
  * P float32 scales, and 1 + P int8 vectors (mean, then directions), each a float32 scale followed by `dimension`
- * int8 values.
+ * int8 values, quantised as on the wire (`domain/quantize.ts`). A view model with a non-finite value is refused
+ * (QuantizationError): it could not be sent either.
  */
 export function viewModelToBlob(view: SpotViewModel): Buffer {
   const p = view.directions.length;
@@ -15,12 +17,11 @@ export function viewModelToBlob(view: SpotViewModel): Buffer {
   view.scales.forEach((s, j) => out.writeFloatLE(s, 6 + 4 * j));
   let at = 6 + 4 * p;
   for (const v of [view.mean, ...view.directions]) {
-    let maxAbs = 0;
-    for (const x of v) maxAbs = Math.max(maxAbs, Math.abs(x));
-    const scale = Math.fround(maxAbs / 127);
+    const { bytes, scale } = quantize(v);
+    if (bytes.length !== d) throw new RangeError(`view model vectors differ in length: ${bytes.length} and ${d}`);
     out.writeFloatLE(scale, at);
     at += 4;
-    for (let j = 0; j < d; j++) out.writeInt8(scale > 0 ? Math.max(-127, Math.min(127, Math.round(v[j] / scale))) : 0, at + j);
+    out.set(new Uint8Array(bytes.buffer, bytes.byteOffset, d), at);
     at += d;
   }
   return out;
@@ -38,10 +39,8 @@ export function blobToViewModel(blob: Buffer, dimension: number): SpotViewModel 
   for (let v = 0; v <= p; v++) {
     const scale = blob.readFloatLE(at);
     at += 4;
-    const out = new Float32Array(dimension);
-    for (let j = 0; j < dimension; j++) out[j] = blob.readInt8(at + j) * scale;
+    vectors.push(dequantize({ bytes: new Int8Array(blob.buffer, blob.byteOffset + at, dimension), scale }));
     at += dimension;
-    vectors.push(out);
   }
   const [mean, ...directions] = vectors;
   return { mean, directions: directions.map(unit), scales, residual };

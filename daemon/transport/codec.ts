@@ -25,6 +25,7 @@ import {
   type WireLimits,
   type WireMessage,
 } from './messages.js';
+import { dequantize, quantize, type QuantizedVector } from '../domain/quantize.js';
 
 /** A message that can not be encoded, or a payload from the network that fails validation. One-line reason. */
 export class WireError extends Error {
@@ -107,56 +108,6 @@ export function isCorrelationData(x: unknown): x is Uint8Array {
 
 const isRequest = (type: WireMessage['type']) => type === 'query' || type === 'region-request';
 const label = (type: WireMessage['type']) => type.replace('-', ' ');
-
-// ---------------------------------------------------------------------------------------------------------------
-// Quantisation
-
-export interface QuantizedVector {
-  /** One signed byte per component, in [-127, 127]. */
-  bytes: Int8Array;
-  /** float32 scale: component ≈ byte × scale. */
-  scale: number;
-}
-
-/** Symmetric int8 quantisation with scale = max|x| / 127 (rounded to float32, as it travels). */
-export function quantize(v: Float32Array): QuantizedVector {
-  let maxAbs = 0;
-  for (let i = 0; i < v.length; i++) {
-    const a = Math.abs(v[i]);
-    if (!Number.isFinite(a)) throw new WireError(`cannot quantise a vector with a non-finite value at index ${i}`);
-    if (a > maxAbs) maxAbs = a;
-  }
-  const scale = Math.fround(maxAbs / 127);
-  const bytes = new Int8Array(v.length);
-  if (scale > 0) {
-    for (let i = 0; i < v.length; i++) bytes[i] = Math.max(-127, Math.min(127, Math.round(v[i] / scale)));
-  }
-  return { bytes, scale };
-}
-
-export function dequantize(q: QuantizedVector): Float32Array {
-  const out = new Float32Array(q.bytes.length);
-  for (let i = 0; i < out.length; i++) out[i] = q.bytes[i] * q.scale;
-  return out;
-}
-
-/**
- * The largest per-component error a quantise/dequantise round trip can introduce for `v`: half a step, plus the
- * float32 rounding of the scale and of the decoded value.
- */
-export function quantizationErrorBound(v: Float32Array): number {
-  let maxAbs = 0;
-  for (let i = 0; i < v.length; i++) maxAbs = Math.max(maxAbs, Math.abs(v[i]));
-  return maxAbs / 254 + maxAbs * 2 ** -22;
-}
-
-/** Largest absolute component difference between two vectors of equal length (the measured quantisation error). */
-export function maxAbsDifference(a: Float32Array, b: Float32Array): number {
-  if (a.length !== b.length) throw new RangeError(`vector lengths differ: ${a.length} and ${b.length}`);
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
-  return m;
-}
 
 // ---------------------------------------------------------------------------------------------------------------
 // Encoding
@@ -462,10 +413,7 @@ function vector(o: Obj, key: string, what: string, dimension: number): Float32Ar
   if (typeof scale !== 'number' || !Number.isFinite(Math.fround(128 * scale)) || scale < 0) {
     throw new WireError(`${what} scale is ${describe(scale)}, expected a finite number ≥ 0 (at most ${MAX_SCALE})`);
   }
-  const signed = new Int8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const out = new Float32Array(dimension);
-  for (let i = 0; i < dimension; i++) out[i] = signed[i] * scale;
-  return out;
+  return dequantize({ bytes: new Int8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength), scale });
 }
 
 /** Service information: plain JSON-like data of bounded size, copied so nothing exotic survives decoding. */

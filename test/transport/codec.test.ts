@@ -1,18 +1,7 @@
 import t, { type Test } from 'tap';
 import { Encoder } from 'cbor-x';
-import {
-  decode,
-  decodeRouted,
-  dequantize,
-  encode,
-  isCorrelationData,
-  isReplyTopic,
-  maxAbsDifference,
-  quantizationErrorBound,
-  quantize,
-  WIRE_BOUNDS,
-  WireError,
-} from '../../daemon/transport/codec.js';
+import { decode, decodeRouted, encode, isCorrelationData, isReplyTopic, WIRE_BOUNDS, WireError } from '../../daemon/transport/codec.js';
+import { dequantize, maxAbsDifference, QuantizationError, quantizationErrorBound, quantize } from '../../daemon/domain/quantize.js';
 import { TOPICS } from '../../daemon/transport/messages.js';
 import type {
   ReplyMessage,
@@ -84,7 +73,7 @@ t.test('quantisation error stays within the bound at every scale', async (t) => 
   t.ok(quantizationErrorBound(spike) < 5 / 200);
   const zero = new Float32Array(256);
   t.same(Array.from(dequantize(quantize(zero))), Array.from(zero), 'a zero vector stays zero');
-  t.throws(() => quantize(Float32Array.of(1, NaN)), WireError, 'NaN can not be quantised');
+  t.throws(() => quantize(Float32Array.of(1, NaN)), QuantizationError, 'NaN can not be quantised');
 });
 
 t.test('every message type survives a round trip', async (t) => {

@@ -7,7 +7,7 @@
  */
 import { DecoySynthesizer, type ViewDrift } from '../../privacy/decoys.js';
 import type { Random } from '../../util/random.js';
-import { dequantize, quantize } from '../../transport/codec.js';
+import { dequantize, quantize } from '../../domain/quantize.js';
 import type { RegionSpot } from '../../transport/messages.js';
 import { normalize } from '../../util/vector.js';
 import type { ServerRecord } from '../wiretap.js';
