@@ -6,7 +6,7 @@
  * real-vs-dummy classifier is fitted on labelled sessions and scored on held-out ones: an upper bound).
  */
 import type { WalkModel } from '../privacy/walk-model.js';
-import { mostLikelyPath } from './attacks/path.js';
+import { mostLikelyPath, viterbi } from './attacks/path.js';
 import { createTransform } from '../privacy/transform.js';
 import type { RealComponent } from '../privacy/kmix.js';
 import { schemaDefault } from '../config/load.js';
@@ -262,7 +262,8 @@ export class ComponentTest implements SpotAttack {
  * most likely. Two variants, the better one counts: `path_attack` is `mostLikelyPath` (Viterbi restricted to each
  * query's k components, dummies included since the server cannot tell them apart); `path_attack_hmm` lets the user's
  * hidden spot be any gallery spot and treats a query as evidence (a component at the user's spot is 1/ε times
- * likelier than none), so the path can run through dummy steps that do not show the user at all.
+ * likelier than none), so the path can run through dummy steps that do not show the user at all. Both run
+ * `viterbi` of attacks/path.ts.
  */
 export function pathAttack(walk: WalkModel): SpotAttack {
   return {
@@ -291,6 +292,7 @@ export function hmmPathAttack(walk: WalkModel, epsilon = 0.05): SpotAttack {
     name: 'path_attack_hmm',
     guess(analyses) {
       const out = new Array<string | null>(analyses.length).fill(null);
+      if (n === 0) return out;
       const cache = new Map<number, Float64Array>();
       // Transition matrices depend on dt only; slots repeat the same few gaps, so they are cached (rounded to 100 ms).
       const transitions = (dt: number) => {
@@ -304,41 +306,19 @@ export function hmmPathAttack(walk: WalkModel, epsilon = 0.05): SpotAttack {
         return m;
       };
       for (const steps of sessions(analyses).values()) {
-        if (steps.length === 0) continue;
-        const emission = (i: number) => {
-          const e = new Float64Array(n).fill(logEps);
-          for (const c of analyses[i].components) if (walk.map.has(c.id)) e[walk.map.indexOf(c.id)] = 0;
-          return e;
-        };
-        let scores = Float64Array.from(ids, (id, j) => walk.logPrior(id) + emission(steps[0])[j]);
-        const back: Int32Array[] = [];
-        for (let s = 1; s < steps.length; s++) {
-          const m = transitions(analyses[steps[s]].record.t - analyses[steps[s - 1]].record.t);
-          const e = emission(steps[s]);
-          const next = new Float64Array(n);
-          const pointers = new Int32Array(n);
-          for (let b = 0; b < n; b++) {
-            let best = -Infinity;
-            let arg = 0;
-            for (let a = 0; a < n; a++) {
-              const v = scores[a] + m[a * n + b];
-              if (v > best) {
-                best = v;
-                arg = a;
-              }
-            }
-            next[b] = best + e[b];
-            pointers[b] = arg;
-          }
-          back.push(pointers);
-          scores = next;
-        }
-        let state = 0;
-        for (let j = 1; j < n; j++) if (scores[j] > scores[state]) state = j;
-        for (let s = steps.length - 1; s >= 0; s--) {
-          out[steps[s]] = ids[state];
-          if (s > 0) state = back[s - 1][state];
-        }
+        const path = viterbi({
+          steps: steps.length,
+          states: () => n,
+          logPrior: (j) => walk.logPrior(ids[j]),
+          logTransition: (s) => transitions(analyses[steps[s]].record.t - analyses[steps[s - 1]].record.t),
+          // A query is evidence: a component at the user's spot is 1/ε times likelier than none.
+          logEmission: (s) => {
+            const e = new Float64Array(n).fill(logEps);
+            for (const c of analyses[steps[s]].components) if (walk.map.has(c.id)) e[walk.map.indexOf(c.id)] = 0;
+            return (j) => e[j];
+          },
+        });
+        path.forEach((state, s) => (out[steps[s]] = ids[state]));
       }
       return out;
     },

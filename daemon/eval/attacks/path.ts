@@ -1,6 +1,87 @@
 import type { PathModel } from '../../privacy/walk-model.js';
 
 /**
+ * A trellis for Viterbi: a path of `steps` steps, each in one of its own states (numbered 0 … states(step) − 1),
+ * scored by log-likelihood callbacks. The callbacks for a step are asked for once, in step order, so a caller can
+ * build a step's table (a transition matrix, an emission vector) when it is first needed.
+ */
+export interface Trellis {
+  readonly steps: number;
+  /** How many states step `step` may be in: at least one. */
+  states(step: number): number;
+  /** Log-likelihood of starting in `state` at step 0. */
+  logPrior(state: number): number;
+  /**
+   * For step ≥ 1: the log-likelihood of moving from state `from` of step − 1 to state `to` of `step`, as a callback
+   * or as a row-major matrix (entry from × states(step) + to), which keeps the inner loop a plain read when the
+   * state sets are large.
+   */
+  logTransition(step: number): ((from: number, to: number) => number) | Float64Array;
+  /** The log-likelihood of what was observed at `step` if the path is in `state` there; absent: all states alike. */
+  logEmission?(step: number): (state: number) => number;
+}
+
+/**
+ * Viterbi: the state per step of the most likely path through `trellis`. Ties go to the lower state index, both
+ * for a state's best predecessor and for the last step. O(Σ states(step − 1) × states(step)).
+ */
+export function viterbi(trellis: Trellis): Int32Array {
+  const { steps } = trellis;
+  const path = new Int32Array(steps);
+  if (steps === 0) return path;
+  const sizes = Array.from({ length: steps }, (_, step) => trellis.states(step));
+  sizes.forEach((size, step) => {
+    if (!(size >= 1)) throw new RangeError(`viterbi: step ${step} has no state`);
+  });
+  const emission0 = trellis.logEmission?.(0);
+  let scores = Float64Array.from({ length: sizes[0] }, (_, j) => (emission0 ? trellis.logPrior(j) + emission0(j) : trellis.logPrior(j)));
+  const back: Int32Array[] = [];
+  for (let step = 1; step < steps; step++) {
+    const transition = trellis.logTransition(step);
+    const emission = trellis.logEmission?.(step);
+    const previous = sizes[step - 1];
+    const next = new Float64Array(sizes[step]);
+    const pointers = new Int32Array(sizes[step]);
+    const width = next.length;
+    if (transition instanceof Float64Array && transition.length !== previous * width) {
+      throw new RangeError(`viterbi: the transition matrix into step ${step} has ${transition.length} entries, expected ${previous * width}`);
+    }
+    for (let to = 0; to < width; to++) {
+      let best = -Infinity;
+      let arg = 0;
+      if (transition instanceof Float64Array) {
+        for (let from = 0; from < previous; from++) {
+          const s = scores[from] + transition[from * width + to];
+          if (s > best) {
+            best = s;
+            arg = from;
+          }
+        }
+      } else {
+        for (let from = 0; from < previous; from++) {
+          const s = scores[from] + transition(from, to);
+          if (s > best) {
+            best = s;
+            arg = from;
+          }
+        }
+      }
+      next[to] = emission ? best + emission(to) : best;
+      pointers[to] = arg;
+    }
+    back.push(pointers);
+    scores = next;
+  }
+  let state = 0;
+  for (let j = 1; j < scores.length; j++) if (scores[j] > scores[state]) state = j;
+  for (let step = steps - 1; step >= 0; step--) {
+    path[step] = state;
+    if (step > 0) state = back[step - 1][state];
+  }
+  return path;
+}
+
+/**
  * Viterbi over candidate sets: the one path, taking one candidate per step, that `model` finds most likely.
  * This is the path attack of the evaluation (DESIGN §7, trajectory_acc): the server sees each query's k
  * candidate spots at known times and looks for the path a pedestrian could have walked. O(steps × k²).
@@ -13,39 +94,20 @@ export function mostLikelyPath(
   if (candidateSets.length !== timesMs.length) {
     throw new RangeError(`mostLikelyPath needs one time per candidate set, got ${candidateSets.length} sets and ${timesMs.length} times`);
   }
-  if (candidateSets.length === 0) return [];
   candidateSets.forEach((set, i) => {
     if (set.length === 0) throw new RangeError(`mostLikelyPath: candidate set ${i} is empty`);
     if (i > 0 && !(timesMs[i] >= timesMs[i - 1])) throw new RangeError(`mostLikelyPath: times must not decrease (step ${i})`);
   });
-  let scores = candidateSets[0].map((s) => model.logPrior(s));
-  const back: Int32Array[] = [];
-  for (let step = 1; step < candidateSets.length; step++) {
-    const previous = candidateSets[step - 1];
-    const current = candidateSets[step];
-    const dt = timesMs[step] - timesMs[step - 1];
-    const pointers = new Int32Array(current.length);
-    const next = current.map((to, j) => {
-      let best = -Infinity;
-      let arg = 0;
-      previous.forEach((from, i) => {
-        const s = scores[i] + model.logTransition(from, to, dt);
-        if (s > best) {
-          best = s;
-          arg = i;
-        }
-      });
-      pointers[j] = arg;
-      return best;
-    });
-    back.push(pointers);
-    scores = next;
-  }
-  let index = scores.indexOf(Math.max(...scores));
-  const path = new Array<string>(candidateSets.length);
-  for (let step = candidateSets.length - 1; step >= 0; step--) {
-    path[step] = candidateSets[step][index];
-    if (step > 0) index = back[step - 1][index];
-  }
-  return path;
+  const states = viterbi({
+    steps: candidateSets.length,
+    states: (step) => candidateSets[step].length,
+    logPrior: (j) => model.logPrior(candidateSets[0][j]),
+    logTransition: (step) => {
+      const previous = candidateSets[step - 1];
+      const current = candidateSets[step];
+      const dt = timesMs[step] - timesMs[step - 1];
+      return (from, to) => model.logTransition(previous[from], current[to], dt);
+    },
+  });
+  return Array.from(states, (j, step) => candidateSets[step][j]);
 }
