@@ -18,7 +18,8 @@ const KINDS = { edge: 'EdgeProfile', recognizer: 'RecognizerProfile' };
 
 /**
  * The loader fills every default (Ajv useDefaults), so in the type a setting with a default is always present: it is
- * made required here. A section without a default of its own (camera.roi, api.lan) stays optional.
+ * made required here. A section without a default of its own (camera.roi, api.lan) stays optional. A setting with
+ * variants (`oneOf` with a `kind` per branch) becomes a union of one interface per branch, named by its title.
  */
 function requireDefaulted(node) {
   if (!node || typeof node !== 'object') return node;
@@ -28,6 +29,9 @@ function requireDefaulted(node) {
     out.properties = Object.fromEntries(Object.entries(out.properties).map(([key, child]) => [key, requireDefaulted(child)]));
     out.required = [...new Set([...(out.required ?? []), ...defaulted])];
   }
+  // A setting with variants (privacy.transform): each branch is a section of its own, its defaults filled by the
+  // loader once the branch is chosen (Ajv's discriminator), so the same rule holds inside every branch.
+  if (out.oneOf) out.oneOf = out.oneOf.map(requireDefaulted);
   // Defaults and examples are the schema's to show; a doc comment repeating them would be a second copy.
   delete out.default;
   delete out.examples;

@@ -8,7 +8,7 @@ import { parseCommandArgs, type CommandOptions } from './args.js';
 /** The options `enfpire demo` accepts (node:util parseArgs); test/cli/help-flags.test.ts holds `enfpire --help` to them. */
 export const DEMO_OPTIONS = {
   once: { type: 'boolean', default: false },
-  k: { type: 'string', default: String(schemaDefault('edge', 'privacy.k')) },
+  k: { type: 'string', default: String(schemaDefault('edge', 'privacy.transform.k')) },
   views: { type: 'string', default: '3' },
   seed: { type: 'string', default: '1' },
   api: { type: 'string', default: schemaDefault('edge', 'api.listen') as string },

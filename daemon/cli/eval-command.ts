@@ -52,9 +52,9 @@ export async function runEvalCommand(args: string[]): Promise<number> {
   const logger = createLogger({ name: 'enfpire-eval', level: 'warn' });
   const progress = process.stderr.isTTY ? progressLine : progressEvery10Percent();
   const mode = choice('mode', values.mode, ['constant', 'poisson'] as const, schemaDefault('edge', 'scheduler.mode') as string);
-  const decoys = choice('decoys', values.decoys, DECOY_SOURCES, schemaDefault('edge', 'privacy.decoys') as string);
-  const realComponent = choice('real-component', values['real-component'], REAL_COMPONENTS, schemaDefault('edge', 'privacy.realComponent') as string);
-  const transform = choice('transform', values.transform, TRANSFORM_KINDS, schemaDefault('edge', 'privacy.transform') as string);
+  const decoys = choice('decoys', values.decoys, DECOY_SOURCES, schemaDefault('edge', 'privacy.transform.decoys') as string);
+  const realComponent = choice('real-component', values['real-component'], REAL_COMPONENTS, schemaDefault('edge', 'privacy.transform.realComponent') as string);
+  const transform = choice('transform', values.transform, TRANSFORM_KINDS, (schemaDefault('edge', 'privacy.transform') as { kind: string }).kind);
   const camera = choice('camera', values.camera, ['continuous', 'photos'] as const, EVAL_DEFAULTS.camera);
 
   const report = await runEval({
@@ -72,7 +72,7 @@ export async function runEvalCommand(args: string[]): Promise<number> {
     camera,
     transform,
     noise: values.noise === undefined ? undefined : positiveOrZero('noise', values.noise),
-    candidatesPerComponent: integer('candidates', values.candidates, schemaDefault('edge', 'privacy.candidatesPerComponent') as number),
+    candidatesPerComponent: integer('candidates', values.candidates, schemaDefault('edge', 'privacy.transform.candidatesPerComponent') as number),
     maxCandidates: values['max-candidates'] === undefined ? undefined : integer('max-candidates', values['max-candidates'], 0),
     resolverThreshold: fraction('threshold', values.threshold, schemaDefault('edge', 'resolver.threshold') as number),
     brokerUrl: values.broker,

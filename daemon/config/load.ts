@@ -17,6 +17,7 @@ import { Ajv, type ValidateFunction } from 'ajv';
 import { parseDocument } from 'yaml';
 import { parseListenAddress } from '../api/address.js';
 import { UserError } from '../util/errors.js';
+import { migrateEdgeProfile, nameOldPlaces } from './migrate.js';
 import { formatProblem, problemsFromAjv, type SchemaNode } from './problems.js';
 import { checkReadable, readSecret, resolveFileReference } from './secrets.js';
 import type { EdgeConfig, Problem, RecognizerConfig } from './types.js';
@@ -26,6 +27,11 @@ export type ConfigKind = 'edge' | 'recognizer';
 export interface LoadOptions {
   /** Environment for 'credential:NAME' lookups ($CREDENTIALS_DIRECTORY); default process.env. */
   env?: NodeJS.ProcessEnv;
+  /**
+   * Told of each setting of an older profile that was read the old way (migrate.ts), e.g. privacy.k now
+   * privacy.transform.k; formatWarning() makes it a sentence. The profile loads all the same. Default: not told.
+   */
+  onWarning?: (warning: Problem) => void;
 }
 
 /** firmware-config/ sits two levels above this file both in daemon/config (sources) and dist/config (build). */
@@ -36,31 +42,61 @@ export function configSchema(kind: ConfigKind): SchemaNode {
   return compiled(kind).schema;
 }
 
-/** The schema's default for a setting, e.g. schemaDefault('edge', 'privacy.k'): tools share the daemon's defaults. */
-export function schemaDefault(kind: ConfigKind, path: string): unknown {
+/**
+ * The schema's default for a setting, e.g. schemaDefault('edge', 'privacy.transform.k'): tools share the daemon's
+ * defaults. In a setting with variants the path goes on in the default's variant (privacy.transform: kmix's k), or
+ * in the one `variant` names (schemaDefault('edge', 'privacy.transform.noise', 'noise')).
+ */
+export function schemaDefault(kind: ConfigKind, path: string, variant?: string): unknown {
   let node: SchemaNode | undefined = configSchema(kind);
-  for (const key of path.split('.')) node = node?.properties?.[key];
+  for (const key of path.split('.')) node = settingIn(node, key, variant);
   if (node?.default === undefined) throw new Error(`the ${kind} schema has no default for ${path}`);
   return node.default;
+}
+
+/** The setting `key` of a section, looked up in its variant (the named one, else the default's) if it has variants. */
+function settingIn(node: SchemaNode | undefined, key: string, variant?: string): SchemaNode | undefined {
+  if (!node?.oneOf) return node?.properties?.[key];
+  return variantOf(node, variant ?? (node.default as Record<string, unknown> | undefined)?.[discriminatorOf(node)])?.properties?.[key];
+}
+
+function discriminatorOf(node: SchemaNode): string {
+  return node.discriminator?.propertyName ?? 'kind';
+}
+
+/** The branch of a setting with variants whose discriminator is `value`. */
+function variantOf(node: SchemaNode, value: unknown): SchemaNode | undefined {
+  const tag = discriminatorOf(node);
+  return node.oneOf?.find((branch) => branch.properties?.[tag]?.const === value);
 }
 
 /**
  * Every default under a section of the schema, nested objects included, e.g. schemaDefaults('edge', 'camera'):
  * code that builds a section without a profile (the bench, tests) starts from the same values as the daemon.
  */
-export function schemaDefaults(kind: ConfigKind, path: string): Record<string, unknown> {
+export function schemaDefaults(kind: ConfigKind, path: string, variant?: string): Record<string, unknown> {
   let node: SchemaNode | undefined = configSchema(kind);
-  for (const key of path.split('.')) node = node?.properties?.[key];
+  for (const key of path.split('.')) node = settingIn(node, key, variant);
+  if (node?.oneOf) {
+    const tag = discriminatorOf(node);
+    const value = variant ?? (node.default as Record<string, unknown> | undefined)?.[tag];
+    node = variantOf(node, value);
+    if (node) return { [tag]: value, ...fillDefaults(node) };
+  }
   if (!node?.properties) throw new Error(`the ${kind} schema has no section ${path}`);
   return fillDefaults(node);
 }
 
-/** As ajv's useDefaults fills an empty section: a nested section appears only where it has a default of its own. */
+/**
+ * As ajv's useDefaults fills an empty section: a nested section appears only where it has a default of its own; a
+ * setting with variants gets its default variant's defaults (ajv's discriminator fills the chosen branch).
+ */
 function fillDefaults(node: SchemaNode): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const [key, child] of Object.entries(node.properties ?? {})) {
     if (child.default === undefined) continue;
-    out[key] = child.properties ? { ...(child.default as object), ...fillDefaults(child) } : child.default;
+    const chosen = child.oneOf ? variantOf(child, (child.default as Record<string, unknown>)[discriminatorOf(child)]) : child;
+    out[key] = chosen?.properties ? { ...(child.default as object), ...fillDefaults(chosen) } : child.default;
   }
   return out;
 }
@@ -79,11 +115,18 @@ export async function loadRecognizerConfig(file: string, options: LoadOptions = 
  * so a device profile can be checked on a laptop.
  */
 export function checkConfigFile(file: string, kind: ConfigKind): Problem[] {
-  return validate(file, kind).problems;
+  return checkConfig(file, kind).problems;
+}
+
+/** As checkConfigFile, with the warnings of a profile read the old way (a setting that moved, migrate.ts). */
+export function checkConfig(file: string, kind: ConfigKind): { problems: Problem[]; warnings: Problem[] } {
+  const { problems, warnings } = validate(file, kind);
+  return { problems, warnings };
 }
 
 async function load(file: string, kind: ConfigKind, options: LoadOptions): Promise<Record<string, unknown>> {
-  const { config, problems } = validate(file, kind);
+  const { config, problems, warnings } = validate(file, kind);
+  for (const warning of warnings) options.onWarning?.(warning);
   if (config && problems.length === 0) {
     const baseDir = dirname(resolve(file));
     await resolveFields(configSchema(kind), config, [], { baseDir, env: options.env ?? process.env, problems });
@@ -98,8 +141,18 @@ async function load(file: string, kind: ConfigKind, options: LoadOptions): Promi
   return config;
 }
 
-/** Reads, parses and schema-checks a file; `config` carries the defaults when there are no problems. */
-function validate(file: string, kind: ConfigKind): { config: Record<string, unknown> | null; problems: Problem[] } {
+interface Validated {
+  config: Record<string, unknown> | null;
+  problems: Problem[];
+  /** Settings read the old way (migrate.ts). */
+  warnings: Problem[];
+}
+
+/**
+ * Reads, parses, brings an older profile into the current shape and schema-checks a file; `config` carries the
+ * defaults when there are no problems.
+ */
+function validate(file: string, kind: ConfigKind): Validated {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
@@ -109,7 +162,7 @@ function validate(file: string, kind: ConfigKind): { config: Record<string, unkn
       code === 'ENOENT' ? `the file ${file} does not exist`
       : code === 'EISDIR' ? `${file} is a folder, not a file`
       : `the file ${file} cannot be read (${code})`;
-    return { config: null, problems: [{ path: '', message, fix: 'give the path of a YAML configuration file' }] };
+    return { config: null, problems: [{ path: '', message, fix: 'give the path of a YAML configuration file' }], warnings: [] };
   }
 
   const document = parseDocument(text);
@@ -123,7 +176,7 @@ function validate(file: string, kind: ConfigKind): { config: Record<string, unkn
         fix: `fix the YAML${where ? ` at line ${where.line}` : ''} (indentation, a missing ':' or an unclosed quote are the usual causes)`,
       };
     });
-    return { config: null, problems };
+    return { config: null, problems, warnings: [] };
   }
 
   const data: unknown = document.toJS() ?? {};
@@ -131,15 +184,17 @@ function validate(file: string, kind: ConfigKind): { config: Record<string, unkn
     return {
       config: null,
       problems: [{ path: '', message: 'the file is not a mapping of settings', fix: 'write settings as `key: value` lines' }],
+      warnings: [],
     };
   }
 
   const config = structuredClone(data) as Record<string, unknown>;
   const { validator, schema } = compiled(kind);
+  const { warnings, moved } = kind === 'edge' ? migrateEdgeProfile(config, schema) : { warnings: [], moved: new Map<string, string>() };
   const problems = validator(config) ? [] : problemsFromAjv(validator.errors ?? [], schema);
   const reported = new Set(problems.map((problem) => problem.path));
   problems.push(...semanticProblems(config, kind).filter((problem) => !reported.has(problem.path)));
-  return { config, problems };
+  return { config, problems: nameOldPlaces(problems, moved), warnings };
 }
 
 /** Rules the schema cannot say clearly enough. */
@@ -305,7 +360,10 @@ function compiled(kind: ConfigKind): { validator: ValidateFunction; schema: Sche
   let entry = validators.get(kind);
   if (!entry) {
     const schema = JSON.parse(readFileSync(resolve(SCHEMA_DIR, `${kind}.schema.json`), 'utf8')) as SchemaNode;
-    const ajv = new Ajv({ allErrors: true, useDefaults: true, verbose: true, strictTypes: false });
+    // discriminator: a setting with variants (privacy.transform) is checked against the one branch its kind names, so
+    // that branch's defaults are filled (ajv fills none inside a plain oneOf, and strict mode refuses them there) and
+    // a problem is reported against the kind the profile chose, not against every branch.
+    const ajv = new Ajv({ allErrors: true, useDefaults: true, verbose: true, strictTypes: false, discriminator: true });
     ajv.addFormat('path', true);
     const fileReference = /^(credential:[A-Za-z0-9_.@-]+|(?!credential:).+)$/s;
     ajv.addFormat('secret-file', fileReference);

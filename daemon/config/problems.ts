@@ -18,11 +18,20 @@ export interface SchemaNode {
   items?: SchemaNode;
   if?: SchemaNode;
   const?: unknown;
+  /** Variants of a section (privacy.transform), told apart by the discriminator's property. */
+  oneOf?: SchemaNode[];
+  discriminator?: { propertyName: string };
+  title?: string;
 }
 
-/** 'privacy.k: must be ≤ 16 — set k between 1 and 16' */
+/** 'privacy.transform.k: must be ≤ 16 — set k between 1 and 16' */
 export function formatProblem(problem: Problem): string {
   return `${problem.path ? `${problem.path}: ` : ''}${problem.message} — ${problem.fix}`;
+}
+
+/** 'privacy.k is now privacy.transform.k; the profile was read the old way — move it to keep it working' */
+export function formatWarning(warning: Problem): string {
+  return `${warning.path ? `${warning.path} ` : ''}${warning.message} — ${warning.fix}`;
 }
 
 /**
@@ -54,8 +63,23 @@ function translate(error: ErrorObject, root: SchemaNode): Problem | null {
   switch (error.keyword) {
     case 'if':
       return null; // the 'then' branch reports the real problem
-    case 'additionalProperties':
-      return unknownKey(segments, String(params.additionalProperty), schemaAt(root, segments));
+    case 'additionalProperties': {
+      const key = String(params.additionalProperty);
+      const variants = schemaAt(root, segments)?.oneOf;
+      // Inside a variant (a kind of privacy.transform) the error's own schema is the variant that was chosen.
+      return variants ? unknownVariantKey(segments, key, node, variants) : unknownKey(segments, key, schemaAt(root, segments));
+    }
+    case 'discriminator': {
+      const tag = String(params.tag);
+      const kinds = (node.oneOf ?? []).map((variant) => variant.properties?.[tag]?.const).filter((kind) => kind !== undefined);
+      const value = (error.data as Record<string, unknown> | undefined)?.[tag];
+      const suggestion = typeof value === 'string' ? nearest(value, kinds.map(String)) : null;
+      return {
+        path: dotted([...segments, tag]),
+        message: value === undefined ? 'missing (required)' : `${show(value)} is not allowed`,
+        fix: `${suggestion ? `did you mean '${suggestion}'? ` : ''}${value === undefined ? 'add it: ' : ''}use one of ${kinds.map(show).join(', ')}`,
+      };
+    }
     case 'required': {
       const missing = String(params.missingProperty);
       const container = schemaAt(root, segments);
@@ -133,6 +157,19 @@ function unknownKey(segments: string[], key: string, container: SchemaNode | nul
     path,
     message: 'unknown setting',
     fix: suggestion ? `did you mean '${suggestion}'?` : `remove it; the settings here are ${known.join(', ')}`,
+  };
+}
+
+/** A setting the chosen variant lacks: the variants it belongs to, if any, say what to do. */
+function unknownVariantKey(segments: string[], key: string, variant: SchemaNode, variants: SchemaNode[]): Problem {
+  const tag = Object.keys(variant.properties ?? {}).find((name) => variant.properties?.[name].const !== undefined);
+  const kindOf = (node: SchemaNode) => (tag ? node.properties?.[tag]?.const : undefined);
+  const owners = variants.filter((other) => other !== variant && other.properties?.[key]).map((other) => show(kindOf(other)));
+  if (!tag || owners.length === 0) return unknownKey(segments, key, variant);
+  return {
+    path: dotted([...segments, key]),
+    message: `is not a setting of the ${show(kindOf(variant))} ${segments.at(-1) ?? 'variant'}: only ${owners.join(' and ')} ${owners.length === 1 ? 'reads' : 'read'} it`,
+    fix: `remove it, or make ${dotted([...segments, tag])} ${owners.join(' or ')}`,
   };
 }
 

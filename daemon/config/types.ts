@@ -60,7 +60,7 @@ export type RecognizerConfig = Omit<RecognizerProfile, 'broker'> & {
 
 /** A problem found in a configuration file, for `enfpire config check` and load errors. */
 export interface Problem {
-  /** Dotted setting path, e.g. 'privacy.k'; '' for the file as a whole. */
+  /** Dotted setting path, e.g. 'privacy.transform.k'; '' for the file as a whole. */
   path: string;
   /** What is wrong. */
   message: string;

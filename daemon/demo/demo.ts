@@ -77,7 +77,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
         // Each replayed view is a separate picture to recognise, so the unchanged-scene gate stays off.
         camera: { kind: 'files', dir: viewsDir, fps: 2, loop: !options.once, gate: { enabled: false } },
         model: { manifest: defaultModelManifest },
-        privacy: { transform: 'kmix', k: options.k },
+        privacy: { transform: { kind: 'kmix', k: options.k } },
         transport: { url: broker.url, region: '*', rotateIdentityMinutes: 0 },
         gallery: { path: join(work, 'edge.db') },
         scheduler: { mode: 'constant', ratePerSecond: 4 },

@@ -146,24 +146,25 @@ export class EdgeRuntime extends EventEmitter<{ result: [EdgeResult]; query: [Se
     const { pack, fresh } = await this.regionPack(client, gallery, extractor.modelId, extractor.manifest.viewVariation?.bounds);
     this.packVerified = fresh && trustedKeys.pinned;
     this.pack = pack;
-    const sigma = config.privacy.decoySigma ?? extractor.manifest.viewVariation?.sigma;
-    if (sigma === undefined) {
-      throw new UserError(
-        `model '${extractor.modelId}' has no viewVariation in its manifest; set privacy.decoySigma in ${config.configFile} or use a model that ships one.`,
-      );
+    const settings = config.privacy.transform;
+    // k-mix and noise draw decoy views from the spots' view models, spread as the model (or decoySigma) says; bucket draws none.
+    let variation: { sigma: number } | undefined;
+    if (settings.kind !== 'bucket') {
+      const sigma = settings.decoySigma ?? extractor.manifest.viewVariation?.sigma;
+      if (sigma === undefined) {
+        throw new UserError(
+          `model '${extractor.modelId}' has no viewVariation in its manifest; set privacy.transform.decoySigma in ${config.configFile} or use a model that ships one.`,
+        );
+      }
+      variation = { sigma };
     }
-    const transform = createTransform(
-      {
-        kind: config.privacy.transform,
-        k: config.privacy.k,
-        decoys: config.privacy.decoys,
-        candidatesPerComponent: config.privacy.candidatesPerComponent,
-        maxCandidates: config.privacy.maxCandidates,
-        realComponent: config.privacy.realComponent,
-        noise: config.privacy.noise,
-      },
-      { pool: { spots: pack.spots }, variation: { sigma }, random, clock: () => clock.now(), drift: config.privacy.decoyDrift },
-    );
+    const transform = createTransform(settings, {
+      pool: { spots: pack.spots },
+      variation,
+      random,
+      clock: () => clock.now(),
+      drift: settings.kind === 'bucket' ? undefined : settings.decoyDrift,
+    });
     const resolver = new Resolver({
       threshold: config.resolver.threshold,
       cacheThreshold: config.resolver.cacheThreshold,
@@ -286,8 +287,8 @@ export class EdgeRuntime extends EventEmitter<{ result: [EdgeResult]; query: [Se
     const { privacy, transport } = this.options.config;
     const pack = this.pack;
     return {
-      transform: privacy.transform,
-      k: privacy.k,
+      transform: privacy.transform.kind,
+      k: privacy.transform.k,
       identityAgeMs: client.counters().state === 'connected' ? client.identityAgeMs() : null,
       identityRotations: this.identityRotations,
       region: pack

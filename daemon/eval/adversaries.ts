@@ -166,8 +166,8 @@ export class ComponentTest implements SpotAttack {
         k,
         candidatesPerComponent: options.candidatesPerComponent,
         // The server simulates the public algorithm with the shipped profile's settings.
-        maxCandidates: schemaDefault('edge', 'privacy.maxCandidates') as number,
-        realComponent: schemaDefault('edge', 'privacy.realComponent') as RealComponent,
+        maxCandidates: schemaDefault('edge', 'privacy.transform.maxCandidates') as number,
+        realComponent: schemaDefault('edge', 'privacy.transform.realComponent') as RealComponent,
         decoys: 'random',
       },
       { pool: { spots: [...index.knowledge.gallery] }, variation: { sigma: options.sigma }, random: options.random },

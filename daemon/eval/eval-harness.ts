@@ -92,7 +92,7 @@ export interface EvalOptions {
   camera?: CameraModel;
   /** Candidates per k-mix component (topM = k × this). Default: the transform's. */
   candidatesPerComponent?: number;
-  /** Most candidates a query may ask for (privacy.maxCandidates; the recognizer's maxTopM is raised to match). Default: the profile's. */
+  /** Most candidates a query may ask for (privacy.transform.maxCandidates; the recognizer's maxTopM is raised to match). Default: the profile's. */
   maxCandidates?: number;
   /** The resolver's 'unknown' threshold. Default: the resolver's. */
   resolverThreshold?: number;
@@ -322,7 +322,7 @@ export async function runEval(options: EvalOptions): Promise<EvalReport> {
       extractMs,
       workDir: work,
     };
-    const scenario = { seed, users, minutes, mode, rate, decoys: options.decoys ?? (schemaDefault('edge', 'privacy.decoys') as DecoySpotSource), camera: options.camera ?? EVAL_DEFAULTS.camera, options, logger };
+    const scenario = { seed, users, minutes, mode, rate, decoys: options.decoys ?? (schemaDefault('edge', 'privacy.transform.decoys') as DecoySpotSource), camera: options.camera ?? EVAL_DEFAULTS.camera, options, logger };
     const main = await runScenario(world, { ...scenario, k, recordPath: options.recordPath, onProgress: options.onProgress });
     const curve: PrivacyFigures[] = [];
     if (options.sweep) {
@@ -341,9 +341,9 @@ export async function runEval(options: EvalOptions): Promise<EvalReport> {
       users,
       minutes,
       model: world.model,
-      transform: options.transform ?? 'kmix',
+      transform: options.transform ?? (schemaDefault('edge', 'privacy.transform') as { kind: TransformKind }).kind,
       decoys: scenario.decoys,
-      real_component: options.realComponent ?? (schemaDefault('edge', 'privacy.realComponent') as RealComponent),
+      real_component: options.realComponent ?? (schemaDefault('edge', 'privacy.transform.realComponent') as RealComponent),
       camera: scenario.camera,
       scheduler: { mode, ratePerSecond: rate },
       broker: { url: embedded ? 'embedded aedes' : brokerUrl, protocolVersion, embedded: embedded !== undefined },
@@ -396,6 +396,28 @@ interface Truth {
   offGallery?: boolean;
 }
 
+/** The profile's privacy.transform for this run: only the settings its kind reads (the schema refuses the others). */
+function transformSettings(k: number, s: ScenarioOptions): Record<string, unknown> {
+  const o = s.options;
+  const kind = o.transform ?? (schemaDefault('edge', 'privacy.transform') as { kind: TransformKind }).kind;
+  const candidates = o.candidatesPerComponent !== undefined ? { candidatesPerComponent: o.candidatesPerComponent } : {};
+  switch (kind) {
+    case 'kmix':
+      return {
+        kind,
+        k,
+        decoys: s.decoys,
+        ...candidates,
+        ...(o.realComponent !== undefined ? { realComponent: o.realComponent } : {}),
+        ...(o.maxCandidates !== undefined ? { maxCandidates: o.maxCandidates } : {}),
+      };
+    case 'noise':
+      return { kind, k, decoys: s.decoys, ...candidates, ...(o.noise !== undefined ? { noise: o.noise } : {}) };
+    case 'bucket':
+      return { kind, k };
+  }
+}
+
 /**
  * One run at one k: the shipped daemon on every simulated device (fleet.ts), then the attacks on what the server saw
  * and the user's answers against the ground truth.
@@ -414,15 +436,7 @@ async function runScenario(world: World, s: ScenarioOptions): Promise<{ figures:
   const baseline = new BaselineTally(world, s);
   const run = await runFleet({
     profile: {
-      privacy: {
-        transform: s.options.transform ?? 'kmix',
-        k,
-        decoys: s.decoys,
-        ...(s.options.realComponent !== undefined ? { realComponent: s.options.realComponent } : {}),
-        ...(s.options.candidatesPerComponent !== undefined ? { candidatesPerComponent: s.options.candidatesPerComponent } : {}),
-        ...(s.options.maxCandidates !== undefined ? { maxCandidates: s.options.maxCandidates } : {}),
-        ...(s.options.noise !== undefined ? { noise: s.options.noise } : {}),
-      },
+      privacy: { transform: transformSettings(k, s) },
       scheduler: { mode: s.mode, ratePerSecond: s.rate },
       ...(s.options.resolverThreshold !== undefined ? { resolver: { threshold: s.options.resolverThreshold } } : {}),
       // 0 keeps one identity per device for the whole run; otherwise the profile's mean interval.
@@ -554,13 +568,13 @@ export function attack(
   const componentTest = new ComponentTest(index, world.ownViews, {
     sigma: world.sigma,
     random: seededRandom(streamSeed('adversary', s.seed, 'simulation', k)),
-    candidatesPerComponent: s.options.candidatesPerComponent ?? (schemaDefault('edge', 'privacy.candidatesPerComponent') as number),
+    candidatesPerComponent: s.options.candidatesPerComponent ?? (schemaDefault('edge', 'privacy.transform.candidatesPerComponent') as number),
   });
   // The server's own simulations of the public algorithm, each from its own seed.
   const simulation = (stream: string) => ({
     k,
     sigma: world.sigma,
-    topM: records[0]?.topM ?? k * (s.options.candidatesPerComponent ?? (schemaDefault('edge', 'privacy.candidatesPerComponent') as number)),
+    topM: records[0]?.topM ?? k * (s.options.candidatesPerComponent ?? (schemaDefault('edge', 'privacy.transform.candidatesPerComponent') as number)),
     random: seededRandom(streamSeed('adversary', s.seed, stream, k)),
   });
   const paths = [pathAttack(world.walk), hmmPathAttack(world.walk)];

@@ -85,7 +85,7 @@ export interface FleetRun {
   counters: ReturnType<EdgeRuntime['edge']['stats']>[];
   rotations: number;
   /** The devices' public privacy settings, as their profile loaded them (what the server may assume). */
-  deviceSettings: { viewDrift: { fastSeconds: number; slowSeconds: number; slowShare: number }; rotatePauseSeconds: { min: number; max: number } };
+  deviceSettings: { viewDrift?: { fastSeconds: number; slowSeconds: number; slowShare: number }; rotatePauseSeconds: { min: number; max: number } };
 }
 
 interface Device {
@@ -117,7 +117,9 @@ export async function runFleet(options: FleetOptions): Promise<FleetRun> {
     for (let user = 0; user < options.users; user++) {
       const camera = new SimulatedCamera();
       const config = await deviceProfile(options, user);
-      deviceSettings ??= { viewDrift: config.privacy.decoyDrift, rotatePauseSeconds: config.transport.rotatePauseSeconds };
+      const transform = config.privacy.transform;
+      // A bucket transform draws no decoy views, so its devices have no drift to make public.
+      deviceSettings ??= { viewDrift: transform.kind === 'bucket' ? undefined : transform.decoyDrift, rotatePauseSeconds: config.transport.rotatePauseSeconds };
       const runtime = new EdgeRuntime({
         config,
         logger: options.logger,

@@ -40,11 +40,11 @@ export interface QueryPoolOptions {
 export function defaultKMix(): KMixConfig {
   return {
     kind: 'kmix',
-    k: schemaDefault('edge', 'privacy.k') as number,
-    candidatesPerComponent: schemaDefault('edge', 'privacy.candidatesPerComponent') as number,
-    maxCandidates: schemaDefault('edge', 'privacy.maxCandidates') as number,
-    realComponent: schemaDefault('edge', 'privacy.realComponent') as KMixConfig['realComponent'],
-    decoys: schemaDefault('edge', 'privacy.decoys') as KMixConfig['decoys'],
+    k: schemaDefault('edge', 'privacy.transform.k') as number,
+    candidatesPerComponent: schemaDefault('edge', 'privacy.transform.candidatesPerComponent') as number,
+    maxCandidates: schemaDefault('edge', 'privacy.transform.maxCandidates') as number,
+    realComponent: schemaDefault('edge', 'privacy.transform.realComponent') as KMixConfig['realComponent'],
+    decoys: schemaDefault('edge', 'privacy.transform.decoys') as KMixConfig['decoys'],
   };
 }
 

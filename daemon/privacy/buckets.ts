@@ -35,9 +35,9 @@ export class BucketTransform implements Transform {
 
   constructor(options: BucketTransformOptions) {
     const { spots, k, random } = options;
-    if (!Number.isInteger(k) || k < 1) throw new UserError(`privacy k must be an integer >= 1 (got ${k}); set privacy.k in the device profile`);
+    if (!Number.isInteger(k) || k < 1) throw new UserError(`privacy k must be an integer >= 1 (got ${k}); set privacy.transform.k in the device profile`);
     if (spots.length < k) {
-      throw new UserError(`privacy k = ${k} needs at least ${k} spots in the region pack, which has ${spots.length}; lower privacy.k or choose a larger region`);
+      throw new UserError(`privacy k = ${k} needs at least ${k} spots in the region pack, which has ${spots.length}; lower privacy.transform.k or choose a larger region`);
     }
     this.random = random;
     this.references = [...spots].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)).map((s) => ({ id: s.id, unit: normalize(s.feature) }));

@@ -18,15 +18,15 @@ export type RealComponent = (typeof REAL_COMPONENTS)[number];
 export interface KMixOptions {
   /** Anonymity set size, 1..16. k = 1 sends the feature itself (no privacy). */
   k: number;
-  /** Candidates asked for per component; topM = k × this (privacy.candidatesPerComponent; no default here). */
+  /** Candidates asked for per component; topM = k × this (privacy.transform.candidatesPerComponent; no default here). */
   candidatesPerComponent: number;
   /**
    * Most candidates a query may ask for. When a component's spot would rank below k × candidatesPerComponent, the
-   * query asks for the next multiple of that which holds every component's spot, up to this (privacy.maxCandidates;
+   * query asks for the next multiple of that which holds every component's spot, up to this (privacy.transform.maxCandidates;
    * at most k × candidatesPerComponent: no growth).
    */
   maxCandidates: number;
-  /** privacy.realComponent. */
+  /** privacy.transform.realComponent. */
   realComponent: RealComponent;
   synthesizer: DecoySynthesizer;
   random: Random;
@@ -60,7 +60,7 @@ export class KMixTransform implements Transform {
   constructor(options: KMixOptions) {
     const { k, candidatesPerComponent, synthesizer } = options;
     if (!Number.isInteger(k) || k < 1 || k > MAX_K) {
-      throw new UserError(`privacy k must be an integer from 1 to ${MAX_K} (got ${k}); set privacy.k in the device profile`);
+      throw new UserError(`privacy k must be an integer from 1 to ${MAX_K} (got ${k}); set privacy.transform.k in the device profile`);
     }
     if (!Number.isInteger(candidatesPerComponent) || candidatesPerComponent < 1) {
       throw new UserError(
@@ -70,7 +70,7 @@ export class KMixTransform implements Transform {
     // A dummy needs k distinct decoy spots; a real query k − 1 besides the real one.
     if (k > 1 && synthesizer.spotCount < k) {
       throw new UserError(
-        `privacy k = ${k} needs at least ${k} spots in the region pack, which has ${synthesizer.spotCount}; lower privacy.k or choose a larger region`,
+        `privacy k = ${k} needs at least ${k} spots in the region pack, which has ${synthesizer.spotCount}; lower privacy.transform.k or choose a larger region`,
       );
     }
     this.k = k;

@@ -32,7 +32,7 @@ export class NoiseTransform implements Transform {
 
   constructor(options: NoiseTransformOptions) {
     if (!(Number.isFinite(options.noise) && options.noise >= 0)) {
-      throw new UserError(`privacy noise must be a number >= 0 (got ${options.noise}); set privacy.noise in the device profile`);
+      throw new UserError(`privacy noise must be a number >= 0 (got ${options.noise}); set privacy.transform.noise in the device profile`);
     }
     if (!Number.isInteger(options.topM) || options.topM < 1) throw new RangeError(`topM must be an integer >= 1, got ${options.topM}`);
     this.noise = options.noise;

@@ -21,13 +21,13 @@ export type DecoySpotSource = (typeof DECOY_SOURCES)[number];
 export interface KMixConfig {
   kind: 'kmix';
   k: number;
-  /** privacy.candidatesPerComponent: required, its default is the schema's. */
+  /** privacy.transform.candidatesPerComponent: required, its default is the schema's. */
   candidatesPerComponent: number;
-  /** privacy.maxCandidates: a query may ask for up to this many candidates so every component's spot comes back (kmix.ts replySizeFor). */
+  /** privacy.transform.maxCandidates: a query may ask for up to this many candidates so every component's spot comes back (kmix.ts replySizeFor). */
   maxCandidates: number;
-  /** privacy.realComponent: 'stand-in' draws the real spot's component like a decoy, the frame stays on the device. */
+  /** privacy.transform.realComponent: 'stand-in' draws the real spot's component like a decoy, the frame stays on the device. */
   realComponent: RealComponent;
-  /** privacy.decoys (required, its default is the schema's); 'random' is the baseline the path attack beats (kept for evaluation and comparison). */
+  /** privacy.transform.decoys (required, its default is the schema's); 'random' is the baseline the path attack beats (kept for evaluation and comparison). */
   decoys: DecoySpotSource;
 }
 
@@ -36,11 +36,11 @@ export interface NoiseConfig {
   kind: 'noise';
   /** Sizes the reply like k-mix's (topM = k × candidatesPerComponent), so the two cost the same bytes. */
   k: number;
-  /** privacy.candidatesPerComponent: required, its default is the schema's. */
+  /** privacy.transform.candidatesPerComponent: required, its default is the schema's. */
   candidatesPerComponent: number;
-  /** Norm of the noise on the unit feature (privacy.noise: required, its default is the schema's). */
+  /** Norm of the noise on the unit feature (privacy.transform.noise: required, its default is the schema's). */
   noise: number;
-  /** Where dummies pretend to be (privacy.decoys: required, its default is the schema's). */
+  /** Where dummies pretend to be (privacy.transform.decoys: required, its default is the schema's). */
   decoys: DecoySpotSource;
 }
 
@@ -54,16 +54,18 @@ export const TRANSFORM_KINDS = ['kmix', 'noise', 'bucket'] as const;
 export type TransformKind = (typeof TRANSFORM_KINDS)[number];
 
 /**
- * The `privacy.transform` section of a device profile. Extension point: a new transform adds its config type to
- * this union and one case to `createTransform`; the daemon and the eval harness only ever see `Transform`.
+ * What a transform reads of the `privacy.transform` section of a device profile, whose kinds are variants of the
+ * schema (firmware-config/edge.schema.json; the loaded profile's type is the generated union, which fits this one).
+ * Extension point: a new transform adds a variant to the schema, its config type to this union and one case to
+ * `createTransform`; the daemon and the eval harness only ever see `Transform`.
  */
 export type TransformConfig = KMixConfig | NoiseConfig | BucketConfig;
 
 export interface TransformDeps {
   /** The fetched region pack. */
   pool: DecoyPool;
-  /** The extractor's view-variation model, shipped with the model. */
-  variation: ViewVariation;
+  /** The extractor's view-variation model, shipped with the model; needed by the transforms that draw decoy views (kmix, noise). */
+  variation?: ViewVariation;
   /** Default `cryptoRandom()`; pass `seededRandom(seed)` only for evaluation and tests. */
   random?: Random;
   /** Overrides `decoys` with a picker of the caller's own. */
@@ -82,7 +84,7 @@ export function createTransform(config: TransformConfig, deps: TransformDeps): T
   const drift = deps.drift ? { ...deps.drift, clock: deps.clock ?? Date.now } : undefined;
   switch (kind) {
     case 'kmix': {
-      const synthesizer = new DecoySynthesizer({ spots: deps.pool.spots, variation: deps.variation, random, drift });
+      const synthesizer = new DecoySynthesizer({ spots: deps.pool.spots, variation: viewVariation(deps, kind), random, drift });
       return new KMixTransform({
         k: config.k,
         candidatesPerComponent: config.candidatesPerComponent,
@@ -94,7 +96,7 @@ export function createTransform(config: TransformConfig, deps: TransformDeps): T
       });
     }
     case 'noise': {
-      const synthesizer = new DecoySynthesizer({ spots: deps.pool.spots, variation: deps.variation, random, drift });
+      const synthesizer = new DecoySynthesizer({ spots: deps.pool.spots, variation: viewVariation(deps, kind), random, drift });
       // One spot per dummy: the phantoms' first track, or a popularity draw.
       const picker = deps.spotPicker ?? decoySpotPicker({ decoys: config.decoys, k: Math.max(2, config.k) }, deps, synthesizer, random);
       return new NoiseTransform({
@@ -110,9 +112,14 @@ export function createTransform(config: TransformConfig, deps: TransformDeps): T
     default: {
       // `never` here makes the compiler flag a config kind added to the union but not handled above.
       const unhandled: never = kind;
-      throw new UserError(`unknown privacy transform kind "${String(unhandled)}"; set privacy.transform to one of ${TRANSFORM_KINDS.join(', ')}`);
+      throw new UserError(`unknown privacy transform kind "${String(unhandled)}"; set privacy.transform.kind to one of ${TRANSFORM_KINDS.join(', ')}`);
     }
   }
+}
+
+function viewVariation(deps: TransformDeps, kind: TransformKind): ViewVariation {
+  if (!deps.variation) throw new Error(`the ${kind} transform draws decoy views and needs the model's view variation`);
+  return deps.variation;
 }
 
 /** The configured decoy spot source; undefined leaves KMixTransform's default (the synthesizer's popularity draw). */
@@ -133,7 +140,7 @@ function decoySpotPicker(config: Pick<KMixConfig, 'k' | 'decoys'>, deps: Transfo
         : new LockstepCrowd({ map: deps.pool.spots, tracks: config.k, random, clock: deps.clock, walk: deps.walk });
     default: {
       const unhandled: never = decoys;
-      throw new UserError(`unknown privacy decoys "${String(unhandled)}"; set privacy.decoys to one of ${DECOY_SOURCES.map((d) => `"${d}"`).join(', ')}`);
+      throw new UserError(`unknown privacy decoys "${String(unhandled)}"; set privacy.transform.decoys to one of ${DECOY_SOURCES.map((d) => `"${d}"`).join(', ')}`);
     }
   }
 }

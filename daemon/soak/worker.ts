@@ -5,6 +5,8 @@
  * acknowledges, after its row is committed. It stops on SIGTERM and when the soak that forked it goes away.
  */
 import { loadEdgeConfig, loadRecognizerConfig } from '../config/load.js';
+import { formatWarning } from '../config/problems.js';
+import type { Problem } from '../config/types.js';
 import type { EdgeResult } from '../edge/edge-daemon.js';
 import { EdgeRuntime } from '../edge/edge-runtime.js';
 import { RecognizerService } from '../recognizer/service.js';
@@ -18,8 +20,11 @@ async function main(role: string | undefined, profile: string | undefined): Prom
   let counters: () => WorkerCounters;
   let service: { start(): Promise<void>; stop(): Promise<void> };
   if (role === 'edge') {
-    const config = await loadEdgeConfig(profile);
-    const runtime = new EdgeRuntime({ config, logger: createLogger({ level: config.log.level, name: 'soak-edge' }) });
+    const warnings: Problem[] = [];
+    const config = await loadEdgeConfig(profile, { onWarning: (w) => warnings.push(w) });
+    const logger = createLogger({ level: config.log.level, name: 'soak-edge' });
+    for (const w of warnings) logger.warn({ setting: w.path }, formatWarning(w));
+    const runtime = new EdgeRuntime({ config, logger });
     runtime.on('result', (r: EdgeResult) => send({ type: 'result', at: r.at, label: r.label, queried: !r.fromCache }));
     counters = () => {
       const s = runtime.edge.stats();

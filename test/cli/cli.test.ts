@@ -70,12 +70,20 @@ t.test('config check: the shipped profiles are valid, a broken one names each fi
   }
   const dir = t.testdir();
   const bad = join(dir, 'bad.yaml');
-  await writeFile(bad, 'camera:\n  kind: files\n  fsp: 5\nprivacy:\n  k: 99\n');
+  await writeFile(bad, 'camera:\n  kind: files\n  fsp: 5\nprivacy:\n  transform: { kind: kmix, k: 99 }\n');
   const res = await enfpire(['config', 'check', bad]);
   t.not(res.code, 0);
   const problems = res.stderr.trim().split('\n');
   t.ok(problems.some((l) => l.includes('camera.fsp') && l.includes('fps')), 'unknown key with a suggestion');
-  t.ok(problems.some((l) => l.includes('privacy.k')), 'out-of-range k');
+  t.ok(problems.some((l) => l.includes('privacy.transform.k')), 'out-of-range k');
+
+  // A profile of before the transform variants is valid, and each moved setting is named with its new key.
+  const old = join(dir, 'old.yaml');
+  await writeFile(old, 'camera:\n  kind: files\n  dir: .\nprivacy:\n  transform: kmix\n  k: 6\ntransport:\n  url: mqtt://127.0.0.1:1883\n');
+  const read = await enfpire(['config', 'check', old]);
+  t.equal(read.code, 0, read.stderr);
+  t.match(read.stderr, `${old}: warning: privacy.k is now privacy.transform.k; the profile was read the old way — move it to keep it working`);
+  t.match(read.stdout, /valid edge configuration \(read the old way: 2 warnings above\)/);
 });
 
 t.test('user errors are one sentence on stderr and a non-zero exit, never a stack trace', async (t) => {

@@ -36,11 +36,18 @@ function only(t: Test, problems: Problem[], path: string): Problem {
   return found[0] ?? { path: '', message: '', fix: '' };
 }
 
-/** Every property of a schema as dotted paths, with its node. */
-function schemaLeaves(node: SchemaNode, prefix = ''): Array<[string, SchemaNode]> {
+/**
+ * Every property of a schema as dotted paths, with its node. A setting with variants (privacy.transform) goes on in
+ * its default variant, as a profile holds one of them; `variant` names another, `all` walks every variant.
+ */
+function schemaLeaves(node: SchemaNode, prefix = '', variant?: string): Array<[string, SchemaNode]> {
   return Object.entries(node.properties ?? {}).flatMap(([key, sub]) => {
     const path = prefix ? `${prefix}.${key}` : key;
-    return sub.properties ? schemaLeaves(sub, path) : [[path, sub] as [string, SchemaNode]];
+    if (sub.oneOf) {
+      const chosen = variant ?? (sub.default as { kind?: string } | undefined)?.kind;
+      return sub.oneOf.filter((branch) => chosen === 'all' || branch.properties?.kind?.const === chosen).flatMap((branch) => schemaLeaves(branch, path, variant));
+    }
+    return sub.properties ? schemaLeaves(sub, path, variant) : [[path, sub] as [string, SchemaNode]];
   });
 }
 
@@ -81,7 +88,7 @@ for (const kind of ['edge', 'recognizer'] as const) {
   t.test(`${kind}: every setting of the schema has a description, and no derived field is a setting`, async (t) => {
     const fromSchema = schemaLeaves(configSchema(kind)).map(([path]) => path);
     for (const path of derivedLeaves(configSchema(kind))) t.notOk(fromSchema.includes(path), `${path} is derived`);
-    for (const [path, node] of schemaLeaves(configSchema(kind))) t.ok(node.description, `${path} has a description`);
+    for (const [path, node] of schemaLeaves(configSchema(kind), '', 'all')) t.ok(node.description, `${path} has a description`);
   });
 
   t.test(`${kind}: a config built from the schema's examples loads with every setting present`, async (t) => {
@@ -89,7 +96,7 @@ for (const kind of ['edge', 'recognizer'] as const) {
     const credentials = join(dir, 'credentials');
     const full: Record<string, unknown> = {};
     for (const [path, node] of schemaLeaves(configSchema(kind))) {
-      let value = node.examples?.[0] ?? node.default;
+      let value = node.examples?.[0] ?? node.default ?? node.const;
       if (node.format === 'secret-file' || node.format === 'credential-path') {
         const name = path.replace(/\./g, '-');
         writeFileSync(join(credentials, name), `${name}-value\n`);
@@ -120,7 +127,8 @@ t.test('a minimal config gets every default of the schema', async (t) => {
     t.same(get(config, path), expected, `${path} defaults to ${JSON.stringify(expected)}`);
   }
   t.equal(config.camera.dir, join(dir, 'frames'), 'relative to the config file, not the working directory');
-  t.equal(config.privacy.k, 4);
+  t.same(config.privacy.transform.kind, 'kmix', 'the default transform');
+  t.equal(config.privacy.transform.k, 4);
   t.equal(config.transport.password, undefined);
 
   const recognizer = await loadRecognizerConfig(write(dir, 'r.yaml', { broker: { url: 'mqtts://b.example:8883' } }));
@@ -139,15 +147,15 @@ t.test('each kind of mistake names the setting and a fix', async (t) => {
   const typo = only(t, withEdge({ camera: { fsp: 3 } }), 'camera.fsp');
   t.equal(typo.message, 'unknown setting');
   t.equal(typo.fix, "did you mean 'fps'?");
-  t.match(only(t, withEdge({ privacy: { decoysigma: 0.1 } }), 'privacy.decoysigma').fix, "'decoySigma'");
+  t.match(only(t, withEdge({ privacy: { transform: { kind: 'kmix', decoysigma: 0.1 } } }), 'privacy.transform.decoysigma').fix, "'decoySigma'");
   t.match(only(t, problemsOf(dir, { ...minimalEdge, zzz: 1 }), 'zzz').fix, /remove it; the settings here are camera, model/);
 
-  const range = only(t, withEdge({ privacy: { k: 20 } }), 'privacy.k');
+  const range = only(t, withEdge({ privacy: { transform: { kind: 'kmix', k: 20 } } }), 'privacy.transform.k');
   t.match(range.message, /must be ≤ 16/);
   t.equal(range.fix, 'set k between 1 and 16');
   t.match(only(t, withEdge({ camera: { fps: 0 } }), 'camera.fps'), { message: /> 0/, fix: /more than 0/ });
 
-  t.match(only(t, withEdge({ privacy: { k: 'four' } }), 'privacy.k'), {
+  t.match(only(t, withEdge({ privacy: { transform: { kind: 'bucket', k: 'four' } } }), 'privacy.transform.k'), {
     message: "must be a whole number (got 'four')",
     fix: /k: 4/,
   });
@@ -180,8 +188,8 @@ t.test('each kind of mistake names the setting and a fix', async (t) => {
     message: /must be a section of settings/,
   });
 
-  const several = withEdge({ camera: { fsp: 3 }, privacy: { k: 0 }, log: { level: 'loud' } });
-  t.same(several.map((p) => p.path).sort(), ['camera.fsp', 'log.level', 'privacy.k'], 'all problems at once');
+  const several = withEdge({ camera: { fsp: 3 }, privacy: { transform: { kind: 'kmix', k: 0 } }, log: { level: 'loud' } });
+  t.same(several.map((p) => p.path).sort(), ['camera.fsp', 'log.level', 'privacy.transform.k'], 'all problems at once');
 });
 
 t.test('file-level problems: missing file, YAML syntax, not a mapping', async (t) => {
@@ -189,7 +197,7 @@ t.test('file-level problems: missing file, YAML syntax, not a mapping', async (t
   const [missing] = checkConfigFile(join(dir, 'nope.yaml'), 'edge');
   t.match(missing, { path: '', message: /nope\.yaml does not exist/ });
 
-  const [syntax] = problemsOf(dir, 'camera:\n  dir: x\nprivacy:\n  k: [1, 2\ntransport:\n  url: mqtt://h:1\n');
+  const [syntax] = problemsOf(dir, 'camera:\n  dir: x\nprivacy:\n  transform: [1, 2\ntransport:\n  url: mqtt://h:1\n');
   t.match(syntax.message, /^YAML syntax error at line \d+, column \d+/);
   const line = Number(/line (\d+)/.exec(syntax.message)?.[1]);
   t.ok(line >= 4 && line <= 5, `the line (${line}) points at the unclosed list`);
@@ -202,7 +210,7 @@ t.test('file-level problems: missing file, YAML syntax, not a mapping', async (t
 
 t.test('load errors are one UserError with one line per problem', async (t) => {
   const dir = t.testdir();
-  const file = write(dir, 'bad.yaml', { camera: { fsp: 1 }, privacy: { k: 99 }, transport: { url: 'x' } });
+  const file = write(dir, 'bad.yaml', { camera: { fsp: 1 }, privacy: { transform: { kind: 'kmix', k: 99 } }, transport: { url: 'x' } });
   const error = await loadEdgeConfig(file).catch((e: unknown) => e);
   t.type(error, UserError);
   const lines = (error as Error).message.split('\n');
@@ -210,7 +218,7 @@ t.test('load errors are one UserError with one line per problem', async (t) => {
   t.match(lines.slice(1).sort(), [
     /^ {2}camera\.dir: missing/,
     /^ {2}camera\.fsp: unknown setting — did you mean 'fps'\?$/,
-    /^ {2}privacy\.k: must be ≤ 16 \(got 99\) — set k between 1 and 16$/,
+    /^ {2}privacy\.transform\.k: must be ≤ 16 \(got 99\) — set k between 1 and 16$/,
     /^ {2}transport\.url: /,
   ]);
   t.equal(lines.length, 5);

@@ -9,7 +9,7 @@ import t from 'tap';
 import { readFileSync } from 'node:fs';
 import { EventEmitter } from 'node:events';
 import { fileURLToPath } from 'node:url';
-import { schemaDefault } from '../../daemon/config/load.js';
+import { schemaDefault, schemaDefaults } from '../../daemon/config/load.js';
 import { DEFAULT_CACHE_THRESHOLD, DEFAULT_THRESHOLD, Resolver } from '../../daemon/edge/resolver.js';
 import { LatencyTracker, LatencyWindow } from '../../daemon/health/latency.js';
 import { FilesSource } from '../../daemon/camera/files-source.js';
@@ -70,6 +70,10 @@ t.test("parts built without the options take the schema's defaults", async (t) =
   const latencyWindow = schemaDefault('edge', 'health.latencyWindow');
   t.equal(new LatencyWindow().size, latencyWindow);
   t.equal(new LatencyTracker(new EventEmitter()).all.size, latencyWindow);
+
+  // The tools' k-mix settings (enfpire load, bench) are the default transform's, as the loader fills them.
+  const { defaultKMix } = await import('../../daemon/load/queries.js');
+  t.same({ ...schemaDefaults('edge', 'privacy.transform') }, { ...defaultKMix(), decoyDrift: schemaDefaults('edge', 'privacy.transform').decoyDrift });
 
   const source = new FilesSource({ dir: root, fps: 1 });
   t.equal((source as unknown as { loop: boolean }).loop, schemaDefault('edge', 'camera.loop'));

@@ -13,12 +13,19 @@ import { configSchema } from '../../daemon/config/load.js';
 import type { SchemaNode } from '../../daemon/config/problems.js';
 import { packageRoot } from '../../daemon/util/paths.js';
 
-/** Every path of a schema: sections and leaves, e.g. 'camera', 'camera.roi', 'camera.roi.x'. */
+/**
+ * Every path of a schema: sections and leaves, e.g. 'camera', 'camera.roi', 'camera.roi.x'; a setting with variants
+ * has the paths of every variant (privacy.transform.k, privacy.transform.noise, …).
+ */
 function schemaPaths(node: SchemaNode, prefix = ''): string[] {
-  return Object.entries(node.properties ?? {}).flatMap(([key, sub]) => {
-    const path = prefix ? `${prefix}.${key}` : key;
-    return [path, ...schemaPaths(sub, path)];
-  });
+  const variants = (node.oneOf ?? []).flatMap((variant) => schemaPaths(variant, prefix));
+  return [
+    ...Object.entries(node.properties ?? {}).flatMap(([key, sub]) => {
+      const path = prefix ? `${prefix}.${key}` : key;
+      return [path, ...schemaPaths(sub, path)];
+    }),
+    ...variants,
+  ];
 }
 
 const paths = new Set([...schemaPaths(configSchema('edge')), ...schemaPaths(configSchema('recognizer'))]);
@@ -95,11 +102,13 @@ t.test('the checker finds settings in messages and knows a setting from a name n
   t.same(namedSettings('set protocolVersion to 4 for the compatibility mode'), ['protocolVersion']);
   t.same(namedSettings("camera.kind 'libcamera' needs camera.format 'yuv420'; set format: yuv420"), ['camera.kind', 'camera.format', 'format']);
   t.same(namedSettings('write it like unix:/run/enfpire/api.sock or see docs/privacy.md and gallery.db'), []);
-  t.same(namedSettings('privacy.realComponent'), [], 'a lone key is no message');
+  t.same(namedSettings('privacy.transform.realComponent'), [], 'a lone key is no message');
   t.same(namedSettings('the thermal governor set by hand'), [], 'plain English "set"');
   t.notOk(exists('protocolVersion'));
   t.notOk(exists('transport.protocolVersion'));
   t.ok(exists('transport.url') && exists('broker.url') && exists('format') && exists('camera.roi'));
+  t.ok(exists('privacy.transform.k') && exists('privacy.transform.noise') && exists('privacy.transform.decoyDrift.slowShare'), 'the settings of every variant');
+  t.notOk(exists('privacy.k'), 'a setting that moved is gone from its old place');
   t.same(literals("const a = 'x y'; // 'not this'\nconst b = `a ${f({ c: 'd' })} b`;"), ['x y', 'a   b']);
 });
 

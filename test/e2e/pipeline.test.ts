@@ -75,7 +75,7 @@ t.test('real queries resolve to the right spot and the broker never carries a re
     stringify({
       camera: { kind: 'files', dir: viewsDir, fps: 3, loop: false, gate: { enabled: false } },
       model: { manifest: defaultModelManifest },
-      privacy: { transform: 'kmix', k: 4 },
+      privacy: { transform: { kind: 'kmix', k: 4 } },
       transport: { url: broker.url, rotateIdentityMinutes: 0 },
       gallery: { path: join(dir, 'edge.db') },
       // The cache would answer repeat views locally; switch it off so every view goes over the wire.

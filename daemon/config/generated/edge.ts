@@ -151,58 +151,13 @@ export interface EdgeProfile {
     graphOptimizationLevel: 'disabled' | 'basic' | 'extended' | 'all';
   };
   /**
-   * The transform that hides the real query among decoys (DESIGN section 4).
+   * What the server may see: the transform that hides the real query among decoys (DESIGN section 4), and which frames never leave the device.
    */
   privacy: {
     /**
-     * Query transform; 'kmix' mixes the real feature with k-1 synthesised decoys. 'noise' (Gaussian noise on the feature) and 'bucket' (the centroid of a coarse bucket of about k spots) are the alternatives docs/privacy.md measures against it.
+     * The query transform, one variant per kind, each with only the settings it reads: {kind: kmix} mixes the spot the device sees with k-1 synthesised decoys; 'noise' (Gaussian noise on the feature) and 'bucket' (the centroid of a coarse bucket of about k spots) are the alternatives docs/privacy.md measures against it. A setting left out takes the default of the kind given. Profiles of before the variants (transform: kmix beside privacy.k, privacy.decoys, ...) are still read, with a warning per moved setting.
      */
-    transform: 'kmix' | 'noise' | 'bucket';
-    /**
-     * For transform 'noise': norm of the Gaussian noise added to the unit feature (1: as strong as the feature).
-     */
-    noise: number;
-    /**
-     * Size of the anonymity set: the server sees k equally likely spots (1 turns privacy off).
-     */
-    k: number;
-    /**
-     * Where decoy spots come from: 'wearer' (k tracks whose visits last as long as the wearer's own, learned on the device, so the wearer's track is not the one that changes spot most often; docs/privacy.md), 'phantoms' (simulated companions walking by a fixed walk model), 'lockstep' (companions that move exactly when the user is seen to move; for a still camera that sees the user only now and then) or 'random' (drawn by popularity for every query; a path attack then finds the real path among random jumps).
-     */
-    decoys: 'wearer' | 'phantoms' | 'lockstep' | 'random';
-    /**
-     * Candidates asked for per mixed component; the query asks for k times this many.
-     */
-    candidatesPerComponent: number;
-    /**
-     * Most candidates one query may ask for. When a mixed component's spot (the real one's or a decoy's, by the same rule) would rank below k x candidatesPerComponent, the query asks for the next multiple of that which holds it, up to this: in large galleries the real spot is otherwise often missing from the reply (at 1,077 spots and k = 4, 96 kept user_top1 at 0.83 x baseline, 256 at 1.01 x). Equal to k x candidatesPerComponent: never more. Replies name candidates by id, so 256 cost about 7.5 kB with 20-character ids. The recognizer's maxTopM must allow it.
-     */
-    maxCandidates: number;
-    /**
-     * What stands for the spot the device sees in a real query: 'stand-in' (a fresh view of that spot, named from the region pack, drawn from its drifting view state exactly as a decoy of it would be; the frame never leaves the device and the k components are alike by construction) or 'frame' (the frame's own feature; its residual tells real queries from dummies and frames of no spot from spots, kept for comparison). docs/privacy.md.
-     */
-    realComponent: 'stand-in' | 'frame';
-    /**
-     * Spread of the synthesised decoy views; absent: taken from the model's view-variation model.
-     */
-    decoySigma?: number;
-    /**
-     * How a decoy's view drifts, so a dwelling phantom's decoys persist the way a dwelling wearer's frames do: a fast part (head jitter) and a slow part (where one stands, held over a visit). Correlation between decoys of one spot gap seconds apart: slowShare*exp(-gap/slowSeconds) + (1-slowShare)*exp(-gap/fastSeconds). Defaults fitted to glasses frames (docs/privacy.md).
-     */
-    decoyDrift: {
-      /**
-       * Correlation time of the frame-to-frame jitter, seconds; 0 draws every decoy independently (a server can then tell decoys from real frame sequences).
-       */
-      fastSeconds: number;
-      /**
-       * Correlation time of the viewpoint held over a visit, seconds (at least fastSeconds).
-       */
-      slowSeconds: number;
-      /**
-       * Share of a view's variation held over a visit.
-       */
-      slowShare: number;
-    };
+    transform: KMixTransformSettings | NoiseTransformSettings | BucketTransformSettings;
     /**
      * A frame whose feature has a cosine below this with every spot of the region pack shows no spot: it is answered 'unknown' on the device and never sent. Absent: the resolver's threshold (such a frame would be answered 'unknown' anyway).
      */
@@ -427,4 +382,104 @@ export interface EdgeProfile {
      */
     level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   };
+}
+export interface KMixTransformSettings {
+  /**
+   * k-mix: the spot the device sees, as a stand-in drawn like its decoys, mixed with k-1 synthesised decoys of other spots; the server sees k equally likely spots.
+   */
+  kind: 'kmix';
+  /**
+   * Size of the anonymity set: the server sees k equally likely spots (1 turns privacy off).
+   */
+  k: number;
+  /**
+   * Where decoy spots come from: 'wearer' (k tracks whose visits last as long as the wearer's own, learned on the device, so the wearer's track is not the one that changes spot most often; docs/privacy.md), 'phantoms' (simulated companions walking by a fixed walk model), 'lockstep' (companions that move exactly when the user is seen to move; for a still camera that sees the user only now and then) or 'random' (drawn by popularity for every query; a path attack then finds the real path among random jumps).
+   */
+  decoys: 'wearer' | 'phantoms' | 'lockstep' | 'random';
+  /**
+   * Candidates asked for per mixed component; the query asks for k times this many.
+   */
+  candidatesPerComponent: number;
+  /**
+   * Most candidates one query may ask for. When a mixed component's spot (the real one's or a decoy's, by the same rule) would rank below k x candidatesPerComponent, the query asks for the next multiple of that which holds it, up to this: in large galleries the real spot is otherwise often missing from the reply (at 1,077 spots and k = 4, 96 kept user_top1 at 0.83 x baseline, 256 at 1.01 x). Equal to k x candidatesPerComponent: never more. Replies name candidates by id, so 256 cost about 7.5 kB with 20-character ids. The recognizer's maxTopM must allow it.
+   */
+  maxCandidates: number;
+  /**
+   * What stands for the spot the device sees in a real query: 'stand-in' (a fresh view of that spot, named from the region pack, drawn from its drifting view state exactly as a decoy of it would be; the frame never leaves the device and the k components are alike by construction) or 'frame' (the frame's own feature; its residual tells real queries from dummies and frames of no spot from spots, kept for comparison). docs/privacy.md.
+   */
+  realComponent: 'stand-in' | 'frame';
+  /**
+   * Spread of the synthesised decoy views; absent: taken from the model's view-variation model.
+   */
+  decoySigma?: number;
+  /**
+   * How a decoy's view drifts, so a dwelling phantom's decoys persist the way a dwelling wearer's frames do: a fast part (head jitter) and a slow part (where one stands, held over a visit). Correlation between decoys of one spot gap seconds apart: slowShare*exp(-gap/slowSeconds) + (1-slowShare)*exp(-gap/fastSeconds). Defaults fitted to glasses frames (docs/privacy.md).
+   */
+  decoyDrift: {
+    /**
+     * Correlation time of the frame-to-frame jitter, seconds; 0 draws every decoy independently (a server can then tell decoys from real frame sequences).
+     */
+    fastSeconds: number;
+    /**
+     * Correlation time of the viewpoint held over a visit, seconds (at least fastSeconds).
+     */
+    slowSeconds: number;
+    /**
+     * Share of a view's variation held over a visit.
+     */
+    slowShare: number;
+  };
+}
+export interface NoiseTransformSettings {
+  /**
+   * Gaussian noise on the feature (the local-DP alternative docs/privacy.md measures against k-mix); a dummy is a synthesised view of a spot the decoy source picks, noised the same way.
+   */
+  kind: 'noise';
+  /**
+   * Norm of the Gaussian noise added to the unit feature (1: as strong as the feature).
+   */
+  noise: number;
+  /**
+   * Sizes the reply as k-mix does (the query asks for k x candidatesPerComponent candidates), so the two cost the same bytes; no anonymity set of k spots.
+   */
+  k: number;
+  /**
+   * Where dummy queries pretend to be: 'wearer', 'phantoms', 'lockstep' or 'random', as for kmix (docs/privacy.md).
+   */
+  decoys: 'wearer' | 'phantoms' | 'lockstep' | 'random';
+  /**
+   * Candidates asked for per unit of k; the query asks for k times this many.
+   */
+  candidatesPerComponent: number;
+  /**
+   * Spread of the synthesised views dummies are drawn from; absent: taken from the model's view-variation model.
+   */
+  decoySigma?: number;
+  /**
+   * How a dummy's view drifts over time, as for kmix: a fast part (head jitter) and a slow part (where one stands, held over a visit). Defaults fitted to glasses frames (docs/privacy.md).
+   */
+  decoyDrift: {
+    /**
+     * Correlation time of the frame-to-frame jitter, seconds; 0 draws every decoy independently (a server can then tell decoys from real frame sequences).
+     */
+    fastSeconds: number;
+    /**
+     * Correlation time of the viewpoint held over a visit, seconds (at least fastSeconds).
+     */
+    slowSeconds: number;
+    /**
+     * Share of a view's variation held over a visit.
+     */
+    slowShare: number;
+  };
+}
+export interface BucketTransformSettings {
+  /**
+   * The centroid of a coarse bucket of about k spots (the bucket-id alternative docs/privacy.md measures against k-mix).
+   */
+  kind: 'bucket';
+  /**
+   * About how many spots share a bucket (1: every spot is its own bucket, no privacy).
+   */
+  k: number;
 }

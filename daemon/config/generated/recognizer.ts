@@ -79,7 +79,7 @@ export interface RecognizerProfile {
     cacheGraph: boolean;
   };
   /**
-   * Most candidates returned for one query; larger requests are capped. At least the devices' privacy.maxCandidates (256 by default), or devices in large galleries miss their real spot more often.
+   * Most candidates returned for one query; larger requests are capped. At least the devices' privacy.transform.maxCandidates (256 by default), or devices in large galleries miss their real spot more often.
    */
   maxTopM: number;
   /**

@@ -37,7 +37,7 @@ export interface PersistenceOptions {
   /** Decoy drift correlation time from the public configuration, seconds (0: independent decoys); absent: fitted. */
   driftSeconds?: number;
   /**
-   * The device's two-scale decoy drift from the public configuration (privacy.decoyDrift); when given, the decoy
+   * The device's two-scale decoy drift from the public configuration (privacy.transform.decoyDrift); when given, the decoy
    * model's correlation at a gap is that of the two processes and no τ is fitted.
    */
   viewDrift?: { fastSeconds: number; slowSeconds: number; slowShare: number };

@@ -28,7 +28,7 @@ export interface SimulatorOptions {
   random: Random;
   /** Decoy views drift with this correlation time, seconds, on the simulator's own clock (`at`); 0 or absent: none. */
   driftSeconds?: number;
-  /** The device's decoy drift (privacy.decoyDrift), which overrides `driftSeconds`. */
+  /** The device's decoy drift (privacy.transform.decoyDrift), which overrides `driftSeconds`. */
   viewDrift?: Omit<ViewDrift, 'clock'>;
 }
 
