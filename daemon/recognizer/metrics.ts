@@ -9,6 +9,7 @@
  * regions asked for, no per-query records. Labels take values from short lists fixed here, never from the network.
  */
 import { Counter, Gauge, Histogram } from 'prom-client';
+import { WIRE_ERROR_CODE_LIST } from '../transport/error-codes.js';
 import type { AnswerEvent, RecognizerEndpointCounters } from '../transport/recognizer-endpoint.js';
 import { snapshotMetrics } from '../util/snapshot-metrics.js';
 
@@ -24,9 +25,8 @@ export interface RecognizerSnapshot {
   uptimeSeconds: number;
 }
 
-/** The error codes of the wire (docs/protocol.md). Any other code is counted as 'other', so labels stay a short list. */
-export const WIRE_ERROR_CODES = ['wrong-model', 'bad-request', 'busy', 'internal', 'too-large', 'unknown-region'] as const;
-const OUTCOMES = ['answered', ...WIRE_ERROR_CODES, 'other'];
+/** Outcome labels: 'answered' or a wire error code (transport/error-codes.ts, 'other' last), so labels stay a short list. */
+const OUTCOMES: readonly string[] = ['answered', ...WIRE_ERROR_CODE_LIST];
 
 export interface RecognizerMetrics {
   contentType: string;

@@ -7,6 +7,7 @@ import type {
   RegionRequestMessage,
   RegionSpot,
   ReplyMessage,
+  WireErrorCode,
 } from '../transport/messages.js';
 import { schemaDefault } from '../config/load.js';
 import { isFiniteFeature } from '../domain/feature.js';
@@ -110,6 +111,6 @@ export class Recognizer {
   }
 }
 
-function error(code: string, message: string): ErrorMessage {
+function error(code: WireErrorCode, message: string): ErrorMessage {
   return { type: 'error', code, message };
 }

@@ -26,6 +26,7 @@ import {
   type WireMessage,
 } from './messages.js';
 import { dequantize, quantize, type QuantizedVector } from '../domain/quantize.js';
+import { isWireErrorCode, WIRE_ERROR_CODE_LIST } from './error-codes.js';
 
 /** A message that can not be encoded, or a payload from the network that fails validation. One-line reason. */
 export class WireError extends Error {
@@ -173,6 +174,7 @@ function envelopeOf(msg: WireMessage): Record<string, unknown> {
         rg: msg.regions,
       };
     case 'error':
+      if (!isWireErrorCode(msg.code)) throw new WireError(`error code ${JSON.stringify(msg.code)} is not one of ${WIRE_ERROR_CODE_LIST.join(', ')}`);
       return { ...head, c: msg.code, msg: msg.message };
     default:
       throw new WireError(`unknown message type ${JSON.stringify((msg as { type: unknown }).type)}`);
@@ -568,10 +570,17 @@ function decodeInfo(o: Obj): RecognizerInfoMessage {
   };
 }
 
+/**
+ * A malformed code fails the message. A well-formed code this build does not know (a newer recognizer's) is decoded
+ * as 'other', its text kept at the head of the message: the request it answers still fails with the recognizer's
+ * sentence, as a recognizer error rather than as a broken payload, and nothing outside the table gets further in.
+ */
 function decodeError(o: Obj): ErrorMessage {
   const code = str(o, 'c', 'error code', WIRE_BOUNDS.maxErrorCodeLength);
   if (!ERROR_CODE.test(code)) throw new WireError('error code must be lower-case letters, digits and dashes');
-  return { type: 'error', code, message: str(o, 'msg', 'error message', WIRE_BOUNDS.maxErrorMessageLength, { allowEmpty: true }) };
+  const message = str(o, 'msg', 'error message', WIRE_BOUNDS.maxErrorMessageLength, { allowEmpty: true });
+  if (isWireErrorCode(code)) return { type: 'error', code, message };
+  return { type: 'error', code: 'other', message: `(unknown code ${code}) ${message}`.slice(0, WIRE_BOUNDS.maxErrorMessageLength) };
 }
 
 const TYPES_BY_CODE = new Map<unknown, WireMessage['type']>(

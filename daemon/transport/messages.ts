@@ -4,10 +4,12 @@
  * Float32Array after decoding.
  */
 import type { CandidateRef, RegionPack } from '../domain/spot.js';
+import type { WireErrorCode } from './error-codes.js';
 
 /** The spots the messages carry are the domain's (daemon/domain/spot.ts); the wire's users find them here too. */
 export { MAX_VIEW_DEVIATION, MAX_VIEW_DIRECTIONS } from '../domain/spot.js';
 export type { Candidate, CandidateRef, RegionSpot, ServiceInfo, SpotViewModel } from '../domain/spot.js';
+export type { WireErrorCode } from './error-codes.js';
 
 export const PROTOCOL_VERSION = 1;
 
@@ -89,8 +91,8 @@ export interface RecognizerInfoMessage {
 
 export interface ErrorMessage {
   type: 'error';
-  /** Machine-readable, e.g. 'wrong-model', 'bad-request'. */
-  code: string;
+  /** Machine-readable: one of WIRE_ERROR_CODES (error-codes.ts), which says what each means to a device. */
+  code: WireErrorCode;
   message: string;
 }
 

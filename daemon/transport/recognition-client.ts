@@ -31,6 +31,7 @@ import {
   type RecognizerInfoMessage,
   type RegionPackMessage,
   type ReplyMessage,
+  type WireErrorCode,
   type WireLimits,
   type WireMessage,
 } from './messages.js';
@@ -64,10 +65,10 @@ export interface RecognitionClientCounters {
   bytesIn: number;
 }
 
-/** The recognizer answered with an 'error' message. */
+/** The recognizer answered with an error message; WIRE_ERROR_CODES (error-codes.ts) says what `code` asks of the device. */
 export class RecognizerError extends Error {
   constructor(
-    readonly code: string,
+    readonly code: WireErrorCode,
     message: string,
   ) {
     super(`recognizer error ${code}: ${message}`);

@@ -26,6 +26,7 @@ import {
   type RegionPackMessage,
   type RegionRequestMessage,
   type ReplyMessage,
+  type WireErrorCode,
   type WireLimits,
   type WireMessage,
 } from './messages.js';
@@ -67,7 +68,7 @@ export interface RecognizerEndpointOptions extends BrokerOptions {
 export interface AnswerEvent {
   request: 'query' | 'region';
   /** 'answered' (a reply or a region pack), or the wire error code sent back. */
-  outcome: string;
+  outcome: 'answered' | WireErrorCode;
   /** Candidates in a reply, spots in a region pack; 0 for an error. */
   items: number;
   /** From taking the message off the wire (before decoding) to the broker's acknowledgement of the answer. */
@@ -93,7 +94,7 @@ const GROUP_NAME = /^[A-Za-z0-9_-]{1,64}$/;
 const DRAIN_QUIET_MS = 250;
 const DRAIN_MAX_MS = 5_000;
 
-function errorReply(code: string, message: string): ErrorMessage {
+function errorReply(code: WireErrorCode, message: string): ErrorMessage {
   return { type: 'error', code, message };
 }
 

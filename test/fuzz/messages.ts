@@ -10,6 +10,7 @@
 import fc from 'fast-check';
 import { Decoder, Encoder } from 'cbor-x';
 import { encode, WIRE_BOUNDS } from '../../daemon/transport/codec.js';
+import { isWireErrorCode, WIRE_ERROR_CODE_LIST } from '../../daemon/transport/error-codes.js';
 import {
   MAX_VIEW_DEVIATION,
   MAX_VIEW_DIRECTIONS,
@@ -152,7 +153,7 @@ export function validMessage(limits: WireLimits, model = FUZZ_MODEL): fc.Arbitra
     })
     .map((i) => ({ type: 'info' as const, ...i }));
   const error = fc
-    .record({ code: fc.stringMatching(/^[a-z0-9][a-z0-9-]{0,63}$/), message: fc.string({ maxLength: 200 }) })
+    .record({ code: fc.constantFrom(...WIRE_ERROR_CODE_LIST), message: fc.string({ maxLength: 200 }) })
     .map((e) => ({ type: 'error' as const, ...e }));
 
   const request = fc.oneof(query, regionRequest);
@@ -648,6 +649,7 @@ export function unsound(msg: WireMessage, limits: WireLimits): string[] {
       break;
     case 'error':
       text(msg.code, 'error code', WIRE_BOUNDS.maxErrorCodeLength);
+      if (!isWireErrorCode(msg.code)) problems.push('error code outside the table');
       text(msg.message, 'error message', WIRE_BOUNDS.maxErrorMessageLength);
       break;
     case 'region-request':

@@ -176,7 +176,7 @@ t.test('garbage, truncated and mutated CBOR only ever gives WireError', async (t
   rejects(t, Buffer.from([0x5a, 0x7f, 0xff, 0xff, 0xff, 0x00]), /not valid CBOR/, 'byte string claiming 2 GB');
   rejects(t, raw.encode([1, 2, 3]), /message is an array, expected a map/, 'top-level array');
   rejects(t, raw.encode(12), /expected a map/, 'top-level number');
-  rejects(t, Buffer.concat([encode({ type: 'error', code: 'x', message: 'y' }), Buffer.from([0])]), /not valid CBOR/, 'trailing bytes');
+  rejects(t, Buffer.concat([encode({ type: 'error', code: 'busy', message: 'y' }), Buffer.from([0])]), /not valid CBOR/, 'trailing bytes');
   // Deep nesting must not overflow the stack into a RangeError.
   rejects(t, Buffer.concat([Buffer.alloc(60000, 0x81), Buffer.from([0])]), /./, 'deeply nested arrays');
 
@@ -400,6 +400,6 @@ t.test('encode refuses routing that would not decode', async (t) => {
   t.throws(() => encode(q, { responseTopic: 'elsewhere/x', correlationData: cd }), { name: 'WireError', message: /response topic must be/ });
   t.throws(() => encode(q, { correlationData: cd }), { name: 'WireError', message: /response topic must be/ });
   t.throws(() => encode(q, { responseTopic: TOPICS.replyPrefix + 'a', correlationData: new Uint8Array(65) }), { name: 'WireError', message: /1-64 bytes/ });
-  t.throws(() => encode({ type: 'error', code: 'x', message: '' }, { responseTopic: TOPICS.replyPrefix + 'a', correlationData: cd }), /carries no response topic/);
+  t.throws(() => encode({ type: 'error', code: 'busy', message: '' }, { responseTopic: TOPICS.replyPrefix + 'a', correlationData: cd }), /carries no response topic/);
   t.throws(() => encode({ type: 'info', model: 'm', dimension: 1, galleryVersion: 'v', spots: 0, regions: [] }, { correlationData: cd }), /no routing/);
 });
