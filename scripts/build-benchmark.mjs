@@ -2,11 +2,11 @@
 /**
  * Builds the spot benchmark from the photographs in Debian's wallpaper packages (docs/benchmark.md).
  *
- *   node scripts/build-benchmark.mjs [--cache DIR] [--force] [--seed N]
+ *   node scripts/build-benchmark.mjs [--cache DIR] [--force] [--seed N] [--viewpoint-spots N]
  *
  * Packages are fetched with `apt-get download` (no installation, any user) and unpacked with `dpkg-deb -x` into
  * the cache; only the photographs listed in KEEP and EXTRA below are used, normalised to JPEG at most 1024 px wide.
- * Writes four spot folders (DESIGN §9 layout, DIR/<spot>.jpg + spots.json) and prints them:
+ * Writes five spot folders (DESIGN §9 layout, DIR/<spot>.jpg or DIR/<spot>/*.jpg, + spots.json) and prints them:
  *
  *   <cache>/debian-photos          every kept photograph, one spot per picture
  *   <cache>/debian-photos-unseen   the same minus the 12 mate-backgrounds nature photos the shipped model
@@ -15,8 +15,13 @@
  *                                  of it (daemon/eval/world/windows.ts: IoU ≤ 0.3 within a photo), with coordinates
  *   <cache>/debian-windows-offgallery  photographs that are no spot of debian-windows, whole and windowed: the
  *                                  scenes a wearer sees between spots (frames of no spot)
+ *   <cache>/debian-viewpoint       --viewpoint-spots (default 300) spots of debian-windows, each a folder of its
+ *                                  enrolment window (0-enrol.jpg) and 3 views from other camera positions rendered
+ *                                  from the whole photo (daemon/eval/world/viewpoint.ts: shift, distance,
+ *                                  perspective, light, occluder), plus views.json of every view's parameters
  *
- * Windows are drawn from --seed (default 1): the same seed and packages give the same folders.
+ * Windows, the viewpoint sample and its views are drawn from --seed (default 1): the same seed and packages give the
+ * same folders, byte for byte.
 
  * The default cache is ${XDG_CACHE_HOME:-~/.cache}/enfpire/benchmark, outside the repository.
  */
@@ -185,6 +190,12 @@ const WORK_SIZE = 2048;
 const MIN_WINDOW_SPOTS = 1000;
 /** Off-gallery photos get fewer windows each: the pool needs variety, not volume. */
 const OFF_GALLERY_WINDOWS = 12;
+/** Spots of debian-viewpoint by default (every whole photograph plus windows spread over the photos). */
+const VIEWPOINT_SPOTS = 300;
+/** Views per spot of debian-viewpoint, besides the enrolment photo. */
+const VIEWPOINT_VIEWS = 3;
+/** Occluder photos (no spot of debian-windows) are decoded this wide: a patch never needs more. */
+const OCCLUDER_WIDTH = 512;
 
 function slug(name) {
   return name
@@ -251,17 +262,26 @@ async function writeSpots(dir, spots) {
   await mkdir(tmp, { recursive: true });
   const meta = {};
   for (const s of spots) {
-    const image = s.image ? await s.image() : sharp(s.source).rotate();
-    await image
-      .flatten({ background: '#ffffff' })
-      .resize({ width: MAX_WIDTH, withoutEnlargement: true })
-      .jpeg({ quality: 92, mozjpeg: false })
-      .toFile(join(tmp, `${s.spot}.jpg`));
-    meta[s.spot] = { name: s.spot, author: s.author, licence: s.licence, package: s.package, ...s.meta };
+    await writeSpotImage(s, join(tmp, `${s.spot}.jpg`));
+    meta[s.spot] = spotMeta(s);
   }
   await writeFile(join(tmp, 'spots.json'), `${JSON.stringify(meta, null, 2)}\n`);
   await rm(dir, { recursive: true, force: true });
   await rename(tmp, dir);
+}
+
+/** A spot's picture as every folder has it: JPEG q92, at most MAX_WIDTH wide. */
+async function writeSpotImage(s, file) {
+  const image = s.image ? await s.image() : sharp(s.source).rotate();
+  await image
+    .flatten({ background: '#ffffff' })
+    .resize({ width: MAX_WIDTH, withoutEnlargement: true })
+    .jpeg({ quality: 92, mozjpeg: false })
+    .toFile(file);
+}
+
+function spotMeta(s) {
+  return { name: s.spot, author: s.author, licence: s.licence, package: s.package, ...s.meta };
 }
 
 /** A photo decoded once to raw sRGB at most WORK_SIZE on its longer side, plus a grey thumbnail for its DetailMap. */
@@ -304,6 +324,9 @@ async function windowSpots(photos, { seed, prefix, maxWindows, coordinates, worl
       out.push({
         ...photo,
         spot: `${prefix}${photo.spot}${i === 0 ? '' : `-w${String(i).padStart(2, '0')}`}`,
+        // The decoded photo and the window in its pixels, for the viewpoint views (not written anywhere).
+        raw,
+        pixelWindow: w,
         image: () => sharp(raw.data, { raw: raw.info }).extract(w),
         meta: {
           photo: photo.spot,
@@ -317,8 +340,94 @@ async function windowSpots(photos, { seed, prefix, maxWindows, coordinates, worl
   return out;
 }
 
+/**
+ * Which spots of debian-windows get viewpoint views: every whole photograph, then windows taken in turn from each
+ * photo (each photo's windows in a seeded order), so the sample spreads evenly over the photos. Gallery order.
+ */
+function pickViewpointSpots(gallery, count, seed, random) {
+  const byPhoto = new Map();
+  for (const s of gallery) {
+    if (!byPhoto.has(s.meta.photo)) byPhoto.set(s.meta.photo, []);
+    if (s.spot !== s.meta.photo) byPhoto.get(s.meta.photo).push(s);
+  }
+  const chosen = new Set(byPhoto.keys());
+  const queues = [...byPhoto.entries()].map(([photo, windows]) => random.seededRandom(viewpointPickSeed(seed, photo)).shuffle([...windows]));
+  while (chosen.size < count && queues.some((q) => q.length > 0)) {
+    for (const q of queues) if (q.length > 0 && chosen.size < count) chosen.add(q.shift().spot);
+  }
+  return gallery.filter((s) => chosen.has(s.spot));
+}
+
+function viewpointPickSeed(seed, photo) {
+  return createHash('sha256').update(`benchmark-viewpoint-pick\0${seed}\0${photo}`).digest().readUInt32BE(0);
+}
+
+/**
+ * debian-viewpoint: per spot a folder of its enrolment window (0-enrol.jpg, the pixels debian-windows has) and
+ * VIEWPOINT_VIEWS views from other camera positions (1-view.jpg, ...), rendered from the whole decoded photo; the
+ * evaluation enrols the first file and cuts its queries from the others. spots.json as debian-windows has it, and
+ * views.json with every view's parameters.
+ */
+async function writeViewpointSpots(dir, spots, { seed, occluders, viewpoint }) {
+  const tmp = `${dir}.tmp`;
+  await rm(tmp, { recursive: true, force: true });
+  await mkdir(tmp, { recursive: true });
+  const meta = {};
+  const views = {};
+  const round = (v, digits = 3) => Math.round(v * 10 ** digits) / 10 ** digits;
+  for (const s of spots) {
+    const folder = join(tmp, s.spot);
+    await mkdir(folder);
+    await writeSpotImage(s, join(folder, '0-enrol.jpg'));
+    meta[s.spot] = spotMeta(s);
+    const photo = { data: s.raw.data, width: s.raw.info.width, height: s.raw.info.height };
+    views[s.spot] = [];
+    for (let v = 1; v <= VIEWPOINT_VIEWS; v++) {
+      const plan = viewpoint.planSpotView(photo, s.pixelWindow, seed, s.spot, v, { occluderSources: occluders.length });
+      await writeFile(join(folder, `${v}-view.jpg`), await viewpoint.renderView(photo, plan, occluders.map((o) => o.image)));
+      const o = plan.occluder;
+      views[s.spot].push({
+        file: `${v}-view.jpg`,
+        shift: plan.shift.map((x) => round(x)),
+        scale: round(plan.scale),
+        yaw_deg: round(plan.yawDeg, 1),
+        pitch_deg: round(plan.pitchDeg, 1),
+        fit: round(plan.fit),
+        quad: plan.quad.map(([x, y]) => [round(x / photo.width, 4), round(y / photo.height, 4)]),
+        light: { exposure: round(plan.light.exposure), gains: plan.light.gains.map((g) => round(g)), gamma: round(plan.light.gamma), gradient: round(plan.light.gradient) },
+        occluder: o && { shape: o.shape, share: round(o.share), photo: occluders[o.source].spot, centre: [round(o.cx / plan.width), round(o.cy / plan.height)] },
+      });
+    }
+  }
+  await writeFile(join(tmp, 'spots.json'), `${JSON.stringify(meta, null, 2)}\n`);
+  // One line per view: readable, and diffable between two builds.
+  const lines = Object.entries(views).map(([spot, list]) => `  ${JSON.stringify(spot)}: [\n${list.map((v) => `    ${JSON.stringify(v)}`).join(',\n')}\n  ]`);
+  await writeFile(join(tmp, 'views.json'), `{\n${lines.join(',\n')}\n}\n`);
+  await rm(dir, { recursive: true, force: true });
+  await rename(tmp, dir);
+}
+
+/** Occluder pictures: the photographs that are no spot of debian-windows, decoded small. */
+async function decodeOccluders(sources) {
+  const out = [];
+  for (const s of sources) {
+    const { data, info } = await sharp(s.source)
+      .rotate()
+      .flatten({ background: '#ffffff' })
+      .resize({ width: OCCLUDER_WIDTH, withoutEnlargement: true })
+      .toColourspace('srgb')
+      .removeAlpha()
+      .raw()
+      .toBuffer({ resolveWithObject: true });
+    out.push({ spot: s.spot, image: { data, width: info.width, height: info.height } });
+  }
+  return out;
+}
+
 async function main() {
-  const { values } = parseArgs({ options: { cache: { type: 'string' }, force: { type: 'boolean' }, seed: { type: 'string' } } });
+  const { values } = parseArgs({
+    options: { cache: { type: 'string' }, force: { type: 'boolean' }, seed: { type: 'string' }, 'viewpoint-spots': { type: 'string' } },
+  });
   const cacheRoot = resolve(
     values.cache ?? join(process.env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'enfpire', 'benchmark'),
   );
@@ -362,7 +471,23 @@ async function main() {
     `benchmark: ${gallery.length} window spots from ${gallerySources.length} photographs; ` +
       `${pool.length} off-gallery pictures from ${spots.length - gallerySources.length} others (seed ${seed})\n`,
   );
-  process.stdout.write(`${all}\n${unseen}\n${windows}\n${offGallery}\n`);
+
+  // The viewpoint set: views of a sample of debian-windows from other camera positions.
+  const viewpointCount = Number(values['viewpoint-spots'] ?? VIEWPOINT_SPOTS);
+  if (!Number.isSafeInteger(viewpointCount) || viewpointCount < 1) {
+    throw new Error(`--viewpoint-spots must be an integer >= 1, got ${values['viewpoint-spots']}`);
+  }
+  const started = Date.now();
+  const viewpoint = await import('../daemon/eval/world/viewpoint.js');
+  const random = await import('../daemon/util/random.js');
+  const viewpointDir = join(cacheRoot, 'debian-viewpoint');
+  const sample = pickViewpointSpots(gallery, viewpointCount, seed, random);
+  const occluders = await decodeOccluders(spots.filter((s) => !isWindowSpotSource(s)));
+  await writeViewpointSpots(viewpointDir, sample, { seed, occluders, viewpoint });
+  process.stderr.write(
+    `benchmark: ${sample.length} viewpoint spots × ${VIEWPOINT_VIEWS} views (${((Date.now() - started) / 1000).toFixed(1)} s)\n`,
+  );
+  process.stdout.write(`${all}\n${unseen}\n${windows}\n${offGallery}\n${viewpointDir}\n`);
 }
 
 main().catch((err) => {
