@@ -15,7 +15,7 @@ import { connect } from 'node:net';
 import { chmod, lstat, mkdir, unlink } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { schemaDefault } from '../config/load.js';
-import type { EdgeResult } from '../edge/edge-daemon.js';
+import type { EdgeResult } from '../domain/result.js';
 import { UserError } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
 import { isLoopback, parseListenAddress, type ListenAddress } from './address.js';

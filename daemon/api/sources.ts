@@ -3,7 +3,8 @@
  * can be left out (a unit without telemetry still serves /status) and each is faked in a test by a plain object.
  */
 import type { Frame } from '../camera/types.js';
-import type { EdgeCounters, EdgeResult } from '../edge/edge-daemon.js';
+import type { EdgeResult } from '../domain/result.js';
+import type { EdgeCounters } from '../health/pipeline-counters.js';
 import type { ResultRecord } from '../gallery/types.js';
 import type { CameraHealth } from '../health/paced-source.js';
 import type { LatencySummary } from '../health/latency.js';

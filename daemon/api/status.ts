@@ -2,7 +2,7 @@
  * The JSON the local API serves and `enfpire status --json` prints. Keys are snake_case like the other
  * machine-readable output of the CLI (DESIGN §9); this shape is a contract for scripts, extend it, don't rename.
  */
-import type { EdgeResult } from '../edge/edge-daemon.js';
+import type { EdgeResult } from '../domain/result.js';
 import type { ResultRecord } from '../gallery/types.js';
 import type { LatencySummary } from '../health/latency.js';
 import type { TelemetrySample } from '../health/telemetry.js';

@@ -7,7 +7,7 @@ import type { CameraKind } from '../config/types.js';
 import { packageRoot } from '../util/paths.js';
 import { findExecutable } from '../camera/which.js';
 import type { FrameSource } from '../camera/types.js';
-import { round } from './stats.js';
+import { round } from '../util/stats.js';
 
 export interface CameraSourceResult {
   /** Frames the consumer received. */

@@ -5,7 +5,7 @@ import * as ort from 'onnxruntime-node';
 import type { Frame } from '../camera/types.js';
 import { OnnxExtractor } from '../extractor/onnx-extractor.js';
 import { inputSpec, preprocess } from '../extractor/preprocess.js';
-import { msFields, round, summarize, type TimingSummary } from './stats.js';
+import { msFields, round, summarize, type TimingSummary } from '../util/stats.js';
 import type { BenchInputs } from './inputs.js';
 
 /** DESIGN §7: frame→feature time at most this many times the bare inference time. */

@@ -1,7 +1,7 @@
 import type { Frame } from '../camera/types.js';
 import type { Extractor } from '../extractor/types.js';
 import { OnnxExtractor } from '../extractor/onnx-extractor.js';
-import { round } from './stats.js';
+import { round } from '../util/stats.js';
 
 export interface MemoryBenchOptions {
   manifestPath: string;

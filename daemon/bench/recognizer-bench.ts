@@ -8,7 +8,7 @@ import { ExactIndex, HnswIndex, defaultIndexOptions } from '../recognizer/spot-i
 import { SpotStore, type StoredSpot } from '../recognizer/spot-store.js';
 import type { QueryMessage, ReplyMessage } from '../transport/messages.js';
 import { normalize } from '../util/vector.js';
-import { round, summarize, usFields } from './stats.js';
+import { round, summarize, usFields } from '../util/stats.js';
 
 export interface RecognizerBenchOptions {
   /** Spots in the synthetic gallery. */

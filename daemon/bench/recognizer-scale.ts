@@ -16,7 +16,7 @@ import { perturb } from '../privacy/decoys.js';
 import { seededRandom } from '../util/random.js';
 import { encode } from '../transport/codec.js';
 import type { QueryMessage } from '../transport/messages.js';
-import { round, summarize, usFields } from './stats.js';
+import { round, summarize, usFields } from '../util/stats.js';
 
 export interface RecognizerScaleOptions extends Omit<WorkloadOptions, 'spots' | 'nextEdition'> {
   /** Gallery sizes, e.g. [10_000, 100_000]. */

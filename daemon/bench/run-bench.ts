@@ -9,7 +9,7 @@ import { loadBenchInputs } from './inputs.js';
 import { runMemoryBench, type MemoryBenchResult } from './memory-bench.js';
 import { runRecognizerBench, type RecognizerBenchResult } from './recognizer-bench.js';
 import { runRecognizerScale, type RecognizerScaleResult } from './recognizer-scale.js';
-import { round } from './stats.js';
+import { round } from '../util/stats.js';
 
 export const BENCH_SCHEMA = 'enfpire-bench/1';
 

@@ -12,24 +12,16 @@ import { dot } from '../util/vector.js';
 import type { PausableQueries } from './identity-rotation.js';
 import type { RegionGate } from './region-gate.js';
 import type { Resolver } from './resolver.js';
+import type { EdgeResult } from '../domain/result.js';
+import type { EdgeCounters } from '../health/pipeline-counters.js';
+
+/** The result and counter types live below api/ and edge/ (the API reads them): found here too, for the edge's users. */
+export type { EdgeResult } from '../domain/result.js';
+export type { EdgeCounters } from '../health/pipeline-counters.js';
 
 /** What the edge daemon needs from the transport: one request, one reply. RecognitionClient provides it. */
 export interface QueryTransport {
   query(q: QueryMessage): Promise<ResolvedReply>;
-}
-
-/** One recognition result, as the local API and the demo see it. Never sent to the server. */
-export interface EdgeResult {
-  at: number;
-  /** The frame's label (file name for replays). */
-  label?: string;
-  spotId: string | null;
-  score: number;
-  info?: ServiceInfo;
-  /** Frame capture to result, ms. */
-  latencyMs: number;
-  /** Answered from the local gallery without a query. */
-  fromCache: boolean;
 }
 
 /**
@@ -73,28 +65,6 @@ export interface EdgeDaemonOptions {
   /** Default the wall clock; the evaluation passes its virtual clock. */
   clock?: Clock;
   logger: Logger;
-}
-
-export interface EdgeCounters {
-  frames: number;
-  /** Frames the scene gate skipped as unchanged. */
-  gated: number;
-  extracted: number;
-  realQueries: number;
-  dummyQueries: number;
-  results: number;
-  cacheHits: number;
-  unknown: number;
-  errors: number;
-  superseded: number;
-  /** Frames that matched no region spot closely enough: answered "unknown", never sent. */
-  offGallery: number;
-  /** Queries that failed on the wire (timeout, error reply, broker away); the daemon keeps running. */
-  failedQueries: number;
-  /** Real frames sent again, freshly transformed, in a later regular slot after their request failed or went unanswered for hedgeAfterMs. */
-  retried: number;
-  /** Real frames whose every attempt failed: no result, counted here and in `errors`, never silently dropped. */
-  failedFrames: number;
 }
 
 /** Attempts a real frame gets (the first and the retries) before it is reported as failed. */

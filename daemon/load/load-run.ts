@@ -12,7 +12,7 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { stringify } from 'yaml';
-import { percentile, round } from '../bench/stats.js';
+import { percentile, round } from '../util/stats.js';
 import { schemaDefault } from '../config/load.js';
 import { seededRandom } from '../util/random.js';
 import { HnswIndex, defaultIndexOptions, hnswCacheFile } from '../recognizer/spot-index.js';

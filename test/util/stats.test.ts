@@ -1,5 +1,5 @@
 import t from 'tap';
-import { percentile, round, summarize } from '../../daemon/bench/stats.js';
+import { percentile, round, summarize } from '../../daemon/util/stats.js';
 
 t.test('nearest-rank percentiles report measured values', async (t) => {
   const hundred = Array.from({ length: 100 }, (_, i) => 100 - i); // 100..1, unsorted on purpose
