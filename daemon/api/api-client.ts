@@ -1,6 +1,6 @@
 import { request } from 'node:http';
 import { UserError } from '../util/errors.js';
-import { formatListenAddress, type ListenAddress } from './address.js';
+import { formatListenAddress, type ListenAddress } from '../util/listen-address.js';
 
 /** GET a JSON endpoint of a running daemon's local API; a daemon that does not answer is a UserError in one sentence. */
 export function getJson<T>(address: ListenAddress, path: string, timeoutMs = 3_000): Promise<T> {

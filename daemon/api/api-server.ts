@@ -18,7 +18,7 @@ import { schemaDefault } from '../config/load.js';
 import type { EdgeResult } from '../domain/result.js';
 import { UserError } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
-import { isLoopback, parseListenAddress, type ListenAddress } from './address.js';
+import { isLoopback, parseListenAddress, type ListenAddress } from '../util/listen-address.js';
 import { boundAddress, close, listen, sendJson, type ListenSetting } from './http.js';
 import { createApiMetrics, type ApiMetrics } from './metrics.js';
 import { OperatorPage } from './page.js';

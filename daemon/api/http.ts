@@ -5,7 +5,7 @@
  */
 import type { Server, ServerResponse } from 'node:http';
 import { UserError } from '../util/errors.js';
-import type { ListenAddress } from './address.js';
+import type { ListenAddress } from '../util/listen-address.js';
 
 export interface ListenSetting {
   /** The address as written in the profile, for the message. */

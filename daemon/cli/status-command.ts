@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { parse } from 'yaml';
 import { getJson } from '../api/api-client.js';
-import { parseListenAddress } from '../api/address.js';
+import { parseListenAddress } from '../util/listen-address.js';
 import type { StatusReport } from '../api/status.js';
 import { STATUS_ENTRIES, statusValue, summaryText, type RegisteredEntry, type StatusValue, type SummaryLine } from '../api/status-registry.js';
 import { configSchema } from '../config/load.js';

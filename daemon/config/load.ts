@@ -15,7 +15,7 @@ import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Ajv, type ValidateFunction } from 'ajv';
 import { parseDocument } from 'yaml';
-import { parseListenAddress } from '../api/address.js';
+import { parseListenAddress } from '../util/listen-address.js';
 import { UserError } from '../util/errors.js';
 import { migrateEdgeProfile, nameOldPlaces } from './migrate.js';
 import { formatProblem, problemsFromAjv, type SchemaNode } from './problems.js';

@@ -19,7 +19,7 @@ import { CandidateBook } from './candidate-book.js';
 import { UserError } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
 import { EdgeDaemon, type EdgeResult, type SentQuery } from './edge-daemon.js';
-import { formatListenAddress } from '../api/address.js';
+import { formatListenAddress } from '../util/listen-address.js';
 import { ApiServer } from '../api/api-server.js';
 import { redactedProfile } from '../api/profile.js';
 import type { PrivacyState } from '../api/sources.js';

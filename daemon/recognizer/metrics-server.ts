@@ -5,7 +5,7 @@
  * Loopback by default; another address is allowed since nothing here identifies a device or a query.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { parseListenAddress, type ListenAddress } from '../api/address.js';
+import { parseListenAddress, type ListenAddress } from '../util/listen-address.js';
 import { boundAddress, close, listen, sendJson } from '../api/http.js';
 import { UserError } from '../util/errors.js';
 import type { Logger } from '../util/log.js';

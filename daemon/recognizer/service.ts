@@ -6,7 +6,7 @@ import { wireLimitsFor } from '../transport/limits.js';
 import type { BrokerOptions } from '../transport/broker.js';
 import { SystemdNotifier } from '../health/systemd-notify.js';
 import { packageVersion } from '../api/version.js';
-import type { ListenAddress } from '../api/address.js';
+import type { ListenAddress } from '../util/listen-address.js';
 import type { Logger } from '../util/log.js';
 import { createRecognizerMetrics, type RecognizerMetrics } from './metrics.js';
 import { MetricsServer, type RecognizerHealth } from './metrics-server.js';

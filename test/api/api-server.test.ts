@@ -5,7 +5,7 @@ import { request } from 'node:http';
 import { existsSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ApiServer, type ApiServerOptions } from '../../daemon/api/api-server.js';
-import { parseListenAddress, type ListenAddress } from '../../daemon/api/address.js';
+import { parseListenAddress, type ListenAddress } from '../../daemon/util/listen-address.js';
 import type { StatusReport } from '../../daemon/api/status.js';
 import { LatencyTracker } from '../../daemon/health/latency.js';
 import type { ResultRecord } from '../../daemon/gallery/types.js';

@@ -4,7 +4,7 @@ import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Test } from 'tap';
-import type { ListenAddress } from '../../daemon/api/address.js';
+import type { ListenAddress } from '../../daemon/util/listen-address.js';
 import type { ApiServerOptions } from '../../daemon/api/api-server.js';
 import type { PipelineStats } from '../../daemon/api/sources.js';
 import type { EdgeResult } from '../../daemon/edge/edge-daemon.js';

@@ -3,7 +3,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ApiServer } from '../../daemon/api/api-server.js';
-import { formatListenAddress } from '../../daemon/api/address.js';
+import { formatListenAddress } from '../../daemon/util/listen-address.js';
 import type { StatusReport } from '../../daemon/api/status.js';
 import { runStatusCommand } from '../../daemon/cli/status-command.js';
 import { packageRoot } from '../../daemon/util/paths.js';

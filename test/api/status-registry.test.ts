@@ -6,7 +6,7 @@
  */
 import t, { type Test } from 'tap';
 import { ApiServer, type ApiServerOptions } from '../../daemon/api/api-server.js';
-import { formatListenAddress } from '../../daemon/api/address.js';
+import { formatListenAddress } from '../../daemon/util/listen-address.js';
 import type { PipelineStats } from '../../daemon/api/sources.js';
 import type { StatusReport } from '../../daemon/api/status.js';
 import { metricValue, STATUS_ENTRIES, statusValue, summaryText } from '../../daemon/api/status-registry.js';

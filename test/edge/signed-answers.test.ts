@@ -7,7 +7,7 @@ import t from 'tap';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { getJson } from '../../daemon/api/api-client.js';
-import { parseListenAddress } from '../../daemon/api/address.js';
+import { parseListenAddress } from '../../daemon/util/listen-address.js';
 import type { StatusReport } from '../../daemon/api/status.js';
 import { generateSigningKeys } from '../../daemon/transport/signing.js';
 import { enrolSampleGallery, startEdge, startRecognizer } from '../helpers/edge-rig.js';

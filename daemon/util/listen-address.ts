@@ -1,5 +1,5 @@
 import { isIP } from 'node:net';
-import { UserError } from '../util/errors.js';
+import { UserError } from './errors.js';
 
 export type ListenAddress = { kind: 'tcp'; host: string; port: number } | { kind: 'unix'; path: string };
 
