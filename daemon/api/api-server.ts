@@ -33,6 +33,8 @@ export interface ApiServerOptions extends StatusSources {
   listen: string;
   /** Model id and package version, reported in /status. */
   model: string;
+  /** The ONNX Runtime execution provider the extractor actually runs on (after any fallback), reported in /status. */
+  executionProvider?: string;
   version: string;
   logger: Logger;
   /** Per-client bound of unsent /events bytes before the client is dropped (default 256 KiB). */
@@ -92,7 +94,7 @@ export class ApiServer {
   status(): StatusReport {
     return buildStatus(
       this.options,
-      { version: this.options.version, model: this.options.model, startedAt: this.startedAt },
+      { version: this.options.version, model: this.options.model, executionProvider: this.options.executionProvider, startedAt: this.startedAt },
       { clients: this.sse?.size ?? 0, dropped_clients: this.sse?.dropped ?? 0 },
     );
   }

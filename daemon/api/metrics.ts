@@ -66,12 +66,13 @@ export function createApiMetrics(status: () => StatusReport): ApiMetrics {
   });
   new Gauge({
     name: 'enfpire_build_info',
-    help: 'Version and model of the running daemon (always 1).',
-    labelNames: ['version', 'model'] as const,
+    help: 'Version, model and execution provider of the running daemon (always 1).',
+    labelNames: ['version', 'model', 'provider'] as const,
     registers,
     collect() {
       this.reset();
-      this.set({ version: current().version, model: current().model }, 1);
+      const r = current();
+      this.set({ version: r.version, model: r.model, provider: r.execution_provider ?? 'unknown' }, 1);
     },
   });
 

@@ -36,6 +36,8 @@ export type PrivacyReport = {
 export type StatusReport = {
   version: string;
   model: string;
+  /** The execution provider inference runs on ('cpu', 'cuda', 'tensorrt'); null where the caller did not say. */
+  execution_provider: string | null;
   started_at: string;
   counters: StatusCounters;
   queues: RegistryReport['queues'];
@@ -62,7 +64,7 @@ export interface ResultReport {
 
 export function buildStatus(
   sources: StatusSources,
-  meta: { version: string; model: string; startedAt: number; now?: number },
+  meta: { version: string; model: string; executionProvider?: string; startedAt: number; now?: number },
   events: { clients: number; dropped_clients: number },
 ): StatusReport {
   const now = meta.now ?? Date.now();
@@ -82,6 +84,7 @@ export function buildStatus(
   return {
     version: meta.version,
     model: meta.model,
+    execution_provider: meta.executionProvider ?? null,
     started_at: new Date(meta.startedAt).toISOString(),
     ...r.root,
     counters: r.counters,

@@ -59,7 +59,7 @@ function listenFromProfile(file: string): string {
  * registry (percentiles of a window, not a counter): its lead is the whole line.
  */
 const LINES: Record<SummaryLine, { title: string | null; lead?: (r: StatusReport) => string | null; absent?: string }> = {
-  header: { title: null, lead: (r) => `enfpire edge ${r.version}, model ${r.model}` },
+  header: { title: null, lead: (r) => `enfpire edge ${r.version}, model ${r.model}${r.execution_provider ? ` on ${r.execution_provider}` : ''}` },
   broker: { title: 'broker', absent: 'unknown' },
   requests: { title: 'requests' },
   frames: { title: 'frames' },

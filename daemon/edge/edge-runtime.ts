@@ -251,6 +251,7 @@ export class EdgeRuntime extends EventEmitter<{ result: [EdgeResult]; query: [Se
       source.keepLatest = thumbnail.enabled;
       this.api = new ApiServer({
         listen: config.api.listen,
+        executionProvider: this.extractor?.executionProvider,
         page: config.api.page,
         profile: redactedProfile(config),
         thumbnail: thumbnail.enabled ? { frames: source, width: thumbnail.width, fps: thumbnail.fps } : undefined,

@@ -14,7 +14,7 @@ import { silentLogger } from '../../daemon/util/log.js';
 import { FakePipeline, fakeBroker, get, shortTempDir } from './helpers.js';
 
 async function startApi(t: Test, options: Partial<ApiServerOptions> & { pipeline: FakePipeline }): Promise<ApiServer> {
-  const api = new ApiServer({ listen: '127.0.0.1:0', model: 'test-model-v1', version: '9.9.9', logger: silentLogger(), ...options });
+  const api = new ApiServer({ listen: '127.0.0.1:0', model: 'test-model-v1', executionProvider: 'cpu', version: '9.9.9', logger: silentLogger(), ...options });
   await api.start();
   t.teardown(() => api.stop());
   return api;
@@ -78,6 +78,7 @@ t.test('GET /status over loopback TCP: counters, broker, latency, version and mo
   t.equal(status.latency_ms?.cached.p99, 8);
   t.equal(status.version, '9.9.9');
   t.equal(status.model, 'test-model-v1');
+  t.equal(status.execution_provider, 'cpu', 'the provider the extractor runs on');
   t.ok(status.uptime_s >= 0 && status.uptime_s < 60);
   t.equal(status.telemetry, null, 'no telemetry source given');
   t.equal(status.thermal, null);
@@ -189,7 +190,7 @@ t.test('GET /metrics: Prometheus text with the counters, one registry per API in
   t.match(reply.body, /^enfpire_frames_failed_total 1$/m, 'and frames that failed for good');
   t.match(reply.body, /^enfpire_broker_unauthenticated 2$/m, 'answers refused for their signature are counted');
   t.match(reply.body, /^enfpire_broker_connected 1$/m);
-  t.match(reply.body, /^enfpire_build_info\{version="9\.9\.9",model="test-model-v1"\} 1$/m);
+  t.match(reply.body, /^enfpire_build_info\{version="9\.9\.9",model="test-model-v1",provider="cpu"\} 1$/m);
   t.match(reply.body, /# TYPE enfpire_frames_total counter/);
   pipeline.counters = { ...pipeline.counters, frames: 100 };
   t.match((await get(a.listening, '/metrics')).body, /^enfpire_frames_total 100$/m, 'read at scrape time');

@@ -11,7 +11,7 @@ import { silentLogger } from '../../daemon/util/log.js';
 import { FakePipeline, fakeBroker, shortTempDir } from './helpers.js';
 
 async function daemon(t: Test, listen = '127.0.0.1:0'): Promise<{ api: ApiServer; address: string }> {
-  const api = new ApiServer({ listen, pipeline: new FakePipeline(), broker: fakeBroker, model: 'test-model-v1', version: '1.2.3', logger: silentLogger() });
+  const api = new ApiServer({ listen, pipeline: new FakePipeline(), broker: fakeBroker, model: 'test-model-v1', executionProvider: 'cpu', version: '1.2.3', logger: silentLogger() });
   await api.start();
   t.teardown(() => api.stop());
   return { api, address: formatListenAddress(api.listening) };
@@ -34,7 +34,7 @@ t.test('--json prints the daemon status with the DESIGN §9 counters', async (t)
 t.test('without --json a short human summary', async (t) => {
   const { address } = await daemon(t);
   const text = await status(['--api', address]);
-  t.match(text, /^enfpire edge 1\.2\.3, model test-model-v1, up \d+s$/m);
+  t.match(text, /^enfpire edge 1\.2\.3, model test-model-v1 on cpu, up \d+s$/m);
   t.match(text, /^broker +connected \(sent 14, received 13, timeouts 1, unauthenticated 2\)$/m);
   t.match(text, /^frames +7 \(dropped 2\), extracted 6, errors 1 \(retried 4, failed 1\)$/m);
   t.match(text, /^queries +3 real, 11 dummy, 1 waiting$/m);

@@ -42,6 +42,7 @@ t.test('signed answers end to end; a device pinning another key takes none of th
   t.equal(status.broker?.unauthenticated, 0, 'nothing was refused');
   t.match(status.camera, { kind: 'files', running: true, restarts: 0, stalls: 0 }, "the camera's health comes through the paced source");
   t.ok((status.camera?.delivered_fps ?? 0) > 0, 'frames are delivered');
+  t.equal(status.execution_provider, 'cpu', 'the execution provider the extractor really runs on');
 
   const elsewhere = join(dir, 'other');
   await mkdir(elsewhere);
