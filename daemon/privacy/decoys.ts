@@ -1,5 +1,5 @@
 import type { RegionSpot, SpotViewModel } from '../domain/spot.js';
-import { cosine, dot, normalize } from '../util/vector.js';
+import { cosine, dot, norm, normalize } from '../util/vector.js';
 import type { Random } from '../util/random.js';
 import type { DecoySpotPicker } from './types.js';
 
@@ -399,9 +399,7 @@ function sampleViewWith(reference: Float32Array, view: SpotViewModel, noise: Vie
 }
 
 function normalizeFrom(v: Float64Array): Float32Array {
-  let sumSquares = 0;
-  for (let i = 0; i < v.length; i++) sumSquares += v[i] * v[i];
-  const scale = 1 / Math.sqrt(sumSquares);
+  const scale = 1 / norm(v);
   return Float32Array.from(v, (x) => x * scale);
 }
 

@@ -1,5 +1,6 @@
 import { dequantize, quantize } from '../domain/quantize.js';
 import { MAX_VIEW_DIRECTIONS, type SpotViewModel } from '../domain/spot.js';
+import { norm } from '../util/vector.js';
 
 /**
  * Compact storage of a view model: byte 0 the format (1), byte 1 the direction count P, then float32 LE residual,
@@ -48,8 +49,6 @@ export function blobToViewModel(blob: Buffer, dimension: number): SpotViewModel 
 
 /** Unit length; a zero (or unreadable, NaN) direction is handed back as it is. */
 function unit(v: Float32Array): Float32Array {
-  let squares = 0;
-  for (let i = 0; i < v.length; i++) squares += v[i] * v[i];
-  const norm = Math.sqrt(squares);
-  return norm > 0 ? v.map((x) => x / norm) : v;
+  const length = norm(v);
+  return length > 0 ? v.map((x) => x / length) : v;
 }

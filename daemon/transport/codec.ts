@@ -27,6 +27,7 @@ import {
 } from './messages.js';
 import { dequantize, quantize, type QuantizedVector } from '../domain/quantize.js';
 import { isWireErrorCode, WIRE_ERROR_CODE_LIST } from './error-codes.js';
+import { norm } from '../util/vector.js';
 
 /** A message that can not be encoded, or a payload from the network that fails validation. One-line reason. */
 export class WireError extends Error {
@@ -506,7 +507,7 @@ function viewModel(raw: unknown, what: string, dimension: number): SpotViewModel
     return x;
   };
   const mean = vector(o, 'm', `${what} mean`, dimension);
-  bounded(norm2(mean), 'mean norm');
+  bounded(norm(mean), 'mean norm');
   const directions = array(o, 'd', `${what} directions`, MAX_VIEW_DIRECTIONS).map((_, j) =>
     vector(o.d as Obj, String(j), `${what} direction ${j}`, dimension),
   );
@@ -516,17 +517,11 @@ function viewModel(raw: unknown, what: string, dimension: number): SpotViewModel
   });
   if (scales.length !== directions.length) throw new WireError(`${what} has ${directions.length} directions but ${scales.length} scales`);
   directions.forEach((d, j) => {
-    const norm = norm2(d);
-    if (!(Math.abs(norm - 1) <= 0.05)) throw new WireError(`${what} direction ${j} has norm ${norm}, expected a unit vector`);
+    const length = norm(d);
+    if (!(Math.abs(length - 1) <= 0.05)) throw new WireError(`${what} direction ${j} has norm ${length}, expected a unit vector`);
   });
   const residual = bounded(finite(o, 'r', `${what} residual`), 'residual');
   return { mean, directions, scales, residual };
-}
-
-function norm2(v: Float32Array): number {
-  let sum = 0;
-  for (let i = 0; i < v.length; i++) sum += v[i] * v[i];
-  return Math.sqrt(sum);
 }
 
 function decodeRegionPack(o: Obj, limits: WireLimits): RegionPackMessage {

@@ -1,12 +1,13 @@
 /** Small vector helpers shared by the extractor, privacy layer, recognizer and resolver. */
 
-export function dot(a: Float32Array, b: Float32Array): number {
+export function dot(a: ArrayLike<number>, b: ArrayLike<number>): number {
   let s = 0;
   for (let i = 0; i < a.length; i++) s += a[i] * b[i];
   return s;
 }
 
-export function norm(a: Float32Array): number {
+/** Euclidean length: the one sum of squares of the code base (float64 vectors too, e.g. a decoy being built). */
+export function norm(a: ArrayLike<number>): number {
   return Math.sqrt(dot(a, a));
 }
 
