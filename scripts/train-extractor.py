@@ -23,7 +23,10 @@ over the map) and a learned linear projection (the whitening) to `--dim`, then L
 it: measured on the validation views, the ImageNet layers match better that way than with Keras's -1..1. The loss is InfoNCE over pairs of views: each training example is a
 window of a training photograph seen twice, once as an enrolment photographer would take it (mild) and once from
 another camera position (a homography of up to --max-angle degrees, the window shifted 10-20 %, scale 0.75-1,
-another light and colour cast, a partial occluder, blur and noise), the same ranges as the viewpoint benchmark.
+another light and colour cast, a partial occluder, blur and noise). The ranges are like the viewpoint benchmark's
+(docs/benchmark.md) but drawn by code of its own and not the same: here the camera steps closer (the view is 0.75-1
+of the window) where the benchmark's steps back, the camera turns (yaw up to --max-angle, pitch half that, roll
+±5°) where the benchmark tilts the scene plane, and occluders are plain noisy rectangles, not patches of photos.
 Windows of the same photograph in one batch are each other's hardest negatives, as the shops of one street are.
 
 Export. Batch norms are folded into the convolutions; every convolution runs on int8 weights (per output channel,
