@@ -2,11 +2,11 @@
 /**
  * Builds the spot benchmark from the photographs in Debian's wallpaper packages (docs/benchmark.md).
  *
- *   node scripts/build-benchmark.mjs [--cache DIR] [--force] [--seed N] [--viewpoint-spots N]
+ *   node scripts/build-benchmark.mjs [--cache DIR] [--force] [--seed N] [--viewpoint-spots N] [--skip-10k]
  *
  * Packages are fetched with `apt-get download` (no installation, any user) and unpacked with `dpkg-deb -x` into
  * the cache; only the photographs listed in KEEP and EXTRA below are used, normalised to JPEG at most 1024 px wide.
- * Writes five spot folders (DESIGN §9 layout, DIR/<spot>.jpg or DIR/<spot>/*.jpg, + spots.json) and prints them:
+ * Writes six spot folders (DESIGN §9 layout, DIR/<spot>.jpg or DIR/<spot>/*.jpg, + spots.json) and prints them:
  *
  *   <cache>/debian-photos          every kept photograph, one spot per picture
  *   <cache>/debian-photos-unseen   the same minus the 12 mate-backgrounds nature photos the shipped model
@@ -19,16 +19,20 @@
  *                                  enrolment window (0-enrol.jpg) and 3 views from other camera positions rendered
  *                                  from the whole photo (daemon/eval/world/viewpoint.ts: shift, distance,
  *                                  perspective, light, occluder), plus views.json of every view's parameters
+ *   <cache>/debian-windows-10k     ≥ 10,000 spots: every spot of debian-windows (same id, same file) plus smaller
+ *                                  extra windows of the same photographs (EXTRA_WINDOW_RULES: area ≥ 0.5 %, ≥ 160 px
+ *                                  of a ≤ 4096 px decode, IoU ≤ 0.3 against every window of the photo, JPEG q85),
+ *                                  the confusers of a large gallery; about 35 s and 123 MB, --skip-10k leaves it out
  *
- * Windows, the viewpoint sample and its views are drawn from --seed (default 1): the same seed and packages give the
- * same folders, byte for byte.
+ * Windows (the extra ones too), the viewpoint sample and its views are drawn from --seed (default 1): the same seed
+ * and packages give the same folders, byte for byte.
 
  * The default cache is ${XDG_CACHE_HOME:-~/.cache}/enfpire/benchmark, outside the repository.
  */
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -196,6 +200,12 @@ const VIEWPOINT_SPOTS = 300;
 const VIEWPOINT_VIEWS = 3;
 /** Occluder photos (no spot of debian-windows) are decoded this wide: a patch never needs more. */
 const OCCLUDER_WIDTH = 512;
+/** debian-windows-10k: at least this many spots (DESIGN §7: a k × 6 reply a tiny share of the gallery). */
+const MIN_10K_SPOTS = 10_000;
+/** Its extra windows are cut from a decode at most this large (longer side): small windows keep the detail the source has. */
+const EXTRA_WORK_SIZE = 4096;
+/** JPEG quality of its extra windows (debian-windows' own spots keep their q92 files): a third less disk. */
+const EXTRA_QUALITY = 85;
 
 function slug(name) {
   return name
@@ -284,12 +294,12 @@ function spotMeta(s) {
   return { name: s.spot, author: s.author, licence: s.licence, package: s.package, ...s.meta };
 }
 
-/** A photo decoded once to raw sRGB at most WORK_SIZE on its longer side, plus a grey thumbnail for its DetailMap. */
-async function decodePhoto(source, thumbnailWidth) {
+/** A photo decoded once to raw sRGB at most `workSize` on its longer side, plus a grey thumbnail for its DetailMap. */
+async function decodePhoto(source, thumbnailWidth, workSize = WORK_SIZE) {
   const raw = await sharp(source)
     .rotate()
     .flatten({ background: '#ffffff' })
-    .resize({ width: WORK_SIZE, height: WORK_SIZE, fit: 'inside', withoutEnlargement: true })
+    .resize({ width: workSize, height: workSize, fit: 'inside', withoutEnlargement: true })
     .toColourspace('srgb')
     .removeAlpha()
     .raw()
@@ -300,6 +310,68 @@ async function decodePhoto(source, thumbnailWidth) {
     .raw()
     .toBuffer({ resolveWithObject: true });
   return { raw, thumb };
+}
+
+/**
+ * debian-windows-10k: every spot of debian-windows (the same id, the same file: copied from `windowsDir`) plus
+ * extra windows of the same photographs, each its own spot `<photo>-xNNN`, drawn by EXTRA_WINDOW_RULES from their own
+ * seed stream: smaller and more of them, but IoU ≤ 0.3 against every window of the photo, debian-windows' included,
+ * and the same detail threshold. They are cut from a decode at up to EXTRA_WORK_SIZE and written at JPEG
+ * EXTRA_QUALITY, at most MAX_WIDTH wide; coordinates as windowCoordinates places debian-windows' (the photo's
+ * 250 m square). Returns the spot count.
+ */
+async function write10kSpots(dir, gallery, windowsDir, { seed, world }) {
+  const tmp = `${dir}.tmp`;
+  await rm(tmp, { recursive: true, force: true });
+  await mkdir(tmp, { recursive: true });
+  const byPhoto = new Map();
+  for (const s of gallery) {
+    if (!byPhoto.has(s.meta.photo)) byPhoto.set(s.meta.photo, []);
+    byPhoto.get(s.meta.photo).push(s);
+  }
+  const meta = {};
+  const share = (v, of) => Math.round((v / of) * 1e4) / 1e4;
+  for (const [index, [photo, spots]] of [...byPhoto.entries()].entries()) {
+    for (const s of spots) {
+      await copyFile(join(windowsDir, `${s.spot}.jpg`), join(tmp, `${s.spot}.jpg`));
+      meta[s.spot] = spotMeta(s);
+    }
+    const { raw: big, thumb } = await decodePhoto(spots[0].source, world.THUMBNAIL_WIDTH, EXTRA_WORK_SIZE);
+    const size = { width: big.info.width, height: big.info.height };
+    const small = { width: spots[0].raw.info.width, height: spots[0].raw.info.height };
+    const detail = new world.DetailMap(thumb.data, thumb.info.width, thumb.info.height, size.width, size.height);
+    const taken = spots.map((s) => world.scaleWindow(s.pixelWindow, small, size));
+    const extras = world.pickWindows(size, extraSeed(seed, photo), world.EXTRA_WINDOW_RULES, detail, taken);
+    for (const [i, w] of extras.entries()) {
+      const spot = `${photo}-x${String(i + 1).padStart(3, '0')}`;
+      await sharp(big.data, { raw: big.info })
+        .extract(w)
+        .resize({ width: MAX_WIDTH, withoutEnlargement: true })
+        .jpeg({ quality: EXTRA_QUALITY, mozjpeg: false })
+        .toFile(join(tmp, `${spot}.jpg`));
+      meta[spot] = spotMeta({
+        ...spots[0],
+        spot,
+        meta: {
+          photo,
+          detail: Math.round(detail.detail(w) * 100) / 100,
+          window: [share(w.left, size.width), share(w.top, size.height), share(w.width, size.width), share(w.height, size.height)],
+          ...world.windowCoordinates(index, byPhoto.size, w, size),
+        },
+      });
+    }
+    process.stderr.write(`benchmark: ${photo}: ${spots.length} + ${extras.length} windows (decoded ${size.width}×${size.height})\n`);
+  }
+  const count = Object.keys(meta).length;
+  if (count < MIN_10K_SPOTS) throw new Error(`only ${count} spots for ${dir} (need ${MIN_10K_SPOTS}); the packages changed or --seed ${seed} is unlucky`);
+  await writeFile(join(tmp, 'spots.json'), `${JSON.stringify(meta, null, 2)}\n`);
+  await rm(dir, { recursive: true, force: true });
+  await rename(tmp, dir);
+  return count;
+}
+
+function extraSeed(seed, spot) {
+  return createHash('sha256').update(`benchmark-windows-10k\0${seed}\0${spot}`).digest().readUInt32BE(0);
 }
 
 /** A 32-bit seed for one photo's windows: sha256 of the run seed and the photo's spot id. */
@@ -426,7 +498,13 @@ async function decodeOccluders(sources) {
 
 async function main() {
   const { values } = parseArgs({
-    options: { cache: { type: 'string' }, force: { type: 'boolean' }, seed: { type: 'string' }, 'viewpoint-spots': { type: 'string' } },
+    options: {
+      cache: { type: 'string' },
+      force: { type: 'boolean' },
+      seed: { type: 'string' },
+      'viewpoint-spots': { type: 'string' },
+      'skip-10k': { type: 'boolean' },
+    },
   });
   const cacheRoot = resolve(
     values.cache ?? join(process.env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'enfpire', 'benchmark'),
@@ -487,7 +565,17 @@ async function main() {
   process.stderr.write(
     `benchmark: ${sample.length} viewpoint spots × ${VIEWPOINT_VIEWS} views (${((Date.now() - started) / 1000).toFixed(1)} s)\n`,
   );
-  process.stdout.write(`${all}\n${unseen}\n${windows}\n${offGallery}\n${viewpointDir}\n`);
+
+  // The 10,000-spot gallery: debian-windows plus extra windows of the same photographs.
+  const written = [all, unseen, windows, offGallery, viewpointDir];
+  if (!values['skip-10k']) {
+    const started10k = Date.now();
+    const dir10k = join(cacheRoot, 'debian-windows-10k');
+    const count = await write10kSpots(dir10k, gallery, windows, { seed, world });
+    process.stderr.write(`benchmark: ${count} spots in debian-windows-10k (${((Date.now() - started10k) / 1000).toFixed(1)} s)\n`);
+    written.push(dir10k);
+  }
+  process.stdout.write(`${written.join('\n')}\n`);
 }
 
 main().catch((err) => {

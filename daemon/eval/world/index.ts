@@ -14,7 +14,7 @@ export * from './people.js';
 export * from './render.js';
 export * from './stream.js';
 export * from './measure.js';
-export { DEFAULT_WINDOW_RULES, DetailMap, iou, pickWindows, windowCoordinates, type PixelWindow, type WindowRules } from './windows.js';
+export { DEFAULT_WINDOW_RULES, DetailMap, EXTRA_WINDOW_RULES, iou, pickWindows, scaleWindow, windowCoordinates, type PixelWindow, type WindowRules } from './windows.js';
 
 /** The spots of a folder (DESIGN §9 layout) as the world sees them. */
 export async function loadWorldSpots(spotsDir: string): Promise<WorldSpot[]> {

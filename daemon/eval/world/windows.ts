@@ -45,6 +45,22 @@ export const DEFAULT_WINDOW_RULES: Readonly<WindowRules> = Object.freeze<WindowR
   minDetail: 3,
 });
 
+/**
+ * The extra windows of the 10,000-spot gallery (docs/benchmark.md, "debian-windows-10k"): cut after the
+ * DEFAULT_WINDOW_RULES windows of the same photo, which they must respect (`taken` of pickWindows), from a decode
+ * of the photo at up to 4096 px. Relaxed only in size and number: windows down to 0.5 % of the photo's area and
+ * 160 px of that decode wide (a distant shop sign), as many as fit among 400,000 candidates (the cap is never
+ * reached: the photos fill up at 68-457); the overlap rule (IoU ≤ 0.3 against every window of the photo, the
+ * whole photo and the DEFAULT_WINDOW_RULES ones included) and the detail threshold are the same.
+ */
+export const EXTRA_WINDOW_RULES: Readonly<WindowRules> = Object.freeze<WindowRules>({
+  ...DEFAULT_WINDOW_RULES,
+  areaShare: [0.005, 0.25],
+  minWidthPx: 160,
+  maxWindows: 1000,
+  tries: 400_000,
+});
+
 /** Intersection over union of two rectangles (0 when disjoint or degenerate). */
 export function iou(a: PixelWindow, b: PixelWindow): number {
   const w = Math.min(a.left + a.width, b.left + b.width) - Math.max(a.left, b.left);
@@ -107,14 +123,18 @@ function clamp(v: number, lo: number, hi: number): number {
 /**
  * Windows of a `width` × `height` photo, drawn from `seed`: candidates of log-uniform area share and fixed aspect at
  * uniform positions, each kept when it is wide enough, has detail (when a map is given) and overlaps the whole
- * photo and every window kept before by at most `maxIou`. The whole photo is not among the result; it is the
- * caller's to keep as a spot (every window respects the rule against it, since areaShare stays below maxIou).
+ * photo, every window of `taken` and every window kept before by at most `maxIou`. The whole photo is not among the
+ * result; it is the caller's to keep as a spot (every window respects the rule against it, since areaShare stays
+ * below maxIou). `taken` are windows of the photo that are spots already (pixels of this `size`, fractions
+ * allowed): they bound the new ones but are not returned, and they do not change the draw, so with no `taken` the
+ * result is what it always was.
  */
 export function pickWindows(
   size: { width: number; height: number },
   seed: number,
   rules: WindowRules = DEFAULT_WINDOW_RULES,
   detail?: DetailMap,
+  taken: readonly PixelWindow[] = [],
 ): PixelWindow[] {
   const { width: W, height: H } = size;
   const whole: PixelWindow = { left: 0, top: 0, width: W, height: H };
@@ -131,11 +151,19 @@ export function pickWindows(
     if (width > W || height > H || width < rules.minWidthPx) continue;
     const candidate = { left: Math.round(fx * (W - width)), top: Math.round(fy * (H - height)), width, height };
     if (iou(candidate, whole) > rules.maxIou) continue;
-    if (kept.some((k) => iou(k, candidate) > rules.maxIou)) continue;
     if (detail && detail.detail(candidate) < rules.minDetail) continue;
+    if (taken.some((k) => iou(k, candidate) > rules.maxIou)) continue;
+    if (kept.some((k) => iou(k, candidate) > rules.maxIou)) continue;
     kept.push(candidate);
   }
   return kept;
+}
+
+/** `window`, in pixels of a photo decoded at size `from`, in pixels of the same photo decoded at size `to`. */
+export function scaleWindow(window: PixelWindow, from: { width: number; height: number }, to: { width: number; height: number }): PixelWindow {
+  const sx = to.width / from.width;
+  const sy = to.height / from.height;
+  return { left: window.left * sx, top: window.top * sy, width: window.width * sx, height: window.height * sy };
 }
 
 /**
