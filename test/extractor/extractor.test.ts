@@ -11,6 +11,8 @@ import { dot, norm } from '../../daemon/util/vector.js';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
 const SHIPPED = join(ROOT, 'models/enfpire-gist-int8-v1.json');
+/** The learned model (models/enfpire-mnv2-int8-v1.md), selectable by manifest. */
+const LEARNED = join(ROOT, 'models/enfpire-mnv2-int8-v1.json');
 const FIXTURES = join(ROOT, 'test/fixtures/models');
 const TINY = join(FIXTURES, 'enfpire-test-tiny-v1.json');
 const SPOTS = join(ROOT, 'samples/spots');
@@ -90,17 +92,32 @@ t.test('the shipped model gives unit vectors, equal for the same photo', async (
   t.ok(timings && timings.preprocessMs > 0 && timings.inferenceMs > 0, 'timings recorded');
 });
 
-t.test('a distorted view is closer to its own photo than to every other sample', async (t) => {
-  const x = await started(SHIPPED, t);
-  const photos = await samplePhotos();
-  const refs = new Map<string, Float32Array>();
-  for (const [id, bytes] of photos) refs.set(id, await x.extract(bytes));
-  for (const [id, bytes] of photos) {
-    const q = await x.extract(await distortedView(bytes));
-    const own = dot(q, refs.get(id)!);
-    const others = [...refs].filter(([other]) => other !== id).map(([, f]) => dot(q, f));
-    t.ok(own > Math.max(...others), `${id}: own ${own.toFixed(3)} > best other ${Math.max(...others).toFixed(3)}`);
-  }
+for (const manifestPath of [SHIPPED, LEARNED]) {
+  t.test(`${manifestPath.split('/').pop()}: a distorted view is closer to its own photo than to every other sample`, async (t) => {
+    const x = await started(manifestPath, t);
+    const photos = await samplePhotos();
+    const refs = new Map<string, Float32Array>();
+    for (const [id, bytes] of photos) refs.set(id, await x.extract(bytes));
+    for (const [id, bytes] of photos) {
+      const q = await x.extract(await distortedView(bytes));
+      const own = dot(q, refs.get(id)!);
+      const others = [...refs].filter(([other]) => other !== id).map(([, f]) => dot(q, f));
+      t.ok(own > Math.max(...others), `${id}: own ${own.toFixed(3)} > best other ${Math.max(...others).toFixed(3)}`);
+    }
+  });
+}
+
+t.test('the learned model is int8 (QDQ), at most 4 MB, and gives unit vectors of its dimension', async (t) => {
+  const manifest = JSON.parse(await readFile(LEARNED, 'utf8')) as ModelManifest;
+  const bytes = await readFile(join(ROOT, 'models', manifest.file));
+  t.ok(bytes.length <= 4 * 1024 * 1024, `${bytes.length} bytes`);
+  t.ok(bytes.includes('QuantizeLinear') && bytes.includes('DequantizeLinear'), 'weights and activations travel as 8 bits');
+  t.ok(manifest.viewVariation && manifest.output.centre, 'the manifest carries its centre and view variation');
+  const x = await started(LEARNED, t);
+  const [first] = (await samplePhotos()).values();
+  const f = await x.extract(first);
+  t.equal(f.length, manifest.output.dimension);
+  t.ok(Math.abs(norm(f) - 1) < 1e-5 && f.every(Number.isFinite), 'unit and finite');
 });
 
 t.test('a YUV420 frame gives nearly the feature of the same picture as JPEG', async (t) => {
