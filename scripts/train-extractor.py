@@ -194,7 +194,8 @@ class KerasNet(nn.Module):
                 self.mods[l['name']].eval()
         return self
 
-    def forward(self, x):
+    def outputs(self, x):
+        """Every layer's output by name (the export calibrates its activation ranges on them)."""
         out = {self.layers[0]['name']: x}
         for l in self.layers[1:]:
             c, n = l['class'], l['name']
@@ -209,7 +210,10 @@ class KerasNet(nn.Module):
             else:
                 y = self.mods[n](a)
             out[n] = y
-        return y
+        return out
+
+    def forward(self, x):
+        return self.outputs(x)[self.layers[-1]['name']]
 
 
 class Descriptor(nn.Module):
@@ -394,13 +398,6 @@ def validation_pairs(photos, size, max_angle, n, seed):
 # Export: folded batch norms, int8 weights, calibrated uint8 activations
 
 
-def fold(model):
-    """[(layer, kind, fused weight [out, in/groups, k, k], bias, stride, pads, groups)] plus the other layers, in order."""
-    bb = model.backbone
-    bn_of = {l['inbound'][0]: l['name'] for l in bb.layers if l['class'] == 'BatchNormalization'}
-    return bn_of
-
-
 def round_sig(x, digits=6):
     return float(f'{float(x):.{digits}g}')
 
@@ -412,20 +409,7 @@ def export_onnx(model, calibration, path, size, dim, input_name='image', output_
     ranges = {}
     with torch.no_grad():
         for x in calibration:
-            out = {bb.layers[0]['name']: x}
-            for l in bb.layers[1:]:
-                c, n = l['class'], l['name']
-                a = out[l['inbound'][0]]
-                if c == 'ZeroPadding2D':
-                    (t, b), (le, r) = l['config']['padding']
-                    y = F.pad(a, (le, r, t, b))
-                elif c == 'ReLU':
-                    y = F.relu6(a)
-                elif c == 'Add':
-                    y = out[l['inbound'][0]] + out[l['inbound'][1]]
-                else:
-                    y = bb.mods[n](a)
-                out[n] = y
+            for n, y in bb.outputs(x).items():
                 lo, hi = float(y.min()), float(y.max())
                 old = ranges.get(n, (0.0, 0.0))
                 ranges[n] = (min(old[0], lo), max(old[1], hi))
