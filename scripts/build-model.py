@@ -60,6 +60,7 @@ MAIN = dict(
     power=0.5,
     centre=True,            # subtract each block's mean: removes the part every picture shares
     overlap=1.0,            # pooling windows reach half a cell into their neighbours
+    threshold=0.5,          # match cosine (docs/decisions.md #29): what the product was tuned and evaluated with
 )
 
 # A model whose output is always NaN: proves the extractor refuses non-finite features.
@@ -636,6 +637,8 @@ def main():
     centre = fitted_centre(cfg, digest)
     if centre:
         manifest['output']['centre'] = centre
+    if 'threshold' in cfg:
+        manifest['output']['threshold'] = cfg['threshold']
     variation = view_variation(cfg, digest)
     if variation:
         manifest['viewVariation'] = variation

@@ -570,6 +570,7 @@ def write_manifest(args):
     centre = bm.fitted_centre(cfg, digest)
     if centre:
         manifest['output']['centre'] = centre
+    manifest['output']['threshold'] = args.threshold
     variation = bm.view_variation(cfg, digest)
     if variation:
         manifest['viewVariation'] = variation
@@ -600,6 +601,8 @@ def main():
     ap.add_argument('--threads', type=int, default=os.cpu_count())
     ap.add_argument('--val-every', type=int, default=250)
     ap.add_argument('--minutes', type=float, default=0, help='stop after this many minutes (0: run every step)')
+    ap.add_argument('--threshold', type=float, default=0.45,
+                    help='match cosine written to the manifest: keeps the share of right viewpoint matches GIST keeps at 0.5 (docs/decisions.md #29)')
     args = ap.parse_args()
     if args.manifest_only:
         write_manifest(args)

@@ -35,6 +35,8 @@ export interface ApiServerOptions extends StatusSources {
   model: string;
   /** The ONNX Runtime execution provider the extractor actually runs on (after any fallback), reported in /status. */
   executionProvider?: string;
+  /** The least cosine at which the device names a spot (the profile's, else the model's), reported in /status. */
+  matchThreshold?: number;
   version: string;
   logger: Logger;
   /** Per-client bound of unsent /events bytes before the client is dropped (default 256 KiB). */
@@ -94,7 +96,7 @@ export class ApiServer {
   status(): StatusReport {
     return buildStatus(
       this.options,
-      { version: this.options.version, model: this.options.model, executionProvider: this.options.executionProvider, startedAt: this.startedAt },
+      { version: this.options.version, model: this.options.model, executionProvider: this.options.executionProvider, matchThreshold: this.options.matchThreshold, startedAt: this.startedAt },
       { clients: this.sse?.size ?? 0, dropped_clients: this.sse?.dropped ?? 0 },
     );
   }

@@ -38,6 +38,8 @@ export type StatusReport = {
   model: string;
   /** The execution provider inference runs on ('cpu', 'cuda', 'tensorrt'); null where the caller did not say. */
   execution_provider: string | null;
+  /** The least cosine at which the device names a spot: the profile's resolver.threshold, else the model's own. */
+  match_threshold: number | null;
   started_at: string;
   counters: StatusCounters;
   queues: RegistryReport['queues'];
@@ -64,7 +66,7 @@ export interface ResultReport {
 
 export function buildStatus(
   sources: StatusSources,
-  meta: { version: string; model: string; executionProvider?: string; startedAt: number; now?: number },
+  meta: { version: string; model: string; executionProvider?: string; matchThreshold?: number; startedAt: number; now?: number },
   events: { clients: number; dropped_clients: number },
 ): StatusReport {
   const now = meta.now ?? Date.now();
@@ -85,6 +87,7 @@ export function buildStatus(
     version: meta.version,
     model: meta.model,
     execution_provider: meta.executionProvider ?? null,
+    match_threshold: meta.matchThreshold ?? null,
     started_at: new Date(meta.startedAt).toISOString(),
     ...r.root,
     counters: r.counters,

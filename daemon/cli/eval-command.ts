@@ -74,7 +74,8 @@ export async function runEvalCommand(args: string[]): Promise<number> {
     noise: values.noise === undefined ? undefined : positiveOrZero('noise', values.noise),
     candidatesPerComponent: integer('candidates', values.candidates, schemaDefault('edge', 'privacy.transform.candidatesPerComponent') as number),
     maxCandidates: values['max-candidates'] === undefined ? undefined : integer('max-candidates', values['max-candidates'], 0),
-    resolverThreshold: fraction('threshold', values.threshold, schemaDefault('edge', 'resolver.threshold') as number),
+    // Absent, the devices take the model manifest's threshold, as a profile that sets none does.
+    resolverThreshold: cosine('threshold', values.threshold),
     brokerUrl: values.broker,
     offGalleryDir: values.offgallery === undefined ? undefined : resolve(values.offgallery),
     time: choice('time', values.time, ['virtual', 'wall'] as const, 'virtual'),
@@ -124,8 +125,8 @@ function positiveOrZero(name: string, text: string): number {
   return x;
 }
 
-function fraction(name: string, text: string | undefined, fallback: number): number {
-  if (text === undefined) return fallback;
+function cosine(name: string, text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
   const x = Number(text);
   if (!Number.isFinite(x) || x < -1 || x > 1) throw new UserError(`eval: --${name} must be a cosine between -1 and 1 (got '${text}').`);
   return x;

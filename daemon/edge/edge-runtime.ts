@@ -6,6 +6,7 @@ import { SceneGate } from '../camera/scene-gate.js';
 import type { FrameSource } from '../camera/types.js';
 import { brokerOptionsFrom, trustedKeysFrom } from '../config/broker.js';
 import type { EdgeConfig } from '../config/types.js';
+import { matchThreshold } from '../extractor/manifest.js';
 import { OnnxExtractor } from '../extractor/onnx-extractor.js';
 import { SqliteGallery } from '../gallery/sqlite-gallery.js';
 import { cryptoRandom, type Random } from '../util/random.js';
@@ -71,6 +72,8 @@ export class EdgeRuntime extends EventEmitter<{ result: [EdgeResult]; query: [Se
   private pack: RegionPackMessage | undefined;
   /** Whether `pack` was fetched this run under a pinned operator key (else it was taken unchecked or from cache). */
   private packVerified = false;
+  /** The resolver's threshold: the profile's, else the model manifest's (reported in /status). */
+  private matchThreshold: number | undefined;
   private readonly notifier: SystemdNotifier;
   private watchdog: ProgressWatchdog | undefined;
 
@@ -165,8 +168,10 @@ export class EdgeRuntime extends EventEmitter<{ result: [EdgeResult]; query: [Se
       clock: () => clock.now(),
       drift: settings.kind === 'bucket' ? undefined : settings.decoyDrift,
     });
+    const threshold = matchThreshold(extractor.manifest, config.resolver.threshold);
+    this.matchThreshold = threshold;
     const resolver = new Resolver({
-      threshold: config.resolver.threshold,
+      threshold,
       cacheThreshold: config.resolver.cacheThreshold,
       window: { size: config.resolver.windowSize, maxAgeMs: config.resolver.windowMaxAgeMs },
       logger,
@@ -185,7 +190,7 @@ export class EdgeRuntime extends EventEmitter<{ result: [EdgeResult]; query: [Se
       schedule: { mode: config.scheduler.mode, ratePerSecond: config.scheduler.ratePerSecond },
       cacheThreshold: config.resolver.cacheThreshold,
       sceneChangeCosine: config.resolver.sceneChangeCosine,
-      regionGate: new RegionGate(pack.spots, config.privacy.minSpotCosine ?? config.resolver.threshold),
+      regionGate: new RegionGate(pack.spots, config.privacy.minSpotCosine ?? threshold),
       hedgeAfterMs: config.transport.hedgeAfterMs,
       random: () => random.next(),
       clock,
@@ -252,6 +257,7 @@ export class EdgeRuntime extends EventEmitter<{ result: [EdgeResult]; query: [Se
       this.api = new ApiServer({
         listen: config.api.listen,
         executionProvider: this.extractor?.executionProvider,
+        matchThreshold: this.matchThreshold,
         page: config.api.page,
         profile: redactedProfile(config),
         thumbnail: thumbnail.enabled ? { frames: source, width: thumbnail.width, fps: thumbnail.fps } : undefined,

@@ -4,13 +4,6 @@ import { dot, norm } from '../util/vector.js';
 import { schemaDefault } from '../config/load.js';
 
 /**
- * Default acceptance threshold (resolver.threshold, read from the schema) on cos(original feature, candidate reference). For unit features 0.5 is
- * 60°: a genuine view of an enrolled spot lands near 1/√(1 + sigma²) (≈ 0.8 for the view variation
- * sigma ≈ 0.75 of a typical extractor), while an unrelated scene only reaches the gallery's background
- * similarity (about 0.1–0.4 for global image descriptors). Calibrate per model with the eval harness.
- */
-export const DEFAULT_THRESHOLD = schemaDefault('edge', 'resolver.threshold') as number;
-/**
  * Default (resolver.cacheThreshold, read from the schema) for answering from the local cache without asking the server: a cached spot is only a subset
  * of the server's gallery, so a look-alike the cache lacks could be the true answer; only a near-certain
  * match skips the query.
@@ -18,8 +11,12 @@ export const DEFAULT_THRESHOLD = schemaDefault('edge', 'resolver.threshold') as 
 export const DEFAULT_CACHE_THRESHOLD = schemaDefault('edge', 'resolver.cacheThreshold') as number;
 
 export interface ResolverOptions {
-  /** Cosine below which the answer is "unknown" (spotId null). */
-  threshold?: number;
+  /**
+   * Cosine below which the answer is "unknown" (spotId null). No default here: it belongs to the model (a genuine
+   * view lands near 1/√(1 + sigma²) of its reference, an unrelated scene at the gallery's background similarity,
+   * both per extractor), so the caller passes extractor/manifest.ts matchThreshold().
+   */
+  threshold: number;
   /** Cosine at or above which `resolveFromCache` answers locally. */
   cacheThreshold?: number;
   /** Smoothing for continuous recognition: vote over the last `size` results no older than `maxAgeMs`. */
@@ -72,8 +69,8 @@ export class Resolver {
   private readonly logger?: Logger;
   private entries: WindowEntry[] = [];
 
-  constructor(options: ResolverOptions = {}) {
-    this.threshold = checkCosine('threshold', options.threshold ?? DEFAULT_THRESHOLD);
+  constructor(options: ResolverOptions) {
+    this.threshold = checkCosine('threshold', options.threshold);
     this.cacheThreshold = checkCosine('cacheThreshold', options.cacheThreshold ?? DEFAULT_CACHE_THRESHOLD);
     const window = options.window;
     if (window) {

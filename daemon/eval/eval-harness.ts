@@ -15,6 +15,7 @@ import { stringify } from 'yaml';
 import { loadRecognizerConfig, schemaDefault } from '../config/load.js';
 import { EmbeddedBroker } from '../demo/embedded-broker.js';
 import { Resolver } from '../edge/resolver.js';
+import { matchThreshold } from '../extractor/manifest.js';
 import { OnnxExtractor } from '../extractor/onnx-extractor.js';
 import type { Extractor } from '../extractor/types.js';
 import type { DecoySpotSource, TransformKind } from '../privacy/transform.js';
@@ -94,7 +95,7 @@ export interface EvalOptions {
   candidatesPerComponent?: number;
   /** Most candidates a query may ask for (privacy.transform.maxCandidates; the recognizer's maxTopM is raised to match). Default: the profile's. */
   maxCandidates?: number;
-  /** The resolver's 'unknown' threshold. Default: the resolver's. */
+  /** The resolver's 'unknown' threshold. Default: the model manifest's, as on a device whose profile sets none. */
   resolverThreshold?: number;
   /** External broker URL (e.g. Mosquitto, MQTT v5); default an in-process aedes broker (MQTT 3.1.1 mode). */
   brokerUrl?: string;
@@ -162,6 +163,8 @@ export interface EvalReport extends PrivacyFigures, StrongerAttackFigures {
   scheduler: { mode: SlotMode; ratePerSecond: number };
   broker: { url: string; protocolVersion: MqttProtocolVersion; embedded: boolean };
   decoy_sigma: number;
+  /** The resolver's 'unknown' threshold the devices and the baseline ran with (--threshold, else the model's). */
+  threshold: number;
   /** Frames the simulated cameras delivered. */
   photos: number;
   /** Statistics of the simulated camera streams: frames of no spot, dropouts, dwells, frame-to-frame cosine. */
@@ -180,6 +183,8 @@ interface World {
   region: RegionSpot[];
   model: string;
   sigma: number;
+  /** The devices' match threshold: --threshold, else the model manifest's. */
+  threshold: number;
   walk: WalkModel;
   baseline: InProcessServer;
   /** Resolves the baseline's replies against the whole gallery's pack, as a device resolves its own. */
@@ -310,6 +315,7 @@ export async function runEval(options: EvalOptions): Promise<EvalReport> {
       region,
       model: baseline.model,
       sigma,
+      threshold: matchThreshold(extractor.manifest, options.resolverThreshold),
       walk: new WalkModel(region),
       baseline,
       book: new CandidateBook(wholePack),
@@ -348,6 +354,7 @@ export async function runEval(options: EvalOptions): Promise<EvalReport> {
       scheduler: { mode, ratePerSecond: rate },
       broker: { url: embedded ? 'embedded aedes' : brokerUrl, protocolVersion, embedded: embedded !== undefined },
       decoy_sigma: sigma,
+      threshold: world.threshold,
       photos: main.photos,
       world: cameras,
       targets: {
@@ -495,7 +502,7 @@ class BaselineTally {
     private readonly world: World,
     s: ScenarioOptions,
   ) {
-    this.resolver = new Resolver({ threshold: s.options.resolverThreshold, logger: s.logger });
+    this.resolver = new Resolver({ threshold: world.threshold, logger: s.logger });
   }
 
   add(frame: WorldFrame, picture: Buffer): void {

@@ -47,6 +47,17 @@ export async function loadManifest(path: string): Promise<LoadedManifest> {
   return { ...manifest, manifestPath, modelPath: resolve(dirname(manifestPath), manifest.file) };
 }
 
+/**
+ * The match threshold for a manifest that names none (a user's own model): the value the hand-designed
+ * enfpire-gist-int8-v1 was run with. It is a starting point, not a calibration; `enfpire eval --threshold` finds one.
+ */
+export const UNCALIBRATED_MATCH_THRESHOLD = 0.5;
+
+/** The least cosine to a spot's reference at which the device names it: the profile's, else the model's own. */
+export function matchThreshold(manifest: Pick<ModelManifest, 'output'>, configured?: number): number {
+  return configured ?? manifest.output.threshold ?? UNCALIBRATED_MATCH_THRESHOLD;
+}
+
 type Obj = Record<string, unknown>;
 
 const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -103,6 +114,10 @@ function validate(raw: unknown): string[] {
       const c = output.centre;
       const ok = Array.isArray(c) && c.length === output.dimension && c.every((x) => typeof x === 'number' && Number.isFinite(x));
       need(ok, 'output.centre', 'an array of output.dimension finite numbers (the mean feature subtracted before normalising)', Array.isArray(c) ? `${c.length} values` : c);
+    }
+    if (output.threshold !== undefined) {
+      const v = output.threshold;
+      need(typeof v === 'number' && v > -1 && v < 1, 'output.threshold', 'a cosine between -1 and 1 (exclusive) when given', v);
     }
   }
   for (const key of ['card', 'licence'] as const) {

@@ -30,6 +30,13 @@ export interface ModelManifest {
      * mixed query close to the real feature; centring spreads unrelated photos towards cosine 0.
      */
     centre?: number[];
+    /**
+     * Least cosine between a frame's feature and a spot's reference for the device to name that spot, measured for
+     * this model: each extractor spreads camera views and unrelated pictures differently (a learned model puts both
+     * further from a reference than GIST does), so one number cannot serve every model. The profile's
+     * resolver.threshold overrides it; absent from both, UNCALIBRATED_MATCH_THRESHOLD (docs/decisions.md #29).
+     */
+    threshold?: number;
   };
   /**
    * How far real camera views of a spot spread around its reference feature, measured for this model: decoys get

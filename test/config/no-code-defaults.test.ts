@@ -10,7 +10,7 @@ import { readFileSync } from 'node:fs';
 import { EventEmitter } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { schemaDefault, schemaDefaults } from '../../daemon/config/load.js';
-import { DEFAULT_CACHE_THRESHOLD, DEFAULT_THRESHOLD, Resolver } from '../../daemon/edge/resolver.js';
+import { DEFAULT_CACHE_THRESHOLD, Resolver } from '../../daemon/edge/resolver.js';
 import { LatencyTracker, LatencyWindow } from '../../daemon/health/latency.js';
 import { FilesSource } from '../../daemon/camera/files-source.js';
 
@@ -61,10 +61,10 @@ for (const [file, names] of Object.entries(GUARDED)) {
 }
 
 t.test("parts built without the options take the schema's defaults", async (t) => {
-  const resolver = new Resolver();
-  t.equal(resolver.threshold, schemaDefault('edge', 'resolver.threshold'));
+  // The match threshold has no default in the profile: it is the model's (extractor/manifest.ts matchThreshold).
+  t.throws(() => schemaDefault('edge', 'resolver.threshold'), /no default for resolver.threshold/);
+  const resolver = new Resolver({ threshold: 0.45 });
   t.equal(resolver.cacheThreshold, schemaDefault('edge', 'resolver.cacheThreshold'));
-  t.equal(DEFAULT_THRESHOLD, schemaDefault('edge', 'resolver.threshold'));
   t.equal(DEFAULT_CACHE_THRESHOLD, schemaDefault('edge', 'resolver.cacheThreshold'));
 
   const latencyWindow = schemaDefault('edge', 'health.latencyWindow');

@@ -1,7 +1,7 @@
 import t from 'tap';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
-import { cacheHit, DEFAULT_THRESHOLD, Resolver } from '../../daemon/edge/resolver.js';
+import { cacheHit, Resolver } from '../../daemon/edge/resolver.js';
 import { DecoySynthesizer, estimateSigma } from '../../daemon/privacy/decoys.js';
 import { KMixTransform } from '../../daemon/privacy/kmix.js';
 import { seededRandom } from '../../daemon/util/random.js';
@@ -18,9 +18,10 @@ function at(c: number, axis: number, dimension = 8): Float32Array {
 // A server score travels along as an extra field no candidate type has, so a resolver that read it would be caught.
 const candidate = (id: string, feature: Float32Array, score = 0): Candidate => ({ id, feature, info: { name: `Name of ${id}` }, ...{ score } });
 const f = at(1, 1); // the original feature: the first axis
+const threshold = 0.5;
 
 t.test('re-ranks by the original feature, ignoring the server score', async (t) => {
-  const resolver = new Resolver();
+  const resolver = new Resolver({ threshold });
   const r = resolver.resolve(f, [candidate('loud', at(0.6, 1), 0.99), candidate('right', at(0.9, 2), 0.1), candidate('far', at(0.2, 3), 0.5)]);
   t.equal(r.spotId, 'right');
   t.ok(Math.abs(r.score - 0.9) < 1e-6);
@@ -31,18 +32,17 @@ t.test('re-ranks by the original feature, ignoring the server score', async (t) 
 
 t.test('the threshold turns a weak best match into unknown', async (t) => {
   const weak = [candidate('a', at(0.45, 1)), candidate('b', at(0.3, 2))];
-  t.equal(DEFAULT_THRESHOLD, 0.5);
-  const unknown = new Resolver().resolve(f, weak);
+  const unknown = new Resolver({ threshold }).resolve(f, weak);
   t.equal(unknown.spotId, null);
   t.ok(Math.abs(unknown.score - 0.45) < 1e-6, 'the best score is still reported');
   t.equal(unknown.info, undefined);
   t.equal(new Resolver({ threshold: 0.4 }).resolve(f, weak).spotId, 'a', 'configurable');
-  const none = new Resolver().resolve(f, []);
+  const none = new Resolver({ threshold }).resolve(f, []);
   t.same(none, { spotId: null, score: 0, margin: 0, smoothed: false }, 'no candidates: unknown');
 });
 
 t.test('margin ignores repeats of the best spot; a lone candidate has margin = score', async (t) => {
-  const resolver = new Resolver();
+  const resolver = new Resolver({ threshold });
   const r = resolver.resolve(f, [candidate('a', at(0.7, 1)), candidate('b', at(0.8, 2)), candidate('a', at(0.9, 3)), candidate('b', at(0.6, 4))]);
   t.equal(r.spotId, 'a');
   t.ok(Math.abs(r.margin - 0.1) < 1e-6, `margin ${r.margin}`);
@@ -58,7 +58,7 @@ t.test('bad candidates are skipped with one log line, never fatal', async (t) =>
       done();
     },
   });
-  const resolver = new Resolver({ logger: pino({ level: 'warn' }, sink) });
+  const resolver = new Resolver({ threshold, logger: pino({ level: 'warn' }, sink) });
   const nan = at(0.9, 1);
   nan[3] = NaN;
   const r = resolver.resolve(f, [candidate('short', new Float32Array([1, 0])), candidate('nan', nan), candidate('ok', at(0.7, 2))]);
@@ -69,13 +69,13 @@ t.test('bad candidates are skipped with one log line, never fatal', async (t) =>
 
 t.test('options are validated', async (t) => {
   t.throws(() => new Resolver({ threshold: 2 }), /threshold must be a cosine/);
-  t.throws(() => new Resolver({ cacheThreshold: NaN }), /cacheThreshold/);
-  t.throws(() => new Resolver({ window: { size: 0, maxAgeMs: 100 } }), /window.size/);
-  t.throws(() => new Resolver({ window: { size: 3, maxAgeMs: 0 } }), /maxAgeMs/);
+  t.throws(() => new Resolver({ threshold, cacheThreshold: NaN }), /cacheThreshold/);
+  t.throws(() => new Resolver({ threshold, window: { size: 0, maxAgeMs: 100 } }), /window.size/);
+  t.throws(() => new Resolver({ threshold, window: { size: 3, maxAgeMs: 0 } }), /maxAgeMs/);
 });
 
 t.test('smoothing keeps the answer through one outlier frame', async (t) => {
-  const resolver = new Resolver({ window: { size: 5, maxAgeMs: 2000 } });
+  const resolver = new Resolver({ threshold, window: { size: 5, maxAgeMs: 2000 } });
   const A = [candidate('A', at(0.8, 1)), candidate('B', at(0.4, 2))];
   const B = [candidate('A', at(0.4, 1)), candidate('B', at(0.85, 2))];
   let now = 1000;
@@ -94,7 +94,7 @@ t.test('smoothing keeps the answer through one outlier frame', async (t) => {
 });
 
 t.test('an unknown frame does not end the answer, a run of them does; old frames expire', async (t) => {
-  const resolver = new Resolver({ window: { size: 4, maxAgeMs: 1000 } });
+  const resolver = new Resolver({ threshold, window: { size: 4, maxAgeMs: 1000 } });
   const A = [candidate('A', at(0.8, 1))];
   const blur = [candidate('A', at(0.2, 1))];
   t.equal(resolver.resolve(f, A, 0).spotId, 'A');
@@ -121,7 +121,7 @@ t.test('cache hits answer locally only for a near-certain match', async (t) => {
   t.equal(cacheHit(f, spots, 0.96), null, 'below the cache threshold: ask the server');
   t.equal(cacheHit(f, [], 0.5), null);
 
-  const resolver = new Resolver({ cacheThreshold: 0.9, window: { size: 3, maxAgeMs: 1000 } });
+  const resolver = new Resolver({ threshold, cacheThreshold: 0.9, window: { size: 3, maxAgeMs: 1000 } });
   t.equal(resolver.cacheHit(f, spots)?.id, 'near', 'method uses the configured threshold');
   t.equal(resolver.cacheHit(f, spots, 0.99), null, 'or the one passed');
   t.equal(resolver.resolveFromCache(f, spots, 0)?.spotId, 'near');
@@ -141,7 +141,7 @@ t.test('through the k-mix transform the resolver recovers the real spot', async 
     }),
   );
   const synthesizer = new DecoySynthesizer({ spots: gallery.spots, variation: { sigma }, random });
-  const resolver = new Resolver();
+  const resolver = new Resolver({ threshold });
   for (const candidatesPerComponent of [4, 6]) {
     const transform = new KMixTransform({ k: 4, candidatesPerComponent, maxCandidates: 0, realComponent: 'stand-in', synthesizer, random });
     let correct = 0;

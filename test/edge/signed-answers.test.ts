@@ -12,6 +12,8 @@ import type { StatusReport } from '../../daemon/api/status.js';
 import { generateSigningKeys } from '../../daemon/transport/signing.js';
 import { enrolSampleGallery, startEdge, startRecognizer } from '../helpers/edge-rig.js';
 import { startMosquitto } from '../helpers/mosquitto.js';
+import { loadManifest } from '../../daemon/extractor/manifest.js';
+import { defaultModelManifest } from '../../daemon/util/paths.js';
 
 const eventually = async (check: () => boolean, ms: number) => {
   for (const deadline = Date.now() + ms; !check() && Date.now() < deadline; ) await new Promise((r) => setTimeout(r, 50));
@@ -43,6 +45,7 @@ t.test('signed answers end to end; a device pinning another key takes none of th
   t.match(status.camera, { kind: 'files', running: true, restarts: 0, stalls: 0 }, "the camera's health comes through the paced source");
   t.ok((status.camera?.delivered_fps ?? 0) > 0, 'frames are delivered');
   t.equal(status.execution_provider, 'cpu', 'the execution provider the extractor really runs on');
+  t.equal(status.match_threshold, (await loadManifest(defaultModelManifest)).output.threshold, "the profile sets none: the model's own");
 
   const elsewhere = join(dir, 'other');
   await mkdir(elsewhere);

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { isAbsolute, join } from 'node:path';
 import { existsSync } from 'node:fs';
 import type { ModelManifest } from '../../daemon/extractor/index.js';
-import { loadManifest } from '../../daemon/extractor/manifest.js';
+import { loadManifest, matchThreshold, UNCALIBRATED_MATCH_THRESHOLD } from '../../daemon/extractor/manifest.js';
 import { UserError } from '../../daemon/util/errors.js';
 
 const SHIPPED = new URL('../../models/enfpire-gist-int8-v1.json', import.meta.url).pathname;
@@ -37,6 +37,8 @@ t.test('every problem is one UserError naming the file, the field and the fix', 
     ['zero std', (m) => ({ ...m, input: { ...m.input, std: [0.2, 0, 0.2] } }), /"input\.std"/],
     ['short mean', (m) => ({ ...m, input: { ...m.input, mean: [0.5, 0.5] } }), /"input\.mean"/],
     ['bad resize', (m) => ({ ...m, input: { ...m.input, resize: 'stretch' } }), /"input\.resize"/],
+    ['threshold out of range', (m) => ({ ...m, output: { ...m.output, threshold: 1.5 } }), /"output\.threshold"/],
+    ['threshold as text', (m) => ({ ...m, output: { ...m.output, threshold: '0.5' } }), /"output\.threshold"/],
     ['zero dimension', (m) => ({ ...m, output: { ...m.output, dimension: 0 } }), /"output\.dimension"/],
     ['no output name', (m) => ({ ...m, output: { dimension: 8 } }), /"output\.name"/],
     ['absolute file', (m) => ({ ...m, file: '/etc/passwd' }), /"file"/],
@@ -63,4 +65,15 @@ t.test('every problem is one UserError naming the file, the field and the fix', 
     name: 'UserError',
     message: /missing\.json does not exist.*build-model\.py/,
   });
+});
+
+t.test('the match threshold: the profile, else the model, else the uncalibrated fallback', async (t) => {
+  const gist = await loadManifest(SHIPPED);
+  const learned = await loadManifest(new URL('../../models/enfpire-mnv2-int8-v1.json', import.meta.url).pathname);
+  // Each shipped model carries its own: the learned one spreads camera views further from their reference.
+  t.equal(matchThreshold(gist), 0.5);
+  t.equal(matchThreshold(learned), 0.45);
+  t.equal(matchThreshold(learned, 0.6), 0.6, 'the profile overrides the model');
+  t.equal(matchThreshold(learned, 0), 0, 'a profile value of 0 is a value, not absence');
+  t.equal(matchThreshold({ output: { name: 'f', dimension: 8 } }), UNCALIBRATED_MATCH_THRESHOLD, 'a model that names none');
 });

@@ -159,7 +159,7 @@ export interface EdgeProfile {
      */
     transform: KMixTransformSettings | NoiseTransformSettings | BucketTransformSettings;
     /**
-     * A frame whose feature has a cosine below this with every spot of the region pack shows no spot: it is answered 'unknown' on the device and never sent. Absent: the resolver's threshold (such a frame would be answered 'unknown' anyway).
+     * A frame whose feature has a cosine below this with every spot of the region pack shows no spot: it is answered 'unknown' on the device and never sent. Absent: the resolver's threshold, the profile's or the model's (such a frame would be answered 'unknown' anyway).
      */
     minSpotCosine?: number;
   };
@@ -255,9 +255,9 @@ export interface EdgeProfile {
    */
   resolver: {
     /**
-     * Least cosine similarity between the real feature and the best candidate to report a result.
+     * Least cosine similarity between the real feature and the best candidate to report a result. Absent: the model manifest's output.threshold, measured for that model (0.5 for a model that names none); set it only to trade answers for certainty.
      */
-    threshold: number;
+    threshold?: number;
     /**
      * Recent results voted over to smooth the answer (1: no smoothing).
      */
