@@ -218,6 +218,8 @@ export async function runEval(options: EvalOptions): Promise<EvalReport> {
   const started = performance.now();
 
   const spots = await listSpotPhotos(options.spotsDir);
+  // Before the enrolment, which takes minutes on a large gallery: a missing folder is a typo to hear of at once.
+  const offGalleryDir = await findOffGallery(options);
   const plan = planEval(spots, { seed, queriesPerSpot: 1 });
   const work = await mkdtemp(join(tmpdir(), 'enfpire-eval-'));
   const extractor = new OnnxExtractor({ manifestPath: options.modelManifest, logger });
@@ -280,7 +282,6 @@ export async function runEval(options: EvalOptions): Promise<EvalReport> {
       extractMs.count++;
       return f;
     };
-    const offGalleryDir = await findOffGallery(options);
     const place = await loadWorld(options.spotsDir, offGalleryDir);
     const streams = new Map<string, WorldStream>();
     const stream = (sc: Pick<ScenarioOptions, 'users' | 'minutes' | 'camera'>) => {

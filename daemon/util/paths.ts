@@ -5,7 +5,7 @@ import { resolve } from 'node:path';
 export const packageRoot = resolve(fileURLToPath(new URL('.', import.meta.url)), '..', '..');
 
 /** The shipped default model manifest. */
-export const defaultModelManifest = resolve(packageRoot, 'models', 'enfpire-gist-int8-v1.json');
+export const defaultModelManifest = resolve(packageRoot, 'models', 'enfpire-mnv2-int8-v1.json');
 
 /** The bundled sample spots replayed by the demo. */
 export const sampleSpotsDir = resolve(packageRoot, 'samples', 'spots');

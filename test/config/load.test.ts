@@ -76,7 +76,7 @@ t.test('the shipped development profiles are valid and resolve paths against the
   const edge = await loadEdgeConfig(join(firmwareConfig, 'dev-files.yaml'));
   t.equal(edge.camera.kind, 'files');
   t.equal(edge.camera.dir, resolve(firmwareConfig, '..', 'samples', 'spots'));
-  t.equal(edge.model.manifest, resolve(firmwareConfig, '..', 'models', 'enfpire-gist-int8-v1.json'));
+  t.equal(edge.model.manifest, resolve(firmwareConfig, '..', 'models', 'enfpire-mnv2-int8-v1.json'));
   t.match(edge.transport.url, /^mqtt:\/\/127\.0\.0\.1:1883$/);
   t.equal(edge.configFile, join(firmwareConfig, 'dev-files.yaml'));
   const recognizer = await loadRecognizerConfig(join(firmwareConfig, 'recognizer.yaml'));

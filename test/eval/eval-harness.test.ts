@@ -3,12 +3,13 @@
  * RecognizerService and RecognitionClients, a wiretap for what the server saw. Short simulated runs keep it fast.
  */
 import t from 'tap';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { cp, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runEval, type EvalReport } from '../../daemon/eval/eval-harness.js';
 import { defaultModelManifest, sampleSpotsDir } from '../../daemon/util/paths.js';
 import { listSpotPhotos } from '../../daemon/util/spots-dir.js';
+import { loadManifest } from '../../daemon/extractor/manifest.js';
 import { startMosquitto } from '../helpers/mosquitto.js';
 
 const base = { spotsDir: sampleSpotsDir, modelManifest: defaultModelManifest, seed: 3, users: 2, minutes: 3, ratePerSecond: 1, adversaryViews: 4, rotateIdentityMinutes: 0 };
@@ -19,6 +20,8 @@ t.test('a k = 4 run over the broker: report shape, dummies never become results,
   const recordPath = join(dir, 'record.jsonl');
   const report: EvalReport = await runEval({ ...base, k: 4, recordPath });
   const spots = (await listSpotPhotos(sampleSpotsDir)).length;
+  const model = await loadManifest(defaultModelManifest);
+  const dimension = model.output.dimension;
 
   t.match(report, {
     k: 4,
@@ -27,6 +30,8 @@ t.test('a k = 4 run over the broker: report shape, dummies never become results,
     users: 2,
     decoys: 'wearer',
     camera: 'continuous',
+    model: model.id,
+    threshold: model.output.threshold,
     broker: { embedded: true, protocolVersion: 4 },
     adversaries: { naive_top1: Number, popularity_bayes: Number, component_test: Number, arrival_attack: Number, path_attack: Number },
   });
@@ -43,7 +48,7 @@ t.test('a k = 4 run over the broker: report shape, dummies never become results,
   t.ok(report.world.cosine.consecutiveDwell.mean > report.world.cosine.independentViews.mean, 'consecutive frames of a dwell are more alike than independent views');
   t.ok(report.user_top1 >= 0.8, `user_top1 ${report.user_top1}`);
   // Every query on the wire (dummies included) is paid for by the real results.
-  t.ok(report.bytes_per_result > (report.queries / report.results) * 432, `bytes_per_result ${report.bytes_per_result} counts dummies`);
+  t.ok(report.bytes_per_result > (report.queries / report.results) * dimension, `bytes_per_result ${report.bytes_per_result} counts dummies`);
 
   const lines = (await readFile(recordPath, 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
   t.equal(lines.length, report.queries, 'one record line per query on the wire');
@@ -51,7 +56,7 @@ t.test('a k = 4 run over the broker: report shape, dummies never become results,
   const times = lines.map((l) => l.t as number);
   t.ok(lines.every((l) => Object.keys(l).sort().join() === 'candidates,replyTopicPlaceholder'.replace('replyTopicPlaceholder', 'reply_topic,t,topM,vector')), 'each line holds only t, reply_topic, vector, topM, candidates');
   t.ok(times.every((x, i) => i === 0 || x >= times[i - 1]), 'simulated arrival times in order');
-  t.ok(lines.every((l) => (l.vector as number[]).length === 432), 'dequantised vectors of the model dimension');
+  t.ok(lines.every((l) => (l.vector as number[]).length === dimension), 'dequantised vectors of the model dimension');
   t.ok(lines.every((l) => (l.candidates as string[]).length === Math.min(l.topM as number, spots)), 'candidate ids as replied');
   t.ok([...topics].every((x) => /^enfpire\/v1\/reply\/[0-9a-f]{22}$/.test(x)), 'random reply topics');
   t.equal(topics.size, 2, 'each simulated user has its own random reply topic');
@@ -97,4 +102,15 @@ t.test('a wall-clock run through a real Mosquitto: the wiretap stamps real arriv
   t.ok(report.real_queries > 0 && report.dummy_queries > 0, `real (${report.real_queries}) and dummy (${report.dummy_queries}) queries`);
   // With so few queries the AUC is noisy; a real leak (dummies built in the slot: +20 ms) scores near 1.
   t.ok(report.timing_auc < 0.75, `gap and slot phase do not tell dummies from real queries (timing AUC ${report.timing_auc})`);
+});
+
+t.test('a spots folder with no photographs of no spot beside it is refused before any enrolment', async (t) => {
+  const dir = t.testdir();
+  const spotsDir = join(dir, 'spots');
+  await cp(sampleSpotsDir, spotsDir, { recursive: true });
+  // The model does not exist either: the off-gallery check must come first, not after minutes of enrolment.
+  await t.rejects(runEval({ ...base, spotsDir, modelManifest: join(dir, 'no-such-model.json'), k: 4 }), {
+    name: 'UserError',
+    message: /no photographs of no spot .*pass --offgallery DIR/,
+  });
 });

@@ -1,5 +1,5 @@
 /**
- * Frames of the simulated world through the real model (models/enfpire-gist-int8-v1): rendering is deterministic,
+ * Frames of the simulated world through the real models: rendering is deterministic,
  * and consecutive frames of one dwell are far more alike than two independent camera views of the same spot, as a
  * camera held at one place is. A few frames only, on the bundled sample spots.
  */
@@ -39,15 +39,22 @@ t.test('a frame renders to the same JPEG every time, at the camera width', async
   t.notOk((await renderFrame(next.view)).equals(await renderFrame(dwell.view)), 'the next frame is another picture');
 });
 
-t.test('consecutive dwelling frames are more alike than independent views of the spot', async (t) => {
-  const extractor = new OnnxExtractor({ manifestPath: defaultModelManifest });
-  await extractor.start();
-  t.teardown(() => extractor.stop());
-  t.ok(consecutiveDwellPairs(stream).length > 50, 'the stream has dwells');
-  const stats = await measureStream(stream, extractor, { pairs: 8 });
-  const { consecutiveDwell: c, independentViews: v } = stats.cosine;
-  t.equal(c.pairs, 8);
-  t.ok(c.mean >= 0.95, `consecutive frames of a dwell: mean cosine ${c.mean.toFixed(3)} (min ${c.min.toFixed(3)})`);
-  t.ok(c.mean > v.mean + 0.02, `independent views of the same spot: mean cosine ${v.mean.toFixed(3)} (min ${v.min.toFixed(3)})`);
-  t.ok(stats.noSpotShare.glasses! > 0 && stats.noSpotShare.kiosk !== null, 'counts come with the cosines');
-});
+// The world's drift was calibrated through the hand-designed GIST model (docs/benchmark.md, "Stream statistics":
+// consecutive dwell frames 0.985, as issue #9 measured real crops shifted a few per cent). A learned model is more
+// sensitive to a small shift (0.92 here), so the absolute figure is checked with GIST and the ordering with both.
+const GIST = defaultModelManifest.replace(/[^/]+\.json$/, 'enfpire-gist-int8-v1.json');
+for (const [name, manifestPath, calibrated] of [['GIST', GIST, true], ['the default model', defaultModelManifest, false]] as const) {
+  t.test(`consecutive dwelling frames are more alike than independent views of the spot (${name})`, async (t) => {
+    const extractor = new OnnxExtractor({ manifestPath });
+    await extractor.start();
+    t.teardown(() => extractor.stop());
+    t.ok(consecutiveDwellPairs(stream).length > 50, 'the stream has dwells');
+    const stats = await measureStream(stream, extractor, { pairs: 8 });
+    const { consecutiveDwell: c, independentViews: v } = stats.cosine;
+    t.equal(c.pairs, 8);
+    const consecutive = `consecutive frames of a dwell: mean cosine ${c.mean.toFixed(3)} (min ${c.min.toFixed(3)})`;
+    if (calibrated) t.ok(c.mean >= 0.95, consecutive);
+    t.ok(c.mean > v.mean + 0.02, `${consecutive}; independent views of the same spot: mean cosine ${v.mean.toFixed(3)} (min ${v.min.toFixed(3)})`);
+    t.ok(stats.noSpotShare.glasses! > 0 && stats.noSpotShare.kiosk !== null, 'counts come with the cosines');
+  });
+}
