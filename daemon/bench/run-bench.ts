@@ -11,7 +11,7 @@ import { runRecognizerBench, type RecognizerBenchResult } from './recognizer-ben
 import { runRecognizerScale, type RecognizerScaleResult } from './recognizer-scale.js';
 import { round } from '../util/stats.js';
 
-export const BENCH_SCHEMA = 'enfpire-bench/1';
+export const BENCH_SCHEMA = 'enfpire-bench/2';
 
 export interface BenchOptions {
   /** Model manifest the extractor runs. */

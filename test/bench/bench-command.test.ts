@@ -26,7 +26,7 @@ t.test('the quick bench writes a complete report and a table', async (t) => {
   t.equal(report.schema, BENCH_SCHEMA);
   t.equal(report.quick, true);
   t.match(report.machine, { cpus: Number, cpu_model: String, platform: String, node: String, onnxruntime: String });
-  t.match(report.extractor.model, { id: 'enfpire-gist-int8-v1', dimension: 432, provider: 'cpu' });
+  t.match(report.extractor.model, { id: 'enfpire-mnv2-int8-v1', dimension: 256, provider: 'cpu' }, 'the default model');
   t.same(Object.keys(report.extractor.inputs).sort(), ['jpeg', 'yuv420']);
   t.same(
     Object.keys(report.camera),
@@ -48,9 +48,20 @@ t.test('the quick bench writes a complete report and a table', async (t) => {
 
   const e = report.extractor;
   for (const [kind, k] of Object.entries(e.inputs)) {
+    t.match(k.decode, { mean_ms: Number, p50_ms: Number, p99_ms: Number }, `${kind}: decode floor reported`);
+    for (const x of Object.values(k.decode)) t.ok(Number.isFinite(x) && x > 0, `${kind}: decode floor ${x} ms is positive`);
+    t.ok(k.decode.p50_ms <= k.decode.p99_ms, `${kind}: decode p50 ≤ p99`);
+    const floored = k.pipeline.p50_ms / (k.decode.p50_ms + e.inference.p50_ms);
+    t.ok(close(k.pipeline_over_decode_plus_inference, floored), `${kind}: target ratio is pipeline p50 / (decode p50 + inference p50)`);
+    t.ok(
+      close(k.pipeline_over_decode_plus_inference_mean, k.pipeline.mean_ms / (k.decode.mean_ms + e.inference.mean_ms)),
+      `${kind}: floored mean ratio from the means`,
+    );
     t.ok(close(k.pipeline_over_inference, k.pipeline.p50_ms / e.inference.p50_ms), `${kind}: ratio is pipeline p50 / inference p50`);
     t.ok(close(k.pipeline_over_inference_mean, k.pipeline.mean_ms / e.inference.mean_ms), `${kind}: mean ratio from the means`);
-    t.equal(k.target_met, k.pipeline_over_inference <= e.target_pipeline_over_inference, `${kind}: verdict follows the ratio`);
+    t.ok(k.pipeline_over_decode_plus_inference < k.pipeline_over_inference, `${kind}: a positive floor makes the target ratio the smaller one`);
+    t.equal(e.target_pipeline_over_decode_plus_inference, 1.15);
+    t.equal(k.target_met, k.pipeline_over_decode_plus_inference <= e.target_pipeline_over_decode_plus_inference, `${kind}: verdict follows the floored ratio`);
     t.ok(close(k.fps, 1000 / k.pipeline.mean_ms), `${kind}: fps from the mean`);
     t.ok(k.preprocess.mean_ms < k.pipeline.mean_ms && k.inference_in_pipeline.mean_ms < k.pipeline.mean_ms, `${kind}: parts are smaller than the whole`);
     t.ok(k.preprocess_share > 0 && k.preprocess_share < 1, `${kind}: preprocess share is a fraction`);
@@ -78,7 +89,7 @@ t.test('the quick bench writes a complete report and a table', async (t) => {
   const m = report.memory;
   t.ok(Math.abs(m.rss_growth_second_half_mb - (m.rss_after_mb - m.rss_half_mb)) <= 0.11, 'growth is after minus half (up to rounding)');
 
-  for (const row of ['ORT inference', 'extractor jpeg', 'extractor yuv420', 'camera files', 'recognizer exact', 'recognizer hnsw', 'edge memory']) {
+  for (const row of ['ORT inference', 'extractor jpeg', 'decode floor jpeg', 'extractor yuv420', 'decode floor yuv420', 'camera files', 'recognizer exact', 'recognizer hnsw', 'edge memory']) {
     t.match(printed, row, `table has a ${row} row`);
   }
   t.match(printed, `wrote ${out}`);
