@@ -25,6 +25,8 @@ export interface ExtractorBenchOptions {
   warmup: number;
   executionProviders?: string[];
   intraOpThreads?: number;
+  /** model.threadSpinning (default: the profile schema's); the bare session takes the same. */
+  threadSpinning?: boolean;
 }
 
 type Ms = { mean_ms: number; p50_ms: number; p99_ms: number };
@@ -84,11 +86,12 @@ export async function runExtractorBench(options: ExtractorBenchOptions): Promise
     manifestPath: options.manifestPath,
     executionProviders: options.executionProviders,
     intraOpThreads: options.intraOpThreads,
+    threadSpinning: options.threadSpinning,
   });
   await extractor.start();
   let bare: BareInference | null = null;
   try {
-    bare = await BareInference.create(extractor, options.intraOpThreads);
+    bare = await BareInference.create(extractor);
     const spec = inputSpec(extractor.manifest);
     const tensor = await preprocess(options.inputs.jpeg[0], spec);
     bare.prepare(tensor);
@@ -216,7 +219,7 @@ function decodeFloor(kind: Kind, frames: Frame[], spec: InputSpec): (i: number) 
 
 /**
  * The reference: one ORT session on the same model bytes, provider and session options as OnnxExtractor
- * (graphOptimizationLevel 'all', sequential execution, the same intra-op thread count), timed around
+ * (its `sessionOptions`: optimisation level, sequential execution, intra-op threads, spinning), timed around
  * session.run only.
  */
 class BareInference {
@@ -229,15 +232,10 @@ class BareInference {
     private readonly shape: number[],
   ) {}
 
-  static async create(extractor: OnnxExtractor, intraOpThreads: number | undefined): Promise<BareInference> {
+  static async create(extractor: OnnxExtractor): Promise<BareInference> {
     const manifest = extractor.manifest;
     const model = await readFile(manifest.modelPath);
-    const session = await ort.InferenceSession.create(model, {
-      graphOptimizationLevel: 'all',
-      executionMode: 'sequential',
-      executionProviders: [extractor.executionProvider],
-      ...(intraOpThreads ? { intraOpNumThreads: intraOpThreads } : {}),
-    });
+    const session = await ort.InferenceSession.create(model, extractor.sessionOptions);
     const bare = new BareInference(session, manifest.input.name, manifest.output.name, manifest.input.shape);
     return bare;
   }

@@ -117,6 +117,7 @@ export class EdgeRuntime extends EventEmitter<{ result: [EdgeResult]; query: [Se
       executionProviders: config.model.executionProviders,
       intraOpThreads: config.model.intraOpThreads || undefined,
       graphOptimizationLevel: config.model.graphOptimizationLevel,
+      threadSpinning: config.model.threadSpinning,
       logger,
     });
     this.extractor = extractor;

@@ -22,6 +22,8 @@ export interface OnnxExtractorOptions {
   /** Threads for one inference; default: ONNX Runtime's choice (one per physical core). */
   intraOpThreads?: number;
   graphOptimizationLevel?: 'disabled' | 'basic' | 'extended' | 'all';
+  /** Let ONNX Runtime's worker threads spin after a run, waiting for the next (model.threadSpinning). */
+  threadSpinning?: boolean;
   logger?: Logger;
 }
 
@@ -66,6 +68,23 @@ export class OnnxExtractor implements Extractor {
   get executionProvider(): string {
     this.started();
     return this.provider;
+  }
+
+  /** The options the running session was created with, provider included: what a comparison session must use. */
+  get sessionOptions(): ort.InferenceSession.SessionOptions {
+    this.started();
+    return { ...this.baseSessionOptions(), executionProviders: [this.provider] };
+  }
+
+  private baseSessionOptions(): ort.InferenceSession.SessionOptions {
+    const spinning = this.options.threadSpinning ?? (schemaDefault('edge', 'model.threadSpinning') as boolean);
+    return {
+      graphOptimizationLevel: this.options.graphOptimizationLevel ?? (schemaDefault('edge', 'model.graphOptimizationLevel') as 'all'),
+      executionMode: 'sequential',
+      ...(this.options.intraOpThreads ? { intraOpNumThreads: this.options.intraOpThreads } : {}),
+      // Spinning workers keep cores busy after each run; on a device the next frame's decode needs them.
+      extra: { session: { intra_op: { allow_spinning: spinning ? '1' : '0' } } },
+    };
   }
 
   /** Timings of the most recent successful extract(), or null before the first. */
@@ -145,11 +164,7 @@ export class OnnxExtractor implements Extractor {
    */
   private async createSession(manifest: LoadedManifest, model: Uint8Array): Promise<ort.InferenceSession> {
     const wanted = this.options.executionProviders?.length ? this.options.executionProviders : (schemaDefault('edge', 'model.executionProviders') as string[]);
-    const base: ort.InferenceSession.SessionOptions = {
-      graphOptimizationLevel: this.options.graphOptimizationLevel ?? (schemaDefault('edge', 'model.graphOptimizationLevel') as 'all'),
-      executionMode: 'sequential',
-      ...(this.options.intraOpThreads ? { intraOpNumThreads: this.options.intraOpThreads } : {}),
-    };
+    const base = this.baseSessionOptions();
     const unavailable: string[] = [];
     // ONNX Runtime prints its own coloured lines on stderr (one per provider that fails to load), outside
     // the JSON log. Every failure that matters also comes back as an exception, which is logged below

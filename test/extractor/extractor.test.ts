@@ -120,6 +120,16 @@ t.test('the learned model is int8 (QDQ), at most 4 MB, and gives unit vectors of
   t.ok(Math.abs(norm(f) - 1) < 1e-5 && f.every(Number.isFinite), 'unit and finite');
 });
 
+t.test("worker threads do not spin by default; spinning changes the session's options, not the feature", async (t) => {
+  const quiet = await started(LEARNED, t);
+  const spinning = await started(LEARNED, t, { threadSpinning: true });
+  t.same(quiet.sessionOptions.extra, { session: { intra_op: { allow_spinning: '0' } } }, 'model.threadSpinning defaults to off');
+  t.same(spinning.sessionOptions.extra, { session: { intra_op: { allow_spinning: '1' } } });
+  t.same(quiet.sessionOptions.executionProviders, ['cpu'], 'the provider the session really runs on');
+  const photo = (await samplePhotos()).values().next().value!;
+  t.ok(dot(await quiet.extract(photo), await spinning.extract(photo)) > 0.99999, 'same feature either way');
+});
+
 t.test('a YUV420 frame gives nearly the feature of the same picture as JPEG', async (t) => {
   const x = await started(SHIPPED, t);
   const photos = await samplePhotos();

@@ -149,6 +149,10 @@ export interface EdgeProfile {
      * ONNX Runtime graph optimisation level.
      */
     graphOptimizationLevel: 'disabled' | 'basic' | 'extended' | 'all';
+    /**
+     * Let ONNX Runtime's worker threads spin after each inference, waiting for the next. Off: on a small device the camera decode of the next frame needs those cores (docs/benchmarks.md); turn it on only where the cores are otherwise idle.
+     */
+    threadSpinning: boolean;
   };
   /**
    * What the server may see: the transform that hides the real query among decoys (DESIGN section 4), and which frames never leave the device.
