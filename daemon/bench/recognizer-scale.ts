@@ -11,6 +11,7 @@ import { componentRecall, type ComponentRecall, type RecallSample } from '../loa
 import { onWire, prepareWorkload, type WorkloadOptions } from '../load/workload.js';
 import { Recognizer } from '../recognizer/recognizer.js';
 import { ExactIndex, HnswIndex, defaultIndexOptions, hnswCacheFile } from '../recognizer/spot-index.js';
+import { OnnxScanIndex } from '../recognizer/onnx-scan-index.js';
 import { SpotStore, type StoredSpot } from '../recognizer/spot-store.js';
 import { perturb } from '../privacy/decoys.js';
 import { seededRandom } from '../util/random.js';
@@ -23,6 +24,36 @@ export interface RecognizerScaleOptions extends Omit<WorkloadOptions, 'spots' | 
   sizes: number[];
   /** Timed passes over the query pool per index (default 1). */
   passes?: number;
+  /** exact-onnx: batch sizes and intra-op thread counts measured (default [1, 8, 32, 64] and [1, 2]). */
+  onnxBatches?: number[];
+  onnxThreads?: number[];
+  /** exact-onnx: offered rate and batch waits of the open-loop latency run (default 500 q/s, waits [0, 2] ms). */
+  offeredQps?: number;
+  batchWaits?: number[];
+}
+
+export interface OpenLoopResult {
+  offered_qps: number;
+  answered_qps: number;
+  mean_batch: number;
+  p50_ms: number;
+  p99_ms: number;
+}
+
+/** The batched exact scan in ONNX Runtime (index.kind 'exact-onnx', docs/decisions.md #31). */
+export interface ExactOnnxResult {
+  /** Graph build and session creation, per thread count. */
+  build_ms: number;
+  /** The pool in batches of exactly `batch` queries through `Recognizer.handleQueryAsync`, per thread count. */
+  throughput: { threads: number; batch: number; qps: number; over_hnsw: number; over_exact: number }[];
+  /** Over every batch and thread count: the issue's figure against the exact scan, and replies identical to its. */
+  component_recall: number;
+  same_reply_as_exact: number;
+  /**
+   * Open loop, by index.batchWaitMs, with the shipped maxBatch and threads: queries arrive at `offered_qps` (Poisson),
+   * each timed from when it was due to its answer, so the wait for a batch and any backlog are counted.
+   */
+  latency: Record<`wait_${number}ms`, OpenLoopResult>;
 }
 
 export interface ScaleIndexResult {
@@ -48,6 +79,7 @@ export interface RecognizerScaleResult {
   exact: ScaleIndexResult;
   hnsw: ScaleIndexResult;
   hnsw_speedup: number;
+  exact_onnx: ExactOnnxResult;
   /** HNSW against the exact scan (load/recall.ts); `component_recall` is the issue's figure. */
   recall: ComponentRecall;
   /**
@@ -86,6 +118,7 @@ async function measureSize(spots: number, options: RecognizerScaleOptions): Prom
     const pool = [...w.queries.values()].flat();
     const times = { exact: [] as number[], hnsw: [] as number[] };
     const samples: RecallSample[] = [];
+    const exactReplies: string[][] = [];
     let bytes = 0;
     let real = 0;
     const passes = options.passes ?? 1;
@@ -100,6 +133,7 @@ async function measureSize(spots: number, options: RecognizerScaleOptions): Prom
           const reply = recognizers[kind].handleQuery(query);
           times[kind].push(performance.now() - start);
           if (reply.type !== 'reply') throw new Error(`recognizer scale bench: ${kind} answered ${reply.type}: ${reply.message}`);
+          if (kind === 'exact' && pass === 0) exactReplies[i] = reply.candidates.map((c) => c.id);
           if (kind === 'hnsw' && pass === 0) {
             samples.push({ components: q.components, exact: w.exact.get(q)!, reply: reply.candidates.map((c) => c.id) });
             bytes += encode(reply).length;
@@ -108,6 +142,16 @@ async function measureSize(spots: number, options: RecognizerScaleOptions): Prom
         }
       });
     }
+    const qps = (x: number[]): number => 1000 / summarize(x).mean;
+    const exactOnnx = await measureExactOnnx(
+      store,
+      w.gallery.spots,
+      pool.map((q) => ({ type: 'query', model: w.manifest.id, vector: onWire(q.vector), topM: q.topM })),
+      (i, ids) => ({ components: pool[i].components, exact: w.exact.get(pool[i])!, reply: ids }),
+      exactReplies,
+      { hnsw: qps(times.hnsw), exact: qps(times.exact), maxTopM },
+      options,
+    );
     const plain = plainTop10(w.gallery.spots, exactIndex, hnswIndex, w.manifest.viewVariation?.sigma ?? 0.4);
     const exact = summarize(times.exact);
     const hnsw = summarize(times.hnsw);
@@ -125,6 +169,7 @@ async function measureSize(spots: number, options: RecognizerScaleOptions): Prom
       exact: result(exact, exactBuild),
       hnsw: result(hnsw, hnswBuild),
       hnsw_speedup: round(exact.mean / hnsw.mean),
+      exact_onnx: exactOnnx,
       recall: Object.fromEntries((Object.entries(recall) as [string, number][]).map(([k, v]) => [k, Number.isInteger(v) ? v : round(v)])) as unknown as ComponentRecall,
       plain_top10: plain,
       bytes_per_result: real === 0 ? NaN : Math.round(bytes / real),
@@ -147,4 +192,108 @@ function plainTop10(spots: readonly StoredSpot[], exact: ExactIndex, hnsw: HnswI
   const hnswMs = performance.now() - t0;
   const recall = want.reduce((sum, ids, i) => sum + ids.filter((id) => got[i].includes(id)).length / ids.length, 0) / n;
   return { queries: n, hnsw_recall_at_10: round(recall), hnsw_qps: round((1000 * n) / hnswMs), exact_qps: round((1000 * n) / exactMs) };
+}
+
+async function measureExactOnnx(
+  store: SpotStore,
+  spots: readonly StoredSpot[],
+  queries: QueryMessage[],
+  sample: (i: number, ids: string[]) => RecallSample,
+  exactReplies: string[][],
+  anchors: { hnsw: number; exact: number; maxTopM: number },
+  options: RecognizerScaleOptions,
+): Promise<ExactOnnxResult> {
+  const say = options.progress ?? (() => undefined);
+  const throughput: ExactOnnxResult['throughput'] = [];
+  const samples: RecallSample[] = [];
+  let same = 0;
+  let buildMs = 0;
+  for (const threads of options.onnxThreads ?? [1, 2]) {
+    const t0 = performance.now();
+    // maxBatch above every measured batch: each group below, submitted together, is exactly one product.
+    const index = await OnnxScanIndex.create(spots, { maxBatch: 1024, threads });
+    buildMs = Math.max(buildMs, performance.now() - t0);
+    const recognizer = new Recognizer(store, index, { maxTopM: anchors.maxTopM });
+    try {
+      for (const batch of options.onnxBatches ?? [1, 8, 32, 64]) {
+        say(`exact-onnx over ${spots.length} spots: ${threads} thread(s), batches of ${batch}`);
+        await recognizer.handleQueryAsync(queries[0]);
+        const start = performance.now();
+        const replies: string[][] = [];
+        for (let at = 0; at < queries.length; at += batch) {
+          const answers = await Promise.all(queries.slice(at, at + batch).map((q) => recognizer.handleQueryAsync(q)));
+          for (const a of answers) {
+            if (a.type !== 'reply') throw new Error(`recognizer scale bench: exact-onnx answered ${a.type}: ${a.message}`);
+            replies.push(a.candidates.map((c) => c.id));
+          }
+        }
+        const qps = (1000 * queries.length) / (performance.now() - start);
+        throughput.push({ threads, batch, qps: round(qps), over_hnsw: round(qps / anchors.hnsw), over_exact: round(qps / anchors.exact) });
+        replies.forEach((ids, i) => {
+          samples.push(sample(i, ids));
+          if (ids.length === exactReplies[i].length && ids.every((id, j) => id === exactReplies[i][j])) same++;
+        });
+      }
+    } finally {
+      await index.close();
+    }
+  }
+  const latency: ExactOnnxResult['latency'] = {};
+  for (const batchWaitMs of options.batchWaits ?? [0, 2]) {
+    const index = await OnnxScanIndex.create(spots, { batchWaitMs });
+    try {
+      say(`exact-onnx over ${spots.length} spots: ${options.offeredQps ?? 500} q/s offered, batches wait ${batchWaitMs} ms`);
+      latency[`wait_${batchWaitMs}ms`] = await openLoop(new Recognizer(store, index, { maxTopM: anchors.maxTopM }), index, queries, options.offeredQps ?? 500);
+    } finally {
+      await index.close();
+    }
+  }
+  return {
+    build_ms: round(buildMs),
+    throughput,
+    component_recall: round(componentRecall(samples).component_recall),
+    same_reply_as_exact: round(same / samples.length),
+    latency,
+  };
+}
+
+/** Poisson arrivals at `rate` for about 3 s; each query timed from when it was due. */
+async function openLoop(
+  recognizer: Recognizer,
+  index: OnnxScanIndex,
+  queries: QueryMessage[],
+  rate: number,
+): Promise<OpenLoopResult> {
+  const random = seededRandom(77);
+  const n = Math.max(queries.length, Math.round(rate * 3));
+  const due: number[] = [];
+  for (let i = 0, t = 0; i < n; i++) due.push((t += -Math.log(1 - random.next()) * (1000 / rate)));
+  await recognizer.handleQueryAsync(queries[0]);
+  const latencies: number[] = [];
+  const before = { ...index.counters };
+  const start = performance.now();
+  await new Promise<void>((done, fail) => {
+    let next = 0;
+    const tick = (): void => {
+      const now = performance.now() - start;
+      for (; next < n && due[next] <= now; next++) {
+        const at = due[next];
+        recognizer.handleQueryAsync(queries[next % queries.length]).then(() => {
+          latencies.push(performance.now() - start - at);
+          if (latencies.length === n) done();
+        }, fail);
+      }
+      if (next < n) setTimeout(tick, Math.max(0, due[next] - (performance.now() - start)));
+    };
+    tick();
+  });
+  const seconds = (performance.now() - start) / 1000;
+  const s = summarize(latencies);
+  return {
+    offered_qps: rate,
+    answered_qps: round(n / seconds),
+    mean_batch: round((index.counters.queries - before.queries) / (index.counters.batches - before.batches)),
+    p50_ms: round(s.p50),
+    p99_ms: round(s.p99),
+  };
 }

@@ -47,7 +47,7 @@ export class InProcessServer implements EvalServer {
 
   async query(q: QueryMessage): Promise<ServerAnswer> {
     const sent = encode(q);
-    const answer = this.recognizer.query(this.receive(sent, 'query'));
+    const answer = await this.recognizer.query(this.receive(sent, 'query'));
     const returned = encode(answer);
     const reply = this.receive(returned, 'reply');
     return { reply, queryBytes: sent.length, replyBytes: returned.length };

@@ -20,7 +20,7 @@ export interface RecognizerSnapshot {
   model: string;
   galleryVersion: string;
   spots: number;
-  index: 'exact' | 'hnsw';
+  index: 'exact' | 'hnsw' | 'exact-onnx';
   version: string;
   uptimeSeconds: number;
 }

@@ -11,7 +11,7 @@ import type {
 } from '../transport/messages.js';
 import { schemaDefault } from '../config/load.js';
 import { isFiniteFeature } from '../domain/feature.js';
-import type { SpotIndex } from './spot-index.js';
+import type { SpotHit, SpotIndex } from './spot-index.js';
 import type { SpotStore, SpotStoreMeta, StoredSpot } from './spot-store.js';
 
 export interface RecognizerOptions {
@@ -74,16 +74,35 @@ export class Recognizer {
   }
 
   handleQuery(q: QueryMessage): ReplyMessage | ErrorMessage {
+    const checked = this.checkQuery(q);
+    return typeof checked === 'number' ? this.reply(this.index.search(q.vector, checked)) : checked;
+  }
+
+  /**
+   * The same answer through the index's batched path when it has one (OnnxScanIndex: the queries that arrive together
+   * are scored in one matrix product); otherwise handleQuery's.
+   */
+  async handleQueryAsync(q: QueryMessage): Promise<ReplyMessage | ErrorMessage> {
+    if (!this.index.searchAsync) return this.handleQuery(q);
+    const checked = this.checkQuery(q);
+    return typeof checked === 'number' ? this.reply(await this.index.searchAsync(q.vector, checked)) : checked;
+  }
+
+  /** The reply size (topM clamped to maxTopM) of a well-formed query; the error reply of any other. */
+  private checkQuery(q: QueryMessage): number | ErrorMessage {
     const wrong = this.checkModel(q);
     if (wrong) return wrong;
     if (!isFiniteFeature(q.vector, this.meta.dimension)) {
       return error('bad-request', `vector must hold ${this.meta.dimension} finite numbers`);
     }
     if (typeof q.topM !== 'number' || !(q.topM >= 1)) return error('bad-request', 'topM must be a number ≥ 1');
-    const topM = Math.min(Math.floor(q.topM), this.maxTopM);
+    return Math.min(Math.floor(q.topM), this.maxTopM);
+  }
+
+  private reply(hits: readonly SpotHit[]): ReplyMessage {
     // Ids only, best first: the device holds every spot's feature and service information in its region pack, and
     // computes the scores itself from the query it sent.
-    const candidates: CandidateRef[] = this.index.search(q.vector, topM).map(({ id }) => ({ id }));
+    const candidates: CandidateRef[] = hits.map(({ id }) => ({ id }));
     return { type: 'reply', model: this.meta.model, galleryVersion: this.meta.galleryVersion, candidates };
   }
 
@@ -97,8 +116,8 @@ export class Recognizer {
   }
 
   /** The names transport/recognizer-endpoint.ts's RecognizerHandler calls, so a Recognizer can be passed as is. */
-  query(q: QueryMessage): ReplyMessage | ErrorMessage {
-    return this.handleQuery(q);
+  query(q: QueryMessage): ReplyMessage | ErrorMessage | Promise<ReplyMessage | ErrorMessage> {
+    return this.index.searchAsync ? this.handleQueryAsync(q) : this.handleQuery(q);
   }
 
   region(r: RegionRequestMessage): RegionPackMessage | ErrorMessage {

@@ -11,7 +11,7 @@ import type { Logger } from '../util/log.js';
 import { createRecognizerMetrics, type RecognizerMetrics } from './metrics.js';
 import { MetricsServer, type RecognizerHealth } from './metrics-server.js';
 import { Recognizer } from './recognizer.js';
-import { createSpotIndex, hnswCacheFile } from './spot-index.js';
+import { hnswCacheFile, openSpotIndex, type SpotIndex } from './spot-index.js';
 import { SpotStore } from './spot-store.js';
 
 export interface RecognizerServiceOptions {
@@ -29,6 +29,7 @@ export interface RecognizerServiceOptions {
  */
 export class RecognizerService {
   private store: SpotStore | undefined;
+  private index: SpotIndex | undefined;
   private endpoint: RecognizerEndpoint | undefined;
   private readonly notifier: SystemdNotifier;
   private watchdogTimer: NodeJS.Timeout | undefined;
@@ -59,7 +60,8 @@ export class RecognizerService {
     const meta = store.meta();
     const indexOptions = { ...config.index, cacheFile: undefined as string | undefined };
     if (config.index.kind === 'hnsw' && config.index.cacheGraph) indexOptions.cacheFile = hnswCacheFile(config.gallery, meta.galleryVersion, config.index);
-    const index = createSpotIndex(store.all(), indexOptions);
+    const index = await openSpotIndex(store.all(), indexOptions);
+    this.index = index;
     this.serving = { model: meta.model, galleryVersion: meta.galleryVersion, spots: index.size };
     const recognizer = new Recognizer(store, index, { maxTopM: config.maxTopM });
     // Bound before the broker connection, so a bad metrics.listen fails fast and /healthz answers 503 meanwhile.
@@ -151,12 +153,14 @@ export class RecognizerService {
     await this.close();
   }
 
-  /** Closes whatever start() opened: the broker connection, the metrics listener, the gallery. */
+  /** Closes whatever start() opened: the broker connection, the metrics listener, the index, the gallery. */
   private async close(): Promise<void> {
     await this.endpoint?.stop();
     this.endpoint = undefined;
     await this.metricsServer?.stop();
     this.metricsServer = undefined;
+    await this.index?.close?.();
+    this.index = undefined;
     this.store?.close();
     this.store = undefined;
   }

@@ -6,6 +6,13 @@ import { normalize } from '../util/vector.js';
 /** Nearest spots to a vector by cosine similarity, best first. */
 export interface SpotIndex {
   search(vector: Float32Array, m: number): SpotHit[];
+  /**
+   * The same answer, later: an index that scores the queries arriving together in one batch (OnnxScanIndex) offers
+   * this, and the recognizer then answers queries through it.
+   */
+  searchAsync?(vector: Float32Array, m: number): Promise<SpotHit[]>;
+  /** Releases what the index holds outside the JS heap. */
+  close?(): Promise<void>;
   readonly size: number;
 }
 
@@ -27,15 +34,16 @@ export interface IndexEntry {
 export class ExactIndex implements SpotIndex {
   readonly size: number;
   readonly dimension: number;
-  private readonly ids: string[];
-  private readonly matrix: Float32Array;
+  readonly ids: readonly string[];
+  /** The unit rows, row-major [size, dimension]. */
+  readonly rows: Float32Array;
 
   constructor(entries: readonly IndexEntry[]) {
     this.size = entries.length;
     this.dimension = checkEntries(entries);
     this.ids = entries.map((e) => e.id);
-    this.matrix = new Float32Array(this.size * this.dimension);
-    entries.forEach((e, i) => this.matrix.set(normalize(e.feature), i * this.dimension));
+    this.rows = new Float32Array(this.size * this.dimension);
+    entries.forEach((e, i) => this.rows.set(normalize(e.feature), i * this.dimension));
   }
 
   search(vector: Float32Array, m: number): SpotHit[] {
@@ -44,7 +52,7 @@ export class ExactIndex implements SpotIndex {
     if (!(k > 0)) return [];
     const q = normalize(vector);
     const d = this.dimension;
-    const matrix = this.matrix;
+    const matrix = this.rows;
     const top = new TopK(k);
     for (let row = 0, offset = 0; row < this.size; row++, offset += d) {
       let s = 0;
@@ -188,10 +196,22 @@ export function hnswCacheFile(galleryPath: string, galleryVersion: string, optio
   return `${galleryPath}.hnsw-${galleryVersion}-${options.space ?? 'ip'}-m${options.m ?? d.m}-c${options.efConstruction ?? d.efConstruction}-s${options.seed ?? 100}.bin`;
 }
 
-export type SpotIndexKind = 'exact' | 'hnsw';
+export type SpotIndexKind = 'exact' | 'hnsw' | 'exact-onnx';
 
-export function createSpotIndex(entries: readonly IndexEntry[], options: { kind: SpotIndexKind } & HnswOptions): SpotIndex {
+/** The synchronous kinds. */
+export function createSpotIndex(entries: readonly IndexEntry[], options: { kind: 'exact' | 'hnsw' } & HnswOptions): SpotIndex {
   return options.kind === 'hnsw' ? new HnswIndex(entries, options) : new ExactIndex(entries);
+}
+
+/** Any kind: 'exact-onnx' (onnx-scan-index.ts) opens an ONNX Runtime session, so this one is asynchronous. */
+export async function openSpotIndex(
+  entries: readonly IndexEntry[],
+  options: { kind: SpotIndexKind } & HnswOptions & { maxBatch?: number; batchWaitMs?: number; threads?: number },
+): Promise<SpotIndex> {
+  if (options.kind !== 'exact-onnx') return createSpotIndex(entries, { ...options, kind: options.kind });
+  // Loaded only when asked for: ONNX Runtime is not needed by the other kinds.
+  const { OnnxScanIndex } = await import('./onnx-scan-index.js');
+  return OnnxScanIndex.create(entries, options);
 }
 
 function checkEntries(entries: readonly IndexEntry[]): number {

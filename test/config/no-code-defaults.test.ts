@@ -32,6 +32,7 @@ const GUARDED: Record<string, string[]> = {
   'daemon/gallery/sqlite-gallery.ts': ['maxResults', 'DEFAULT_MAX_RESULTS'],
   'daemon/recognizer/recognizer.ts': ['maxTopM'],
   'daemon/recognizer/spot-index.ts': ['efSearch', 'efPerCandidate', 'm', 'efConstruction'],
+  'daemon/recognizer/onnx-scan-index.ts': ['maxBatch', 'batchWaitMs', 'threads'],
 };
 
 /** A literal (number, string, boolean) given as the default of `name`: `name ?? 4`, `name = 4`, `name = 'x'`. */

@@ -46,7 +46,7 @@ export async function startScriptedRecognizer(
       query: (q): ReplyMessage | ErrorMessage | Promise<ErrorMessage> => {
         const index = queries.push(q) - 1;
         const rule = fail(index, q);
-        if (!rule) return recognizer.query(q);
+        if (!rule) return recognizer.handleQuery(q);
         if (rule === 'silent') {
           silenced.push(index);
           return new Promise((resolve) => held.push(() => resolve({ type: 'error', code: 'internal', message: 'scripted silence' })));

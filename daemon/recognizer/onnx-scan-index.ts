@@ -1,0 +1,206 @@
+import * as ort from 'onnxruntime-node';
+import { schemaDefaults } from '../config/load.js';
+import { normalize } from '../util/vector.js';
+import { buildScanGraph } from './scan-graph.js';
+import { ExactIndex, type IndexEntry, type SpotHit, type SpotIndex } from './spot-index.js';
+
+export interface OnnxScanOptions {
+  /** Most queries scored by one matrix product (index.maxBatch). */
+  maxBatch?: number;
+  /**
+   * How long the first query of a batch waits for others (index.batchWaitMs); 0 closes the batch as soon as the
+   * queries that arrived together are in (the next turn of the event loop).
+   */
+  batchWaitMs?: number;
+  /** ONNX Runtime intra-op threads (index.threads). */
+  threads?: number;
+}
+
+/** The batching settings the index starts from when none are given: the schema's. */
+export function defaultScanOptions(): Required<OnnxScanOptions> {
+  const d = schemaDefaults('recognizer', 'index');
+  return { maxBatch: d.maxBatch as number, batchWaitMs: d.batchWaitMs as number, threads: d.threads as number };
+}
+
+interface Pending {
+  query: Float32Array;
+  k: number;
+  resolve: (hits: SpotHit[]) => void;
+  reject: (err: Error) => void;
+}
+
+/**
+ * The exact scan as one batched matrix product in ONNX Runtime (docs/decisions.md #31): the queries that arrive
+ * together are stacked into Q[B, D], scored against the whole gallery in one Gemm and cut to the best in the same graph
+ * (TopK), so only [B, topM] scores and rows come back to JS. Exact, so its component recall is 1 by definition; and
+ * it returns exactly what ExactIndex returns: the rows whose float32 scores are too close to order are scored again
+ * as ExactIndex scores them (exactOrder).
+ *
+ * `searchAsync` is the batched path the recognizer answers queries on; `search` (synchronous, one query) scans in JS
+ * as ExactIndex does, for callers that cannot wait.
+ */
+export class OnnxScanIndex implements SpotIndex {
+  readonly size: number;
+  readonly dimension: number;
+  readonly options: Required<OnnxScanOptions>;
+  /**
+   * Matrix products run and the queries they answered (their ratio is the mean batch); queries that were scanned in
+   * JS instead because float32 rounding left their cut undecided (exactOrder).
+   */
+  readonly counters = { batches: 0, queries: 0, fallbacks: 0 };
+  private readonly ids: readonly string[];
+  private queue: Pending[] = [];
+  private running = false;
+  private timer: NodeJS.Timeout | NodeJS.Immediate | undefined;
+  private closed = false;
+
+  private constructor(
+    private readonly exact: ExactIndex,
+    private readonly session: ort.InferenceSession | undefined,
+    options: Required<OnnxScanOptions>,
+  ) {
+    this.size = exact.size;
+    this.dimension = exact.dimension;
+    this.ids = exact.ids;
+    this.options = options;
+  }
+
+  /** Builds the graph with this gallery as its constant and opens a session over it. */
+  static async create(entries: readonly IndexEntry[], options: OnnxScanOptions = {}): Promise<OnnxScanIndex> {
+    const d = defaultScanOptions();
+    const settings = {
+      maxBatch: options.maxBatch ?? d.maxBatch,
+      batchWaitMs: options.batchWaitMs ?? d.batchWaitMs,
+      threads: options.threads ?? d.threads,
+    };
+    for (const [name, v] of Object.entries(settings)) {
+      if (!(Number.isFinite(v) && v >= (name === 'batchWaitMs' ? 0 : 1))) throw new RangeError(`index.${name} must be a positive number, not ${v}`);
+    }
+    if (!Number.isInteger(settings.maxBatch) || !Number.isInteger(settings.threads)) throw new RangeError('index.maxBatch and index.threads must be integers');
+    const exact = new ExactIndex(entries);
+    let session: ort.InferenceSession | undefined;
+    if (exact.size > 0 && exact.dimension > 0) {
+      const model = buildScanGraph({ gallery: exact.rows, rows: exact.size, dimension: exact.dimension });
+      session = await ort.InferenceSession.create(model, {
+        intraOpNumThreads: settings.threads,
+        interOpNumThreads: 1,
+        executionMode: 'sequential',
+        graphOptimizationLevel: 'all',
+      });
+    }
+    return new OnnxScanIndex(exact, session, settings);
+  }
+
+  search(vector: Float32Array, m: number): SpotHit[] {
+    return this.exact.search(vector, m);
+  }
+
+  /** One query's best m, scored in the next batch. */
+  searchAsync(vector: Float32Array, m: number): Promise<SpotHit[]> {
+    if (this.dimension > 0 && vector.length !== this.dimension) {
+      return Promise.reject(new RangeError(`query has ${vector.length} dimensions, the index ${this.dimension}`));
+    }
+    const k = Math.min(Math.floor(m), this.size);
+    if (!(k > 0) || !this.session) return Promise.resolve([]);
+    if (this.closed) return Promise.reject(new Error('the index is closed'));
+    return new Promise((resolve, reject) => {
+      this.queue.push({ query: normalize(vector), k, resolve, reject });
+      this.schedule();
+    });
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    this.clearTimer();
+    for (const p of this.queue.splice(0)) p.reject(new Error('the index is closed'));
+    while (this.running) await new Promise((r) => setImmediate(r));
+    await this.session?.release();
+  }
+
+  /** A full batch goes now; otherwise the first query of a batch starts the wait. One batch runs at a time. */
+  private schedule(): void {
+    if (this.running || this.queue.length === 0) return;
+    if (this.queue.length >= this.options.maxBatch) {
+      this.clearTimer();
+      void this.flush();
+    } else if (this.timer === undefined) {
+      const flush = (): void => {
+        this.timer = undefined;
+        void this.flush();
+      };
+      this.timer = this.options.batchWaitMs > 0 ? setTimeout(flush, this.options.batchWaitMs) : setImmediate(flush);
+    }
+  }
+
+  private clearTimer(): void {
+    if (this.timer === undefined) return;
+    clearTimeout(this.timer as NodeJS.Timeout);
+    clearImmediate(this.timer as NodeJS.Immediate);
+    this.timer = undefined;
+  }
+
+  private async flush(): Promise<void> {
+    if (this.running || this.queue.length === 0) return;
+    this.running = true;
+    const batch = this.queue.splice(0, this.options.maxBatch);
+    try {
+      const hits = await this.run(batch);
+      batch.forEach((p, i) => p.resolve(hits[i]));
+    } catch (err) {
+      for (const p of batch) p.reject(err as Error);
+    } finally {
+      this.running = false;
+      this.schedule();
+    }
+  }
+
+  private async run(batch: Pending[]): Promise<SpotHit[][]> {
+    const d = this.dimension;
+    const queries = new Float32Array(batch.length * d);
+    batch.forEach((p, i) => queries.set(p.query, i * d));
+    // A few rows beyond the deepest ask, so a row that float32 rounding put just below the cut can still be seen.
+    const k = Math.min(this.size, batch.reduce((most, p) => Math.max(most, p.k), 0) + MARGIN);
+    const out = await this.session!.run({
+      queries: new ort.Tensor('float32', queries, [batch.length, d]),
+      k: new ort.Tensor('int64', BigInt64Array.of(BigInt(k)), [1]),
+    });
+    this.counters.batches++;
+    this.counters.queries += batch.length;
+    const scores = out.scores.data as Float32Array;
+    const rows = out.indices.data as BigInt64Array;
+    return batch.map((p, i) => this.exactOrder(p, scores.subarray(i * k, (i + 1) * k), rows.subarray(i * k, (i + 1) * k)));
+  }
+
+  /**
+   * ExactIndex's answer from the float32 best-first list: rows whose float32 score is within the rounding bound of a
+   * neighbour's are scored again as ExactIndex scores them (float64 sums of the same float32 values) and the list is
+   * ordered by those, ties to the lower row. A row further than the bound from its neighbours cannot change places
+   * with them. Should the rows within the bound of the cut run past the list, the query is scanned in JS instead.
+   */
+  private exactOrder(p: Pending, scores: Float32Array, rows: BigInt64Array): SpotHit[] {
+    const n = scores.length;
+    const bound = 2 * this.dimension * 2 ** -24;
+    if (n < this.size && p.k < n && scores[n - 1] >= scores[p.k - 1] - bound) {
+      this.counters.fallbacks++;
+      return this.exact.search(p.query, p.k);
+    }
+    const hits = Array.from({ length: n }, (_, j) => ({ row: Number(rows[j]), score: scores[j] }));
+    for (let j = 0; j < n; j++) {
+      const near = (j > 0 && scores[j - 1] - scores[j] < bound) || (j + 1 < n && scores[j] - scores[j + 1] < bound);
+      if (near) hits[j].score = this.exactScore(p.query, hits[j].row);
+    }
+    hits.sort((a, b) => b.score - a.score || a.row - b.row);
+    return hits.slice(0, p.k).map((h) => ({ id: this.ids[h.row], score: h.score }));
+  }
+
+  private exactScore(q: Float32Array, row: number): number {
+    const d = this.dimension;
+    const matrix = this.exact.rows;
+    let s = 0;
+    for (let j = 0, offset = row * d; j < d; j++) s += matrix[offset + j] * q[j];
+    return s;
+  }
+}
+
+/** Rows asked beyond the deepest query of a batch (see exactOrder). */
+const MARGIN = 16;
