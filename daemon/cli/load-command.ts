@@ -15,13 +15,14 @@ export const LOAD_OPTIONS = {
   out: { type: 'string' },
   broker: { type: 'string' },
   roll: { type: 'boolean', default: false },
+  index: { type: 'string', default: 'hnsw' },
   warmup: { type: 'string' },
   pool: { type: 'string' },
   seed: { type: 'string', default: '1' },
 } as const satisfies CommandOptions;
 
 /**
- * `enfpire load --spots N --devices D --rate R --recognizers K --minutes M --out FILE.json [--broker URL] [--roll]`
+ * `enfpire load --spots N --devices D --rate R --recognizers K --minutes M --out FILE.json [--broker URL] [--roll] [--index hnsw|exact-onnx]`
  * (DESIGN §9): many simulated devices through a real broker against K recognizers of one shared group. The report's
  * keys are documented in docs/scaling.md; progress goes to stderr, one summary line to stdout.
  */
@@ -31,6 +32,9 @@ export async function runLoadCommand(args: string[], write: (text: string) => vo
   if (values.broker !== undefined && !/^mqtts?:\/\/[^\s/]+/.test(values.broker)) {
     throw new UserError(`load: --broker must be an mqtt:// or mqtts:// URL, not '${values.broker}'.`);
   }
+  const kind = values.index;
+  if (kind !== 'hnsw' && kind !== 'exact-onnx') throw new UserError(`load: --index must be hnsw or exact-onnx, not '${kind}'.`);
+  const index: 'hnsw' | 'exact-onnx' = kind;
   // --recognizers 1,2,4 measures each group size in turn against one workload (runLoadSeries).
   const sizes = values.recognizers.split(',').map((k) => number('recognizers', k, 1, 64, true));
   const options = {
@@ -40,6 +44,7 @@ export async function runLoadCommand(args: string[], write: (text: string) => vo
     minutes: number('minutes', values.minutes, 0.05, 24 * 60),
     brokerUrl: values.broker,
     roll: values.roll,
+    index,
     warmupSeconds: values.warmup === undefined ? undefined : number('warmup', values.warmup, 0, 3600),
     poolSize: values.pool === undefined ? undefined : number('pool', values.pool, 10, 100_000, true),
     seed: number('seed', values.seed, 0, 2 ** 31, true),

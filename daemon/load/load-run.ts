@@ -39,6 +39,8 @@ export interface LoadOptions extends Omit<WorkloadOptions, 'nextEdition' | 'maxR
    * extended to 10 s past the roll's end if it would end sooner.
    */
   roll?: boolean;
+  /** The recognizers' index.kind (default 'hnsw'); 'exact-onnx' is the batched exact scan (docs/decisions.md #31). */
+  index?: 'hnsw' | 'exact-onnx';
   /** Untimed seconds before measuring; default min(10, a tenth of the run). */
   warmupSeconds?: number;
   /** A workload prepared already (runLoadSeries measures several group sizes against one). */
@@ -99,7 +101,8 @@ export interface LoadReport {
   rate_per_device: number;
   top_m: { mean: number; max: number };
   gallery: { version: string; real_spots: number; synthetic_spots: number; region_size: number; photos: number };
-  index: { kind: 'hnsw'; efSearch: number; efPerCandidate: number; m: number; efConstruction: number };
+  /** The recognizers' index: its kind and the HNSW settings (read only by 'hnsw'). */
+  index: { kind: 'hnsw' | 'exact-onnx'; efSearch: number; efPerCandidate: number; m: number; efConstruction: number };
   /** Queries taken by each recognizer process (the group's split). */
   per_recognizer_queries: number[];
   broker: string;
@@ -206,21 +209,22 @@ export async function runLoad(options: LoadOptions): Promise<LoadReport> {
       broker = await startMosquitto({ extraConfig: [`max_queued_messages ${BROKER_QUEUE}`] });
     }
     const url = options.brokerUrl ?? broker!.url;
-    const indexSettings = { kind: 'hnsw' as const, ...defaultIndexOptions() };
+    const indexSettings = { kind: options.index ?? ('hnsw' as const), ...defaultIndexOptions() };
     const profile = async (name: string, gallery: string) => {
       const path = join(dir, `${name}.yaml`);
-      await writeFile(path, stringify({ broker: { url }, group: 'enfpire-load', gallery, model: manifestPath, index: { kind: 'hnsw' }, log: { level: 'error' } }));
+      await writeFile(path, stringify({ broker: { url }, group: 'enfpire-load', gallery, model: manifestPath, index: { kind: indexSettings.kind }, log: { level: 'error' } }));
       return path;
     };
     // The graphs are built here, before anything is timed, and kept beside the galleries where the recognizers read
     // them: an operator builds the next edition's graph before rolling it out, not while the group serves.
     for (const g of [w.gallery, w.next]) {
-      if (!g) continue;
+      if (!g || indexSettings.kind !== 'hnsw') continue;
       say(`HNSW graph of gallery ${g.version} (once; then read from its file)`);
       new HnswIndex(g.spots, { ...indexSettings, cacheFile: hnswCacheFile(g.path, g.version, indexSettings) });
     }
     const profileV1 = await profile('recognizer-e1', w.gallery.path);
-    say(`recognizer 1 of ${options.recognizers}: loading the gallery and its HNSW graph (built once, then cached beside the gallery)`);
+    const what = indexSettings.kind === 'hnsw' ? 'its HNSW graph (built once, then cached beside the gallery)' : 'its ONNX Runtime session';
+    say(`recognizer 1 of ${options.recognizers}: loading the gallery and ${what}`);
     recognizers.push(await SoakChild.start('recognizer', profileV1, 60 * 60_000));
     recognizers.push(...(await Promise.all(Array.from({ length: options.recognizers - 1 }, () => SoakChild.start('recognizer', profileV1, 60 * 60_000)))));
 
