@@ -11,7 +11,8 @@ import type { Logger } from '../util/log.js';
 import { createRecognizerMetrics, type RecognizerMetrics } from './metrics.js';
 import { MetricsServer, type RecognizerHealth } from './metrics-server.js';
 import { Recognizer } from './recognizer.js';
-import { hnswCacheFile, openSpotIndex, type SpotIndex } from './spot-index.js';
+import { openSpotIndex } from './open-spot-index.js';
+import { hnswCacheFile, type SpotIndex } from './spot-index.js';
 import { SpotStore } from './spot-store.js';
 
 export interface RecognizerServiceOptions {

@@ -203,17 +203,6 @@ export function createSpotIndex(entries: readonly IndexEntry[], options: { kind:
   return options.kind === 'hnsw' ? new HnswIndex(entries, options) : new ExactIndex(entries);
 }
 
-/** Any kind: 'exact-onnx' (onnx-scan-index.ts) opens an ONNX Runtime session, so this one is asynchronous. */
-export async function openSpotIndex(
-  entries: readonly IndexEntry[],
-  options: { kind: SpotIndexKind } & HnswOptions & { maxBatch?: number; batchWaitMs?: number; threads?: number },
-): Promise<SpotIndex> {
-  if (options.kind !== 'exact-onnx') return createSpotIndex(entries, { ...options, kind: options.kind });
-  // Loaded only when asked for: ONNX Runtime is not needed by the other kinds.
-  const { OnnxScanIndex } = await import('./onnx-scan-index.js');
-  return OnnxScanIndex.create(entries, options);
-}
-
 function checkEntries(entries: readonly IndexEntry[]): number {
   const dimension = entries[0]?.feature.length ?? 0;
   const ids = new Set<string>();
