@@ -43,7 +43,7 @@ export const EVAL_OPTIONS = {
  *   [--real-component stand-in|frame]
  *   [--camera continuous|photos] [--broker mqtt://…] [--record FILE] [--plot FILE.png]
  *   [--model MANIFEST] [--candidates C] [--max-candidates N] [--threshold T] [--offgallery DIR] [--time virtual|wall] [--rotate MINUTES]
- *   [--no-cache]`: candidates, threshold, decoys, mode, rate and rotation default to the edge profile's defaults. Progress on stderr, the report written atomically to FILE.json, one summary line on stdout.
+ *   [--no-cache]`: candidates, decoys, mode, rate and rotation default to the edge profile's defaults, the threshold to the model manifest's. Progress on stderr, the report written atomically to FILE.json, one summary line on stdout.
  */
 export async function runEvalCommand(args: string[]): Promise<number> {
   const { values } = parseCommandArgs('eval', args, EVAL_OPTIONS);
