@@ -8,7 +8,10 @@ import { silentLogger, type Logger } from '../util/log.js';
 import type { Gallery, ResultRecord, SpotRecord } from './types.js';
 
 export interface SqliteGalleryOptions {
-  /** Results kept in the history; older ones are deleted as new ones arrive (gallery.historyLimit: required, its default is the schema's). */
+  /**
+   * Results kept in the history; older ones are deleted as new ones arrive (gallery.historyLimit: required, its
+   * default is the schema's). 0 keeps none: results are never written.
+   */
   maxResults: number;
   /**
    * How long a result stays in the history, ms (DESIGN §4, "the device keeps no trail"); older ones are deleted on
@@ -92,7 +95,7 @@ export class SqliteGallery implements Gallery {
   constructor(path: string, options: SqliteGalleryOptions) {
     this.path = path;
     this.log = options.logger ?? silentLogger();
-    this.maxResults = positiveInteger('maxResults', options.maxResults);
+    this.maxResults = nonNegativeInteger('maxResults', options.maxResults);
     this.maxSpots = positiveInteger('maxSpots', options.maxSpots ?? DEFAULT_MAX_SPOTS);
     this.maxResultAgeMs = options.maxResultAgeMs ?? Infinity;
     if (!(this.maxResultAgeMs > 0)) throw new RangeError(`maxResultAgeMs must be > 0, got ${options.maxResultAgeMs}`);
@@ -152,6 +155,8 @@ export class SqliteGallery implements Gallery {
     }
     if (!Number.isFinite(result.score)) throw new TypeError('result.score must be a finite number');
     if (result.label !== undefined && typeof result.label !== 'string') throw new TypeError('result.label must be a string');
+    // A device that keeps no history writes none: not even a row deleted in the same transaction.
+    if (this.maxResults === 0) return;
     this.db.transaction(() => {
       this.stmt.insertResult.run(result.at, result.spotId, result.score, result.label ?? null);
       this.stmt.pruneResults.run(this.maxResults);
@@ -273,6 +278,11 @@ function prepareStatements(db: SqliteDatabase) {
       'SELECT gallery_version, payload FROM region_packs WHERE region = ? AND model = ?',
     ),
   };
+}
+
+function nonNegativeInteger(name: string, value: number): number {
+  if (!Number.isInteger(value) || value < 0) throw new RangeError(`${name} must be an integer >= 0, got ${value}`);
+  return value;
 }
 
 function positiveInteger(name: string, value: number): number {

@@ -204,7 +204,23 @@ t.test('open errors are UserErrors naming the path', async (t) => {
   f.close();
   t.throws(() => new SqliteGallery(future, { maxResults: 10_000 }), { name: 'UserError', message: /schema version 99 but this build knows only up to 1/ });
 
-  t.throws(() => new SqliteGallery(join(dir, 'ok.db'), { maxResults: 0 }), RangeError);
+  t.throws(() => new SqliteGallery(join(dir, 'ok.db'), { maxResults: -1 }), RangeError);
+  t.throws(() => new SqliteGallery(join(dir, 'ok.db'), { maxResults: 1.5 }), RangeError);
+});
+
+t.test('gallery.historyLimit 0 (the schema allows it: "keeps none") keeps no history, and writes none', async (t) => {
+  const path = join(t.testdir(), 'g.db');
+  const kept = new SqliteGallery(path, { maxResults: 5 });
+  kept.recordResult({ at: 1, spotId: 's1', score: 0.9 });
+  kept.close();
+  const g = new SqliteGallery(path, { maxResults: 0 });
+  t.equal(rowCount(path, 'results'), 0, 'what an earlier run kept is pruned on open');
+  g.recordResult({ at: 2, spotId: 's2', score: 0.8 });
+  t.same(g.history(), []);
+  t.same(g.history(10), []);
+  g.close();
+  t.equal(rowCount(path, 'results'), 0);
+  t.notOk(readFileSync(path).includes('s2'), 'the spot id never reached the file');
 });
 
 t.test('a cached region pack keeps each spot view model, so decoys after a restart are drawn like fresh ones', async (t) => {
