@@ -1,6 +1,6 @@
 import * as ort from 'onnxruntime-node';
 import { schemaDefaults } from '../config/load.js';
-import { normalize } from '../util/vector.js';
+import { dot, normalize } from '../util/vector.js';
 import { buildScanGraph } from './scan-graph.js';
 import { ExactIndex, type IndexEntry, type SpotHit, type SpotIndex } from './spot-index.js';
 
@@ -193,12 +193,10 @@ export class OnnxScanIndex implements SpotIndex {
     return hits.slice(0, p.k).map((h) => ({ id: this.ids[h.row], score: h.score }));
   }
 
+  /** The row's score as ExactIndex computes it: the same float32 products summed in float64, in the same order. */
   private exactScore(q: Float32Array, row: number): number {
     const d = this.dimension;
-    const matrix = this.exact.rows;
-    let s = 0;
-    for (let j = 0, offset = row * d; j < d; j++) s += matrix[offset + j] * q[j];
-    return s;
+    return dot(this.exact.rows.subarray(row * d, (row + 1) * d), q);
   }
 }
 
