@@ -11,7 +11,7 @@ import { componentRecall, type ComponentRecall, type RecallSample } from '../loa
 import { onWire, prepareWorkload, type WorkloadOptions } from '../load/workload.js';
 import { Recognizer } from '../recognizer/recognizer.js';
 import { ExactIndex, HnswIndex, defaultIndexOptions, hnswCacheFile } from '../recognizer/spot-index.js';
-import { OnnxScanIndex } from '../recognizer/onnx-scan-index.js';
+import { OnnxScanIndex, defaultScanOptions, type OnnxScanOptions } from '../recognizer/onnx-scan-index.js';
 import { SpotStore, type StoredSpot } from '../recognizer/spot-store.js';
 import { perturb } from '../privacy/decoys.js';
 import { seededRandom } from '../util/random.js';
@@ -24,12 +24,14 @@ export interface RecognizerScaleOptions extends Omit<WorkloadOptions, 'spots' | 
   sizes: number[];
   /** Timed passes over the query pool per index (default 1). */
   passes?: number;
-  /** exact-onnx: batch sizes and intra-op thread counts measured (default [1, 8, 32, 64] and [1, 2]). */
+  /** exact-onnx and int8-onnx: batch sizes and intra-op thread counts measured (default [1, 8, 32, 64] and [1, 2]). */
   onnxBatches?: number[];
   onnxThreads?: number[];
-  /** exact-onnx: offered rate and batch waits of the open-loop latency run (default 500 q/s, waits [0, 2] ms). */
+  /** exact-onnx and int8-onnx: offered rate and batch waits of the open-loop latency run (default 500 q/s, waits [0, 2] ms). */
   offeredQps?: number;
   batchWaits?: number[];
+  /** int8-onnx: shortlist margins measured at the shipped batch and threads (default [0, 16, 32, 64, 128, 256]). */
+  int8Margins?: number[];
 }
 
 export interface OpenLoopResult {
@@ -40,9 +42,12 @@ export interface OpenLoopResult {
   p99_ms: number;
 }
 
-/** The batched exact scan in ONNX Runtime (index.kind 'exact-onnx', docs/decisions.md #31). */
-export interface ExactOnnxResult {
-  /** Graph build and session creation, per thread count. */
+/**
+ * The batched scan in ONNX Runtime: index.kind 'exact-onnx' (float32, docs/decisions.md #31) or 'int8-onnx' (int8
+ * product, shortlist re-scored exactly, #32), measured in the same rounds, alternating which goes first.
+ */
+export interface OnnxScanResult {
+  /** Graph build and session creation, the slower thread count. */
   build_ms: number;
   /** The pool in batches of exactly `batch` queries through `Recognizer.handleQueryAsync`, per thread count. */
   throughput: { threads: number; batch: number; qps: number; over_hnsw: number; over_exact: number }[];
@@ -54,6 +59,13 @@ export interface ExactOnnxResult {
    * each timed from when it was due to its answer, so the wait for a batch and any backlog are counted.
    */
   latency: Record<`wait_${number}ms`, OpenLoopResult>;
+}
+
+/** int8-onnx: the figures above at the shipped shortlist margin, and the margin's trade of speed for recall. */
+export interface Int8OnnxResult extends OnnxScanResult {
+  shortlist_margin: number;
+  /** Per margin, the pool in batches of the shipped maxBatch at the shipped threads; exact-onnx measured alongside. */
+  margins: { margin: number; qps: number; over_exact_onnx: number; component_recall: number; same_reply_as_exact: number }[];
 }
 
 export interface ScaleIndexResult {
@@ -79,7 +91,8 @@ export interface RecognizerScaleResult {
   exact: ScaleIndexResult;
   hnsw: ScaleIndexResult;
   hnsw_speedup: number;
-  exact_onnx: ExactOnnxResult;
+  exact_onnx: OnnxScanResult;
+  int8_onnx: Int8OnnxResult;
   /** HNSW against the exact scan (load/recall.ts); `component_recall` is the issue's figure. */
   recall: ComponentRecall;
   /**
@@ -143,7 +156,7 @@ async function measureSize(spots: number, options: RecognizerScaleOptions): Prom
       });
     }
     const qps = (x: number[]): number => 1000 / summarize(x).mean;
-    const exactOnnx = await measureExactOnnx(
+    const onnx = await measureOnnxScans(
       store,
       w.gallery.spots,
       pool.map((q) => ({ type: 'query', model: w.manifest.id, vector: onWire(q.vector), topM: q.topM })),
@@ -169,7 +182,8 @@ async function measureSize(spots: number, options: RecognizerScaleOptions): Prom
       exact: result(exact, exactBuild),
       hnsw: result(hnsw, hnswBuild),
       hnsw_speedup: round(exact.mean / hnsw.mean),
-      exact_onnx: exactOnnx,
+      exact_onnx: onnx.float32,
+      int8_onnx: onnx.int8,
       recall: Object.fromEntries((Object.entries(recall) as [string, number][]).map(([k, v]) => [k, Number.isInteger(v) ? v : round(v)])) as unknown as ComponentRecall,
       plain_top10: plain,
       bytes_per_result: real === 0 ? NaN : Math.round(bytes / real),
@@ -194,7 +208,12 @@ function plainTop10(spots: readonly StoredSpot[], exact: ExactIndex, hnsw: HnswI
   return { queries: n, hnsw_recall_at_10: round(recall), hnsw_qps: round((1000 * n) / hnswMs), exact_qps: round((1000 * n) / exactMs) };
 }
 
-async function measureExactOnnx(
+const PRECISIONS = ['float32', 'int8'] as const;
+type Precision = (typeof PRECISIONS)[number];
+const KIND: Record<Precision, string> = { float32: 'exact-onnx', int8: 'int8-onnx' };
+
+/** exact-onnx and int8-onnx on the same queries, in the same rounds, alternating which goes first. */
+async function measureOnnxScans(
   store: SpotStore,
   spots: readonly StoredSpot[],
   queries: QueryMessage[],
@@ -202,59 +221,102 @@ async function measureExactOnnx(
   exactReplies: string[][],
   anchors: { hnsw: number; exact: number; maxTopM: number },
   options: RecognizerScaleOptions,
-): Promise<ExactOnnxResult> {
+): Promise<{ float32: OnnxScanResult; int8: Int8OnnxResult }> {
   const say = options.progress ?? (() => undefined);
-  const throughput: ExactOnnxResult['throughput'] = [];
-  const samples: RecallSample[] = [];
-  let same = 0;
-  let buildMs = 0;
-  for (const threads of options.onnxThreads ?? [1, 2]) {
+  const acc = Object.fromEntries(
+    PRECISIONS.map((p) => [p, { throughput: [] as OnnxScanResult['throughput'], samples: [] as RecallSample[], same: 0, buildMs: 0, latency: {} as OnnxScanResult['latency'] }]),
+  ) as Record<Precision, { throughput: OnnxScanResult['throughput']; samples: RecallSample[]; same: number; buildMs: number; latency: OnnxScanResult['latency'] }>;
+  const open = async (precision: Precision, settings: OnnxScanOptions) => {
     const t0 = performance.now();
+    const index = await OnnxScanIndex.create(spots, { ...settings, precision });
+    return { index, recognizer: new Recognizer(store, index, { maxTopM: anchors.maxTopM }), ms: performance.now() - t0 };
+  };
+  /** Recall samples of one pass, and how many replies were the exact scan's. */
+  const judge = (replies: string[][]) => {
+    const samples = replies.map((ids, i) => sample(i, ids));
+    const same = replies.filter((ids, i) => ids.length === exactReplies[i].length && ids.every((id, j) => id === exactReplies[i][j])).length;
+    return { samples, same };
+  };
+  let turn = 0;
+  for (const threads of options.onnxThreads ?? [1, 2]) {
     // maxBatch above every measured batch: each group below, submitted together, is exactly one product.
-    const index = await OnnxScanIndex.create(spots, { maxBatch: 1024, threads });
-    buildMs = Math.max(buildMs, performance.now() - t0);
-    const recognizer = new Recognizer(store, index, { maxTopM: anchors.maxTopM });
+    const opened = { float32: await open('float32', { maxBatch: 1024, threads }), int8: await open('int8', { maxBatch: 1024, threads }) };
     try {
+      for (const p of PRECISIONS) acc[p].buildMs = Math.max(acc[p].buildMs, opened[p].ms);
       for (const batch of options.onnxBatches ?? [1, 8, 32, 64]) {
-        say(`exact-onnx over ${spots.length} spots: ${threads} thread(s), batches of ${batch}`);
-        await recognizer.handleQueryAsync(queries[0]);
-        const start = performance.now();
-        const replies: string[][] = [];
-        for (let at = 0; at < queries.length; at += batch) {
-          const answers = await Promise.all(queries.slice(at, at + batch).map((q) => recognizer.handleQueryAsync(q)));
-          for (const a of answers) {
-            if (a.type !== 'reply') throw new Error(`recognizer scale bench: exact-onnx answered ${a.type}: ${a.message}`);
-            replies.push(a.candidates.map((c) => c.id));
-          }
+        for (const p of turn++ % 2 === 0 ? PRECISIONS : [...PRECISIONS].reverse()) {
+          say(`${KIND[p]} over ${spots.length} spots: ${threads} thread(s), batches of ${batch}`);
+          const { qps, replies } = await inBatches(opened[p].recognizer, queries, batch);
+          acc[p].throughput.push({ threads, batch, qps: round(qps), over_hnsw: round(qps / anchors.hnsw), over_exact: round(qps / anchors.exact) });
+          const j = judge(replies);
+          acc[p].samples.push(...j.samples);
+          acc[p].same += j.same;
         }
-        const qps = (1000 * queries.length) / (performance.now() - start);
-        throughput.push({ threads, batch, qps: round(qps), over_hnsw: round(qps / anchors.hnsw), over_exact: round(qps / anchors.exact) });
-        replies.forEach((ids, i) => {
-          samples.push(sample(i, ids));
-          if (ids.length === exactReplies[i].length && ids.every((id, j) => id === exactReplies[i][j])) same++;
-        });
       }
     } finally {
-      await index.close();
+      await Promise.all(PRECISIONS.map((p) => opened[p].index.close()));
     }
   }
-  const latency: ExactOnnxResult['latency'] = {};
   for (const batchWaitMs of options.batchWaits ?? [0, 2]) {
-    const index = await OnnxScanIndex.create(spots, { batchWaitMs });
-    try {
-      say(`exact-onnx over ${spots.length} spots: ${options.offeredQps ?? 500} q/s offered, batches wait ${batchWaitMs} ms`);
-      latency[`wait_${batchWaitMs}ms`] = await openLoop(new Recognizer(store, index, { maxTopM: anchors.maxTopM }), index, queries, options.offeredQps ?? 500);
-    } finally {
-      await index.close();
+    for (const p of PRECISIONS) {
+      const { index, recognizer } = await open(p, { batchWaitMs });
+      try {
+        say(`${KIND[p]} over ${spots.length} spots: ${options.offeredQps ?? 500} q/s offered, batches wait ${batchWaitMs} ms`);
+        acc[p].latency[`wait_${batchWaitMs}ms`] = await openLoop(recognizer, index, queries, options.offeredQps ?? 500);
+      } finally {
+        await index.close();
+      }
     }
   }
-  return {
-    build_ms: round(buildMs),
-    throughput,
-    component_recall: round(componentRecall(samples).component_recall),
-    same_reply_as_exact: round(same / samples.length),
-    latency,
-  };
+  // The shortlist margin: int8 at each margin against exact-onnx, both at the shipped batch and threads.
+  const shipped = defaultScanOptions();
+  const margins: Int8OnnxResult['margins'] = [];
+  const float = await open('float32', { maxBatch: 1024 });
+  try {
+    for (const margin of options.int8Margins ?? [0, 16, 32, 64, 128, 256]) {
+      const int8 = await open('int8', { maxBatch: 1024, shortlistMargin: margin });
+      try {
+        say(`int8-onnx over ${spots.length} spots: shortlist margin ${margin}, batches of ${shipped.maxBatch}`);
+        const reference = await inBatches(float.recognizer, queries, shipped.maxBatch);
+        const got = await inBatches(int8.recognizer, queries, shipped.maxBatch);
+        const j = judge(got.replies);
+        margins.push({
+          margin,
+          qps: round(got.qps),
+          over_exact_onnx: round(got.qps / reference.qps),
+          component_recall: round(componentRecall(j.samples).component_recall),
+          same_reply_as_exact: round(j.same / queries.length),
+        });
+      } finally {
+        await int8.index.close();
+      }
+    }
+  } finally {
+    await float.index.close();
+  }
+  const result = (p: Precision): OnnxScanResult => ({
+    build_ms: round(acc[p].buildMs),
+    throughput: acc[p].throughput,
+    component_recall: round(componentRecall(acc[p].samples).component_recall),
+    same_reply_as_exact: round(acc[p].same / acc[p].samples.length),
+    latency: acc[p].latency,
+  });
+  return { float32: result('float32'), int8: { ...result('int8'), shortlist_margin: shipped.shortlistMargin, margins } };
+}
+
+/** The pool in groups of exactly `batch` queries submitted together, through `Recognizer.handleQueryAsync`. */
+async function inBatches(recognizer: Recognizer, queries: QueryMessage[], batch: number): Promise<{ qps: number; replies: string[][] }> {
+  await recognizer.handleQueryAsync(queries[0]);
+  const start = performance.now();
+  const replies: string[][] = [];
+  for (let at = 0; at < queries.length; at += batch) {
+    const answers = await Promise.all(queries.slice(at, at + batch).map((q) => recognizer.handleQueryAsync(q)));
+    for (const a of answers) {
+      if (a.type !== 'reply') throw new Error(`recognizer scale bench: an ONNX scan answered ${a.type}: ${a.message}`);
+      replies.push(a.candidates.map((c) => c.id));
+    }
+  }
+  return { qps: (1000 * queries.length) / (performance.now() - start), replies };
 }
 
 /** Poisson arrivals at `rate` for about 3 s; each query timed from when it was due. */

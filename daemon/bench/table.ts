@@ -34,19 +34,23 @@ export function formatBenchTable(report: BenchReport): string {
           : `${x.spots} spots (${x.real_spots} photo windows), top ${x.top_m_mean} mean`;
       rows.push([`recognizer ${kind} ${x.spots}`, us(i.mean_us), us(i.p50_us), us(i.p99_us), `${i.qps} q/s`, note]);
     }
-    // The batched exact scan (decision 31): its best batch size and the latency at the offered rate without a wait.
-    const o = x.exact_onnx;
-    const best = o.throughput.reduce((a, b) => (b.qps > a.qps ? b : a));
-    const open = o.latency.wait_0ms;
-    rows.push([
-      `recognizer exact-onnx ${x.spots}`,
-      '',
-      open ? `${open.p50_ms} ms` : '',
-      open ? `${open.p99_ms} ms` : '',
-      `${best.qps} q/s`,
-      `batch ${best.batch}, ${best.threads} thread(s): ${best.over_hnsw}x hnsw, component recall ${o.component_recall}` +
-        (open ? `; p50/p99 at ${open.offered_qps} q/s offered` : ''),
-    ]);
+    // The batched scans (decisions 31, 32): the best batch size and the latency at the offered rate without a wait.
+    for (const [kind, o] of [
+      ['exact-onnx', x.exact_onnx],
+      ['int8-onnx', x.int8_onnx],
+    ] as const) {
+      const best = o.throughput.reduce((a, b) => (b.qps > a.qps ? b : a));
+      const open = o.latency.wait_0ms;
+      rows.push([
+        `recognizer ${kind} ${x.spots}`,
+        '',
+        open ? `${open.p50_ms} ms` : '',
+        open ? `${open.p99_ms} ms` : '',
+        `${best.qps} q/s`,
+        `batch ${best.batch}, ${best.threads} thread(s): ${best.over_hnsw}x hnsw, component recall ${o.component_recall}` +
+          (open ? `; p50/p99 at ${open.offered_qps} q/s offered` : ''),
+      ]);
+    }
   }
   rows.push([
     'edge memory (RSS)',

@@ -1,7 +1,7 @@
 import { mkdir, rename, writeFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { schemaDefault } from '../config/load.js';
-import { runLoad, runLoadSeries } from '../load/load-run.js';
+import { LOAD_INDEX_KINDS, defaultLoadIndex, runLoad, runLoadSeries, type LoadIndexKind } from '../load/load-run.js';
 import { UserError } from '../util/errors.js';
 import { parseCommandArgs, required, type CommandOptions } from './args.js';
 
@@ -15,14 +15,14 @@ export const LOAD_OPTIONS = {
   out: { type: 'string' },
   broker: { type: 'string' },
   roll: { type: 'boolean', default: false },
-  index: { type: 'string', default: 'hnsw' },
+  index: { type: 'string' },
   warmup: { type: 'string' },
   pool: { type: 'string' },
   seed: { type: 'string', default: '1' },
 } as const satisfies CommandOptions;
 
 /**
- * `enfpire load --spots N --devices D --rate R --recognizers K --minutes M --out FILE.json [--broker URL] [--roll] [--index hnsw|exact-onnx]`
+ * `enfpire load --spots N --devices D --rate R --recognizers K --minutes M --out FILE.json [--broker URL] [--roll] [--index hnsw|exact-onnx|int8-onnx]`
  * (DESIGN §9): many simulated devices through a real broker against K recognizers of one shared group. The report's
  * keys are documented in docs/scaling.md; progress goes to stderr, one summary line to stdout.
  */
@@ -32,9 +32,10 @@ export async function runLoadCommand(args: string[], write: (text: string) => vo
   if (values.broker !== undefined && !/^mqtts?:\/\/[^\s/]+/.test(values.broker)) {
     throw new UserError(`load: --broker must be an mqtt:// or mqtts:// URL, not '${values.broker}'.`);
   }
-  const kind = values.index;
-  if (kind !== 'hnsw' && kind !== 'exact-onnx') throw new UserError(`load: --index must be hnsw or exact-onnx, not '${kind}'.`);
-  const index: 'hnsw' | 'exact-onnx' = kind;
+  // Without --index, the schema's index.kind, as a recognizer without one in its profile.
+  const kind = values.index ?? defaultLoadIndex();
+  if (!(LOAD_INDEX_KINDS as readonly string[]).includes(kind)) throw new UserError(`load: --index must be ${LOAD_INDEX_KINDS.join(', ')}, not '${kind}'.`);
+  const index = kind as LoadIndexKind;
   // --recognizers 1,2,4 measures each group size in turn against one workload (runLoadSeries).
   const sizes = values.recognizers.split(',').map((k) => number('recognizers', k, 1, 64, true));
   const options = {

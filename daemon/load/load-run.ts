@@ -15,7 +15,7 @@ import { stringify } from 'yaml';
 import { percentile, round } from '../util/stats.js';
 import { schemaDefault } from '../config/load.js';
 import { seededRandom } from '../util/random.js';
-import { HnswIndex, defaultIndexOptions, hnswCacheFile } from '../recognizer/spot-index.js';
+import { HnswIndex, defaultIndexOptions, hnswCacheFile, type SpotIndexKind } from '../recognizer/spot-index.js';
 import { SoakChild } from '../soak/child.js';
 import { startMosquitto, type Mosquitto } from '../soak/mosquitto.js';
 import { wireLimitsFor } from '../transport/limits.js';
@@ -25,6 +25,17 @@ import { dot, normalize } from '../util/vector.js';
 import type { LoadQuery } from './queries.js';
 import { componentRecall, type ComponentRecall, type RecallSample } from './recall.js';
 import { onWire, prepareWorkload, type Workload, type WorkloadOptions } from './workload.js';
+
+/** The index kinds `enfpire load` runs its recognizers with (the JS scan, 'exact', is too slow to load). */
+export const LOAD_INDEX_KINDS = ['hnsw', 'exact-onnx', 'int8-onnx'] as const satisfies readonly SpotIndexKind[];
+export type LoadIndexKind = (typeof LOAD_INDEX_KINDS)[number];
+
+/** The schema's index.kind: what a recognizer serves with when its profile names none (one default everywhere). */
+export function defaultLoadIndex(): LoadIndexKind {
+  const kind = schemaDefault('recognizer', 'index.kind') as SpotIndexKind;
+  if (!(LOAD_INDEX_KINDS as readonly string[]).includes(kind)) throw new Error(`load: the schema's index.kind '${kind}' is not one load runs`);
+  return kind as LoadIndexKind;
+}
 
 export interface LoadOptions extends Omit<WorkloadOptions, 'nextEdition' | 'maxRegions'> {
   devices: number;
@@ -39,8 +50,11 @@ export interface LoadOptions extends Omit<WorkloadOptions, 'nextEdition' | 'maxR
    * extended to 10 s past the roll's end if it would end sooner.
    */
   roll?: boolean;
-  /** The recognizers' index.kind (default 'hnsw'); 'exact-onnx' is the batched exact scan (docs/decisions.md #31). */
-  index?: 'hnsw' | 'exact-onnx';
+  /**
+   * The recognizers' index.kind (default: the schema's index.kind); 'exact-onnx' is the batched exact scan
+   * (docs/decisions.md #31), 'int8-onnx' its int8 product with an exact re-score (#32).
+   */
+  index?: LoadIndexKind;
   /** Untimed seconds before measuring; default min(10, a tenth of the run). */
   warmupSeconds?: number;
   /** A workload prepared already (runLoadSeries measures several group sizes against one). */
@@ -102,7 +116,7 @@ export interface LoadReport {
   top_m: { mean: number; max: number };
   gallery: { version: string; real_spots: number; synthetic_spots: number; region_size: number; photos: number };
   /** The recognizers' index: its kind and the HNSW settings (read only by 'hnsw'). */
-  index: { kind: 'hnsw' | 'exact-onnx'; efSearch: number; efPerCandidate: number; m: number; efConstruction: number };
+  index: { kind: LoadIndexKind; efSearch: number; efPerCandidate: number; m: number; efConstruction: number };
   /** Queries taken by each recognizer process (the group's split). */
   per_recognizer_queries: number[];
   broker: string;
@@ -209,7 +223,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadReport> {
       broker = await startMosquitto({ extraConfig: [`max_queued_messages ${BROKER_QUEUE}`] });
     }
     const url = options.brokerUrl ?? broker!.url;
-    const indexSettings = { kind: options.index ?? ('hnsw' as const), ...defaultIndexOptions() };
+    const indexSettings = { kind: options.index ?? defaultLoadIndex(), ...defaultIndexOptions() };
     const profile = async (name: string, gallery: string) => {
       const path = join(dir, `${name}.yaml`);
       await writeFile(path, stringify({ broker: { url }, group: 'enfpire-load', gallery, model: manifestPath, index: { kind: indexSettings.kind }, log: { level: 'error' } }));

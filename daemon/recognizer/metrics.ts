@@ -12,6 +12,7 @@ import { Counter, Gauge, Histogram } from 'prom-client';
 import { WIRE_ERROR_CODE_LIST } from '../transport/error-codes.js';
 import type { AnswerEvent, RecognizerEndpointCounters } from '../transport/recognizer-endpoint.js';
 import { snapshotMetrics } from '../util/snapshot-metrics.js';
+import type { SpotIndexKind } from './spot-index.js';
 
 /** What the metrics read at scrape time. */
 export interface RecognizerSnapshot {
@@ -20,7 +21,7 @@ export interface RecognizerSnapshot {
   model: string;
   galleryVersion: string;
   spots: number;
-  index: 'exact' | 'hnsw' | 'exact-onnx';
+  index: SpotIndexKind;
   version: string;
   uptimeSeconds: number;
 }

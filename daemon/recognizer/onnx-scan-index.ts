@@ -1,7 +1,7 @@
 import * as ort from 'onnxruntime-node';
 import { schemaDefaults } from '../config/load.js';
 import { dot, normalize } from '../util/vector.js';
-import { buildScanGraph } from './scan-graph.js';
+import { QUERY_ZERO_POINT, buildScanGraph } from './scan-graph.js';
 import { ExactIndex, type IndexEntry, type SpotHit, type SpotIndex } from './spot-index.js';
 
 export interface OnnxScanOptions {
@@ -14,12 +14,25 @@ export interface OnnxScanOptions {
   batchWaitMs?: number;
   /** ONNX Runtime intra-op threads (index.threads). */
   threads?: number;
+  /**
+   * 'float32' (index.kind exact-onnx, the default here): the exact product. 'int8' (int8-onnx): the int8 product ranks
+   * a shortlist, which is re-scored exactly (docs/decisions.md #32).
+   */
+  precision?: 'float32' | 'int8';
+  /** int8: rows shortlisted beyond the deepest ask of a batch (index.shortlistMargin). */
+  shortlistMargin?: number;
 }
 
-/** The batching settings the index starts from when none are given: the schema's. */
+/** The settings the index starts from when none are given: the schema's. */
 export function defaultScanOptions(): Required<OnnxScanOptions> {
   const d = schemaDefaults('recognizer', 'index');
-  return { maxBatch: d.maxBatch as number, batchWaitMs: d.batchWaitMs as number, threads: d.threads as number };
+  return {
+    maxBatch: d.maxBatch as number,
+    batchWaitMs: d.batchWaitMs as number,
+    threads: d.threads as number,
+    precision: 'float32',
+    shortlistMargin: d.shortlistMargin as number,
+  };
 }
 
 interface Pending {
@@ -30,11 +43,17 @@ interface Pending {
 }
 
 /**
- * The exact scan as one batched matrix product in ONNX Runtime (docs/decisions.md #31): the queries that arrive
- * together are stacked into Q[B, D], scored against the whole gallery in one Gemm and cut to the best in the same graph
- * (TopK), so only [B, topM] scores and rows come back to JS. Exact, so its component recall is 1 by definition; and
- * it returns exactly what ExactIndex returns: the rows whose float32 scores are too close to order are scored again
- * as ExactIndex scores them (exactOrder).
+ * The scan as one batched matrix product in ONNX Runtime (docs/decisions.md #31): the queries that arrive together are
+ * stacked into Q[B, D], scored against the whole gallery in one product and cut to the best in the same graph (TopK),
+ * so only [B, topM + margin] scores and rows come back to JS.
+ *
+ * - precision 'float32' (index.kind exact-onnx): a Gemm. Exact, so its component recall is 1 by definition; and it
+ *   returns exactly what ExactIndex returns: the rows whose float32 scores are too close to order are scored again as
+ *   ExactIndex scores them (exactOrder).
+ * - precision 'int8' (int8-onnx, docs/decisions.md #32): a MatMulInteger of the queries as bytes with the int8 gallery
+ *   shortlists `shortlistMargin` rows beyond the ask; every shortlisted row is scored again as ExactIndex scores it and
+ *   the list is ordered as ExactIndex orders (rescoredOrder). Approximate: a row the int8 ranking puts below the
+ *   shortlist is lost; when none is, the answer is ExactIndex's.
  *
  * `searchAsync` is the batched path the recognizer answers queries on; `search` (synchronous, one query) scans in JS
  * as ExactIndex does, for callers that cannot wait.
@@ -53,6 +72,7 @@ export class OnnxScanIndex implements SpotIndex {
   private running = false;
   private timer: NodeJS.Timeout | NodeJS.Immediate | undefined;
   private closed = false;
+  private released: Promise<void> | undefined;
 
   private constructor(
     private readonly exact: ExactIndex,
@@ -72,15 +92,19 @@ export class OnnxScanIndex implements SpotIndex {
       maxBatch: options.maxBatch ?? d.maxBatch,
       batchWaitMs: options.batchWaitMs ?? d.batchWaitMs,
       threads: options.threads ?? d.threads,
+      shortlistMargin: options.shortlistMargin ?? d.shortlistMargin,
     };
     for (const [name, v] of Object.entries(settings)) {
-      if (!(Number.isFinite(v) && v >= (name === 'batchWaitMs' ? 0 : 1))) throw new RangeError(`index.${name} must be a positive number, not ${v}`);
+      const least = name === 'batchWaitMs' || name === 'shortlistMargin' ? 0 : 1;
+      if (!(Number.isFinite(v) && v >= least)) throw new RangeError(`index.${name} must be a number ≥ ${least}, not ${v}`);
+      if (name !== 'batchWaitMs' && !Number.isInteger(v)) throw new RangeError(`index.${name} must be an integer, not ${v}`);
     }
-    if (!Number.isInteger(settings.maxBatch) || !Number.isInteger(settings.threads)) throw new RangeError('index.maxBatch and index.threads must be integers');
+    const precision = options.precision ?? d.precision;
+    if (precision !== 'float32' && precision !== 'int8') throw new RangeError(`precision must be 'float32' or 'int8', not '${String(precision)}'`);
     const exact = new ExactIndex(entries);
     let session: ort.InferenceSession | undefined;
     if (exact.size > 0 && exact.dimension > 0) {
-      const model = buildScanGraph({ gallery: exact.rows, rows: exact.size, dimension: exact.dimension });
+      const model = buildScanGraph({ gallery: exact.rows, rows: exact.size, dimension: exact.dimension, precision });
       session = await ort.InferenceSession.create(model, {
         intraOpNumThreads: settings.threads,
         interOpNumThreads: 1,
@@ -88,7 +112,7 @@ export class OnnxScanIndex implements SpotIndex {
         graphOptimizationLevel: 'all',
       });
     }
-    return new OnnxScanIndex(exact, session, settings);
+    return new OnnxScanIndex(exact, session, { ...settings, precision });
   }
 
   search(vector: Float32Array, m: number): SpotHit[] {
@@ -114,7 +138,9 @@ export class OnnxScanIndex implements SpotIndex {
     this.clearTimer();
     for (const p of this.queue.splice(0)) p.reject(new Error('the index is closed'));
     while (this.running) await new Promise((r) => setImmediate(r));
-    await this.session?.release();
+    // Once: ONNX Runtime throws when a session is released twice.
+    this.released ??= this.session?.release() ?? Promise.resolve();
+    await this.released;
   }
 
   /** A full batch goes now; otherwise the first query of a batch starts the wait. One batch runs at a time. */
@@ -155,20 +181,51 @@ export class OnnxScanIndex implements SpotIndex {
   }
 
   private async run(batch: Pending[]): Promise<SpotHit[][]> {
-    const d = this.dimension;
-    const queries = new Float32Array(batch.length * d);
-    batch.forEach((p, i) => queries.set(p.query, i * d));
-    // A few rows beyond the deepest ask, so a row that float32 rounding put just below the cut can still be seen.
-    const k = Math.min(this.size, batch.reduce((most, p) => Math.max(most, p.k), 0) + MARGIN);
+    const int8 = this.options.precision === 'int8';
+    // Rows beyond the deepest ask: in float32 a few, so a row that rounding put just below the cut can still be seen;
+    // in int8 the shortlist that is re-scored exactly.
+    const k = Math.min(this.size, batch.reduce((most, p) => Math.max(most, p.k), 0) + (int8 ? this.options.shortlistMargin : MARGIN));
     const out = await this.session!.run({
-      queries: new ort.Tensor('float32', queries, [batch.length, d]),
+      queries: int8 ? new ort.Tensor('uint8', this.queryBytes(batch), [batch.length, this.dimension]) : new ort.Tensor('float32', this.queryFloats(batch), [batch.length, this.dimension]),
       k: new ort.Tensor('int64', BigInt64Array.of(BigInt(k)), [1]),
     });
     this.counters.batches++;
     this.counters.queries += batch.length;
     const scores = out.scores.data as Float32Array;
     const rows = out.indices.data as BigInt64Array;
-    return batch.map((p, i) => this.exactOrder(p, scores.subarray(i * k, (i + 1) * k), rows.subarray(i * k, (i + 1) * k)));
+    return batch.map((p, i) => {
+      const list = rows.subarray(i * k, (i + 1) * k);
+      return int8 ? this.rescoredOrder(p, list) : this.exactOrder(p, scores.subarray(i * k, (i + 1) * k), list);
+    });
+  }
+
+  private queryFloats(batch: Pending[]): Float32Array {
+    const queries = new Float32Array(batch.length * this.dimension);
+    batch.forEach((p, i) => queries.set(p.query, i * this.dimension));
+    return queries;
+  }
+
+  /**
+   * Each (unit) query as bytes for the int8 product: symmetric on its own scale (max |x| / 127), shifted by the graph's
+   * zero point. A query's scale multiplies all its scores alike, so it does not change their order and is dropped.
+   */
+  private queryBytes(batch: Pending[]): Uint8Array {
+    const d = this.dimension;
+    const bytes = new Uint8Array(batch.length * d).fill(QUERY_ZERO_POINT);
+    batch.forEach((p, i) => {
+      let most = 0;
+      for (const x of p.query) most = Math.max(most, Math.abs(x));
+      if (most === 0) return;
+      for (let j = 0; j < d; j++) bytes[i * d + j] = QUERY_ZERO_POINT + Math.round((p.query[j] * 127) / most);
+    });
+    return bytes;
+  }
+
+  /** ExactIndex's order over the int8 shortlist: every row scored again as ExactIndex scores it, ties to the lower row. */
+  private rescoredOrder(p: Pending, rows: BigInt64Array): SpotHit[] {
+    const hits = Array.from(rows, (r) => ({ row: Number(r), score: this.exactScore(p.query, Number(r)) }));
+    hits.sort((a, b) => b.score - a.score || a.row - b.row);
+    return hits.slice(0, p.k).map((h) => ({ id: this.ids[h.row], score: h.score }));
   }
 
   /**
@@ -200,5 +257,5 @@ export class OnnxScanIndex implements SpotIndex {
   }
 }
 
-/** Rows asked beyond the deepest query of a batch (see exactOrder). */
+/** float32: rows asked beyond the deepest query of a batch (see exactOrder). */
 const MARGIN = 16;

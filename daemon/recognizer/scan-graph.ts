@@ -1,8 +1,10 @@
 /**
- * The ONNX graph of the batched exact scan (docs/decisions.md #31), written in-process: scores = Q · Gᵀ, then TopK in
+ * The ONNX graph of the batched scan (docs/decisions.md #31, #32), written in-process: scores = Q · Gᵀ, then TopK in
  * the same graph, so only [B, K] scores and indices come back to JS. The gallery G is an initializer (a constant the
  * session keeps and packs once for its matrix product), so the graph is rebuilt whenever the gallery changes; a
- * gallery is loaded once per serving process, so that is once per start.
+ * gallery is loaded once per serving process, so that is once per start. In float32 (exact-onnx) the product is a
+ * Gemm; in int8 (int8-onnx) a MatMulInteger of uint8 queries (zero point 128) with the int8 gallery, each row's
+ * integer products scaled by that row's scale before TopK.
  *
  * ONNX is protobuf; the graph needs a handful of message fields only, so they are written here directly rather than
  * through a protobuf library (field numbers from onnx/onnx.proto).
@@ -10,6 +12,8 @@
 
 /** ONNX TensorProto.DataType values used here. */
 const FLOAT = 1;
+const UINT8 = 2;
+const INT8 = 3;
 const INT64 = 7;
 
 /** Minimal protobuf writer: length-delimited fields and varints only. */
@@ -91,33 +95,87 @@ function intAttribute(name: string, value: number): Proto {
   return new Proto().string(1, name).varint(3, value).varint(20, 2);
 }
 
+/** An initializer (TensorProto): dims 1, data_type 2, name 8, raw_data 9. */
+function tensor(name: string, elemType: number, dims: number[], data: ArrayBufferView): Proto {
+  const t = new Proto();
+  for (const d of dims) t.varint(1, d);
+  return t.varint(2, elemType).string(8, name).bytes(9, new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+}
+
+/** The query zero point of the int8 graph: a query byte b stands for b − 128 (a signed byte shifted into uint8). */
+export const QUERY_ZERO_POINT = 128;
+
 export interface ScanGraphOptions {
   /** The gallery, row-major [rows, dimension], unit rows. */
   gallery: Float32Array;
   rows: number;
   dimension: number;
+  /** 'float32' (the default): the exact product. 'int8': see quantizeGallery. */
+  precision?: 'float32' | 'int8';
+  /** int8: 'row' (the default) scales each row on its own; 'global' one scale for the whole gallery, no Mul. */
+  scaling?: 'row' | 'global';
 }
 
 /**
- * The model bytes: inputs `queries` float[B, D] and `k` int64[1]; outputs `scores` float[B, k] (best first) and
- * `indices` int64[B, k] (gallery rows). TopK puts the lower index first among equal scores (ONNX TopK, opset 11+),
- * as ExactIndex does.
+ * The gallery for the int8 product: each row quantised symmetrically on its own scale (max |x| / 127, so every row
+ * uses the full byte range whatever its largest component), stored transposed [dimension, rows] as MatMulInteger
+ * wants its second operand, with the scales apart.
  */
-export function buildScanGraph({ gallery, rows, dimension }: ScanGraphOptions): Uint8Array {
+export function quantizeGallery(
+  gallery: Float32Array,
+  rows: number,
+  dimension: number,
+  scaling: 'row' | 'global' = 'row',
+): { transposed: Int8Array; scales: Float32Array } {
+  const transposed = new Int8Array(rows * dimension);
+  const scales = new Float32Array(rows);
+  let overall = 0;
+  for (const x of gallery) overall = Math.max(overall, Math.abs(x));
+  for (let r = 0; r < rows; r++) {
+    let most = overall;
+    if (scaling === 'row') {
+      most = 0;
+      for (let j = 0; j < dimension; j++) most = Math.max(most, Math.abs(gallery[r * dimension + j]));
+    }
+    const scale = most / 127;
+    scales[r] = scale;
+    if (scale === 0) continue;
+    for (let j = 0; j < dimension; j++) transposed[j * rows + r] = Math.round(gallery[r * dimension + j] / scale);
+  }
+  return { transposed, scales };
+}
+
+/**
+ * The model bytes: inputs `queries` [B, D] (float32, or uint8 with zero point 128 for 'int8') and `k` int64[1];
+ * outputs `scores` float[B, k] (best first) and `indices` int64[B, k] (gallery rows). TopK puts the lower index first
+ * among equal scores (ONNX TopK, opset 11+), as ExactIndex does. The int8 scores are the integer products times the
+ * row's scale: they rank, the caller re-scores the rows exactly.
+ */
+export function buildScanGraph({ gallery, rows, dimension, precision = 'float32', scaling = 'row' }: ScanGraphOptions): Uint8Array {
   if (gallery.length !== rows * dimension) throw new RangeError(`gallery holds ${gallery.length} values, not ${rows} x ${dimension}`);
-  // Gemm with transB: the gallery stays row-major [N, D] as the index holds it; ORT packs the constant once.
-  const initializer = new Proto()
-    .varint(1, rows)
-    .varint(1, dimension)
-    .varint(2, FLOAT)
-    .string(8, 'gallery')
-    .bytes(9, new Uint8Array(gallery.buffer, gallery.byteOffset, gallery.byteLength));
-  const graph = new Proto()
-    .message(1, node('Gemm', ['queries', 'gallery'], ['all_scores'], [intAttribute('transB', 1)]))
-    .message(1, node('TopK', ['all_scores', 'k'], ['scores', 'indices'], [intAttribute('axis', 1), intAttribute('largest', 1), intAttribute('sorted', 1)]))
-    .string(2, 'enfpire-exact-scan')
-    .message(5, initializer)
-    .message(11, valueInfo('queries', FLOAT, ['batch', dimension]))
+  const topK = node('TopK', ['all_scores', 'k'], ['scores', 'indices'], [intAttribute('axis', 1), intAttribute('largest', 1), intAttribute('sorted', 1)]);
+  const graph = new Proto();
+  if (precision === 'int8') {
+    const { transposed, scales } = quantizeGallery(gallery, rows, dimension, scaling);
+    graph
+      .message(1, node('MatMulInteger', ['queries', 'gallery', 'query_zero_point'], ['products']))
+      .message(1, node('Cast', ['products'], [scaling === 'row' ? 'float_products' : 'all_scores'], [intAttribute('to', FLOAT)]));
+    if (scaling === 'row') graph.message(1, node('Mul', ['float_products', 'row_scales'], ['all_scores'])).message(5, tensor('row_scales', FLOAT, [rows], scales));
+    graph
+      .message(1, topK)
+      .string(2, 'enfpire-int8-scan')
+      .message(5, tensor('gallery', INT8, [dimension, rows], transposed))
+      .message(5, tensor('query_zero_point', UINT8, [], Uint8Array.of(QUERY_ZERO_POINT)));
+  } else {
+    // Gemm with transB: the gallery stays row-major [N, D] as the index holds it; ORT packs the constant once.
+    graph
+      .message(1, node('Gemm', ['queries', 'gallery'], ['all_scores'], [intAttribute('transB', 1)]))
+      .message(1, topK)
+      .string(2, 'enfpire-exact-scan')
+      .message(5, tensor('gallery', FLOAT, [rows, dimension], gallery));
+  }
+  graph
+    .message(11, valueInfo('queries', precision === 'int8' ? UINT8 : FLOAT, ['batch', dimension]))
     .message(11, valueInfo('k', INT64, [1]))
     .message(12, valueInfo('scores', FLOAT, ['batch', 'k_out']))
     .message(12, valueInfo('indices', INT64, ['batch', 'k_out']));

@@ -196,7 +196,7 @@ export function hnswCacheFile(galleryPath: string, galleryVersion: string, optio
   return `${galleryPath}.hnsw-${galleryVersion}-${options.space ?? 'ip'}-m${options.m ?? d.m}-c${options.efConstruction ?? d.efConstruction}-s${options.seed ?? 100}.bin`;
 }
 
-export type SpotIndexKind = 'exact' | 'hnsw' | 'exact-onnx';
+export type SpotIndexKind = 'exact' | 'hnsw' | 'exact-onnx' | 'int8-onnx';
 
 /** The synchronous kinds. */
 export function createSpotIndex(entries: readonly IndexEntry[], options: { kind: 'exact' | 'hnsw' } & HnswOptions): SpotIndex {

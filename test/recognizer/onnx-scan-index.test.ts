@@ -4,6 +4,7 @@ import { OnnxScanIndex } from '../../daemon/recognizer/onnx-scan-index.js';
 import { Recognizer } from '../../daemon/recognizer/recognizer.js';
 import { openSpotIndex } from '../../daemon/recognizer/open-spot-index.js';
 import { ExactIndex, type SpotHit } from '../../daemon/recognizer/spot-index.js';
+import { componentRecall } from '../../daemon/load/recall.js';
 import { SpotStore, type StoredSpot } from '../../daemon/recognizer/spot-store.js';
 import type { QueryMessage, ReplyMessage } from '../../daemon/transport/messages.js';
 import { randomUnitVectors, seededRandom } from './fixtures/thumb-extractor.js';
@@ -149,5 +150,113 @@ t.test('a recognizer over exact-onnx answers as one over the exact scan', async 
   });
   t.equal((answers.at(-1) as ReplyMessage).candidates.length, 256, 'topM is clamped to maxTopM as before');
   const wrong = await batched.query({ ...messages[0], model: 'other' });
+  t.equal(wrong.type, 'error', 'a malformed query still gets its error reply');
+});
+
+/** Share of replies identical to the exact scan's, and the share whose reply holds every component the exact one holds. */
+function agreement(got: SpotHit[][], want: SpotHit[][], components: string[][]): { same: number; componentRecall: number } {
+  const samples = got.map((g, i) => ({ components: components[i], exact: want[i].map((h) => h.id), reply: g.map((h) => h.id) }));
+  const same = samples.filter((s) => s.reply.join() === s.exact.join()).length / samples.length;
+  return { same, componentRecall: componentRecall(samples).component_recall };
+}
+
+t.test('int8-onnx: the int8 shortlist, re-scored exactly, agrees with the exact scan on k-mix queries', async (t) => {
+  const store = gallery(t.testdir(), 3000, 256, 11);
+  t.teardown(() => store.close());
+  const spots = store.all();
+  const exact = new ExactIndex(spots);
+  // k-mix queries whose components are known, as the device builds them.
+  const random = seededRandom(12);
+  const components: string[][] = [];
+  const queries = Array.from({ length: 120 }, () => {
+    const picked = Array.from({ length: 4 }, () => spots[Math.floor(random() * spots.length)]);
+    components.push(picked.map((s) => s.id));
+    const q = new Float32Array(256);
+    for (const s of picked) {
+      const length = Math.hypot(...s.feature);
+      s.feature.forEach((x, j) => (q[j] += x / length));
+    }
+    return q;
+  });
+  const m = 64;
+  const want = queries.map((q) => exact.search(q, m));
+  const byMargin = new Map<number, { same: number; componentRecall: number }>();
+  for (const margin of [0, 64, 3000]) {
+    const index = await OnnxScanIndex.create(spots, { maxBatch: 32, precision: 'int8', shortlistMargin: margin });
+    t.teardown(() => index.close());
+    t.equal(index.options.precision, 'int8');
+    const got = await Promise.all(queries.map((q) => index.searchAsync(q, m)));
+    t.equal(index.counters.batches, 4, 'batches of 32');
+    t.equal(index.counters.fallbacks, 0, 'the int8 path never falls back to the JS scan');
+    got.forEach((hits, i) => {
+      t.equal(hits.length, m);
+      // Every score is ExactIndex's for that spot, and the list is in ExactIndex's order.
+      const exactScores = new Map(exact.search(queries[i], 3000).map((h) => [h.id, h.score]));
+      t.same(hits.filter((h) => h.score !== exactScores.get(h.id)), [], `query ${i}: exact scores`);
+      t.ok(hits.every((h, j) => j === 0 || hits[j - 1].score >= h.score), `query ${i}: best first`);
+    });
+    byMargin.set(margin, agreement(got, want, components));
+  }
+  t.comment(`same reply as exact by margin: ${[...byMargin].map(([k, v]) => `${k}: ${v.same}`).join(', ')}`);
+  t.equal(byMargin.get(3000)!.same, 1, 'a shortlist of the whole gallery is the exact answer');
+  t.equal(byMargin.get(64)!.componentRecall, 1, 'the default margin loses no component');
+  t.ok(byMargin.get(64)!.same >= 0.95, `the default margin: ${byMargin.get(64)!.same} of replies identical to the exact scan's`);
+  t.ok(byMargin.get(0)!.same < byMargin.get(64)!.same, 'without a margin, int8 rounding changes the tail of some replies');
+});
+
+t.test('int8-onnx: ties, tiny galleries, bad settings and inputs, closing', async (t) => {
+  const same = new Float32Array([1, 0, 0]);
+  // 40 equal rows and one other: the shortlist cut falls inside the tie, which goes to the lower rows as in ExactIndex.
+  const entries = [...Array.from({ length: 40 }, (_, i) => ({ id: `t${i}`, feature: same })), { id: 'x', feature: new Float32Array([0.6, 0.8, 0]) }];
+  const tied = await OnnxScanIndex.create(entries, { precision: 'int8', shortlistMargin: 0 });
+  t.same((await tied.searchAsync(same, 5)).map((h) => h.id), ['t0', 't1', 't2', 't3', 't4'], 'the lowest rows of a long tie');
+  t.same((await tied.searchAsync(new Float32Array([0, 1, 0]), 1)).map((h) => h.id), ['x']);
+  t.same((await tied.searchAsync(same, 100)).length, 41, 'asking for more than the gallery holds returns all of it');
+  t.ok((await tied.searchAsync(new Float32Array(3), 2)).every((h) => h.score === 0), 'a zero query scores 0, not NaN');
+  t.same(await tied.searchAsync(same, 0), []);
+  await t.rejects(tied.searchAsync(new Float32Array(4), 1), RangeError, 'a query of the wrong dimension');
+  const pending = tied.searchAsync(same, 1);
+  await tied.close();
+  await t.rejects(pending, /closed/, 'a query still queued when the index closes is refused');
+  await t.rejects(tied.searchAsync(same, 1), /closed/);
+  await tied.close();
+  t.pass('closing twice is harmless');
+
+  const zeroRow = await OnnxScanIndex.create([{ id: 'zero', feature: new Float32Array(3) }, { id: 'one', feature: same }], { precision: 'int8' });
+  t.same((await zeroRow.searchAsync(same, 2)).map((h) => [h.id, h.score]), [['one', 1], ['zero', 0]], 'a zero row quantises to zeros');
+  await zeroRow.close();
+  const empty = await OnnxScanIndex.create([], { precision: 'int8' });
+  t.same(await empty.searchAsync(new Float32Array(3), 3), [], 'empty gallery');
+  await empty.close();
+  for (const bad of [{ shortlistMargin: -1 }, { shortlistMargin: 1.5 }, { shortlistMargin: NaN }, { precision: 'int4' as 'int8' }, { threads: 0 }]) {
+    await t.rejects(OnnxScanIndex.create(entries, { precision: 'int8', ...bad }), RangeError, `refused: ${JSON.stringify(bad)}`);
+  }
+});
+
+t.test("index.kind 'int8-onnx': a recognizer over it replies as one over the exact scan on a seeded gallery", async (t) => {
+  const store = gallery(t.testdir(), 1500, 64, 13);
+  t.teardown(() => store.close());
+  const spots = store.all();
+  const index = await openSpotIndex(spots, { kind: 'int8-onnx', shortlistMargin: 64 });
+  t.teardown(() => index.close?.());
+  t.ok(index instanceof OnnxScanIndex && index.options.precision === 'int8', "index.kind 'int8-onnx' opens the int8 scan");
+  t.equal((index as OnnxScanIndex).options.shortlistMargin, 64);
+  const float = await openSpotIndex(spots, { kind: 'exact-onnx' });
+  t.teardown(() => float.close?.());
+  t.equal((float as OnnxScanIndex).options.precision, 'float32', "'exact-onnx' stays float32");
+  const batched = new Recognizer(store, index);
+  const reference = new Recognizer(store, new ExactIndex(spots));
+  const messages: QueryMessage[] = mixes(spots, 40, 4, 13).map((vector, i) => ({ type: 'query', model: MODEL, vector, topM: 24 + i * 5 }));
+  const answers = await Promise.all(messages.map(async (q) => batched.query(q)));
+  let same = 0;
+  answers.forEach((a, i) => {
+    const want = reference.handleQuery(messages[i]) as ReplyMessage;
+    t.equal(a.type, 'reply');
+    const ids = (a as ReplyMessage).candidates.map((c) => c.id);
+    t.equal(ids.length, want.candidates.length, `query ${i}: as many candidates`);
+    if (ids.join() === want.candidates.map((c) => c.id).join()) same++;
+  });
+  t.ok(same / answers.length >= 0.9, `${same} of ${answers.length} replies identical to the exact scan's`);
+  const wrong = await batched.query({ ...messages[0], vector: new Float32Array(3) });
   t.equal(wrong.type, 'error', 'a malformed query still gets its error reply');
 });

@@ -54,9 +54,9 @@ export interface RecognizerProfile {
    */
   index: {
     /**
-     * 'hnsw' is approximate; 'exact' scans every reference feature in JS, one query at a time; 'exact-onnx' scans them too, exactly, as one matrix product in ONNX Runtime over the queries that arrive together (maxBatch, batchWaitMs, threads; docs/decisions.md #31), the fastest at 10,000-100,000 spots.
+     * 'hnsw' is approximate; 'exact' scans every reference feature in JS, one query at a time; 'exact-onnx' scans them too, exactly, as one matrix product in ONNX Runtime over the queries that arrive together (maxBatch, batchWaitMs, threads; docs/decisions.md #31); 'int8-onnx' does the same product in int8 and scores the best topM + shortlistMargin rows again exactly (docs/decisions.md #32): approximate, about twice as fast.
      */
-    kind: 'exact' | 'hnsw' | 'exact-onnx';
+    kind: 'exact' | 'hnsw' | 'exact-onnx' | 'int8-onnx';
     /**
      * Least HNSW search breadth: higher is more accurate and slower. A query for m candidates searches max(efSearch, efPerCandidate x m) wide.
      */
@@ -74,17 +74,21 @@ export interface RecognizerProfile {
      */
     efConstruction: number;
     /**
-     * exact-onnx: most queries scored by one matrix product. Larger batches answer more queries a second and each one later.
+     * exact-onnx, int8-onnx: most queries scored by one matrix product. Larger batches answer more queries a second and each one later.
      */
     maxBatch: number;
     /**
-     * exact-onnx: how long the first query of a batch waits for more (ms). 0: a batch holds the queries that arrived while the one before ran, and closes at once.
+     * exact-onnx, int8-onnx: how long the first query of a batch waits for more (ms). 0: a batch holds the queries that arrived while the one before ran, and closes at once.
      */
     batchWaitMs: number;
     /**
-     * exact-onnx: ONNX Runtime intra-op threads for the matrix product.
+     * exact-onnx, int8-onnx: ONNX Runtime intra-op threads for the matrix product.
      */
     threads: number;
+    /**
+     * int8-onnx: rows taken from the int8 ranking beyond the largest topM of a batch, all scored again exactly before the reply is cut. Larger loses fewer rows to int8 rounding and costs time.
+     */
+    shortlistMargin: number;
     /**
      * Keep the built HNSW graph in a file beside the gallery (named after the gallery version and the graph settings) and read it on the next start: a 100,000-spot graph takes minutes to build. Ignored when the gallery's folder is read-only.
      */

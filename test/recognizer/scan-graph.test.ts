@@ -1,0 +1,50 @@
+import t from 'tap';
+import * as ort from 'onnxruntime-node';
+import { QUERY_ZERO_POINT, buildScanGraph, quantizeGallery } from '../../daemon/recognizer/scan-graph.js';
+
+/** Two rows of 4: the second's largest component is half the first's, so per-row scales differ from a global one. */
+const gallery = Float32Array.from([0.5, -0.5, 0.5, -0.5, 0.25, 0.125, -0.25, 0]);
+
+t.test('quantizeGallery: per-row symmetric int8, transposed to [dimension, rows]', async (t) => {
+  const row = quantizeGallery(gallery, 2, 4);
+  t.same([...row.scales], [0.5 / 127, 0.25 / 127].map(Math.fround), 'each row its own scale');
+  // Column j of the transposed matrix holds row r at j * rows + r.
+  t.same([...row.transposed], [127, 127, -127, 64, 127, -127, -127, 0], 'full byte range in both rows; halves round up');
+  const global = quantizeGallery(gallery, 2, 4, 'global');
+  t.same([...global.scales], [0.5 / 127, 0.5 / 127].map(Math.fround), 'one scale for the whole gallery');
+  // -0.25 / (0.5 / 127) = -63.5 rounds to -63 (Math.round: halves go up, as the wire's quantize does).
+  t.same([...global.transposed], [127, 64, -127, 32, 127, -63, -127, 0], 'the smaller row uses half the range');
+  t.same([...quantizeGallery(new Float32Array(4), 1, 4).transposed], [0, 0, 0, 0], 'a zero row stays zero');
+});
+
+t.test('buildScanGraph: float32 and int8 graphs that ONNX Runtime runs', async (t) => {
+  t.throws(() => buildScanGraph({ gallery, rows: 3, dimension: 4 }), RangeError, 'the gallery must be rows x dimension');
+
+  const float = await ort.InferenceSession.create(buildScanGraph({ gallery, rows: 2, dimension: 4 }));
+  t.teardown(() => float.release());
+  t.same(float.inputNames, ['queries', 'k']);
+  t.same(float.outputNames, ['scores', 'indices']);
+  const q = Float32Array.from([1, 0, 0, 0, 0, 0, -1, 0]);
+  const k = new ort.Tensor('int64', BigInt64Array.of(2n), [1]);
+  let out = await float.run({ queries: new ort.Tensor('float32', q, [2, 4]), k });
+  t.same([...(out.scores.data as Float32Array)], [0.5, 0.25, 0.25, -0.5], 'Q · Gᵀ, best first');
+  t.same([...(out.indices.data as BigInt64Array)], [0n, 1n, 1n, 0n]);
+
+  for (const scaling of ['row', 'global'] as const) {
+    const int8 = await ort.InferenceSession.create(buildScanGraph({ gallery, rows: 2, dimension: 4, precision: 'int8', scaling }));
+    t.teardown(() => int8.release());
+    t.same(int8.inputNames, ['queries', 'k'], `${scaling}: same inputs`);
+    // Query bytes b stand for b − 128: the first query is (127, 0, 0, 0), the second (0, 0, -127, 0).
+    const bytes = Uint8Array.from([255, 128, 128, 128, 128, 128, 1, 128]);
+    out = await int8.run({ queries: new ort.Tensor('uint8', bytes, [2, 4]), k });
+    const { transposed, scales } = quantizeGallery(gallery, 2, 4, scaling);
+    const product = (query: number[], r: number) => query.reduce((s, x, j) => s + x * transposed[j * 2 + r], 0) * (scaling === 'row' ? scales[r] : 1);
+    const want = [
+      [127, 0, 0, 0],
+      [0, 0, -127, 0],
+    ].flatMap((query) => [0, 1].map((r) => ({ r, s: Math.fround(product(query, r)) })).sort((a, b) => b.s - a.s || a.r - b.r));
+    t.same([...(out.scores.data as Float32Array)], want.map((w) => w.s), `${scaling}: integer products${scaling === 'row' ? ' times the row scale' : ''}`);
+    t.same([...(out.indices.data as BigInt64Array)].map(Number), want.map((w) => w.r), `${scaling}: best first`);
+  }
+  t.equal(QUERY_ZERO_POINT, 128);
+});
