@@ -357,7 +357,7 @@ function drawWeighted(weights: Float64Array, total: number, random: Random, fall
 }
 
 /** Complementary error function (Numerical Recipes' erfcc, |error| < 1.2e-7): plenty for a likelihood. */
-function erfc(x: number): number {
+export function erfc(x: number): number {
   const z = Math.abs(x);
   const t = 1 / (1 + 0.5 * z);
   const r =

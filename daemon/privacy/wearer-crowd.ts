@@ -1,7 +1,7 @@
 import { crowdModel, type CrowdOptions } from './phantoms.js';
 import type { Random } from '../util/random.js';
 import type { DecoySpotPicker } from './types.js';
-import type { WalkModel } from './walk-model.js';
+import { erfc, type WalkModel } from './walk-model.js';
 
 /**
  * How long the wearer stays in front of one spot, learned on the device from its own real queries and never sent
@@ -40,6 +40,26 @@ export class WearerDwell {
     }
     return this.prior.medianMs * Math.exp(this.prior.sigma * random.normal());
   }
+
+  /**
+   * The rate (per ms) at which a visit of this age ends, of the lengths `draw` gives: density over survival of the
+   * same mixture (the prior with weight PRIOR_WEIGHT, each visit seen with weight 1 and its jitter).
+   */
+  hazard(ageMs: number): number {
+    if (!(ageMs > 0)) return 0;
+    const logAge = Math.log(ageMs);
+    let density = 0;
+    let survival = 0;
+    const add = (weight: number, logMedian: number, sigma: number) => {
+      const z = (logAge - logMedian) / sigma;
+      density += (weight * Math.exp(-0.5 * z * z)) / (sigma * ageMs * Math.sqrt(2 * Math.PI));
+      survival += weight * 0.5 * erfc(z / Math.SQRT2);
+    };
+    add(PRIOR_WEIGHT, Math.log(this.prior.medianMs), Math.max(this.prior.sigma, MIN_SIGMA));
+    for (const ms of this.seen) add(1, Math.log(ms), JITTER_SIGMA);
+    // Far past every length seen, the visit is overdue: it ends within about a second.
+    return survival > 1e-12 ? density / survival : 1 / 1_000;
+  }
 }
 
 /** The prior visit length: what the simulated people of docs/benchmark.md show (median 26 s, p10 6 s, p90 148 s). */
@@ -50,6 +70,12 @@ const MIN_VISIT_MS = 1_000;
 const PRIOR_WEIGHT = 8;
 /** Log-jitter of a resampled visit, so the same few visits are not replayed exactly. */
 const JITTER_SIGMA = 0.2;
+/** A prior with sigma 0 is a point mass; its hazard is taken as a very narrow log-normal's. */
+const MIN_SIGMA = 1e-3;
+/** The walking shadow's chance to move on is evaluated in steps of at most this much. */
+const HAZARD_STEP_MS = 1_000;
+/** The prior walk between two spots (from leaving one to the first real query at the next). */
+export const DEFAULT_WALK_PRIOR = Object.freeze({ medianMs: 30_000, sigma: 1.0 });
 
 export interface WearerCrowdOptions extends CrowdOptions {
   /** Tracks: k (one of them the wearer's shadow, see the class comment). */
@@ -58,6 +84,13 @@ export interface WearerCrowdOptions extends CrowdOptions {
   leaveAfterMs?: number;
   /** Default a fresh WearerDwell with the default prior. */
   dwell?: WearerDwell;
+  /** The wearer's walks between spots, learned the same way. Default a fresh WearerDwell with DEFAULT_WALK_PRIOR. */
+  walks?: WearerDwell;
+  /**
+   * Whether the walking shadow's phantom visits end at the visits' rate less the wearer's arrival rate (see the class
+   * comment). Default true; false is the design before, kept to measure against.
+   */
+  offsetArrival?: boolean;
 }
 
 interface Track {
@@ -79,6 +112,11 @@ interface Track {
  * wearer shows up at a spot again and the shadow is placed there. At a real query, the wearer's time at its spot is
  * then distributed as a track's age at a random moment (both are a visit drawn from the same lengths, seen at a
  * uniform point), which is what the freshest-track attack reads.
+ *
+ * The wearer's arrival at the next spot cuts the shadow's phantom visit short, so without more a track would move
+ * early just before real queries ("Letting go" in docs/privacy.md). The device learns how long its wearer walks
+ * (`walks`, like the visits) and so knows the rate at which the arrival comes; the walking shadow's phantom visits
+ * end on their own at the rate visits end less that rate, so that, arrival included, they end as every visit does.
  */
 export class WearerCrowd implements DecoySpotPicker {
   readonly model: WalkModel;
@@ -86,8 +124,15 @@ export class WearerCrowd implements DecoySpotPicker {
   private readonly random: Random;
   private readonly clock: () => number;
   private readonly leaveAfterMs: number;
+  readonly walks: WearerDwell;
+  private readonly offsetArrival: boolean;
   private readonly tracks: Track[];
   private lastMs: number;
+  /**
+   * While the wearer is between spots: when the walk began (the shadow let go), when the shadow's current phantom
+   * visit began, and up to when its chance to move on has been drawn.
+   */
+  private walking: { sinceMs: number; visitSinceMs: number; checkedMs: number } | undefined;
   /** The wearer's current visit, while it lasts. */
   private wearer: { spot: number; firstMs: number; lastMs: number } | undefined;
 
@@ -97,6 +142,8 @@ export class WearerCrowd implements DecoySpotPicker {
     this.clock = options.clock ?? Date.now;
     this.leaveAfterMs = options.leaveAfterMs ?? 5_000;
     this.dwell = options.dwell ?? new WearerDwell();
+    this.walks = options.walks ?? new WearerDwell(DEFAULT_WALK_PRIOR);
+    this.offsetArrival = options.offsetArrival ?? true;
     this.lastMs = this.now();
     const start = this.lastMs;
     this.tracks = Array.from({ length: options.tracks }, () => {
@@ -104,6 +151,8 @@ export class WearerCrowd implements DecoySpotPicker {
       // Started part-way through a visit, so the crowd does not move all at once.
       return { spot, previous: -1, until: start + this.dwell.draw(this.random) * this.random.next() };
     });
+    // Until the wearer first stands at a spot, the device has started somewhere on a walk.
+    this.walking = { sinceMs: start, visitSinceMs: start, checkedMs: start };
   }
 
   get size(): number {
@@ -166,6 +215,8 @@ export class WearerCrowd implements DecoySpotPicker {
       return;
     }
     this.wearer = { spot: real, firstMs: now, lastMs: now };
+    if (this.walking) this.walks.observe(now - this.walking.sinceMs);
+    this.walking = undefined;
     const shadow = this.shadow;
     if (shadow.spot !== real) shadow.previous = shadow.spot;
     shadow.spot = real;
@@ -181,17 +232,54 @@ export class WearerCrowd implements DecoySpotPicker {
     this.dwell.observe(Math.max(MIN_VISIT_MS, w.lastMs - w.firstMs));
     this.wearer = undefined;
     this.shadow.until = shadowUntil;
+    this.walking = { sinceMs: shadowUntil, visitSinceMs: shadowUntil, checkedMs: shadowUntil };
   }
 
   private advance(now: number): void {
     for (const track of this.tracks) {
+      if (track === this.shadow && this.walking && this.offsetArrival) {
+        this.advanceWalkingShadow(now, this.walking);
+        continue;
+      }
       while (track.until <= now) {
-        const next = this.model.drawNext(track.spot, track.previous, this.random);
-        track.previous = track.spot;
-        track.spot = next;
+        this.moveOn(track);
         track.until += this.dwell.draw(this.random);
       }
     }
+  }
+
+  /**
+   * The shadow while the wearer walks: it first holds the spot it shows until its moment to move (the wearer's
+   * visit, or at the start a track's visit), then shows phantom visits. Those are cut short by the wearer's arrival,
+   * which comes at the rate of the wearer's walks; so each phantom visit ends on its own at the rate visits end
+   * less that arrival rate (never below 0), and with the arrival the shadow moves at the rate every track does.
+   * Drawn in steps of HAZARD_STEP_MS.
+   */
+  private advanceWalkingShadow(now: number, walking: { sinceMs: number; visitSinceMs: number; checkedMs: number }): void {
+    const shadow = this.shadow;
+    if (shadow.until !== Infinity) {
+      if (shadow.until > now) return;
+      this.moveOn(shadow);
+      walking.visitSinceMs = walking.checkedMs = shadow.until;
+      shadow.until = Infinity;
+    }
+    for (let t = walking.checkedMs; t < now; ) {
+      const step = Math.min(HAZARD_STEP_MS, now - t);
+      const mid = t + step / 2;
+      const rate = Math.max(0, this.dwell.hazard(mid - walking.visitSinceMs) - this.walks.hazard(mid - walking.sinceMs));
+      t += step;
+      if (this.random.next() < -Math.expm1(-rate * step)) {
+        this.moveOn(shadow);
+        walking.visitSinceMs = t;
+      }
+    }
+    walking.checkedMs = Math.max(walking.checkedMs, now);
+  }
+
+  private moveOn(track: Track): void {
+    const next = this.model.drawNext(track.spot, track.previous, this.random);
+    track.previous = track.spot;
+    track.spot = next;
   }
 
   private now(): number {

@@ -27,6 +27,23 @@ t.test('WearerDwell learns the wearer’s visit lengths and keeps a prior until 
   t.equal(dwell.observed, 64, 'nonsense durations are ignored');
 });
 
+t.test('WearerDwell.hazard is the rate at which visits of its lengths end', async (t) => {
+  const dwell = new WearerDwell({ medianMs: 20_000, sigma: 0.8 });
+  // A log-normal's hazard at its median: density φ(0)/(σ·m) over survival 1/2.
+  const atMedian = 2 / Math.sqrt(2 * Math.PI) / (0.8 * 20_000);
+  t.ok(Math.abs(dwell.hazard(20_000) / atMedian - 1) < 1e-5, `hazard at the median ${dwell.hazard(20_000)} per ms`);
+  // Against the lengths draw() gives: of the visits still going at 10 s, the share that ends within the next second.
+  for (let i = 0; i < 40; i++) dwell.observe(5_000 + 500 * i);
+  const random = seededRandom(7);
+  const draws = Array.from({ length: 200_000 }, () => dwell.draw(random));
+  const going = draws.filter((d) => d > 10_000);
+  const ended = going.filter((d) => d <= 11_000).length / going.length;
+  const predicted = 1 - Math.exp(-dwell.hazard(10_500) * 1_000);
+  t.ok(Math.abs(ended - predicted) < 0.01, `ends within a second at 10 s: drawn ${ended.toFixed(4)}, from the hazard ${predicted.toFixed(4)}`);
+  t.equal(dwell.hazard(0), 0);
+  t.equal(dwell.hazard(Number.NaN), 0);
+});
+
 /**
  * A wearer who stands at a spot for 8–30 s, walks 20–60 s (frames of no spot: no query) and stands at a nearby spot
  * again, one slot a second. At each real query: is the wearer's spot the one that appeared most recently among the
@@ -113,51 +130,75 @@ t.test('a real query shows the wearer in place of the shadow; a dummy shows ever
 });
 
 /**
+ * The server's track classifier (the evaluation's own track features, trained on other sessions, held out by wearer)
+ * on wearers who visit spots (a real query in 85 % of the slots there) and walk between them (dummies only), with or
+ * without the device telling the crowd when the camera shows no spot (what the edge daemon does on every frame the
+ * region gate turns away).
+ */
+function trackClassifierAuc(options: { told: boolean; offsetArrival?: boolean; walkMs?: number; wearers?: number; slots?: number; seed?: number }): number {
+  const k = 4;
+  const { told, offsetArrival, walkMs = 30_000, wearers = 12, slots = 1_800, seed = 500 } = options;
+  const analyses: QueryAnalysis[] = [];
+  const labels: boolean[] = [];
+  for (let s = 0; s < wearers; s++) {
+    const random = seededRandom(seed + s);
+    let now = 0;
+    const crowd = new WearerCrowd({ map: model, tracks: k, random: seededRandom(seed + 100 + s), clock: () => now, offsetArrival });
+    let spot = model.drawStart(random);
+    let previous = -1;
+    let atSpot = true;
+    const visit = () => 25_000 * Math.exp(0.9 * random.normal());
+    let phaseEnd = visit();
+    for (let slot = 0; slot < slots; slot++) {
+      now = slot * 1_000;
+      while (now >= phaseEnd) {
+        if (atSpot) phaseEnd += walkMs * Math.exp(0.8 * random.normal());
+        else {
+          [previous, spot] = [spot, model.drawNext(spot, previous, random)];
+          phaseEnd += visit();
+        }
+        atSpot = !atSpot;
+      }
+      if (!atSpot && told) crowd.wearerLeft();
+      const real = atSpot && random.next() < 0.85 ? model.map.id(spot) : undefined;
+      const shown = real ? [real, ...crowd.pickDecoySpots(k - 1, new Set([real]))] : crowd.pickDecoySpots(k, new Set());
+      analyses.push({ record: { t: now, reply_topic: `w${s}` } as ServerRecord, components: shown.map((id) => ({ id, weight: 1 })), scores: [], residual: new Float64Array(0), residualNorm: 0 });
+      labels.push(real !== undefined);
+    }
+  }
+  const features = queryFeatureGroups(analyses, undefined).map((g) => g.track.slice(1));
+  return rocAuc(heldOutScores(features, labels, [...sessions(analyses).values()]), labels);
+}
+
+/**
  * The leak of issue #9 the server reads from track timing: a shadow that holds the wearer's spot until `leaveAfterMs`
  * of silence after the last real query means that, at a real query, the wearer's spot always stays shown for at
- * least that long, while the other tracks may move at any moment. The server's classifier (the evaluation's own
- * track features, trained on other sessions) is measured on wearers who visit spots (a real query in 85 % of the
- * slots there) and walk between them (dummies only), once with the device telling the crowd when the camera shows
- * no spot (what the edge daemon does on every frame the region gate turns away) and once with silence alone. What
- * remains comes from the wearer's arrival, which cuts the shadow's visit short (docs/privacy.md, "Letting go").
+ * least that long, while the other tracks may move at any moment. What remains comes from the wearer's arrival,
+ * which cuts the shadow's visit short (docs/privacy.md, "Letting go").
  */
 t.test('letting go when the camera shows no spot: track timing tells real queries from dummies less well', async (t) => {
-  const k = 4;
-  const run = (told: boolean) => {
-    const analyses: QueryAnalysis[] = [];
-    const labels: boolean[] = [];
-    for (let s = 0; s < 12; s++) {
-      const random = seededRandom(500 + s);
-      let now = 0;
-      const crowd = new WearerCrowd({ map: model, tracks: k, random: seededRandom(600 + s), clock: () => now });
-      let spot = model.drawStart(random);
-      let previous = -1;
-      let atSpot = true;
-      const visit = () => 25_000 * Math.exp(0.9 * random.normal());
-      let phaseEnd = visit();
-      for (let slot = 0; slot < 1_800; slot++) {
-        now = slot * 1_000;
-        while (now >= phaseEnd) {
-          if (atSpot) phaseEnd += 30_000 * Math.exp(0.8 * random.normal());
-          else {
-            [previous, spot] = [spot, model.drawNext(spot, previous, random)];
-            phaseEnd += visit();
-          }
-          atSpot = !atSpot;
-        }
-        if (!atSpot && told) crowd.wearerLeft();
-        const real = atSpot && random.next() < 0.85 ? model.map.id(spot) : undefined;
-        const shown = real ? [real, ...crowd.pickDecoySpots(k - 1, new Set([real]))] : crowd.pickDecoySpots(k, new Set());
-        analyses.push({ record: { t: now, reply_topic: `w${s}` } as ServerRecord, components: shown.map((id) => ({ id, weight: 1 })), scores: [], residual: new Float64Array(0), residualNorm: 0 });
-        labels.push(real !== undefined);
-      }
-    }
-    const features = queryFeatureGroups(analyses, undefined).map((g) => g.track.slice(1));
-    return rocAuc(heldOutScores(features, labels, [...sessions(analyses).values()]), labels);
-  };
-  const silence = run(false);
-  const told = run(true);
+  const silence = trackClassifierAuc({ told: false, offsetArrival: false });
+  const told = trackClassifierAuc({ told: true, offsetArrival: false });
   t.comment(`track-timing classifier AUC (held out by wearer): shadow lets go after 5 s of silence ${silence.toFixed(3)}, when told ${told.toFixed(3)}`);
   t.ok(silence > 0.6, 'the leak is there when the shadow waits for silence');
   t.ok(told < silence - 0.03, 'and smaller when the device says the wearer left');
+});
+
+/**
+ * The arrival: the wearer reaching a spot cuts the shadow's phantom visit short, so just before a real query a track
+ * moves early. A walking shadow whose phantom visits end on their own at the visits' rate less the wearer's arrival
+ * rate moves, arrival included, as every track does (docs/privacy.md, "Letting go").
+ */
+t.test('offsetting the arrival: the walking shadow moves as often as every track, and track timing tells less', async (t) => {
+  const results = [10_000, 30_000, 90_000].map((walkMs) => {
+    const opts = { told: true, walkMs, wearers: 16, slots: 3_600 };
+    return { walkMs, before: trackClassifierAuc({ ...opts, offsetArrival: false }), after: trackClassifierAuc({ ...opts, offsetArrival: true }) };
+  });
+  for (const r of results) t.comment(`walks of ${r.walkMs / 1000} s: phantom visits cut by the arrival ${r.before.toFixed(3)}, arrival offset ${r.after.toFixed(3)}`);
+  const [short, usual, long] = results;
+  t.ok(usual.after < 0.53 && usual.after < usual.before - 0.03, 'with walks about as long as the visits, the arrival no longer shows');
+  t.ok(short.after < short.before, 'with short walks it shows less');
+  // Long walks: 0.502 → 0.549 here, 0.528 → 0.513 at another seed; with the walk lengths known exactly (no prior to
+  // learn past) 0.520 and 0.473. Reported, not asserted: docs/privacy.md, "The arrival".
+  t.comment(`long walks: ${long.before.toFixed(3)} → ${long.after.toFixed(3)}`);
 });
