@@ -18,6 +18,7 @@ import { seededRandom } from '../util/random.js';
 import { HnswIndex, defaultIndexOptions, hnswCacheFile, type SpotIndexKind } from '../recognizer/spot-index.js';
 import { SoakChild } from '../soak/child.js';
 import { startMosquitto, type Mosquitto } from '../soak/mosquitto.js';
+import { probeProcess } from '../soak/probe.js';
 import { wireLimitsFor } from '../transport/limits.js';
 import type { ReplyMessage } from '../transport/messages.js';
 import { RecognitionClient, RequestTimeoutError } from '../transport/recognition-client.js';
@@ -119,6 +120,9 @@ export interface LoadReport {
   index: { kind: LoadIndexKind; efSearch: number; efPerCandidate: number; m: number; efConstruction: number };
   /** Queries taken by each recognizer process (the group's split). */
   per_recognizer_queries: number[];
+  /** Each serving recognizer process's resident memory at the end of the run and its peak (VmRSS, VmHWM), MB. */
+  recognizer_rss_mb: (number | null)[];
+  recognizer_peak_rss_mb: (number | null)[];
   broker: string;
   machine: { cpus: number; cpu_model: string; load_average_start: number[]; load_average_end: number[] };
   roll?: RollReport;
@@ -376,6 +380,8 @@ export async function runLoad(options: LoadOptions): Promise<LoadReport> {
     // Asked once the devices are quiet: a saturated recognizer may not answer its parent in time while serving.
     await Promise.allSettled(devices.map((d) => d.client.stop()));
     const perRecognizer = await Promise.all(recognizers.map(async (r) => (await r.usage(15_000))?.counters.queries ?? r.lastCounters.queries ?? 0));
+    const memory = recognizers.map((r) => probeProcess(r.pid));
+    const mb = (bytes: number | null) => (bytes === null ? null : round(bytes / 2 ** 20));
     const processed = perRecognizer.reduce((a, b) => a + b, 0) + retired.reduce((a, r) => a + (r.lastCounters.queries ?? 0), 0) - processedAtStart;
     const recall = componentRecall(samples);
     const sorted = latencies.sort((a, b) => a - b);
@@ -416,6 +422,8 @@ export async function runLoad(options: LoadOptions): Promise<LoadReport> {
       },
       index: indexSettings,
       per_recognizer_queries: [...retired.map((r) => r.lastCounters.queries ?? 0), ...perRecognizer],
+      recognizer_rss_mb: memory.map((m) => mb(m.rssBytes)),
+      recognizer_peak_rss_mb: memory.map((m) => mb(m.peakRssBytes)),
       broker: options.brokerUrl ? 'external' : 'mosquitto (private, started for the run)',
       machine: { cpus: cpus().length, cpu_model: cpus()[0]?.model ?? '', load_average_start: loadStart.map((x) => round(x)), load_average_end: loadavg().map((x) => round(x)) },
       ...(roll ? { roll } : {}),

@@ -19,7 +19,7 @@ export interface OnnxScanOptions {
    * a shortlist, which is re-scored exactly (docs/decisions.md #32).
    */
   precision?: 'float32' | 'int8';
-  /** int8: rows shortlisted beyond the deepest ask of a batch (index.shortlistMargin). */
+  /** int8: rows shortlisted beyond the deepest ask of a batch (index.shortlistMargin); the float32 path ignores it. */
   shortlistMargin?: number;
 }
 
@@ -51,9 +51,9 @@ interface Pending {
  *   returns exactly what ExactIndex returns: the rows whose float32 scores are too close to order are scored again as
  *   ExactIndex scores them (exactOrder).
  * - precision 'int8' (int8-onnx, docs/decisions.md #32): a MatMulInteger of the queries as bytes with the int8 gallery
- *   shortlists `shortlistMargin` rows beyond the ask; every shortlisted row is scored again as ExactIndex scores it and
- *   the list is ordered as ExactIndex orders (rescoredOrder). Approximate: a row the int8 ranking puts below the
- *   shortlist is lost; when none is, the answer is ExactIndex's.
+ *   shortlists `shortlistMargin` rows beyond the ask; the graph scores the shortlisted rows again in float32 and
+ *   returns their best, which exactOrder turns into ExactIndex's answer over the shortlist. Approximate: a row the
+ *   int8 ranking puts below the shortlist is lost; when none is, the answer is ExactIndex's.
  *
  * `searchAsync` is the batched path the recognizer answers queries on; `search` (synchronous, one query) scans in JS
  * as ExactIndex does, for callers that cannot wait.
@@ -181,28 +181,28 @@ export class OnnxScanIndex implements SpotIndex {
   }
 
   private async run(batch: Pending[]): Promise<SpotHit[][]> {
-    const int8 = this.options.precision === 'int8';
-    // Rows beyond the deepest ask: in float32 a few, so a row that rounding put just below the cut can still be seen;
-    // in int8 the shortlist that is re-scored exactly.
-    const k = Math.min(this.size, batch.reduce((most, p) => Math.max(most, p.k), 0) + (int8 ? this.options.shortlistMargin : MARGIN));
-    const out = await this.session!.run({
-      queries: int8 ? new ort.Tensor('uint8', this.queryBytes(batch), [batch.length, this.dimension]) : new ort.Tensor('float32', this.queryFloats(batch), [batch.length, this.dimension]),
+    const d = this.dimension;
+    const queries = new Float32Array(batch.length * d);
+    batch.forEach((p, i) => queries.set(p.query, i * d));
+    const deepest = batch.reduce((most, p) => Math.max(most, p.k), 0);
+    // int8: the rows the integer product shortlists, scored again in float32 in the graph.
+    const shortlist = Math.min(this.size, deepest + this.options.shortlistMargin);
+    // A few rows beyond the deepest ask, so a row that float32 rounding put just below the cut can still be seen.
+    const k = Math.min(this.options.precision === 'int8' ? shortlist : this.size, deepest + MARGIN);
+    const feeds: Record<string, ort.Tensor> = {
+      queries: new ort.Tensor('float32', queries, [batch.length, d]),
       k: new ort.Tensor('int64', BigInt64Array.of(BigInt(k)), [1]),
-    });
+    };
+    if (this.options.precision === 'int8') {
+      feeds.query_bytes = new ort.Tensor('uint8', this.queryBytes(batch), [batch.length, d]);
+      feeds.shortlist = new ort.Tensor('int64', BigInt64Array.of(BigInt(shortlist)), [1]);
+    }
+    const out = await this.session!.run(feeds);
     this.counters.batches++;
     this.counters.queries += batch.length;
     const scores = out.scores.data as Float32Array;
     const rows = out.indices.data as BigInt64Array;
-    return batch.map((p, i) => {
-      const list = rows.subarray(i * k, (i + 1) * k);
-      return int8 ? this.rescoredOrder(p, list) : this.exactOrder(p, scores.subarray(i * k, (i + 1) * k), list);
-    });
-  }
-
-  private queryFloats(batch: Pending[]): Float32Array {
-    const queries = new Float32Array(batch.length * this.dimension);
-    batch.forEach((p, i) => queries.set(p.query, i * this.dimension));
-    return queries;
+    return batch.map((p, i) => this.exactOrder(p, scores.subarray(i * k, (i + 1) * k), rows.subarray(i * k, (i + 1) * k)));
   }
 
   /**
@@ -221,13 +221,6 @@ export class OnnxScanIndex implements SpotIndex {
     return bytes;
   }
 
-  /** ExactIndex's order over the int8 shortlist: every row scored again as ExactIndex scores it, ties to the lower row. */
-  private rescoredOrder(p: Pending, rows: BigInt64Array): SpotHit[] {
-    const hits = Array.from(rows, (r) => ({ row: Number(r), score: this.exactScore(p.query, Number(r)) }));
-    hits.sort((a, b) => b.score - a.score || a.row - b.row);
-    return hits.slice(0, p.k).map((h) => ({ id: this.ids[h.row], score: h.score }));
-  }
-
   /**
    * ExactIndex's answer from the float32 best-first list: rows whose float32 score is within the rounding bound of a
    * neighbour's are scored again as ExactIndex scores them (float64 sums of the same float32 values) and the list is
@@ -241,13 +234,20 @@ export class OnnxScanIndex implements SpotIndex {
       this.counters.fallbacks++;
       return this.exact.search(p.query, p.k);
     }
-    const hits = Array.from({ length: n }, (_, j) => ({ row: Number(rows[j]), score: scores[j] }));
-    for (let j = 0; j < n; j++) {
+    // Rows past the cut can only move up through a run of neighbours within the bound that reaches across it.
+    let m = Math.min(p.k, n);
+    while (m < n && scores[m - 1] - scores[m] < bound) m++;
+    const hits = new Array<{ row: number; score: number }>(m);
+    for (let j = 0; j < m; j++) {
+      const row = Number(rows[j]);
       const near = (j > 0 && scores[j - 1] - scores[j] < bound) || (j + 1 < n && scores[j] - scores[j + 1] < bound);
-      if (near) hits[j].score = this.exactScore(p.query, hits[j].row);
+      hits[j] = { row, score: near ? this.exactScore(p.query, row) : scores[j] };
     }
+    // Already in order but for the runs re-scored above, so the sort has little to do.
     hits.sort((a, b) => b.score - a.score || a.row - b.row);
-    return hits.slice(0, p.k).map((h) => ({ id: this.ids[h.row], score: h.score }));
+    const out = new Array<SpotHit>(Math.min(p.k, m));
+    for (let j = 0; j < out.length; j++) out[j] = { id: this.ids[hits[j].row], score: hits[j].score };
+    return out;
   }
 
   /** The row's score as ExactIndex computes it: the same float32 products summed in float64, in the same order. */

@@ -4,7 +4,7 @@
  * session keeps and packs once for its matrix product), so the graph is rebuilt whenever the gallery changes; a
  * gallery is loaded once per serving process, so that is once per start. In float32 (exact-onnx) the product is a
  * Gemm; in int8 (int8-onnx) a MatMulInteger of uint8 queries (zero point 128) with the int8 gallery, each row's
- * integer products scaled by that row's scale before TopK.
+ * integer products scaled by that row's scale, ranks a shortlist that is scored again in float32 in the same graph.
  *
  * ONNX is protobuf; the graph needs a handful of message fields only, so they are written here directly rather than
  * through a protobuf library (field numbers from onnx/onnx.proto).
@@ -85,7 +85,8 @@ function node(op: string, inputs: string[], outputs: string[], attributes: Proto
   const n = new Proto();
   for (const i of inputs) n.string(1, i);
   for (const o of outputs) n.string(2, o);
-  n.string(3, op.toLowerCase()).string(4, op);
+  // Named after its first output, which is unique in the graph.
+  n.string(3, outputs[0]).string(4, op);
   for (const a of attributes) n.message(5, a);
   return n;
 }
@@ -146,36 +147,54 @@ export function quantizeGallery(
 }
 
 /**
- * The model bytes: inputs `queries` [B, D] (float32, or uint8 with zero point 128 for 'int8') and `k` int64[1];
- * outputs `scores` float[B, k] (best first) and `indices` int64[B, k] (gallery rows). TopK puts the lower index first
- * among equal scores (ONNX TopK, opset 11+), as ExactIndex does. The int8 scores are the integer products times the
- * row's scale: they rank, the caller re-scores the rows exactly.
+ * The model bytes: input `queries` float[B, D] and `k` int64[1]; outputs `scores` float[B, k] (best first) and
+ * `indices` int64[B, k] (gallery rows), the float32 products Q · Gᵀ. TopK puts the lower index first among equal
+ * scores (ONNX TopK, opset 11+), as ExactIndex does.
+ *
+ * 'int8' adds the inputs `query_bytes` uint8[B, D] (each query on its own scale, zero point 128) and `shortlist`
+ * int64[1] (≥ k): the integer products of the bytes with the int8 gallery, times each row's scale, rank the gallery;
+ * the best `shortlist` rows are gathered from the float gallery and scored against `queries` in float32; their best
+ * k are the outputs, as in the float32 graph but over the shortlist only.
  */
 export function buildScanGraph({ gallery, rows, dimension, precision = 'float32', scaling = 'row' }: ScanGraphOptions): Uint8Array {
   if (gallery.length !== rows * dimension) throw new RangeError(`gallery holds ${gallery.length} values, not ${rows} x ${dimension}`);
-  const topK = node('TopK', ['all_scores', 'k'], ['scores', 'indices'], [intAttribute('axis', 1), intAttribute('largest', 1), intAttribute('sorted', 1)]);
+  const topK = (input: string, k: string, outputs: string[]) =>
+    node('TopK', [input, k], outputs, [intAttribute('axis', 1), intAttribute('largest', 1), intAttribute('sorted', 1)]);
   const graph = new Proto();
   if (precision === 'int8') {
     const { transposed, scales } = quantizeGallery(gallery, rows, dimension, scaling);
     graph
-      .message(1, node('MatMulInteger', ['queries', 'gallery', 'query_zero_point'], ['products']))
-      .message(1, node('Cast', ['products'], [scaling === 'row' ? 'float_products' : 'all_scores'], [intAttribute('to', FLOAT)]));
-    if (scaling === 'row') graph.message(1, node('Mul', ['float_products', 'row_scales'], ['all_scores'])).message(5, tensor('row_scales', FLOAT, [rows], scales));
+      .message(1, node('MatMulInteger', ['query_bytes', 'gallery_int8', 'query_zero_point'], ['products']))
+      .message(1, node('Cast', ['products'], [scaling === 'row' ? 'float_products' : 'approximate'], [intAttribute('to', FLOAT)]));
+    if (scaling === 'row') graph.message(1, node('Mul', ['float_products', 'row_scales'], ['approximate'])).message(5, tensor('row_scales', FLOAT, [rows], scales));
     graph
-      .message(1, topK)
+      .message(1, topK('approximate', 'shortlist', ['shortlist_scores', 'shortlist_rows']))
+      // The shortlisted rows [B, S, D] times the query [B, D, 1]: float32 scores of the shortlist [B, S].
+      .message(1, node('Gather', ['gallery', 'shortlist_rows'], ['shortlisted']))
+      .message(1, node('Reshape', ['queries', 'column_shape'], ['query_columns']))
+      .message(1, node('MatMul', ['shortlisted', 'query_columns'], ['rescored_columns']))
+      .message(1, node('Reshape', ['rescored_columns', 'row_shape'], ['rescored']))
+      .message(1, topK('rescored', 'k', ['scores', 'positions']))
+      .message(1, node('GatherElements', ['shortlist_rows', 'positions'], ['indices'], [intAttribute('axis', 1)]))
       .string(2, 'enfpire-int8-scan')
-      .message(5, tensor('gallery', INT8, [dimension, rows], transposed))
-      .message(5, tensor('query_zero_point', UINT8, [], Uint8Array.of(QUERY_ZERO_POINT)));
+      .message(5, tensor('gallery_int8', INT8, [dimension, rows], transposed))
+      .message(5, tensor('gallery', FLOAT, [rows, dimension], gallery))
+      .message(5, tensor('query_zero_point', UINT8, [], Uint8Array.of(QUERY_ZERO_POINT)))
+      // Reshape: 0 keeps the batch dimension, -1 is inferred.
+      .message(5, tensor('column_shape', INT64, [3], BigInt64Array.of(0n, -1n, 1n)))
+      .message(5, tensor('row_shape', INT64, [2], BigInt64Array.of(0n, -1n)))
+      .message(11, valueInfo('query_bytes', UINT8, ['batch', dimension]))
+      .message(11, valueInfo('shortlist', INT64, [1]));
   } else {
     // Gemm with transB: the gallery stays row-major [N, D] as the index holds it; ORT packs the constant once.
     graph
       .message(1, node('Gemm', ['queries', 'gallery'], ['all_scores'], [intAttribute('transB', 1)]))
-      .message(1, topK)
+      .message(1, topK('all_scores', 'k', ['scores', 'indices']))
       .string(2, 'enfpire-exact-scan')
       .message(5, tensor('gallery', FLOAT, [rows, dimension], gallery));
   }
   graph
-    .message(11, valueInfo('queries', precision === 'int8' ? UINT8 : FLOAT, ['batch', dimension]))
+    .message(11, valueInfo('queries', FLOAT, ['batch', dimension]))
     .message(11, valueInfo('k', INT64, [1]))
     .message(12, valueInfo('scores', FLOAT, ['batch', 'k_out']))
     .message(12, valueInfo('indices', INT64, ['batch', 'k_out']));

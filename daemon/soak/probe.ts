@@ -4,18 +4,23 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 export interface ProcessProbe {
   /** Resident set size (VmRSS), bytes; null when the process is gone. */
   rssBytes: number | null;
+  /** Its peak since the process started (VmHWM), bytes; null when the process is gone. */
+  peakRssBytes: number | null;
   /** Entries in /proc/<pid>/fd: open files, sockets, pipes; null when the process is gone. */
   fds: number | null;
 }
 
 export function probeProcess(pid: number | undefined): ProcessProbe {
-  if (pid === undefined) return { rssBytes: null, fds: null };
+  if (pid === undefined) return { rssBytes: null, peakRssBytes: null, fds: null };
   try {
     const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-    const kb = /^VmRSS:\s+(\d+)\s+kB/m.exec(status)?.[1];
-    return { rssBytes: kb === undefined ? null : Number(kb) * 1024, fds: readdirSync(`/proc/${pid}/fd`).length };
+    const bytes = (field: string): number | null => {
+      const kb = new RegExp(`^${field}:\\s+(\\d+)\\s+kB`, 'm').exec(status)?.[1];
+      return kb === undefined ? null : Number(kb) * 1024;
+    };
+    return { rssBytes: bytes('VmRSS'), peakRssBytes: bytes('VmHWM'), fds: readdirSync(`/proc/${pid}/fd`).length };
   } catch {
-    return { rssBytes: null, fds: null };
+    return { rssBytes: null, peakRssBytes: null, fds: null };
   }
 }
 
