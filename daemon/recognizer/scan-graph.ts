@@ -96,13 +96,6 @@ function intAttribute(name: string, value: number): Proto {
   return new Proto().string(1, name).varint(3, value).varint(20, 2);
 }
 
-function intsAttribute(name: string, values: number[]): Proto {
-  // AttributeProto: name 1, ints 8, type 20 (INTS = 7).
-  const a = new Proto().string(1, name);
-  for (const v of values) a.varint(8, v);
-  return a.varint(20, 7);
-}
-
 /** An initializer (TensorProto): dims 1, data_type 2, name 8, raw_data 9. */
 function tensor(name: string, elemType: number, dims: number[], data: ArrayBufferView): Proto {
   const t = new Proto();
@@ -122,17 +115,6 @@ export interface ScanGraphOptions {
   precision?: 'float32' | 'int8';
   /** int8: 'row' (the default) scales each row on its own; 'global' one scale for the whole gallery, no Mul. */
   scaling?: 'row' | 'global';
-  /** int8: rows per block of the shortlist's first stage (see blockRowsFor); 1 ranks every row in one TopK. */
-  blockRows?: number;
-}
-
-/**
- * Rows per block for a gallery of `rows`: the largest divisor from 16 down to 4, so the scores reshape into whole
- * blocks; 1 (no blocks) when none divides it.
- */
-export function blockRowsFor(rows: number): number {
-  for (let g = 16; g >= 4; g--) if (rows % g === 0 && rows / g >= 1) return g;
-  return 1;
 }
 
 /**
@@ -170,12 +152,11 @@ export function quantizeGallery(
  * scores (ONNX TopK, opset 11+), as ExactIndex does.
  *
  * 'int8' adds the inputs `query_bytes` uint8[B, D] (each query on its own scale, zero point 128) and `shortlist`
- * int64[1] (≥ k): the integer products of the bytes with the int8 gallery, times each row's scale, rank the gallery
- * (through block maxima when blockRows > 1, with the same result); the best `shortlist` rows are gathered from the
- * float gallery and scored against `queries` in float32; their best k are the outputs, as in the float32 graph but
- * over the shortlist only.
+ * int64[1] (≥ k): the integer products of the bytes with the int8 gallery, times each row's scale, rank the gallery;
+ * the best `shortlist` rows are gathered from the float gallery and scored against `queries` in float32; their best k
+ * are the outputs, as in the float32 graph but over the shortlist only.
  */
-export function buildScanGraph({ gallery, rows, dimension, precision = 'float32', scaling = 'row', blockRows = blockRowsFor(rows) }: ScanGraphOptions): Uint8Array {
+export function buildScanGraph({ gallery, rows, dimension, precision = 'float32', scaling = 'row' }: ScanGraphOptions): Uint8Array {
   if (gallery.length !== rows * dimension) throw new RangeError(`gallery holds ${gallery.length} values, not ${rows} x ${dimension}`);
   const topK = (input: string, k: string, outputs: string[]) =>
     node('TopK', [input, k], outputs, [intAttribute('axis', 1), intAttribute('largest', 1), intAttribute('sorted', 1)]);
@@ -186,31 +167,8 @@ export function buildScanGraph({ gallery, rows, dimension, precision = 'float32'
       .message(1, node('MatMulInteger', ['query_bytes', 'gallery_int8', 'query_zero_point'], ['products']))
       .message(1, node('Cast', ['products'], [scaling === 'row' ? 'float_products' : 'approximate'], [intAttribute('to', FLOAT)]));
     if (scaling === 'row') graph.message(1, node('Mul', ['float_products', 'row_scales'], ['approximate'])).message(5, tensor('row_scales', FLOAT, [rows], scales));
-    if (blockRows > 1) {
-      if (!Number.isInteger(blockRows) || rows % blockRows !== 0) throw new RangeError(`blockRows ${blockRows} does not divide ${rows} rows`);
-      // TopK over all N scores is most of the cost, so it runs over block maxima first: a row among the best S is in
-      // one of the S blocks with the highest maxima (fewer than S rows score above it, so fewer than S blocks do), and
-      // the second TopK ranks only those blocks' rows.
-      graph
-        .message(1, node('Reshape', ['approximate', 'block_shape'], ['blocked']))
-        .message(1, node('ReduceMax', ['blocked'], ['block_maxima'], [intsAttribute('axes', [2]), intAttribute('keepdims', 0)]))
-        .message(1, node('Min', ['shortlist', 'block_count'], ['blocks_wanted']))
-        .message(1, topK('block_maxima', 'blocks_wanted', ['top_block_maxima', 'top_blocks']))
-        .message(1, node('Mul', ['top_blocks', 'block_rows'], ['block_starts']))
-        .message(1, node('Reshape', ['block_starts', 'column_shape'], ['block_start_columns']))
-        .message(1, node('Add', ['block_start_columns', 'block_offsets'], ['candidate_blocks']))
-        .message(1, node('Reshape', ['candidate_blocks', 'row_shape'], ['candidates']))
-        .message(1, node('GatherElements', ['approximate', 'candidates'], ['candidate_scores'], [intAttribute('axis', 1)]))
-        .message(1, topK('candidate_scores', 'shortlist', ['shortlist_scores', 'candidate_positions']))
-        .message(1, node('GatherElements', ['candidates', 'candidate_positions'], ['shortlist_rows'], [intAttribute('axis', 1)]))
-        .message(5, tensor('block_shape', INT64, [3], BigInt64Array.of(0n, -1n, BigInt(blockRows))))
-        .message(5, tensor('block_count', INT64, [1], BigInt64Array.of(BigInt(rows / blockRows))))
-        .message(5, tensor('block_rows', INT64, [], BigInt64Array.of(BigInt(blockRows))))
-        .message(5, tensor('block_offsets', INT64, [blockRows], BigInt64Array.from({ length: blockRows }, (_, i) => BigInt(i))));
-    } else {
-      graph.message(1, topK('approximate', 'shortlist', ['shortlist_scores', 'shortlist_rows']));
-    }
     graph
+      .message(1, topK('approximate', 'shortlist', ['shortlist_scores', 'shortlist_rows']))
       // The shortlisted rows [B, S, D] times the query [B, D, 1]: float32 scores of the shortlist [B, S].
       .message(1, node('Gather', ['gallery', 'shortlist_rows'], ['shortlisted']))
       .message(1, node('Reshape', ['queries', 'column_shape'], ['query_columns']))

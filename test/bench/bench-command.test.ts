@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { runBenchCommand } from '../../daemon/cli/bench-command.js';
 import { BENCH_SCHEMA, type BenchReport } from '../../daemon/bench/run-bench.js';
 import { UserError } from '../../daemon/util/errors.js';
+import { schemaDefault } from '../../daemon/config/load.js';
 
 /** Every number in the report, with its key path. */
 function numbers(value: unknown, path = ''): [string, number][] {
@@ -43,6 +44,10 @@ t.test('the quick bench writes a complete report and a table', async (t) => {
     else if (/^camera\.[\w-]+\.dropped$/.test(path)) t.ok(Number.isInteger(x) && x >= 0, `${path} = ${x} is a count`);
     // Shares of queries: 0 is a measurement (e.g. no query of a small gallery has all its components in the exact reply).
     else if (/^recognizer_scale\[\d+\]\.(recall\.\w+|synthetic_spots)$/.test(path)) t.ok(Number.isFinite(x) && x >= 0, `${path} = ${x} is ≥ 0`);
+    // A shortlist margin of 0 is a setting measured, and a share of replies may be 0.
+    else if (/^recognizer_scale\[\d+\]\.int8_onnx\.margins\[\d+\]\.(margin|component_recall|same_reply_as_exact)$/.test(path)) {
+      t.ok(Number.isFinite(x) && x >= 0, `${path} = ${x} is ≥ 0`);
+    }
     else t.ok(Number.isFinite(x) && x > 0, `${path} = ${x} is finite and positive`);
   }
 
@@ -83,13 +88,19 @@ t.test('the quick bench writes a complete report and a table', async (t) => {
   t.ok(scale.recall.component_recall >= 0 && scale.recall.component_recall <= 1);
   t.ok(close(scale.hnsw_speedup, scale.exact.mean_us / scale.hnsw.mean_us), 'scale: speed-up from the two measured means');
   t.ok(scale.bytes_per_result >= scale.bytes_per_reply, 'a result costs its own reply and the dummies\'');
+  t.equal(scale.exact_onnx.component_recall, 1, 'exact-onnx is exact');
+  const int8 = scale.int8_onnx;
+  t.ok(int8.component_recall >= 0 && int8.component_recall <= 1, `int8-onnx component recall ${int8.component_recall}`);
+  t.same(int8.throughput.map((x) => [x.threads, x.batch]), scale.exact_onnx.throughput.map((x) => [x.threads, x.batch]), 'both precisions at the same batches');
+  t.same(int8.margins.map((x) => x.margin), [0, 16, 32, 64, 128, 256], 'the shortlist margins measured');
+  t.equal(int8.shortlist_margin, schemaDefault('recognizer', 'index.shortlistMargin'), "the schema's index.shortlistMargin");
 
   t.ok(report.camera.files.frames > 0 && report.camera.files.fps <= report.camera.files.requested_fps);
   t.ok(report.memory.rss_peak_mb >= report.memory.rss_after_mb);
   const m = report.memory;
   t.ok(Math.abs(m.rss_growth_second_half_mb - (m.rss_after_mb - m.rss_half_mb)) <= 0.11, 'growth is after minus half (up to rounding)');
 
-  for (const row of ['ORT inference', 'extractor jpeg', 'decode floor jpeg', 'extractor yuv420', 'decode floor yuv420', 'camera files', 'recognizer exact', 'recognizer hnsw', 'edge memory']) {
+  for (const row of ['ORT inference', 'extractor jpeg', 'decode floor jpeg', 'extractor yuv420', 'decode floor yuv420', 'camera files', 'recognizer exact', 'recognizer hnsw', 'recognizer exact-onnx', 'recognizer int8-onnx', 'edge memory']) {
     t.match(printed, row, `table has a ${row} row`);
   }
   t.match(printed, `wrote ${out}`);

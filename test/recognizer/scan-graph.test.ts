@@ -1,7 +1,6 @@
 import t from 'tap';
 import * as ort from 'onnxruntime-node';
-import { QUERY_ZERO_POINT, blockRowsFor, buildScanGraph, quantizeGallery } from '../../daemon/recognizer/scan-graph.js';
-import { randomUnitVectors, seededRandom } from './fixtures/thumb-extractor.js';
+import { QUERY_ZERO_POINT, buildScanGraph, quantizeGallery } from '../../daemon/recognizer/scan-graph.js';
 
 /** Two rows of 4: the second's largest component is half the first's, so per-row scales differ from a global one. */
 const gallery = Float32Array.from([0.5, -0.5, 0.5, -0.5, 0.25, 0.125, -0.25, 0]);
@@ -60,41 +59,4 @@ t.test('buildScanGraph: float32 and int8 graphs that ONNX Runtime runs', async (
     await t.rejects(int8.run({ ...feeds, ...one('k', 2n), ...one('shortlist', 1n) }), 'k beyond the shortlist is refused');
   }
   t.equal(QUERY_ZERO_POINT, 128);
-});
-
-t.test('the int8 shortlist through block maxima is the shortlist of one TopK over every row', async (t) => {
-  t.equal(blockRowsFor(100_000), 16);
-  t.equal(blockRowsFor(10_000), 16);
-  t.equal(blockRowsFor(3000), 15);
-  t.equal(blockRowsFor(41), 1, 'a prime gallery is ranked without blocks');
-  const rows = 240;
-  const dimension = 32;
-  const vectors = randomUnitVectors(rows, dimension, seededRandom(7));
-  const gallery = new Float32Array(rows * dimension);
-  vectors.forEach((v, i) => gallery.set(v, i * dimension));
-  t.throws(() => buildScanGraph({ gallery, rows, dimension, precision: 'int8', blockRows: 7 }), RangeError, 'blocks must divide the gallery');
-  const queries = new Float32Array(3 * dimension);
-  randomUnitVectors(3, dimension, seededRandom(8)).forEach((v, i) => queries.set(v, i * dimension));
-  const bytes = Uint8Array.from(queries, (x) => QUERY_ZERO_POINT + Math.round(x * 127));
-  const answers: string[] = [];
-  for (const blockRows of [1, 4, 16, 240]) {
-    const session = await ort.InferenceSession.create(buildScanGraph({ gallery, rows, dimension, precision: 'int8', blockRows }));
-    t.teardown(() => session.release());
-    for (const [k, shortlist] of [
-      [5n, 9n],
-      [30n, 60n],
-      [240n, 240n],
-    ]) {
-      const out = await session.run({
-        queries: new ort.Tensor('float32', queries, [3, dimension]),
-        query_bytes: new ort.Tensor('uint8', bytes, [3, dimension]),
-        k: new ort.Tensor('int64', BigInt64Array.of(k), [1]),
-        shortlist: new ort.Tensor('int64', BigInt64Array.of(shortlist), [1]),
-      });
-      t.equal(out.indices.data.length, 3 * Number(k));
-      answers.push(`${blockRows}: ${[...(out.indices.data as BigInt64Array)].join()}`);
-    }
-  }
-  const body = (a: string) => a.slice(a.indexOf(':'));
-  t.same(new Set(answers.map((a, i) => `${i % 3}${body(a)}`)).size, 3, 'every block size gives the same rows for each (k, shortlist)');
 });
