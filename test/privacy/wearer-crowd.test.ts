@@ -2,7 +2,7 @@ import t from 'tap';
 import { PhantomCrowd } from '../../daemon/privacy/phantoms.js';
 import { seededRandom } from '../../daemon/util/random.js';
 import type { DecoySpotPicker } from '../../daemon/privacy/types.js';
-import { WearerCrowd, WearerDwell } from '../../daemon/privacy/wearer-crowd.js';
+import { WearerCrowd, WearerDwell, WearerHops } from '../../daemon/privacy/wearer-crowd.js';
 import { WalkModel } from '../../daemon/privacy/walk-model.js';
 import { makeGallery } from './synthetic-gallery.js';
 import { heldOutScores, queryFeatureGroups, sessions, type QueryAnalysis } from '../../daemon/eval/adversaries.js';
@@ -42,6 +42,68 @@ t.test('WearerDwell.hazard is the rate at which visits of its lengths end', asyn
   t.ok(Math.abs(ended - predicted) < 0.01, `ends within a second at 10 s: drawn ${ended.toFixed(4)}, from the hazard ${predicted.toFixed(4)}`);
   t.equal(dwell.hazard(0), 0);
   t.equal(dwell.hazard(Number.NaN), 0);
+});
+
+t.test('WearerHops learns how far the wearer goes and the tracks then move as far', async (t) => {
+  const hops = new WearerHops(model);
+  t.equal(hops.model, model, 'before any move the map’s own walk');
+  const medianHop = (m: WalkModel, seed: number) => {
+    const random = seededRandom(seed);
+    const distances: number[] = [];
+    let at = m.drawStart(random);
+    let previous = -1;
+    for (let i = 0; i < 2_000; i++) {
+      const next = m.drawNext(at, previous, random);
+      distances.push(m.map.distance(at, next));
+      [previous, at] = [at, next];
+    }
+    return median(distances);
+  };
+  // A wearer who always walks to the nearest spot.
+  const random = seededRandom(8);
+  for (let i = 0; i < 24; i++) {
+    const from = Math.floor(random.next() * model.map.size);
+    hops.observe(from, model.map.nearest(model.map.x(from), model.map.y(from), (j) => j === from));
+  }
+  const before = medianHop(model, 9);
+  const after = medianHop(hops.model, 9);
+  t.comment(`median hop: map's walk ${before.toFixed(0)} m, learned ${after.toFixed(0)} m (λ ${model.params.lambdaM} → ${hops.model.params.lambdaM.toFixed(0)} m)`);
+  t.ok(after < 0.7 * before, 'tracks hop shorter after a wearer who hops short');
+  hops.observe(3, 3);
+  hops.observe(-1, 2);
+  t.equal(hops.observed, 24, 'no move and out-of-map indices are ignored');
+});
+
+t.test('WearerHops on a large region: the sampled normaliser fits the λ the exact sum does', async (t) => {
+  const random = seededRandom(11);
+  const spots = Array.from({ length: 3_000 }, (_, i) => ({ id: `s${i}`, x: 5_000 * random.next(), y: 5_000 * random.next(), popularity: 0.2 + random.next() }));
+  const big = new WalkModel(spots);
+  const wearer = new WalkModel(big.map, { lambdaM: 80 });
+  const hops = new WearerHops(big);
+  const moves: [number, number][] = [];
+  for (let i = 0; i < 20; i++) {
+    const from = Math.floor(random.next() * big.map.size);
+    const to = wearer.drawNext(from, -1, random);
+    moves.push([from, to]);
+    hops.observe(from, to);
+  }
+  // The exact posterior mode on the same grid.
+  const exact = (lambda: number) => {
+    const z = Math.log(lambda / 300);
+    let score = -0.5 * z * z;
+    for (const [from, to] of moves) {
+      let total = 0;
+      for (let j = 0; j < big.map.size; j++) if (j !== from) total += big.map.popularity(j) * Math.exp(-big.map.distance(from, j) / lambda);
+      score += Math.log(big.map.popularity(to)) - big.map.distance(from, to) / lambda - Math.log(total);
+    }
+    return score;
+  };
+  const grid = Array.from({ length: 31 }, (_, g) => 300 * Math.exp(3 * ((2 * g) / 30 - 1)));
+  const best = grid.reduce((a, b) => (exact(b) > exact(a) ? b : a));
+  const fitted = hops.model.params.lambdaM;
+  t.comment(`λ fitted ${fitted.toFixed(1)} m, exact ${best.toFixed(1)} m (moves drawn with λ 80 m, prior 300 m)`);
+  t.ok(Math.abs(Math.log(fitted / best)) <= 0.21, 'within one grid step of the exact fit');
+  t.ok(fitted < 150, 'and well away from the prior');
 });
 
 /**
