@@ -132,7 +132,7 @@ t.test('a minimal config gets every default of the schema', async (t) => {
   t.equal(config.transport.password, undefined);
 
   const recognizer = await loadRecognizerConfig(write(dir, 'r.yaml', { broker: { url: 'mqtts://b.example:8883' } }));
-  t.equal(recognizer.index.kind, 'hnsw');
+  t.equal(recognizer.index.kind, 'int8-onnx');
   t.equal(recognizer.gallery, join(dir, 'enfpire-recognizer.db'));
 });
 
