@@ -7,7 +7,7 @@ import type { FrameSource } from '../camera/types.js';
 import { brokerOptionsFrom, trustedKeysFrom } from '../config/broker.js';
 import type { EdgeConfig } from '../config/types.js';
 import { matchThreshold } from '../extractor/manifest.js';
-import { OnnxExtractor } from '../extractor/onnx-extractor.js';
+import { createExtractor, type ModelExtractor } from '../extractor/create-extractor.js';
 import { SqliteGallery } from '../gallery/sqlite-gallery.js';
 import { cryptoRandom, type Random } from '../util/random.js';
 import { createTransform } from '../privacy/transform.js';
@@ -58,7 +58,7 @@ export interface EdgeRuntimeOptions {
  * start()/stop(), this wires them in order and tears them down in reverse).
  */
 export class EdgeRuntime extends EventEmitter<{ result: [EdgeResult]; query: [SentQuery] }> {
-  private extractor: OnnxExtractor | undefined;
+  private extractor: ModelExtractor | undefined;
   private gallery: SqliteGallery | undefined;
   private client: RecognitionClient | undefined;
   private daemon: EdgeDaemon | undefined;
@@ -112,7 +112,8 @@ export class EdgeRuntime extends EventEmitter<{ result: [EdgeResult]; query: [Se
     const random = this.options.random ?? cryptoRandom();
     const clock = this.options.clock ?? systemClock;
 
-    const extractor = new OnnxExtractor({
+    const extractor = createExtractor({
+      thread: config.model.thread,
       manifestPath: config.model.manifest,
       executionProviders: config.model.executionProviders,
       intraOpThreads: config.model.intraOpThreads || undefined,

@@ -16,7 +16,7 @@ import { loadRecognizerConfig, schemaDefault } from '../config/load.js';
 import { EmbeddedBroker } from '../demo/embedded-broker.js';
 import { Resolver } from '../edge/resolver.js';
 import { matchThreshold } from '../extractor/manifest.js';
-import { OnnxExtractor } from '../extractor/onnx-extractor.js';
+import { createExtractor } from '../extractor/create-extractor.js';
 import type { Extractor } from '../extractor/types.js';
 import type { DecoySpotSource, TransformKind } from '../privacy/transform.js';
 import { seededRandom } from '../util/random.js';
@@ -222,7 +222,10 @@ export async function runEval(options: EvalOptions): Promise<EvalReport> {
   const offGalleryDir = await findOffGallery(options);
   const plan = planEval(spots, { seed, queriesPerSpot: 1 });
   const work = await mkdtemp(join(tmpdir(), 'enfpire-eval-'));
-  const extractor = new OnnxExtractor({ manifestPath: options.modelManifest, logger });
+  // The evaluation's own extractions (enrolment, the plain-recognition baseline of every frame shown) run on a
+  // worker thread: in a wall-clock run the devices' slot timers share this thread, and work the world does when a
+  // frame is shown would delay them exactly when a real query is coming — a leak of the harness, not the device.
+  const extractor = createExtractor({ thread: 'worker', manifestPath: options.modelManifest, logger });
   const embedded = options.brokerUrl === undefined ? new EmbeddedBroker() : undefined;
   let baseline: InProcessServer | undefined;
   let recognizer: RecognizerService | undefined;

@@ -150,6 +150,10 @@ export interface EdgeProfile {
      */
     graphOptimizationLevel: 'disabled' | 'basic' | 'extended' | 'all';
     /**
+     * Where a frame's decoding and inference run. 'worker' (a worker thread) keeps that work off the thread whose timer sends queries, so a frame being worked on never delays a slot and slot timing says nothing about which queries are real (docs/privacy.md); 'main' runs it on the daemon's own thread, for debugging.
+     */
+    thread: 'worker' | 'main';
+    /**
      * Let ONNX Runtime's worker threads spin after each inference, waiting for the next. Off: on a small device the camera decode of the next frame needs those cores (docs/benchmarks.md); turn it on only where the cores are otherwise idle.
      */
     threadSpinning: boolean;
