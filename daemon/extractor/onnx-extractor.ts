@@ -34,8 +34,9 @@ export interface ExtractTimings {
 }
 
 /**
- * The default Extractor: sharp preprocessing straight into the model's input tensor, one ONNX Runtime
- * session, an L2-normalised feature out. Any ONNX model described by a manifest works.
+ * The default Extractor: preprocessing (sharp for encoded pictures, in process for raw YUV420 frames) straight into
+ * the model's input tensor, one ONNX Runtime session, an L2-normalised feature out. Any ONNX model described by a
+ * manifest works.
  */
 export class OnnxExtractor implements Extractor {
   private readonly options: OnnxExtractorOptions;

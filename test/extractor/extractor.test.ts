@@ -130,30 +130,45 @@ t.test("worker threads do not spin by default; spinning changes the session's op
   t.ok(dot(await quiet.extract(photo), await spinning.extract(photo)) > 0.99999, 'same feature either way');
 });
 
-t.test('a YUV420 frame gives nearly the feature of the same picture as JPEG', async (t) => {
-  const x = await started(SHIPPED, t);
-  const photos = await samplePhotos();
-  const refs = new Map<string, Float32Array>();
-  for (const [id, bytes] of photos) refs.set(id, await x.extract(bytes));
-  for (const [id, bytes] of [...photos].slice(0, 4)) {
-    const w = 640;
-    const h = 480;
-    const rgb = await sharp(bytes).resize(w, h, { fit: 'fill' }).raw().toBuffer();
-    const jpeg = await sharp(rgb, { raw: { width: w, height: h, channels: 3 } }).jpeg({ quality: 95 }).toBuffer();
-    const fromJpeg = await x.extract({ data: jpeg, format: 'encoded', seq: 1, capturedAt: Date.now() });
-    const fromYuv = await x.extract({ data: rgbToI420(rgb, w, h), format: 'yuv420', width: w, height: h, seq: 2, capturedAt: Date.now() });
-    const c = dot(fromJpeg, fromYuv);
-    t.ok(c > 0.99, `${id}: cos(JPEG, I420) = ${c.toFixed(4)}`);
-    const others = [...refs].filter(([other]) => other !== id).map(([, f]) => dot(fromYuv, f));
-    t.ok(dot(fromYuv, refs.get(id)!) > Math.max(...others), `${id}: the I420 frame is recognised`);
-  }
-  await t.rejects(
-    x.extract({ data: Buffer.alloc(100), format: 'yuv420', width: 640, height: 480, seq: 3, capturedAt: 0, label: 'cam0' }),
-    { name: 'BadImageError', message: /cam0.*460800 bytes, got 100/ },
-    'a frame of the wrong size is a clean error',
-  );
-  await t.rejects(x.extract({ data: Buffer.alloc(100), format: 'yuv420', seq: 4, capturedAt: 0 }), BadImageError, 'no size');
-});
+/**
+ * How close the I420 frame's feature must be to the JPEG's. GIST: 0.9995-0.9999 measured. The learned model is more
+ * sensitive to how the picture was resampled: on these four photos the in-process area resampler gives 0.987-0.989,
+ * the earlier sharp path gave 0.986-0.993, sharp resizing the frame's own full-resolution pixels 0.989-0.995, and even
+ * the JPEG (quality 95) against a lossless PNG of the very same pixels only 0.990-0.996; so 0.98 for it, and
+ * recognition (below) is the check that matters.
+ */
+const YUV_COSINE = new Map([
+  [SHIPPED, 0.99],
+  [LEARNED, 0.98],
+]);
+
+for (const manifestPath of [SHIPPED, LEARNED]) {
+  t.test(`${manifestPath.split('/').pop()}: a YUV420 frame gives nearly the feature of the same picture as JPEG`, async (t) => {
+    const bound = YUV_COSINE.get(manifestPath)!;
+    const x = await started(manifestPath, t);
+    const photos = await samplePhotos();
+    const refs = new Map<string, Float32Array>();
+    for (const [id, bytes] of photos) refs.set(id, await x.extract(bytes));
+    for (const [id, bytes] of [...photos].slice(0, 4)) {
+      const w = 640;
+      const h = 480;
+      const rgb = await sharp(bytes).resize(w, h, { fit: 'fill' }).raw().toBuffer();
+      const jpeg = await sharp(rgb, { raw: { width: w, height: h, channels: 3 } }).jpeg({ quality: 95 }).toBuffer();
+      const fromJpeg = await x.extract({ data: jpeg, format: 'encoded', seq: 1, capturedAt: Date.now() });
+      const fromYuv = await x.extract({ data: rgbToI420(rgb, w, h), format: 'yuv420', width: w, height: h, seq: 2, capturedAt: Date.now() });
+      const c = dot(fromJpeg, fromYuv);
+      t.ok(c > bound, `${id}: cos(JPEG, I420) = ${c.toFixed(4)} > ${bound}`);
+      const others = [...refs].filter(([other]) => other !== id).map(([, f]) => dot(fromYuv, f));
+      t.ok(dot(fromYuv, refs.get(id)!) > Math.max(...others), `${id}: the I420 frame is recognised`);
+    }
+    await t.rejects(
+      x.extract({ data: Buffer.alloc(100), format: 'yuv420', width: 640, height: 480, seq: 3, capturedAt: 0, label: 'cam0' }),
+      { name: 'BadImageError', message: /cam0.*460800 bytes, got 100/ },
+      'a frame of the wrong size is a clean error',
+    );
+    await t.rejects(x.extract({ data: Buffer.alloc(100), format: 'yuv420', seq: 4, capturedAt: 0 }), BadImageError, 'no size');
+  });
+}
 
 t.test('EXIF orientation is honoured and transparency is flattened onto white', async (t) => {
   const x = await started(SHIPPED, t);
