@@ -26,6 +26,7 @@ export const EVAL_OPTIONS = {
   noise: { type: 'string' },
   broker: { type: 'string' },
   record: { type: 'string' },
+  truth: { type: 'string' },
   plot: { type: 'string' },
   model: { type: 'string' },
   candidates: { type: 'string' },
@@ -41,7 +42,7 @@ export const EVAL_OPTIONS = {
  * `enfpire eval --spots DIR --out FILE.json [--k K] [--seed S] [--users U] [--minutes M] [--rate R]
  *   [--mode constant|poisson] [--transform kmix|noise|bucket] [--noise N] [--decoys wearer|phantoms|lockstep|random]
  *   [--real-component stand-in|frame]
- *   [--camera continuous|photos] [--broker mqtt://…] [--record FILE] [--plot FILE.png]
+ *   [--camera continuous|photos] [--broker mqtt://…] [--record FILE [--truth FILE]] [--plot FILE.png]
  *   [--model MANIFEST] [--candidates C] [--max-candidates N] [--threshold T] [--offgallery DIR] [--time virtual|wall] [--rotate MINUTES]
  *   [--no-cache]`: candidates, decoys, mode, rate and rotation default to the edge profile's defaults, the threshold to the model manifest's. Progress on stderr, the report written atomically to FILE.json, one summary line on stdout.
  */
@@ -82,6 +83,7 @@ export async function runEvalCommand(args: string[]): Promise<number> {
     rotateIdentityMinutes: values.rotate === undefined ? undefined : positiveOrZero('rotate', values.rotate),
     cacheDir: values['no-cache'] ? null : undefined,
     recordPath: values.record === undefined ? undefined : resolve(values.record),
+    truthPath: values.truth === undefined ? undefined : resolve(values.truth),
     sweep: values.plot !== undefined,
     logger,
     onProgress: progress,

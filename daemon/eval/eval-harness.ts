@@ -115,6 +115,8 @@ export interface EvalOptions {
   cacheDir?: string | null;
   /** Write what the server saw (JSON lines) here. */
   recordPath?: string;
+  /** Write the ground truth of each line of the record here (JSON lines, same order): for attacks of one's own. */
+  truthPath?: string;
   logger?: Logger;
   /** Called after each query slot, e.g. for a progress line. */
   onProgress?: (done: number, total: number) => void;
@@ -333,7 +335,7 @@ export async function runEval(options: EvalOptions): Promise<EvalReport> {
       workDir: work,
     };
     const scenario = { seed, users, minutes, mode, rate, decoys: options.decoys ?? (schemaDefault('edge', 'privacy.transform.decoys') as DecoySpotSource), camera: options.camera ?? EVAL_DEFAULTS.camera, options, logger };
-    const main = await runScenario(world, { ...scenario, k, recordPath: options.recordPath, onProgress: options.onProgress });
+    const main = await runScenario(world, { ...scenario, k, recordPath: options.recordPath, truthPath: options.truthPath, onProgress: options.onProgress });
     const curve: PrivacyFigures[] = [];
     if (options.sweep) {
       for (let kk = 1; kk <= Math.min(8, region.length); kk++) {
@@ -396,6 +398,7 @@ interface ScenarioOptions {
   options: EvalOptions;
   logger: Logger;
   recordPath?: string;
+  truthPath?: string;
   onProgress?: (done: number, total: number) => void;
 }
 
@@ -468,6 +471,7 @@ async function runScenario(world: World, s: ScenarioOptions): Promise<{ figures:
     onProgress: s.onProgress,
   });
   if (s.recordPath) await writeRecord(s.recordPath, run.records);
+  if (s.truthPath) await writeRecord(s.truthPath, run.truths);
   if (run.unpaired > 0) s.logger.warn({ unpaired: run.unpaired }, 'queries on the wire that no device claimed were left out of the attacks');
 
   // The server knows the devices' public configuration: the drift of their decoys and their rotation pauses.

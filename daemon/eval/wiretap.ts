@@ -134,8 +134,8 @@ export class Wiretap {
   }
 }
 
-/** Writes records as JSON lines. */
-export async function writeRecord(path: string, records: readonly ServerRecord[]): Promise<void> {
+/** Writes records (what the server saw, or the ground truth beside it) as JSON lines. */
+export async function writeRecord(path: string, records: readonly object[]): Promise<void> {
   const out = createWriteStream(path);
   for (const r of records) {
     if (!out.write(`${JSON.stringify(r)}\n`)) await once(out, 'drain');

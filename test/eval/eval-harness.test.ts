@@ -18,7 +18,8 @@ t.test('a k = 4 run over the broker: report shape, dummies never become results,
   const dir = await mkdtemp(join(tmpdir(), 'enfpire-eval-test-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
   const recordPath = join(dir, 'record.jsonl');
-  const report: EvalReport = await runEval({ ...base, k: 4, recordPath });
+  const truthPath = join(dir, 'truth.jsonl');
+  const report: EvalReport = await runEval({ ...base, k: 4, recordPath, truthPath });
   const spots = (await listSpotPhotos(sampleSpotsDir)).length;
   const model = await loadManifest(defaultModelManifest);
   const dimension = model.output.dimension;
@@ -62,6 +63,12 @@ t.test('a k = 4 run over the broker: report shape, dummies never become results,
   t.equal(topics.size, 2, 'each simulated user has its own random reply topic');
   const text = await readFile(recordPath, 'utf8');
   for (const word of ['spot"', 'real', 'dummy', 'user', 'truth']) t.notOk(text.includes(word), `no "${word}" field in the record`);
+
+  // The ground truth, line for line beside the record, for attacks of one's own.
+  const truths = (await readFile(truthPath, 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as { user: number; spot: string | null; offGallery?: boolean });
+  t.equal(truths.length, lines.length, 'one truth line per record line');
+  t.equal(truths.filter((x) => x.spot !== null || x.offGallery).length, report.real_queries, 'the real queries are marked');
+  t.same(new Set(truths.map((x) => x.user)), new Set([0, 1]), 'each line names its device');
 });
 
 t.test('a photo camera with lockstep phantoms: photos only while standing, far fewer real queries', async (t) => {
