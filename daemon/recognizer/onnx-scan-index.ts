@@ -237,16 +237,33 @@ export class OnnxScanIndex implements SpotIndex {
     // Rows past the cut can only move up through a run of neighbours within the bound that reaches across it.
     let m = Math.min(p.k, n);
     while (m < n && scores[m - 1] - scores[m] < bound) m++;
-    const hits = new Array<{ row: number; score: number }>(m);
+    const order = new Array<number>(m);
+    const exact = new Float64Array(m);
     for (let j = 0; j < m; j++) {
-      const row = Number(rows[j]);
-      const near = (j > 0 && scores[j - 1] - scores[j] < bound) || (j + 1 < n && scores[j] - scores[j + 1] < bound);
-      hits[j] = { row, score: near ? this.exactScore(p.query, row) : scores[j] };
+      order[j] = Number(rows[j]);
+      exact[j] = scores[j];
     }
-    // Already in order but for the runs re-scored above, so the sort has little to do.
-    hits.sort((a, b) => b.score - a.score || a.row - b.row);
+    // Each run of neighbours within the bound of each other (closed inside [0, m) by the loop above) is scored again
+    // and put in ExactIndex's order, ties to the lower row; a row further than the bound from its neighbours keeps
+    // its place, so most queries sort nothing.
+    for (let start = 0, end = 1; start < m; start = end, end = start + 1) {
+      while (end < m && scores[end - 1] - scores[end] < bound) end++;
+      if (end - start < 2) continue;
+      for (let j = start; j < end; j++) exact[j] = this.exactScore(p.query, order[j]);
+      for (let j = start + 1; j < end; j++) {
+        const row = order[j];
+        const score = exact[j];
+        let i = j - 1;
+        for (; i >= start && (exact[i] < score || (exact[i] === score && order[i] > row)); i--) {
+          order[i + 1] = order[i];
+          exact[i + 1] = exact[i];
+        }
+        order[i + 1] = row;
+        exact[i + 1] = score;
+      }
+    }
     const out = new Array<SpotHit>(Math.min(p.k, m));
-    for (let j = 0; j < out.length; j++) out[j] = { id: this.ids[hits[j].row], score: hits[j].score };
+    for (let j = 0; j < out.length; j++) out[j] = { id: this.ids[order[j]], score: exact[j] };
     return out;
   }
 
