@@ -7,7 +7,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import type { Frame } from '../camera/types.js';
 import { OnnxExtractor, type OnnxExtractorOptions } from './onnx-extractor.js';
 import type { WorkerReply, WorkerRequest } from './worker-protocol.js';
-import { serializeError } from './worker-protocol.js';
+import { serializeError } from '../util/worker-client.js';
 
 const port = parentPort;
 if (!port) throw new Error('extraction-worker.js runs only as a worker thread (WorkerExtractor starts it)');

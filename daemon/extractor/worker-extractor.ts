@@ -1,11 +1,11 @@
 import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Worker } from 'node:worker_threads';
 // sharp must be loaded on the main thread before a worker loads it: glibc would otherwise unload libvips when the
 // worker ends while the process still runs (sharp's documentation, "worker threads").
 import 'sharp';
 import type { Frame } from '../camera/types.js';
 import { silentLogger, type Logger } from '../util/log.js';
+import { WorkerClient, type WithoutId } from '../util/worker-client.js';
 import type { LoadedManifest } from './manifest.js';
 import type { ExtractTimings, OnnxExtractorOptions } from './onnx-extractor.js';
 import type { Extractor } from './types.js';
@@ -13,11 +13,6 @@ import { deserializeError, type WorkerReply, type WorkerRequest } from './worker
 
 /** The worker's entry beside this file: .js once built, .ts when the tests run the sources. */
 const WORKER_ENTRY = new URL(`./extraction-worker${extname(fileURLToPath(import.meta.url))}`, import.meta.url);
-
-interface Waiting {
-  resolve: (reply: WorkerReply) => void;
-  reject: (err: Error) => void;
-}
 
 /**
  * The ONNX extractor on a worker thread (model.thread 'worker', the default). Decoding a frame and running the model
@@ -30,9 +25,7 @@ interface Waiting {
  * extract starts a new one: one bad moment must not stop recognition for the rest of the day.
  */
 export class WorkerExtractor implements Extractor {
-  private worker: Worker | undefined;
-  private readonly waiting = new Map<number, Waiting>();
-  private nextId = 1;
+  private worker: WorkerClient<WorkerRequest, WorkerReply> | undefined;
   private loaded: LoadedManifest | undefined;
   private provider = '';
   private timings: ExtractTimings | null = null;
@@ -83,26 +76,25 @@ export class WorkerExtractor implements Extractor {
     if (!worker) return;
     this.stopping = true;
     // Release the session on its own thread first; terminate() alone would leave ONNX Runtime's memory to the exit.
-    await this.request({ type: 'stop', id: this.nextId++ }).catch(() => undefined);
+    await worker.request({ type: 'stop' }).catch(() => undefined);
     this.worker = undefined;
     await worker.terminate();
   }
 
   async extract(image: Buffer | Frame): Promise<Float32Array> {
     this.started();
-    if (!this.worker) {
+    if (!this.worker?.alive) {
       // The last worker died; this frame gets a new one.
       this.restarts++;
       await this.spawn();
     }
-    const id = this.nextId++;
     // A copy the worker owns: a Buffer is often a window on a larger pooled or stream buffer, which cloning
     // would copy whole and transferring would take from its other users.
     const bytes = new Uint8Array(Buffer.isBuffer(image) ? image : image.data);
-    const request: WorkerRequest = Buffer.isBuffer(image)
-      ? { type: 'extract', id, image: bytes }
-      : { type: 'extract', id, frame: { ...image, data: bytes } };
-    const reply = await this.request(request, [bytes.buffer]);
+    const request: WithoutId<WorkerRequest> = Buffer.isBuffer(image)
+      ? { type: 'extract', image: bytes }
+      : { type: 'extract', frame: { ...image, data: bytes } };
+    const reply = await this.worker!.request(request, [bytes.buffer]);
     if (reply.type !== 'feature') throw new Error(`extraction worker answered '${reply.type}' to an extract request`);
     this.timings = reply.timings;
     return reply.feature;
@@ -115,13 +107,17 @@ export class WorkerExtractor implements Extractor {
 
   private async spawn(): Promise<void> {
     const { logger: _logger, ...workerOptions } = this.options;
-    const worker = new Worker(WORKER_ENTRY, { workerData: workerOptions });
+    const worker = new WorkerClient<WorkerRequest, WorkerReply>(WORKER_ENTRY, {
+      name: 'extraction worker',
+      workerData: workerOptions,
+      deserializeError,
+      onGone: (reason) => {
+        if (!this.stopping) this.log.warn({ reason }, 'extraction worker stopped; the next frame starts a new one');
+      },
+    });
     this.worker = worker;
-    worker.on('message', (reply: WorkerReply) => this.onReply(reply));
-    worker.on('error', (err) => this.onGone(worker, `extraction worker failed: ${err.message}`));
-    worker.on('exit', (code) => this.onGone(worker, `extraction worker exited with code ${code}`));
     try {
-      const reply = await this.request({ type: 'start', id: this.nextId++ });
+      const reply = await worker.request({ type: 'start' });
       if (reply.type !== 'started') throw new Error(`extraction worker answered '${reply.type}' to start`);
       this.loaded = reply.manifest;
       this.provider = reply.provider;
@@ -129,33 +125,6 @@ export class WorkerExtractor implements Extractor {
       this.worker = undefined;
       await worker.terminate();
       throw err;
-    }
-  }
-
-  private request(message: WorkerRequest, transfer: ArrayBuffer[] = []): Promise<WorkerReply> {
-    const worker = this.worker;
-    if (!worker) return Promise.reject(new Error('extraction worker is not running'));
-    return new Promise<WorkerReply>((resolve, reject) => {
-      this.waiting.set(message.id, { resolve, reject });
-      worker.postMessage(message, transfer);
-    });
-  }
-
-  private onReply(reply: WorkerReply): void {
-    const waiting = this.waiting.get(reply.id);
-    if (!waiting) return;
-    this.waiting.delete(reply.id);
-    if (reply.type === 'failed') waiting.reject(deserializeError(reply.error));
-    else waiting.resolve(reply);
-  }
-
-  private onGone(worker: Worker, reason: string): void {
-    if (this.worker !== worker && this.worker !== undefined) return;
-    this.worker = undefined;
-    if (!this.stopping) this.log.warn({ reason }, 'extraction worker stopped; the next frame starts a new one');
-    for (const [id, waiting] of this.waiting) {
-      this.waiting.delete(id);
-      waiting.reject(new Error(reason));
     }
   }
 }

@@ -1,6 +1,7 @@
 /** The messages between `WorkerExtractor` and its thread (`extraction-worker.ts`). Plain data: they are cloned. */
 import type { Frame } from '../camera/types.js';
 import { UserError } from '../util/errors.js';
+import { plainError, type SerializedError } from '../util/worker-client.js';
 import { BadImageError, ModelOutputError } from './errors.js';
 import type { LoadedManifest } from './manifest.js';
 import type { ExtractTimings } from './onnx-extractor.js';
@@ -16,15 +17,6 @@ export type WorkerReply =
   | { type: 'stopped'; id: number }
   | { type: 'failed'; id: number; error: SerializedError };
 
-export interface SerializedError {
-  name: string;
-  message: string;
-}
-
-export function serializeError(err: unknown): SerializedError {
-  return err instanceof Error ? { name: err.name, message: err.message } : { name: 'Error', message: String(err) };
-}
-
 /**
  * The error class the extractor threw, rebuilt on this side: the daemon tells a bad frame (drop it, go on) from a
  * broken model (stop, with the message for the user) by class, as it does with the extractor on its own thread.
@@ -37,10 +29,7 @@ export function deserializeError(e: SerializedError): Error {
       return new ModelOutputError(e.message);
     case 'UserError':
       return new UserError(e.message);
-    default: {
-      const err = new Error(e.message);
-      err.name = e.name;
-      return err;
-    }
+    default:
+      return plainError(e);
   }
 }

@@ -1,7 +1,9 @@
-import * as ort from 'onnxruntime-node';
 import { schemaDefaults } from '../config/load.js';
+import type { Logger } from '../util/log.js';
 import { dot, normalize } from '../util/vector.js';
 import { QUERY_ZERO_POINT, buildScanGraph } from './scan-graph.js';
+import { InProcessScanSession, type ScanOutputs, type ScanSession } from './scan-session.js';
+import { WorkerScanSession } from './worker-scan-session.js';
 import { ExactIndex, type IndexEntry, type SpotHit, type SpotIndex } from './spot-index.js';
 
 export interface OnnxScanOptions {
@@ -21,6 +23,13 @@ export interface OnnxScanOptions {
   precision?: 'float32' | 'int8';
   /** int8: rows shortlisted beyond the deepest ask of a batch (index.shortlistMargin); the float32 path ignores it. */
   shortlistMargin?: number;
+  /** Where the product runs (index.thread): 'worker', a thread of its own (scan-session.ts), or 'main', the caller's. */
+  thread?: 'worker' | 'main';
+}
+
+export interface OnnxScanCreateOptions extends OnnxScanOptions {
+  /** Where a scan worker that died is reported. */
+  logger?: Logger;
 }
 
 /** The settings the index starts from when none are given: the schema's. */
@@ -32,6 +41,7 @@ export function defaultScanOptions(): Required<OnnxScanOptions> {
     threads: d.threads as number,
     precision: 'float32',
     shortlistMargin: d.shortlistMargin as number,
+    thread: d.thread as 'worker' | 'main',
   };
 }
 
@@ -76,7 +86,7 @@ export class OnnxScanIndex implements SpotIndex {
 
   private constructor(
     private readonly exact: ExactIndex,
-    private readonly session: ort.InferenceSession | undefined,
+    private readonly session: ScanSession | undefined,
     options: Required<OnnxScanOptions>,
   ) {
     this.size = exact.size;
@@ -86,7 +96,7 @@ export class OnnxScanIndex implements SpotIndex {
   }
 
   /** Builds the graph with this gallery as its constant and opens a session over it. */
-  static async create(entries: readonly IndexEntry[], options: OnnxScanOptions = {}): Promise<OnnxScanIndex> {
+  static async create(entries: readonly IndexEntry[], options: OnnxScanCreateOptions = {}): Promise<OnnxScanIndex> {
     const d = defaultScanOptions();
     const settings = {
       maxBatch: options.maxBatch ?? d.maxBatch,
@@ -101,18 +111,18 @@ export class OnnxScanIndex implements SpotIndex {
     }
     const precision = options.precision ?? d.precision;
     if (precision !== 'float32' && precision !== 'int8') throw new RangeError(`precision must be 'float32' or 'int8', not '${String(precision)}'`);
+    const thread = options.thread ?? d.thread;
+    if (thread !== 'worker' && thread !== 'main') throw new RangeError(`index.thread must be 'worker' or 'main', not '${String(thread)}'`);
     const exact = new ExactIndex(entries);
-    let session: ort.InferenceSession | undefined;
+    let session: ScanSession | undefined;
     if (exact.size > 0 && exact.dimension > 0) {
-      const model = buildScanGraph({ gallery: exact.rows, rows: exact.size, dimension: exact.dimension, precision });
-      session = await ort.InferenceSession.create(model, {
-        intraOpNumThreads: settings.threads,
-        interOpNumThreads: 1,
-        executionMode: 'sequential',
-        graphOptimizationLevel: 'all',
-      });
+      const buildModel = () => buildScanGraph({ gallery: exact.rows, rows: exact.size, dimension: exact.dimension, precision });
+      session =
+        thread === 'worker'
+          ? await WorkerScanSession.create({ buildModel, threads: settings.threads, logger: options.logger })
+          : await InProcessScanSession.create(buildModel(), settings.threads);
     }
-    return new OnnxScanIndex(exact, session, { ...settings, precision });
+    return new OnnxScanIndex(exact, session, { ...settings, precision, thread });
   }
 
   search(vector: Float32Array, m: number): SpotHit[] {
@@ -138,15 +148,17 @@ export class OnnxScanIndex implements SpotIndex {
     this.clearTimer();
     for (const p of this.queue.splice(0)) p.reject(new Error('the index is closed'));
     while (this.running) await new Promise((r) => setImmediate(r));
-    // Once: ONNX Runtime throws when a session is released twice.
     this.released ??= this.session?.release() ?? Promise.resolve();
     await this.released;
   }
 
-  /** A full batch goes now; otherwise the first query of a batch starts the wait. One batch runs at a time. */
-  private schedule(): void {
+  /**
+   * A full batch goes now; otherwise the first query of a batch starts the wait. One batch runs at a time. Right after
+   * a batch (`afterBatch`) with no wait set, the queries that came in meanwhile go at once: they are all there.
+   */
+  private schedule(afterBatch = false): void {
     if (this.running || this.queue.length === 0) return;
-    if (this.queue.length >= this.options.maxBatch) {
+    if (this.queue.length >= this.options.maxBatch || (afterBatch && this.options.batchWaitMs === 0)) {
       this.clearTimer();
       void this.flush();
     } else if (this.timer === undefined) {
@@ -169,18 +181,28 @@ export class OnnxScanIndex implements SpotIndex {
     if (this.running || this.queue.length === 0) return;
     this.running = true;
     const batch = this.queue.splice(0, this.options.maxBatch);
+    let out: { k: number } & ScanOutputs;
     try {
-      const hits = await this.run(batch);
-      batch.forEach((p, i) => p.resolve(hits[i]));
+      out = await this.scan(batch);
     } catch (err) {
       for (const p of batch) p.reject(err as Error);
+      return;
     } finally {
       this.running = false;
-      this.schedule();
+      // The next batch goes before this one is put in order, so on a scan worker the two overlap.
+      this.schedule(true);
     }
+    const { k, scores, indices } = out;
+    batch.forEach((p, i) => {
+      try {
+        p.resolve(this.exactOrder(p, scores.subarray(i * k, (i + 1) * k), indices.subarray(i * k, (i + 1) * k)));
+      } catch (err) {
+        p.reject(err as Error);
+      }
+    });
   }
 
-  private async run(batch: Pending[]): Promise<SpotHit[][]> {
+  private async scan(batch: Pending[]): Promise<{ k: number } & ScanOutputs> {
     const d = this.dimension;
     const queries = new Float32Array(batch.length * d);
     batch.forEach((p, i) => queries.set(p.query, i * d));
@@ -189,20 +211,17 @@ export class OnnxScanIndex implements SpotIndex {
     const shortlist = Math.min(this.size, deepest + this.options.shortlistMargin);
     // A few rows beyond the deepest ask, so a row that float32 rounding put just below the cut can still be seen.
     const k = Math.min(this.options.precision === 'int8' ? shortlist : this.size, deepest + MARGIN);
-    const feeds: Record<string, ort.Tensor> = {
-      queries: new ort.Tensor('float32', queries, [batch.length, d]),
-      k: new ort.Tensor('int64', BigInt64Array.of(BigInt(k)), [1]),
-    };
-    if (this.options.precision === 'int8') {
-      feeds.query_bytes = new ort.Tensor('uint8', this.queryBytes(batch), [batch.length, d]);
-      feeds.shortlist = new ort.Tensor('int64', BigInt64Array.of(BigInt(shortlist)), [1]);
-    }
-    const out = await this.session!.run(feeds);
+    const int8 = this.options.precision === 'int8';
+    const out = await this.session!.run({
+      queries,
+      batch: batch.length,
+      dimension: d,
+      k,
+      ...(int8 ? { queryBytes: this.queryBytes(batch), shortlist } : {}),
+    });
     this.counters.batches++;
     this.counters.queries += batch.length;
-    const scores = out.scores.data as Float32Array;
-    const rows = out.indices.data as BigInt64Array;
-    return batch.map((p, i) => this.exactOrder(p, scores.subarray(i * k, (i + 1) * k), rows.subarray(i * k, (i + 1) * k)));
+    return { k, ...out };
   }
 
   /**

@@ -1,3 +1,4 @@
+import type { Logger } from '../util/log.js';
 import { createSpotIndex, type HnswOptions, type IndexEntry, type SpotIndex, type SpotIndexKind } from './spot-index.js';
 
 /**
@@ -7,7 +8,14 @@ import { createSpotIndex, type HnswOptions, type IndexEntry, type SpotIndex, typ
  */
 export async function openSpotIndex(
   entries: readonly IndexEntry[],
-  options: { kind: SpotIndexKind } & HnswOptions & { maxBatch?: number; batchWaitMs?: number; threads?: number; shortlistMargin?: number },
+  options: { kind: SpotIndexKind } & HnswOptions & {
+      maxBatch?: number;
+      batchWaitMs?: number;
+      threads?: number;
+      shortlistMargin?: number;
+      thread?: 'worker' | 'main';
+      logger?: Logger;
+    },
 ): Promise<SpotIndex> {
   if (options.kind !== 'exact-onnx' && options.kind !== 'int8-onnx') return createSpotIndex(entries, { ...options, kind: options.kind });
   // Loaded only when asked for: ONNX Runtime is not needed by the other kinds.

@@ -59,7 +59,7 @@ export class RecognizerService {
     const store = SpotStore.open(config.gallery, { model: manifest.id, dimension: manifest.output.dimension });
     this.store = store;
     const meta = store.meta();
-    const indexOptions = { ...config.index, cacheFile: undefined as string | undefined };
+    const indexOptions = { ...config.index, logger, cacheFile: undefined as string | undefined };
     if (config.index.kind === 'hnsw' && config.index.cacheGraph) indexOptions.cacheFile = hnswCacheFile(config.gallery, meta.galleryVersion, config.index);
     const index = await openSpotIndex(store.all(), indexOptions);
     this.index = index;

@@ -51,24 +51,26 @@ function sameAnswer(t: Test, got: SpotHit[], want: SpotHit[], what: string): voi
   t.same(got.filter((h, i) => Math.abs(h.score - want[i].score) > TOLERANCE), [], `${what}: same scores`);
 }
 
-t.test('exact-onnx returns what ExactIndex returns on random SQLite galleries, batched', async (t) => {
-  for (const [count, dimension, seed] of [
-    [3000, 256, 1],
-    [700, 32, 2],
+t.test('exact-onnx returns what ExactIndex returns on random SQLite galleries, batched, on either thread', async (t) => {
+  for (const [count, dimension, seed, thread] of [
+    [3000, 256, 1, 'worker'],
+    [700, 32, 2, 'main'],
+    [700, 32, 2, 'worker'],
   ] as const) {
     const store = gallery(t.testdir(), count, dimension, seed);
     t.teardown(() => store.close());
     const spots = store.all();
     const exact = new ExactIndex(spots);
-    const index = await OnnxScanIndex.create(spots, { maxBatch: 16, batchWaitMs: 0, threads: 1 });
+    const index = await OnnxScanIndex.create(spots, { maxBatch: 16, batchWaitMs: 0, threads: 1, thread });
     t.teardown(() => index.close());
     t.equal(index.size, count);
+    t.equal(index.options.thread, thread);
     const queries = [...mixes(spots, 60, 4, seed), ...randomUnitVectors(20, dimension, seededRandom(seed + 100))];
     for (const m of [1, 24, 185, 256, count, count + 50]) {
       // All at once, so they are scored in batches of 16; the m differ within a batch too.
       const ms = queries.map((_, i) => (i % 3 === 0 ? m : Math.max(1, Math.floor(m / 2))));
       const got = await Promise.all(queries.map((q, i) => index.searchAsync(q, ms[i])));
-      queries.forEach((q, i) => sameAnswer(t, got[i], exact.search(q, ms[i]), `${count} spots, m ${ms[i]}, query ${i}`));
+      queries.forEach((q, i) => sameAnswer(t, got[i], exact.search(q, ms[i]), `${count} spots, ${thread}, m ${ms[i]}, query ${i}`));
     }
     t.same(index.search(queries[0], 24), exact.search(queries[0], 24), 'the synchronous path is the JS scan');
   }
@@ -95,6 +97,25 @@ t.test('queries that arrive together share one matrix product, up to maxBatch', 
   t.same(waiting.counters, { batches: 1, queries: 2, fallbacks: 0 }, 'batchWaitMs holds the batch open for a later query');
 });
 
+t.test('a scan worker that dies fails the batch it held; the next batch opens a new one', async (t) => {
+  const store = gallery(t.testdir(), 400, 16, 7);
+  t.teardown(() => store.close());
+  const spots = store.all();
+  const exact = new ExactIndex(spots);
+  const index = await OnnxScanIndex.create(spots, { precision: 'int8' });
+  t.teardown(() => index.close());
+  t.equal(index.options.thread, 'worker', "the schema's default");
+  const queries = mixes(spots, 8, 4, 7);
+  const session = (index as unknown as { session: { client: { terminate(): Promise<void> }; restarts: number } }).session;
+  // Killed while the batch is on its way: that batch fails with the reason, nothing hangs.
+  const lost = Promise.all(queries.map((q) => index.searchAsync(q, 12)));
+  await session.client.terminate();
+  await t.rejects(lost, /scan worker exited/);
+  const got = await Promise.all(queries.map((q) => index.searchAsync(q, 12)));
+  queries.forEach((q, i) => sameAnswer(t, got[i], exact.search(q, 12), `after the restart, query ${i}`));
+  t.equal(session.restarts, 1, 'one new worker');
+});
+
 t.test('edge cases: ties, empty galleries, zero and malformed queries, closing', async (t) => {
   const same = new Float32Array([1, 0]);
   const entries = [
@@ -108,9 +129,10 @@ t.test('edge cases: ties, empty galleries, zero and malformed queries, closing',
   t.same(await index.searchAsync(new Float32Array([1, 0]), 0), []);
   t.ok((await index.searchAsync(new Float32Array(2), 3)).every((h) => h.score === 0), 'a zero query scores 0, not NaN');
   await t.rejects(index.searchAsync(new Float32Array(3), 1), RangeError);
-  const pending = index.searchAsync(same, 1);
+  // Its handler comes first: closing releases the scan worker, which takes turns of the event loop.
+  const pending = t.rejects(index.searchAsync(same, 1), /closed/, 'a query still queued when the index closes is refused, not left hanging');
   await index.close();
-  await t.rejects(pending, /closed/, 'a query still queued when the index closes is refused, not left hanging');
+  await pending;
   await t.rejects(index.searchAsync(same, 1), /closed/);
 
   // 40 rows with one score: more than the rows asked beyond the cut, so the cut is left to the JS scan.
@@ -215,9 +237,9 @@ t.test('int8-onnx: ties, tiny galleries, bad settings and inputs, closing', asyn
   t.ok((await tied.searchAsync(new Float32Array(3), 2)).every((h) => h.score === 0), 'a zero query scores 0, not NaN');
   t.same(await tied.searchAsync(same, 0), []);
   await t.rejects(tied.searchAsync(new Float32Array(4), 1), RangeError, 'a query of the wrong dimension');
-  const pending = tied.searchAsync(same, 1);
+  const pending = t.rejects(tied.searchAsync(same, 1), /closed/, 'a query still queued when the index closes is refused');
   await tied.close();
-  await t.rejects(pending, /closed/, 'a query still queued when the index closes is refused');
+  await pending;
   await t.rejects(tied.searchAsync(same, 1), /closed/);
   await tied.close();
   t.pass('closing twice is harmless');

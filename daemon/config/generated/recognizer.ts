@@ -86,6 +86,10 @@ export interface RecognizerProfile {
      */
     threads: number;
     /**
+     * exact-onnx, int8-onnx: where the matrix product runs. 'worker' (a worker thread) keeps the recognizer's own thread reading queries and sending replies while a batch is scored (20-30 ms a batch of 64 at 100,000 spots), and puts one batch's answers in order while the next is scored; 'main' runs it on the recognizer's thread.
+     */
+    thread: 'worker' | 'main';
+    /**
      * int8-onnx: rows taken from the int8 ranking beyond the largest topM of a batch, all scored again exactly before the reply is cut. Larger loses fewer rows to int8 rounding and costs time.
      */
     shortlistMargin: number;
