@@ -51,6 +51,12 @@ export interface OnnxScanResult {
   build_ms: number;
   /** The pool in batches of exactly `batch` queries through `Recognizer.handleQueryAsync`, per thread count. */
   throughput: { threads: number; batch: number; qps: number; over_hnsw: number; over_exact: number }[];
+  /**
+   * The pool twice, all submitted at once, with the shipped settings (maxBatch, threads), the scan on the recognizer's
+   * thread and on its worker (index.thread): the rate a recognizer sustains with a backlog, when one batch is put in
+   * order while the next is scored.
+   */
+  sustained: { main_qps: number; worker_qps: number };
   /** Over every batch and thread count: the issue's figure against the exact scan, and replies identical to its. */
   component_recall: number;
   same_reply_as_exact: number;
@@ -224,8 +230,14 @@ async function measureOnnxScans(
 ): Promise<{ float32: OnnxScanResult; int8: Int8OnnxResult }> {
   const say = options.progress ?? (() => undefined);
   const acc = Object.fromEntries(
-    PRECISIONS.map((p) => [p, { throughput: [] as OnnxScanResult['throughput'], samples: [] as RecallSample[], same: 0, buildMs: 0, latency: {} as OnnxScanResult['latency'] }]),
-  ) as Record<Precision, { throughput: OnnxScanResult['throughput']; samples: RecallSample[]; same: number; buildMs: number; latency: OnnxScanResult['latency'] }>;
+    PRECISIONS.map((p) => [
+      p,
+      { throughput: [] as OnnxScanResult['throughput'], samples: [] as RecallSample[], same: 0, buildMs: 0, latency: {} as OnnxScanResult['latency'], sustained: { main_qps: 0, worker_qps: 0 } },
+    ]),
+  ) as Record<
+    Precision,
+    { throughput: OnnxScanResult['throughput']; samples: RecallSample[]; same: number; buildMs: number; latency: OnnxScanResult['latency']; sustained: OnnxScanResult['sustained'] }
+  >;
   const open = async (precision: Precision, settings: OnnxScanOptions) => {
     const t0 = performance.now();
     const index = await OnnxScanIndex.create(spots, { ...settings, precision });
@@ -255,6 +267,20 @@ async function measureOnnxScans(
       }
     } finally {
       await Promise.all(PRECISIONS.map((p) => opened[p].index.close()));
+    }
+  }
+  for (const thread of ['main', 'worker'] as const) {
+    for (const p of turn++ % 2 === 0 ? PRECISIONS : [...PRECISIONS].reverse()) {
+      const { index, recognizer } = await open(p, { thread });
+      try {
+        say(`${KIND[p]} over ${spots.length} spots: a backlog of ${2 * queries.length} queries, scan on the ${thread} thread`);
+        await recognizer.handleQueryAsync(queries[0]);
+        const start = performance.now();
+        await Promise.all([...queries, ...queries].map((q) => recognizer.handleQueryAsync(q)));
+        acc[p].sustained[`${thread}_qps`] = round((2000 * queries.length) / (performance.now() - start));
+      } finally {
+        await index.close();
+      }
     }
   }
   for (const batchWaitMs of options.batchWaits ?? [0, 2]) {
@@ -299,6 +325,7 @@ async function measureOnnxScans(
     throughput: acc[p].throughput,
     component_recall: round(componentRecall(acc[p].samples).component_recall),
     same_reply_as_exact: round(acc[p].same / acc[p].samples.length),
+    sustained: acc[p].sustained,
     latency: acc[p].latency,
   });
   return { float32: result('float32'), int8: { ...result('int8'), shortlist_margin: shipped.shortlistMargin, margins } };

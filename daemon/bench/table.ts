@@ -48,6 +48,7 @@ export function formatBenchTable(report: BenchReport): string {
         open ? `${open.p99_ms} ms` : '',
         `${best.qps} q/s`,
         `batch ${best.batch}, ${best.threads} thread(s): ${best.over_hnsw}x hnsw, component recall ${o.component_recall}` +
+          `; backlog ${o.sustained.main_qps} / ${o.sustained.worker_qps} q/s (scan on main / worker)` +
           (open ? `; p50/p99 at ${open.offered_qps} q/s offered` : ''),
       ]);
     }
