@@ -5,8 +5,8 @@
  * timeline at their times. In virtual time the devices' slot timers, phantoms, drifting decoys, identity rotation and
  * resolver all read one `VirtualClock`, and time moves on only when every device waits (for a frame or a slot) and
  * every request has its reply, so a run is as fast as the broker round trips and reproducible. In wall-clock time the
- * same devices run on the system clock and the wiretap stamps messages as the broker delivers them, for the timing
- * attacks.
+ * same devices run on the system clock and the wiretap, on a thread of its own, stamps messages as the broker
+ * delivers them, for the timing attacks.
  */
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -20,7 +20,8 @@ import type { WireLimits } from '../transport/messages.js';
 import { sleep, systemClock, VirtualClock, type Clock } from '../util/clock.js';
 import type { Logger } from '../util/log.js';
 import { SimulatedCamera } from './simulated-camera.js';
-import { Wiretap, type ServerRecord } from './wiretap.js';
+import { ThreadedWiretap } from './threaded-wiretap.js';
+import { Wiretap, type ServerRecord, type ServerTap } from './wiretap.js';
 
 /** One frame of the simulated world, as one device's camera sees it. Ground truth stays with the evaluation. */
 export interface WorldFrame {
@@ -97,14 +98,12 @@ interface Device {
 export async function runFleet(options: FleetOptions): Promise<FleetRun> {
   const virtual = (options.time ?? 'virtual') === 'virtual' ? new VirtualClock(0) : undefined;
   const clock: Clock = virtual ?? systemClock;
-  const origin = clock.now();
-  const tap = new Wiretap({
-    url: options.brokerUrl,
-    protocolVersion: options.protocolVersion,
-    limits: options.limits,
-    clock: () => clock.now() - origin,
-    logger: options.logger,
-  });
+  // The run's time counts from when the tap is up (set below): starting the tap's thread must not eat into the traffic.
+  let origin = clock.now();
+  const broker = { url: options.brokerUrl, protocolVersion: options.protocolVersion, limits: options.limits, logger: options.logger };
+  // Virtual time: the tap reads the simulated clock on this thread. Wall clock: it stamps on a thread of its own,
+  // where the devices' work on this thread cannot delay a stamp (threaded-wiretap.ts).
+  const tap: ServerTap = virtual ? new Wiretap({ ...broker, clock: () => clock.now() - origin }) : new ThreadedWiretap({ ...broker, origin: () => origin });
   const devices: Device[] = [];
   let deviceSettings: FleetRun['deviceSettings'] | undefined;
   const results = new Map<string, EdgeResult>();
@@ -114,6 +113,7 @@ export async function runFleet(options: FleetOptions): Promise<FleetRun> {
   const pictures = new RenderAhead(frames, options.renderConcurrency ?? 4);
   try {
     await tap.start();
+    origin = clock.now();
     for (let user = 0; user < options.users; user++) {
       const camera = new SimulatedCamera();
       const config = await deviceProfile(options, user);
