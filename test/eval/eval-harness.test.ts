@@ -100,12 +100,21 @@ t.test('a wall-clock run through a real Mosquitto: the wiretap stamps real arriv
   const mosquitto = await startMosquitto();
   t.teardown(() => mosquitto.stop());
   const started = Date.now();
-  const report = await runEval({ ...base, k: 4, users: 2, minutes: 0.75, time: 'wall', brokerUrl: mosquitto.url });
+  const recordPath = join(t.testdir(), 'record.jsonl');
+  const report = await runEval({ ...base, k: 4, users: 2, minutes: 0.75, time: 'wall', brokerUrl: mosquitto.url, recordPath });
   const wall = (Date.now() - started) / 1000;
   t.ok(wall >= 45, `the devices ran in real time (${wall.toFixed(0)} s for 45 s of traffic, enrolment included)`);
   t.match(report.broker, { embedded: false, protocolVersion: 5 });
-  // 2 devices × 45 s at one slot a second, give or take the slots around start and end.
-  t.ok(report.queries >= 80 && report.queries <= 92, `one query per device per second on the wall clock (${report.queries})`);
+  // One query per device per second, read where the server reads it: the gaps between a session's messages on the
+  // wiretap's stamps. The count alone depends on how long each device took to come up on a loaded machine (79-92
+  // of 90 seen), so it is held only to "not more than one a second" and to most of the 90 slots.
+  const records = (await readFile(recordPath, 'utf8')).trim().split('\n').map((line) => JSON.parse(line) as { t: number; reply_topic: string });
+  const bySession = new Map<string, number[]>();
+  for (const r of records) bySession.set(r.reply_topic, [...(bySession.get(r.reply_topic) ?? []), r.t]);
+  const gaps = [...bySession.values()].flatMap((ts) => ts.sort((a, b) => a - b).slice(1).map((x, i) => x - ts[i]));
+  const median = gaps.sort((a, b) => a - b)[Math.floor(gaps.length / 2)];
+  t.ok(median >= 950 && median <= 1050, `a session's messages leave a second apart (median gap ${median?.toFixed(1)} ms)`);
+  t.ok(report.queries >= 70 && report.queries <= 92, `2 devices × 45 s at one slot a second, give or take start-up (${report.queries})`);
   t.ok(report.real_queries > 0 && report.dummy_queries > 0, `real (${report.real_queries}) and dummy (${report.dummy_queries}) queries`);
   // With so few queries the AUC is noisy; a real leak (dummies built in the slot: +20 ms) scores near 1.
   t.ok(report.timing_auc < 0.75, `gap and slot phase do not tell dummies from real queries (timing AUC ${report.timing_auc})`);
