@@ -4,7 +4,6 @@
  * the eval's main thread busy — as a real server stamps on its own machine. Records go back in batches: when they
  * reach the main thread no longer matters, the stamp is already taken.
  */
-import { performance } from 'node:perf_hooks';
 import { parentPort, workerData } from 'node:worker_threads';
 import type { MqttClient } from 'mqtt';
 import { endClient } from '../transport/broker.js';
@@ -16,8 +15,12 @@ if (!port) throw new Error('wiretap-worker.js runs only as a worker thread (Thre
 
 const options = workerData as TapThreadOptions;
 const post = (reply: TapThreadReply) => port.postMessage(reply);
-/** Wall-clock ms since the epoch, to a fraction of a ms (Date.now() alone rounds to whole ms). */
-const now = () => performance.timeOrigin + performance.now();
+/**
+ * Wall-clock ms since the epoch, on the same clock as the main thread's Date.now() (the run's origin). Not
+ * performance.timeOrigin + performance.now(): a worker's time origin is its own start, converted once, and in a CI
+ * run it read 44-73 ms before the main thread's clock, which put stamps before the publish they recorded.
+ */
+const now = () => Date.now();
 
 let batch: { message: TappedMessage; t: number }[] = [];
 
