@@ -15,6 +15,7 @@ export const EVAL_OPTIONS = {
   out: { type: 'string' },
   k: { type: 'string' },
   seed: { type: 'string' },
+  'device-seed': { type: 'string' },
   users: { type: 'string' },
   minutes: { type: 'string' },
   rate: { type: 'string' },
@@ -39,7 +40,7 @@ export const EVAL_OPTIONS = {
 } as const satisfies CommandOptions;
 
 /**
- * `enfpire eval --spots DIR --out FILE.json [--k K] [--seed S] [--users U] [--minutes M] [--rate R]
+ * `enfpire eval --spots DIR --out FILE.json [--k K] [--seed S] [--device-seed S] [--users U] [--minutes M] [--rate R]
  *   [--mode constant|poisson] [--transform kmix|noise|bucket] [--noise N] [--decoys wearer|phantoms|lockstep|random]
  *   [--real-component stand-in|frame]
  *   [--camera continuous|photos] [--broker mqtt://…] [--record FILE [--truth FILE]] [--plot FILE.png]
@@ -63,6 +64,7 @@ export async function runEvalCommand(args: string[]): Promise<number> {
     modelManifest: resolve(values.model ?? defaultModelManifest),
     k: integer('k', values.k, EVAL_DEFAULTS.k),
     seed: integer('seed', values.seed, EVAL_DEFAULTS.seed),
+    deviceSeed: values['device-seed'] === undefined ? undefined : integer('device-seed', values['device-seed'], 0),
     users: integer('users', values.users, EVAL_DEFAULTS.users),
     minutes: positive('minutes', values.minutes, EVAL_DEFAULTS.minutes),
     // The device's own defaults, from the profile schema, so eval measures what users run.

@@ -72,6 +72,12 @@ export interface EvalOptions {
   k?: number;
   /** Seeds every picture, walk and the privacy layer's randomness. Default 1. */
   seed?: number;
+  /**
+   * Seeds only the devices' own draws (decoys, phantoms, slot phase, identity changes); default `seed`. Holding
+   * `seed` and varying this re-runs the same world and the same adversary with other device draws: how much of a
+   * figure is the device's chance, as two wall-clock runs of one seed differ by how their draws interleave.
+   */
+  deviceSeed?: number;
   /** Simulated users (devices). Default 4. */
   users?: number;
   /** Simulated minutes each user walks. Default 30. */
@@ -155,6 +161,8 @@ export interface PrivacyFigures {
 export interface EvalReport extends PrivacyFigures, StrongerAttackFigures {
   spots: number;
   seed: number;
+  /** The devices' own seed (`deviceSeed`; `seed` unless set). */
+  device_seed: number;
   users: number;
   minutes: number;
   model: string;
@@ -213,6 +221,7 @@ export async function runEval(options: EvalOptions): Promise<EvalReport> {
   const rate = options.ratePerSecond ?? 1;
   checkInteger('--k', k, 1);
   checkInteger('--seed', seed, 0);
+  if (options.deviceSeed !== undefined) checkInteger('--device-seed', options.deviceSeed, 0);
   checkInteger('--users', users, 1);
   if (!(minutes > 0)) throw new UserError(`eval: --minutes must be a number > 0 (got ${minutes}).`);
   if (!(rate > 0)) throw new UserError(`eval: --rate must be a number of slots per second > 0 (got ${rate}).`);
@@ -350,6 +359,7 @@ export async function runEval(options: EvalOptions): Promise<EvalReport> {
       ...f,
       spots: spots.length,
       seed,
+      device_seed: options.deviceSeed ?? seed,
       users,
       minutes,
       model: world.model,
@@ -463,7 +473,7 @@ async function runScenario(world: World, s: ScenarioOptions): Promise<{ figures:
     protocolVersion: world.protocolVersion,
     modelManifest: s.options.modelManifest,
     workDir: world.workDir,
-    seed: streamSeed('privacy', seed, 'devices', k),
+    seed: streamSeed('privacy', s.options.deviceSeed ?? seed, 'devices', k),
     time: s.options.time,
     limits: world.limits,
     logger: s.logger,
