@@ -58,7 +58,7 @@ import { exhaustiveAnalyses } from './attacks/decompose.js';
 import { OffGalleryTest } from './attacks/off-gallery.js';
 import { PersistenceAttack } from './attacks/persistence.js';
 import { linkSessions } from './attacks/rotation.js';
-import { recall, scoreLinks, type StrongerAttackFigures } from './attacks/scoring.js';
+import { recall, scoreLinks, TRACK_FEATURES, type StrongerAttackFigures } from './attacks/scoring.js';
 import { shadowJump } from './attacks/shadow-jump.js';
 import { SpotModels } from './attacks/spot-models.js';
 import { timingFeatures } from './attacks/timing.js';
@@ -123,6 +123,8 @@ export interface EvalOptions {
   recordPath?: string;
   /** Write the ground truth of each line of the record here (JSON lines, same order): for attacks of one's own. */
   truthPath?: string;
+  /** Write each attack's guess of each line of the record here (JSON lines, same order, `{ attack: spot | null }`). */
+  guessesPath?: string;
   logger?: Logger;
   /** Called after each query slot, e.g. for a progress line. */
   onProgress?: (done: number, total: number) => void;
@@ -344,7 +346,7 @@ export async function runEval(options: EvalOptions): Promise<EvalReport> {
       workDir: work,
     };
     const scenario = { seed, users, minutes, mode, rate, decoys: options.decoys ?? (schemaDefault('edge', 'privacy.transform.decoys') as DecoySpotSource), camera: options.camera ?? EVAL_DEFAULTS.camera, options, logger };
-    const main = await runScenario(world, { ...scenario, k, recordPath: options.recordPath, truthPath: options.truthPath, onProgress: options.onProgress });
+    const main = await runScenario(world, { ...scenario, k, recordPath: options.recordPath, truthPath: options.truthPath, guessesPath: options.guessesPath, onProgress: options.onProgress });
     const curve: PrivacyFigures[] = [];
     if (options.sweep) {
       for (let kk = 1; kk <= Math.min(8, region.length); kk++) {
@@ -409,6 +411,7 @@ interface ScenarioOptions {
   logger: Logger;
   recordPath?: string;
   truthPath?: string;
+  guessesPath?: string;
   onProgress?: (done: number, total: number) => void;
 }
 
@@ -485,7 +488,10 @@ async function runScenario(world: World, s: ScenarioOptions): Promise<{ figures:
   if (run.unpaired > 0) s.logger.warn({ unpaired: run.unpaired }, 'queries on the wire that no device claimed were left out of the attacks');
 
   // The server knows the devices' public configuration: the drift of their decoys and their rotation pauses.
-  const attacks = attack(world, k, run.records, run.truths, { ...s, device: run.deviceSettings });
+  const guesses: Record<string, string | null>[] = run.records.map(() => ({}));
+  const onGuesses = (name: string, of: readonly (string | null)[]) => of.forEach((spot, i) => (guesses[i][name] = spot));
+  const attacks = attack(world, k, run.records, run.truths, { ...s, device: run.deviceSettings, onGuesses });
+  if (s.guessesPath) await writeRecord(s.guessesPath, guesses);
   const user = await baseline.score(run.results);
   const realOfSpot = run.truths.flatMap((t, i) => (t.spot !== null ? [i] : []));
   const inReply = realOfSpot.filter((i) => run.records[i].candidates.includes(run.truths[i].spot!)).length;
@@ -582,6 +588,8 @@ export function attack(
     options: Pick<EvalOptions, 'candidatesPerComponent'>;
     /** The devices' public privacy configuration, as far as the run knows it (absent: the server fits or ignores it). */
     device?: { viewDrift?: { fastSeconds: number; slowSeconds: number; slowShare: number }; rotatePauseSeconds?: { min: number; max: number } };
+    /** Each attack's guess of every query's spot, in record order (for `--guesses`). */
+    onGuesses?: (attack: string, guesses: readonly (string | null)[]) => void;
   },
 ): Pick<PrivacyFigures, 'server_top1' | 'server_top1_ci95' | 'trajectory_acc' | 'trajectory_acc_ci95' | 'dummy_auc' | 'component_auc' | 'adversaries'> &
   StrongerAttackFigures {
@@ -620,6 +628,7 @@ export function attack(
   const ci95: Record<string, [number, number]> = {};
   for (const { name, attack: a, on } of runs) {
     const guesses = a.guess(on);
+    s.onGuesses?.(name, guesses);
     const hit = realSteps.map((i) => guesses[i] === truths[i].spot);
     adversaries[name] = rate(hit.filter(Boolean).length, realSteps.length);
     ci95[name] = clusteredCi95(hit, realSteps.map((i) => truths[i].user));
@@ -651,6 +660,10 @@ export function attack(
     shape: heldOutAuc(groups.map((g) => g.shape)),
     track: heldOutAuc(groups.map((g) => g.track)),
   };
+  const dummyAucTrackBy = Object.fromEntries(TRACK_FEATURES.map((name, j) => [name, heldOutAuc(groups.map((g) => [g.track[j]]))])) as Record<
+    (typeof TRACK_FEATURES)[number],
+    number
+  >;
   const timingAuc = heldOutAuc(timingFeatures(records));
   // The reply size a query asks for is on the wire too: the device grows it until every component's spot fits.
   const topMAuc = heldOutAuc(records.map((r) => [Math.log(r.topM)]));
@@ -676,6 +689,7 @@ export function attack(
     trajectory_acc: Math.max(...[...paths.map((p) => p.name), 'path_attack_exhaustive'].map((name) => adversaries[name])),
     dummy_auc: Math.max(dummyAuc, timingAuc, topMAuc),
     dummy_auc_by: dummyAucBy,
+    dummy_auc_track_by: dummyAucTrackBy,
     component_auc: nanToNull(rocAuc(componentScores, componentLabels)),
     adversaries,
     decomposition_recall: {

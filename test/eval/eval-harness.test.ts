@@ -19,7 +19,8 @@ t.test('a k = 4 run over the broker: report shape, dummies never become results,
   t.teardown(() => rm(dir, { recursive: true, force: true }));
   const recordPath = join(dir, 'record.jsonl');
   const truthPath = join(dir, 'truth.jsonl');
-  const report: EvalReport = await runEval({ ...base, k: 4, recordPath, truthPath });
+  const guessesPath = join(dir, 'guesses.jsonl');
+  const report: EvalReport = await runEval({ ...base, k: 4, recordPath, truthPath, guessesPath });
   const spots = (await listSpotPhotos(sampleSpotsDir)).length;
   const model = await loadManifest(defaultModelManifest);
   const dimension = model.output.dimension;
@@ -69,6 +70,17 @@ t.test('a k = 4 run over the broker: report shape, dummies never become results,
   t.equal(truths.length, lines.length, 'one truth line per record line');
   t.equal(truths.filter((x) => x.spot !== null || x.offGallery).length, report.real_queries, 'the real queries are marked');
   t.same(new Set(truths.map((x) => x.user)), new Set([0, 1]), 'each line names its device');
+
+  // Each attack's guesses, line for line: scored against the truth they give the report's figures.
+  const guesses = (await readFile(guessesPath, 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as Record<string, string | null>);
+  t.equal(guesses.length, lines.length, 'one guesses line per record line');
+  t.same(Object.keys(guesses[0]).sort(), Object.keys(report.adversaries).sort(), 'a guess from every attack');
+  const real = truths.flatMap((x, i) => (x.spot !== null && !x.offGallery ? [i] : []));
+  for (const name of Object.keys(report.adversaries)) {
+    const hits = real.filter((i) => guesses[i][name] === truths[i].spot).length;
+    t.equal(Math.round((hits / real.length) * 1e4) / 1e4, report.adversaries[name], `${name} from its guesses`);
+  }
+  t.same(Object.keys(report.dummy_auc_track_by), ['gap', 'appeared', 'since', 'until'], 'the track classifier one feature at a time');
 });
 
 t.test('a photo camera with lockstep phantoms: photos only while standing, far fewer real queries', async (t) => {

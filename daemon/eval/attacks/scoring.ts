@@ -15,6 +15,9 @@ export interface QueryTruth {
   offGallery?: boolean;
 }
 
+/** The track features of the dummy classifier, in the order queryFeatureGroups() gives them. */
+export const TRACK_FEATURES = ['gap', 'appeared', 'since', 'until'] as const;
+
 /** Figures the attacks of this folder add to the report (DESIGN §7). */
 export interface StrongerAttackFigures {
   /** Share of real queries whose real spot is among the k components: greedy (OMP) and exhaustive decompositions. */
@@ -25,6 +28,11 @@ export interface StrongerAttackFigures {
   topm_auc: number;
   /** The dummy classifier on one group of its features at a time: the reply's scores, the components' shape, the tracks' timing. */
   dummy_auc_by: { scores: number; shape: number; track: number };
+  /**
+   * The track group one feature at a time (TRACK_FEATURES): the gap since the session's previous query, whether a
+   * spot appeared in this query, how long the freshest spot has been shown, how long it will stay.
+   */
+  dummy_auc_track_by: Record<(typeof TRACK_FEATURES)[number], number>;
   /** ROC AUC of the off-gallery score, off-gallery real queries vs dummies (0.5 when there are none). */
   offgallery_auc: number;
   /** Identity changes linked to the right previous session, and what guessing among the candidates would get. */
