@@ -35,7 +35,7 @@ import {
   arrivalAttack,
   ComponentTest,
   GalleryIndex,
-  heldOutScores,
+  crossValidatedAuc,
   hmmPathAttack,
   naiveTop1,
   pathAttack,
@@ -644,14 +644,11 @@ export function attack(
     }
   });
 
-  // Real vs dummy: leave-one-session-out folds (the sessions are the server's own grouping by reply topic).
-  const folds = [...sessions(analyses).values()];
+  // Real vs dummy, held out by session (the server's own grouping by reply topic), scored within each held-out fold.
+  const bySession = [...sessions(analyses).values()];
   const labels = truths.map((t) => !isDummy(t));
-  const heldOutAuc = (features: number[][]) => {
-    const scores = heldOutScores(features, labels, folds.length > 1 ? folds : splitInTwo(records.length));
-    const scored = scores.flatMap((x, i) => (Number.isNaN(x) ? [] : [i]));
-    return nanToNull(rocAuc(scored.map((i) => scores[i]), scored.map((i) => labels[i])));
-  };
+  const heldOutAuc = (features: number[][]) =>
+    nanToNull(crossValidatedAuc(features, labels, bySession, { random: seededRandom(streamSeed('adversary', s.seed, 'folds', k)) }));
   const groups = queryFeatureGroups(analyses, componentTest);
   const dummyAuc = heldOutAuc(groups.map((g) => [...g.scores, ...g.shape, ...g.track]));
   // Which of the classifier's signals carries it: each group alone, held out the same way.
@@ -724,11 +721,6 @@ export function clusteredCi95(outcomes: readonly boolean[], clusters: readonly n
   const variance = (groups.length / (groups.length - 1)) * groups.reduce((s, g) => s + (g.hits - r * g.n) ** 2, 0) / total ** 2;
   const half = 1.96 * Math.sqrt(variance);
   return [round(Math.max(0, r - half)), round(Math.min(1, r + half))];
-}
-
-function splitInTwo(n: number): number[][] {
-  const all = Array.from({ length: n }, (_, i) => i);
-  return [all.filter((i) => i % 2 === 0), all.filter((i) => i % 2 === 1)];
 }
 
 /** JSON has no NaN: an undefined AUC (one class only) is reported as 0.5, the chance level, with 4 decimals. */

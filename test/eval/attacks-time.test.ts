@@ -4,11 +4,10 @@
  * changes at independent times are linked by their pauses; changes all at once, with a new phase, are not).
  */
 import t from 'tap';
-import { heldOutScores } from '../../daemon/eval/adversaries.js';
+import { crossValidatedAuc } from '../../daemon/eval/adversaries.js';
 import { linkSessions } from '../../daemon/eval/attacks/rotation.js';
 import { scoreLinks } from '../../daemon/eval/attacks/scoring.js';
 import { gridOffset, sessionsOf, slotClock, timingFeatures } from '../../daemon/eval/attacks/timing.js';
-import { rocAuc } from '../../daemon/eval/stats.js';
 import type { ServerRecord } from '../../daemon/eval/wiretap.js';
 import { seededRandom, type Random } from '../../daemon/util/random.js';
 
@@ -42,9 +41,7 @@ function timingAuc(random: Random, late: () => number): number {
       labels.push(real);
     }
   }
-  const folds = [...sessionsOf(records).values()];
-  const scores = heldOutScores(timingFeatures(records), labels, folds);
-  return rocAuc(scores, labels);
+  return crossValidatedAuc(timingFeatures(records), labels, [...sessionsOf(records).values()], { random });
 }
 
 t.test('timing: real messages that leave late are found, identical timing is not', async (t) => {

@@ -5,8 +5,7 @@ import type { DecoySpotPicker } from '../../daemon/privacy/types.js';
 import { WearerCrowd, WearerDwell, WearerHops } from '../../daemon/privacy/wearer-crowd.js';
 import { WalkModel } from '../../daemon/privacy/walk-model.js';
 import { makeGallery } from './synthetic-gallery.js';
-import { heldOutScores, queryFeatureGroups, sessions, type QueryAnalysis } from '../../daemon/eval/adversaries.js';
-import { rocAuc } from '../../daemon/eval/stats.js';
+import { crossValidatedAuc, queryFeatureGroups, sessions, type QueryAnalysis } from '../../daemon/eval/adversaries.js';
 import type { ServerRecord } from '../../daemon/eval/wiretap.js';
 
 const gallery = makeGallery({ seed: 41 });
@@ -229,7 +228,7 @@ function trackClassifierAuc(options: { told: boolean; offsetArrival?: boolean; w
     }
   }
   const features = queryFeatureGroups(analyses, undefined).map((g) => g.track.slice(1));
-  return rocAuc(heldOutScores(features, labels, [...sessions(analyses).values()]), labels);
+  return crossValidatedAuc(features, labels, [...sessions(analyses).values()], { random: seededRandom(seed) });
 }
 
 /**
