@@ -122,6 +122,11 @@ export class EdgeDaemon extends EventEmitter<{ result: [EdgeResult]; query: [Sen
     });
   }
 
+  /** When a query built now will leave (QueryScheduler.departureTime): the time the privacy transform reads. */
+  departureTime(): number {
+    return this.scheduler.departureTime();
+  }
+
   /** Starts the scheduler and the source; `finished` resolves when a finite source runs out or stop() is called. */
   async start(): Promise<void> {
     if (this.running) return;

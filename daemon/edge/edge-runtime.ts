@@ -167,7 +167,8 @@ export class EdgeRuntime extends EventEmitter<{ result: [EdgeResult]; query: [Se
       pool: { spots: pack.spots },
       variation,
       random,
-      clock: () => clock.now(),
+      // Tracks and drift are read at the time the query leaves, the same for real and dummy (scheduler.ts).
+      clock: () => this.daemon?.departureTime() ?? clock.now(),
       drift: settings.kind === 'bucket' ? undefined : settings.decoyDrift,
     });
     const threshold = matchThreshold(extractor.manifest, config.resolver.threshold);

@@ -139,6 +139,19 @@ export class QueryScheduler<R> {
   }
 
   /**
+   * When a query built now will leave: the next slot, or now when none is armed (on-demand, paused, stopped). The
+   * decoy tracks and their view drift are read at this time, not at the build's: a dummy is built right after the
+   * slot before its own and a real query whenever its frame comes, so tracks read at build time moved less between a
+   * real query and the dummy after it (built half a slot apart on average) than between two dummies (a whole slot),
+   * and the server counted it (a component new to the session in 0.17 of dummies after a real query, 0.32 after a
+   * dummy; docs/privacy.md, "Tracks read at the slot").
+   */
+  departureTime(): number {
+    const now = this.clock.now();
+    return this.nextSlotAt === undefined ? now : Math.max(now, this.nextSlotAt);
+  }
+
+  /**
    * Resolves at a moment when work expected to take `expectedMs` on this thread can finish before the next slot
    * fires: at once when the slot is far enough, else just after it. Building a real query right before a slot would
    * delay that slot's timer, and a late slot would say "the device was busy with a frame".

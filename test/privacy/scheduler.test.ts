@@ -174,3 +174,38 @@ t.test('pause stops every slot and resume starts a new random phase (virtual tim
   t.same(sent.slice(3), [10_700, 11_700], 'the new schedule has a new phase (700 ms), unrelated to the old one');
   await scheduler.stop();
 });
+
+t.test('a query is read at the time it leaves: the slot it will take, whether built right after a slot or when a frame came', async (t) => {
+  // The transform reads departureTime() while it builds; here each query carries the time it read.
+  const clock = new VirtualClock(0);
+  const sent: Array<{ read: number; at: number; kind: string }> = [];
+  let scheduler: QueryScheduler<number> | undefined = undefined;
+  const built = (): TransformedQuery => query(scheduler!.departureTime());
+  scheduler = new QueryScheduler<number>({
+    mode: 'constant',
+    ratePerSecond: 10,
+    random: () => 0.25,
+    clock,
+    send: async (q, kind) => {
+      sent.push({ read: q.vector[0], at: clock.now(), kind });
+      return 0;
+    },
+    makeDummy: built,
+  });
+  t.equal(scheduler.departureTime(), 0, 'no slot armed: now');
+  scheduler.start();
+  for (const frameAt of [140, 333, 370, 555]) {
+    await clock.runUntil(frameAt);
+    void scheduler.submit(built()).catch(() => undefined);
+  }
+  await clock.runUntil(800);
+  await scheduler.stop();
+  t.ok(sent.length >= 7, `${sent.length} slots`);
+  t.same(
+    sent.filter((s) => s.read !== s.at),
+    [],
+    'every query, real or dummy, read the time of the slot it left in',
+  );
+  t.same(sent.filter((s) => s.kind === 'real').map((s) => s.at), [225, 425, 625], 'real queries took the next slots (the one at 333 was superseded)');
+  t.equal(scheduler.departureTime(), clock.now(), 'stopped: now again');
+});
