@@ -684,7 +684,8 @@ export function attack(
     trajectory_acc_ci95: ci95[bestPath],
     server_top1: Math.max(...Object.values(adversaries)),
     trajectory_acc: Math.max(...[...paths.map((p) => p.name), 'path_attack_exhaustive'].map((name) => adversaries[name])),
-    dummy_auc: Math.max(dummyAuc, timingAuc, topMAuc),
+    // The server keeps whichever classifier tells best, all features or one group of them.
+    dummy_auc: Math.max(dummyAuc, dummyAucBy.scores, dummyAucBy.shape, dummyAucBy.track, timingAuc, topMAuc),
     dummy_auc_by: dummyAucBy,
     dummy_auc_track_by: dummyAucTrackBy,
     component_auc: nanToNull(rocAuc(componentScores, componentLabels)),

@@ -81,6 +81,7 @@ t.test('a k = 4 run over the broker: report shape, dummies never become results,
     t.equal(Math.round((hits / real.length) * 1e4) / 1e4, report.adversaries[name], `${name} from its guesses`);
   }
   t.same(Object.keys(report.dummy_auc_track_by), ['gap', 'appeared', 'since', 'until'], 'the track classifier one feature at a time');
+  t.ok(report.dummy_auc >= Math.max(...Object.values(report.dummy_auc_by), report.timing_auc, report.topm_auc), 'dummy_auc is the best classifier, one group of features included');
 });
 
 t.test('a photo camera with lockstep phantoms: photos only while standing, far fewer real queries', async (t) => {
