@@ -6,7 +6,7 @@ import { SceneGate } from '../camera/scene-gate.js';
 import type { FrameSource } from '../camera/types.js';
 import { brokerOptionsFrom, trustedKeysFrom } from '../config/broker.js';
 import type { EdgeConfig } from '../config/types.js';
-import { matchThreshold } from '../extractor/manifest.js';
+import { matchThreshold, regionGateCosine } from '../extractor/manifest.js';
 import { createExtractor, type ModelExtractor } from '../extractor/create-extractor.js';
 import { SqliteGallery } from '../gallery/sqlite-gallery.js';
 import { cryptoRandom, type Random } from '../util/random.js';
@@ -193,7 +193,7 @@ export class EdgeRuntime extends EventEmitter<{ result: [EdgeResult]; query: [Se
       schedule: { mode: config.scheduler.mode, ratePerSecond: config.scheduler.ratePerSecond },
       cacheThreshold: config.resolver.cacheThreshold,
       sceneChangeCosine: config.resolver.sceneChangeCosine,
-      regionGate: new RegionGate(pack.spots, config.privacy.minSpotCosine ?? threshold),
+      regionGate: new RegionGate(pack.spots, regionGateCosine(extractor.manifest, config.privacy.minSpotCosine, threshold)),
       hedgeAfterMs: config.transport.hedgeAfterMs,
       random: () => random.next(),
       clock,

@@ -15,13 +15,15 @@ import { stringify } from 'yaml';
 import { loadRecognizerConfig, schemaDefault } from '../config/load.js';
 import { EmbeddedBroker } from '../demo/embedded-broker.js';
 import { Resolver } from '../edge/resolver.js';
-import { matchThreshold } from '../extractor/manifest.js';
+import { matchThreshold, regionGateCosine } from '../extractor/manifest.js';
 import { createExtractor } from '../extractor/create-extractor.js';
 import type { Extractor } from '../extractor/types.js';
 import type { DecoySpotSource, TransformKind } from '../privacy/transform.js';
 import { seededRandom } from '../util/random.js';
 import type { RealComponent } from '../privacy/kmix.js';
 import { WalkModel } from '../privacy/walk-model.js';
+import { RegionGate } from '../edge/region-gate.js';
+import { normalize } from '../util/vector.js';
 import { enroll } from '../recognizer/enroll.js';
 import { RecognizerService } from '../recognizer/service.js';
 import type { MqttProtocolVersion } from '../transport/broker.js';
@@ -156,6 +158,11 @@ export interface PrivacyFigures {
   dummy_queries: number;
   results: number;
   user_unknown: number;
+  /**
+   * Frames of no spot (what glasses see between spots): how many there were, the share the devices' region gate let
+   * through (they become real queries), and the share of those answered that the user was told a spot for.
+   */
+  no_spot: { gate_cosine: number; frames: number; admitted: number; told_a_spot: number; gate_curve: { cosine: number; no_spot_admitted: number; spot_gated: number }[] };
   real_in_reply: number;
   identity_rotations: number;
 }
@@ -197,6 +204,8 @@ interface World {
   sigma: number;
   /** The devices' match threshold: --threshold, else the model manifest's. */
   threshold: number;
+  /** The devices' region gate cosine (their profiles set no minSpotCosine): the manifest's spotCosine, else the threshold. */
+  gateCosine: number;
   walk: WalkModel;
   baseline: InProcessServer;
   /** Resolves the baseline's replies against the whole gallery's pack, as a device resolves its own. */
@@ -333,6 +342,7 @@ export async function runEval(options: EvalOptions): Promise<EvalReport> {
       model: baseline.model,
       sigma,
       threshold: matchThreshold(extractor.manifest, options.resolverThreshold),
+      gateCosine: regionGateCosine(extractor.manifest, undefined, matchThreshold(extractor.manifest, options.resolverThreshold)),
       walk: new WalkModel(region),
       baseline,
       book: new CandidateBook(wholePack),
@@ -518,15 +528,18 @@ async function runScenario(world: World, s: ScenarioOptions): Promise<{ figures:
  */
 class BaselineTally {
   private readonly pending: Promise<void>[] = [];
-  private readonly plain = new Map<string, { raw: boolean; resolved: boolean; inReply?: boolean }>();
+  private readonly plain = new Map<string, { raw: boolean; resolved: boolean; inReply?: boolean; bestCosine: number }>();
   private readonly frames = new Map<string, WorldFrame>();
   private readonly resolver: Resolver;
+  /** The devices' region gate, as their profiles set it. */
+  private readonly gate: RegionGate;
 
   constructor(
     private readonly world: World,
     s: ScenarioOptions,
   ) {
     this.resolver = new Resolver({ threshold: world.threshold, logger: s.logger });
+    this.gate = new RegionGate(world.region, world.gateCosine);
   }
 
   add(frame: WorldFrame, picture: Buffer): void {
@@ -537,6 +550,7 @@ class BaselineTally {
         const plain = await this.world.baseline.query({ type: 'query', model: this.world.model, vector: feature, topM: 1 });
         const top = plain.reply.candidates[0]?.id ?? null;
         this.plain.set(frame.label, {
+          bestCosine: this.gate.bestCosine(normalize(feature)),
           raw: top === frame.spot,
           resolved: this.resolver.resolve(feature, this.world.book.resolve(plain.reply).candidates, frame.t).spotId === frame.spot,
         });
@@ -544,8 +558,36 @@ class BaselineTally {
     );
   }
 
-  async score(results: ReadonlyMap<string, EdgeResult>): Promise<Pick<PrivacyFigures, 'baseline_top1' | 'baseline_top1_raw' | 'user_top1' | 'user_top1_ci95' | 'baseline_top1_ci95' | 'results' | 'user_unknown'>> {
+  /** What other region-gate cosines would do: the share of no-spot frames let through, of spot frames held back. */
+  private gateCurve(): { cosine: number; no_spot_admitted: number; spot_gated: number }[] {
+    const best = { spot: [] as number[], none: [] as number[] };
+    for (const [label, frame] of this.frames) {
+      const plain = this.plain.get(label);
+      if (plain) (frame.spot === null ? best.none : best.spot).push(plain.bestCosine);
+    }
+    return GATE_CURVE_COSINES.map((cosine) => ({
+      cosine,
+      no_spot_admitted: rate(best.none.filter((c) => c >= cosine).length, best.none.length),
+      spot_gated: rate(best.spot.filter((c) => c < cosine).length, best.spot.length),
+    }));
+  }
+
+  async score(
+    results: ReadonlyMap<string, EdgeResult>,
+  ): Promise<Pick<PrivacyFigures, 'baseline_top1' | 'baseline_top1_raw' | 'user_top1' | 'user_top1_ci95' | 'baseline_top1_ci95' | 'results' | 'user_unknown' | 'no_spot'>> {
     await Promise.all(this.pending);
+    // Frames of no spot: how many the region gate lets through to become real queries, and how many the user was
+    // told a spot for.
+    const noSpot = { frames: 0, admitted: 0, answered: 0, toldSpot: 0 };
+    for (const [label, frame] of this.frames) {
+      const plain = this.plain.get(label);
+      if (frame.spot !== null || !plain) continue;
+      noSpot.frames++;
+      if (plain.bestCosine >= this.gate.minCosine) noSpot.admitted++;
+      const result = results.get(label);
+      if (result) noSpot.answered++;
+      if (result && result.spotId !== null) noSpot.toldSpot++;
+    }
     let n = 0;
     const tally = { user: 0, baseline: 0, raw: 0, unknown: 0 };
     const outcomes = { user: [] as boolean[], baseline: [] as boolean[], users: [] as number[] };
@@ -570,6 +612,13 @@ class BaselineTally {
       baseline_top1_ci95: clusteredCi95(outcomes.baseline, outcomes.users),
       results: n,
       user_unknown: rate(tally.unknown, n),
+      no_spot: {
+        gate_cosine: this.gate.minCosine,
+        frames: noSpot.frames,
+        admitted: rate(noSpot.admitted, noSpot.frames),
+        told_a_spot: rate(noSpot.toldSpot, noSpot.answered),
+        gate_curve: this.gateCurve(),
+      },
     };
   }
 }
@@ -728,6 +777,9 @@ export function clusteredCi95(outcomes: readonly boolean[], clusters: readonly n
 function nanToNull(x: number): number {
   return Number.isNaN(x) ? 0.5 : round(x);
 }
+
+/** Region-gate cosines the report's gate curve is read at (privacy.minSpotCosine). */
+const GATE_CURVE_COSINES = [0.3, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7, 0.8];
 
 /** Photos rendered at once: enough to keep sharp's and ONNX Runtime's threads busy on a small machine. */
 const RENDER_CONCURRENCY = 4;

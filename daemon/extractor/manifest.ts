@@ -58,6 +58,11 @@ export function matchThreshold(manifest: Pick<ModelManifest, 'output'>, configur
   return configured ?? manifest.output.threshold ?? UNCALIBRATED_MATCH_THRESHOLD;
 }
 
+/** The region gate's cosine: the profile's privacy.minSpotCosine, else the manifest's output.spotCosine, else the match threshold. */
+export function regionGateCosine(manifest: Pick<ModelManifest, 'output'>, configured: number | undefined, threshold: number): number {
+  return configured ?? manifest.output.spotCosine ?? threshold;
+}
+
 type Obj = Record<string, unknown>;
 
 const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -115,9 +120,9 @@ function validate(raw: unknown): string[] {
       const ok = Array.isArray(c) && c.length === output.dimension && c.every((x) => typeof x === 'number' && Number.isFinite(x));
       need(ok, 'output.centre', 'an array of output.dimension finite numbers (the mean feature subtracted before normalising)', Array.isArray(c) ? `${c.length} values` : c);
     }
-    if (output.threshold !== undefined) {
-      const v = output.threshold;
-      need(typeof v === 'number' && v > -1 && v < 1, 'output.threshold', 'a cosine between -1 and 1 (exclusive) when given', v);
+    for (const key of ['threshold', 'spotCosine'] as const) {
+      const v = output[key];
+      if (v !== undefined) need(typeof v === 'number' && v > -1 && v < 1, `output.${key}`, 'a cosine between -1 and 1 (exclusive) when given', v);
     }
   }
   for (const key of ['card', 'licence'] as const) {

@@ -37,6 +37,12 @@ export interface ModelManifest {
      * resolver.threshold overrides it; absent from both, UNCALIBRATED_MATCH_THRESHOLD (docs/decisions.md #29).
      */
     threshold?: number;
+    /**
+     * The region gate's cosine for this model (regionGateCosine): a frame whose feature has less with every spot
+     * of the region pack shows no spot and never leaves the device. privacy.minSpotCosine overrides it; absent from
+     * both, the match threshold. Calibrated on frames of no spot (`enfpire eval`, report `no_spot.gate_curve`).
+     */
+    spotCosine?: number;
   };
   /**
    * How far real camera views of a spot spread around its reference feature, measured for this model: decoys get

@@ -49,6 +49,7 @@ t.test('a k = 4 run over the broker: report shape, dummies never become results,
   t.ok(report.world.noSpotShare.glasses! > 0.3, `the glasses saw frames of no spot (${report.world.noSpotShare.glasses})`);
   t.ok(report.world.cosine.consecutiveDwell.mean > report.world.cosine.independentViews.mean, 'consecutive frames of a dwell are more alike than independent views');
   t.ok(report.user_top1 >= 0.8, `user_top1 ${report.user_top1}`);
+  t.ok(report.no_spot.frames > 0 && report.no_spot.admitted >= 0 && report.no_spot.admitted <= 1, `frames of no spot and what the gate let through (${JSON.stringify(report.no_spot)})`);
   // Every query on the wire (dummies included) is paid for by the real results.
   t.ok(report.bytes_per_result > (report.queries / report.results) * dimension, `bytes_per_result ${report.bytes_per_result} counts dummies`);
 

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { isAbsolute, join } from 'node:path';
 import { existsSync } from 'node:fs';
 import type { ModelManifest } from '../../daemon/extractor/index.js';
-import { loadManifest, matchThreshold, UNCALIBRATED_MATCH_THRESHOLD } from '../../daemon/extractor/manifest.js';
+import { loadManifest, matchThreshold, regionGateCosine, UNCALIBRATED_MATCH_THRESHOLD } from '../../daemon/extractor/manifest.js';
 import { UserError } from '../../daemon/util/errors.js';
 
 const SHIPPED = new URL('../../models/enfpire-gist-int8-v1.json', import.meta.url).pathname;
@@ -39,6 +39,7 @@ t.test('every problem is one UserError naming the file, the field and the fix', 
     ['bad resize', (m) => ({ ...m, input: { ...m.input, resize: 'stretch' } }), /"input\.resize"/],
     ['threshold out of range', (m) => ({ ...m, output: { ...m.output, threshold: 1.5 } }), /"output\.threshold"/],
     ['threshold as text', (m) => ({ ...m, output: { ...m.output, threshold: '0.5' } }), /"output\.threshold"/],
+    ['spot cosine out of range', (m) => ({ ...m, output: { ...m.output, spotCosine: -2 } }), /"output\.spotCosine"/],
     ['zero dimension', (m) => ({ ...m, output: { ...m.output, dimension: 0 } }), /"output\.dimension"/],
     ['no output name', (m) => ({ ...m, output: { dimension: 8 } }), /"output\.name"/],
     ['absolute file', (m) => ({ ...m, file: '/etc/passwd' }), /"file"/],
@@ -76,4 +77,11 @@ t.test('the match threshold: the profile, else the model, else the uncalibrated 
   t.equal(matchThreshold(learned, 0.6), 0.6, 'the profile overrides the model');
   t.equal(matchThreshold(learned, 0), 0, 'a profile value of 0 is a value, not absence');
   t.equal(matchThreshold({ output: { name: 'f', dimension: 8 } }), UNCALIBRATED_MATCH_THRESHOLD, 'a model that names none');
+});
+
+t.test("the region gate's cosine: the profile, else the model's spotCosine, else the match threshold", async (t) => {
+  const model = { output: { name: 'f', dimension: 8, spotCosine: 0.55 } };
+  t.equal(regionGateCosine(model, undefined, 0.45), 0.55, "the model's own");
+  t.equal(regionGateCosine(model, 0.4, 0.45), 0.4, 'the profile overrides the model');
+  t.equal(regionGateCosine({ output: { name: 'f', dimension: 8 } }, undefined, 0.45), 0.45, 'a model that names none: the threshold');
 });

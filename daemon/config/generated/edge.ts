@@ -167,7 +167,7 @@ export interface EdgeProfile {
      */
     transform: KMixTransformSettings | NoiseTransformSettings | BucketTransformSettings;
     /**
-     * A frame whose feature has a cosine below this with every spot of the region pack shows no spot: it is answered 'unknown' on the device and never sent. Absent: the resolver's threshold, the profile's or the model's (such a frame would be answered 'unknown' anyway).
+     * A frame whose feature has a cosine below this with every spot of the region pack shows no spot: it is answered 'unknown' on the device and never sent. Absent: the model manifest's output.spotCosine (measured for the model on frames of no spot), else the resolver's threshold, the profile's or the model's (such a frame would be answered 'unknown' anyway).
      */
     minSpotCosine?: number;
   };
