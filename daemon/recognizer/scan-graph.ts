@@ -123,10 +123,19 @@ export interface ScanGraphOptions {
 }
 
 /**
- * The gallery for the int8 product: each row quantised symmetrically on its own scale (max |x| / 127, so every row
- * uses the full byte range whatever its largest component), stored transposed [dimension, rows] as MatMulInteger
- * wants its second operand, with the scales apart.
+ * The gallery for the int8 product: each row quantised symmetrically on its own scale (max |x| / GALLERY_LEVELS, so
+ * every row uses the same range whatever its largest component), stored transposed [dimension, rows] as
+ * MatMulInteger wants its second operand, with the scales apart.
+ *
+ * Seven bits, not eight: on x86 without VNNI (AVX2: many AMD EPYC and older Intel) ONNX Runtime multiplies uint8 by
+ * int8 with vpmaddubsw, which adds each pair of products into an int16 and saturates: 255 × 127 × 2 overflows it,
+ * 255 × 63 × 2 does not (ONNX Runtime's own "reduce_range" for the same reason). With eight bits, on an AMD EPYC the
+ * shortlist lost true members and 8 of 40 replies in test/recognizer/onnx-scan-index.test.ts differed from the
+ * exact scan's; the float re-score of the shortlist keeps the order exact, so only the shortlist pays the bit.
  */
+/** Largest gallery byte of the int8 product (see quantizeGallery). */
+export const GALLERY_LEVELS = 63;
+
 export function quantizeGallery(
   gallery: Float32Array,
   rows: number,
@@ -143,7 +152,7 @@ export function quantizeGallery(
       most = 0;
       for (let j = 0; j < dimension; j++) most = Math.max(most, Math.abs(gallery[r * dimension + j]));
     }
-    const scale = most / 127;
+    const scale = most / GALLERY_LEVELS;
     scales[r] = scale;
     if (scale === 0) continue;
     for (let j = 0; j < dimension; j++) transposed[j * rows + r] = Math.round(gallery[r * dimension + j] / scale);

@@ -5,15 +5,15 @@ import { QUERY_ZERO_POINT, buildScanGraph, quantizeGallery } from '../../daemon/
 /** Two rows of 4: the second's largest component is half the first's, so per-row scales differ from a global one. */
 const gallery = Float32Array.from([0.5, -0.5, 0.5, -0.5, 0.25, 0.125, -0.25, 0]);
 
-t.test('quantizeGallery: per-row symmetric int8, transposed to [dimension, rows]', async (t) => {
+t.test('quantizeGallery: per-row symmetric, seven bits (no int16 saturation on AVX2), transposed to [dimension, rows]', async (t) => {
   const row = quantizeGallery(gallery, 2, 4);
-  t.same([...row.scales], [0.5 / 127, 0.25 / 127].map(Math.fround), 'each row its own scale');
+  t.same([...row.scales], [0.5 / 63, 0.25 / 63].map(Math.fround), 'each row its own scale');
   // Column j of the transposed matrix holds row r at j * rows + r.
-  t.same([...row.transposed], [127, 127, -127, 64, 127, -127, -127, 0], 'full byte range in both rows; halves round up');
+  t.same([...row.transposed], [63, 63, -63, 32, 63, -63, -63, 0], 'the whole seven-bit range in both rows; halves round up');
   const global = quantizeGallery(gallery, 2, 4, 'global');
-  t.same([...global.scales], [0.5 / 127, 0.5 / 127].map(Math.fround), 'one scale for the whole gallery');
-  // -0.25 / (0.5 / 127) = -63.5 rounds to -63 (Math.round: halves go up, as the wire's quantize does).
-  t.same([...global.transposed], [127, 64, -127, 32, 127, -63, -127, 0], 'the smaller row uses half the range');
+  t.same([...global.scales], [0.5 / 63, 0.5 / 63].map(Math.fround), 'one scale for the whole gallery');
+  // -0.25 / (0.5 / 63) = -31.5 rounds to -31 (Math.round: halves go up, as the wire's quantize does).
+  t.same([...global.transposed], [63, 32, -63, 16, 63, -31, -63, 0], 'the smaller row uses half the range');
   t.same([...quantizeGallery(new Float32Array(4), 1, 4).transposed], [0, 0, 0, 0], 'a zero row stays zero');
 });
 
