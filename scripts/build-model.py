@@ -383,6 +383,18 @@ def fitted_centre(cfg, digest):
     return fitted['centre'] if fitted.get('sha256') == digest else None
 
 
+def fitted_background(cfg, digest):
+    """The background views file the region gate is set from (docs/decisions.md #35), written by
+    scripts/fit-background.mjs; named only when fitted for this exact build."""
+    name = cfg['id'] + '.background.json'
+    path = os.path.join(ROOT, cfg['out'], name)
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        fitted = json.load(f)
+    return name if fitted.get('sha256') == digest else None
+
+
 def view_variation(cfg, digest):
     """The decoy noise model the privacy layer needs (docs/decisions.md #6), from the measured spread of real
     camera views around their reference: a view at cosine c from its reference sits at tan(acos(c)) relative to a
@@ -639,6 +651,9 @@ def main():
         manifest['output']['centre'] = centre
     if 'threshold' in cfg:
         manifest['output']['threshold'] = cfg['threshold']
+    background = fitted_background(cfg, digest)
+    if background:
+        manifest['output']['background'] = background
     variation = view_variation(cfg, digest)
     if variation:
         manifest['viewVariation'] = variation

@@ -552,8 +552,9 @@ def build_model_module():
 
 
 def write_manifest(args):
-    """models/<id>.json for the ONNX file in --out, with the fitted centre and view variation when this exact build
-    has them (scripts/fit-centre.mjs and scripts/measure-model.mjs write them; then run with --manifest-only)."""
+    """models/<id>.json for the ONNX file in --out, with the fitted centre, background views and view variation when
+    this exact build has them (scripts/fit-centre.mjs, fit-background.mjs and measure-model.mjs write them; then run
+    with --manifest-only)."""
     onnx_path = os.path.join(args.out, f'{args.id}.onnx')
     digest = sha256(onnx_path)
     cfg = {'id': args.id, 'out': os.path.relpath(args.out, ROOT)}
@@ -571,6 +572,9 @@ def write_manifest(args):
     if centre:
         manifest['output']['centre'] = centre
     manifest['output']['threshold'] = args.threshold
+    background = bm.fitted_background(cfg, digest)
+    if background:
+        manifest['output']['background'] = background
     variation = bm.view_variation(cfg, digest)
     if variation:
         manifest['viewVariation'] = variation

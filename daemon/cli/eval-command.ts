@@ -34,6 +34,7 @@ export const EVAL_OPTIONS = {
   candidates: { type: 'string' },
   'max-candidates': { type: 'string' },
   threshold: { type: 'string' },
+  'background-pass': { type: 'string' },
   offgallery: { type: 'string' },
   time: { type: 'string' },
   rotate: { type: 'string' },
@@ -45,7 +46,7 @@ export const EVAL_OPTIONS = {
  *   [--mode constant|poisson] [--transform kmix|noise|bucket] [--noise N] [--decoys wearer|phantoms|lockstep|random]
  *   [--real-component stand-in|frame]
  *   [--camera continuous|photos] [--broker mqtt://…] [--record FILE [--truth FILE] [--guesses FILE]] [--plot FILE.png]
- *   [--model MANIFEST] [--candidates C] [--max-candidates N] [--threshold T] [--offgallery DIR] [--time virtual|wall] [--rotate MINUTES]
+ *   [--model MANIFEST] [--candidates C] [--max-candidates N] [--threshold T] [--background-pass S] [--offgallery DIR] [--time virtual|wall] [--rotate MINUTES]
  *   [--no-cache]`: candidates, decoys, mode, rate and rotation default to the edge profile's defaults, the threshold to the model manifest's. Progress on stderr, the report written atomically to FILE.json, one summary line on stdout.
  */
 export async function runEvalCommand(args: string[]): Promise<number> {
@@ -80,6 +81,8 @@ export async function runEvalCommand(args: string[]): Promise<number> {
     maxCandidates: values['max-candidates'] === undefined ? undefined : integer('max-candidates', values['max-candidates'], 0),
     // Absent, the devices take the model manifest's threshold, as a profile that sets none does.
     resolverThreshold: cosine('threshold', values.threshold),
+    // Absent, the profile's privacy.backgroundPass.
+    backgroundPass: values['background-pass'] === undefined ? undefined : share('background-pass', values['background-pass']),
     brokerUrl: values.broker,
     offGalleryDir: values.offgallery === undefined ? undefined : resolve(values.offgallery),
     time: choice('time', values.time, ['virtual', 'wall'] as const, 'virtual'),
@@ -135,6 +138,12 @@ function cosine(name: string, text: string | undefined): number | undefined {
   if (text === undefined) return undefined;
   const x = Number(text);
   if (!Number.isFinite(x) || x < -1 || x > 1) throw new UserError(`eval: --${name} must be a cosine between -1 and 1 (got '${text}').`);
+  return x;
+}
+
+function share(name: string, text: string): number {
+  const x = Number(text);
+  if (!Number.isFinite(x) || x <= 0 || x > 1) throw new UserError(`eval: --${name} must be a share in (0, 1] (got '${text}').`);
   return x;
 }
 

@@ -6,7 +6,7 @@ import { SceneGate } from '../camera/scene-gate.js';
 import type { FrameSource } from '../camera/types.js';
 import { brokerOptionsFrom, trustedKeysFrom } from '../config/broker.js';
 import type { EdgeConfig } from '../config/types.js';
-import { matchThreshold, regionGateCosine } from '../extractor/manifest.js';
+import { matchThreshold } from '../extractor/manifest.js';
 import { createExtractor, type ModelExtractor } from '../extractor/create-extractor.js';
 import { SqliteGallery } from '../gallery/sqlite-gallery.js';
 import { cryptoRandom, type Random } from '../util/random.js';
@@ -32,7 +32,7 @@ import { SystemTelemetry } from '../health/telemetry.js';
 import { ThermalGovernorService, thermalPolicyFrom } from '../health/thermal-governor.js';
 import { systemClock, type Clock, type TimerHandle } from '../util/clock.js';
 import { IdentityRotation } from './identity-rotation.js';
-import { RegionGate } from './region-gate.js';
+import { regionGateFor } from './region-gate.js';
 import { Resolver } from './resolver.js';
 
 export interface EdgeRuntimeOptions {
@@ -180,6 +180,10 @@ export class EdgeRuntime extends EventEmitter<{ result: [EdgeResult]; query: [Se
       logger,
     });
 
+    // Set once per region pack, before the first slot: how close a frame of no spot comes to some spot depends on the pack.
+    const regionGate = await regionGateFor(pack.spots, extractor.manifest, config.privacy, threshold);
+    logger.info({ cosine: Number(regionGate.minCosine.toFixed(3)), spots: pack.spots.length }, 'region gate set');
+
     // The thermal governor lowers the rate frames are taken at; pacing wraps any source kind.
     const source = new PacedFrameSource(this.options.source ?? createFrameSource(config.camera, { logger }), config.camera.fps, () => clock.monotonic());
     this.daemon = new EdgeDaemon({
@@ -193,7 +197,7 @@ export class EdgeRuntime extends EventEmitter<{ result: [EdgeResult]; query: [Se
       schedule: { mode: config.scheduler.mode, ratePerSecond: config.scheduler.ratePerSecond },
       cacheThreshold: config.resolver.cacheThreshold,
       sceneChangeCosine: config.resolver.sceneChangeCosine,
-      regionGate: new RegionGate(pack.spots, regionGateCosine(extractor.manifest, config.privacy.minSpotCosine, threshold)),
+      regionGate,
       hedgeAfterMs: config.transport.hedgeAfterMs,
       random: () => random.next(),
       clock,

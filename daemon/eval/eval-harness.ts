@@ -15,14 +15,14 @@ import { stringify } from 'yaml';
 import { loadRecognizerConfig, schemaDefault } from '../config/load.js';
 import { EmbeddedBroker } from '../demo/embedded-broker.js';
 import { Resolver } from '../edge/resolver.js';
-import { matchThreshold, regionGateCosine } from '../extractor/manifest.js';
+import { matchThreshold } from '../extractor/manifest.js';
 import { createExtractor } from '../extractor/create-extractor.js';
 import type { Extractor } from '../extractor/types.js';
 import type { DecoySpotSource, TransformKind } from '../privacy/transform.js';
 import { seededRandom } from '../util/random.js';
 import type { RealComponent } from '../privacy/kmix.js';
 import { WalkModel } from '../privacy/walk-model.js';
-import { RegionGate } from '../edge/region-gate.js';
+import { RegionGate, regionGateFor } from '../edge/region-gate.js';
 import { normalize } from '../util/vector.js';
 import { enroll } from '../recognizer/enroll.js';
 import { RecognizerService } from '../recognizer/service.js';
@@ -105,6 +105,8 @@ export interface EvalOptions {
   maxCandidates?: number;
   /** The resolver's 'unknown' threshold. Default: the model manifest's, as on a device whose profile sets none. */
   resolverThreshold?: number;
+  /** The devices' privacy.backgroundPass; default the profile's. */
+  backgroundPass?: number;
   /** External broker URL (e.g. Mosquitto, MQTT v5); default an in-process aedes broker (MQTT 3.1.1 mode). */
   brokerUrl?: string;
   protocolVersion?: MqttProtocolVersion;
@@ -204,7 +206,7 @@ interface World {
   sigma: number;
   /** The devices' match threshold: --threshold, else the model manifest's. */
   threshold: number;
-  /** The devices' region gate cosine (their profiles set no minSpotCosine): the manifest's spotCosine, else the threshold. */
+  /** The devices' region gate cosine (their profiles set no minSpotCosine): set from the model's background views (regionGateFor). */
   gateCosine: number;
   walk: WalkModel;
   baseline: InProcessServer;
@@ -336,13 +338,16 @@ export async function runEval(options: EvalOptions): Promise<EvalReport> {
       await cache?.saveViews(ownViews);
     }
 
+    // The devices' own gate: each holds the whole gallery as its region pack, with the profile's gate settings.
+    const threshold = matchThreshold(extractor.manifest, options.resolverThreshold);
+    const gate = await regionGateFor(region, extractor.manifest, { backgroundPass: options.backgroundPass ?? (schemaDefault('edge', 'privacy.backgroundPass') as number) }, threshold);
     const world: World = {
       spots,
       region,
       model: baseline.model,
       sigma,
-      threshold: matchThreshold(extractor.manifest, options.resolverThreshold),
-      gateCosine: regionGateCosine(extractor.manifest, undefined, matchThreshold(extractor.manifest, options.resolverThreshold)),
+      threshold,
+      gateCosine: gate.minCosine,
       walk: new WalkModel(region),
       baseline,
       book: new CandidateBook(wholePack),
@@ -473,7 +478,7 @@ async function runScenario(world: World, s: ScenarioOptions): Promise<{ figures:
   const baseline = new BaselineTally(world, s);
   const run = await runFleet({
     profile: {
-      privacy: { transform: transformSettings(k, s) },
+      privacy: { transform: transformSettings(k, s), ...(s.options.backgroundPass !== undefined ? { backgroundPass: s.options.backgroundPass } : {}) },
       scheduler: { mode: s.mode, ratePerSecond: s.rate },
       ...(s.options.resolverThreshold !== undefined ? { resolver: { threshold: s.options.resolverThreshold } } : {}),
       // 0 keeps one identity per device for the whole run; otherwise the profile's mean interval.

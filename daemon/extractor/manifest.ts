@@ -58,9 +58,13 @@ export function matchThreshold(manifest: Pick<ModelManifest, 'output'>, configur
   return configured ?? manifest.output.threshold ?? UNCALIBRATED_MATCH_THRESHOLD;
 }
 
-/** The region gate's cosine: the profile's privacy.minSpotCosine, else the manifest's output.spotCosine, else the match threshold. */
-export function regionGateCosine(manifest: Pick<ModelManifest, 'output'>, configured: number | undefined, threshold: number): number {
-  return configured ?? manifest.output.spotCosine ?? threshold;
+/**
+ * The region gate's cosine: the profile's privacy.minSpotCosine, else the one set from the model's background views
+ * for this region pack (`fromBackground`, edge/region-gate.ts), else the manifest's output.spotCosine, else the match
+ * threshold.
+ */
+export function regionGateCosine(manifest: Pick<ModelManifest, 'output'>, configured: number | undefined, threshold: number, fromBackground?: number): number {
+  return configured ?? fromBackground ?? manifest.output.spotCosine ?? threshold;
 }
 
 type Obj = Record<string, unknown>;
@@ -123,6 +127,10 @@ function validate(raw: unknown): string[] {
     for (const key of ['threshold', 'spotCosine'] as const) {
       const v = output[key];
       if (v !== undefined) need(typeof v === 'number' && v > -1 && v < 1, `output.${key}`, 'a cosine between -1 and 1 (exclusive) when given', v);
+    }
+    if (output.background !== undefined) {
+      const b = output.background;
+      need(isNonEmptyString(b) && !isAbsolute(b), 'output.background', 'the background views file name relative to the manifest when given', b);
     }
   }
   for (const key of ['card', 'licence'] as const) {

@@ -43,6 +43,12 @@ export interface ModelManifest {
      * both, the match threshold. Calibrated on frames of no spot (`enfpire eval`, report `no_spot.gate_curve`).
      */
     spotCosine?: number;
+    /**
+     * File (relative to the manifest) of the model's background views: features of pictures that are no spot, from
+     * which the device sets its region gate per region pack (privacy.backgroundPass, docs/decisions.md #35). It
+     * takes precedence over spotCosine; privacy.minSpotCosine overrides both.
+     */
+    background?: string;
   };
   /**
    * How far real camera views of a spot spread around its reference feature, measured for this model: decoys get

@@ -54,7 +54,12 @@ t.test('each kind gets its own defaults and nothing of another kind', async (t) 
   const bucket = await load(dir, 'bucket.yaml', { transform: { kind: 'bucket', k: 8 } });
   t.same(bucket.config.privacy.transform, { kind: 'bucket', k: 8 }, 'bucket reads k only');
   const partial = await load(dir, 'partial.yaml', { transform: { kind: 'kmix', k: 6, decoyDrift: { fastSeconds: 2 } }, minSpotCosine: 0.5 });
-  t.same(partial.config.privacy, { transform: { ...KMIX_DEFAULTS, k: 6, decoyDrift: { ...KMIX_DEFAULTS.decoyDrift, fastSeconds: 2 } }, minSpotCosine: 0.5 });
+  t.same(partial.config.privacy, {
+    transform: { ...KMIX_DEFAULTS, k: 6, decoyDrift: { ...KMIX_DEFAULTS.decoyDrift, fastSeconds: 2 } },
+    minSpotCosine: 0.5,
+    backgroundPass: schemaDefaults('edge', 'privacy').backgroundPass,
+  });
+  t.equal(partial.config.privacy.backgroundPass, 0.25, 'the region gate lets a quarter of the background views through by default');
 });
 
 t.test('the types narrow on kind', async (t) => {

@@ -40,6 +40,7 @@ t.test('every problem is one UserError naming the file, the field and the fix', 
     ['threshold out of range', (m) => ({ ...m, output: { ...m.output, threshold: 1.5 } }), /"output\.threshold"/],
     ['threshold as text', (m) => ({ ...m, output: { ...m.output, threshold: '0.5' } }), /"output\.threshold"/],
     ['spot cosine out of range', (m) => ({ ...m, output: { ...m.output, spotCosine: -2 } }), /"output\.spotCosine"/],
+    ['background views at an absolute path', (m) => ({ ...m, output: { ...m.output, background: '/etc/passwd' } }), /"output\.background" must be the background views file name relative to the manifest/],
     ['zero dimension', (m) => ({ ...m, output: { ...m.output, dimension: 0 } }), /"output\.dimension"/],
     ['no output name', (m) => ({ ...m, output: { dimension: 8 } }), /"output\.name"/],
     ['absolute file', (m) => ({ ...m, file: '/etc/passwd' }), /"file"/],
@@ -84,4 +85,6 @@ t.test("the region gate's cosine: the profile, else the model's spotCosine, else
   t.equal(regionGateCosine(model, undefined, 0.45), 0.55, "the model's own");
   t.equal(regionGateCosine(model, 0.4, 0.45), 0.4, 'the profile overrides the model');
   t.equal(regionGateCosine({ output: { name: 'f', dimension: 8 } }, undefined, 0.45), 0.45, 'a model that names none: the threshold');
+  t.equal(regionGateCosine(model, undefined, 0.45, 0.66), 0.66, "the cosine set from the model's background views comes before its spotCosine");
+  t.equal(regionGateCosine(model, 0.4, 0.45, 0.66), 0.4, 'and the profile before both');
 });

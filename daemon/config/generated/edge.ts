@@ -167,9 +167,13 @@ export interface EdgeProfile {
      */
     transform: KMixTransformSettings | NoiseTransformSettings | BucketTransformSettings;
     /**
-     * A frame whose feature has a cosine below this with every spot of the region pack shows no spot: it is answered 'unknown' on the device and never sent. Absent: the model manifest's output.spotCosine (measured for the model on frames of no spot), else the resolver's threshold, the profile's or the model's (such a frame would be answered 'unknown' anyway).
+     * A frame whose feature has a cosine below this with every spot of the region pack shows no spot: it is answered 'unknown' on the device and never sent. Absent (recommended): set per region pack from the model's background views (privacy.backgroundPass), else the model manifest's output.spotCosine, else the resolver's threshold (such a frame would be answered 'unknown' anyway). A fixed cosine cannot serve regions of every size: how close a picture of no spot comes to some spot grows with the region.
      */
     minSpotCosine?: number;
+    /**
+     * The share of the model's background views (pictures of no spot shipped with the model, manifest output.background) that the region gate lets through: each time a region pack arrives, the gate's cosine is set so that this share of them reach it with their best spot of the pack, and never under the resolver's threshold. Lower keeps more frames of no spot off the wire and answers more frames of a spot 'unknown' (docs/privacy.md, 'The region gate'). Ignored when privacy.minSpotCosine is set or the model ships no background views.
+     */
+    backgroundPass: number;
   };
   /**
    * The MQTT v5 connection to the recognition broker.
