@@ -444,8 +444,10 @@ def benchmark_section(cfg):
 
 def manifest_extras_text(cfg, digest):
     centre, variation = fitted_centre(cfg, digest), view_variation(cfg, digest)
-    if not centre and not variation:
-        return 'None yet: run `node scripts/fit-centre.mjs` and `node scripts/measure-model.mjs`, then rebuild.'
+    background = fitted_background(cfg, digest)
+    if not centre and not variation and not background:
+        return ('None yet: run `node scripts/fit-centre.mjs`, `node scripts/fit-background.mjs` and '
+                '`node scripts/measure-model.mjs`, then rebuild.')
     lines = []
     if centre:
         lines.append('`output.centre`: the mean raw feature of the 12 MATE tuning photos and 10 camera views of each, '
@@ -455,6 +457,11 @@ def manifest_extras_text(cfg, digest):
     if variation:
         lines.append(f"`viewVariation.sigma` = {variation['sigma']}: {variation['source']}; the privacy layer adds "
                      'noise of this size to decoys so they spread around their reference like real camera views.')
+    if background:
+        lines.append(f"`output.background` = `{background}`: 570 features of pictures that are no spot (57 "
+                     "photographs of opencv-doc and stellarium-data, whole and in windows, through the eval's camera; "
+                     '`scripts/fit-background.mjs`). A device sets its region gate from them for each region pack '
+                     '(privacy.backgroundPass; docs/decisions.md #35). No benchmark photograph is among them.')
     return '\n\n'.join(lines)
 
 
