@@ -14,6 +14,7 @@ import type { Random } from '../util/random.js';
 import type { RegionSpot } from '../transport/messages.js';
 import { dot, normalize } from '../util/vector.js';
 import { fitLogistic, rocAuc, type LogisticModel } from './stats.js';
+import { fitBoostedTrees } from './boosted-trees.js';
 import type { ServerRecord } from './wiretap.js';
 
 /** What the server knows besides the traffic. */
@@ -440,8 +441,11 @@ export function queryFeatureGroups(analyses: readonly QueryAnalysis[], component
   });
 }
 
+/** The classifier a held-out AUC is read with: a logistic regression (linear) or gradient-boosted trees (boosted-trees.ts). */
+export type ClassifierKind = 'logistic' | 'trees';
+
 /**
- * Held-out ROC AUC of a logistic regression on `features`: the sessions are dealt into `folds` groups (seeded), a
+ * Held-out ROC AUC of a classifier on `features` (`model`, default a logistic regression): the sessions are dealt into `folds` groups (seeded), a
  * model trained on the other groups scores each group, and the AUC is taken **within each held-out group** and
  * averaged over groups and `repeats` deals, weighted by real-dummy pairs. Pooling the scores of all folds into one AUC (as leave-one-session-out
  * did) compares scores of different models: a fold trained without one session's real queries leans the other way on
@@ -453,14 +457,14 @@ export function crossValidatedAuc(
   features: readonly number[][],
   labels: readonly boolean[],
   sessions: readonly number[][],
-  options: { folds?: number; repeats?: number; random: Random },
+  options: { folds?: number; repeats?: number; random: Random; model?: ClassifierKind },
 ): number {
   let pairs = 0;
   let weighted = 0;
   // Each deal of the sessions is one draw; a few deals average out which sessions happened to be held out together.
   for (let repeat = 0; repeat < (options.repeats ?? 3); repeat++) {
     const groups = dealSessions(sessions, options.folds ?? 5, options.random);
-    const scores = heldOutScores(features, labels, groups);
+    const scores = heldOutScores(features, labels, groups, options.model);
     for (const group of groups) {
       const scored = group.filter((i) => !Number.isNaN(scores[i]));
       const positives = scored.filter((i) => labels[i]).length;
@@ -490,10 +494,15 @@ function dealSessions(sessions: readonly number[][], count: number, random: Rand
 }
 
 /**
- * Leave-one-session-out: a logistic regression trained on the labelled queries of the other sessions scores each
- * session's queries. Returns one held-out score per query (NaN where a fold had one class only).
+ * Per fold, a classifier (`model`, default a logistic regression) trained on the labelled queries outside the fold
+ * scores the fold's queries. Returns one held-out score per query (NaN where the training rows had one class only).
  */
-export function heldOutScores(features: readonly number[][], labels: readonly boolean[], folds: readonly number[][]): number[] {
+export function heldOutScores(
+  features: readonly number[][],
+  labels: readonly boolean[],
+  folds: readonly number[][],
+  model: ClassifierKind = 'logistic',
+): number[] {
   const scores = new Array<number>(features.length).fill(Number.NaN);
   for (const fold of folds) {
     const held = new Set(fold);
@@ -506,8 +515,8 @@ export function heldOutScores(features: readonly number[][], labels: readonly bo
       }
     });
     if (!ys.some(Boolean) || !ys.some((y) => !y)) continue;
-    const model = fitLogistic(xs, ys);
-    for (const i of fold) scores[i] = model.predict(features[i]);
+    const fitted = model === 'trees' ? fitBoostedTrees(xs, ys) : fitLogistic(xs, ys);
+    for (const i of fold) scores[i] = fitted.predict(features[i]);
   }
   return scores;
 }

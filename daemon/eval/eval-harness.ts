@@ -44,6 +44,7 @@ import {
   popularityBayes,
   queryFeatureGroups,
   sessions,
+  type ClassifierKind,
   type OwnViews,
   type SpotAttack,
 } from './adversaries.js';
@@ -701,15 +702,18 @@ export function attack(
   // Real vs dummy, held out by session (the server's own grouping by reply topic), scored within each held-out fold.
   const bySession = [...sessions(analyses).values()];
   const labels = truths.map((t) => !isDummy(t));
-  const heldOutAuc = (features: number[][]) =>
-    nanToNull(crossValidatedAuc(features, labels, bySession, { random: seededRandom(streamSeed('adversary', s.seed, 'folds', k)) }));
+  const heldOutAuc = (features: number[][], model: ClassifierKind = 'logistic') =>
+    nanToNull(crossValidatedAuc(features, labels, bySession, { random: seededRandom(streamSeed('adversary', s.seed, 'folds', k)), model }));
   const groups = queryFeatureGroups(analyses, componentTest);
-  const dummyAuc = heldOutAuc(groups.map((g) => [...g.scores, ...g.shape, ...g.track]));
-  // Which of the classifier's signals carries it: each group alone, held out the same way.
+  const allFeatures = groups.map((g) => [...g.scores, ...g.shape, ...g.track]);
+  const dummyAuc = heldOutAuc(allFeatures);
+  // Which of the classifier's signals carries it: each group alone, held out the same way; and all features read by
+  // boosted trees (same folds), which a server that is not linear would use (two kinds of real query on either side).
   const dummyAucBy = {
     scores: heldOutAuc(groups.map((g) => g.scores)),
     shape: heldOutAuc(groups.map((g) => g.shape)),
     track: heldOutAuc(groups.map((g) => g.track)),
+    nonlinear: heldOutAuc(allFeatures, 'trees'),
   };
   const dummyAucTrackBy = Object.fromEntries(TRACK_FEATURES.map((name, j) => [name, heldOutAuc(groups.map((g) => [g.track[j]]))])) as Record<
     (typeof TRACK_FEATURES)[number],
@@ -738,8 +742,8 @@ export function attack(
     trajectory_acc_ci95: ci95[bestPath],
     server_top1: Math.max(...Object.values(adversaries)),
     trajectory_acc: Math.max(...[...paths.map((p) => p.name), 'path_attack_exhaustive'].map((name) => adversaries[name])),
-    // The server keeps whichever classifier tells best, all features or one group of them.
-    dummy_auc: Math.max(dummyAuc, dummyAucBy.scores, dummyAucBy.shape, dummyAucBy.track, timingAuc, topMAuc),
+    // The server keeps whichever classifier tells best: all features (linear or trees) or one group of them.
+    dummy_auc: Math.max(dummyAuc, dummyAucBy.scores, dummyAucBy.shape, dummyAucBy.track, dummyAucBy.nonlinear, timingAuc, topMAuc),
     dummy_auc_by: dummyAucBy,
     dummy_auc_track_by: dummyAucTrackBy,
     component_auc: nanToNull(rocAuc(componentScores, componentLabels)),

@@ -26,8 +26,11 @@ export interface StrongerAttackFigures {
   timing_auc: number;
   /** Held-out ROC AUC of the requested reply size alone, real vs dummy (folded into dummy_auc). */
   topm_auc: number;
-  /** The dummy classifier on one group of its features at a time: the reply's scores, the components' shape, the tracks' timing. */
-  dummy_auc_by: { scores: number; shape: number; track: number };
+  /**
+   * The dummy classifier on one group of its features at a time: the reply's scores, the components' shape, the
+   * tracks' timing (logistic regression); and `nonlinear`, all features read by gradient-boosted trees, same folds.
+   */
+  dummy_auc_by: { scores: number; shape: number; track: number; nonlinear: number };
   /**
    * The track group one feature at a time (TRACK_FEATURES): the gap since the session's previous query, whether a
    * spot appeared in this query, how long the freshest spot has been shown, how long it will stay.
