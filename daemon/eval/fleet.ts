@@ -150,7 +150,8 @@ export async function runFleet(options: FleetOptions): Promise<FleetRun> {
         await Promise.all(devices.map((d) => d.runtime.edge.idle()));
         if (!(await tap.waitFor(sentTotal - lost))) {
           lost = sentTotal - tap.records.length;
-          options.logger.warn({ sent: sentTotal, seen: tap.records.length }, 'the wiretap missed queries; going on without them');
+          const unanswered = tap.abandonUnanswered();
+          options.logger.warn({ sent: sentTotal, seen: tap.records.length, unanswered }, 'the wiretap missed queries or their replies; going on without them');
         }
         await new Promise((resolve) => setImmediate(resolve));
         if (devices.every((d) => !d.runtime.edge.busy)) return;
