@@ -215,9 +215,13 @@ export class EdgeDaemon extends EventEmitter<{ result: [EdgeResult]; query: [Sen
     this.previousFeature = feature;
 
     if (this.options.regionGate && !this.options.regionGate.admits(feature)) {
+      // Nothing about this frame reaches the wire. Its "unknown" is voted through the window, so one weak frame of the
+      // scene the device has just named does not flicker to "unknown" (the scene-change check above reset the window
+      // if the camera has turned to something else).
       this.counts.offGallery++;
-      transform.wearerLeft?.();
-      this.emitResult(frame, null, 0, undefined, false);
+      const standing = resolver.resolveUnmatched(this.clock.now());
+      if (standing.spotId === null) transform.wearerLeft?.();
+      this.emitResult(frame, standing.spotId, standing.score, standing.info, false);
       return;
     }
 

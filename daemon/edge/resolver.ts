@@ -103,6 +103,15 @@ export class Resolver {
     return hit ? this.smooth({ spotId: hit.id, score: hit.score, margin: hit.margin, info: hit.info }, now) : null;
   }
 
+  /**
+   * The answer for a frame the device did not ask about because it matched no spot of the region closely enough (the
+   * region gate): "unknown", voted through the window like any other answer. One such frame while the same scene
+   * stays in view does not end the answer the last frames gave; several do (decision 37).
+   */
+  resolveUnmatched(now = Date.now()): Resolution {
+    return this.smooth({ spotId: null, score: 0, margin: 0 }, now);
+  }
+
   /** Forget the window, e.g. after the camera restarts or the device moves to another region. */
   reset(): void {
     this.entries = [];

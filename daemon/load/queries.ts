@@ -43,6 +43,7 @@ export function defaultKMix(): KMixConfig {
     k: schemaDefault('edge', 'privacy.transform.k') as number,
     candidatesPerComponent: schemaDefault('edge', 'privacy.transform.candidatesPerComponent') as number,
     maxCandidates: schemaDefault('edge', 'privacy.transform.maxCandidates') as number,
+    replySize: schemaDefault('edge', 'privacy.transform.replySize') as KMixConfig['replySize'],
     realComponent: schemaDefault('edge', 'privacy.transform.realComponent') as KMixConfig['realComponent'],
     decoys: schemaDefault('edge', 'privacy.transform.decoys') as KMixConfig['decoys'],
   };

@@ -15,6 +15,15 @@ export const MAX_K = 16;
 export const REAL_COMPONENTS = ['stand-in', 'frame'] as const;
 export type RealComponent = (typeof REAL_COMPONENTS)[number];
 
+/**
+ * How many candidates a query asks for: `fixed`, maxCandidates for every query; `grow`, the base k × c or the next
+ * multiple of it that holds every component's spot (replySizeFor). Growth follows the same rule for every component,
+ * but the spots users stand at are not the spots decoys show, and in a dense gallery they needed larger replies: the
+ * size alone told real queries from dummies at AUC 0.57 at 1,077 spots (decision 36).
+ */
+export const REPLY_SIZES = ['fixed', 'grow'] as const;
+export type ReplySize = (typeof REPLY_SIZES)[number];
+
 export interface KMixOptions {
   /** Anonymity set size, 1..16. k = 1 sends the feature itself (no privacy). */
   k: number;
@@ -26,6 +35,8 @@ export interface KMixOptions {
    * at most k × candidatesPerComponent: no growth).
    */
   maxCandidates: number;
+  /** privacy.transform.replySize. */
+  replySize: ReplySize;
   /** privacy.transform.realComponent. */
   realComponent: RealComponent;
   synthesizer: DecoySynthesizer;
@@ -43,7 +54,7 @@ export interface KMixOptions {
  * the device sees and k−1 decoys. The device names its spot from the region pack (the references the server ranks
  * by); by default that spot's component is a stand-in drawn like any decoy, so the k components are exchangeable by
  * construction and nothing of the frame beyond the spot's name is sent (decision #22). The device asks for
- * k × candidatesPerComponent candidates (more when needed) so every component's spot comes back, and the resolver
+ * maxCandidates candidates (replySize 'fixed') so every component's spot comes back, and the resolver
  * picks among them against the frame, locally.
  */
 export class KMixTransform implements Transform {
@@ -52,6 +63,7 @@ export class KMixTransform implements Transform {
   readonly topM: number;
   /** The most a query asks for (maxCandidates). */
   readonly maxTopM: number;
+  readonly replySize: ReplySize;
   readonly realComponent: RealComponent;
   private readonly synthesizer: DecoySynthesizer;
   private readonly random: Random;
@@ -76,6 +88,10 @@ export class KMixTransform implements Transform {
     this.k = k;
     this.topM = k * candidatesPerComponent;
     this.maxTopM = Math.max(this.topM, options.maxCandidates);
+    this.replySize = options.replySize;
+    if (!REPLY_SIZES.includes(this.replySize)) {
+      throw new UserError(`privacy replySize must be one of ${REPLY_SIZES.join(', ')} (got ${String(this.replySize)}); fix it in the device profile`);
+    }
     this.realComponent = options.realComponent;
     if (!REAL_COMPONENTS.includes(this.realComponent)) {
       throw new UserError(
@@ -92,7 +108,7 @@ export class KMixTransform implements Transform {
       throw new RangeError(`feature has dimension ${feature.length}, the region pack ${this.synthesizer.dimension}`);
     }
     const real = normalize(feature);
-    if (this.k === 1) return { vector: real, topM: this.topM, decoySpots: [] };
+    if (this.k === 1) return { vector: real, topM: this.replySize === 'fixed' ? this.maxTopM : this.topM, decoySpots: [] };
     // A decoy of the real spot would shrink the anonymity set and double that spot's weight in q.
     const realSpot = this.synthesizer.nearestSpot(real).id;
     const decoySpots = this.spotPicker.pickDecoySpots(this.k - 1, new Set([realSpot]));
@@ -102,8 +118,9 @@ export class KMixTransform implements Transform {
     return this.mix(real, decoySpots, realSpot);
   }
 
-  private replySize(rank: number): number {
-    return replySizeFor(rank, this.topM, this.maxTopM);
+  /** The reply a query of this worst component rank asks for. */
+  private candidatesFor(rank: number): number {
+    return this.replySize === 'fixed' ? this.maxTopM : replySizeFor(rank, this.topM, this.maxTopM);
   }
 
   dummy(): TransformedQuery {
@@ -128,7 +145,9 @@ export class KMixTransform implements Transform {
     let best: Float32Array | undefined;
     let bestDecoys: DecoyProposal[] = [];
     let bestRank = Infinity;
-    for (let attempt = 0; attempt < MIX_ATTEMPTS && bestRank >= this.topM; attempt++) {
+    // Redraw until every component's spot fits the smallest reply this query could ask for.
+    const fits = this.replySize === 'fixed' ? this.maxTopM : this.topM;
+    for (let attempt = 0; attempt < MIX_ATTEMPTS && bestRank >= fits; attempt++) {
       const sum = new Float64Array(this.synthesizer.dimension);
       const decoys = drawn.map((id) => this.synthesizer.proposeDecoy(id));
       const components = decoys.map((d) => d.vector);
@@ -146,7 +165,7 @@ export class KMixTransform implements Transform {
     for (const d of bestDecoys) d.commit();
     return {
       vector: best!,
-      topM: this.replySize(bestRank),
+      topM: this.candidatesFor(bestRank),
       // Order carries no information in a sum, but the list is kept so it must not hint at draw order.
       decoySpots: this.random.shuffle(decoySpots),
     };

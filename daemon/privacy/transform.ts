@@ -1,7 +1,7 @@
 import { UserError } from '../util/errors.js';
 import { DecoySynthesizer, type ViewDrift, type ViewVariation } from './decoys.js';
 import { BucketTransform } from './buckets.js';
-import { KMixTransform, MAX_K, type RealComponent } from './kmix.js';
+import { KMixTransform, MAX_K, type RealComponent, type ReplySize } from './kmix.js';
 import { NoiseTransform } from './noise.js';
 import { LockstepCrowd } from './lockstep.js';
 import { PhantomCrowd } from './phantoms.js';
@@ -25,6 +25,8 @@ export interface KMixConfig {
   candidatesPerComponent: number;
   /** privacy.transform.maxCandidates: a query may ask for up to this many candidates so every component's spot comes back (kmix.ts replySizeFor). */
   maxCandidates: number;
+  /** privacy.transform.replySize: 'fixed' asks maxCandidates of every query; 'grow' only as many as the worst component needs. */
+  replySize: ReplySize;
   /** privacy.transform.realComponent: 'stand-in' draws the real spot's component like a decoy, the frame stays on the device. */
   realComponent: RealComponent;
   /** privacy.transform.decoys (required, its default is the schema's); 'random' is the baseline the path attack beats (kept for evaluation and comparison). */
@@ -89,6 +91,7 @@ export function createTransform(config: TransformConfig, deps: TransformDeps): T
         k: config.k,
         candidatesPerComponent: config.candidatesPerComponent,
         maxCandidates: config.maxCandidates,
+        replySize: config.replySize,
         realComponent: config.realComponent,
         synthesizer,
         random,

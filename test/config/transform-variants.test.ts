@@ -33,6 +33,7 @@ const KMIX_DEFAULTS = {
   decoys: 'wearer',
   candidatesPerComponent: 6,
   maxCandidates: 256,
+  replySize: 'fixed',
   realComponent: 'stand-in',
   decoyDrift: { fastSeconds: 4.4, slowSeconds: 600, slowShare: 0.59 },
 };

@@ -110,6 +110,22 @@ t.test('an unknown frame does not end the answer, a run of them does; old frames
   t.equal(resolver.resolve(f, blur, 5100).spotId, null);
 });
 
+t.test('a frame the region gate held back votes unknown: one keeps the standing answer, a run of them ends it', async (t) => {
+  const resolver = new Resolver({ threshold, window: { size: 4, maxAgeMs: 1000 } });
+  const A = [candidate('A', at(0.8, 1))];
+  t.equal(resolver.resolve(f, A, 0).spotId, 'A');
+  t.equal(resolver.resolve(f, A, 100).spotId, 'A');
+  const held = resolver.resolveUnmatched(200);
+  t.same([held.spotId, held.smoothed, held.info], ['A', true, { name: 'Name of A' }], 'one weak frame of the scene just named');
+  t.equal(resolver.resolveUnmatched(300).spotId, 'A', 'two unknowns (0.5 each) against two A (0.8 each)');
+  t.equal(resolver.resolveUnmatched(400).spotId, null, 'three: the answer ends');
+  resolver.reset();
+  t.same(resolver.resolveUnmatched(500), { spotId: null, score: 0, margin: 0, smoothed: false }, 'a new scene: nothing to hold');
+  const unsmoothed = new Resolver({ threshold });
+  unsmoothed.resolve(f, A, 0);
+  t.equal(unsmoothed.resolveUnmatched(100).spotId, null, 'no window: unknown at once');
+});
+
 t.test('cache hits answer locally only for a near-certain match', async (t) => {
   const spots = [
     { id: 'near', feature: at(0.95, 1), info: { name: 'Near' } },
@@ -143,7 +159,7 @@ t.test('through the k-mix transform the resolver recovers the real spot', async 
   const synthesizer = new DecoySynthesizer({ spots: gallery.spots, variation: { sigma }, random });
   const resolver = new Resolver({ threshold });
   for (const candidatesPerComponent of [4, 6]) {
-    const transform = new KMixTransform({ k: 4, candidatesPerComponent, maxCandidates: 0, realComponent: 'stand-in', synthesizer, random });
+    const transform = new KMixTransform({ k: 4, candidatesPerComponent, maxCandidates: 0, replySize: 'fixed', realComponent: 'stand-in', synthesizer, random });
     let correct = 0;
     let present = 0;
     let correctWhenPresent = 0;

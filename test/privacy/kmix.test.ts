@@ -23,7 +23,7 @@ const sigma = fittedSigma(gallery, seededRandom(22));
 function makeTransform(k: number, seed: number, g = gallery): KMixTransform {
   const random = seededRandom(seed);
   const synthesizer = new DecoySynthesizer({ spots: g.spots, variation: { sigma }, random });
-  return new KMixTransform({ candidatesPerComponent: 4, maxCandidates: 0, realComponent: 'stand-in', k, synthesizer, random });
+  return new KMixTransform({ candidatesPerComponent: 4, maxCandidates: 0, replySize: 'fixed', realComponent: 'stand-in', k, synthesizer, random });
 }
 
 const mean = (xs: number[]): number => xs.reduce((s, x) => s + x, 0) / xs.length;
@@ -172,12 +172,12 @@ t.test('a stand-in query carries the spot the device named and nothing else of t
   const build = (realComponent: 'stand-in' | 'frame', f: Float32Array) => {
     const random = seededRandom(111);
     const synthesizer = new DecoySynthesizer({ spots: gallery.spots, variation: { sigma }, random });
-    return new KMixTransform({ candidatesPerComponent: 4, maxCandidates: 0, k: 4, synthesizer, random, realComponent }).transform(f);
+    return new KMixTransform({ candidatesPerComponent: 4, maxCandidates: 0, replySize: 'fixed', k: 4, synthesizer, random, realComponent }).transform(f);
   };
   t.same(Array.from(build('stand-in', frames[0]).vector), Array.from(build('stand-in', frames[1]).vector), 'stand-in: identical queries');
   t.notSame(Array.from(build('frame', frames[0]).vector), Array.from(build('frame', frames[1]).vector), 'frame: the frame shows');
   t.throws(
-    () => new KMixTransform({ candidatesPerComponent: 4, maxCandidates: 0, k: 2, synthesizer: new DecoySynthesizer({ spots: gallery.spots, variation: { sigma }, random: seededRandom(1) }), random: seededRandom(1), realComponent: 'photo' as 'frame' }),
+    () => new KMixTransform({ candidatesPerComponent: 4, maxCandidates: 0, replySize: 'fixed', k: 2, synthesizer: new DecoySynthesizer({ spots: gallery.spots, variation: { sigma }, random: seededRandom(1) }), random: seededRandom(1), realComponent: 'photo' as 'frame' }),
     /realComponent must be one of stand-in, frame/,
   );
 });
@@ -203,8 +203,8 @@ t.test('options are validated with user-facing errors', async (t) => {
   t.throws(() => makeTransform(8, 1, small), /at least 8 spots .* has 5/);
   const random = seededRandom(1);
   const synthesizer = new DecoySynthesizer({ spots: small.spots, variation: { sigma }, random });
-  t.throws(() => new KMixTransform({ k: 2, candidatesPerComponent: 0, maxCandidates: 0, realComponent: 'stand-in', synthesizer, random }), /candidatesPerComponent/);
-  t.equal(new KMixTransform({ k: 2, candidatesPerComponent: 3, maxCandidates: 0, realComponent: 'stand-in', synthesizer, random }).topM, 6);
+  t.throws(() => new KMixTransform({ k: 2, candidatesPerComponent: 0, maxCandidates: 0, replySize: 'fixed', realComponent: 'stand-in', synthesizer, random }), /candidatesPerComponent/);
+  t.equal(new KMixTransform({ k: 2, candidatesPerComponent: 3, maxCandidates: 0, replySize: 'fixed', realComponent: 'stand-in', synthesizer, random }).topM, 6);
   const k5 = makeTransform(5, 1, small);
   t.equal(k5.dummy().decoySpots.length, 5, 'a pack of exactly k spots is enough');
   t.throws(() => k5.transform(new Float32Array(3)), /dimension 3/);
@@ -212,13 +212,13 @@ t.test('options are validated with user-facing errors', async (t) => {
 
 t.test('createTransform builds the configured transform', async (t) => {
   const transform = createTransform(
-    { kind: 'kmix', decoys: 'wearer', k: 3, candidatesPerComponent: 5, maxCandidates: 0, realComponent: 'stand-in' },
+    { kind: 'kmix', decoys: 'wearer', k: 3, candidatesPerComponent: 5, maxCandidates: 0, replySize: 'fixed', realComponent: 'stand-in' },
     { pool: { spots: gallery.spots }, variation: { sigma }, random: seededRandom(5) },
   );
   t.equal(transform.name, 'kmix');
   t.equal(transform.dummy().topM, 15);
   // Production default: crypto randomness.
-  const production = createTransform({ kind: 'kmix', decoys: 'wearer', candidatesPerComponent: 4, maxCandidates: 0, realComponent: 'stand-in', k: 2 }, { pool: { spots: gallery.spots }, variation: { sigma } });
+  const production = createTransform({ kind: 'kmix', decoys: 'wearer', candidatesPerComponent: 4, maxCandidates: 0, replySize: 'fixed', realComponent: 'stand-in', k: 2 }, { pool: { spots: gallery.spots }, variation: { sigma } });
   t.equal(production.transform(gallery.photo('spot-1', seededRandom(6))).topM, 8);
   const bogus = { kind: 'hologram', k: 2 } as unknown as TransformConfig;
   t.throws(() => createTransform(bogus, { pool: { spots: gallery.spots }, variation: { sigma } }), /unknown privacy transform kind "hologram"/);
@@ -232,4 +232,27 @@ t.test('the reply grows in steps of k × c until every component’s spot fits, 
   t.equal(replySizeFor(70, 24, 96), 72);
   t.equal(replySizeFor(500, 24, 96), 96, 'capped');
   t.equal(replySizeFor(500, 24, 24), 24, 'maxCandidates = k × c: never more');
+});
+
+t.test('replySize fixed: every query asks for maxCandidates, whatever its spots; grow: the size follows the worst rank', async (t) => {
+  // A tight-cluster gallery, where a mix's components often rank below k × c, so 'grow' does grow.
+  const dense = makeGallery({ seed: 23, spots: 200, clusters: 4, spread: 0.4 });
+  const build = (replySize: 'fixed' | 'grow', seed: number) => {
+    const random = seededRandom(seed);
+    const synthesizer = new DecoySynthesizer({ spots: dense.spots, variation: { sigma }, random });
+    return new KMixTransform({ k: 4, candidatesPerComponent: 2, maxCandidates: 64, replySize, realComponent: 'stand-in', synthesizer, random });
+  };
+  const sizes = (transform: KMixTransform, seed: number) => {
+    const visits = seededRandom(seed);
+    const real = Array.from({ length: 60 }, () => transform.transform(dense.photo(dense.visit(visits).id, visits)).topM);
+    const dummy = Array.from({ length: 60 }, () => transform.dummy().topM);
+    return { real, dummy };
+  };
+  const fixed = sizes(build('fixed', 40), 41);
+  t.same(new Set([...fixed.real, ...fixed.dummy]), new Set([64]), 'one size on the wire, real or dummy');
+  const grown = sizes(build('grow', 40), 41);
+  const seen = new Set([...grown.real, ...grown.dummy]);
+  t.ok(seen.size > 1, `grow asks for several sizes (${[...seen].sort((a, b) => a - b).join(', ')})`);
+  t.ok([...seen].every((m) => m % 8 === 0 && m >= 8 && m <= 64), 'multiples of k × c, capped at maxCandidates');
+  t.throws(() => build('shrink' as 'grow', 1), /replySize must be one of fixed, grow/);
 });

@@ -193,8 +193,8 @@ t.test('a real query shows the wearer in place of the shadow; a dummy shows ever
 /**
  * The server's track classifier (the evaluation's own track features, trained on other sessions, held out by wearer)
  * on wearers who visit spots (a real query in 85 % of the slots there) and walk between them (dummies only), with or
- * without the device telling the crowd when the camera shows no spot (what the edge daemon does on every frame the
- * region gate turns away).
+ * without the device telling the crowd when the camera shows no spot (what the edge daemon does when the region gate
+ * turns a frame away and the smoothing window holds no answer).
  */
 function trackClassifierAuc(options: { told: boolean; offsetArrival?: boolean; walkMs?: number; wearers?: number; slots?: number; seed?: number }): number {
   const k = 4;

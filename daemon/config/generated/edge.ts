@@ -417,6 +417,10 @@ export interface KMixTransformSettings {
    */
   maxCandidates: number;
   /**
+   * How many candidates each query asks for: 'fixed' (every query, real or dummy, asks for maxCandidates, so the reply size says nothing about the spots in it) or 'grow' (k x candidatesPerComponent, or the next multiple of it that holds every component's spot: smaller replies, but spots users visit need larger replies than the decoys' spots, so the size told real queries from dummies at AUC 0.57 at 1,077 spots; kept for comparison). docs/privacy.md.
+   */
+  replySize: 'fixed' | 'grow';
+  /**
    * What stands for the spot the device sees in a real query: 'stand-in' (a fresh view of that spot, named from the region pack, drawn from its drifting view state exactly as a decoy of it would be; the frame never leaves the device and the k components are alike by construction) or 'frame' (the frame's own feature; its residual tells real queries from dummies and frames of no spot from spots, kept for comparison). docs/privacy.md.
    */
   realComponent: 'stand-in' | 'frame';
