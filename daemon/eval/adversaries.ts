@@ -8,7 +8,7 @@
 import type { WalkModel } from '../privacy/walk-model.js';
 import { mostLikelyPath, viterbi } from './attacks/path.js';
 import { createTransform } from '../privacy/transform.js';
-import type { RealComponent, ReplySize } from '../privacy/kmix.js';
+import type { MixWeights, RealComponent, ReplySize } from '../privacy/kmix.js';
 import { schemaDefault } from '../config/load.js';
 import type { Random } from '../util/random.js';
 import type { RegionSpot } from '../transport/messages.js';
@@ -169,6 +169,7 @@ export class ComponentTest implements SpotAttack {
         // The server simulates the public algorithm with the shipped profile's settings.
         maxCandidates: schemaDefault('edge', 'privacy.transform.maxCandidates') as number,
         replySize: schemaDefault('edge', 'privacy.transform.replySize') as ReplySize,
+        mixWeights: schemaDefault('edge', 'privacy.transform.mixWeights') as MixWeights,
         realComponent: schemaDefault('edge', 'privacy.transform.realComponent') as RealComponent,
         decoys: 'random',
       },

@@ -19,7 +19,7 @@ import { matchThreshold } from '../extractor/manifest.js';
 import { createExtractor } from '../extractor/create-extractor.js';
 import type { Extractor } from '../extractor/types.js';
 import type { DecoySpotSource, TransformKind } from '../privacy/transform.js';
-import { seededRandom } from '../util/random.js';
+import { seededRandom, type Random } from '../util/random.js';
 import type { RealComponent } from '../privacy/kmix.js';
 import { WalkModel } from '../privacy/walk-model.js';
 import { RegionGate, regionGateFor } from '../edge/region-gate.js';
@@ -161,6 +161,11 @@ export interface PrivacyFigures {
   dummy_queries: number;
   results: number;
   user_unknown: number;
+  /**
+   * user_top1 / baseline_top1 with a 95 % interval from resampling simulated people (2,000 draws), and where the
+   * answers plain recognition got right and the device did not came from: "unknown", the local cache, or a reply.
+   */
+  user_vs_baseline: { ratio: number; ci95: [number, number]; lost: { unknown: number; from_cache: number; from_reply: number } };
   /**
    * Frames of no spot (what glasses see between spots): how many there were, the share the devices' region gate let
    * through (they become real queries), and the share of those answered that the user was told a spot for.
@@ -580,7 +585,7 @@ class BaselineTally {
 
   async score(
     results: ReadonlyMap<string, EdgeResult>,
-  ): Promise<Pick<PrivacyFigures, 'baseline_top1' | 'baseline_top1_raw' | 'user_top1' | 'user_top1_ci95' | 'baseline_top1_ci95' | 'results' | 'user_unknown' | 'no_spot'>> {
+  ): Promise<Pick<PrivacyFigures, 'baseline_top1' | 'baseline_top1_raw' | 'user_top1' | 'user_top1_ci95' | 'baseline_top1_ci95' | 'results' | 'user_unknown' | 'user_vs_baseline' | 'no_spot'>> {
     await Promise.all(this.pending);
     // Frames of no spot: how many the region gate lets through to become real queries, and how many the user was
     // told a spot for.
@@ -596,6 +601,7 @@ class BaselineTally {
     }
     let n = 0;
     const tally = { user: 0, baseline: 0, raw: 0, unknown: 0 };
+    const lost = { unknown: 0, from_cache: 0, from_reply: 0 };
     const outcomes = { user: [] as boolean[], baseline: [] as boolean[], users: [] as number[] };
     for (const [label, result] of results) {
       const frame = this.frames.get(label);
@@ -607,6 +613,11 @@ class BaselineTally {
       outcomes.users.push(frame.user);
       if (result.spotId === frame.spot) tally.user++;
       if (result.spotId === null) tally.unknown++;
+      if (plain.resolved && result.spotId !== frame.spot) {
+        if (result.spotId === null) lost.unknown++;
+        else if (result.fromCache) lost.from_cache++;
+        else lost.from_reply++;
+      }
       if (plain.resolved) tally.baseline++;
       if (plain.raw) tally.raw++;
     }
@@ -618,6 +629,11 @@ class BaselineTally {
       baseline_top1_ci95: clusteredCi95(outcomes.baseline, outcomes.users),
       results: n,
       user_unknown: rate(tally.unknown, n),
+      user_vs_baseline: {
+        ratio: round(tally.baseline > 0 ? tally.user / tally.baseline : 0),
+        ci95: clusteredRatioCi95(outcomes.user, outcomes.baseline, outcomes.users, seededRandom(streamSeed('adversary', 0, 'user-vs-baseline', 0))),
+        lost,
+      },
       no_spot: {
         gate_cosine: this.gate.minCosine,
         frames: noSpot.frames,
@@ -780,6 +796,37 @@ export function clusteredCi95(outcomes: readonly boolean[], clusters: readonly n
   const variance = (groups.length / (groups.length - 1)) * groups.reduce((s, g) => s + (g.hits - r * g.n) ** 2, 0) / total ** 2;
   const half = 1.96 * Math.sqrt(variance);
   return [round(Math.max(0, r - half)), round(Math.min(1, r + half))];
+}
+
+/**
+ * 95 % interval of (hits in `a`) / (hits in `b`) from a bootstrap over clusters (a simulated person's frames are not
+ * independent): the clusters are drawn with replacement 2,000 times, each draw's ratio kept, the 2.5th and 97.5th
+ * percentiles returned.
+ */
+export function clusteredRatioCi95(a: readonly boolean[], b: readonly boolean[], clusters: readonly number[], random: Random): [number, number] {
+  const byCluster = new Map<number, { a: number; b: number }>();
+  a.forEach((hit, i) => {
+    const c = byCluster.get(clusters[i]) ?? { a: 0, b: 0 };
+    if (hit) c.a++;
+    if (b[i]) c.b++;
+    byCluster.set(clusters[i], c);
+  });
+  const groups = [...byCluster.values()];
+  if (groups.length < 2) return [0, Infinity];
+  const ratios: number[] = [];
+  for (let draw = 0; draw < 2000; draw++) {
+    let sumA = 0;
+    let sumB = 0;
+    for (let n = 0; n < groups.length; n++) {
+      const g = groups[Math.floor(random.next() * groups.length)];
+      sumA += g.a;
+      sumB += g.b;
+    }
+    if (sumB > 0) ratios.push(sumA / sumB);
+  }
+  ratios.sort((x, y) => x - y);
+  const at = (q: number) => ratios[Math.min(ratios.length - 1, Math.floor(q * ratios.length))];
+  return ratios.length > 0 ? [round(at(0.025)), round(at(0.975))] : [0, Infinity];
 }
 
 /** JSON has no NaN: an undefined AUC (one class only) is reported as 0.5, the chance level, with 4 decimals. */

@@ -44,6 +44,7 @@ export function defaultKMix(): KMixConfig {
     candidatesPerComponent: schemaDefault('edge', 'privacy.transform.candidatesPerComponent') as number,
     maxCandidates: schemaDefault('edge', 'privacy.transform.maxCandidates') as number,
     replySize: schemaDefault('edge', 'privacy.transform.replySize') as KMixConfig['replySize'],
+    mixWeights: schemaDefault('edge', 'privacy.transform.mixWeights') as KMixConfig['mixWeights'],
     realComponent: schemaDefault('edge', 'privacy.transform.realComponent') as KMixConfig['realComponent'],
     decoys: schemaDefault('edge', 'privacy.transform.decoys') as KMixConfig['decoys'],
   };

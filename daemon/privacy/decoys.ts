@@ -136,6 +136,13 @@ export class DecoySynthesizer implements DecoySpotPicker {
     return this.indexById.has(spotId);
   }
 
+  /** The unit reference feature of `spotId`, as the server ranks it. */
+  reference(spotId: string): Float32Array {
+    const index = this.indexById.get(spotId);
+    if (index === undefined) throw new RangeError(`spot "${spotId}" is not in the region pack`);
+    return this.references[index];
+  }
+
   /** True when `spotId`'s decoys follow its own view model rather than isotropic noise. */
   hasViewModel(spotId: string): boolean {
     const index = this.indexById.get(spotId);

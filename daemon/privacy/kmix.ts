@@ -1,5 +1,6 @@
 import { UserError } from '../util/errors.js';
-import { normalize } from '../util/vector.js';
+import { solveLinear } from '../util/solve.js';
+import { dot, normalize } from '../util/vector.js';
 import type { DecoyProposal, DecoySynthesizer } from './decoys.js';
 import type { Random } from '../util/random.js';
 import type { DecoySpotPicker, Transform, TransformedQuery } from './types.js';
@@ -24,6 +25,19 @@ export type RealComponent = (typeof REAL_COMPONENTS)[number];
 export const REPLY_SIZES = ['fixed', 'grow'] as const;
 export type ReplySize = (typeof REPLY_SIZES)[number];
 
+/**
+ * How the k components are weighted in the sum: `equal` (the first design), or `even-scores`, weights that give every
+ * component's spot the same cosine with the mix. With equal weights a spot whose reference sits near the middle of
+ * the region's views ("hub") comes out on top of the mix far more often than the others (one spot of 25 was the
+ * server's top-1 in 65 % of the queries that held it), so the server's plain top-1 named the real spot whenever the
+ * wearers dwelt at hubs: 0.35 of real queries against 1/k = 0.25 (decision 38).
+ */
+export const MIX_WEIGHTS = ['equal', 'even-scores'] as const;
+export type MixWeights = (typeof MIX_WEIGHTS)[number];
+
+/** Most a component's weight may exceed another's under `even-scores`; a draw that would need more is sent with equal weights. */
+const MAX_WEIGHT_RATIO = 4;
+
 export interface KMixOptions {
   /** Anonymity set size, 1..16. k = 1 sends the feature itself (no privacy). */
   k: number;
@@ -37,6 +51,8 @@ export interface KMixOptions {
   maxCandidates: number;
   /** privacy.transform.replySize. */
   replySize: ReplySize;
+  /** privacy.transform.mixWeights. */
+  mixWeights: MixWeights;
   /** privacy.transform.realComponent. */
   realComponent: RealComponent;
   synthesizer: DecoySynthesizer;
@@ -50,7 +66,7 @@ export interface KMixOptions {
 }
 
 /**
- * The default transform (DESIGN §4): the query is the normalised equal-weight sum of k components, one for the spot
+ * The default transform (DESIGN §4): the query is the normalised weighted sum of k components, one for the spot
  * the device sees and k−1 decoys. The device names its spot from the region pack (the references the server ranks
  * by); by default that spot's component is a stand-in drawn like any decoy, so the k components are exchangeable by
  * construction and nothing of the frame beyond the spot's name is sent (decision #22). The device asks for
@@ -64,6 +80,7 @@ export class KMixTransform implements Transform {
   /** The most a query asks for (maxCandidates). */
   readonly maxTopM: number;
   readonly replySize: ReplySize;
+  readonly mixWeights: MixWeights;
   readonly realComponent: RealComponent;
   private readonly synthesizer: DecoySynthesizer;
   private readonly random: Random;
@@ -91,6 +108,10 @@ export class KMixTransform implements Transform {
     this.replySize = options.replySize;
     if (!REPLY_SIZES.includes(this.replySize)) {
       throw new UserError(`privacy replySize must be one of ${REPLY_SIZES.join(', ')} (got ${String(this.replySize)}); fix it in the device profile`);
+    }
+    this.mixWeights = options.mixWeights;
+    if (!MIX_WEIGHTS.includes(this.mixWeights)) {
+      throw new UserError(`privacy mixWeights must be one of ${MIX_WEIGHTS.join(', ')} (got ${String(this.mixWeights)}); fix it in the device profile`);
     }
     this.realComponent = options.realComponent;
     if (!REAL_COMPONENTS.includes(this.realComponent)) {
@@ -131,8 +152,15 @@ export class KMixTransform implements Transform {
     this.spotPicker.wearerLeft?.();
   }
 
+  /** The components' weights in the sum (see MixWeights); every component is treated alike, real or decoy. */
+  private weightsFor(components: readonly Float32Array[], spots: readonly string[]): number[] {
+    const equal = components.map(() => 1);
+    if (this.mixWeights === 'equal') return equal;
+    return evenScoreWeights(spots.map((id) => this.synthesizer.reference(id)), components) ?? equal;
+  }
+
   /**
-   * Equal-weight sum of unit components, normalised; the real one (if any) is just one more term: the frame itself
+   * Sum of unit components (equal weights, or weights that even out their spots' scores), normalised; the real one (if any) is just one more term: the frame itself
    * (`real`), or, with `realSpot` and no frame, a stand-in drawn like the decoys. The device can rank the region's
    * references itself, so it checks that every component's spot — the real one and each decoy alike — will come back
    * among the topM candidates, and draws the views afresh (same spots) when one would not, keeping the best of
@@ -152,7 +180,11 @@ export class KMixTransform implements Transform {
       const decoys = drawn.map((id) => this.synthesizer.proposeDecoy(id));
       const components = decoys.map((d) => d.vector);
       if (real) components.push(real);
-      for (const component of components) for (let i = 0; i < sum.length; i++) sum[i] += component[i];
+      // Component j shows spot shown[j] (the real one, when there is one, last in both lists).
+      const weights = this.weightsFor(components, shown);
+      components.forEach((component, j) => {
+        for (let i = 0; i < sum.length; i++) sum[i] += weights[j] * component[i];
+      });
       const vector = normalize(Float32Array.from(sum));
       const rank = this.synthesizer.worstRank(vector, shown);
       if (rank < bestRank) {
@@ -182,6 +214,21 @@ export class KMixTransform implements Transform {
 export function replySizeFor(rank: number, base: number, max: number): number {
   if (!(rank >= 0) || rank < base) return base;
   return Math.min(max, Math.ceil((rank + 1) / base) * base);
+}
+
+/**
+ * Weights w (mean 1) with which the sum of `components` has the same dot product with every one of `references`
+ * (references[i] is component i's spot): G·w = 1 for G[i][j] = references[i] · components[j]. Null when there is no
+ * such w with every weight positive and within MAX_WEIGHT_RATIO of the others.
+ */
+export function evenScoreWeights(references: readonly Float32Array[], components: readonly Float32Array[]): number[] | null {
+  const gram = references.map((r) => components.map((c) => dot(r, c)));
+  const w = solveLinear(gram, references.map(() => 1));
+  if (!w) return null;
+  const low = Math.min(...w);
+  if (!(low > 0) || Math.max(...w) > MAX_WEIGHT_RATIO * low) return null;
+  const mean = w.reduce((s, x) => s + x, 0) / w.length;
+  return w.map((x) => x / mean);
 }
 
 /** Decoy draws tried per query before the best one is sent (each costs one pass over the region's references). */

@@ -1,7 +1,7 @@
 import { UserError } from '../util/errors.js';
 import { DecoySynthesizer, type ViewDrift, type ViewVariation } from './decoys.js';
 import { BucketTransform } from './buckets.js';
-import { KMixTransform, MAX_K, type RealComponent, type ReplySize } from './kmix.js';
+import { KMixTransform, MAX_K, type MixWeights, type RealComponent, type ReplySize } from './kmix.js';
 import { NoiseTransform } from './noise.js';
 import { LockstepCrowd } from './lockstep.js';
 import { PhantomCrowd } from './phantoms.js';
@@ -27,6 +27,8 @@ export interface KMixConfig {
   maxCandidates: number;
   /** privacy.transform.replySize: 'fixed' asks maxCandidates of every query; 'grow' only as many as the worst component needs. */
   replySize: ReplySize;
+  /** privacy.transform.mixWeights: 'even-scores' weighs the components so their spots score alike against the mix. */
+  mixWeights: MixWeights;
   /** privacy.transform.realComponent: 'stand-in' draws the real spot's component like a decoy, the frame stays on the device. */
   realComponent: RealComponent;
   /** privacy.transform.decoys (required, its default is the schema's); 'random' is the baseline the path attack beats (kept for evaluation and comparison). */
@@ -92,6 +94,7 @@ export function createTransform(config: TransformConfig, deps: TransformDeps): T
         candidatesPerComponent: config.candidatesPerComponent,
         maxCandidates: config.maxCandidates,
         replySize: config.replySize,
+        mixWeights: config.mixWeights,
         realComponent: config.realComponent,
         synthesizer,
         random,

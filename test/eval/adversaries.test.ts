@@ -71,7 +71,7 @@ function run(decoys: DecoySpotSource, k: number) {
   let now = 0;
   const timeline = simulateTimeline({ model: w.walk, users: 4, durationMs: 90 * 60_000, ratePerSecond: 0.1, mode: 'constant', random: seededRandom(12) });
   const transforms = [0, 1, 2, 3].map((u) =>
-    createTransform({ kind: 'kmix', k, candidatesPerComponent: 3, maxCandidates: 0, replySize: 'fixed', realComponent: 'stand-in', decoys }, { pool: { spots: w.region }, variation: { sigma: 0.4 }, random: seededRandom(100 + u), clock: () => now }),
+    createTransform({ kind: 'kmix', k, candidatesPerComponent: 3, maxCandidates: 0, replySize: 'fixed', mixWeights: 'equal', realComponent: 'stand-in', decoys }, { pool: { spots: w.region }, variation: { sigma: 0.4 }, random: seededRandom(100 + u), clock: () => now }),
   );
   const records: ServerRecord[] = [];
   const truths: { user: number; spot: string | null }[] = [];
@@ -137,7 +137,7 @@ function arrivals(decoys: DecoySpotSource, camera: 'photos' | 'continuous'): { a
   let now = 0;
   const timeline = simulateTimeline({ model: w.walk, users: USERS, durationMs: 60 * 60_000, ratePerSecond: 0.2, mode: 'constant', camera, random: seededRandom(32) });
   const pickers = Array.from({ length: USERS }, (_, u) =>
-    createTransform({ kind: 'kmix', candidatesPerComponent: 4, maxCandidates: 0, replySize: 'fixed', realComponent: 'stand-in', k: 4, decoys }, { pool: { spots: w.region }, variation: { sigma: 0.4 }, random: seededRandom(200 + u), clock: () => now }),
+    createTransform({ kind: 'kmix', candidatesPerComponent: 4, maxCandidates: 0, replySize: 'fixed', mixWeights: 'equal', realComponent: 'stand-in', k: 4, decoys }, { pool: { spots: w.region }, variation: { sigma: 0.4 }, random: seededRandom(200 + u), clock: () => now }),
   );
   const analyses = timeline.slots.map((slot) => {
     now = slot.t;

@@ -37,7 +37,7 @@ function run(realComponent: RealComponent) {
   const timeline = simulateTimeline({ model: walk, users: USERS, durationMs: MINUTES * 60_000, ratePerSecond: 0.5, mode: 'constant', random: seededRandom(6) });
   const devices = Array.from({ length: USERS }, (_, u) =>
     createTransform(
-      { kind: 'kmix', decoys: 'wearer', k: K, candidatesPerComponent: 4, maxCandidates: 0, replySize: 'fixed', realComponent },
+      { kind: 'kmix', decoys: 'wearer', k: K, candidatesPerComponent: 4, maxCandidates: 0, replySize: 'fixed', mixWeights: 'equal', realComponent },
       { pool: { spots: region }, variation: { sigma: 0.5 }, random: seededRandom(60 + u), clock: () => now },
     ),
   );

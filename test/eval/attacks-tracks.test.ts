@@ -79,7 +79,7 @@ function crowd(decoys: DecoySpotSource, camera: 'photos' | 'continuous'): { hits
   let now = 0;
   const timeline = simulateTimeline({ model: walk, users: 12, durationMs: 60 * 60_000, ratePerSecond: 0.2, mode: 'constant', camera, random: seededRandom(3) });
   const devices = Array.from({ length: 12 }, (_, u) =>
-    createTransform({ kind: 'kmix', candidatesPerComponent: 4, maxCandidates: 0, replySize: 'fixed', realComponent: 'stand-in', k: K, decoys }, { pool: { spots: gallery }, variation: { sigma: 0.4 }, random: seededRandom(300 + u), clock: () => now }),
+    createTransform({ kind: 'kmix', candidatesPerComponent: 4, maxCandidates: 0, replySize: 'fixed', mixWeights: 'equal', realComponent: 'stand-in', k: K, decoys }, { pool: { spots: gallery }, variation: { sigma: 0.4 }, random: seededRandom(300 + u), clock: () => now }),
   );
   const shuffle = seededRandom(4);
   const analyses = timeline.slots.map((slot) => {

@@ -5,6 +5,7 @@ import { seededRandom, type Random } from '../../daemon/util/random.js';
 import { createTransform, type TransformConfig } from '../../daemon/privacy/transform.js';
 import { UserError } from '../../daemon/util/errors.js';
 import { cosine, norm } from '../../daemon/util/vector.js';
+import { dequantize, quantize } from '../../daemon/domain/quantize.js';
 import { makeGallery, type SyntheticGallery } from './synthetic-gallery.js';
 
 const gallery = makeGallery({ seed: 21 });
@@ -23,7 +24,7 @@ const sigma = fittedSigma(gallery, seededRandom(22));
 function makeTransform(k: number, seed: number, g = gallery): KMixTransform {
   const random = seededRandom(seed);
   const synthesizer = new DecoySynthesizer({ spots: g.spots, variation: { sigma }, random });
-  return new KMixTransform({ candidatesPerComponent: 4, maxCandidates: 0, replySize: 'fixed', realComponent: 'stand-in', k, synthesizer, random });
+  return new KMixTransform({ candidatesPerComponent: 4, maxCandidates: 0, replySize: 'fixed', mixWeights: 'equal', realComponent: 'stand-in', k, synthesizer, random });
 }
 
 const mean = (xs: number[]): number => xs.reduce((s, x) => s + x, 0) / xs.length;
@@ -172,12 +173,12 @@ t.test('a stand-in query carries the spot the device named and nothing else of t
   const build = (realComponent: 'stand-in' | 'frame', f: Float32Array) => {
     const random = seededRandom(111);
     const synthesizer = new DecoySynthesizer({ spots: gallery.spots, variation: { sigma }, random });
-    return new KMixTransform({ candidatesPerComponent: 4, maxCandidates: 0, replySize: 'fixed', k: 4, synthesizer, random, realComponent }).transform(f);
+    return new KMixTransform({ candidatesPerComponent: 4, maxCandidates: 0, replySize: 'fixed', mixWeights: 'equal', k: 4, synthesizer, random, realComponent }).transform(f);
   };
   t.same(Array.from(build('stand-in', frames[0]).vector), Array.from(build('stand-in', frames[1]).vector), 'stand-in: identical queries');
   t.notSame(Array.from(build('frame', frames[0]).vector), Array.from(build('frame', frames[1]).vector), 'frame: the frame shows');
   t.throws(
-    () => new KMixTransform({ candidatesPerComponent: 4, maxCandidates: 0, replySize: 'fixed', k: 2, synthesizer: new DecoySynthesizer({ spots: gallery.spots, variation: { sigma }, random: seededRandom(1) }), random: seededRandom(1), realComponent: 'photo' as 'frame' }),
+    () => new KMixTransform({ candidatesPerComponent: 4, maxCandidates: 0, replySize: 'fixed', mixWeights: 'equal', k: 2, synthesizer: new DecoySynthesizer({ spots: gallery.spots, variation: { sigma }, random: seededRandom(1) }), random: seededRandom(1), realComponent: 'photo' as 'frame' }),
     /realComponent must be one of stand-in, frame/,
   );
 });
@@ -203,8 +204,8 @@ t.test('options are validated with user-facing errors', async (t) => {
   t.throws(() => makeTransform(8, 1, small), /at least 8 spots .* has 5/);
   const random = seededRandom(1);
   const synthesizer = new DecoySynthesizer({ spots: small.spots, variation: { sigma }, random });
-  t.throws(() => new KMixTransform({ k: 2, candidatesPerComponent: 0, maxCandidates: 0, replySize: 'fixed', realComponent: 'stand-in', synthesizer, random }), /candidatesPerComponent/);
-  t.equal(new KMixTransform({ k: 2, candidatesPerComponent: 3, maxCandidates: 0, replySize: 'fixed', realComponent: 'stand-in', synthesizer, random }).topM, 6);
+  t.throws(() => new KMixTransform({ k: 2, candidatesPerComponent: 0, maxCandidates: 0, replySize: 'fixed', mixWeights: 'equal', realComponent: 'stand-in', synthesizer, random }), /candidatesPerComponent/);
+  t.equal(new KMixTransform({ k: 2, candidatesPerComponent: 3, maxCandidates: 0, replySize: 'fixed', mixWeights: 'equal', realComponent: 'stand-in', synthesizer, random }).topM, 6);
   const k5 = makeTransform(5, 1, small);
   t.equal(k5.dummy().decoySpots.length, 5, 'a pack of exactly k spots is enough');
   t.throws(() => k5.transform(new Float32Array(3)), /dimension 3/);
@@ -212,13 +213,13 @@ t.test('options are validated with user-facing errors', async (t) => {
 
 t.test('createTransform builds the configured transform', async (t) => {
   const transform = createTransform(
-    { kind: 'kmix', decoys: 'wearer', k: 3, candidatesPerComponent: 5, maxCandidates: 0, replySize: 'fixed', realComponent: 'stand-in' },
+    { kind: 'kmix', decoys: 'wearer', k: 3, candidatesPerComponent: 5, maxCandidates: 0, replySize: 'fixed', mixWeights: 'equal', realComponent: 'stand-in' },
     { pool: { spots: gallery.spots }, variation: { sigma }, random: seededRandom(5) },
   );
   t.equal(transform.name, 'kmix');
   t.equal(transform.dummy().topM, 15);
   // Production default: crypto randomness.
-  const production = createTransform({ kind: 'kmix', decoys: 'wearer', candidatesPerComponent: 4, maxCandidates: 0, replySize: 'fixed', realComponent: 'stand-in', k: 2 }, { pool: { spots: gallery.spots }, variation: { sigma } });
+  const production = createTransform({ kind: 'kmix', decoys: 'wearer', candidatesPerComponent: 4, maxCandidates: 0, replySize: 'fixed', mixWeights: 'equal', realComponent: 'stand-in', k: 2 }, { pool: { spots: gallery.spots }, variation: { sigma } });
   t.equal(production.transform(gallery.photo('spot-1', seededRandom(6))).topM, 8);
   const bogus = { kind: 'hologram', k: 2 } as unknown as TransformConfig;
   t.throws(() => createTransform(bogus, { pool: { spots: gallery.spots }, variation: { sigma } }), /unknown privacy transform kind "hologram"/);
@@ -240,7 +241,7 @@ t.test('replySize fixed: every query asks for maxCandidates, whatever its spots;
   const build = (replySize: 'fixed' | 'grow', seed: number) => {
     const random = seededRandom(seed);
     const synthesizer = new DecoySynthesizer({ spots: dense.spots, variation: { sigma }, random });
-    return new KMixTransform({ k: 4, candidatesPerComponent: 2, maxCandidates: 64, replySize, realComponent: 'stand-in', synthesizer, random });
+    return new KMixTransform({ k: 4, candidatesPerComponent: 2, maxCandidates: 64, replySize, mixWeights: 'equal', realComponent: 'stand-in', synthesizer, random });
   };
   const sizes = (transform: KMixTransform, seed: number) => {
     const visits = seededRandom(seed);
@@ -255,4 +256,57 @@ t.test('replySize fixed: every query asks for maxCandidates, whatever its spots;
   t.ok(seen.size > 1, `grow asks for several sizes (${[...seen].sort((a, b) => a - b).join(', ')})`);
   t.ok([...seen].every((m) => m % 8 === 0 && m >= 8 && m <= 64), 'multiples of k × c, capped at maxCandidates');
   t.throws(() => build('shrink' as 'grow', 1), /replySize must be one of fixed, grow/);
+});
+
+t.test('evenScoreWeights: every component’s spot scores the same against the weighted sum', async (t) => {
+  const { evenScoreWeights } = await import('../../daemon/privacy/kmix.js');
+  const random = seededRandom(50);
+  const synthesizer = new DecoySynthesizer({ spots: gallery.spots, variation: { sigma }, random });
+  const spots = gallery.spots.slice(0, 4).map((s) => s.id);
+  const references = spots.map((id) => synthesizer.reference(id));
+  const components = spots.map((id) => synthesizer.decoyFor(id));
+  const w = evenScoreWeights(references, components);
+  t.ok(w, 'solvable for views of distinct spots');
+  const sum = new Float32Array(gallery.dimension);
+  components.forEach((c, j) => c.forEach((v, i) => (sum[i] += w![j] * v)));
+  const scores = references.map((r) => cosine(r, sum));
+  t.ok(Math.max(...scores) - Math.min(...scores) < 1e-5, `scores ${scores.map((s) => s.toFixed(5)).join(', ')}`);
+  t.ok(Math.abs(w!.reduce((s, x) => s + x, 0) / w!.length - 1) < 1e-9, 'weights average 1');
+  // A component that points away from its own spot would need a negative weight: refused.
+  const away = components.map((c, j) => (j === 0 ? Float32Array.from(c, (v) => -v) : c));
+  t.equal(evenScoreWeights(references, away), null);
+});
+
+t.test('mixWeights even-scores: which spot tops the mix on the server no longer depends on the spot', async (t) => {
+  // With equal weights a spot near the middle of its cluster's views tops the (int8, as sent) mix far more often than
+  // its neighbours do whenever it is shown: the server's plain top-1 then names the real spot when users stand at
+  // such spots. Even scores leave the order to the quantisation: about 1/k for every spot.
+  const clustered = makeGallery({ seed: 24, spots: 60, clusters: 3, spread: 0.9 });
+  const queries = 2000;
+  const topShares = (mixWeights: 'equal' | 'even-scores') => {
+    const random = seededRandom(60);
+    const synthesizer = new DecoySynthesizer({ spots: clustered.spots, variation: { sigma }, random });
+    const transform = new KMixTransform({ k: 4, candidatesPerComponent: 4, maxCandidates: 60, replySize: 'fixed', mixWeights, realComponent: 'stand-in', synthesizer, random });
+    const tally = new Map<string, { shown: number; top: number }>();
+    for (let i = 0; i < queries; i++) {
+      // A dummy shows k spots and nothing else, built as a real query is.
+      const q = transform.dummy();
+      const sent = dequantize(quantize(q.vector));
+      const scores = q.decoySpots.map((id) => ({ id, score: cosine(synthesizer.reference(id), sent) }));
+      const best = scores.reduce((a, b) => (b.score > a.score ? b : a));
+      for (const s of scores) {
+        const entry = tally.get(s.id) ?? { shown: 0, top: 0 };
+        entry.shown++;
+        if (s.id === best.id) entry.top++;
+        tally.set(s.id, entry);
+      }
+    }
+    const shares = [...tally.values()].filter((e) => e.shown >= 40).map((e) => e.top / e.shown);
+    return Math.sqrt(shares.reduce((s, x) => s + (x - 0.25) ** 2, 0) / shares.length);
+  };
+  const equal = topShares('equal');
+  const even = topShares('even-scores');
+  // About 130 showings a spot: binomial noise alone gives a spread of about 0.04 around 1/k.
+  t.ok(even < 0.05, `spread of the per-spot top-1 share around 1/k with even scores: ${even.toFixed(3)}`);
+  t.ok(even < equal / 2, `against ${equal.toFixed(3)} with equal weights`);
 });

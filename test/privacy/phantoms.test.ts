@@ -284,7 +284,7 @@ t.test('createTransform uses phantoms by default and random decoys on request', 
   const k = 4;
   const deps = (clock: () => number) => ({ pool: { spots: gallery.spots }, variation: { sigma: 0.7 }, random: seededRandom(12), clock });
   let now = 0;
-  const phantom = createTransform({ kind: 'kmix', decoys: 'wearer', candidatesPerComponent: 4, maxCandidates: 0, replySize: 'fixed', realComponent: 'stand-in', k }, deps(() => now));
+  const phantom = createTransform({ kind: 'kmix', decoys: 'wearer', candidatesPerComponent: 4, maxCandidates: 0, replySize: 'fixed', mixWeights: 'equal', realComponent: 'stand-in', k }, deps(() => now));
   const d1 = phantom.dummy().decoySpots;
   const d2 = phantom.dummy().decoySpots;
   t.same([...d1].sort(), [...d2].sort(), 'phantoms do not move while the clock stands still');
@@ -296,11 +296,11 @@ t.test('createTransform uses phantoms by default and random decoys on request', 
   now = 2 * HOUR;
   t.notSame([...phantom.dummy().decoySpots].sort(), [...d1].sort(), 'two hours later they are elsewhere');
 
-  const random = createTransform({ kind: 'kmix', candidatesPerComponent: 4, maxCandidates: 0, replySize: 'fixed', realComponent: 'stand-in', k, decoys: 'random' }, deps(() => 0));
+  const random = createTransform({ kind: 'kmix', candidatesPerComponent: 4, maxCandidates: 0, replySize: 'fixed', mixWeights: 'equal', realComponent: 'stand-in', k, decoys: 'random' }, deps(() => 0));
   t.notSame([...random.dummy().decoySpots].sort(), [...random.dummy().decoySpots].sort(), 'random decoys are drawn afresh per query');
   const bogus = { kind: 'kmix', k, decoys: 'ghosts' } as unknown as Parameters<typeof createTransform>[0];
   t.throws(() => createTransform(bogus, deps(() => 0)), UserError);
   t.throws(() => createTransform(bogus, deps(() => 0)), /privacy.decoys/);
   // Bad k is still reported by the transform itself, not by the crowd.
-  t.throws(() => createTransform({ kind: 'kmix', decoys: 'wearer', candidatesPerComponent: 4, maxCandidates: 0, replySize: 'fixed', realComponent: 'stand-in', k: 2.5 }, deps(() => 0)), /privacy k must be an integer/);
+  t.throws(() => createTransform({ kind: 'kmix', decoys: 'wearer', candidatesPerComponent: 4, maxCandidates: 0, replySize: 'fixed', mixWeights: 'equal', realComponent: 'stand-in', k: 2.5 }, deps(() => 0)), /privacy k must be an integer/);
 });

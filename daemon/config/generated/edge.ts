@@ -421,6 +421,10 @@ export interface KMixTransformSettings {
    */
   replySize: 'fixed' | 'grow';
   /**
+   * How the k components are weighted in the mixed query: 'even-scores' (weights that give every component's spot the same cosine with the query, so the server's own top-1 is not the spot that happens to sit near the middle of the region's views) or 'equal' (the first design: one spot of 25 came out on top of 65 % of the queries that held it, and the server's plain top-1 named the real spot in 0.35 of real queries when wearers dwelt there). docs/privacy.md.
+   */
+  mixWeights: 'equal' | 'even-scores';
+  /**
    * What stands for the spot the device sees in a real query: 'stand-in' (a fresh view of that spot, named from the region pack, drawn from its drifting view state exactly as a decoy of it would be; the frame never leaves the device and the k components are alike by construction) or 'frame' (the frame's own feature; its residual tells real queries from dummies and frames of no spot from spots, kept for comparison). docs/privacy.md.
    */
   realComponent: 'stand-in' | 'frame';
