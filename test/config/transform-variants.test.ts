@@ -34,7 +34,7 @@ const KMIX_DEFAULTS = {
   candidatesPerComponent: 6,
   maxCandidates: 256,
   replySize: 'fixed',
-  mixWeights: 'even-scores',
+  mixWeights: 'equal',
   realComponent: 'stand-in',
   decoyDrift: { fastSeconds: 4.4, slowSeconds: 600, slowShare: 0.59 },
 };

@@ -421,7 +421,7 @@ export interface KMixTransformSettings {
    */
   replySize: 'fixed' | 'grow';
   /**
-   * How the k components are weighted in the mixed query: 'even-scores' (weights that give every component's spot the same cosine with the query, so the server's own top-1 is not the spot that happens to sit near the middle of the region's views) or 'equal' (the first design: one spot of 25 came out on top of 65 % of the queries that held it, and the server's plain top-1 named the real spot in 0.35 of real queries when wearers dwelt there). docs/privacy.md.
+   * How the k components are weighted in the mixed query: 'equal' (the sum of unit components; a spot near the middle of the region's views tops the mix more often than others, so the server's plain top-1 named the real spot in 0.35 of real queries when wearers dwelt at such a spot) or 'even-scores' (weights that give every component's spot the same cosine with the query: top-1 back to 1/k, but the unequal weights show in the residual and told real queries from dummies at AUC 0.56-0.57 on both benchmarks; measured, not the default). Decision 38, docs/privacy.md.
    */
   mixWeights: 'equal' | 'even-scores';
   /**
