@@ -16,4 +16,9 @@ export interface EdgeResult {
   latencyMs: number;
   /** Answered from the local gallery without a query. */
   fromCache: boolean;
+  /**
+   * The smoothing window's answer rather than this frame's own: the window overruled the frame, or held the answer
+   * through a frame the region gate stopped. Absent where no window was asked.
+   */
+  smoothed?: boolean;
 }

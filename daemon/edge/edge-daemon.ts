@@ -4,14 +4,14 @@ import type { Extractor } from '../extractor/types.js';
 import type { Gallery } from '../gallery/types.js';
 import type { Transform } from '../privacy/types.js';
 import { QueryScheduler, SupersededError, type ScheduleMode } from '../privacy/scheduler.js';
-import type { QueryMessage, ServiceInfo } from '../transport/messages.js';
+import type { QueryMessage } from '../transport/messages.js';
 import type { ResolvedReply } from './candidate-book.js';
 import type { Logger } from '../util/log.js';
 import { systemClock, type Clock, type TimerHandle } from '../util/clock.js';
 import { dot } from '../util/vector.js';
 import type { PausableQueries } from './identity-rotation.js';
 import type { RegionGate } from './region-gate.js';
-import type { Resolver } from './resolver.js';
+import type { Resolution, Resolver } from './resolver.js';
 import type { EdgeResult } from '../domain/result.js';
 import type { EdgeCounters } from '../health/pipeline-counters.js';
 
@@ -221,14 +221,14 @@ export class EdgeDaemon extends EventEmitter<{ result: [EdgeResult]; query: [Sen
       this.counts.offGallery++;
       const standing = resolver.resolveUnmatched(this.clock.now());
       if (standing.spotId === null) transform.wearerLeft?.();
-      this.emitResult(frame, standing.spotId, standing.score, standing.info, false);
+      this.emitResult(frame, standing, false);
       return;
     }
 
     const cached = this.options.cacheThreshold < 1 ? resolver.resolveFromCache(feature, gallery.allSpots(), this.clock.now()) : null;
     if (cached) {
       this.counts.cacheHits++;
-      this.emitResult(frame, cached.spotId, cached.score, cached.info, true);
+      this.emitResult(frame, cached, true);
       if (this.options.schedule.mode !== 'on-demand') this.refresh(feature, frame.label);
       return;
     }
@@ -236,7 +236,7 @@ export class EdgeDaemon extends EventEmitter<{ result: [EdgeResult]; query: [Sen
     const reply = await this.ask(feature, frame);
     gallery.upsertCandidates(reply.candidates);
     const resolution = resolver.resolve(feature, reply.candidates, this.clock.now());
-    this.emitResult(frame, resolution.spotId, resolution.score, resolution.info, false);
+    this.emitResult(frame, resolution, false);
   }
 
   /**
@@ -346,9 +346,10 @@ export class EdgeDaemon extends EventEmitter<{ result: [EdgeResult]; query: [Sen
     return query;
   }
 
-  private emitResult(frame: Frame, spotId: string | null, score: number, info: ServiceInfo | undefined, fromCache: boolean): void {
+  private emitResult(frame: Frame, answer: Resolution, fromCache: boolean): void {
     const at = this.clock.now();
-    const result: EdgeResult = { at, label: frame.label, spotId, score, info, latencyMs: at - frame.capturedAt, fromCache };
+    const { spotId, score, info, smoothed } = answer;
+    const result: EdgeResult = { at, label: frame.label, spotId, score, info, latencyMs: at - frame.capturedAt, fromCache, smoothed };
     this.counts.results++;
     if (spotId === null) this.counts.unknown++;
     this.options.gallery.recordResult({ at, spotId, score, label: frame.label });

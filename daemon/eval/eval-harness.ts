@@ -163,9 +163,10 @@ export interface PrivacyFigures {
   user_unknown: number;
   /**
    * user_top1 / baseline_top1 with a 95 % interval from resampling simulated people (2,000 draws), and where the
-   * answers plain recognition got right and the device did not came from: "unknown", the local cache, or a reply.
+   * answers plain recognition got right and the device did not came from: "unknown", the smoothing window overruling
+   * the frame, the local cache, or the frame's own answer from a reply.
    */
-  user_vs_baseline: { ratio: number; ci95: [number, number]; lost: { unknown: number; from_cache: number; from_reply: number } };
+  user_vs_baseline: { ratio: number; ci95: [number, number]; lost: { unknown: number; smoothed: number; from_cache: number; from_reply: number } };
   /**
    * Frames of no spot (what glasses see between spots): how many there were, the share the devices' region gate let
    * through (they become real queries), and the share of those answered that the user was told a spot for.
@@ -601,7 +602,7 @@ class BaselineTally {
     }
     let n = 0;
     const tally = { user: 0, baseline: 0, raw: 0, unknown: 0 };
-    const lost = { unknown: 0, from_cache: 0, from_reply: 0 };
+    const lost = { unknown: 0, smoothed: 0, from_cache: 0, from_reply: 0 };
     const outcomes = { user: [] as boolean[], baseline: [] as boolean[], users: [] as number[] };
     for (const [label, result] of results) {
       const frame = this.frames.get(label);
@@ -615,6 +616,7 @@ class BaselineTally {
       if (result.spotId === null) tally.unknown++;
       if (plain.resolved && result.spotId !== frame.spot) {
         if (result.spotId === null) lost.unknown++;
+        else if (result.smoothed) lost.smoothed++;
         else if (result.fromCache) lost.from_cache++;
         else lost.from_reply++;
       }

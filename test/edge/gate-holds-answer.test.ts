@@ -27,7 +27,7 @@ t.test('a weak frame of the scene just named keeps the answer and sends nothing;
   // The weak view: a corner of the photograph, blurred. Same scene, much less like the reference.
   const meta = await sharp(photo).metadata();
   const weak = await sharp(photo)
-    .extract({ left: 0, top: 0, width: Math.round(meta.width! * 0.6), height: Math.round(meta.height! * 0.6) })
+    .extract({ left: 0, top: 0, width: Math.round(meta.width * 0.6), height: Math.round(meta.height * 0.6) })
     .blur(6)
     .jpeg()
     .toBuffer();
@@ -72,6 +72,7 @@ t.test('a weak frame of the scene just named keeps the answer and sends nothing;
   t.comment(JSON.stringify(answers));
   t.same(answers.slice(0, 3).map((a) => a.spot), [spot.id, spot.id, spot.id], 'the clear frames are named from replies');
   t.equal(answers[3].spot, spot.id, 'the first weak frame keeps the standing answer');
+  t.same([results[2].smoothed, results[3].smoothed], [false, true], "the held answer is marked as the window's, not the frame's");
   t.equal(answers[8].spot, null, 'a run of weak frames ends it');
   t.equal(real.length, 3, 'only the clear frames became real queries');
   t.equal(edge.edge.stats().offGallery, 6, 'each weak frame counted as held back by the gate');
