@@ -76,7 +76,9 @@ export class RecognizerService {
     this.endpoint = new RecognizerEndpoint({
       ...broker,
       group: config.group,
-      limits: wireLimitsFor(meta.dimension, { maxCandidates: Math.max(config.maxTopM, 1) }),
+      // Any reply size the protocol allows is decoded and then capped at maxTopM (Recognizer): a device that asks for
+      // more than this recognizer returns gets a shorter reply, not an error.
+      limits: wireLimitsFor(meta.dimension, { maxCandidates: Math.max(config.maxTopM, wireLimitsFor(meta.dimension).maxCandidates) }),
       handler: recognizer,
       logger,
       protocolVersion,

@@ -39,7 +39,7 @@ export async function startScriptedRecognizer(
   const held: (() => void)[] = [];
   const endpoint = new RecognizerEndpoint({ group: 'recognizers',
     url,
-    limits: wireLimitsFor(manifest.output.dimension, { maxCandidates: 64 }),
+    limits: wireLimitsFor(manifest.output.dimension),
     handler: {
       info: () => recognizer.info(),
       region: (r) => recognizer.region(r),
