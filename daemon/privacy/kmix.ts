@@ -130,6 +130,7 @@ export class KMixTransform implements Transform {
       throw new RangeError(`feature has dimension ${feature.length}, the region pack ${this.synthesizer.dimension}`);
     }
     const real = normalize(feature);
+    // Sized like the dummies (which are mixes even at k = 1), so the size does not tell them apart.
     if (this.k === 1) return { vector: real, topM: this.replySize === 'fixed' ? this.maxTopM : this.topM, decoySpots: [] };
     // A decoy of the real spot would shrink the anonymity set and double that spot's weight in q.
     const realSpot = this.synthesizer.nearestSpot(real).id;
@@ -161,8 +162,9 @@ export class KMixTransform implements Transform {
   }
 
   /**
-   * Sum of unit components (equal weights, or weights that even out their spots' scores), normalised; the real one (if any) is just one more term: the frame itself
-   * (`real`), or, with `realSpot` and no frame, a stand-in drawn like the decoys. The device can rank the region's
+   * Sum of unit components (equal weights, or weights that even out their spots' scores), normalised; the real one
+   * (if any) is just one more term: the frame itself (`real`), or, with `realSpot` and no frame, a stand-in drawn like
+   * the decoys. The device can rank the region's
    * references itself, so it checks that every component's spot — the real one and each decoy alike — will come back
    * among the topM candidates, and draws the views afresh (same spots) when one would not, keeping the best of
    * `MIX_ATTEMPTS` draws. Holding every component to the same rule keeps them exchangeable; the real spot missing
