@@ -7,9 +7,8 @@
  */
 import type { WalkModel } from '../privacy/walk-model.js';
 import { mostLikelyPath, viterbi } from './attacks/path.js';
-import { createTransform } from '../privacy/transform.js';
-import type { MixWeights, RealComponent, ReplySize } from '../privacy/kmix.js';
-import { schemaDefault } from '../config/load.js';
+import { createTransform, type KMixConfig } from '../privacy/transform.js';
+import { schemaDefaults } from '../config/load.js';
 import type { Random } from '../util/random.js';
 import type { RegionSpot } from '../transport/messages.js';
 import { dot, normalize } from '../util/vector.js';
@@ -163,14 +162,11 @@ export class ComponentTest implements SpotAttack {
     }
     const transform = createTransform(
       {
+        // The server simulates the public algorithm with the shipped profile's settings.
+        ...(schemaDefaults('edge', 'privacy.transform') as unknown as KMixConfig),
         kind: 'kmix',
         k,
         candidatesPerComponent: options.candidatesPerComponent,
-        // The server simulates the public algorithm with the shipped profile's settings.
-        maxCandidates: schemaDefault('edge', 'privacy.transform.maxCandidates') as number,
-        replySize: schemaDefault('edge', 'privacy.transform.replySize') as ReplySize,
-        mixWeights: schemaDefault('edge', 'privacy.transform.mixWeights') as MixWeights,
-        realComponent: schemaDefault('edge', 'privacy.transform.realComponent') as RealComponent,
         decoys: 'random',
       },
       { pool: { spots: [...index.knowledge.gallery] }, variation: { sigma: options.sigma }, random: options.random },
