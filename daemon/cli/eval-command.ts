@@ -1,5 +1,6 @@
 import { resolve } from 'node:path';
 import { schemaDefault } from '../config/load.js';
+import { parseSettingOverrides } from '../config/overrides.js';
 import { EVAL_DEFAULTS, runEval, writeReport } from '../eval/eval-harness.js';
 import { writeCurvePng } from '../eval/plot.js';
 import { REAL_COMPONENTS } from '../privacy/kmix.js';
@@ -39,7 +40,14 @@ export const EVAL_OPTIONS = {
   time: { type: 'string' },
   rotate: { type: 'string' },
   'no-cache': { type: 'boolean' },
+  set: { type: 'string', multiple: true },
 } as const satisfies CommandOptions;
+
+/** Device settings the harness itself reads (baseline resolver, its copy of the gate): only their own flags set them. */
+const HARNESS_READ_SETTINGS = [
+  ['resolver.threshold', 'threshold'],
+  ['privacy.backgroundPass', 'background-pass'],
+] as const;
 
 /**
  * `enfpire eval --spots DIR --out FILE.json [--k K] [--seed S] [--device-seed S] [--users U] [--minutes M] [--rate R]
@@ -47,7 +55,7 @@ export const EVAL_OPTIONS = {
  *   [--real-component stand-in|frame]
  *   [--camera continuous|photos] [--broker mqtt://…] [--record FILE [--truth FILE] [--guesses FILE]] [--plot FILE.png]
  *   [--model MANIFEST] [--candidates C] [--max-candidates N] [--threshold T] [--background-pass S] [--offgallery DIR] [--time virtual|wall] [--rotate MINUTES]
- *   [--no-cache]`: candidates, decoys, mode, rate and rotation default to the edge profile's defaults, the threshold to the model manifest's. Progress on stderr, the report written atomically to FILE.json, one summary line on stdout.
+ *   [--no-cache] [--set path=value …]`: candidates, decoys, mode, rate and rotation default to the edge profile's defaults, the threshold to the model manifest's. Progress on stderr, the report written atomically to FILE.json, one summary line on stdout.
  */
 export async function runEvalCommand(args: string[]): Promise<number> {
   const { values } = parseCommandArgs('eval', args, EVAL_OPTIONS);
@@ -60,6 +68,13 @@ export async function runEvalCommand(args: string[]): Promise<number> {
   const realComponent = choice('real-component', values['real-component'], REAL_COMPONENTS, schemaDefault('edge', 'privacy.transform.realComponent') as string);
   const transform = choice('transform', values.transform, TRANSFORM_KINDS, (schemaDefault('edge', 'privacy.transform') as { kind: string }).kind);
   const camera = choice('camera', values.camera, ['continuous', 'photos'] as const, EVAL_DEFAULTS.camera);
+  const deviceSettings = parseSettingOverrides('eval', 'edge', values.set ?? []);
+  for (const [path, flag] of HARNESS_READ_SETTINGS) {
+    const [section, key] = path.split('.');
+    if ((deviceSettings[section] as Record<string, unknown> | undefined)?.[key] !== undefined) {
+      throw new UserError(`eval: set ${path} with --${flag}, not --set: the harness's baseline and gate read it too.`);
+    }
+  }
 
   const report = await runEval({
     spotsDir,
@@ -87,6 +102,7 @@ export async function runEvalCommand(args: string[]): Promise<number> {
     offGalleryDir: values.offgallery === undefined ? undefined : resolve(values.offgallery),
     time: choice('time', values.time, ['virtual', 'wall'] as const, 'virtual'),
     rotateIdentityMinutes: values.rotate === undefined ? undefined : positiveOrZero('rotate', values.rotate),
+    deviceSettings,
     cacheDir: values['no-cache'] ? null : undefined,
     recordPath: values.record === undefined ? undefined : resolve(values.record),
     truthPath: values.truth === undefined ? undefined : resolve(values.truth),

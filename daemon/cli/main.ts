@@ -28,7 +28,7 @@ const commands: Record<string, Command> = {
     run: async (args) => (await import('./bench-command.js')).runBenchCommand(args),
   },
   eval: {
-    summary: 'privacy/utility evaluation of the shipped daemon: --spots DIR --out FILE.json [--k K] [--seed S] [--users U] [--minutes M] [--camera continuous|photos] [--offgallery DIR] [--time virtual|wall]',
+    summary: 'privacy/utility evaluation of the shipped daemon: --spots DIR --out FILE.json [--k K] [--seed S] [--users U] [--minutes M] [--camera continuous|photos] [--offgallery DIR] [--time virtual|wall] [--set path=value]',
     run: async (args) => (await import('./eval-command.js')).runEvalCommand(args),
   },
   load: {

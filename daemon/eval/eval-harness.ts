@@ -13,6 +13,7 @@ import { dirname, extname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { stringify } from 'yaml';
 import { loadRecognizerConfig, schemaDefault } from '../config/load.js';
+import { mergeSettings, type Settings } from '../config/overrides.js';
 import { EmbeddedBroker } from '../demo/embedded-broker.js';
 import { Resolver } from '../edge/resolver.js';
 import { matchThreshold } from '../extractor/manifest.js';
@@ -117,6 +118,11 @@ export interface EvalOptions {
   sweep?: boolean;
   /** Mean minutes between a device's identity changes; default the device profile's; 0 keeps one identity. */
   rotateIdentityMinutes?: number;
+  /**
+   * Any other device profile settings (`enfpire eval --set path=value`), laid over what the options above make of the
+   * profile. Not for settings the harness reads itself (resolver.threshold, privacy.backgroundPass): they have options.
+   */
+  deviceSettings?: Settings;
   /** 'virtual' (default): the devices run in simulated time; 'wall': in real time, for the timing attacks. */
   time?: 'virtual' | 'wall';
   /**
@@ -193,6 +199,8 @@ export interface EvalReport extends PrivacyFigures, StrongerAttackFigures {
   decoy_sigma: number;
   /** The resolver's 'unknown' threshold the devices and the baseline ran with (--threshold, else the model's). */
   threshold: number;
+  /** Device profile settings given with `--set`, as laid over the profile ({} when none). */
+  device_settings: Settings;
   /** Frames the simulated cameras delivered. */
   photos: number;
   /** Statistics of the simulated camera streams: frames of no spot, dropouts, dwells, frame-to-frame cosine. */
@@ -395,6 +403,7 @@ export async function runEval(options: EvalOptions): Promise<EvalReport> {
       broker: { url: embedded ? 'embedded aedes' : brokerUrl, protocolVersion, embedded: embedded !== undefined },
       decoy_sigma: sigma,
       threshold: world.threshold,
+      device_settings: options.deviceSettings ?? {},
       photos: main.photos,
       world: cameras,
       targets: {
@@ -484,13 +493,16 @@ async function runScenario(world: World, s: ScenarioOptions): Promise<{ figures:
   }));
   const baseline = new BaselineTally(world, s);
   const run = await runFleet({
-    profile: {
-      privacy: { transform: transformSettings(k, s), ...(s.options.backgroundPass !== undefined ? { backgroundPass: s.options.backgroundPass } : {}) },
-      scheduler: { mode: s.mode, ratePerSecond: s.rate },
-      ...(s.options.resolverThreshold !== undefined ? { resolver: { threshold: s.options.resolverThreshold } } : {}),
-      // 0 keeps one identity per device for the whole run; otherwise the profile's mean interval.
-      ...(s.options.rotateIdentityMinutes !== undefined ? { transport: { rotateIdentityMinutes: s.options.rotateIdentityMinutes } } : {}),
-    },
+    profile: mergeSettings(
+      {
+        privacy: { transform: transformSettings(k, s), ...(s.options.backgroundPass !== undefined ? { backgroundPass: s.options.backgroundPass } : {}) },
+        scheduler: { mode: s.mode, ratePerSecond: s.rate },
+        ...(s.options.resolverThreshold !== undefined ? { resolver: { threshold: s.options.resolverThreshold } } : {}),
+        // 0 keeps one identity per device for the whole run; otherwise the profile's mean interval.
+        ...(s.options.rotateIdentityMinutes !== undefined ? { transport: { rotateIdentityMinutes: s.options.rotateIdentityMinutes } } : {}),
+      },
+      s.options.deviceSettings ?? {},
+    ),
     users: s.users,
     durationMs: s.minutes * 60_000,
     frames,
