@@ -30,6 +30,7 @@ export const EVAL_OPTIONS = {
   record: { type: 'string' },
   truth: { type: 'string' },
   guesses: { type: 'string' },
+  results: { type: 'string' },
   plot: { type: 'string' },
   model: { type: 'string' },
   candidates: { type: 'string' },
@@ -53,7 +54,7 @@ const HARNESS_READ_SETTINGS = [
  * `enfpire eval --spots DIR --out FILE.json [--k K] [--seed S] [--device-seed S] [--users U] [--minutes M] [--rate R]
  *   [--mode constant|poisson] [--transform kmix|noise|bucket] [--noise N] [--decoys wearer|phantoms|lockstep|random]
  *   [--real-component stand-in|frame]
- *   [--camera continuous|photos] [--broker mqtt://…] [--record FILE [--truth FILE] [--guesses FILE]] [--plot FILE.png]
+ *   [--camera continuous|photos] [--broker mqtt://…] [--record FILE [--truth FILE] [--guesses FILE]] [--results FILE] [--plot FILE.png]
  *   [--model MANIFEST] [--candidates C] [--max-candidates N] [--threshold T] [--background-pass S] [--offgallery DIR] [--time virtual|wall] [--rotate MINUTES]
  *   [--no-cache] [--set path=value …]`: candidates, decoys, mode, rate and rotation default to the edge profile's defaults, the threshold to the model manifest's. Progress on stderr, the report written atomically to FILE.json, one summary line on stdout.
  */
@@ -107,6 +108,7 @@ export async function runEvalCommand(args: string[]): Promise<number> {
     recordPath: values.record === undefined ? undefined : resolve(values.record),
     truthPath: values.truth === undefined ? undefined : resolve(values.truth),
     guessesPath: values.guesses === undefined ? undefined : resolve(values.guesses),
+    resultsPath: values.results === undefined ? undefined : resolve(values.results),
     sweep: values.plot !== undefined,
     logger,
     onProgress: progress,

@@ -21,4 +21,6 @@ export interface EdgeResult {
    * through a frame the region gate stopped. Absent where no window was asked.
    */
   smoothed?: boolean;
+  /** When smoothed: the frame's own answer the window overruled (spotId null: "unknown"), for the local API's debugging and the evaluation. */
+  overruled?: { spotId: string | null; score: number; margin: number };
 }

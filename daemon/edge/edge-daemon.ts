@@ -348,8 +348,18 @@ export class EdgeDaemon extends EventEmitter<{ result: [EdgeResult]; query: [Sen
 
   private emitResult(frame: Frame, answer: Resolution, fromCache: boolean): void {
     const at = this.clock.now();
-    const { spotId, score, info, smoothed } = answer;
-    const result: EdgeResult = { at, label: frame.label, spotId, score, info, latencyMs: at - frame.capturedAt, fromCache, smoothed };
+    const { spotId, score, info, smoothed, overruled } = answer;
+    const result: EdgeResult = {
+      at,
+      label: frame.label,
+      spotId,
+      score,
+      info,
+      latencyMs: at - frame.capturedAt,
+      fromCache,
+      smoothed,
+      ...(overruled ? { overruled: { ...overruled } } : {}),
+    };
     this.counts.results++;
     if (spotId === null) this.counts.unknown++;
     this.options.gallery.recordResult({ at, spotId, score, label: frame.label });

@@ -34,6 +34,8 @@ export interface Resolution {
   info?: ServiceInfo;
   /** True when the window overruled this frame's own answer. */
   smoothed: boolean;
+  /** When smoothed: the frame's own answer that the window overruled (spotId null: "unknown"). */
+  overruled?: { spotId: string | null; score: number; margin: number };
 }
 
 /** Anything with a reference feature and service info: reply candidates, gallery SpotRecords. */
@@ -52,7 +54,7 @@ export interface CacheHit {
 }
 
 /** One frame's answer before smoothing. */
-type Answer = Omit<Resolution, 'smoothed'>;
+type Answer = Omit<Resolution, 'smoothed' | 'overruled'>;
 
 interface WindowEntry extends Answer {
   at: number;
@@ -146,7 +148,14 @@ export class Resolver {
     // Report the winner as it was last seen, so score and info belong to the spot named.
     let latest = this.entries[this.entries.length - 1];
     for (const e of this.entries) if (e.spotId === winner) latest = e;
-    return { spotId: latest.spotId, score: latest.score, margin: latest.margin, info: latest.info, smoothed: true };
+    return {
+      spotId: latest.spotId,
+      score: latest.score,
+      margin: latest.margin,
+      info: latest.info,
+      smoothed: true,
+      overruled: { spotId: frame.spotId, score: frame.score, margin: frame.margin },
+    };
   }
 }
 

@@ -136,6 +136,8 @@ export interface EvalOptions {
   truthPath?: string;
   /** Write each attack's guess of each line of the record here (JSON lines, same order, `{ attack: spot | null }`). */
   guessesPath?: string;
+  /** Write the user's side here (JSON lines, one per answered frame of a spot): the device's answer beside plain recognition's. */
+  resultsPath?: string;
   logger?: Logger;
   /** Called after each query slot, e.g. for a progress line. */
   onProgress?: (done: number, total: number) => void;
@@ -376,7 +378,7 @@ export async function runEval(options: EvalOptions): Promise<EvalReport> {
       workDir: work,
     };
     const scenario = { seed, users, minutes, mode, rate, decoys: options.decoys ?? (schemaDefault('edge', 'privacy.transform.decoys') as DecoySpotSource), camera: options.camera ?? EVAL_DEFAULTS.camera, options, logger };
-    const main = await runScenario(world, { ...scenario, k, recordPath: options.recordPath, truthPath: options.truthPath, guessesPath: options.guessesPath, onProgress: options.onProgress });
+    const main = await runScenario(world, { ...scenario, k, recordPath: options.recordPath, truthPath: options.truthPath, guessesPath: options.guessesPath, resultsPath: options.resultsPath, onProgress: options.onProgress });
     const curve: PrivacyFigures[] = [];
     if (options.sweep) {
       for (let kk = 1; kk <= Math.min(8, region.length); kk++) {
@@ -443,6 +445,7 @@ interface ScenarioOptions {
   recordPath?: string;
   truthPath?: string;
   guessesPath?: string;
+  resultsPath?: string;
   onProgress?: (done: number, total: number) => void;
 }
 
@@ -527,6 +530,7 @@ async function runScenario(world: World, s: ScenarioOptions): Promise<{ figures:
   const attacks = attack(world, k, run.records, run.truths, { ...s, device: run.deviceSettings, onGuesses });
   if (s.guessesPath) await writeRecord(s.guessesPath, guesses);
   const user = await baseline.score(run.results);
+  if (s.resultsPath) await writeRecord(s.resultsPath, baseline.rows(run.results));
   const realOfSpot = run.truths.flatMap((t, i) => (t.spot !== null ? [i] : []));
   const inReply = realOfSpot.filter((i) => run.records[i].candidates.includes(run.truths[i].spot!)).length;
   const real = run.truths.filter((t) => t.spot !== null || t.offGallery).length;
@@ -580,6 +584,29 @@ class BaselineTally {
         });
       })(),
     );
+  }
+
+  /** Per answered frame of a spot: what the device said and how, beside plain recognition (EvalOptions.resultsPath). */
+  rows(results: ReadonlyMap<string, EdgeResult>): Record<string, unknown>[] {
+    const rows: Record<string, unknown>[] = [];
+    for (const [label, result] of results) {
+      const frame = this.frames.get(label);
+      const plain = this.plain.get(label);
+      if (!frame || !plain || frame.spot === null) continue;
+      rows.push({
+        label,
+        user: frame.user,
+        t: frame.t,
+        spot: frame.spot,
+        answer: result.spotId,
+        score: round(result.score),
+        baseline_right: plain.resolved,
+        from_cache: result.fromCache,
+        smoothed: result.smoothed ?? false,
+        ...(result.overruled ? { overruled: { ...result.overruled, score: round(result.overruled.score), margin: round(result.overruled.margin) } } : {}),
+      });
+    }
+    return rows;
   }
 
   /** What other region-gate cosines would do: the share of no-spot frames let through, of spot frames held back. */

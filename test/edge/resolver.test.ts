@@ -86,7 +86,11 @@ t.test('smoothing keeps the answer through one outlier frame', async (t) => {
   t.equal(outlier.smoothed, true);
   t.ok(Math.abs(outlier.score - 0.8) < 1e-6, 'score and info belong to the spot reported');
   t.same(outlier.info, { name: 'Name of A' });
-  t.same([step(A).spotId, step(A).smoothed], ['A', false]);
+  t.equal(outlier.overruled?.spotId, 'B', "the frame's own answer is kept beside the window's");
+  t.ok(Math.abs(outlier.overruled!.score - 0.85) < 1e-6 && outlier.overruled!.margin > 0.4, `overruled ${JSON.stringify(outlier.overruled)}`);
+  const agreed = step(A);
+  t.same([agreed.spotId, agreed.smoothed, agreed.overruled], ['A', false, undefined], 'nothing overruled when the frame and the window agree');
+  t.equal(step(A).spotId, 'A');
   // A real change of scene wins once it holds the weighted majority of the window (the earlier odd
   // frame, still in the window, counts for B too).
   const seq = [step(B), step(B), step(B)].map((r) => r.spotId);
