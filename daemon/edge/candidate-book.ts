@@ -1,10 +1,11 @@
 /**
- * Replies name candidates by id only (docs/protocol.md, "Reply"); the device judges them by the reference features
- * and service information of its region pack. The book turns one into the other, and wraps the recognition client
- * so the rest of the device sees whole candidates.
+ * Replies name candidates by id or by spot digest only (docs/protocol.md, "Reply"); the device judges them by the
+ * reference features and service information of its region pack. The book turns one into the other, and wraps the
+ * recognition client so the rest of the device sees whole candidates.
  */
 import type { Logger } from '../util/log.js';
 import type { Candidate, QueryMessage, RegionPackMessage, ReplyMessage } from '../transport/messages.js';
+import { digestTable } from '../transport/spot-digest.js';
 
 /** A reply with every candidate the device knows, in the recognizer's order. */
 export interface ResolvedReply {
@@ -13,7 +14,7 @@ export interface ResolvedReply {
 }
 
 export interface CandidateBookCounters {
-  /** Candidate ids a reply named that the region pack does not hold (another region, or a newer gallery). */
+  /** Candidate ids or digests a reply named that the region pack does not hold (another region, or a newer gallery). */
   unknownCandidates: number;
   /** Replies from another gallery version than the region pack's. */
   otherVersionReplies: number;
@@ -22,6 +23,8 @@ export interface CandidateBookCounters {
 export class CandidateBook {
   readonly galleryVersion: string;
   private readonly spots = new Map<string, Pick<Candidate, 'feature' | 'info'>>();
+  /** The pack's ids by spot digest: several where two ids of the pack share one. */
+  private readonly byDigest: Map<number, string[]>;
   private readonly c: CandidateBookCounters = { unknownCandidates: 0, otherVersionReplies: 0 };
   private warnedVersion: string | undefined;
 
@@ -32,13 +35,18 @@ export class CandidateBook {
     this.galleryVersion = pack.galleryVersion;
     // A pack without service information (an older recognizer, or an older cached copy) still answers by id.
     for (const s of pack.spots) this.spots.set(s.id, { feature: s.feature, info: s.info ?? { name: s.id } });
+    this.byDigest = digestTable(this.spots.keys());
   }
 
   counters(): CandidateBookCounters {
     return { ...this.c };
   }
 
-  /** The reply's candidates with the pack's features and service information; unknown ids are counted and left out. */
+  /**
+   * The reply's candidates with the pack's features and service information; unknown ids or digests are counted and
+   * left out. A digest stands for every pack spot that has it (transport/spot-digest.ts: a collision only adds a spot
+   * for the resolver to score against the frame).
+   */
   resolve(reply: ReplyMessage): ResolvedReply {
     if (reply.galleryVersion !== this.galleryVersion) {
       this.c.otherVersionReplies++;
@@ -51,16 +59,26 @@ export class CandidateBook {
       }
     }
     const candidates: Candidate[] = [];
-    for (const { id } of reply.candidates) {
-      const spot = this.spots.get(id);
-      if (spot) candidates.push({ id, feature: spot.feature, info: spot.info });
-      else this.c.unknownCandidates++;
+    const named = reply.digests ? Array.from(reply.digests, (d) => this.byDigest.get(d)) : reply.candidates.map(({ id }) => [id]);
+    for (const ids of named) {
+      if (!ids) {
+        this.c.unknownCandidates++;
+        continue;
+      }
+      for (const id of ids) {
+        const spot = this.spots.get(id);
+        if (spot) candidates.push({ id, feature: spot.feature, info: spot.info });
+        else this.c.unknownCandidates++;
+      }
     }
     return { galleryVersion: reply.galleryVersion, candidates };
   }
 
-  /** A transport for the edge daemon that answers with resolved replies. */
+  /**
+   * A transport for the edge daemon that answers with resolved replies. Every query asks for digests, real and dummy
+   * alike (nothing on the wire may tell them apart); a recognizer that predates digests answers ids, resolved as ever.
+   */
   transport(client: { query(q: QueryMessage): Promise<ReplyMessage> }): { query(q: QueryMessage): Promise<ResolvedReply> } {
-    return { query: async (q) => this.resolve(await client.query(q)) };
+    return { query: async (q) => this.resolve(await client.query({ ...q, digests: true })) };
   }
 }

@@ -510,6 +510,7 @@ async function runScenario(world: World, s: ScenarioOptions): Promise<{ figures:
     durationMs: s.minutes * 60_000,
     frames,
     brokerUrl: world.brokerUrl,
+    galleryIds: world.region.map((spot) => spot.id),
     protocolVersion: world.protocolVersion,
     modelManifest: s.options.modelManifest,
     workDir: world.workDir,

@@ -56,6 +56,8 @@ export interface FleetOptions {
   frames: readonly WorldFrame[];
   brokerUrl: string;
   protocolVersion: MqttProtocolVersion;
+  /** Every spot id of the recognizer's gallery: the wiretap reads replies by spot digest through them, as the server can. */
+  galleryIds: readonly string[];
   modelManifest: string;
   /** Where device galleries and profiles go. */
   workDir: string;
@@ -100,7 +102,7 @@ export async function runFleet(options: FleetOptions): Promise<FleetRun> {
   const clock: Clock = virtual ?? systemClock;
   // The run's time counts from when the tap is up (set below): starting the tap's thread must not eat into the traffic.
   let origin = clock.now();
-  const broker = { url: options.brokerUrl, protocolVersion: options.protocolVersion, limits: options.limits, logger: options.logger };
+  const broker = { url: options.brokerUrl, protocolVersion: options.protocolVersion, limits: options.limits, logger: options.logger, galleryIds: options.galleryIds };
   // Virtual time: the tap reads the simulated clock on this thread. Wall clock: it stamps on a thread of its own,
   // where the devices' work on this thread cannot delay a stamp (threaded-wiretap.ts).
   const tap: ServerTap = virtual ? new Wiretap({ ...broker, clock: () => clock.now() - origin }) : new ThreadedWiretap({ ...broker, origin: () => origin });
@@ -184,6 +186,7 @@ export async function runFleet(options: FleetOptions): Promise<FleetRun> {
     for (const d of devices) await d.runtime.stop().catch((err: Error) => options.logger.warn({ err: err.message }, 'device stop failed'));
     await tap.stop();
   }
+  if (tap.unknownDigests > 0) options.logger.warn({ unknownDigests: tap.unknownDigests }, 'replies named spot digests no gallery id has; the records leave them out');
 
   const truthOf = new Map(frames.map((f) => [f.label, f]));
   const paired = pairWithTruth(tap.records, devices, truthOf);

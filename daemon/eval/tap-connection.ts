@@ -26,8 +26,11 @@ export type TappedMessage =
       vector: number[];
       topM: number;
     }
-  /** A reply (its candidate ids, best first) or an error answer (no candidates). */
-  | { kind: 'answer'; key: string; candidates?: string[] };
+  /**
+   * A reply (its candidate ids, best first, or their spot digests when the query asked for digests; the ledger turns
+   * those back into ids, as a server knows its gallery) or an error answer (neither).
+   */
+  | { kind: 'answer'; key: string; candidates?: string[]; digests?: number[] };
 
 /**
  * What one message on the tapped topics tells the server; undefined for one that is neither a query nor an answer
@@ -48,7 +51,9 @@ export function readTapped(topic: string, payload: Buffer, packet: IPublishPacke
       topM: msg.topM,
     };
   }
-  if (topic.startsWith(TOPICS.replyPrefix) && msg.type === 'reply') return { kind: 'answer', key, candidates: msg.candidates.map((c) => c.id) };
+  if (topic.startsWith(TOPICS.replyPrefix) && msg.type === 'reply') {
+    return msg.digests ? { kind: 'answer', key, digests: Array.from(msg.digests) } : { kind: 'answer', key, candidates: msg.candidates.map((c) => c.id) };
+  }
   if (topic.startsWith(TOPICS.replyPrefix) && msg.type === 'error') return { kind: 'answer', key };
   return undefined;
 }

@@ -3,6 +3,7 @@
  * filled in when the reply passes, and a way to wait until the tap has caught up with the devices. Shared by the
  * in-process `Wiretap` and the `ThreadedWiretap`, which differ only in where a message is read and stamped.
  */
+import { digestTable } from '../transport/spot-digest.js';
 import type { TappedMessage } from './tap-connection.js';
 
 /** One query as the server saw it (a line of `--record`). */
@@ -13,7 +14,10 @@ export interface ServerRecord {
   /** The query vector, dequantised as the recognizer decoded it (6 decimals: far finer than the int8 wire form). */
   vector: number[];
   topM: number;
-  /** Candidate ids of the reply, best first. */
+  /**
+   * Candidate ids of the reply, best first. A reply by spot digest is entered as the ids of the gallery with those
+   * digests (every one of them where two share a digest), as the server, which knows its gallery, reads it.
+   */
   candidates: string[];
 }
 
@@ -24,6 +28,8 @@ export interface ServerTap {
   stop(): Promise<void>;
   waitFor(count: number, timeoutMs?: number): Promise<boolean>;
   abandonUnanswered(): number;
+  /** Digests in replies that no gallery id has (0 unless the tap was given the wrong gallery). */
+  readonly unknownDigests: number;
 }
 
 export class TapLedger {
@@ -32,6 +38,14 @@ export class TapLedger {
   private readonly open = new Map<string, ServerRecord>();
   private answered = 0;
   private readonly waiters: { count: number; resolve: () => void }[] = [];
+  /** The gallery's ids by spot digest, to read replies by digest as the server would. */
+  private readonly idsByDigest: Map<number, string[]>;
+  private unknown = 0;
+
+  /** `galleryIds`: every spot id of the recognizer's gallery (what the server knows). */
+  constructor(galleryIds: Iterable<string> = []) {
+    this.idsByDigest = digestTable(galleryIds);
+  }
 
   /** Enters one message read at time `t` (ignored for an answer: it carries the time of its query). */
   add(message: TappedMessage, t: number): void {
@@ -47,6 +61,7 @@ export class TapLedger {
     this.open.delete(message.key);
     this.answered++;
     if (message.candidates) query.candidates = message.candidates;
+    if (message.digests) query.candidates = message.digests.flatMap((d) => this.idsOf(d));
     this.wake();
   }
 
@@ -82,6 +97,16 @@ export class TapLedger {
     this.answered += count;
     this.wake();
     return count;
+  }
+
+  get unknownDigests(): number {
+    return this.unknown;
+  }
+
+  private idsOf(digest: number): string[] {
+    const ids = this.idsByDigest.get(digest);
+    if (!ids) this.unknown++;
+    return ids ?? [];
   }
 
   private caughtUp(count: number): boolean {

@@ -28,6 +28,8 @@ export interface ThreadedWiretapOptions extends BrokerOptions {
    * the tap is up (default 0: records hold ms since the epoch).
    */
   origin?: () => number;
+  /** Every spot id of the recognizer's gallery, to read replies by spot digest as the server would (here, not in the thread). */
+  galleryIds: readonly string[];
   logger?: Logger;
 }
 
@@ -39,14 +41,14 @@ export class ThreadedWiretap extends TapLedger implements ServerTap {
   private readonly log: Logger;
 
   constructor(private readonly options: ThreadedWiretapOptions) {
-    super();
+    super(options.galleryIds);
     this.log = options.logger ?? silentLogger();
   }
 
   /** Resolves once the thread is connected and subscribed; rejects (the thread ended) when it could not connect. */
   start(): Promise<void> {
     if (this.worker) return Promise.resolve();
-    const { logger: _logger, origin: _origin, ...tapOptions } = this.options;
+    const { logger: _logger, origin: _origin, galleryIds: _galleryIds, ...tapOptions } = this.options;
     const workerData: TapThreadOptions = tapOptions;
     const worker = new Worker(WORKER_ENTRY, { workerData });
     this.worker = worker;

@@ -25,6 +25,8 @@ export interface WiretapOptions extends BrokerOptions {
   limits: WireLimits;
   /** Simulated time, read when a query arrives. */
   clock: () => number;
+  /** Every spot id of the recognizer's gallery, to read replies by spot digest as the server would. */
+  galleryIds: readonly string[];
   logger?: Logger;
 }
 
@@ -33,7 +35,7 @@ export class Wiretap extends TapLedger implements ServerTap {
   private readonly log: Logger;
 
   constructor(private readonly options: WiretapOptions) {
-    super();
+    super(options.galleryIds);
     this.log = options.logger ?? silentLogger();
   }
 

@@ -22,6 +22,7 @@ import { probeProcess } from '../soak/probe.js';
 import { wireLimitsFor } from '../transport/limits.js';
 import type { ReplyMessage } from '../transport/messages.js';
 import { RecognitionClient, RequestTimeoutError } from '../transport/recognition-client.js';
+import { digestTable } from '../transport/spot-digest.js';
 import { dot, normalize } from '../util/vector.js';
 import type { LoadQuery } from './queries.js';
 import { componentRecall, type ComponentRecall, type RecallSample } from './recall.js';
@@ -210,6 +211,8 @@ export async function runLoad(options: LoadOptions): Promise<LoadReport> {
     referencesOf.set(1, new Map(spots.map((s) => [s.id, s.feature])));
     referencesOf.set(2, new Map(w.next.spots.map((s) => [s.id, s.feature])));
   }
+  // Devices ask for replies by spot digest, as the shipped device does; the checks read them through the galleries' ids.
+  const idsByDigest = digestTable([...spots, ...(w.next?.spots ?? [])].map((s) => s.id));
   const editionOf = new Map<string, number>([[version, 1]]);
   if (nextVersion) editionOf.set(nextVersion, 2);
   const seed = options.seed ?? 1;
@@ -281,9 +284,8 @@ export async function runLoad(options: LoadOptions): Promise<LoadReport> {
     // The device's check of a reply during a roll: it names a known gallery version, and its candidates are ranked
     // as that edition's cosines with the query as sent (int8 on the wire) rank them. Replies carry no scores, so a
     // reply of the other edition is seen only where the two editions order its candidates differently.
-    const check = (device: DeviceState, reply: ReplyMessage, sentVector: Float32Array): number | undefined => {
+    const check = (device: DeviceState, reply: readonly (readonly string[])[], v: string, sentVector: Float32Array): number | undefined => {
       if (!roll) return 1;
-      const v = reply.galleryVersion ?? '';
       roll.replies_by_version[v || '(none)'] = (roll.replies_by_version[v || '(none)'] ?? 0) + 1;
       const edition = editionOf.get(v);
       if (edition === undefined) {
@@ -306,16 +308,17 @@ export async function runLoad(options: LoadOptions): Promise<LoadReport> {
         n.topMMax = Math.max(n.topMMax, q.topM);
       }
       const p = device.client
-        .query({ type: 'query', model: manifest.id, vector: q.vector, topM: q.topM })
+        .query({ type: 'query', model: manifest.id, vector: q.vector, topM: q.topM, digests: true })
         .then(
-          (reply) => {
-            const edition = check(device, reply, onWire(q.vector));
+          (answer) => {
+            const reply = candidateIds(answer, idsByDigest);
+            const edition = check(device, reply, answer.galleryVersion ?? '', onWire(q.vector));
             if (!measured) return;
             latencies.push(performance.now() - start);
             n.replies++;
             if (q.real) n.realReplies++;
             // The exact answers are edition 1's.
-            if (edition === 1) samples.push({ components: q.components, exact: exact.get(q)!, reply: reply.candidates.map((c) => c.id) });
+            if (edition === 1) samples.push({ components: q.components, exact: exact.get(q)!, reply: reply.flat() });
           },
           (err: unknown) => {
             if (!measured) return;
@@ -444,16 +447,30 @@ async function processedBy(recognizers: SoakChild[]): Promise<number> {
 }
 
 /**
- * How far a reply's order is from best-first by the cosines of `query` with these references: the largest rise of
- * the cosine from one candidate to the next (0 when in order; Infinity for an id these references lack).
+ * A reply's candidates as ids, best first: one id a place for a reply by id; for a reply by spot digest, every
+ * gallery id with the place's digest (several where two share it, none for a digest no gallery id has).
  */
-function orderError(reply: ReplyMessage, query: Float32Array, references: Map<string, Float32Array>): number {
+function candidateIds(reply: ReplyMessage, idsByDigest: ReadonlyMap<number, readonly string[]>): (readonly string[])[] {
+  return reply.digests ? Array.from(reply.digests, (d) => idsByDigest.get(d) ?? []) : reply.candidates.map((c) => [c.id]);
+}
+
+/**
+ * How far a reply's order is from best-first by the cosines of `query` with these references: the largest rise of
+ * the cosine from one candidate to the next (0 when in order; Infinity for a place none of whose ids these references
+ * hold). A place two ids share (a digest collision) takes the one that keeps the order best.
+ */
+function orderError(reply: readonly (readonly string[])[], query: Float32Array, references: Map<string, Float32Array>): number {
   let worst = 0;
   let previous = Infinity;
-  for (const c of reply.candidates) {
-    const f = references.get(c.id);
-    if (!f) return Infinity;
-    const score = dot(query, normalize(f));
+  for (const ids of reply) {
+    const scores = ids.flatMap((id) => {
+      const f = references.get(id);
+      return f ? [dot(query, normalize(f))] : [];
+    });
+    if (scores.length === 0) return Infinity;
+    // The highest score not above the previous one; failing that, the lowest (the smallest rise).
+    const inOrder = scores.filter((s) => s <= previous);
+    const score = inOrder.length > 0 ? Math.max(...inOrder) : Math.min(...scores);
     worst = Math.max(worst, score - previous);
     previous = score;
   }

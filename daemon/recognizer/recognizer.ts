@@ -11,6 +11,7 @@ import type {
 } from '../transport/messages.js';
 import { schemaDefault } from '../config/load.js';
 import { isFiniteFeature } from '../domain/feature.js';
+import { spotDigest } from '../transport/spot-digest.js';
 import type { SpotHit, SpotIndex } from './spot-index.js';
 import type { SpotStore, SpotStoreMeta, StoredSpot } from './spot-store.js';
 
@@ -20,14 +21,16 @@ export interface RecognizerOptions {
 }
 
 /**
- * The recognizer's request logic, free of MQTT: a query becomes the ids and scores of the top-M spots by cosine; a
- * region request becomes that region's pack, with every spot's reference feature and service information. The
- * gallery is loaded once and never changes while serving. Nothing about a query outlives its reply — no log, no
- * counters per query. Handlers never throw on bad input: they answer with an ErrorMessage.
+ * The recognizer's request logic, free of MQTT: a query becomes the ids (or, when it asks, the spot digests) of the
+ * top-M spots by cosine; a region request becomes that region's pack, with every spot's reference feature and service
+ * information. The gallery is loaded once and never changes while serving. Nothing about a query outlives its reply —
+ * no log, no counters per query. Handlers never throw on bad input: they answer with an ErrorMessage.
  */
 export class Recognizer {
   private readonly meta: SpotStoreMeta;
   private readonly spots: Map<string, StoredSpot>;
+  /** Every spot's digest (transport/spot-digest.ts), computed once: a reply by digest costs a lookup per candidate. */
+  private readonly digests: Map<string, number>;
   private readonly packs: Map<string, RegionSpot[]>;
   private readonly maxTopM: number;
 
@@ -45,6 +48,7 @@ export class Recognizer {
       throw new Error(`the index holds ${index.size} spots but the gallery ${store.path} holds ${all.length}; rebuild the index`);
     }
     this.spots = new Map(all.map((s) => [s.id, s]));
+    this.digests = new Map(all.map((s) => [s.id, spotDigest(s.id)]));
     this.packs = new Map<string, RegionSpot[]>([['*', []]]);
     for (const s of all) {
       const spot: RegionSpot = {
@@ -75,7 +79,7 @@ export class Recognizer {
 
   handleQuery(q: QueryMessage): ReplyMessage | ErrorMessage {
     const checked = this.checkQuery(q);
-    return typeof checked === 'number' ? this.reply(this.index.search(q.vector, checked)) : checked;
+    return typeof checked === 'number' ? this.reply(this.index.search(q.vector, checked), q.digests === true) : checked;
   }
 
   /**
@@ -85,7 +89,7 @@ export class Recognizer {
   async handleQueryAsync(q: QueryMessage): Promise<ReplyMessage | ErrorMessage> {
     if (!this.index.searchAsync) return this.handleQuery(q);
     const checked = this.checkQuery(q);
-    return typeof checked === 'number' ? this.reply(await this.index.searchAsync(q.vector, checked)) : checked;
+    return typeof checked === 'number' ? this.reply(await this.index.searchAsync(q.vector, checked), q.digests === true) : checked;
   }
 
   /** The reply size (topM clamped to maxTopM) of a well-formed query; the error reply of any other. */
@@ -99,11 +103,13 @@ export class Recognizer {
     return Math.min(Math.floor(q.topM), this.maxTopM);
   }
 
-  private reply(hits: readonly SpotHit[]): ReplyMessage {
-    // Ids only, best first: the device holds every spot's feature and service information in its region pack, and
-    // computes the scores itself from the query it sent.
+  private reply(hits: readonly SpotHit[], byDigest: boolean): ReplyMessage {
+    // Ids (or their digests, when the query asked for them) only, best first: the device holds every spot's feature
+    // and service information in its region pack, and computes the scores itself from the query it sent.
+    const head = { type: 'reply', model: this.meta.model, galleryVersion: this.meta.galleryVersion } as const;
+    if (byDigest) return { ...head, candidates: [], digests: Uint32Array.from(hits, ({ id }) => this.digests.get(id) ?? spotDigest(id)) };
     const candidates: CandidateRef[] = hits.map(({ id }) => ({ id }));
-    return { type: 'reply', model: this.meta.model, galleryVersion: this.meta.galleryVersion, candidates };
+    return { ...head, candidates };
   }
 
   handleRegion(r: RegionRequestMessage): RegionPackMessage | ErrorMessage {

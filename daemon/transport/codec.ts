@@ -27,6 +27,7 @@ import {
 } from './messages.js';
 import { dequantize, quantize, type QuantizedVector } from '../domain/quantize.js';
 import { isWireErrorCode, WIRE_ERROR_CODE_LIST } from './error-codes.js';
+import { DIGEST_BYTES, packDigests, unpackDigests } from './spot-digest.js';
 import { norm } from '../util/vector.js';
 
 /** A message that can not be encoded, or a payload from the network that fails validation. One-line reason. */
@@ -143,9 +144,12 @@ function envelopeOf(msg: WireMessage): Record<string, unknown> {
   const head = { v: PROTOCOL_VERSION, t: TYPE_CODES[msg.type] };
   switch (msg.type) {
     case 'query':
-      return { ...head, m: msg.model, k: msg.topM, f: wireVector(msg.vector, 'query vector') };
+      // `h` only when asked for: a query for ids stays byte for byte what it was before digests.
+      return { ...head, m: msg.model, k: msg.topM, f: wireVector(msg.vector, 'query vector'), ...(msg.digests === true ? { h: true } : {}) };
     case 'reply':
-      // One flat array of ids, best first, and no scores: the device computes them (docs/protocol.md, "Reply").
+      // One flat array of ids, best first, or one byte string of 4-byte spot digests instead; no scores either way:
+      // the device computes them (docs/protocol.md, "Reply").
+      if (msg.digests) return { ...head, m: msg.model, gv: msg.galleryVersion, h: packDigests(msg.digests) };
       return { ...head, m: msg.model, gv: msg.galleryVersion, c: msg.candidates.map((c) => c.id) };
     case 'region-request':
       return { ...head, m: msg.model, g: msg.region };
@@ -470,17 +474,22 @@ function serviceInfo(x: unknown, what: string): ServiceInfo {
 }
 
 function decodeQuery(o: Obj, limits: WireLimits): QueryMessage {
-  return {
+  const query: QueryMessage = {
     type: 'query',
     model: modelId(o, 'query model id'),
     topM: integer(o, 'k', 'query topM', 1, limits.maxCandidates),
     vector: vector(o, 'f', 'query vector', limits.dimension),
   };
+  if (o.h === undefined) return query;
+  if (typeof o.h !== 'boolean') throw new WireError(`query digest flag is ${describe(o.h)}, expected true or false`);
+  // Set only when true, so a query for ids decodes to exactly what it did before digests existed.
+  return o.h ? { ...query, digests: true } : query;
 }
 
 function decodeReply(o: Obj, limits: WireLimits): ReplyMessage {
   const model = modelId(o, 'reply model id');
   const galleryVersion = ident(o, 'gv', 'reply gallery version', WIRE_BOUNDS.maxIdLength);
+  if (o.h !== undefined) return { type: 'reply', model, galleryVersion, candidates: [], digests: replyDigests(o.h, limits) };
   const ids = array(o, 'c', 'reply candidates', limits.maxCandidates);
   const candidates: CandidateRef[] = ids.map((id, i) => {
     if (typeof id !== 'string' || id.length === 0 || id.length > WIRE_BOUNDS.maxIdLength || CONTROL.test(id)) {
@@ -489,6 +498,17 @@ function decodeReply(o: Obj, limits: WireLimits): ReplyMessage {
     return { id };
   });
   return { type: 'reply', model, galleryVersion, candidates };
+}
+
+/** The reply's `h`: a byte string of whole 4-byte digests, at most maxCandidates of them. */
+function replyDigests(h: unknown, limits: WireLimits): Uint32Array {
+  if (!(h instanceof Uint8Array)) throw new WireError(`reply candidate digests are ${describe(h)}, expected a byte string`);
+  if (h.length % DIGEST_BYTES !== 0) {
+    throw new WireError(`reply candidate digests have ${h.length} bytes, not a multiple of ${DIGEST_BYTES} (one ${DIGEST_BYTES}-byte digest a candidate)`);
+  }
+  const count = h.length / DIGEST_BYTES;
+  if (count > limits.maxCandidates) throw new WireError(`reply candidate digests name ${count} candidates, at most ${limits.maxCandidates} allowed`);
+  return unpackDigests(h);
 }
 
 function decodeRegionRequest(o: Obj): RegionRequestMessage {

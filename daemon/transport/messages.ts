@@ -56,18 +56,30 @@ export interface QueryMessage {
   vector: Float32Array;
   /** Number of candidates wanted. */
   topM: number;
+  /**
+   * Ask for the reply's candidates as 32-bit spot digests (ReplyMessage.digests) rather than ids: 4 bytes a candidate
+   * (transport/spot-digest.ts). Absent or false: ids. A recognizer that predates digests ignores it and answers ids.
+   */
+  digests?: boolean;
 }
 
 /**
- * The answer to a query: the candidates' ids and scores only, and the gallery version they come from. The device
- * already holds every spot's feature and service information in its region pack, so a reply is about 20 bytes a
- * candidate instead of about 500 (docs/protocol.md, "Reply").
+ * The answer to a query: the candidates, best first, named by id or (when the query asked for them) by spot digest,
+ * and the gallery version they come from; no scores. The device already holds every spot's feature and service
+ * information in its region pack, so a reply is 9-21 bytes a candidate by id, 4 by digest, instead of about 500
+ * (docs/protocol.md, "Reply").
  */
 export interface ReplyMessage {
   type: 'reply';
   model: string;
   galleryVersion: string;
+  /** The candidates by id, best first; empty when `digests` is present. */
   candidates: CandidateRef[];
+  /**
+   * The candidates by spot digest (transport/spot-digest.ts), best first, instead of `candidates`: only in answer to
+   * a query that asked for digests. Several spots may share a digest; the device takes every pack spot that has it.
+   */
+  digests?: Uint32Array;
 }
 
 export interface RegionRequestMessage {

@@ -382,7 +382,7 @@ export class RecognizerEndpoint {
     const observer = this.opts.onAnswer;
     if (!observer) return;
     const outcome = msg.type === 'error' ? msg.code : 'answered';
-    const items = msg.type === 'reply' ? msg.candidates.length : msg.type === 'region-pack' ? msg.spots.length : 0;
+    const items = msg.type === 'reply' ? (msg.digests?.length ?? msg.candidates.length) : msg.type === 'region-pack' ? msg.spots.length : 0;
     try {
       observer({ request: route.request, outcome, items, seconds: (performance.now() - route.receivedAt) / 1000 });
     } catch (err) {

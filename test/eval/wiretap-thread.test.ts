@@ -12,12 +12,15 @@ import { encode } from '../../daemon/transport/codec.js';
 import { createBrokerClient, endClient, randomClientId, whenConnected, type MqttProtocolVersion } from '../../daemon/transport/broker.js';
 import { wireLimitsFor } from '../../daemon/transport/limits.js';
 import { TOPICS, requestTopic, type EnvelopeRouting, type WireMessage } from '../../daemon/transport/messages.js';
+import { spotDigest } from '../../daemon/transport/spot-digest.js';
 import { UserError } from '../../daemon/util/errors.js';
 import { startMosquitto } from '../helpers/mosquitto.js';
 
 const DIMENSION = 16;
 const limits = wireLimitsFor(DIMENSION);
 const MODEL = 'test-model';
+/** The gallery the server knows: the ids the replies below name, by id or by spot digest. */
+const GALLERY_IDS = Array.from({ length: 12 }, (_, i) => Array.from({ length: 6 }, (_, j) => `spot-${i}-${j}`)).flat();
 
 // Without TCP_NODELAY Mosquitto holds a small publish back for the subscriber's delayed acknowledgement (Nagle's
 // algorithm): up to ~40 ms in bursts, to either wiretap, which would blur what this file measures. The deployed broker
@@ -27,8 +30,8 @@ t.teardown(() => mosquitto.stop());
 
 /** Both wiretaps on the broker, stamping in wall-clock ms since the epoch. */
 async function bothTaps(t: Test) {
-  const inProcess = new Wiretap({ url: mosquitto.url, limits, clock: () => Date.now() });
-  const threaded = new ThreadedWiretap({ url: mosquitto.url, limits });
+  const inProcess = new Wiretap({ url: mosquitto.url, limits, clock: () => Date.now(), galleryIds: GALLERY_IDS });
+  const threaded = new ThreadedWiretap({ url: mosquitto.url, limits, galleryIds: GALLERY_IDS });
   await Promise.all([inProcess.start(), threaded.start()]);
   t.teardown(() => Promise.all([inProcess.stop(), threaded.stop()]));
   return { inProcess, threaded };
@@ -67,7 +70,8 @@ t.test('the threaded wiretap keeps the records the in-process one keeps: topic, 
   const clients = { 5: await publisher(t, 5), 4: await publisher(t, 4) } as const;
   const sent: { replyTopic: string; vector: Float32Array; topM: number; candidates: string[] }[] = [];
   for (let i = 0; i < 12; i++) {
-    // Both reply-address forms, an error answer among the replies, and a query whose reply comes after the next one.
+    // Both reply-address forms, an error answer among the replies, replies by id and by spot digest (every other one;
+    // the records hold ids either way, read through the gallery as the server reads them).
     const v5 = i % 3 !== 2;
     const client = clients[v5 ? 5 : 4];
     const replyTopic = `${TOPICS.replyPrefix}${randomBytes(11).toString('hex')}`;
@@ -77,8 +81,11 @@ t.test('the threaded wiretap keeps the records the in-process one keeps: topic, 
     const q = query(v5, replyTopic, correlationData, vec, topM);
     await client.publishAsync(requestTopic('query', randomClientId()), q.payload, { qos: 1, properties: q.properties });
     const candidates = i === 5 ? [] : Array.from({ length: topM }, (_, j) => `spot-${i}-${j}`);
+    const byDigest = { candidates: [], digests: Uint32Array.from(candidates, spotDigest) };
     const reply: WireMessage =
-      i === 5 ? { type: 'error', code: 'busy', message: 'ask again later' } : { type: 'reply', model: MODEL, galleryVersion: 'v1', candidates: candidates.map((id) => ({ id })) };
+      i === 5
+        ? { type: 'error', code: 'busy', message: 'ask again later' }
+        : { type: 'reply', model: MODEL, galleryVersion: 'v1', ...(i % 2 === 1 ? byDigest : { candidates: candidates.map((id) => ({ id })) }) };
     const a = answer(v5, correlationData, reply);
     await client.publishAsync(replyTopic, a.payload, { qos: 1, properties: a.properties });
     sent.push({ replyTopic, vector: vec, topM, candidates });
@@ -91,6 +98,7 @@ t.test('the threaded wiretap keeps the records the in-process one keeps: topic, 
   t.ok(await inProcess.waitFor(sent.length, 5_000), 'the in-process wiretap saw every query and its answer');
   t.ok(await threaded.waitFor(sent.length, 5_000), 'the threaded wiretap saw every query and its answer');
   t.equal(threaded.records.length, sent.length, 'one record per query, no more');
+  t.equal(threaded.unknownDigests + inProcess.unknownDigests, 0, 'every digest read back to a gallery id');
   t.same(withoutTime(threaded.records), withoutTime(inProcess.records), 'the same records, field for field, in the same order');
   threaded.records.forEach((r, i) => {
     t.equal(r.reply_topic, sent[i].replyTopic);
@@ -112,7 +120,7 @@ t.test('the threaded wiretap keeps the records the in-process one keeps: topic, 
 
 t.test('stamps count from the origin, read as records come in: a wall-clock run records ms since its start', async (t) => {
   let origin = 0;
-  const tap = new ThreadedWiretap({ url: mosquitto.url, limits, origin: () => origin });
+  const tap = new ThreadedWiretap({ url: mosquitto.url, limits, origin: () => origin, galleryIds: [] });
   await tap.start();
   // Fixed once the tap is up, as the fleet does: the thread's start does not count.
   origin = Date.now();
@@ -130,7 +138,7 @@ t.test('a broker that does not answer: start() rejects with the same UserError a
   // A closed port on loopback: the broker's own port once it has stopped.
   const gone = await startMosquitto();
   await gone.stop();
-  const options = { url: gone.url, limits, connectTimeoutMs: 1_000 };
+  const options = { url: gone.url, limits, connectTimeoutMs: 1_000, galleryIds: [] };
   const inProcess = await new Wiretap({ ...options, clock: Date.now }).start().then(() => undefined, (err: Error) => err);
   const threaded = new ThreadedWiretap(options);
   const err = await threaded.start().then(() => undefined, (e: Error) => e);

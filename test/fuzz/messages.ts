@@ -507,7 +507,7 @@ const rawCbor: fc.Arbitrary<Buffer> = fc.letrec<{ item: Buffer }>((tie) => ({
     fc.constantFrom(...HOSTILE_NUMBERS.map(([, b]) => b), f32(0.5), Buffer.from([0xf4]), Buffer.from([0xf5]), Buffer.from([0xf6])),
     fc.array(tie('item'), { maxLength: 6 }).map((items) => arr(items)),
     fc.array(tie('item'), { maxLength: 6 }).map((items) => Buffer.concat([Buffer.from([0x9f]), ...items, Buffer.from([0xff])])),
-    fc.array(fc.tuple(fc.oneof(fc.constantFrom('v', 't', 'm', 'k', 'f', 'c', 's', 'g', 'gv', 'n', 'rg', 'd', 'rt', 'cd').map(tstr), tie('item')), tie('item')), { maxLength: 6 }).map((pairs) => map(pairs)),
+    fc.array(fc.tuple(fc.oneof(fc.constantFrom('v', 't', 'm', 'k', 'f', 'c', 'h', 's', 'g', 'gv', 'n', 'rg', 'd', 'rt', 'cd').map(tstr), tie('item')), tie('item')), { maxLength: 6 }).map((pairs) => map(pairs)),
     fc.array(fc.tuple(tie('item'), tie('item')), { maxLength: 4 }).map((pairs) => Buffer.concat([Buffer.from([0xbf]), ...pairs.flat(), Buffer.from([0xff])])),
     fc.tuple(fc.constantFrom(0, 1, 2, 3, 4, 5, 6, 27, 28, 29, 64, 72, 81, 258, 259, 0xe000, 2 ** 32), tie('item')).map(([n, item]) => tag(n, item)),
   ),
@@ -515,7 +515,7 @@ const rawCbor: fc.Arbitrary<Buffer> = fc.letrec<{ item: Buffer }>((tie) => ({
 
 /** A raw-grammar map that starts like an envelope (v = 1 and a type code), so it gets past the first checks. */
 const rawEnvelope: fc.Arbitrary<Buffer> = fc
-  .tuple(fc.constantFrom('q', 'r', 'g', 'p', 'i', 'e'), fc.array(fc.tuple(fc.constantFrom('m', 'k', 'f', 'c', 's', 'g', 'gv', 'n', 'rg', 'd', 'rt', 'cd', 'msg', 'zz'), rawCbor), { maxLength: 6 }))
+  .tuple(fc.constantFrom('q', 'r', 'g', 'p', 'i', 'e'), fc.array(fc.tuple(fc.constantFrom('m', 'k', 'f', 'c', 'h', 's', 'g', 'gv', 'n', 'rg', 'd', 'rt', 'cd', 'msg', 'zz'), rawCbor), { maxLength: 6 }))
   .map(([t, fields]) => map(envelopePairs(t, fields.map(([k, v]) => [k, v]))));
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -617,9 +617,15 @@ export function unsound(msg: WireMessage, limits: WireLimits): string[] {
     case 'query':
       vec(msg.vector, 'query vector');
       if (!Number.isInteger(msg.topM) || msg.topM < 1 || msg.topM > limits.maxCandidates) problems.push('topM out of range');
+      if (msg.digests !== undefined && msg.digests !== true) problems.push('digest flag other than true');
       break;
     case 'reply':
       if (msg.candidates.length > limits.maxCandidates) problems.push('too many candidates');
+      if (msg.digests !== undefined) {
+        if (!(msg.digests instanceof Uint32Array)) problems.push('digests are not a Uint32Array');
+        else if (msg.digests.length > limits.maxCandidates) problems.push('too many digests');
+        if (msg.candidates.length > 0) problems.push('candidates beside digests');
+      }
       msg.candidates.forEach((c: { id: string; feature?: Float32Array; info?: ServiceInfo }, i) => {
         text(c.id, `candidate ${i} id`, WIRE_BOUNDS.maxIdLength);
         // Only in the full-candidate reply schema.

@@ -4,6 +4,7 @@ import { Recognizer } from '../../daemon/recognizer/recognizer.js';
 import { ExactIndex, HnswIndex, type SpotIndex } from '../../daemon/recognizer/spot-index.js';
 import { SpotStore, type StoredSpot } from '../../daemon/recognizer/spot-store.js';
 import type { ErrorMessage, QueryMessage, RegionPackMessage, ReplyMessage } from '../../daemon/transport/messages.js';
+import { spotDigest } from '../../daemon/transport/spot-digest.js';
 
 const MODEL = 'test-model-v1';
 const S = Math.SQRT1_2;
@@ -47,6 +48,23 @@ for (const [kind, build] of indexes) {
 
     const other = recognizer.handleQuery(query([0, 1, 0, 0], 3)) as ReplyMessage;
     t.same(other.candidates.map((c) => c.id), ['d', 'c', 'b'], 'cosines 1, 0.8, 0.6');
+  });
+}
+
+for (const [kind, build] of indexes) {
+  t.test(`a query that asks for digests gets the digests of the same spots, best first (${kind} index)`, async (t) => {
+    const store = makeStore(t.testdir());
+    t.teardown(() => store.close());
+    const recognizer = new Recognizer(store, build(store.all()));
+    for (const [vector, topM] of [[[2, 0, 0, 0], 4], [[0, 1, 0, 0], 3], [[0.3, 0.2, 0.9, 0.1], 6]] as const) {
+      const byId = recognizer.handleQuery(query([...vector], topM)) as ReplyMessage;
+      const byDigest = (await recognizer.query({ ...query([...vector], topM), digests: true })) as ReplyMessage;
+      t.same(byDigest.candidates, [], 'no ids beside the digests');
+      t.type(byDigest.digests, Uint32Array);
+      t.same(Array.from(byDigest.digests!), byId.candidates.map((c) => spotDigest(c.id)), `the ids' digests in the same order (${byId.candidates.map((c) => c.id).join(' ')})`);
+      t.equal(byDigest.galleryVersion, byId.galleryVersion);
+      t.notOk('digests' in byId, 'a query for ids gets ids only');
+    }
   });
 }
 

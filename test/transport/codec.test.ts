@@ -9,6 +9,7 @@ import type {
   WireLimits,
   WireMessage,
 } from '../../daemon/transport/messages.js';
+import { packDigests, spotDigest } from '../../daemon/transport/spot-digest.js';
 import { cosine, normalize } from '../../daemon/util/vector.js';
 
 const limits: WireLimits = { maxBytes: 64 * 1024, dimension: 256, maxCandidates: 32, maxSpots: 200 };
@@ -248,6 +249,60 @@ t.test('reply checks: counts, ids, gallery version', async (t) => {
   rejects(t, replyWith([7]), /reply candidate 0 is number 7, expected a spot id/, 'numeric id');
   rejects(t, replyWith(['a'], { gv: undefined }), /reply gallery version/, 'no gallery version');
   rejects(t, replyWith(['a'], { c: 'a' }), /reply candidates is a string/, 'candidates not an array');
+});
+
+t.test('replies by spot digest: the query asks with h: true, the reply answers with h and no c', async (t) => {
+  const query = { type: 'query', model: 'enfpire-gist-int8-v1', vector: randomVector(), topM: 8 } as const;
+  const byId = encode(query);
+  t.same(Object.keys(raw.decode(byId) as object).sort(), ['f', 'k', 'm', 't', 'v'], 'a query for ids carries no h');
+  t.notOk('digests' in decode(byId, limits), 'and decodes without the field');
+  t.notOk('h' in (raw.decode(encode({ ...query, digests: false })) as object), 'digests: false is not sent either');
+  const asked = encode({ ...query, digests: true });
+  t.equal((raw.decode(asked) as { h: unknown }).h, true, 'h: true');
+  t.equal(asked.length, byId.length + 3, 'costs 3 bytes');
+  const q = decode(asked, limits);
+  t.ok(q.type === 'query' && q.digests === true && q.topM === 8, 'decodes with digests: true');
+  const f = decode(raw.encode({ ...validQuery(), h: false }), limits);
+  t.notOk('digests' in f, 'h: false decodes as a query for ids');
+
+  const digests = Uint32Array.from([0, 1, 0xdeadbeef, 0xffffffff, spotDigest('arch')]);
+  const reply: ReplyMessage = { type: 'reply', model: 'm1', galleryVersion: 'v7', candidates: [], digests };
+  const encoded = encode(reply);
+  const envelope = raw.decode(encoded) as Record<string, unknown>;
+  t.notOk('c' in envelope, 'no c beside h');
+  t.same(Array.from(envelope.h as Uint8Array), Array.from(packDigests(digests)), 'h is the packed digests');
+  const r = decode(encoded, limits);
+  t.same(r, { type: 'reply', model: 'm1', galleryVersion: 'v7', candidates: [], digests }, 'round trip: the digests in order, no candidates');
+  t.type(r.type === 'reply' && r.digests, Uint32Array);
+  const none = decode(encode({ ...reply, digests: new Uint32Array(0) }), limits);
+  t.ok(none.type === 'reply' && none.digests?.length === 0, 'an empty reply by digest stays one');
+  const both = decode(raw.encode({ v: 1, t: 'r', m: 'm1', gv: 'v1', c: ['a'], h: packDigests([5]) }), limits);
+  t.same(both.type === 'reply' && [both.candidates, Array.from(both.digests ?? [])], [[], [5]], 'h wins over a c beside it');
+});
+
+t.test('digest checks: a boolean flag in queries, whole 4-byte digests in replies, at most M of them', async (t) => {
+  for (const [h, what] of [[1, 'number 1'], ['yes', 'a string'], [null, 'null'], [new Uint8Array(1), 'a byte string']] as const) {
+    rejects(t, raw.encode({ ...validQuery(), h }), new RegExp(`query digest flag is ${what}, expected true or false`), `query h ${what}`);
+  }
+  const replyWith = (h: unknown) => raw.encode({ v: 1, t: 'r', m: 'm1', gv: 'v1', h });
+  rejects(t, replyWith('abcd'), /reply candidate digests are a string, expected a byte string/, 'h as text');
+  rejects(t, replyWith([1, 2]), /reply candidate digests are an array, expected a byte string/, 'h as an array of numbers');
+  rejects(t, replyWith(7), /reply candidate digests are number 7, expected a byte string/, 'h as a number');
+  rejects(t, replyWith(new Uint8Array(7)), /reply candidate digests have 7 bytes, not a multiple of 4/, '7 bytes');
+  rejects(t, replyWith(new Uint8Array(4 * 33)), /reply candidate digests name 33 candidates, at most 32 allowed/, '33 digests');
+  t.equal(decode(replyWith(new Uint8Array(4 * 32)), limits).type, 'reply', '32 digests are fine');
+  rejects(t, raw.encode({ v: 1, t: 'r', m: 'm1', gv: 'v1' }), /reply candidates is missing/, 'neither c nor h');
+});
+
+t.test('a 256-candidate reply by digest is less than half the size of one by 8-character ids', async (t) => {
+  const reply = { type: 'reply', model: 'enfpire-gist-int8-v1', galleryVersion: 'a9ec95f950c3c7c9' } as const;
+  const ids = Array.from({ length: 256 }, (_, i) => `s${String(i).padStart(7, '0')}`);
+  const byId = encode({ ...reply, candidates: ids.map((id) => ({ id })) }).length;
+  const byDigest = encode({ ...reply, candidates: [], digests: Uint32Array.from(ids, spotDigest) }).length;
+  t.comment(`256 candidates: ${byId} bytes by 8-character id, ${byDigest} by digest`);
+  t.ok(byDigest < 1_100, `by digest ${byDigest} bytes`);
+  t.ok(byId > 2_000, `by id ${byId} bytes`);
+  t.equal(decode(encode({ ...reply, candidates: [], digests: Uint32Array.from(ids, spotDigest) }), { ...limits, maxCandidates: 256 }).type, 'reply', 'and decodes under the deployed limit of 256');
 });
 
 t.test('service information in region packs: types, sizes, nesting, no tags, no prototype pollution', async (t) => {
