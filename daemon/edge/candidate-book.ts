@@ -6,6 +6,7 @@
 import type { Logger } from '../util/log.js';
 import type { Candidate, QueryMessage, RegionPackMessage, ReplyMessage } from '../transport/messages.js';
 import { digestTable } from '../transport/spot-digest.js';
+import { dot, norm } from '../util/vector.js';
 
 /** A reply with every candidate the device knows, in the recognizer's order. */
 export interface ResolvedReply {
@@ -40,6 +41,26 @@ export class CandidateBook {
 
   counters(): CandidateBookCounters {
     return { ...this.c };
+  }
+
+  /**
+   * The pack's spot nearest to `feature` by cosine, whatever its score, or null for an empty pack: the spot a real
+   * k-mix query stands in for (kmix.ts names it the same way), which the device ranks beside the reply's candidates
+   * (resolver.packNearest, decision 40).
+   */
+  nearest(feature: Float32Array): Candidate | null {
+    let best: Candidate | null = null;
+    let bestCosine = -Infinity;
+    const featureNorm = norm(feature);
+    for (const [id, spot] of this.spots) {
+      if (spot.feature.length !== feature.length) continue;
+      const cosine = dot(feature, spot.feature) / (featureNorm * norm(spot.feature));
+      if (cosine > bestCosine) {
+        best = { id, feature: spot.feature, info: spot.info };
+        bestCosine = cosine;
+      }
+    }
+    return best;
   }
 
   /**

@@ -4,7 +4,7 @@ import type { Extractor } from '../extractor/types.js';
 import type { Gallery } from '../gallery/types.js';
 import type { Transform } from '../privacy/types.js';
 import { QueryScheduler, SupersededError, type ScheduleMode } from '../privacy/scheduler.js';
-import type { QueryMessage } from '../transport/messages.js';
+import type { Candidate, QueryMessage } from '../transport/messages.js';
 import type { ResolvedReply } from './candidate-book.js';
 import type { Logger } from '../util/log.js';
 import { systemClock, type Clock, type TimerHandle } from '../util/clock.js';
@@ -59,6 +59,12 @@ export interface EdgeDaemonOptions {
    * never become queries (region-gate.ts); absent: every frame may.
    */
   regionGate?: RegionGate;
+  /**
+   * The region pack's own nearest spot for a frame, ranked beside the reply's candidates (resolver.packNearest,
+   * decision 40): a real query stands in for that very spot, and a reply that misses it must not force a worse answer.
+   * Absent: the reply's candidates alone.
+   */
+  packNearest?: (feature: Float32Array) => Candidate | null;
   /** A real request unanswered this long after its slot is asked again in a later slot (see ask()); 0: never. */
   hedgeAfterMs: number;
   random: () => number;
@@ -235,7 +241,9 @@ export class EdgeDaemon extends EventEmitter<{ result: [EdgeResult]; query: [Sen
 
     const reply = await this.ask(feature, frame);
     gallery.upsertCandidates(reply.candidates);
-    const resolution = resolver.resolve(feature, reply.candidates, this.clock.now());
+    const own = this.options.packNearest?.(feature);
+    const candidates = own && !reply.candidates.some((c) => c.id === own.id) ? [...reply.candidates, own] : reply.candidates;
+    const resolution = resolver.resolve(feature, candidates, this.clock.now());
     this.emitResult(frame, resolution, false);
   }
 

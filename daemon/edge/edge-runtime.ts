@@ -184,6 +184,7 @@ export class EdgeRuntime extends EventEmitter<{ result: [EdgeResult]; query: [Se
     const regionGate = await regionGateFor(pack.spots, extractor.manifest, config.privacy, threshold);
     logger.info({ cosine: Number(regionGate.minCosine.toFixed(3)), spots: pack.spots.length }, 'region gate set');
 
+    const book = new CandidateBook(pack, logger);
     // The thermal governor lowers the rate frames are taken at; pacing wraps any source kind.
     const source = new PacedFrameSource(this.options.source ?? createFrameSource(config.camera, { logger }), config.camera.fps, () => clock.monotonic());
     this.daemon = new EdgeDaemon({
@@ -191,7 +192,8 @@ export class EdgeRuntime extends EventEmitter<{ result: [EdgeResult]; query: [Se
       gate: config.camera.gate.enabled ? new SceneGate({ ...config.camera.gate, now: () => clock.now() }) : undefined,
       extractor,
       transform,
-      transport: new CandidateBook(pack, logger).transport(client),
+      transport: book.transport(client),
+      packNearest: config.resolver.packNearest ? (feature) => book.nearest(feature) : undefined,
       gallery,
       resolver,
       schedule: { mode: config.scheduler.mode, ratePerSecond: config.scheduler.ratePerSecond },

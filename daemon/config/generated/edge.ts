@@ -283,6 +283,10 @@ export interface EdgeProfile {
      */
     cacheThreshold: number;
     /**
+     * Rank the region pack's own nearest spot to the frame beside the reply's candidates. A real query stands in for that very spot, and in a dense gallery the reply to a k-mix misses it now and then (decision 40); the answer is still picked by cosine with the frame and the threshold. false: the reply's candidates alone, as in the paper.
+     */
+    packNearest: boolean;
+    /**
      * A frame whose feature has less than this cosine with the previous frame's is a new scene: the smoothing window starts afresh instead of voting for the old spot.
      */
     sceneChangeCosine: number;
