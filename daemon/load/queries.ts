@@ -5,7 +5,7 @@
  * Building a query costs the device a few passes over its region's references, so each device's queries are built
  * ahead, as the device's scheduler does, and the timed run only sends them.
  */
-import { schemaDefault } from '../config/load.js';
+import { schemaDefaults } from '../config/load.js';
 import { perturb } from '../privacy/decoys.js';
 import { seededRandom } from '../util/random.js';
 import { createTransform, type KMixConfig } from '../privacy/transform.js';
@@ -38,16 +38,8 @@ export interface QueryPoolOptions {
 
 /** The device profile's k-mix settings, from the schema (one default everywhere). */
 export function defaultKMix(): KMixConfig {
-  return {
-    kind: 'kmix',
-    k: schemaDefault('edge', 'privacy.transform.k') as number,
-    candidatesPerComponent: schemaDefault('edge', 'privacy.transform.candidatesPerComponent') as number,
-    maxCandidates: schemaDefault('edge', 'privacy.transform.maxCandidates') as number,
-    replySize: schemaDefault('edge', 'privacy.transform.replySize') as KMixConfig['replySize'],
-    mixWeights: schemaDefault('edge', 'privacy.transform.mixWeights') as KMixConfig['mixWeights'],
-    realComponent: schemaDefault('edge', 'privacy.transform.realComponent') as KMixConfig['realComponent'],
-    decoys: schemaDefault('edge', 'privacy.transform.decoys') as KMixConfig['decoys'],
-  };
+  // Whole, so a transform setting added to the schema reaches the load generator without an edit here.
+  return { ...schemaDefaults('edge', 'privacy.transform'), kind: 'kmix' } as unknown as KMixConfig;
 }
 
 /** Queries by region: what the devices of that region send, in order. */
