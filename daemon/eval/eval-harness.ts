@@ -55,7 +55,7 @@ import { dwellViewOf, loadWorld, measureStream, renderFrame, simulateWorld, type
 import { rocAuc } from './stats.js';
 import { planEval, queryFiles, renderReference, streamSeed, type EvalPlan } from './views.js';
 import { writeRecord, type ServerRecord } from './wiretap.js';
-import { runFleet, type WorldFrame } from './fleet.js';
+import { runFleet, type FleetRun, type WorldFrame } from './fleet.js';
 import { defaultEvalCacheDir, EnrolCache, enrolKey } from './enrol-cache.js';
 import type { EdgeResult } from '../edge/edge-daemon.js';
 import { exhaustiveAnalyses } from './attacks/decompose.js';
@@ -700,7 +700,7 @@ export function attack(
     seed: number;
     options: Pick<EvalOptions, 'candidatesPerComponent'>;
     /** The devices' public privacy configuration, as far as the run knows it (absent: the server fits or ignores it). */
-    device?: { viewDrift?: { fastSeconds: number; slowSeconds: number; slowShare: number }; rotatePauseSeconds?: { min: number; max: number } };
+    device?: Partial<FleetRun['deviceSettings']>;
     /** Each attack's guess of every query's spot, in record order (for `--guesses`). */
     onGuesses?: (attack: string, guesses: readonly (string | null)[]) => void;
   },
@@ -710,7 +710,8 @@ export function attack(
   const index = new GalleryIndex({ gallery: world.region, k, walk: world.walk });
   const analyses = records.map((r) => analyse(r, index));
   const models = new SpotModels(world.region, world.sigma);
-  const exhaustive = exhaustiveAnalyses(records, models, index);
+  // Weights that are not all equal are public configuration: the server then fits free ones to each subset.
+  const exhaustive = exhaustiveAnalyses(records, models, index, { freeWeights: (s.device?.mixWeights ?? 'equal') !== 'equal' });
   const componentTest = new ComponentTest(index, world.ownViews, {
     sigma: world.sigma,
     random: seededRandom(streamSeed('adversary', s.seed, 'simulation', k)),

@@ -16,6 +16,7 @@ import type { EdgeResult, SentQuery } from '../edge/edge-daemon.js';
 import { EdgeRuntime } from '../edge/edge-runtime.js';
 import { seededRandom } from '../util/random.js';
 import type { MqttProtocolVersion } from '../transport/broker.js';
+import type { MixWeights } from '../privacy/kmix.js';
 import type { WireLimits } from '../transport/messages.js';
 import { sleep, systemClock, VirtualClock, type Clock } from '../util/clock.js';
 import type { Logger } from '../util/log.js';
@@ -88,7 +89,12 @@ export interface FleetRun {
   counters: ReturnType<EdgeRuntime['edge']['stats']>[];
   rotations: number;
   /** The devices' public privacy settings, as their profile loaded them (what the server may assume). */
-  deviceSettings: { viewDrift?: { fastSeconds: number; slowSeconds: number; slowShare: number }; rotatePauseSeconds: { min: number; max: number } };
+  deviceSettings: {
+    viewDrift?: { fastSeconds: number; slowSeconds: number; slowShare: number };
+    rotatePauseSeconds: { min: number; max: number };
+    /** privacy.transform.mixWeights (k-mix only): a server that knows the weights are not equal fits free ones. */
+    mixWeights?: MixWeights;
+  };
 }
 
 interface Device {
@@ -121,7 +127,11 @@ export async function runFleet(options: FleetOptions): Promise<FleetRun> {
       const config = await deviceProfile(options, user);
       const transform = config.privacy.transform;
       // A bucket transform draws no decoy views, so its devices have no drift to make public.
-      deviceSettings ??= { viewDrift: transform.kind === 'bucket' ? undefined : transform.decoyDrift, rotatePauseSeconds: config.transport.rotatePauseSeconds };
+      deviceSettings ??= {
+        viewDrift: transform.kind === 'bucket' ? undefined : transform.decoyDrift,
+        rotatePauseSeconds: config.transport.rotatePauseSeconds,
+        mixWeights: transform.kind === 'kmix' ? transform.mixWeights : undefined,
+      };
       const runtime = new EdgeRuntime({
         config,
         logger: options.logger,

@@ -98,3 +98,26 @@ t.test('the arrival attack runs on the exhaustive decomposition', async (t) => {
   t.ok(still > 0.9, 'names the only spot that changes');
   t.ok(Math.abs(moving - 0.25) < 0.1, 'chance when every spot changes');
 });
+
+t.test('with random weights the server fits free ones, and finds the mixed spots more often than the equal-weight search', async (t) => {
+  const { gammaIntegerShape, RANDOM_WEIGHT_SHAPE } = await import('../../daemon/privacy/kmix.js');
+  const k = 4;
+  const { simulator, models, random } = setup(k, 64, 7, 300, 128, 0.5);
+  const queries = Array.from({ length: 120 }, () => {
+    const spots = simulator.spots(k);
+    // The device's `random` weights, applied to the unit views before the sum.
+    return simulator.mix(
+      spots,
+      spots.map((s) => {
+        const w = gammaIntegerShape(RANDOM_WEIGHT_SHAPE, random);
+        return Float32Array.from(simulator.view(s), (v) => v * w);
+      }),
+    );
+  });
+  const recovered = (freeWeights: boolean) =>
+    queries.reduce((sum, q) => sum + decompose(q.record.vector, q.record.candidates, models, k, { freeWeights }).components.filter((id) => q.spots.includes(id)).length / k, 0) / queries.length;
+  const equal = recovered(false);
+  const free = recovered(true);
+  t.comment(`mixed spots recovered with random weights, k = 4, topM = 64: equal-weight search ${equal.toFixed(3)}, free weights ${free.toFixed(3)}`);
+  t.ok(free > equal + 0.02, 'free weights find more of the mixed spots');
+});

@@ -277,13 +277,13 @@ t.test('evenScoreWeights: every component’s spot scores the same against the w
   t.equal(evenScoreWeights(references, away), null);
 });
 
-t.test('mixWeights even-scores: which spot tops the mix on the server no longer depends on the spot', async (t) => {
+t.test('mixWeights even-scores and random: which spot tops the mix on the server no longer depends on the spot', async (t) => {
   // With equal weights a spot near the middle of its cluster's views tops the (int8, as sent) mix far more often than
   // its neighbours do whenever it is shown: the server's plain top-1 then names the real spot when users stand at
   // such spots. Even scores leave the order to the quantisation: about 1/k for every spot.
   const clustered = makeGallery({ seed: 24, spots: 60, clusters: 3, spread: 0.9 });
   const queries = 2000;
-  const topShares = (mixWeights: 'equal' | 'even-scores') => {
+  const topShares = (mixWeights: 'equal' | 'even-scores' | 'random') => {
     const random = seededRandom(60);
     const synthesizer = new DecoySynthesizer({ spots: clustered.spots, variation: { sigma }, random });
     const transform = new KMixTransform({ k: 4, candidatesPerComponent: 4, maxCandidates: 60, replySize: 'fixed', mixWeights, realComponent: 'stand-in', synthesizer, random });
@@ -309,4 +309,25 @@ t.test('mixWeights even-scores: which spot tops the mix on the server no longer 
   // About 130 showings a spot: binomial noise alone gives a spread of about 0.04 around 1/k.
   t.ok(even < 0.05, `spread of the per-spot top-1 share around 1/k with even scores: ${even.toFixed(3)}`);
   t.ok(even < equal / 2, `against ${equal.toFixed(3)} with equal weights`);
+  // Random weights do not look at the spots at all: the heaviest draw tops the mix, whichever spot it carries.
+  const random = topShares('random');
+  t.ok(random < 0.05, `spread with random weights: ${random.toFixed(3)}`);
+  t.ok(random < equal / 2, `against ${equal.toFixed(3)} with equal weights`);
+});
+
+t.test('mixWeights random: weights drawn from one Gamma whatever the spot, so no component is left out', async (t) => {
+  const { gammaIntegerShape, RANDOM_WEIGHT_SHAPE } = await import('../../daemon/privacy/kmix.js');
+  const random = seededRandom(61);
+  const draws = Array.from({ length: 20000 }, () => gammaIntegerShape(RANDOM_WEIGHT_SHAPE, random));
+  const mean = draws.reduce((s, x) => s + x, 0) / draws.length;
+  const variance = draws.reduce((s, x) => s + (x - mean) ** 2, 0) / draws.length;
+  // Gamma(shape, 1): mean and variance both equal the shape.
+  t.ok(Math.abs(mean - RANDOM_WEIGHT_SHAPE) < 0.06, `mean ${mean.toFixed(3)}`);
+  t.ok(Math.abs(variance - RANDOM_WEIGHT_SHAPE) < 0.25, `variance ${variance.toFixed(3)}`);
+  t.ok(draws.every((x) => x > 0), 'every weight positive');
+  // Through the transform, each component's spot still comes back within the reply it asks for.
+  const synthesizer = new DecoySynthesizer({ spots: gallery.spots, variation: { sigma }, random: seededRandom(62) });
+  const transform = new KMixTransform({ k: 4, candidatesPerComponent: 4, maxCandidates: 64, replySize: 'fixed', mixWeights: 'random', realComponent: 'stand-in', synthesizer, random: seededRandom(63) });
+  const outside = Array.from({ length: 50 }, () => transform.dummy()).filter((q) => synthesizer.worstRank(q.vector, q.decoySpots) >= q.topM);
+  t.equal(outside.length, 0, 'every spot of 50 dummies within the reply');
 });

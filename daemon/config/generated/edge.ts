@@ -425,9 +425,9 @@ export interface KMixTransformSettings {
    */
   replySize: 'fixed' | 'grow';
   /**
-   * How the k components are weighted in the mixed query: 'equal' (the sum of unit components; a spot near the middle of the region's views tops the mix more often than others, so the server's plain top-1 named the real spot in 0.35 of real queries when wearers dwelt at such a spot) or 'even-scores' (weights that give every component's spot the same cosine with the query: top-1 back to 1/k, but the unequal weights show in the residual and told real queries from dummies at AUC 0.56-0.57 on both benchmarks; measured, not the default). Decision 38, docs/privacy.md.
+   * How the k components are weighted in the mixed query: 'equal' (the sum of unit components; a spot near the middle of the region's views tops the mix more often than others, so the server's plain top-1 named the real spot in 0.35 of real queries when wearers dwelt at such a spot) or 'even-scores' (weights that give every component's spot the same cosine with the query: top-1 back to 1/k, but the unequal weights show in the residual and told real queries from dummies at AUC 0.56-0.57 on both benchmarks; measured, not the default) or 'random' (each weight drawn afresh from one Gamma distribution whatever its spot, real or decoy: the heaviest draw tops the mix, not the spot nearest the middle). Decisions 38 and 41, docs/privacy.md.
    */
-  mixWeights: 'equal' | 'even-scores';
+  mixWeights: 'equal' | 'even-scores' | 'random';
   /**
    * What stands for the spot the device sees in a real query: 'stand-in' (a fresh view of that spot, named from the region pack, drawn from its drifting view state exactly as a decoy of it would be; the frame never leaves the device and the k components are alike by construction) or 'frame' (the frame's own feature; its residual tells real queries from dummies and frames of no spot from spots, kept for comparison). docs/privacy.md.
    */

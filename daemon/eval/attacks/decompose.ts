@@ -19,7 +19,7 @@
  */
 import type { GalleryIndex, QueryAnalysis } from '../adversaries.js';
 import type { ServerRecord } from '../wiretap.js';
-import { binomial, dot64, leastSquares, type Vector } from './linalg.js';
+import { binomial, dot64, leastSquares, solveSymmetric, type Vector } from './linalg.js';
 import type { SpotModels } from './spot-models.js';
 
 export interface Decomposition {
@@ -38,6 +38,12 @@ export interface DecomposeOptions {
   maxSubsets?: number;
   /** Search nodes visited at most. Default 4e6. */
   maxNodes?: number;
+  /**
+   * The device's weights are not all equal (privacy.transform.mixWeights `random` or `even-scores`, public
+   * configuration): after the equal-weight search, single swaps re-score subsets by how much of q their templates'
+   * span explains with free non-negative weights (`FreeWeightFit`). Default false.
+   */
+  freeWeights?: boolean;
 }
 
 export function decompose(
@@ -71,7 +77,54 @@ export function decompose(
     { value: start.value, members: start.members.map((i) => pool.indexOf(i)) },
     options.maxNodes ?? 4e6,
   );
-  return { components: found.members.map((x) => spots[pool[x]].id), cosine: found.value, pool: n, exact: found.exact };
+  if (!options.freeWeights) return { components: found.members.map((x) => spots[pool[x]].id), cosine: found.value, pool: n, exact: found.exact };
+  const free = new FreeWeightFit(all).refine(found.members.map((x) => pool[x]));
+  return { components: free.members.map((i) => spots[i].id), cosine: free.value, pool: n, exact: found.exact };
+}
+
+/**
+ * Subsets scored with free weights: the cosine between q and its least-squares fit by the subset's templates,
+ * √(a_Sᵀ G_S⁻¹ a_S) for unit q, or −∞ when a weight of the fit is not positive (every component was added, none
+ * subtracted). Equal weights are one point of that fit, so a mix with unequal weights scores at least as well on its
+ * own spots as under the equal-weight score, while a subset that only fits with a negative weight is refused.
+ */
+class FreeWeightFit {
+  constructor(private readonly all: Subsets) {}
+
+  value(members: readonly number[]): number {
+    const { a, g, n } = this.all;
+    const m = members.length;
+    const gram = new Float64Array(m * m);
+    const rhs = new Float64Array(m);
+    members.forEach((i, x) => {
+      rhs[x] = a[i];
+      members.forEach((j, y) => (gram[x * m + y] = g[i * n + j]));
+    });
+    const w = solveSymmetric(gram, rhs, m);
+    if (w.some((x) => !(x > 0))) return -Infinity;
+    return Math.sqrt(Math.max(0, dot64(w, rhs)));
+  }
+
+  /** Best-improvement single swaps from `start` over every candidate, until none helps. */
+  refine(start: readonly number[]): { members: number[]; value: number } {
+    let members = [...start];
+    let value = this.value(members);
+    for (let round = 0; round < 4 * this.all.n; round++) {
+      let best: number[] | undefined;
+      let bestValue = value;
+      for (let x = 0; x < members.length; x++) {
+        for (let j = 0; j < this.all.n; j++) {
+          if (members.includes(j)) continue;
+          const trial = members.map((i, y) => (y === x ? j : i));
+          const v = this.value(trial);
+          if (v > bestValue + 1e-12) [best, bestValue] = [trial, v];
+        }
+      }
+      if (!best) break;
+      [members, value] = [best, bestValue];
+    }
+    return { members, value };
+  }
 }
 
 /** Subsets of n candidates scored by A/√B: a = q·t per candidate, g their Gram matrix (row-major). */
