@@ -6,7 +6,7 @@
 import type { Logger } from '../util/log.js';
 import type { Candidate, QueryMessage, RegionPackMessage, ReplyMessage } from '../transport/messages.js';
 import { digestTable } from '../transport/spot-digest.js';
-import { dot, norm } from '../util/vector.js';
+import { RegionPackScan } from '../privacy/region-pack-scan.js';
 
 /** A reply with every candidate the device knows, in the recognizer's order. */
 export interface ResolvedReply {
@@ -28,12 +28,16 @@ export class CandidateBook {
   private readonly byDigest: Map<number, string[]>;
   private readonly c: CandidateBookCounters = { unknownCandidates: 0, otherVersionReplies: 0 };
   private warnedVersion: string | undefined;
+  private readonly scan: RegionPackScan;
 
+  /** `scan`: the one the region gate and the transform of this pack use (edge-runtime.ts); default one of its own. */
   constructor(
     pack: RegionPackMessage,
     private readonly logger?: Logger,
+    scan?: RegionPackScan,
   ) {
     this.galleryVersion = pack.galleryVersion;
+    this.scan = scan ?? new RegionPackScan(pack.spots);
     // A pack without service information (an older recognizer, or an older cached copy) still answers by id.
     for (const s of pack.spots) this.spots.set(s.id, { feature: s.feature, info: s.info ?? { name: s.id } });
     this.byDigest = digestTable(this.spots.keys());
@@ -49,18 +53,9 @@ export class CandidateBook {
    * (resolver.packNearest, decision 40).
    */
   nearest(feature: Float32Array): Candidate | null {
-    let best: Candidate | null = null;
-    let bestCosine = -Infinity;
-    const featureNorm = norm(feature);
-    for (const [id, spot] of this.spots) {
-      if (spot.feature.length !== feature.length) continue;
-      const cosine = dot(feature, spot.feature) / (featureNorm * norm(spot.feature));
-      if (cosine > bestCosine) {
-        best = { id, feature: spot.feature, info: spot.info };
-        bestCosine = cosine;
-      }
-    }
-    return best;
+    const hit = this.scan.nearest(feature);
+    const spot = hit ? this.spots.get(hit.id) : undefined;
+    return hit && spot ? { id: hit.id, feature: spot.feature, info: spot.info } : null;
   }
 
   /**

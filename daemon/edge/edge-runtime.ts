@@ -11,6 +11,7 @@ import { createExtractor, type ModelExtractor } from '../extractor/create-extrac
 import { SqliteGallery } from '../gallery/sqlite-gallery.js';
 import { cryptoRandom, type Random } from '../util/random.js';
 import { createTransform } from '../privacy/transform.js';
+import { RegionPackScan } from '../privacy/region-pack-scan.js';
 import { RecognitionClient } from '../transport/recognition-client.js';
 import { wireLimitsFor } from '../transport/limits.js';
 import type { RegionPackMessage } from '../transport/messages.js';
@@ -163,8 +164,11 @@ export class EdgeRuntime extends EventEmitter<{ result: [EdgeResult]; query: [Se
       }
       variation = { sigma };
     }
+    // One scan of the pack for the gate, the transform and the book: each frame's nearest spot is found once.
+    const scan = new RegionPackScan(pack.spots);
     const transform = createTransform(settings, {
       pool: { spots: pack.spots },
+      scan,
       variation,
       random,
       // Tracks and drift are read at the time the query leaves, the same for real and dummy (scheduler.ts).
@@ -181,10 +185,10 @@ export class EdgeRuntime extends EventEmitter<{ result: [EdgeResult]; query: [Se
     });
 
     // Set once per region pack, before the first slot: how close a frame of no spot comes to some spot depends on the pack.
-    const regionGate = await regionGateFor(pack.spots, extractor.manifest, config.privacy, threshold);
+    const regionGate = await regionGateFor(scan, extractor.manifest, config.privacy, threshold);
     logger.info({ cosine: Number(regionGate.minCosine.toFixed(3)), spots: pack.spots.length }, 'region gate set');
 
-    const book = new CandidateBook(pack, logger);
+    const book = new CandidateBook(pack, logger, scan);
     // The thermal governor lowers the rate frames are taken at; pacing wraps any source kind.
     const source = new PacedFrameSource(this.options.source ?? createFrameSource(config.camera, { logger }), config.camera.fps, () => clock.monotonic());
     this.daemon = new EdgeDaemon({

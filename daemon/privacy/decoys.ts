@@ -2,6 +2,7 @@ import type { RegionSpot, SpotViewModel } from '../domain/spot.js';
 import { cosine, dot, norm, normalize } from '../util/vector.js';
 import type { Random } from '../util/random.js';
 import type { DecoySpotPicker } from './types.js';
+import { RegionPackScan } from './region-pack-scan.js';
 
 /**
  * How far a real photo's feature strays from its spot's reference feature, learned offline for one
@@ -47,6 +48,8 @@ export interface DecoySynthesizerOptions {
   random: Random;
   /** Absent: independent draws. */
   drift?: ViewDrift;
+  /** The scan of these very spots that the device's region gate uses (edge-runtime.ts); absent: one of its own. */
+  scan?: RegionPackScan;
 }
 
 /** The standard-normal draws behind one decoy: one step per view direction, one residual value per dimension. */
@@ -83,6 +86,7 @@ export class DecoySynthesizer implements DecoySpotPicker {
   private readonly drift: ViewDrift | undefined;
   /** Per spot index: the draws behind its last shown decoy, and when. */
   private readonly driftStates = new Map<number, DriftState>();
+  private readonly scan: RegionPackScan;
 
   constructor(options: DecoySynthesizerOptions) {
     const { spots, variation, random } = options;
@@ -125,6 +129,11 @@ export class DecoySynthesizer implements DecoySpotPicker {
       this.views.push(spot.view ? checkedView(spot.view, this.dimension, where) : undefined);
       total += spot.popularity;
       this.cumulative[this.ids.length - 1] = total;
+    }
+    this.scan = options.scan ?? new RegionPackScan(spots);
+    // A scan of another pack would name spots this synthesizer cannot draw, or the wrong ones.
+    if (this.scan.dimension !== this.dimension || this.scan.size !== this.ids.length || this.scan.ids.some((id, i) => id !== this.ids[i])) {
+      throw new RangeError('the region pack scan given to the decoy synthesizer is not of its spots');
     }
   }
 
@@ -311,21 +320,17 @@ export class DecoySynthesizer implements DecoySpotPicker {
     return worst;
   }
 
-  /** The region spot whose reference is closest to `feature`: the device's guess of the real spot. */
+  /**
+   * The region spot whose reference is closest to `feature` (of any scale), with its cosine: the device's guess of the
+   * real spot. The caller passes the frame's own array, so the region gate's scan of it is reused (region-pack-scan.ts).
+   */
   nearestSpot(feature: Float32Array): { id: string; score: number } {
     if (feature.length !== this.dimension) {
       throw new RangeError(`feature has dimension ${feature.length}, the region pack ${this.dimension}`);
     }
-    let best = 0;
-    let bestScore = -Infinity;
-    for (let i = 0; i < this.references.length; i++) {
-      const score = dot(feature, this.references[i]);
-      if (score > bestScore) {
-        bestScore = score;
-        best = i;
-      }
-    }
-    return { id: this.ids[best], score: bestScore };
+    const hit = this.scan.nearest(feature);
+    // No finite cosine (a NaN feature): the first spot, as the loop this replaced answered.
+    return hit ? { id: hit.id, score: hit.cosine } : { id: this.ids[0], score: -Infinity };
   }
 
   /**

@@ -152,8 +152,9 @@ export class KMixTransform implements Transform {
     const real = normalize(feature);
     // Sized like the dummies (which are mixes even at k = 1), so the size does not tell them apart.
     if (this.k === 1) return { vector: real, topM: this.replySize === 'fixed' ? this.maxTopM : this.topM, decoySpots: [] };
-    // A decoy of the real spot would shrink the anonymity set and double that spot's weight in q.
-    const realSpot = this.synthesizer.nearestSpot(real).id;
+    // A decoy of the real spot would shrink the anonymity set and double that spot's weight in q. The raw frame, not
+    // `real`: the region gate has scanned the pack for that very array (region-pack-scan.ts).
+    const realSpot = this.synthesizer.nearestSpot(feature).id;
     const decoySpots = this.spotPicker.pickDecoySpots(this.k - 1, new Set([realSpot]));
     if (this.realComponent === 'stand-in') return this.mix(null, decoySpots, realSpot);
     // The wearer's track shows this spot in dummies too: its decoys there continue from this very frame.

@@ -9,6 +9,7 @@ import { WearerCrowd } from './wearer-crowd.js';
 import { cryptoRandom, type Random } from '../util/random.js';
 import type { DecoyPool, DecoySpotPicker, Transform } from './types.js';
 import type { WalkParams } from './walk-model.js';
+import type { RegionPackScan } from './region-pack-scan.js';
 
 /**
  * Where decoy spots come from: phantom walkers (plausible paths, the default), phantoms that move in lockstep with
@@ -80,6 +81,8 @@ export interface TransformDeps {
   walk?: Partial<WalkParams>;
   /** How decoy views drift (decoys.ts ViewDrift, without the clock); absent or fastSeconds 0: independent draws. */
   drift?: Omit<ViewDrift, 'clock'>;
+  /** The scan of `pool.spots` the region gate uses, so a frame's nearest spot is found once; absent: one of its own. */
+  scan?: RegionPackScan;
 }
 
 export function createTransform(config: TransformConfig, deps: TransformDeps): Transform {
@@ -88,7 +91,7 @@ export function createTransform(config: TransformConfig, deps: TransformDeps): T
   const drift = deps.drift ? { ...deps.drift, clock: deps.clock ?? Date.now } : undefined;
   switch (kind) {
     case 'kmix': {
-      const synthesizer = new DecoySynthesizer({ spots: deps.pool.spots, variation: viewVariation(deps, kind), random, drift });
+      const synthesizer = new DecoySynthesizer({ spots: deps.pool.spots, variation: viewVariation(deps, kind), random, drift, scan: deps.scan });
       return new KMixTransform({
         k: config.k,
         candidatesPerComponent: config.candidatesPerComponent,
@@ -102,7 +105,7 @@ export function createTransform(config: TransformConfig, deps: TransformDeps): T
       });
     }
     case 'noise': {
-      const synthesizer = new DecoySynthesizer({ spots: deps.pool.spots, variation: viewVariation(deps, kind), random, drift });
+      const synthesizer = new DecoySynthesizer({ spots: deps.pool.spots, variation: viewVariation(deps, kind), random, drift, scan: deps.scan });
       // One spot per dummy: the phantoms' first track, or a popularity draw.
       const picker = deps.spotPicker ?? decoySpotPicker({ decoys: config.decoys, k: Math.max(2, config.k) }, deps, synthesizer, random);
       return new NoiseTransform({
