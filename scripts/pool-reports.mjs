@@ -1,0 +1,96 @@
+#!/usr/bin/env node
+/**
+ * Pools several `enfpire eval --out` reports of one setting (same spots, k and world; other device seeds) into one
+ * table, because one 12-wearer run measures an attack to about ±0.1 (docs/privacy.md, "How much of a figure is
+ * chance"): a run's real queries fall in a dozen long visits, and the best of a dozen attacks lands above its own
+ * expectation.
+ *
+ *   node scripts/pool-reports.mjs [--markdown] A.json B.json ... [-- C.json D.json ...]
+ *
+ * Reports before a `--` form the first setting, those after it the second; with two settings the table sets them
+ * side by side. For each setting it prints:
+ * - every attack's rate over all real queries of all runs (hits / real queries), and `server_top1` / `trajectory_acc`
+ *   as the best pooled attack (the best of the pooled rates, not the mean of each run's best);
+ * - each AUC as the mean over runs with the runs' standard deviation (AUCs of different runs are not pooled pairs);
+ * - the user's ratio to plain recognition from the pooled user and baseline accuracies.
+ */
+import { readFileSync } from 'node:fs';
+
+const args = process.argv.slice(2);
+const markdown = args.includes('--markdown');
+const files = args.filter((a) => a !== '--markdown');
+const cut = files.indexOf('--');
+const settings = (cut < 0 ? [files] : [files.slice(0, cut), files.slice(cut + 1)]).filter((s) => s.length > 0);
+if (settings.length === 0) {
+  console.error('pool-reports: give one or more report files written by `enfpire eval --out FILE` (two settings: A.json ... -- B.json ...)');
+  process.exit(2);
+}
+
+function load(file) {
+  let report;
+  try {
+    report = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (err) {
+    console.error(`pool-reports: cannot read ${file} as a report of \`enfpire eval --out\`: ${err.message}`);
+    process.exit(2);
+  }
+  if (typeof report.real_queries !== 'number' || typeof report.adversaries !== 'object') {
+    console.error(`pool-reports: ${file} has no real_queries or adversaries; it is not a privacy report of \`enfpire eval --out\``);
+    process.exit(2);
+  }
+  return report;
+}
+
+const mean = (xs) => xs.reduce((a, b) => a + b, 0) / xs.length;
+const sd = (xs) => (xs.length < 2 ? 0 : Math.sqrt(xs.reduce((a, x) => a + (x - mean(xs)) ** 2, 0) / (xs.length - 1)));
+const r3 = (x) => (x === null || x === undefined || Number.isNaN(x) ? '—' : x.toFixed(3));
+
+/** One setting's pooled figures, as label → text. */
+function pool(reports) {
+  const first = reports[0];
+  for (const r of reports) {
+    if (r.spots !== first.spots || r.k !== first.k || r.seed !== first.seed) {
+      console.error(`pool-reports: reports of one setting must share spots, k and seed (got ${r.spots}/${r.k}/${r.seed} beside ${first.spots}/${first.k}/${first.seed})`);
+      process.exit(2);
+    }
+  }
+  const real = reports.reduce((a, r) => a + r.real_queries, 0);
+  const rows = new Map();
+  rows.set('runs (device seeds)', `${reports.length} (${reports.map((r) => r.device_seed ?? '—').join(', ')})`);
+  rows.set('real queries', String(real));
+  const user = reports.reduce((a, r) => a + r.user_top1 * r.real_queries, 0) / real;
+  const base = reports.reduce((a, r) => a + r.baseline_top1 * r.real_queries, 0) / real;
+  rows.set('user / baseline', `${r3(user / base)} ×`);
+  const attacks = [...new Set(reports.flatMap((r) => Object.keys(r.adversaries)))].sort();
+  const pooled = Object.fromEntries(
+    attacks.map((name) => [name, reports.reduce((a, r) => a + (r.adversaries[name] ?? 0) * r.real_queries, 0) / real]),
+  );
+  const bestOf = (names) => names.reduce((a, b) => (pooled[b] > pooled[a] ? b : a));
+  const best = bestOf(attacks);
+  rows.set('server_top1, pooled best attack', `${r3(pooled[best])} (${best})`);
+  rows.set('server_top1, mean of runs (sd)', `${r3(mean(reports.map((r) => r.server_top1)))} (${r3(sd(reports.map((r) => r.server_top1)))})`);
+  const paths = attacks.filter((name) => name.startsWith('path_attack'));
+  if (paths.length > 0) rows.set('trajectory_acc, pooled best path attack', `${r3(pooled[bestOf(paths)])} (${bestOf(paths)})`);
+  const auc = (label, read) => {
+    const xs = reports.map(read).filter((x) => typeof x === 'number');
+    if (xs.length > 0) rows.set(label, `${r3(mean(xs))} (sd ${r3(sd(xs))}, max ${r3(Math.max(...xs))})`);
+  };
+  auc('dummy_auc', (r) => r.dummy_auc);
+  for (const group of ['scores', 'shape', 'track', 'nonlinear']) auc(`dummy_auc: ${group}`, (r) => r.dummy_auc_by?.[group]);
+  auc('timing_auc', (r) => r.timing_auc);
+  auc('offgallery_auc', (r) => r.offgallery_auc);
+  for (const name of attacks) rows.set(`attack: ${name}`, r3(pooled[name]));
+  return rows;
+}
+
+const pooledSettings = settings.map((files) => pool(files.map(load)));
+const labels = [...new Set(pooledSettings.flatMap((rows) => [...rows.keys()]))];
+if (markdown) {
+  const head = settings.length === 1 ? ['', 'pooled'] : ['', 'first setting', 'second setting'];
+  console.log(`| ${head.join(' | ')} |`);
+  console.log(`|${head.map(() => '---').join('|')}|`);
+  for (const label of labels) console.log(`| ${label} | ${pooledSettings.map((rows) => rows.get(label) ?? '—').join(' | ')} |`);
+} else {
+  const width = Math.max(...labels.map((l) => l.length));
+  for (const label of labels) console.log(`${label.padEnd(width)}  ${pooledSettings.map((rows) => (rows.get(label) ?? '—').padEnd(34)).join('  ')}`);
+}
