@@ -128,6 +128,28 @@ export function popularityBayes(index: GalleryIndex): SpotAttack {
   };
 }
 
+/**
+ * (b′) The most central component: the one whose spot's reference has the highest mean cosine with the region's
+ * references (its dot product with their mean). With equal weights the server's own top-1 leans to such spots
+ * (decision 38); this attack names them outright whatever the weights, so a defence that only changes which
+ * component tops the mix is not credited for a wearer who happens to favour a central spot. It has no setting to tune.
+ */
+export function centralSpot(index: GalleryIndex): SpotAttack {
+  const units = [...index.byId.values()].map((s) => s.unit);
+  const mean = new Float64Array(units[0]?.length ?? 0);
+  for (const u of units) for (let d = 0; d < mean.length; d++) mean[d] += u[d] / units.length;
+  const centrality = new Map([...index.byId.keys()].map((id) => [id, dot64(mean, index.unit(id))]));
+  return {
+    name: 'central_spot',
+    guess: (analyses) =>
+      analyses.map((a) => {
+        let best: string | null = null;
+        for (const c of a.components) if (best === null || centrality.get(c.id)! > centrality.get(best)!) best = c.id;
+        return best;
+      }),
+  };
+}
+
 /** Camera views of gallery spots the adversary rendered and extracted itself (its own seeds, never the evaluation's). */
 export type OwnViews = ReadonlyMap<string, readonly Float32Array[]>;
 

@@ -40,6 +40,7 @@ import {
   GalleryIndex,
   crossValidatedAuc,
   hmmPathAttack,
+  centralSpot,
   naiveTop1,
   pathAttack,
   popularityBayes,
@@ -726,7 +727,8 @@ export function attack(
   });
   const paths = [pathAttack(world.walk), hmmPathAttack(world.walk)];
   const onOmp: SpotAttack[] = [naiveTop1, popularityBayes(index), componentTest, arrivalAttack('freshest'), arrivalAttack('stalest'), ...paths];
-  const onExhaustive: SpotAttack[] = [componentTest, arrivalAttack('freshest'), pathAttack(world.walk)];
+  // The central-spot guess reads exact components only: OMP's picks lean to central references by themselves.
+  const onExhaustive: SpotAttack[] = [componentTest, arrivalAttack('freshest'), pathAttack(world.walk), centralSpot(index)];
   const runs = [
     ...onOmp.map((a) => ({ name: a.name, attack: a, on: analyses })),
     ...onExhaustive.map((a) => ({ name: `${a.name}_exhaustive`, attack: a, on: exhaustive.analyses })),

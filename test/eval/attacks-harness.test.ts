@@ -83,7 +83,7 @@ t.test('the stronger attacks in the harness report', async (t) => {
   t.comment(`adversaries (frame): ${JSON.stringify(frame.adversaries)}`);
   t.comment(`stand-in: ${JSON.stringify({ ...standIn, adversaries: undefined })}`);
   t.comment(`adversaries (stand-in): ${JSON.stringify(standIn.adversaries)}`);
-  for (const name of ['persistence', 'shadow_jump', 'component_test_exhaustive', 'arrival_attack_exhaustive', 'path_attack_exhaustive']) {
+  for (const name of ['persistence', 'shadow_jump', 'component_test_exhaustive', 'arrival_attack_exhaustive', 'path_attack_exhaustive', 'central_spot_exhaustive']) {
     t.type(frame.adversaries[name], 'number', `${name} is reported`);
   }
   t.ok(frame.adversaries.persistence > 0.6, `persistence finds the user's frames among fresh decoys (${frame.adversaries.persistence})`);

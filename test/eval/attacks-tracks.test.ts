@@ -4,7 +4,8 @@
  * that all jump alike are not. Then the device's own phantom crowd, measured.
  */
 import t from 'tap';
-import { GalleryIndex, type QueryAnalysis } from '../../daemon/eval/adversaries.js';
+import { centralSpot, GalleryIndex, type QueryAnalysis } from '../../daemon/eval/adversaries.js';
+import { dot } from '../../daemon/util/vector.js';
 import { shadowJump } from '../../daemon/eval/attacks/shadow-jump.js';
 import { syntheticGallery } from '../../daemon/eval/attacks/synthetic.js';
 import { simulateTimeline } from '../../daemon/eval/simulation.js';
@@ -103,4 +104,27 @@ t.test('the shadow jump against the phantom crowd', async (t) => {
   );
   t.ok(photos.hits > 0.25 + 0.05, 'a camera that sees the user now and then: the shadow jumps at real queries');
   t.ok(continuous.hits < photos.hits, 'continuous frames keep the shadow on the user: smaller jumps');
+});
+
+t.test('the central-spot guess names the component nearest the region mean, and is chance for any other', async (t) => {
+  const random = seededRandom(7);
+  const gallery = syntheticGallery({ spots: 60, dimension: 16, directions: 1, similarity: 0.3, random });
+  const index = new GalleryIndex({ gallery, k: K, walk: new WalkModel(gallery) });
+  // Centrality as the sum of cosines with every reference, computed here the long way.
+  const centrality = (id: string) => gallery.reduce((sum, s) => sum + dot(index.unit(id), index.unit(s.id)), 0);
+  const hub = [...gallery].sort((a, b) => centrality(b.id) - centrality(a.id))[0].id;
+  const others = gallery.filter((s) => s.id !== hub);
+  const withHub: QueryAnalysis[] = [];
+  const without: QueryAnalysis[] = [];
+  const truth: string[] = [];
+  for (let i = 0; i < 400; i++) {
+    const drawn = random.shuffle([...others]).slice(0, K);
+    withHub.push(spotsOnly(i * 1000, 'a', [hub, ...drawn.slice(1).map((s) => s.id)], random));
+    without.push(spotsOnly(i * 1000, 'b', drawn.map((s) => s.id), random));
+    truth.push(random.pick(drawn).id);
+  }
+  const attack = centralSpot(index);
+  t.ok(attack.guess(withHub).every((g) => g === hub), 'a query holding the most central spot is named after it');
+  const hits = attack.guess(without).filter((g, i) => g === truth[i]).length / without.length;
+  t.ok(Math.abs(hits - 1 / K) < 0.07, `a real spot drawn at random is named at chance (${hits.toFixed(3)}, 1/k = ${1 / K})`);
 });
