@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * Pools several `enfpire eval --out` reports of one setting (same spots, k and world; other device seeds) into one
+ * Pools several `enfpire eval --out` reports of one setting (same spots and k; other worlds or device seeds) into one
  * table, because one 12-wearer run measures an attack to about ±0.1 (docs/privacy.md, "How much of a figure is
  * chance"): a run's real queries fall in a dozen long visits, and the best of a dozen attacks lands above its own
  * expectation.
@@ -49,14 +49,17 @@ const r3 = (x) => (x === null || x === undefined || Number.isNaN(x) ? '—' : x.
 function pool(reports) {
   const first = reports[0];
   for (const r of reports) {
-    if (r.spots !== first.spots || r.k !== first.k || r.seed !== first.seed) {
-      console.error(`pool-reports: reports of one setting must share spots, k and seed (got ${r.spots}/${r.k}/${r.seed} beside ${first.spots}/${first.k}/${first.seed})`);
+    if (r.spots !== first.spots || r.k !== first.k) {
+      console.error(`pool-reports: reports of one setting must share spots and k (got ${r.spots}/${r.k} beside ${first.spots}/${first.k})`);
       process.exit(2);
     }
   }
   const real = reports.reduce((a, r) => a + r.real_queries, 0);
   const rows = new Map();
-  rows.set('runs (device seeds)', `${reports.length} (${reports.map((r) => r.device_seed ?? '—').join(', ')})`);
+  rows.set('runs (seed/device seed)', `${reports.length} (${reports.map((r) => `${r.seed}/${r.device_seed ?? '—'}`).join(', ')})`);
+  // Runs of one world (seed) share its visits: another device seed is not another sample of where people go.
+  const visits = new Map(reports.filter((r) => typeof r.world?.dwell?.count === 'number').map((r) => [r.seed, r.world.dwell.count]));
+  if (visits.size > 0) rows.set('visits to a spot (distinct worlds)', `${[...visits.values()].reduce((a, b) => a + b, 0)} in ${visits.size}`);
   rows.set('real queries', String(real));
   const user = reports.reduce((a, r) => a + r.user_top1 * r.real_queries, 0) / real;
   const base = reports.reduce((a, r) => a + r.baseline_top1 * r.real_queries, 0) / real;
