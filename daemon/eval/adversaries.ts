@@ -129,6 +129,23 @@ export function popularityBayes(index: GalleryIndex): SpotAttack {
 }
 
 /**
+ * A guess from a fixed order of the region's spots: the component whose spot ranks highest in `rank` (higher
+ * first). A server holding any prior about where people go guesses this way; which order it holds is its own.
+ */
+export function spotOrderGuess(name: string, rank: ReadonlyMap<string, number>): SpotAttack {
+  const of = (id: string) => rank.get(id) ?? -Infinity;
+  return {
+    name,
+    guess: (analyses) =>
+      analyses.map((a) => {
+        let best: string | null = null;
+        for (const c of a.components) if (best === null || of(c.id) > of(best)) best = c.id;
+        return best;
+      }),
+  };
+}
+
+/**
  * (b′) The most central component: the one whose spot's reference has the highest mean cosine with the region's
  * references (its dot product with their mean). With equal weights the server's own top-1 leans to such spots
  * (decision 38); this attack names them outright whatever the weights, so a defence that only changes which
@@ -138,16 +155,35 @@ export function centralSpot(index: GalleryIndex): SpotAttack {
   const units = [...index.byId.values()].map((s) => s.unit);
   const mean = new Float64Array(units[0]?.length ?? 0);
   for (const u of units) for (let d = 0; d < mean.length; d++) mean[d] += u[d] / units.length;
-  const centrality = new Map([...index.byId.keys()].map((id) => [id, dot64(mean, index.unit(id))]));
-  return {
-    name: 'central_spot',
-    guess: (analyses) =>
-      analyses.map((a) => {
-        let best: string | null = null;
-        for (const c of a.components) if (best === null || centrality.get(c.id)! > centrality.get(best)!) best = c.id;
-        return best;
-      }),
-  };
+  return spotOrderGuess('central_spot', new Map([...index.byId.keys()].map((id) => [id, dot64(mean, index.unit(id))])));
+}
+
+/**
+ * How well a spot order a server picks blindly does, in this run: the rates of `draws` spot-order guesses with random
+ * orders on the same analyses (mean, standard deviation, 95th percentile). With a perfect defence every order is
+ * right 1/k of the time on average, but the real queries of a short run fall in a few long visits, so some orders
+ * match where the wearers happened to stay; this is the spread against which a single run's central_spot, popularity
+ * or naive top-1 figure is read.
+ */
+export function spotOrderNull(
+  analyses: readonly QueryAnalysis[],
+  realSpots: ReadonlyMap<number, string>,
+  spots: readonly string[],
+  random: Random,
+  draws = 200,
+): { mean: number; sd: number; p95: number } {
+  const rates: number[] = [];
+  for (let d = 0; d < draws; d++) {
+    const order = random.shuffle([...spots]);
+    const guesses = spotOrderGuess('null', new Map(order.map((id, i) => [id, i]))).guess(analyses);
+    let hits = 0;
+    for (const [i, spot] of realSpots) if (guesses[i] === spot) hits++;
+    rates.push(realSpots.size > 0 ? hits / realSpots.size : 0);
+  }
+  rates.sort((a, b) => a - b);
+  const mean = rates.reduce((a, b) => a + b, 0) / rates.length;
+  const sd = Math.sqrt(rates.reduce((a, r) => a + (r - mean) ** 2, 0) / Math.max(1, rates.length - 1));
+  return { mean, sd, p95: rates[Math.min(rates.length - 1, Math.floor(0.95 * rates.length))] };
 }
 
 /** Camera views of gallery spots the adversary rendered and extracted itself (its own seeds, never the evaluation's). */

@@ -41,6 +41,7 @@ import {
   crossValidatedAuc,
   hmmPathAttack,
   centralSpot,
+  spotOrderNull,
   naiveTop1,
   pathAttack,
   popularityBayes,
@@ -750,6 +751,13 @@ export function attack(
     ci95[name] = clusteredCi95(hit, realSteps.map((i) => truths[i].user));
   }
 
+  const nullOrders = spotOrderNull(
+    exhaustive.analyses,
+    new Map(realSteps.map((i) => [i, truths[i].spot!])),
+    [...index.byId.keys()],
+    seededRandom(streamSeed('adversary', s.seed, 'spot-order-null', k)),
+  );
+
   // Real component vs decoy, on the evaluation's own queries (the adversary trained on its own simulation).
   const componentScores: number[] = [];
   const componentLabels: boolean[] = [];
@@ -819,6 +827,7 @@ export function attack(
     rotation_bridging: round(bridges.bridging),
     rotation_bridging_chance: round(bridges.chance),
     rotations: bridges.rotations,
+    spot_order_null: { mean: round(nullOrders.mean), sd: round(nullOrders.sd), p95: round(nullOrders.p95) },
   };
 }
 

@@ -4,7 +4,7 @@
  * that all jump alike are not. Then the device's own phantom crowd, measured.
  */
 import t from 'tap';
-import { centralSpot, GalleryIndex, type QueryAnalysis } from '../../daemon/eval/adversaries.js';
+import { centralSpot, GalleryIndex, spotOrderNull, type QueryAnalysis } from '../../daemon/eval/adversaries.js';
 import { dot } from '../../daemon/util/vector.js';
 import { shadowJump } from '../../daemon/eval/attacks/shadow-jump.js';
 import { syntheticGallery } from '../../daemon/eval/attacks/synthetic.js';
@@ -127,4 +127,25 @@ t.test('the central-spot guess names the component nearest the region mean, and 
   t.ok(attack.guess(withHub).every((g) => g === hub), 'a query holding the most central spot is named after it');
   const hits = attack.guess(without).filter((g, i) => g === truth[i]).length / without.length;
   t.ok(Math.abs(hits - 1 / K) < 0.07, `a real spot drawn at random is named at chance (${hits.toFixed(3)}, 1/k = ${1 / K})`);
+});
+
+t.test('the blind spot-order null: chance on average, wide when real queries fall in one long visit', async (t) => {
+  const random = seededRandom(11);
+  const spots = Array.from({ length: 25 }, (_, i) => `s${i}`);
+  const analyses: QueryAnalysis[] = [];
+  const spread = new Map<number, string>();
+  const oneVisit = new Map<number, string>();
+  for (let i = 0; i < 600; i++) {
+    // The first 300 queries are one long visit to s0 among decoys of the other spots; the rest any four spots.
+    const ids = i < 300 ? [spots[0], ...random.shuffle(spots.slice(1)).slice(0, K - 1)] : random.shuffle([...spots]).slice(0, K);
+    analyses.push(spotsOnly(i * 1000, 'a', ids, random));
+    if (i < 300) oneVisit.set(i, spots[0]);
+    else spread.set(i, random.pick(ids));
+  }
+  const wide = spotOrderNull(analyses, oneVisit, spots, seededRandom(1));
+  const narrow = spotOrderNull(analyses, spread, spots, seededRandom(1));
+  t.ok(Math.abs(narrow.mean - 1 / K) < 0.03, `real spots spread over the components: mean ${narrow.mean.toFixed(3)} near 1/k`);
+  t.ok(narrow.p95 < 0.32, `and a narrow spread (p95 ${narrow.p95.toFixed(3)})`);
+  t.ok(wide.p95 > 0.5, `one long visit: some blind orders name it every time (p95 ${wide.p95.toFixed(3)})`);
+  t.ok(wide.sd > 3 * narrow.sd, `the spread grows with the concentration (sd ${wide.sd.toFixed(3)} against ${narrow.sd.toFixed(3)})`);
 });

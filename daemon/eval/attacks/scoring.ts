@@ -42,6 +42,11 @@ export interface StrongerAttackFigures {
   rotation_bridging: number;
   rotation_bridging_chance: number;
   rotations: number;
+  /**
+   * What a blind prior would get in this run (adversaries.ts spotOrderNull): random spot orders' guesses among the
+   * exact components, as mean, standard deviation and 95th percentile of their rates over 200 orders.
+   */
+  spot_order_null: { mean: number; sd: number; p95: number };
 }
 
 /** Share of the queries `among` whose real spot is in `sets[i]`. */
