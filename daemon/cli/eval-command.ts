@@ -40,6 +40,7 @@ export const EVAL_OPTIONS = {
   offgallery: { type: 'string' },
   time: { type: 'string' },
   rotate: { type: 'string' },
+  'history-minutes': { type: 'string' },
   'no-cache': { type: 'boolean' },
   set: { type: 'string', multiple: true },
 } as const satisfies CommandOptions;
@@ -55,7 +56,7 @@ const HARNESS_READ_SETTINGS = [
  *   [--mode constant|poisson] [--transform kmix|noise|bucket] [--noise N] [--decoys wearer|phantoms|lockstep|random]
  *   [--real-component stand-in|frame]
  *   [--camera continuous|photos] [--broker mqtt://…] [--record FILE [--truth FILE] [--guesses FILE]] [--results FILE] [--plot FILE.png]
- *   [--model MANIFEST] [--candidates C] [--max-candidates N] [--threshold T] [--background-pass S] [--offgallery DIR] [--time virtual|wall] [--rotate MINUTES]
+ *   [--model MANIFEST] [--candidates C] [--max-candidates N] [--threshold T] [--background-pass S] [--offgallery DIR] [--time virtual|wall] [--rotate MINUTES] [--history-minutes M]
  *   [--no-cache] [--set path=value …]`: candidates, decoys, mode, rate and rotation default to the edge profile's defaults, the threshold to the model manifest's. Progress on stderr, the report written atomically to FILE.json, one summary line on stdout.
  */
 export async function runEvalCommand(args: string[]): Promise<number> {
@@ -103,6 +104,7 @@ export async function runEvalCommand(args: string[]): Promise<number> {
     offGalleryDir: values.offgallery === undefined ? undefined : resolve(values.offgallery),
     time: choice('time', values.time, ['virtual', 'wall'] as const, 'virtual'),
     rotateIdentityMinutes: values.rotate === undefined ? undefined : positiveOrZero('rotate', values.rotate),
+    historyMinutes: values['history-minutes'] === undefined ? undefined : positiveOrZero('history-minutes', values['history-minutes']),
     deviceSettings,
     cacheDir: values['no-cache'] ? null : undefined,
     recordPath: values.record === undefined ? undefined : resolve(values.record),

@@ -166,6 +166,7 @@ export class EdgeRuntime extends EventEmitter<{ result: [EdgeResult]; query: [Se
     }
     // One scan of the pack for the gate, the transform and the book: each frame's nearest spot is found once.
     const scan = new RegionPackScan(pack.spots);
+    if (!config.privacy.rememberWearer && gallery.forgetHabits()) logger.info('privacy.rememberWearer is off: deleted the saved wearer habits');
     const transform = createTransform(settings, {
       pool: { spots: pack.spots },
       scan,
@@ -174,6 +175,7 @@ export class EdgeRuntime extends EventEmitter<{ result: [EdgeResult]; query: [Se
       // Tracks and drift are read at the time the query leaves, the same for real and dummy (scheduler.ts).
       clock: () => this.daemon?.departureTime() ?? clock.now(),
       drift: settings.kind === 'bucket' ? undefined : settings.decoyDrift,
+      habits: config.privacy.rememberWearer ? gallery : undefined,
     });
     const threshold = matchThreshold(extractor.manifest, config.resolver.threshold);
     this.matchThreshold = threshold;

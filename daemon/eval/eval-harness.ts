@@ -121,6 +121,14 @@ export interface EvalOptions {
   /** Mean minutes between a device's identity changes; default the device profile's; 0 keeps one identity. */
   rotateIdentityMinutes?: number;
   /**
+   * Minutes each device ran on an earlier day, before the measured run: the same people on other itineraries
+   * (another stream seed), the devices then stopped and started again on the same gallery files, as glasses are
+   * switched off overnight. What a device keeps across a restart (its region pack, the wearer habits of
+   * privacy.rememberWearer) is then what it has after a day of use. Nothing of that day is attacked or scored.
+   * Default 0: every device starts new.
+   */
+  historyMinutes?: number;
+  /**
    * Any other device profile settings (`enfpire eval --set path=value`), laid over what the options above make of the
    * profile. Not for settings the harness reads itself (resolver.threshold, privacy.backgroundPass): they have options.
    */
@@ -193,6 +201,8 @@ export interface EvalReport extends PrivacyFigures, StrongerAttackFigures {
   device_seed: number;
   users: number;
   minutes: number;
+  /** Minutes each device ran on an earlier day before the measured run (EvalOptions.historyMinutes). */
+  history_minutes: number;
   model: string;
   transform: TransformKind;
   decoys: DecoySpotSource;
@@ -235,8 +245,11 @@ interface World {
   protocolVersion: MqttProtocolVersion;
   limits: ReturnType<typeof wireLimitsFor>;
   ownViews: OwnViews;
-  /** The simulated world in front of the devices' cameras, the same for every k of a sweep. */
-  stream: (s: Pick<ScenarioOptions, 'users' | 'minutes' | 'camera'>) => WorldStream;
+  /**
+   * The simulated world in front of the devices' cameras, the same for every k of a sweep; 'history' is an earlier
+   * day of the same people (EvalOptions.historyMinutes).
+   */
+  stream: (s: Pick<ScenarioOptions, 'users' | 'minutes' | 'camera'>, day?: 'measured' | 'history') => WorldStream;
   /** The evaluation's own extractor (plain recognition beside the devices'). */
   extract: (picture: Buffer) => Promise<Float32Array>;
   extractMs: { total: number; count: number };
@@ -256,6 +269,8 @@ export async function runEval(options: EvalOptions): Promise<EvalReport> {
   if (options.deviceSeed !== undefined) checkInteger('--device-seed', options.deviceSeed, 0);
   checkInteger('--users', users, 1);
   if (!(minutes > 0)) throw new UserError(`eval: --minutes must be a number > 0 (got ${minutes}).`);
+  const historyMinutes = options.historyMinutes ?? 0;
+  if (!(historyMinutes >= 0)) throw new UserError(`eval: --history-minutes must be a number of minutes >= 0 (got ${historyMinutes}).`);
   if (!(rate > 0)) throw new UserError(`eval: --rate must be a number of slots per second > 0 (got ${rate}).`);
   const logger = options.logger ?? silentLogger();
   const started = performance.now();
@@ -330,13 +345,13 @@ export async function runEval(options: EvalOptions): Promise<EvalReport> {
     };
     const place = await loadWorld(options.spotsDir, offGalleryDir);
     const streams = new Map<string, WorldStream>();
-    const stream = (sc: Pick<ScenarioOptions, 'users' | 'minutes' | 'camera'>) => {
-      const key = `${sc.users}/${sc.minutes}/${sc.camera}`;
+    const stream = (sc: Pick<ScenarioOptions, 'users' | 'minutes' | 'camera'>, day: 'measured' | 'history' = 'measured') => {
+      const key = `${sc.users}/${sc.minutes}/${sc.camera}/${day}`;
       let made = streams.get(key);
       if (!made) {
         // Glasses wearers of every kind in turn, or kiosks taking stills: people who do not move like the phantoms.
         const devices = sc.camera === 'photos' ? { people: 0, kiosks: sc.users } : { people: sc.users, kiosks: 0 };
-        made = simulateWorld({ ...place, ...devices, seed: streamSeed('query', seed, 'world', 0), durationMs: sc.minutes * 60_000 });
+        made = simulateWorld({ ...place, ...devices, seed: streamSeed('query', seed, day === 'measured' ? 'world' : 'history', 0), durationMs: sc.minutes * 60_000 });
         streams.set(key, made);
       }
       return made;
@@ -398,6 +413,7 @@ export async function runEval(options: EvalOptions): Promise<EvalReport> {
       device_seed: options.deviceSeed ?? seed,
       users,
       minutes,
+      history_minutes: historyMinutes,
       model: world.model,
       transform: options.transform ?? (schemaDefault('edge', 'privacy.transform') as { kind: TransformKind }).kind,
       decoys: scenario.decoys,
@@ -488,16 +504,13 @@ function transformSettings(k: number, s: ScenarioOptions): Record<string, unknow
 async function runScenario(world: World, s: ScenarioOptions): Promise<{ figures: PrivacyFigures & StrongerAttackFigures; photos: number }> {
   const { k, seed } = s;
   // The same world for every k of a sweep: only the privacy layer's randomness depends on k.
-  const stream = world.stream(s);
-  const frames: WorldFrame[] = stream.frames.map((f, n) => ({
-    user: f.device,
-    t: f.t,
-    label: `d${f.device}/${n}`,
-    spot: f.spot,
-    render: () => renderFrame(f.view),
-  }));
+  const framesOf = (stream: WorldStream, prefix: string): WorldFrame[] =>
+    stream.frames.map((f, n) => ({ user: f.device, t: f.t, label: `${prefix}${f.device}/${n}`, spot: f.spot, render: () => renderFrame(f.view) }));
+  const frames = framesOf(world.stream(s), 'd');
   const baseline = new BaselineTally(world, s);
-  const run = await runFleet({
+  // Each scenario's devices start from gallery files of their own: a sweep's k = 2 must not hand its k = 3 a history.
+  const workDir = await mkdtemp(join(world.workDir, `k${k}-`));
+  const fleet = {
     profile: mergeSettings(
       {
         privacy: { transform: transformSettings(k, s), ...(s.options.backgroundPass !== undefined ? { backgroundPass: s.options.backgroundPass } : {}) },
@@ -509,17 +522,26 @@ async function runScenario(world: World, s: ScenarioOptions): Promise<{ figures:
       s.options.deviceSettings ?? {},
     ),
     users: s.users,
-    durationMs: s.minutes * 60_000,
-    frames,
     brokerUrl: world.brokerUrl,
     galleryIds: world.region.map((spot) => spot.id),
     protocolVersion: world.protocolVersion,
     modelManifest: s.options.modelManifest,
-    workDir: world.workDir,
-    seed: streamSeed('privacy', s.options.deviceSeed ?? seed, 'devices', k),
+    workDir,
     time: s.options.time,
     limits: world.limits,
     logger: s.logger,
+  };
+  const historyMinutes = s.options.historyMinutes ?? 0;
+  if (historyMinutes > 0) {
+    // An earlier day: its own device draws, nothing of it kept but what the devices kept in their files.
+    const history = world.stream({ ...s, minutes: historyMinutes }, 'history');
+    await runFleet({ ...fleet, frames: framesOf(history, 'h'), durationMs: historyMinutes * 60_000, seed: streamSeed('privacy', s.options.deviceSeed ?? seed, 'history', k) });
+  }
+  const run = await runFleet({
+    ...fleet,
+    frames,
+    durationMs: s.minutes * 60_000,
+    seed: streamSeed('privacy', s.options.deviceSeed ?? seed, 'devices', k),
     onShown: (frame, picture) => baseline.add(frame, picture),
     onProgress: s.onProgress,
   });
@@ -538,7 +560,7 @@ async function runScenario(world: World, s: ScenarioOptions): Promise<{ figures:
   const inReply = realOfSpot.filter((i) => run.records[i].candidates.includes(run.truths[i].spot!)).length;
   const real = run.truths.filter((t) => t.spot !== null || t.offGallery).length;
   return {
-    photos: stream.frames.length,
+    photos: frames.length,
     figures: {
       k,
       ...user,

@@ -5,6 +5,7 @@ import { blobToFeature, featureToBlob } from '../storage/feature-blob.js';
 import { openDatabase, type Migration, type SqliteDatabase } from '../storage/sqlite.js';
 import { blobToViewModel, viewModelToBlob } from '../storage/view-model-blob.js';
 import { silentLogger, type Logger } from '../util/log.js';
+import type { HabitStore, WearerHabits } from '../privacy/types.js';
 import type { Gallery, ResultRecord, SpotRecord } from './types.js';
 
 export interface SqliteGalleryOptions {
@@ -81,7 +82,7 @@ interface ResultRow {
  * mirrored in memory because the resolver scans them on every frame; writes go to both, inside one transaction per
  * call, after the whole input has been validated — a bad reply never leaves half of itself behind.
  */
-export class SqliteGallery implements Gallery {
+export class SqliteGallery implements Gallery, HabitStore {
   readonly path: string;
   private readonly db: SqliteDatabase;
   private readonly log: Logger;
@@ -205,6 +206,35 @@ export class SqliteGallery implements Gallery {
    * SQLite's own check of the whole file (PRAGMA integrity_check): `['ok']` for a sound file, else one line per
    * problem. The soak and the crash tests run it on the file an edge killed mid-write left behind.
    */
+  /**
+   * The wearer's habits saved last (lengths only; see WearerHabits). What cannot be read as such — a file edited by
+   * hand, a value from a newer build — is ignored with a warning: the device then learns them again.
+   */
+  loadHabits(): WearerHabits | undefined {
+    this.assertOpen();
+    const row = this.db.prepare<[string], { value: string }>('SELECT value FROM meta WHERE key = ?').get(HABITS_KEY);
+    if (!row) return undefined;
+    const habits = parseHabits(row.value);
+    if (!habits) this.log.warn({ path: this.path }, "the stored wearer habits are unreadable; they are learned again from today's visits");
+    return habits;
+  }
+
+  saveHabits(habits: WearerHabits): void {
+    if (this.closed) return;
+    try {
+      const value = JSON.stringify({ visitsMs: habits.visitsMs.map(Math.round), walksMs: habits.walksMs.map(Math.round) });
+      this.db.prepare('INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)').run(HABITS_KEY, value);
+    } catch (err) {
+      this.log.warn({ err: (err as Error).message, path: this.path }, 'could not save the wearer habits');
+    }
+  }
+
+  /** Deletes the saved habits (privacy.rememberWearer off); true when there were some. */
+  forgetHabits(): boolean {
+    this.assertOpen();
+    return this.db.prepare('DELETE FROM meta WHERE key = ?').run(HABITS_KEY).changes > 0;
+  }
+
   integrityCheck(): string[] {
     this.assertOpen();
     const rows = this.db.pragma('integrity_check') as { integrity_check: unknown }[];
@@ -394,4 +424,25 @@ function decodePackPayload(blob: Buffer): RegionSpot[] {
     });
   }
   return spots;
+}
+
+const HABITS_KEY = 'wearer_habits';
+/** More lengths than a WearerDwell keeps, or one longer than a day, is not something this build wrote. */
+const MAX_HABIT_LENGTHS = 1_024;
+const MAX_HABIT_MS = 86_400_000;
+
+function parseHabits(value: string): WearerHabits | undefined {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(value);
+  } catch {
+    return undefined;
+  }
+  const lengths = (x: unknown): number[] | undefined =>
+    Array.isArray(x) && x.length <= MAX_HABIT_LENGTHS && x.every((ms) => typeof ms === 'number' && ms > 0 && ms <= MAX_HABIT_MS) ? (x as number[]) : undefined;
+  if (typeof parsed !== 'object' || parsed === null) return undefined;
+  const { visitsMs, walksMs } = parsed as Record<string, unknown>;
+  const visits = lengths(visitsMs);
+  const walks = lengths(walksMs);
+  return visits && walks ? { visitsMs: visits, walksMs: walks } : undefined;
 }

@@ -7,7 +7,7 @@ import { LockstepCrowd } from './lockstep.js';
 import { PhantomCrowd } from './phantoms.js';
 import { WearerCrowd } from './wearer-crowd.js';
 import { cryptoRandom, type Random } from '../util/random.js';
-import type { DecoyPool, DecoySpotPicker, Transform } from './types.js';
+import type { DecoyPool, DecoySpotPicker, HabitStore, Transform } from './types.js';
 import type { WalkParams } from './walk-model.js';
 import type { RegionPackScan } from './region-pack-scan.js';
 
@@ -81,6 +81,8 @@ export interface TransformDeps {
   walk?: Partial<WalkParams>;
   /** How decoy views drift (decoys.ts ViewDrift, without the clock); absent or fastSeconds 0: independent draws. */
   drift?: Omit<ViewDrift, 'clock'>;
+  /** Where the wearer decoys keep what they learn of the wearer across restarts; absent: learned afresh each start. */
+  habits?: HabitStore;
   /** The scan of `pool.spots` the region gate uses, so a frame's nearest spot is found once; absent: one of its own. */
   scan?: RegionPackScan;
 }
@@ -143,7 +145,7 @@ function decoySpotPicker(config: Pick<KMixConfig, 'k' | 'decoys'>, deps: Transfo
       // k = 1 sends f itself and never asks for decoys; a bad k or a pack smaller than k is KMixTransform's error to report.
       if (!Number.isInteger(config.k) || config.k <= 1 || config.k > MAX_K || synthesizer.spotCount < config.k) return undefined;
       // k tracks, not k − 1: a dummy needs k tracks that continue the real queries' tracks (see phantoms.ts).
-      if (decoys === 'wearer') return new WearerCrowd({ map: deps.pool.spots, tracks: config.k, random, clock: deps.clock, walk: deps.walk });
+      if (decoys === 'wearer') return new WearerCrowd({ map: deps.pool.spots, tracks: config.k, random, clock: deps.clock, walk: deps.walk, habits: deps.habits });
       return decoys === 'phantoms'
         ? new PhantomCrowd({ map: deps.pool.spots, walkers: config.k, random, clock: deps.clock, walk: deps.walk })
         : new LockstepCrowd({ map: deps.pool.spots, tracks: config.k, random, clock: deps.clock, walk: deps.walk });

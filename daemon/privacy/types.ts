@@ -44,3 +44,24 @@ export interface DecoySpotPicker {
   /** See Transform.wearerLeft. */
   wearerLeft?(): void;
 }
+
+/**
+ * What the device has learned of its wearer's habits (wearer-crowd.ts): lengths only, in ms, oldest first — how long
+ * visits and the walks between them lasted. No spot, no time of day, no order of places.
+ */
+export interface WearerHabits {
+  visitsMs: number[];
+  walksMs: number[];
+}
+
+/**
+ * Where learned habits outlive a restart (the device gallery file). Glasses are switched off every night; without
+ * this each day would start from the prior, and a wearer who lingers would stand out as the stalest track for the
+ * first visits of every day (docs/privacy.md, "Remembering the wearer").
+ */
+export interface HabitStore {
+  /** The habits saved last, or undefined when there are none (or what was stored could not be read). */
+  loadHabits(): WearerHabits | undefined;
+  /** Replaces what is stored. Must not throw: a failed save costs only the memory of today's habits. */
+  saveHabits(habits: WearerHabits): void;
+}

@@ -1,6 +1,6 @@
 import { crowdModel, type CrowdOptions } from './phantoms.js';
 import type { Random } from '../util/random.js';
-import type { DecoySpotPicker } from './types.js';
+import type { DecoySpotPicker, HabitStore, WearerHabits } from './types.js';
 import { erfc, WalkModel } from './walk-model.js';
 
 /**
@@ -17,6 +17,11 @@ export class WearerDwell {
     private readonly keep = 64,
   ) {
     if (!(prior.medianMs > 0 && prior.sigma >= 0)) throw new RangeError(`a dwell prior needs a median > 0 ms and a sigma >= 0`);
+  }
+
+  /** The lengths learned, oldest first (what a HabitStore keeps). */
+  lengths(): number[] {
+    return this.seen.length < this.keep ? [...this.seen] : [...this.seen.slice(this.next), ...this.seen.slice(0, this.next)];
   }
 
   /** A whole visit the wearer made, in ms. */
@@ -39,6 +44,30 @@ export class WearerDwell {
       return picked * Math.exp(JITTER_SIGMA * random.normal());
     }
     return this.prior.medianMs * Math.exp(this.prior.sigma * random.normal());
+  }
+
+  /**
+   * The time left of a visit found in progress at a random moment, as a track started part-way needs: a visit caught
+   * at a random moment is a long one more often than `draw` gives (in proportion to its length), and it is caught at
+   * a uniform point of it. For each log-normal of the mixture the length-biased law is the log-normal with its log
+   * median moved by σ², weighted by the component's mean length. A plain `draw × uniform` made every started track
+   * leave early, so a wearer already at a spot when the device started was the stalest track of the first minutes.
+   */
+  drawInProgress(random: Random): number {
+    const prior = { weight: PRIOR_WEIGHT, logMedian: Math.log(this.prior.medianMs), sigma: this.prior.sigma };
+    const parts = [prior, ...this.seen.map((ms) => ({ weight: 1, logMedian: Math.log(ms), sigma: JITTER_SIGMA }))];
+    const mass = parts.map((p) => p.weight * Math.exp(p.logMedian + (p.sigma * p.sigma) / 2));
+    let pick = random.next() * mass.reduce((a, b) => a + b, 0);
+    let chosen = parts[parts.length - 1];
+    for (let i = 0; i < parts.length; i++) {
+      pick -= mass[i];
+      if (pick < 0) {
+        chosen = parts[i];
+        break;
+      }
+    }
+    const length = Math.exp(chosen.logMedian + chosen.sigma * chosen.sigma + chosen.sigma * random.normal());
+    return length * random.next();
   }
 
   /**
@@ -192,6 +221,11 @@ export interface WearerCrowdOptions extends CrowdOptions {
   /** Whether tracks move as far as the wearer does (WearerHops) rather than by the map's walk model. Default true. */
   learnHops?: boolean;
   /**
+   * Where the learned visits and walks are kept across restarts; loaded once here, saved each time one is learned.
+   * Absent: learned afresh on every start.
+   */
+  habits?: HabitStore;
+  /**
    * Whether the walking shadow's phantom visits end at the visits' rate less the wearer's arrival rate (see the class
    * comment). Default true; false is the design before, kept to measure against.
    */
@@ -233,6 +267,7 @@ export class WearerCrowd implements DecoySpotPicker {
   /** How far the wearer moves between spots; undefined when `learnHops` is off. */
   readonly hops: WearerHops | undefined;
   private readonly offsetArrival: boolean;
+  private readonly habits: HabitStore | undefined;
   /** The spot of the wearer's last finished visit (map index), for learning hops. */
   private lastVisitSpot = -1;
   private readonly tracks: Track[];
@@ -254,12 +289,14 @@ export class WearerCrowd implements DecoySpotPicker {
     this.walks = options.walks ?? new WearerDwell(DEFAULT_WALK_PRIOR);
     this.offsetArrival = options.offsetArrival ?? true;
     this.hops = (options.learnHops ?? true) ? new WearerHops(this.model) : undefined;
+    this.habits = options.habits;
+    this.recall(this.habits?.loadHabits());
     this.lastMs = this.now();
     const start = this.lastMs;
     this.tracks = Array.from({ length: options.tracks }, () => {
       const spot = this.model.drawStart(this.random);
       // Started part-way through a visit, so the crowd does not move all at once.
-      return { spot, previous: -1, until: start + this.dwell.draw(this.random) * this.random.next() };
+      return { spot, previous: -1, until: start + this.dwell.drawInProgress(this.random) };
     });
     // Until the wearer first stands at a spot, the device has started somewhere on a walk.
     this.walking = { sinceMs: start, visitSinceMs: start, checkedMs: start };
@@ -325,7 +362,10 @@ export class WearerCrowd implements DecoySpotPicker {
       return;
     }
     this.wearer = { spot: real, firstMs: now, lastMs: now };
-    if (this.walking) this.walks.observe(now - this.walking.sinceMs);
+    if (this.walking) {
+      this.walks.observe(now - this.walking.sinceMs);
+      this.remember();
+    }
     if (this.lastVisitSpot >= 0) this.hops?.observe(this.lastVisitSpot, real);
     this.walking = undefined;
     const shadow = this.shadow;
@@ -342,6 +382,7 @@ export class WearerCrowd implements DecoySpotPicker {
   private endVisit(w: { spot: number; firstMs: number; lastMs: number }, shadowUntil: number): void {
     this.lastVisitSpot = w.spot;
     this.dwell.observe(Math.max(MIN_VISIT_MS, w.lastMs - w.firstMs));
+    this.remember();
     this.wearer = undefined;
     this.shadow.until = shadowUntil;
     this.walking = { sinceMs: shadowUntil, visitSinceMs: shadowUntil, checkedMs: shadowUntil };
@@ -386,6 +427,17 @@ export class WearerCrowd implements DecoySpotPicker {
       }
     }
     walking.checkedMs = Math.max(walking.checkedMs, now);
+  }
+
+  /** Habits saved on an earlier day, learned again in their order (the prior still weighs in as for any visits). */
+  private recall(saved: WearerHabits | undefined): void {
+    if (!saved) return;
+    for (const ms of saved.visitsMs) this.dwell.observe(ms);
+    for (const ms of saved.walksMs) this.walks.observe(ms);
+  }
+
+  private remember(): void {
+    this.habits?.saveHabits({ visitsMs: this.dwell.lengths(), walksMs: this.walks.lengths() });
   }
 
   private moveOn(track: Track): void {

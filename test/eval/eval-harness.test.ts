@@ -110,6 +110,14 @@ t.test('an external MQTT v5 broker (Mosquitto) serves the same pipeline', async 
   t.ok(report.results > 0);
 });
 
+t.test('an earlier day (--history-minutes): the devices restart on their files and only the measured day is on the record', async (t) => {
+  const report = await runEval({ ...base, k: 2, users: 1, minutes: 1, historyMinutes: 2 });
+  t.equal(report.history_minutes, 2);
+  t.equal(report.queries, 60, 'one query per slot of the measured minute: the earlier day is not attacked');
+  t.ok(report.results > 0);
+  await t.rejects(runEval({ ...base, historyMinutes: -1 }), /--history-minutes must be a number of minutes >= 0/);
+});
+
 t.test('a wall-clock run through a real Mosquitto: the wiretap stamps real arrival times and timing tells nothing', async (t) => {
   const mosquitto = await startMosquitto();
   t.teardown(() => mosquitto.stop());

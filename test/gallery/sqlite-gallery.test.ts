@@ -2,6 +2,7 @@ import t from 'tap';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
+import { pino } from 'pino';
 import { SqliteGallery } from '../../daemon/gallery/sqlite-gallery.js';
 import { fitViewModel } from '../../daemon/domain/view-model.js';
 import type { Candidate, RegionPackMessage } from '../../daemon/transport/messages.js';
@@ -260,4 +261,30 @@ t.test('the history keeps results only for maxResultAgeMs, and deleted ones leav
   const bytes = readFileSync(path).toString('latin1') + (existsSync(`${path}-wal`) ? readFileSync(`${path}-wal`).toString('latin1') : '');
   t.notOk(bytes.includes('bakery-on-elm-street'), 'secure_delete: the deleted spot id is gone from the file and its WAL');
   t.throws(() => new SqliteGallery(join(t.testdir(), 'h.db'), { maxResults: 10_000, maxResultAgeMs: 0 }), /maxResultAgeMs/);
+});
+
+t.test('the wearer habits outlive a reopen, and what cannot be read is ignored, not fatal', async (t) => {
+  const path = join(t.testdir(), 'g.db');
+  const warnings: string[] = [];
+  const logger = pino({ level: 'warn' }, { write: (line: string) => void warnings.push(String((JSON.parse(line) as { msg: string }).msg)) });
+  const g = new SqliteGallery(path, { maxResults: 10, logger });
+  t.equal(g.loadHabits(), undefined, 'a new gallery has none');
+  g.saveHabits({ visitsMs: [12_000.4, 95_000], walksMs: [30_000] });
+  g.close();
+  g.saveHabits({ visitsMs: [1], walksMs: [1] });
+  t.pass('a save after close is dropped, not thrown');
+
+  const h = new SqliteGallery(path, { maxResults: 10, logger });
+  t.same(h.loadHabits(), { visitsMs: [12_000, 95_000], walksMs: [30_000] }, 'lengths only, whole ms');
+  for (const bad of ['{', '[]', '{"visitsMs":[1e12],"walksMs":[]}', '{"visitsMs":[-5],"walksMs":[]}', '{"visitsMs":["a"],"walksMs":[]}', '{"visitsMs":[]}']) {
+    const db = new Database(path);
+    db.prepare("UPDATE meta SET value = ? WHERE key = 'wearer_habits'").run(bad);
+    db.close();
+    t.equal(h.loadHabits(), undefined, `unreadable: ${bad}`);
+  }
+  t.equal(warnings.length, 6, 'each with a warning');
+  t.ok(h.forgetHabits(), 'forgetting deletes them');
+  t.equal(h.forgetHabits(), false, 'and there is then nothing to forget');
+  t.equal(h.loadHabits(), undefined);
+  h.close();
 });

@@ -4,6 +4,7 @@
  * with the real model, and a files camera looping the sample photos.
  */
 import mqtt from 'mqtt';
+import type { Test } from 'tap';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
@@ -14,9 +15,11 @@ import { RecognizerService } from '../../daemon/recognizer/service.js';
 import { requestFilter } from '../../daemon/transport/messages.js';
 import { silentLogger, type Logger } from '../../daemon/util/log.js';
 import { defaultModelManifest, sampleSpotsDir } from '../../daemon/util/paths.js';
+import { enrolSampleGallery } from '../../daemon/soak/sample-gallery.js';
+import { startMosquitto } from './mosquitto.js';
 
 /** Enrols the sample spots (references only): the same gallery the soak serves. */
-export { enrolSampleGallery } from '../../daemon/soak/sample-gallery.js';
+export { enrolSampleGallery };
 
 /** Starts a recognizer service from a profile written to `dir`; call again with the same arguments to restart it. */
 export async function startRecognizer(
@@ -32,6 +35,20 @@ export async function startRecognizer(
   const service = new RecognizerService({ config: await loadRecognizerConfig(file), logger });
   await service.start();
   return service;
+}
+
+/**
+ * The server side most device tests need: the sample gallery enrolled in the test's folder, a Mosquitto of its own
+ * and a recognizer on it (with `recognizerProfile` on top of the rig's), all stopped when the test ends.
+ */
+export async function startBackend(t: Test, recognizerProfile: Record<string, unknown> = {}): Promise<{ dir: string; brokerUrl: string; galleryPath: string }> {
+  const dir = t.testdir();
+  const galleryPath = await enrolSampleGallery(dir);
+  const broker = await startMosquitto();
+  t.teardown(() => broker.stop());
+  const recognizer = await startRecognizer(dir, broker.url, galleryPath, undefined, recognizerProfile);
+  t.teardown(() => recognizer.stop());
+  return { dir, brokerUrl: broker.url, galleryPath };
 }
 
 /** Sections of the device profile to set on top of the rig's defaults (merged section by section). */

@@ -174,6 +174,10 @@ export interface EdgeProfile {
      * The share of the model's background views (pictures of no spot shipped with the model, manifest output.background) that the region gate lets through: each time a region pack arrives, the gate's cosine is set so that this share of them reach it with their best spot of the pack, and never under the resolver's threshold. Lower keeps more frames of no spot off the wire and answers more frames of a spot 'unknown' (docs/privacy.md, 'The region gate'). Ignored when privacy.minSpotCosine is set or the model ships no background views.
      */
     backgroundPass: number;
+    /**
+     * Keep what the wearer decoys learn of the wearer (how long visits and the walks between them last: lengths only, no spot, no time of day) in the device gallery file, so that after a restart the decoy tracks move like the wearer from the first minute instead of like the default prior (docs/privacy.md, 'Remembering the wearer'). false forgets them on every start and deletes what an earlier start saved. Only privacy.transform.decoys 'wearer' learns habits.
+     */
+    rememberWearer: boolean;
   };
   /**
    * The MQTT v5 connection to the recognition broker.
