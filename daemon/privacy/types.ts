@@ -55,9 +55,9 @@ export interface WearerHabits {
 }
 
 /**
- * Where learned habits outlive a restart (the device gallery file). Glasses are switched off every night; without
- * this each day would start from the prior, and a wearer who lingers would stand out as the stalest track for the
- * first visits of every day (docs/privacy.md, "Remembering the wearer").
+ * Where learned habits outlive a restart (the device gallery file, privacy.rememberWearer). Glasses are switched off
+ * every night, and without this each day starts from the prior. Off by default: after one earlier day of ten minutes
+ * it measured worse, within noise (docs/decisions.md #42).
  */
 export interface HabitStore {
   /** The habits saved last, or undefined when there are none (or what was stored could not be read). */

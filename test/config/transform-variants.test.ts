@@ -60,7 +60,7 @@ t.test('each kind gets its own defaults and nothing of another kind', async (t) 
     transform: { ...KMIX_DEFAULTS, k: 6, decoyDrift: { ...KMIX_DEFAULTS.decoyDrift, fastSeconds: 2 } },
     minSpotCosine: 0.5,
     backgroundPass: schemaDefaults('edge', 'privacy').backgroundPass,
-    rememberWearer: true,
+    rememberWearer: false,
   });
   t.equal(partial.config.privacy.backgroundPass, 0.25, 'the region gate lets a quarter of the background views through by default');
 });

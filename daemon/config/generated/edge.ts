@@ -175,7 +175,7 @@ export interface EdgeProfile {
      */
     backgroundPass: number;
     /**
-     * Keep what the wearer decoys learn of the wearer (how long visits and the walks between them last: lengths only, no spot, no time of day) in the device gallery file, so that after a restart the decoy tracks move like the wearer from the first minute instead of like the default prior (docs/privacy.md, 'Remembering the wearer'). false forgets them on every start and deletes what an earlier start saved. Only privacy.transform.decoys 'wearer' learns habits.
+     * Keep what the wearer decoys learn of the wearer (how long visits and the walks between them last: lengths only, no spot, no time of day) in the device gallery file, so that after a restart the decoy tracks move like the wearer from the first minute instead of like the default prior (docs/privacy.md, 'Tracks started part-way, and remembering the wearer'). false forgets them on every start and deletes what an earlier start saved. Off by default: after one earlier day of 10 minutes it measured worse, not better, on four worlds (docs/decisions.md #42). Only privacy.transform.decoys 'wearer' learns habits.
      */
     rememberWearer: boolean;
   };
