@@ -3,6 +3,7 @@ import { cosine, dot, norm, normalize } from '../util/vector.js';
 import type { Random } from '../util/random.js';
 import type { DecoySpotPicker } from './types.js';
 import { RegionPackScan } from './region-pack-scan.js';
+import { upperBound } from '../util/upper-bound.js';
 
 /**
  * How far a real photo's feature strays from its spot's reference feature, learned offline for one
@@ -459,16 +460,4 @@ function cosineOf(a: Float32Array, b: Float32Array): number {
   const c = cosine(a, b);
   if (!Number.isFinite(c)) throw new RangeError('estimateSigma: a feature holds non-finite numbers');
   return Math.min(1, c); // rounding can push an identical pair a hair above 1
-}
-
-/** Index of the first entry of the ascending `cumulative` that is greater than `x`. */
-function upperBound(cumulative: Float64Array, x: number): number {
-  let lo = 0;
-  let hi = cumulative.length - 1;
-  while (lo < hi) {
-    const mid = (lo + hi) >> 1;
-    if (cumulative[mid] > x) hi = mid;
-    else lo = mid + 1;
-  }
-  return lo;
 }

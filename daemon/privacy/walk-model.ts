@@ -7,6 +7,7 @@
  */
 import type { RegionSpot } from '../domain/spot.js';
 import type { Random } from '../util/random.js';
+import { upperBound } from '../util/upper-bound.js';
 
 /** What the movement model needs of a spot: where it is and how strongly it draws people. */
 export type MapSpot = Pick<RegionSpot, 'id' | 'x' | 'y' | 'popularity'>;
@@ -248,15 +249,7 @@ export class WalkModel implements PathModel {
   drawStart(random: Random): number {
     const cumulative = this.startWeights();
     const total = cumulative[cumulative.length - 1];
-    const target = random.next() * total;
-    let lo = 0;
-    let hi = cumulative.length - 1;
-    while (lo < hi) {
-      const mid = (lo + hi) >> 1;
-      if (cumulative[mid] > target) hi = mid;
-      else lo = mid + 1;
-    }
-    return lo;
+    return upperBound(cumulative, random.next() * total);
   }
 
   logPrior(spot: string): number {

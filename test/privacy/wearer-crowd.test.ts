@@ -1,6 +1,7 @@
 import t from 'tap';
 import { PhantomCrowd } from '../../daemon/privacy/phantoms.js';
 import { seededRandom } from '../../daemon/util/random.js';
+import { upperBound } from '../../daemon/util/upper-bound.js';
 import type { DecoySpotPicker, HabitStore, WearerHabits } from '../../daemon/privacy/types.js';
 import { WearerCrowd, WearerDwell, WearerHops } from '../../daemon/privacy/wearer-crowd.js';
 import { WalkModel } from '../../daemon/privacy/walk-model.js';
@@ -355,14 +356,7 @@ t.test('WearerDwell.drawInProgress is the time left of a visit met at a random m
   const horizon = ends[ends.length - 1];
   for (let i = 0; i < 20_000; i++) {
     const at = horizon * random.next();
-    let lo = 0;
-    let hi = ends.length - 1;
-    while (lo < hi) {
-      const mid = (lo + hi) >> 1;
-      if (ends[mid] > at) hi = mid;
-      else lo = mid + 1;
-    }
-    left.push(ends[lo] - at);
+    left.push(ends[upperBound(ends, at)] - at);
   }
   const drawn = Array.from({ length: 20_000 }, () => dwell.drawInProgress(random));
   const plain = Array.from({ length: 20_000 }, () => dwell.draw(random) * random.next());
