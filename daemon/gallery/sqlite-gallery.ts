@@ -203,10 +203,6 @@ export class SqliteGallery implements Gallery, HabitStore {
   }
 
   /**
-   * SQLite's own check of the whole file (PRAGMA integrity_check): `['ok']` for a sound file, else one line per
-   * problem. The soak and the crash tests run it on the file an edge killed mid-write left behind.
-   */
-  /**
    * The wearer's habits saved last (lengths only; see WearerHabits). What cannot be read as such — a file edited by
    * hand, a value from a newer build — is ignored with a warning: the device then learns them again.
    */
@@ -235,6 +231,10 @@ export class SqliteGallery implements Gallery, HabitStore {
     return this.db.prepare('DELETE FROM meta WHERE key = ?').run(HABITS_KEY).changes > 0;
   }
 
+  /**
+   * SQLite's own check of the whole file (PRAGMA integrity_check): `['ok']` for a sound file, else one line per
+   * problem. The soak and the crash tests run it on the file an edge killed mid-write left behind.
+   */
   integrityCheck(): string[] {
     this.assertOpen();
     const rows = this.db.pragma('integrity_check') as { integrity_check: unknown }[];
