@@ -28,6 +28,7 @@ export const EVAL_OPTIONS = {
   noise: { type: 'string' },
   broker: { type: 'string' },
   record: { type: 'string' },
+  replay: { type: 'string' },
   truth: { type: 'string' },
   guesses: { type: 'string' },
   results: { type: 'string' },
@@ -55,7 +56,7 @@ const HARNESS_READ_SETTINGS = [
  * `enfpire eval --spots DIR --out FILE.json [--k K] [--seed S] [--device-seed S] [--users U] [--minutes M] [--rate R]
  *   [--mode constant|poisson] [--transform kmix|noise|bucket] [--noise N] [--decoys wearer|phantoms|lockstep|random]
  *   [--real-component stand-in|frame]
- *   [--camera continuous|photos] [--broker mqtt://…] [--record FILE [--truth FILE] [--guesses FILE]] [--results FILE] [--plot FILE.png]
+ *   [--camera continuous|photos] [--broker mqtt://…] [--record FILE [--truth FILE] [--guesses FILE]] [--replay FILE --truth FILE] [--results FILE] [--plot FILE.png]
  *   [--model MANIFEST] [--candidates C] [--max-candidates N] [--threshold T] [--background-pass S] [--offgallery DIR] [--time virtual|wall] [--rotate MINUTES] [--history-minutes M]
  *   [--no-cache] [--set path=value …]`: candidates, decoys, mode, rate and rotation default to the edge profile's defaults, the threshold to the model manifest's. Progress on stderr, the report written atomically to FILE.json, one summary line on stdout.
  */
@@ -107,8 +108,10 @@ export async function runEvalCommand(args: string[]): Promise<number> {
     historyMinutes: values['history-minutes'] === undefined ? undefined : positiveOrZero('history-minutes', values['history-minutes']),
     deviceSettings,
     cacheDir: values['no-cache'] ? null : undefined,
+    // --replay reads the pair a --record/--truth run wrote, and attacks it again without running devices.
+    replay: values.replay === undefined ? undefined : { recordPath: resolve(values.replay), truthPath: resolve(required('eval', 'truth', values.truth)) },
     recordPath: values.record === undefined ? undefined : resolve(values.record),
-    truthPath: values.truth === undefined ? undefined : resolve(values.truth),
+    truthPath: values.truth === undefined || values.replay !== undefined ? undefined : resolve(values.truth),
     guessesPath: values.guesses === undefined ? undefined : resolve(values.guesses),
     resultsPath: values.results === undefined ? undefined : resolve(values.results),
     sweep: values.plot !== undefined,

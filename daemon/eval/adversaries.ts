@@ -7,6 +7,7 @@
  */
 import type { WalkModel } from '../privacy/walk-model.js';
 import { mostLikelyPath, viterbi } from './attacks/path.js';
+import { median } from './attacks/linalg.js';
 import { createTransform, type KMixConfig } from '../privacy/transform.js';
 import { schemaDefaults } from '../config/load.js';
 import type { Random } from '../util/random.js';
@@ -440,6 +441,48 @@ export function arrivalAttack(order: 'freshest' | 'stalest' = 'freshest'): SpotA
       });
     },
   };
+}
+
+/**
+ * (f') The rhythm attack: the arrival and stability attacks with the sign chosen per session. A wearer who lingers
+ * is the stalest track and one who hurries the freshest, and tracks that learn the wearer's visit lengths drift the
+ * same way as the wearer, so the server reads each session's rhythm from what it sees: the median length of the
+ * session's visits (a spot's run through consecutive queries). It splits the sessions of the run at the median of
+ * that rhythm, as a crowd has people on both sides: above it guesses the stalest component, below it the freshest.
+ * Needs no ground truth and no simulation; runs cut by a session's start or end count as seen.
+ */
+export function rhythmAttack(): SpotAttack {
+  const stalest = arrivalAttack('stalest');
+  const freshest = arrivalAttack('freshest');
+  return {
+    name: 'rhythm_attack',
+    guess(analyses) {
+      const [old, fresh] = [stalest.guess(analyses), freshest.guess(analyses)];
+      const bySession = [...sessions(analyses).values()];
+      const rhythm = bySession.map((steps) => median(visitLengths(analyses, steps)));
+      const split = median(rhythm.filter(Number.isFinite));
+      const out = new Array<string | null>(analyses.length).fill(null);
+      bySession.forEach((steps, n) => {
+        for (const i of steps) out[i] = rhythm[n] > split ? old[i] : fresh[i];
+      });
+      return out;
+    },
+  };
+}
+
+/** The length of every visit in one session (`steps` in time order): first to last query of each run of a spot, ms. */
+export function visitLengths(analyses: readonly QueryAnalysis[], steps: readonly number[]): number[] {
+  const lengths: number[] = [];
+  let open = new Map<string, { first: number; last: number }>();
+  for (const i of steps) {
+    const t = analyses[i].record.t;
+    const next = new Map<string, { first: number; last: number }>();
+    for (const c of analyses[i].components) next.set(c.id, { first: open.get(c.id)?.first ?? t, last: t });
+    for (const [id, run] of open) if (!next.has(id)) lengths.push(run.last - run.first);
+    open = next;
+  }
+  for (const run of open.values()) lengths.push(run.last - run.first);
+  return lengths;
 }
 
 /** Record indices per reply topic, in time order. */

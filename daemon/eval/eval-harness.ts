@@ -36,6 +36,7 @@ import { listSpotPhotos, METADATA_FILE, type SpotPhotos } from '../util/spots-di
 import {
   analyse,
   arrivalAttack,
+  rhythmAttack,
   ComponentTest,
   GalleryIndex,
   crossValidatedAuc,
@@ -57,7 +58,7 @@ import { dwellViewOf, loadWorld, measureStream, renderFrame, simulateWorld, type
 import { rocAuc } from './stats.js';
 import { planEval, queryFiles, renderReference, streamSeed, type EvalPlan } from './views.js';
 import { writeRecord, type ServerRecord } from './wiretap.js';
-import { runFleet, type FleetRun, type WorldFrame } from './fleet.js';
+import { replayFleet, runFleet, type FleetRun, type WorldFrame } from './fleet.js';
 import { defaultEvalCacheDir, EnrolCache, enrolKey } from './enrol-cache.js';
 import type { EdgeResult } from '../edge/edge-daemon.js';
 import { exhaustiveAnalyses } from './attacks/decompose.js';
@@ -128,6 +129,12 @@ export interface EvalOptions {
    * Default 0: every device starts new.
    */
   historyMinutes?: number;
+  /**
+   * Run no devices: read what the server saw and the ground truth from files an earlier run wrote with `--record`
+   * and `--truth` (same spots, seed and settings), and run the attacks on them. For trying attacks of one's own
+   * without the minutes the fleet takes; the report's user figures then read nothing.
+   */
+  replay?: { recordPath: string; truthPath: string };
   /**
    * Any other device profile settings (`enfpire eval --set path=value`), laid over what the options above make of the
    * profile. Not for settings the harness reads itself (resolver.threshold, privacy.backgroundPass): they have options.
@@ -203,6 +210,8 @@ export interface EvalReport extends PrivacyFigures, StrongerAttackFigures {
   minutes: number;
   /** Minutes each device ran on an earlier day before the measured run (EvalOptions.historyMinutes). */
   history_minutes: number;
+  /** Set when the attacks ran on a recorded wiretap (`--replay`): no device ran, and the user's figures read nothing. */
+  replayed_from?: string;
   model: string;
   transform: TransformKind;
   decoys: DecoySpotSource;
@@ -414,6 +423,7 @@ export async function runEval(options: EvalOptions): Promise<EvalReport> {
       users,
       minutes,
       history_minutes: historyMinutes,
+      ...(options.replay ? { replayed_from: options.replay.recordPath } : {}),
       model: world.model,
       transform: options.transform ?? (schemaDefault('edge', 'privacy.transform') as { kind: TransformKind }).kind,
       decoys: scenario.decoys,
@@ -532,19 +542,24 @@ async function runScenario(world: World, s: ScenarioOptions): Promise<{ figures:
     logger: s.logger,
   };
   const historyMinutes = s.options.historyMinutes ?? 0;
-  if (historyMinutes > 0) {
+  if (s.options.replay) {
+    // Attacks of one's own on a wiretap recorded earlier: no device runs, so the user's figures read nothing.
+    if (s.recordPath || s.truthPath) throw new UserError('eval: --replay reads a record; it cannot write one (drop --record and --truth).');
+  } else if (historyMinutes > 0) {
     // An earlier day: its own device draws, nothing of it kept but what the devices kept in their files.
     const history = world.stream({ ...s, minutes: historyMinutes }, 'history');
     await runFleet({ ...fleet, frames: framesOf(history, 'h'), durationMs: historyMinutes * 60_000, seed: streamSeed('privacy', s.options.deviceSeed ?? seed, 'history', k) });
   }
-  const run = await runFleet({
-    ...fleet,
-    frames,
-    durationMs: s.minutes * 60_000,
-    seed: streamSeed('privacy', s.options.deviceSeed ?? seed, 'devices', k),
-    onShown: (frame, picture) => baseline.add(frame, picture),
-    onProgress: s.onProgress,
-  });
+  const run = s.options.replay
+    ? await replayFleet(fleet, s.options.replay)
+    : await runFleet({
+        ...fleet,
+        frames,
+        durationMs: s.minutes * 60_000,
+        seed: streamSeed('privacy', s.options.deviceSeed ?? seed, 'devices', k),
+        onShown: (frame, picture) => baseline.add(frame, picture),
+        onProgress: s.onProgress,
+      });
   if (s.recordPath) await writeRecord(s.recordPath, run.records);
   if (s.truthPath) await writeRecord(s.truthPath, run.truths);
   if (run.unpaired > 0) s.logger.warn({ unpaired: run.unpaired }, 'queries on the wire that no device claimed were left out of the attacks');
@@ -749,9 +764,10 @@ export function attack(
     random: seededRandom(streamSeed('adversary', s.seed, stream, k)),
   });
   const paths = [pathAttack(world.walk), hmmPathAttack(world.walk)];
-  const onOmp: SpotAttack[] = [naiveTop1, popularityBayes(index), componentTest, arrivalAttack('freshest'), arrivalAttack('stalest'), ...paths];
+  const tracks: SpotAttack[] = [arrivalAttack('freshest'), arrivalAttack('stalest'), rhythmAttack()];
+  const onOmp: SpotAttack[] = [naiveTop1, popularityBayes(index), componentTest, ...tracks, ...paths];
   // The central-spot guess reads exact components only: OMP's picks lean to central references by themselves.
-  const onExhaustive: SpotAttack[] = [componentTest, arrivalAttack('freshest'), pathAttack(world.walk), centralSpot(index)];
+  const onExhaustive: SpotAttack[] = [componentTest, ...tracks, pathAttack(world.walk), centralSpot(index)];
   const runs = [
     ...onOmp.map((a) => ({ name: a.name, attack: a, on: analyses })),
     ...onExhaustive.map((a) => ({ name: `${a.name}_exhaustive`, attack: a, on: exhaustive.analyses })),

@@ -8,13 +8,14 @@
  * same devices run on the system clock and the wiretap, on a thread of its own, stamps messages as the broker
  * delivers them, for the timing attacks.
  */
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { loadEdgeConfig } from '../config/load.js';
 import type { EdgeResult, SentQuery } from '../edge/edge-daemon.js';
 import { EdgeRuntime } from '../edge/edge-runtime.js';
 import { seededRandom } from '../util/random.js';
+import { UserError } from '../util/errors.js';
 import type { MqttProtocolVersion } from '../transport/broker.js';
 import type { MixWeights } from '../privacy/kmix.js';
 import type { WireLimits } from '../transport/messages.js';
@@ -125,13 +126,7 @@ export async function runFleet(options: FleetOptions): Promise<FleetRun> {
     for (let user = 0; user < options.users; user++) {
       const camera = new SimulatedCamera();
       const config = await deviceProfile(options, user);
-      const transform = config.privacy.transform;
-      // A bucket transform draws no decoy views, so its devices have no drift to make public.
-      deviceSettings ??= {
-        viewDrift: transform.kind === 'bucket' ? undefined : transform.decoyDrift,
-        rotatePauseSeconds: config.transport.rotatePauseSeconds,
-        mixWeights: transform.kind === 'kmix' ? transform.mixWeights : undefined,
-      };
+      deviceSettings ??= publicSettings(config);
       const runtime = new EdgeRuntime({
         config,
         logger: options.logger,
@@ -210,8 +205,51 @@ export async function runFleet(options: FleetOptions): Promise<FleetRun> {
   };
 }
 
+/**
+ * A run recorded earlier (`enfpire eval --record FILE --truth FILE`), read back for the attacks: what the server saw
+ * and whose each query was. The devices' public settings come from the profile the run would use, so replay with the
+ * same `--set` options as the recording. Nothing is shown to a device: results, bytes and counters are empty.
+ */
+export async function replayFleet(
+  options: Pick<FleetOptions, 'workDir' | 'profile' | 'modelManifest' | 'brokerUrl'>,
+  files: { recordPath: string; truthPath: string },
+): Promise<FleetRun> {
+  const [records, truths] = await Promise.all([readJsonLines<ServerRecord>(files.recordPath), readJsonLines<QueryTruth>(files.truthPath)]);
+  if (records.length !== truths.length) {
+    throw new UserError(`eval: the record ${files.recordPath} has ${records.length} lines and the truth ${files.truthPath} ${truths.length}; pass the pair one run wrote.`);
+  }
+  return { records, truths, unpaired: 0, results: new Map(), bytes: 0, counters: [], rotations: 0, deviceSettings: publicSettings(await deviceProfile(options, 0)) };
+}
+
+async function readJsonLines<T>(path: string): Promise<T[]> {
+  const text = await readFile(path, 'utf8').catch((err: Error) => {
+    throw new UserError(`eval: cannot read ${path} (${err.message}); pass a file written by --record or --truth.`);
+  });
+  return text
+    .split('\n')
+    .filter((line) => line.trim() !== '')
+    .map((line, n) => {
+      try {
+        return JSON.parse(line) as T;
+      } catch {
+        throw new UserError(`eval: line ${n + 1} of ${path} is not JSON; pass a file written by --record or --truth.`);
+      }
+    });
+}
+
+/** What the server may assume of every device: the public privacy settings of its profile. */
+function publicSettings(config: Awaited<ReturnType<typeof loadEdgeConfig>>): FleetRun['deviceSettings'] {
+  const transform = config.privacy.transform;
+  // A bucket transform draws no decoy views, so its devices have no drift to make public.
+  return {
+    viewDrift: transform.kind === 'bucket' ? undefined : transform.decoyDrift,
+    rotatePauseSeconds: config.transport.rotatePauseSeconds,
+    mixWeights: transform.kind === 'kmix' ? transform.mixWeights : undefined,
+  };
+}
+
 /** The device's profile, through the same loader and schema defaults as `enfpire edge --config`. */
-async function deviceProfile(options: FleetOptions, user: number) {
+async function deviceProfile(options: Pick<FleetOptions, 'workDir' | 'profile' | 'modelManifest' | 'brokerUrl'>, user: number) {
   const file = join(options.workDir, `device-${user}.yaml`);
   const profile = options.profile;
   await writeFile(

@@ -83,6 +83,16 @@ t.test('a k = 4 run over the broker: report shape, dummies never become results,
   }
   t.same(Object.keys(report.dummy_auc_track_by), ['gap', 'appeared', 'since', 'until'], 'the track classifier one feature at a time');
   t.ok(report.dummy_auc >= Math.max(...Object.values(report.dummy_auc_by), report.timing_auc, report.topm_auc), 'dummy_auc is the best classifier, one group of features included');
+
+  // The same record attacked again without devices (--replay): the server's figures come back exactly.
+  const replayed = await runEval({ ...base, k: 4, replay: { recordPath, truthPath } });
+  t.equal(replayed.replayed_from, recordPath);
+  t.same(replayed.adversaries, report.adversaries, 'every attack reads the replayed record as it read the run');
+  t.equal(replayed.dummy_auc, report.dummy_auc);
+  t.equal(replayed.queries, report.queries);
+  t.equal(replayed.results, 0, 'no device ran, so nothing was answered');
+  await t.rejects(runEval({ ...base, k: 4, replay: { recordPath, truthPath }, recordPath: join(dir, 'again.jsonl') }), /--replay reads a record; it cannot write one/);
+  await t.rejects(runEval({ ...base, k: 4, replay: { recordPath: join(dir, 'none.jsonl'), truthPath } }), /cannot read .*none\.jsonl/);
 });
 
 t.test('a photo camera with lockstep phantoms: photos only while standing, far fewer real queries', async (t) => {
