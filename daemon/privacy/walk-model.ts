@@ -192,20 +192,24 @@ export class WalkModel implements PathModel {
    * The next spot after `from`: gravity model, never `from` itself and never straight back to `previous`
    * (people rarely walk back to where they just were; a random walk without this rule dithers between two
    * neighbours, which would make phantoms easy to spot). A dead end (no other spot but `previous`) allows the return.
+   * `avoid` leaves out spots taken by others (decoy tracks that must not meet); when it leaves nothing, it is ignored.
    */
-  drawNext(from: number, previous: number, random: Random): number {
+  drawNext(from: number, previous: number, random: Random, avoid?: (index: number) => boolean): number {
     const map = this.map;
     if (map.size === 1) return from;
     const weights = new Float64Array(map.size);
     let total = 0;
     for (let i = 0; i < map.size; i++) {
-      if (i === from || i === previous) continue;
+      if (i === from || i === previous || avoid?.(i)) continue;
       weights[i] = this.gravity(from, i);
       total += weights[i];
     }
     if (total === 0) {
       // All others are too far for exp() to register, or only `previous` is left: fall back to the nearest allowed spot.
-      const nearest = map.nearest(map.x(from), map.y(from), (i) => i === from || (i === previous && map.size > 2));
+      const skip = (i: number) => i === from || (i === previous && map.size > 2);
+      const free = avoid ? map.nearest(map.x(from), map.y(from), (i) => skip(i) || avoid(i)) : -1;
+      if (free >= 0) return free;
+      const nearest = map.nearest(map.x(from), map.y(from), skip);
       return nearest >= 0 ? nearest : from;
     }
     return drawWeighted(weights, total, random, from);
