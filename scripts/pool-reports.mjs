@@ -12,7 +12,9 @@
  * - every attack's rate over all real queries of all runs (hits / real queries), and `server_top1` / `trajectory_acc`
  *   as the best pooled attack (the best of the pooled rates, not the mean of each run's best);
  * - each AUC as the mean over runs with the runs' standard deviation (AUCs of different runs are not pooled pairs);
- * - the user's ratio to plain recognition from the pooled user and baseline accuracies.
+ * - the user's ratio to plain recognition from the pooled user and baseline accuracies (runs of `--replay` left out:
+ *   they ran no device);
+ * - an attack that only some reports have (added later) pooled over those, and marked so.
  */
 import { readFileSync } from 'node:fs';
 
@@ -61,12 +63,17 @@ function pool(reports) {
   const visits = new Map(reports.filter((r) => typeof r.world?.dwell?.count === 'number').map((r) => [r.seed, r.world.dwell.count]));
   if (visits.size > 0) rows.set('visits to a spot (distinct worlds)', `${[...visits.values()].reduce((a, b) => a + b, 0)} in ${visits.size}`);
   rows.set('real queries', String(real));
-  const user = reports.reduce((a, r) => a + r.user_top1 * r.real_queries, 0) / real;
-  const base = reports.reduce((a, r) => a + r.baseline_top1 * r.real_queries, 0) / real;
-  rows.set('user / baseline', `${r3(user / base)} ×`);
+  // A report of `enfpire eval --replay` ran no device: it has the server's figures and no user's.
+  const served = reports.filter((r) => r.replayed_from === undefined);
+  const servedReal = served.reduce((a, r) => a + r.real_queries, 0);
+  const user = served.reduce((a, r) => a + r.user_top1 * r.real_queries, 0) / servedReal;
+  const base = served.reduce((a, r) => a + r.baseline_top1 * r.real_queries, 0) / servedReal;
+  rows.set('user / baseline', served.length === reports.length ? `${r3(user / base)} ×` : `${r3(user / base)} × (${served.length} runs with devices)`);
+  // An attack added later is pooled over the runs that have it, never counted as missing hits in the others.
   const attacks = [...new Set(reports.flatMap((r) => Object.keys(r.adversaries)))].sort();
+  const having = (name) => reports.filter((r) => typeof r.adversaries[name] === 'number');
   const pooled = Object.fromEntries(
-    attacks.map((name) => [name, reports.reduce((a, r) => a + (r.adversaries[name] ?? 0) * r.real_queries, 0) / real]),
+    attacks.map((name) => [name, having(name).reduce((a, r) => a + r.adversaries[name] * r.real_queries, 0) / having(name).reduce((a, r) => a + r.real_queries, 0)]),
   );
   const bestOf = (names) => names.reduce((a, b) => (pooled[b] > pooled[a] ? b : a));
   const best = bestOf(attacks);
@@ -82,7 +89,10 @@ function pool(reports) {
   for (const group of ['scores', 'shape', 'track', 'nonlinear']) auc(`dummy_auc: ${group}`, (r) => r.dummy_auc_by?.[group]);
   auc('timing_auc', (r) => r.timing_auc);
   auc('offgallery_auc', (r) => r.offgallery_auc);
-  for (const name of attacks) rows.set(`attack: ${name}`, r3(pooled[name]));
+  for (const name of attacks) {
+    const n = having(name).length;
+    rows.set(`attack: ${name}`, n === reports.length ? r3(pooled[name]) : `${r3(pooled[name])} (${n} of ${reports.length} runs)`);
+  }
   return rows;
 }
 
