@@ -119,7 +119,9 @@ export class EdgeDaemon extends EventEmitter<{ result: [EdgeResult]; query: [Sen
       clock: this.clock,
       logger: options.logger,
       send: (query, kind) => {
-        this.emit('query', { at: this.clock.now(), kind, label: query.label } satisfies SentQuery);
+        const at = this.clock.now();
+        transform.sent?.(query, at);
+        this.emit('query', { at, kind, label: query.label } satisfies SentQuery);
         return transport.query({ type: 'query', model: extractor.modelId, vector: query.vector, topM: query.topM });
       },
       makeDummy: () => transform.dummy(),

@@ -156,10 +156,10 @@ export class KMixTransform implements Transform {
     // `real`: the region gate has scanned the pack for that very array (region-pack-scan.ts).
     const realSpot = this.synthesizer.nearestSpot(feature).id;
     const decoySpots = this.spotPicker.pickDecoySpots(this.k - 1, new Set([realSpot]));
-    if (this.realComponent === 'stand-in') return this.mix(null, decoySpots, realSpot);
+    if (this.realComponent === 'stand-in') return { ...this.mix(null, decoySpots, realSpot), realSpot };
     // The wearer's track shows this spot in dummies too: its decoys there continue from this very frame.
     this.synthesizer.anchor(realSpot, real);
-    return this.mix(real, decoySpots, realSpot);
+    return { ...this.mix(real, decoySpots, realSpot), realSpot };
   }
 
   /** The reply a query of this worst component rank asks for. */
@@ -173,6 +173,11 @@ export class KMixTransform implements Transform {
 
   wearerLeft(): void {
     this.spotPicker.wearerLeft?.();
+  }
+
+  sent(query: TransformedQuery, at: number): void {
+    const { realSpot, decoySpots } = query;
+    this.spotPicker.shown?.(realSpot === undefined ? decoySpots : [...decoySpots, realSpot], realSpot, at);
   }
 
   /** The components' weights in the sum (see MixWeights); every component is treated alike, real or decoy. */

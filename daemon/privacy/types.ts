@@ -10,6 +10,8 @@ export interface TransformedQuery {
   decoySpots: string[];
   /** The frame a real query came from (device-side only, never sent): logs and the evaluation's ground truth. */
   label?: string;
+  /** The spot a real query stands for, where the transform names one (device-side only, never sent). */
+  realSpot?: string;
 }
 
 /**
@@ -27,6 +29,11 @@ export interface Transform {
    * the last real query. Transforms whose decoys follow the wearer let go now instead of guessing from silence.
    */
   wearerLeft?(): void;
+  /**
+   * `query` left the device at `at` (its slot fired; a query built and then superseded or never sent is not seen
+   * here). Transforms whose decoys follow the wearer learn from what the server was shown, not from what was built.
+   */
+  sent?(query: TransformedQuery, at: number): void;
 }
 
 /** The region pack the device fetched: spots it may draw decoys from. */
@@ -43,6 +50,8 @@ export interface DecoySpotPicker {
   pickDecoySpots(n: number, exclude: ReadonlySet<string>): string[];
   /** See Transform.wearerLeft. */
   wearerLeft?(): void;
+  /** The spots a query that left at `at` showed, `realSpot` among them for a real query (Transform.sent). */
+  shown?(spots: readonly string[], realSpot: string | undefined, at: number): void;
 }
 
 /**

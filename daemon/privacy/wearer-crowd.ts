@@ -232,6 +232,13 @@ export interface WearerCrowdOptions extends CrowdOptions {
   offsetArrival?: boolean;
 }
 
+/** One visit of the wearer, from its first to its last real query so far. */
+interface Visit {
+  spot: number;
+  firstMs: number;
+  lastMs: number;
+}
+
 interface Track {
   spot: number;
   previous: number;
@@ -278,7 +285,16 @@ export class WearerCrowd implements DecoySpotPicker {
    */
   private walking: { sinceMs: number; visitSinceMs: number; checkedMs: number } | undefined;
   /** The wearer's current visit, while it lasts. */
-  private wearer: { spot: number; firstMs: number; lastMs: number } | undefined;
+  private wearer: Visit | undefined;
+  /**
+   * The visit the wearer last left, not yet learned: coming back to its spot within `leaveAfterMs` of its last real
+   * query continues it (see endVisit).
+   */
+  private left: Visit | undefined;
+  /** When each spot of the last query sent went on show (shown()). */
+  private showing = new Map<string, number>();
+  /** The wearer's spot as the server has been shown it: on show since, and its last real query. */
+  private onWire: { spot: string; sinceMs: number; lastRealMs: number } | undefined;
 
   constructor(options: WearerCrowdOptions) {
     this.model = crowdModel(options, options.tracks, 'tracks');
@@ -359,17 +375,25 @@ export class WearerCrowd implements DecoySpotPicker {
   private followWearer(real: number | undefined, now: number): void {
     const w = this.wearer;
     if (w && (real !== undefined ? real !== w.spot : now - w.lastMs > this.leaveAfterMs)) this.endVisit(w, Math.min(now, w.lastMs + this.leaveAfterMs));
+    const left = this.left;
+    if (left && ((real !== undefined && real !== left.spot) || now - left.lastMs > this.leaveAfterMs)) this.left = undefined;
     if (real === undefined) return;
     if (this.wearer) {
       this.wearer.lastMs = now;
       return;
     }
-    this.wearer = { spot: real, firstMs: now, lastMs: now };
-    if (this.walking) {
-      this.walks.observe(now - this.walking.sinceMs);
-      this.remember();
+    if (this.left) {
+      // Back at the spot just left: a glance away, not a walk. The visit goes on from its first query.
+      this.wearer = { ...this.left, lastMs: now };
+      this.left = undefined;
+    } else {
+      this.wearer = { spot: real, firstMs: now, lastMs: now };
+      if (this.walking) {
+        this.walks.observe(now - this.walking.sinceMs);
+        this.remember();
+      }
+      if (this.lastVisitSpot >= 0) this.hops?.observe(this.lastVisitSpot, real);
     }
-    if (this.lastVisitSpot >= 0) this.hops?.observe(this.lastVisitSpot, real);
     this.walking = undefined;
     const shadow = this.shadow;
     if (shadow.spot !== real) shadow.previous = shadow.spot;
@@ -386,17 +410,40 @@ export class WearerCrowd implements DecoySpotPicker {
   }
 
   /**
-   * The visit ended at its last real query. Its length from first to last real query is what the other tracks'
-   * visits are drawn from: at a real query the wearer's time at the spot is then distributed as a track's age at a
-   * random moment (measured: adding the shadow's leaveAfterMs to it made the wearer fresher, 0.32 → 0.36 at k = 4).
+   * The visit ended at its last real query, and the shadow lets go. Coming back to the spot within `leaveAfterMs` is a
+   * glance away (a frame the region gate turned away: blur, the ground), not a walk and a new visit: it teaches
+   * neither the walks nor the hops.
    */
-  private endVisit(w: { spot: number; firstMs: number; lastMs: number }, shadowUntil: number): void {
+  private endVisit(w: Visit, shadowUntil: number): void {
     this.lastVisitSpot = w.spot;
-    this.dwell.observe(Math.max(MIN_VISIT_MS, w.lastMs - w.firstMs));
-    this.remember();
+    this.left = w;
     this.wearer = undefined;
     this.shadow.until = shadowUntil;
     this.walking = { sinceMs: shadowUntil, visitSinceMs: shadowUntil, checkedMs: shadowUntil };
+  }
+
+  /**
+   * What left the device: the wearer's visits are learned as the server saw them, from when the spot went on show
+   * without a break to its last real query. The other tracks' visits are drawn from those lengths, so at a real query
+   * the wearer's time on show is distributed as a track's age at a random moment (decision 21; measured: adding the
+   * shadow's leaveAfterMs made the wearer fresher, 0.32 → 0.36 at k = 4). Learned from the device's own view instead —
+   * first to last real query, cut at every frame the gate turned away — visits were a third of what the wire showed
+   * (median 3 s against 12 s: real queries fill a visit's slots, so a glance rarely shows), every phantom's visit as
+   * short, and the wearer's spot the one shown longest (docs/privacy.md, "Glances away"; decision 44).
+   */
+  shown(spots: readonly string[], realSpot: string | undefined, at: number): void {
+    const showing = new Map<string, number>();
+    for (const id of spots) showing.set(id, this.showing.get(id) ?? at);
+    this.showing = showing;
+    const run = this.onWire;
+    if (run && (!showing.has(run.spot) || (realSpot !== undefined && realSpot !== run.spot))) {
+      this.onWire = undefined;
+      this.dwell.observe(Math.max(MIN_VISIT_MS, run.lastRealMs - run.sinceMs));
+      this.remember();
+    }
+    if (realSpot === undefined) return;
+    if (this.onWire) this.onWire.lastRealMs = at;
+    else this.onWire = { spot: realSpot, sinceMs: showing.get(realSpot) ?? at, lastRealMs: at };
   }
 
   private advance(now: number): void {

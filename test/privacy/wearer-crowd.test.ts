@@ -114,6 +114,16 @@ interface Habit {
   slots: number;
   /** Which track age the attack reads: the spot that appeared most recently, or the one shown longest. */
   attack: 'freshest' | 'stalest';
+  /**
+   * Share of a visit's slots in which the camera shows no spot (blur, a glance at the ground): the device calls
+   * wearerLeft(). Default 0.
+   */
+  glance?: number;
+  /**
+   * Whether the slot of a glance carries a dummy (a camera of one frame a slot) or still the real query of the next
+   * frame, which comes before the slot (a faster camera, as the evaluation's). Default true.
+   */
+  glanceShows?: boolean;
 }
 
 /** A wearer who stands at a spot for 8–30 s, walks 20–60 s and stands at a nearby spot again, for four hours. */
@@ -146,8 +156,11 @@ function trackAttackHits(crowd: DecoySpotPicker, k: number, seed: number, habit:
       walkingUntil = -1;
       dwellUntil = now + between(habit.visitMs);
     }
-    const real = walkingUntil < 0 ? model.map.id(spot) : undefined;
+    const glancing = walkingUntil < 0 && random.next() < (habit.glance ?? 0);
+    if (glancing) crowd.wearerLeft?.();
+    const real = walkingUntil < 0 && !(glancing && (habit.glanceShows ?? true)) ? model.map.id(spot) : undefined;
     const shown = real ? [...crowd.pickDecoySpots(k - 1, new Set([real])), real] : crowd.pickDecoySpots(k, new Set());
+    crowd.shown?.(shown, real, now);
     for (const s of shown) if (!shownBefore.has(s)) firstSeen.set(s, now);
     shownBefore = new Set(shown);
     if (real) {
@@ -176,15 +189,13 @@ t.test('the wearer is not the freshest track: tracks visit as long as the wearer
     const c = clockOf();
     const crowd = make(c.clock);
     // The picker reads the clock; the simulation moves it slot by slot through a wrapper.
-    const wrapped: DecoySpotPicker = {
-      pickDecoySpots: (n, exclude) => crowd.pickDecoySpots(n, exclude),
-    };
     let slot = 0;
     const timed: DecoySpotPicker = {
       pickDecoySpots: (n, exclude) => {
         c.set(slot++ * 1_000);
-        return wrapped.pickDecoySpots(n, exclude);
+        return crowd.pickDecoySpots(n, exclude);
       },
+      shown: (spots, real, at) => crowd.shown?.(spots, real, at),
     };
     return freshestIsWearer(timed, k, seed);
   };
@@ -202,12 +213,17 @@ t.test('a real query shows the wearer in place of the shadow; a dummy shows ever
   const first = crowd.pickDecoySpots(3, new Set([real]));
   t.equal(first.length, 3);
   t.notOk(first.includes(real), 'decoys never show the real spot');
+  crowd.shown([...first, real], real, now);
   now += 1_000;
   const dummy = crowd.pickDecoySpots(4, new Set());
   t.ok(dummy.includes(real), 'a second later the wearer’s shadow holds the wearer’s spot in the dummy');
+  crowd.shown(dummy, undefined, now);
   now += 60_000;
-  crowd.pickDecoySpots(4, new Set());
-  t.equal(crowd.dwell.observed, 1, 'the visit ended when no real query came: the dwell model learned it');
+  const later = crowd.pickDecoySpots(4, new Set());
+  t.equal(crowd.dwell.observed, 0, 'a query built is not one sent: nothing is learned from it');
+  crowd.shown(later, undefined, now);
+  t.notOk(later.includes(real), 'after a minute with no real query the shadow has moved on');
+  t.equal(crowd.dwell.observed, 1, 'and once the server was shown that, the dwell model learned the visit');
   t.throws(() => crowd.pickDecoySpots(5, new Set()), /tracks/);
 });
 
@@ -244,6 +260,7 @@ function trackClassifierAuc(options: { told: boolean; offsetArrival?: boolean; w
       if (!atSpot && told) crowd.wearerLeft();
       const real = atSpot && random.next() < 0.85 ? model.map.id(spot) : undefined;
       const shown = real ? [real, ...crowd.pickDecoySpots(k - 1, new Set([real]))] : crowd.pickDecoySpots(k, new Set());
+      crowd.shown(shown, real, now);
       analyses.push({ record: { t: now, reply_topic: `w${s}` } as ServerRecord, components: shown.map((id) => ({ id, weight: 1 })), scores: [], residual: new Float64Array(0), residualNorm: 0 });
       labels.push(real !== undefined);
     }
@@ -312,9 +329,10 @@ t.test('a wearer who lingers is not the stalest track, whether a day starts from
   // Ten-minute days (the glasses are switched off in between) of a wearer who stays 1.5–4 minutes at a spot, against
   // a prior with a median of 30 s. Tracks started with a plain draw × uniform left within seconds, and the wearer,
   // already at a spot, was the stalest: 0.359 learning afresh each day, 0.292 remembering (drawInProgress's comment).
+  // 120 days read 0.284–0.321 by seed (the same code); 240 days halve that spread.
   const k = 4;
   const lingerer: Habit = { visitMs: [90_000, 240_000], walkMs: [15_000, 45_000], slots: 600, attack: 'stalest' };
-  const days = 120;
+  const days = 240;
   const run = (store: HabitStore | undefined) => {
     const total = { hits: 0, reals: 0 };
     for (let day = 0; day < days; day++) {
@@ -326,6 +344,7 @@ t.test('a wearer who lingers is not the stalest track, whether a day starts from
           now = slot++ * 1_000;
           return crowd.pickDecoySpots(n, exclude);
         },
+        shown: (spots, real, at) => crowd.shown(spots, real, at),
       };
       const { hits, reals } = trackAttackHits(timed, k, 800 + day, lingerer);
       // The first day has nothing to remember: both settings start from the prior.
@@ -409,4 +428,44 @@ t.test('tracks never meet: a move avoids the spots others hold (decision 43)', a
   t.equal(repeated, 0, 'every query shows distinct spots');
   // Measured before decision 43 (same seeds): tracks shared a spot in 2,332 of the 3,600 slots.
   t.equal(met, 0, `no two tracks ever stand on one spot (${met} of 3,600 slots)`);
+});
+
+t.test('glances away inside a visit: tracks visit as long as the server sees the wearer do, whether a glance shows or not', async (t) => {
+  // Visits of 8–30 s in which one frame in five shows no spot. Each such frame ends the visit on the device (the shadow
+  // lets go) and the wearer is back a slot later. Whether the server sees the break depends on the camera: with one
+  // frame a slot the glance's slot carries a dummy; with a faster camera the next frame's real query takes the slot
+  // and the break never shows (the evaluation: the wire showed the wearer's visits at a median of 12 s, while the
+  // device, learning first to last real query cut at each glance, learned 3 s; decision 44).
+  const k = 4;
+  const measure = (glanceShows: boolean, attack: Habit['attack'], seed: number) => {
+    let now = 0;
+    let slot = 0;
+    const crowd = new WearerCrowd({ map: model, tracks: k, random: seededRandom(seed), clock: () => now });
+    const timed: DecoySpotPicker = {
+      pickDecoySpots: (n, exclude) => {
+        now = slot++ * 1_000;
+        return crowd.pickDecoySpots(n, exclude);
+      },
+      wearerLeft: () => crowd.wearerLeft(),
+      shown: (spots, real, at) => crowd.shown(spots, real, at),
+    };
+    const { hits, reals } = trackAttackHits(timed, k, seed + 1, { ...COMMUTER, slots: 2 * 3_600, attack, glance: 0.2, glanceShows });
+    return { rate: hits / reals, learned: median(crowd.dwell.lengths()) };
+  };
+  for (const glanceShows of [false, true]) {
+    const stalest = measure(glanceShows, 'stalest', 901);
+    const freshest = measure(glanceShows, 'freshest', 903);
+    t.comment(
+      `glance ${glanceShows ? 'shows' : 'hidden'}: learned visit median ${(stalest.learned / 1000).toFixed(1)} s; ` +
+        `the wearer is the stalest component ${stalest.rate.toFixed(3)}, the freshest ${freshest.rate.toFixed(3)} (chance ${1 / k})`,
+    );
+    // Known leak, kept measured here and not asserted: where a glance's slot carries a dummy, the wearer's spot goes
+    // for a slot and comes back, which no track does, and the wearer is the freshest component (0.543; 0.529 before
+    // decision 44). docs/privacy.md, "Glances away".
+    if (glanceShows) continue;
+    // Before decision 44 (learned first to last real query, cut at each glance): 2.0 s, stalest 0.127, freshest 0.274.
+    t.ok(stalest.learned >= 12_000, 'a glance the server never saw does not cut the visit learned');
+    t.ok(stalest.rate < 1 / k + 0.06, 'the wearer is not the track shown longest');
+    t.ok(freshest.rate < 1 / k + 0.06, 'nor the one shown last');
+  }
 });
