@@ -36,14 +36,31 @@ export class WearerDwell {
     return this.seen.length;
   }
 
-  /** A visit length: one of the wearer's own (with a little jitter) or, with weight PRIOR_WEIGHT, the prior's. */
-  draw(random: Random): number {
-    const n = this.seen.length;
-    if (n > 0 && random.next() * (n + PRIOR_WEIGHT) < n) {
-      const picked = this.seen[Math.floor(random.next() * n)];
-      return picked * Math.exp(JITTER_SIGMA * random.normal());
+  /**
+   * The log-normal mixture that draw, drawInProgress and hazard all read: the prior with weight PRIOR_WEIGHT, and each
+   * length learned with weight 1 and a little jitter. (Weighting recent lengths more, with a half-life of 4 visits, so
+   * that the tracks follow the wearer's current rhythm, measured no better: docs/privacy.md, "Glances away".)
+   */
+  private mixture(): { weight: number; logMedian: number; sigma: number }[] {
+    const prior = { weight: PRIOR_WEIGHT, logMedian: Math.log(this.prior.medianMs), sigma: Math.max(this.prior.sigma, MIN_SIGMA) };
+    return [prior, ...this.seen.map((ms) => ({ weight: 1, logMedian: Math.log(ms), sigma: JITTER_SIGMA }))];
+  }
+
+  /** One part of the mixture, each with probability ∝ weight × `bias` (its weight for a draw). */
+  private pick<T extends { weight: number }>(parts: readonly T[], bias: (p: T) => number, random: Random): T {
+    const mass = parts.map((p) => p.weight * bias(p));
+    let left = random.next() * mass.reduce((a, b) => a + b, 0);
+    for (let i = 0; i < parts.length; i++) {
+      left -= mass[i];
+      if (left < 0) return parts[i];
     }
-    return this.prior.medianMs * Math.exp(this.prior.sigma * random.normal());
+    return parts[parts.length - 1];
+  }
+
+  /** A visit length: one of the wearer's own (with a little jitter) or the prior's. */
+  draw(random: Random): number {
+    const part = this.pick(this.mixture(), () => 1, random);
+    return Math.exp(part.logMedian + part.sigma * random.normal());
   }
 
   /**
@@ -54,38 +71,22 @@ export class WearerDwell {
    * leave early, so a wearer already at a spot when the device started was the stalest track of the first minutes.
    */
   drawInProgress(random: Random): number {
-    const prior = { weight: PRIOR_WEIGHT, logMedian: Math.log(this.prior.medianMs), sigma: this.prior.sigma };
-    const parts = [prior, ...this.seen.map((ms) => ({ weight: 1, logMedian: Math.log(ms), sigma: JITTER_SIGMA }))];
-    const mass = parts.map((p) => p.weight * Math.exp(p.logMedian + (p.sigma * p.sigma) / 2));
-    let pick = random.next() * mass.reduce((a, b) => a + b, 0);
-    let chosen = parts[parts.length - 1];
-    for (let i = 0; i < parts.length; i++) {
-      pick -= mass[i];
-      if (pick < 0) {
-        chosen = parts[i];
-        break;
-      }
-    }
+    const chosen = this.pick(this.mixture(), (p) => Math.exp(p.logMedian + (p.sigma * p.sigma) / 2), random);
     const length = Math.exp(chosen.logMedian + chosen.sigma * chosen.sigma + chosen.sigma * random.normal());
     return length * random.next();
   }
 
-  /**
-   * The rate (per ms) at which a visit of this age ends, of the lengths `draw` gives: density over survival of the
-   * same mixture (the prior with weight PRIOR_WEIGHT, each visit seen with weight 1 and its jitter).
-   */
+  /** The rate (per ms) at which a visit of this age ends, of the lengths `draw` gives: density over survival. */
   hazard(ageMs: number): number {
     if (!(ageMs > 0)) return 0;
     const logAge = Math.log(ageMs);
     let density = 0;
     let survival = 0;
-    const add = (weight: number, logMedian: number, sigma: number) => {
+    for (const { weight, logMedian, sigma } of this.mixture()) {
       const z = (logAge - logMedian) / sigma;
       density += (weight * Math.exp(-0.5 * z * z)) / (sigma * ageMs * Math.sqrt(2 * Math.PI));
       survival += weight * 0.5 * erfc(z / Math.SQRT2);
-    };
-    add(PRIOR_WEIGHT, Math.log(this.prior.medianMs), Math.max(this.prior.sigma, MIN_SIGMA));
-    for (const ms of this.seen) add(1, Math.log(ms), JITTER_SIGMA);
+    }
     // Far past every length seen, the visit is overdue: it ends within about a second.
     return survival > 1e-12 ? density / survival : 1 / 1_000;
   }
@@ -291,9 +292,7 @@ export class WearerCrowd implements DecoySpotPicker {
    * query continues it (see endVisit).
    */
   private left: Visit | undefined;
-  /** When each spot of the last query sent went on show (shown()). */
-  private showing = new Map<string, number>();
-  /** The wearer's spot as the server has been shown it: on show since, and its last real query. */
+  /** The wearer's spot as the server has been shown it without a break: its first and its last real query. */
   private onWire: { spot: string; sinceMs: number; lastRealMs: number } | undefined;
 
   constructor(options: WearerCrowdOptions) {
@@ -423,27 +422,26 @@ export class WearerCrowd implements DecoySpotPicker {
   }
 
   /**
-   * What left the device: the wearer's visits are learned as the server saw them, from when the spot went on show
-   * without a break to its last real query. The other tracks' visits are drawn from those lengths, so at a real query
-   * the wearer's time on show is distributed as a track's age at a random moment (decision 21; measured: adding the
-   * shadow's leaveAfterMs made the wearer fresher, 0.32 → 0.36 at k = 4). Learned from the device's own view instead —
-   * first to last real query, cut at every frame the gate turned away — visits were a third of what the wire showed
-   * (median 3 s against 12 s: real queries fill a visit's slots, so a glance rarely shows), every phantom's visit as
-   * short, and the wearer's spot the one shown longest (docs/privacy.md, "Glances away"; decision 44).
+   * What left the device: the wearer's visits are learned as the server saw them, from the first to the last real
+   * query of the spot's run through the queries sent, so a visit ends only where the server saw the spot go. The
+   * other tracks' visits are drawn from those lengths, so at a real query the wearer's time at the spot is distributed
+   * as a track's age at a random moment (decision 21; measured: adding the shadow's leaveAfterMs made the wearer
+   * fresher, 0.32 → 0.36 at k = 4; counting from when the spot went on show, a track there before the wearer included,
+   * made it fresher too in a toy world, 0.31 → 0.35). Learned from the device's own view instead — cut at every frame
+   * the gate turned away — visits were a third of what the wire showed (median 3 s against 12 s: real queries fill a
+   * visit's slots, so a glance rarely shows), every phantom's visit as short, and the wearer's spot the one shown
+   * longest (docs/privacy.md, "Glances away"; decision 44).
    */
   shown(spots: readonly string[], realSpot: string | undefined, at: number): void {
-    const showing = new Map<string, number>();
-    for (const id of spots) showing.set(id, this.showing.get(id) ?? at);
-    this.showing = showing;
     const run = this.onWire;
-    if (run && (!showing.has(run.spot) || (realSpot !== undefined && realSpot !== run.spot))) {
+    if (run && (!spots.includes(run.spot) || (realSpot !== undefined && realSpot !== run.spot))) {
       this.onWire = undefined;
       this.dwell.observe(Math.max(MIN_VISIT_MS, run.lastRealMs - run.sinceMs));
       this.remember();
     }
     if (realSpot === undefined) return;
     if (this.onWire) this.onWire.lastRealMs = at;
-    else this.onWire = { spot: realSpot, sinceMs: showing.get(realSpot) ?? at, lastRealMs: at };
+    else this.onWire = { spot: realSpot, sinceMs: at, lastRealMs: at };
   }
 
   private advance(now: number): void {

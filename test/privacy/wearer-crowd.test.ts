@@ -430,42 +430,50 @@ t.test('tracks never meet: a move avoids the spots others hold (decision 43)', a
   t.equal(met, 0, `no two tracks ever stand on one spot (${met} of 3,600 slots)`);
 });
 
-t.test('glances away inside a visit: tracks visit as long as the server sees the wearer do, whether a glance shows or not', async (t) => {
+t.test('glances away inside a visit: tracks visit as long as the server sees the wearer do', async (t) => {
   // Visits of 8–30 s in which one frame in five shows no spot. Each such frame ends the visit on the device (the shadow
   // lets go) and the wearer is back a slot later. Whether the server sees the break depends on the camera: with one
   // frame a slot the glance's slot carries a dummy; with a faster camera the next frame's real query takes the slot
   // and the break never shows (the evaluation: the wire showed the wearer's visits at a median of 12 s, while the
   // device, learning first to last real query cut at each glance, learned 3 s; decision 44).
   const k = 4;
-  const measure = (glanceShows: boolean, attack: Habit['attack'], seed: number) => {
-    let now = 0;
-    let slot = 0;
-    const crowd = new WearerCrowd({ map: model, tracks: k, random: seededRandom(seed), clock: () => now });
-    const timed: DecoySpotPicker = {
-      pickDecoySpots: (n, exclude) => {
-        now = slot++ * 1_000;
-        return crowd.pickDecoySpots(n, exclude);
-      },
-      wearerLeft: () => crowd.wearerLeft(),
-      shown: (spots, real, at) => crowd.shown(spots, real, at),
-    };
-    const { hits, reals } = trackAttackHits(timed, k, seed + 1, { ...COMMUTER, slots: 2 * 3_600, attack, glance: 0.2, glanceShows });
-    return { rate: hits / reals, learned: median(crowd.dwell.lengths()) };
+  // Four wearers of two hours each: one wearer's figure moves by ±0.04 with the seed.
+  const measure = (habit: Partial<Habit>, seed: number, wearers = 4) => {
+    const total = { stalest: 0, freshest: 0, reals: 0 };
+    const learned: number[] = [];
+    for (let wearer = 0; wearer < wearers; wearer++) {
+      for (const attack of ['stalest', 'freshest'] as const) {
+        let now = 0;
+        let slot = 0;
+        const crowd = new WearerCrowd({ map: model, tracks: k, random: seededRandom(seed + 10 * wearer), clock: () => now });
+        const timed: DecoySpotPicker = {
+          pickDecoySpots: (n, exclude) => {
+            now = slot++ * 1_000;
+            return crowd.pickDecoySpots(n, exclude);
+          },
+          wearerLeft: () => crowd.wearerLeft(),
+          shown: (spots, real, at) => crowd.shown(spots, real, at),
+        };
+        const { hits, reals } = trackAttackHits(timed, k, seed + 10 * wearer + 1, { ...COMMUTER, slots: 2 * 3_600, ...habit, attack });
+        total[attack] += hits;
+        if (attack === 'stalest') {
+          total.reals += reals;
+          learned.push(median(crowd.dwell.lengths()));
+        }
+      }
+    }
+    return { stalest: total.stalest / total.reals, freshest: total.freshest / total.reals, learned: median(learned) };
   };
-  for (const glanceShows of [false, true]) {
-    const stalest = measure(glanceShows, 'stalest', 901);
-    const freshest = measure(glanceShows, 'freshest', 903);
-    t.comment(
-      `glance ${glanceShows ? 'shows' : 'hidden'}: learned visit median ${(stalest.learned / 1000).toFixed(1)} s; ` +
-        `the wearer is the stalest component ${stalest.rate.toFixed(3)}, the freshest ${freshest.rate.toFixed(3)} (chance ${1 / k})`,
-    );
-    // Known leak, kept measured here and not asserted: where a glance's slot carries a dummy, the wearer's spot goes
-    // for a slot and comes back, which no track does, and the wearer is the freshest component (0.543; 0.529 before
-    // decision 44). docs/privacy.md, "Glances away".
-    if (glanceShows) continue;
-    // Before decision 44 (learned first to last real query, cut at each glance): 2.0 s, stalest 0.127, freshest 0.274.
-    t.ok(stalest.learned >= 12_000, 'a glance the server never saw does not cut the visit learned');
-    t.ok(stalest.rate < 1 / k + 0.06, 'the wearer is not the track shown longest');
-    t.ok(freshest.rate < 1 / k + 0.06, 'nor the one shown last');
-  }
+  const describe = (name: string, m: ReturnType<typeof measure>) =>
+    `${name}: learned visit median ${(m.learned / 1000).toFixed(1)} s; the wearer is the stalest component ${m.stalest.toFixed(3)}, the freshest ${m.freshest.toFixed(3)} (chance ${1 / k})`;
+  const steady = measure({}, 901);
+  const hidden = measure({ glance: 0.2, glanceShows: false }, 901);
+  t.comment(describe('no glances', steady));
+  t.comment(describe('glances hidden', hidden));
+  // Before decision 44 (learned first to last real query, cut at each glance), one wearer: 2.0 s, stalest 0.127.
+  t.ok(hidden.learned >= 12_000, 'a glance the server never saw does not cut the visit learned');
+  t.ok(Math.abs(hidden.stalest - steady.stalest) < 0.05 && Math.abs(hidden.freshest - steady.freshest) < 0.05, 'glances the server never saw leave the track attacks where a wearer without glances has them');
+  // Known leak, measured here and not asserted: where a glance's slot carries a dummy, the wearer's spot goes for a
+  // slot and comes back, which no track does (docs/privacy.md, "Glances away").
+  t.comment(describe('glances shown', measure({ glance: 0.2, glanceShows: true }, 901, 1)));
 });
