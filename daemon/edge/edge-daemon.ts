@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import type { Frame, FrameSource } from '../camera/types.js';
 import type { Extractor } from '../extractor/types.js';
 import type { Gallery } from '../gallery/types.js';
-import type { Transform } from '../privacy/types.js';
+import type { Transform, TransformedQuery } from '../privacy/types.js';
 import { QueryScheduler, SupersededError, type ScheduleMode } from '../privacy/scheduler.js';
 import type { Candidate, QueryMessage } from '../transport/messages.js';
 import type { ResolvedReply } from './candidate-book.js';
@@ -278,7 +278,7 @@ export class EdgeDaemon extends EventEmitter<{ result: [EdgeResult]; query: [Sen
     };
     const launch = async () => {
       attempts++;
-      const waiting = this.scheduler.submit({ ...(await this.buildQuery(feature)), label: frame.label });
+      const waiting = this.submitReal(await this.buildQuery(feature), feature, frame.label);
       const outcome: Promise<Outcome> = waiting.then(
         (reply) => ({ reply, of: outcome }),
         (err: Error) => ({ err, of: outcome }),
@@ -334,13 +334,18 @@ export class EdgeDaemon extends EventEmitter<{ result: [EdgeResult]; query: [Sen
    */
   private refresh(feature: Float32Array, label: string | undefined): void {
     this.buildQuery(feature)
-      .then((query) => this.scheduler.submit({ ...query, label }))
+      .then((query) => this.submitReal(query, feature, label))
       .then(
         (reply) => this.options.gallery.upsertCandidates(reply.candidates),
         (err: Error) => {
           if (!(err instanceof SupersededError) && this.running) this.options.logger.debug({ err: err.message }, 'cache refresh query failed');
         },
       );
+  }
+
+  /** Queues a real query built from `feature`; one that waits through an identity change is built again for it. */
+  private submitReal(query: TransformedQuery, feature: Float32Array, label: string | undefined): Promise<ResolvedReply> {
+    return this.scheduler.submit({ ...query, label }, () => ({ ...this.options.transform.transform(feature), label }));
   }
 
   /**

@@ -24,6 +24,8 @@ export interface SchedulerOptions<R> {
 
 interface Pending<R> {
   query: TransformedQuery;
+  /** Builds the same real query afresh (see submit). */
+  rebuild?: () => TransformedQuery;
   resolve: (reply: R) => void;
   reject: (err: Error) => void;
 }
@@ -105,6 +107,24 @@ export class QueryScheduler<R> {
     if (!this.running || !this.paused) return;
     this.paused = false;
     if (this.options.mode !== 'on-demand') this.beginSchedule();
+    this.rebuildPending();
+  }
+
+  /**
+   * A real query that waited through a pause was built for a slot of the old identity: its decoys show where the
+   * tracks stood then, and sent as the new identity's first query it would show the server the very spots of the old
+   * identity's last ones, linking the two (measured: the first query after a rotation repeated the last one's four
+   * spots). It is built again for the new schedule's first slot; one that cannot be is failed to its caller.
+   */
+  private rebuildPending(): void {
+    const pending = this.pending;
+    if (!pending?.rebuild) return;
+    try {
+      pending.query = pending.rebuild();
+    } catch (err) {
+      this.pending = undefined;
+      pending.reject(err as Error);
+    }
   }
 
   /** Resolves when every request sent so far has its reply or has failed. */
@@ -112,8 +132,11 @@ export class QueryScheduler<R> {
     while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
   }
 
-  /** Queue a real query for the next slot (or send it now in 'on-demand' mode). */
-  submit(query: TransformedQuery): Promise<R> {
+  /**
+   * Queue a real query for the next slot (or send it now in 'on-demand' mode). `rebuild` builds the same real query
+   * afresh: it is called when the query waited through a pause (resume).
+   */
+  submit(query: TransformedQuery, rebuild?: () => TransformedQuery): Promise<R> {
     if (!this.running) return Promise.reject(new Error('scheduler is not running'));
     if (this.options.mode === 'on-demand') {
       this.counters.real++;
@@ -124,7 +147,7 @@ export class QueryScheduler<R> {
       this.pending.reject(new SupersededError());
     }
     return new Promise<R>((resolve, reject) => {
-      this.pending = { query, resolve, reject };
+      this.pending = { query, rebuild, resolve, reject };
     });
   }
 

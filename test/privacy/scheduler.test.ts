@@ -209,3 +209,44 @@ t.test('a query is read at the time it leaves: the slot it will take, whether bu
   t.same(sent.filter((s) => s.kind === 'real').map((s) => s.at), [225, 425, 625], 'real queries took the next slots (the one at 333 was superseded)');
   t.equal(scheduler.departureTime(), clock.now(), 'stopped: now again');
 });
+
+t.test('a real query that waited through a pause is built again for the new schedule, not sent as built for the old', async (t) => {
+  // Each query carries the departure time it was built for; the wearer's decoys are read at that time.
+  const clock = new VirtualClock(0);
+  const sent: Array<{ built: number; at: number; kind: string }> = [];
+  let scheduler: QueryScheduler<number> | undefined = undefined;
+  const built = (): TransformedQuery => query(scheduler!.departureTime());
+  scheduler = new QueryScheduler<number>({
+    mode: 'constant',
+    ratePerSecond: 1,
+    random: () => 0.5,
+    clock,
+    send: async (q, kind) => {
+      sent.push({ built: q.vector[0], at: clock.now(), kind });
+      return 0;
+    },
+    makeDummy: built,
+  });
+  scheduler.start();
+  await clock.runUntil(600);
+  const real = scheduler.submit(built(), built);
+  t.equal(sent.length, 1, 'one slot went before the real query was queued');
+  scheduler.pause();
+  await clock.runUntil(30_000);
+  scheduler.resume();
+  await clock.runUntil(31_000);
+  await real;
+  const first = sent[1];
+  t.equal(first.kind, 'real', 'the real query takes the first slot after the pause');
+  t.equal(first.built, first.at, `built for the slot it left in (${first.at} ms), not for the old schedule's (1500 ms)`);
+
+  // A real query that cannot be built again fails to its caller instead of leaving stale.
+  await clock.runUntil(31_600);
+  const failing = scheduler.submit(built(), () => {
+    throw new Error('region pack gone');
+  });
+  scheduler.pause();
+  scheduler.resume();
+  await t.rejects(failing, /region pack gone/);
+  await scheduler.stop();
+});
