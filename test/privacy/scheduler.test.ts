@@ -6,6 +6,25 @@ import { VirtualClock } from '../../daemon/util/clock.js';
 const query = (tag: number): TransformedQuery => ({ vector: new Float32Array([tag]), topM: 4, decoySpots: [] });
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** A constant-mode scheduler in virtual time whose queries each carry the departure time they were built for. */
+function departureScheduler(ratePerSecond: number, phase: number) {
+  const clock = new VirtualClock(0);
+  const sent: Array<{ read: number; at: number; kind: string }> = [];
+  const built = (): TransformedQuery => query(scheduler.departureTime());
+  const scheduler: QueryScheduler<number> = new QueryScheduler<number>({
+    mode: 'constant',
+    ratePerSecond,
+    random: () => phase,
+    clock,
+    send: async (q, kind) => {
+      sent.push({ read: q.vector[0], at: clock.now(), kind });
+      return 0;
+    },
+    makeDummy: built,
+  });
+  return { clock, sent, built, scheduler };
+}
+
 function recordingScheduler(mode: 'on-demand' | 'constant' | 'poisson', ratePerSecond: number) {
   const sent: Array<{ tag: number; at: number }> = [];
   const dummyReplies: number[] = [];
@@ -177,21 +196,7 @@ t.test('pause stops every slot and resume starts a new random phase (virtual tim
 
 t.test('a query is read at the time it leaves: the slot it will take, whether built right after a slot or when a frame came', async (t) => {
   // The transform reads departureTime() while it builds; here each query carries the time it read.
-  const clock = new VirtualClock(0);
-  const sent: Array<{ read: number; at: number; kind: string }> = [];
-  let scheduler: QueryScheduler<number> | undefined = undefined;
-  const built = (): TransformedQuery => query(scheduler!.departureTime());
-  scheduler = new QueryScheduler<number>({
-    mode: 'constant',
-    ratePerSecond: 10,
-    random: () => 0.25,
-    clock,
-    send: async (q, kind) => {
-      sent.push({ read: q.vector[0], at: clock.now(), kind });
-      return 0;
-    },
-    makeDummy: built,
-  });
+  const { clock, sent, built, scheduler } = departureScheduler(10, 0.25);
   t.equal(scheduler.departureTime(), 0, 'no slot armed: now');
   scheduler.start();
   for (const frameAt of [140, 333, 370, 555]) {
@@ -212,21 +217,7 @@ t.test('a query is read at the time it leaves: the slot it will take, whether bu
 
 t.test('a real query that waited through a pause is built again for the new schedule, not sent as built for the old', async (t) => {
   // Each query carries the departure time it was built for; the wearer's decoys are read at that time.
-  const clock = new VirtualClock(0);
-  const sent: Array<{ built: number; at: number; kind: string }> = [];
-  let scheduler: QueryScheduler<number> | undefined = undefined;
-  const built = (): TransformedQuery => query(scheduler!.departureTime());
-  scheduler = new QueryScheduler<number>({
-    mode: 'constant',
-    ratePerSecond: 1,
-    random: () => 0.5,
-    clock,
-    send: async (q, kind) => {
-      sent.push({ built: q.vector[0], at: clock.now(), kind });
-      return 0;
-    },
-    makeDummy: built,
-  });
+  const { clock, sent, built, scheduler } = departureScheduler(1, 0.5);
   scheduler.start();
   await clock.runUntil(600);
   const real = scheduler.submit(built(), built);
@@ -238,7 +229,7 @@ t.test('a real query that waited through a pause is built again for the new sche
   await real;
   const first = sent[1];
   t.equal(first.kind, 'real', 'the real query takes the first slot after the pause');
-  t.equal(first.built, first.at, `built for the slot it left in (${first.at} ms), not for the old schedule's (1500 ms)`);
+  t.equal(first.read, first.at, `built for the slot it left in (${first.at} ms), not for the old schedule's (1500 ms)`);
 
   // A real query that cannot be built again fails to its caller instead of leaving stale.
   await clock.runUntil(31_600);
