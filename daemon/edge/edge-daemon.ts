@@ -161,8 +161,12 @@ export class EdgeDaemon extends EventEmitter<{ result: [EdgeResult]; query: [Sen
     this.scheduler.pause();
   }
 
-  /** Resumes sending with a new random slot phase. */
+  /**
+   * Resumes sending with a new random slot phase, and decoys that carry nothing over from the old identity (a real
+   * query that waited is built again with them).
+   */
   resumeQueries(): void {
+    this.options.transform.newIdentity?.();
     this.scheduler.resume();
   }
 

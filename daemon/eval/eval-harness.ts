@@ -841,6 +841,8 @@ export function attack(
   const pause = s.device?.rotatePauseSeconds;
   const links = linkSessions(records, { pauseMs: pause ? [pause.min * 1000, pause.max * 1000] : undefined });
   const bridges = scoreLinks(links, records, truths, { random: seededRandom(streamSeed('adversary', s.seed, 'rotation-chance', k)) });
+  const spotLinks = linkSessions(records, { pauseMs: pause ? [pause.min * 1000, pause.max * 1000] : undefined, spots: exhaustive.decompositions.map((d) => d.components) });
+  const spotBridges = scoreLinks(spotLinks, records, truths);
   const recallOf = (sets: readonly (readonly string[])[]) => round(recall(sets, truths, realSteps));
   const best = Object.keys(adversaries).reduce((a, b) => (adversaries[b] > adversaries[a] ? b : a));
   const bestPath = [...paths.map((p) => p.name), 'path_attack_exhaustive'].reduce((a, b) => (adversaries[b] > adversaries[a] ? b : a));
@@ -863,6 +865,7 @@ export function attack(
     topm_auc: topMAuc,
     offgallery_auc: offGalleryAuc,
     rotation_bridging: round(bridges.bridging),
+    rotation_bridging_spots: round(spotBridges.bridging),
     rotation_bridging_chance: round(bridges.chance),
     rotations: bridges.rotations,
     spot_order_null: { mean: round(nullOrders.mean), sd: round(nullOrders.sd), p95: round(nullOrders.p95) },

@@ -198,6 +198,14 @@ export class DecoySynthesizer implements DecoySpotPicker {
   }
 
   /**
+   * Every spot's next decoy is drawn afresh (a new identity): views drift for minutes (slowSeconds), and a spot shown
+   * in the same view by the old identity and the new would link the two.
+   */
+  forgetViews(): void {
+    this.driftStates.clear();
+  }
+
+  /**
    * The user's own frame of `spotId` becomes the state its next decoys drift from. When the wearer's track shows
    * this spot in a dummy (the wearer has just looked away, or stands there between real queries), its view then
    * continues the real frames, as the next real frame would, instead of jumping to an unrelated draw: the persistence

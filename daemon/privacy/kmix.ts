@@ -175,6 +175,11 @@ export class KMixTransform implements Transform {
     this.spotPicker.wearerLeft?.();
   }
 
+  newIdentity(): void {
+    this.spotPicker.newIdentity?.();
+    this.synthesizer.forgetViews();
+  }
+
   sent(query: TransformedQuery, at: number): void {
     const { realSpot, decoySpots } = query;
     this.spotPicker.shown?.(realSpot === undefined ? decoySpots : [...decoySpots, realSpot], realSpot, at);

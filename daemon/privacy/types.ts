@@ -34,6 +34,11 @@ export interface Transform {
    * here). Transforms whose decoys follow the wearer learn from what the server was shown, not from what was built.
    */
   sent?(query: TransformedQuery, at: number): void;
+  /**
+   * The device is about to speak under a new identity (identity rotation). What the decoys show must not carry over:
+   * the same phantom spots in the same views before and after would link the two identities.
+   */
+  newIdentity?(): void;
 }
 
 /** The region pack the device fetched: spots it may draw decoys from. */
@@ -52,6 +57,8 @@ export interface DecoySpotPicker {
   wearerLeft?(): void;
   /** The spots a query that left at `at` showed, `realSpot` among them for a real query (Transform.sent). */
   shown?(spots: readonly string[], realSpot: string | undefined, at: number): void;
+  /** See Transform.newIdentity. */
+  newIdentity?(): void;
 }
 
 /**

@@ -358,6 +358,29 @@ export class WearerCrowd implements DecoySpotPicker {
   }
 
   /**
+   * A new identity: every phantom track starts afresh on a free spot, part-way through a visit, as at the start; the
+   * shadow too while the wearer walks. Tracks that carried over showed the server the old identity's last spots in
+   * the new one's first queries, and linking the two by the spots they share named the old identity of a new one in
+   * 0.82–0.90 of rotations (chance 0.11–0.12; docs/privacy.md, "Rotation bridged by the tracks"). Only the wearer's
+   * own spot carries over, as it must while the wearer stands there.
+   */
+  newIdentity(): void {
+    const now = Math.max(this.lastMs, this.now());
+    this.lastMs = now;
+    // The run the server saw is cut by the session; its length is not the visit's.
+    this.onWire = undefined;
+    const fresh = this.wearer ? this.tracks.slice(1) : this.tracks;
+    for (const track of fresh) track.spot = -1;
+    for (const track of fresh) {
+      const drawn = this.model.drawStart(this.random);
+      track.spot = this.takenSpots(track).has(drawn) ? this.nearestFree(drawn) : drawn;
+      track.previous = -1;
+      // A walking shadow holds its new spot until then and moves on as it does after any held spot (advanceWalkingShadow).
+      track.until = now + this.dwell.drawInProgress(this.random);
+    }
+  }
+
+  /**
    * The device saw the wearer leave (a frame of no spot): the visit ends now, and the shadow moves on at the next
    * query instead of holding the spot for `leaveAfterMs` of silence. A shadow that always outlasts the wearer's last
    * real query by the silence it waits for gives real queries away: at a real query the wearer's spot is then always

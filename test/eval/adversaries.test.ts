@@ -80,6 +80,8 @@ function run(decoys: DecoySpotSource, k: number) {
     const photo = slot.photo;
     const spot = photo ? w.region.find((s) => s.id === photo.spot)! : undefined;
     const q = spot ? transforms[slot.user].transform(perturb(spot.feature, 0.4, w.random)) : transforms[slot.user].dummy();
+    // Every query here leaves: the wearer's tracks learn from what was sent, as on the device (decision 44).
+    transforms[slot.user].sent?.(q, slot.t);
     const candidates = w.region
       .map((s) => ({ id: s.id, score: dot(q.vector, s.feature) }))
       .sort((a, b) => b.score - a.score)

@@ -63,6 +63,8 @@ function run(realComponent: RealComponent) {
     } else {
       query = device.dummy();
     }
+    // Every query here leaves: the wearer's tracks learn from what was sent, as on the device (decision 44).
+    device.sent?.(query, slot.t);
     const candidates = region
       .map((s) => ({ id: s.id, score: dot(query.vector, s.feature) }))
       .sort((a, b) => b.score - a.score)

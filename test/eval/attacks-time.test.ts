@@ -91,6 +91,37 @@ t.test('rotation bridging: identity changes at independent times are linked, sim
   t.ok(together.rotations === 72 && Math.abs(together.bridging - together.chance) < 0.1, 'simultaneous changes with a new phase: chance');
 });
 
+t.test('rotation bridging by the spots a device shows across the change: tracks carried over link it, fresh ones do not', async (t) => {
+  // Six devices change identity at the same instants with a new phase (timing alone links them at chance); each query
+  // shows four of 25 spots. Carried: a device shows the same spots just before and just after its change.
+  const linkBy = (tracks: 'carried' | 'fresh', seed: number) => {
+    const random = seededRandom(seed);
+    const draw = () => random.shuffle(Array.from({ length: 25 }, (_, i) => `spot-${i}`)).slice(0, 4);
+    const records: ServerRecord[] = [];
+    const truths: { user: number; spot: null }[] = [];
+    const spots: string[][] = [];
+    for (let user = 0; user < 6; user++) {
+      let shown = draw();
+      for (let session = 0; session < 12; session++) {
+        if (tracks === 'fresh') shown = draw();
+        const start = session * 300_000 + (session > 0 ? 10_000 + random.next() * PERIOD : random.next() * PERIOD);
+        for (let n = 0; n < 280; n++) {
+          records.push(message(EPOCH + start + n * PERIOD, `u${user}-${session}`));
+          truths.push({ user, spot: null });
+          spots.push(shown);
+        }
+      }
+    }
+    const linked = scoreLinks(linkSessions(records, { pauseMs: [5000, 15_000], spots }), records, truths, { random });
+    return { ...linked, timing: scoreLinks(linkSessions(records, { pauseMs: [5000, 15_000] }), records, truths).bridging };
+  };
+  const carried = linkBy('carried', 5);
+  const fresh = linkBy('fresh', 6);
+  t.comment(`linked with the spots: carried ${carried.bridging.toFixed(3)}, fresh ${fresh.bridging.toFixed(3)} (timing alone ${carried.timing.toFixed(3)}, chance ${carried.chance.toFixed(3)})`);
+  t.ok(carried.bridging > 0.9, 'the same spots across the change link it');
+  t.ok(Math.abs(fresh.bridging - fresh.chance) < 0.15, 'spots drawn afresh leave it near chance');
+});
+
 t.test('no identity change: nothing to bridge', async (t) => {
   const records = [message(EPOCH, 'a'), message(EPOCH + PERIOD, 'a'), message(EPOCH + 500, 'b')];
   const score = scoreLinks(linkSessions(records), records, [{ user: 0, spot: null }, { user: 0, spot: null }, { user: 1, spot: null }]);

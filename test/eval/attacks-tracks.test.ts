@@ -87,6 +87,8 @@ function crowd(decoys: DecoySpotSource, camera: 'photos' | 'continuous'): { hits
     now = slot.t;
     const photo = slot.photo;
     const q = photo ? devices[slot.user].transform(gallery.find((s) => s.id === photo.spot)!.feature) : devices[slot.user].dummy();
+    // Every query here leaves: the wearer's tracks learn from what was sent, as on the device (decision 44).
+    devices[slot.user].sent?.(q, slot.t);
     return spotsOnly(slot.t, `u${slot.user}`, photo ? [photo.spot, ...q.decoySpots] : q.decoySpots, shuffle);
   });
   const guesses = shadowJump(index).guess(analyses);

@@ -287,3 +287,24 @@ t.test('anchor: the decoys of the real spot continue from the real frame', async
   t.ok(cosine(after, frame) > 0.9, 'a second after the real frame, the decoy of its spot is close to it');
   t.ok(cosine(after, frame) > cosine(unanchored, frame) + 0.05, 'closer than a decoy drawn without the anchor');
 });
+
+t.test('a new identity forgets every view: the next decoy of a spot is a fresh draw, not a continuation', async (t) => {
+  const gallery = makeGallery({ seed: 26 });
+  let now = 0;
+  const s = new DecoySynthesizer({ spots: gallery.spots, variation: { sigma: 0.75 }, random: seededRandom(27), drift: { fastSeconds: 4.4, slowSeconds: 600, slowShare: 0.59, clock: () => now } });
+  const spots = gallery.spots.map((x) => x.id);
+  const across = (forget: boolean) => {
+    const before = spots.map((id) => s.decoyFor(id));
+    now += 30_000;
+    if (forget) s.forgetViews();
+    const after = spots.map((id) => s.decoyFor(id));
+    now += 30_000;
+    return before.reduce((sum, v, i) => sum + cosine(v, after[i]), 0) / spots.length;
+  };
+  const kept = across(false);
+  const forgotten = across(true);
+  const fresh = spots.reduce((sum, id) => sum + cosine(s.decoyFor(id), new DecoySynthesizer({ spots: gallery.spots, variation: { sigma: 0.75 }, random: seededRandom(28) }).decoyFor(id)), 0) / spots.length;
+  t.comment(`cos of a spot's decoys 30 s apart across a rotation: views kept ${kept.toFixed(4)}, forgotten ${forgotten.toFixed(4)}, independent draws ${fresh.toFixed(4)}`);
+  t.ok(forgotten < kept - 0.02, 'forgetting breaks the persistence a server would link identities by');
+  t.ok(Math.abs(forgotten - fresh) < 0.01, 'what is left is what any two draws of the spot share');
+});

@@ -40,6 +40,8 @@ export interface StrongerAttackFigures {
   offgallery_auc: number;
   /** Identity changes linked to the right previous session, and what guessing among the candidates would get. */
   rotation_bridging: number;
+  /** The same linker reading also the spots the two sessions show across the change (rotation.ts). */
+  rotation_bridging_spots: number;
   rotation_bridging_chance: number;
   rotations: number;
   /**
