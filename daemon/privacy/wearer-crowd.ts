@@ -288,8 +288,8 @@ export class WearerCrowd implements DecoySpotPicker {
   /** The wearer's current visit, while it lasts. */
   private wearer: Visit | undefined;
   /**
-   * The visit the wearer last left, not yet learned: coming back to its spot within `leaveAfterMs` of its last real
-   * query continues it (see endVisit).
+   * The visit the wearer last left: coming back to its spot within `leaveAfterMs` of its last real query continues it
+   * (see endVisit). Visit lengths are learned from what was sent (shown), not here.
    */
   private left: Visit | undefined;
   /** The wearer's spot as the server has been shown it without a break: its first and its last real query. */
@@ -361,7 +361,7 @@ export class WearerCrowd implements DecoySpotPicker {
    * A new identity: every phantom track starts afresh on a free spot, part-way through a visit, as at the start; the
    * shadow too while the wearer walks. Tracks that carried over showed the server the old identity's last spots in
    * the new one's first queries, and linking the two by the spots they share named the old identity of a new one in
-   * 0.82–0.90 of rotations (chance 0.11–0.12; docs/privacy.md, "Rotation bridged by the tracks"). Only the wearer's
+   * 0.82–0.90 of rotations (chance 0.11–0.12; docs/privacy.md, "Glances away, and rotation bridged by the tracks"). Only the wearer's
    * own spot carries over, as it must while the wearer stands there.
    */
   newIdentity(): void {
