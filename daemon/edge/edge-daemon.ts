@@ -170,6 +170,11 @@ export class EdgeDaemon extends EventEmitter<{ result: [EdgeResult]; query: [Sen
     this.scheduler.resume();
   }
 
+  /** Whether the queries show the wearer's spot now (Transform.showsWearer): identity rotation waits until they do not. */
+  showsWearer(): boolean {
+    return this.options.transform.showsWearer?.() ?? false;
+  }
+
   /** Resolves when every query sent so far has its reply or has failed (the evaluation's virtual time waits on it). */
   idle(): Promise<void> {
     return this.scheduler.idle();

@@ -180,6 +180,10 @@ export class KMixTransform implements Transform {
     this.synthesizer.forgetViews();
   }
 
+  showsWearer(): boolean {
+    return this.spotPicker.showsWearer?.() ?? false;
+  }
+
   sent(query: TransformedQuery, at: number): void {
     const { realSpot, decoySpots } = query;
     this.spotPicker.shown?.(realSpot === undefined ? decoySpots : [...decoySpots, realSpot], realSpot, at);

@@ -39,6 +39,12 @@ export interface Transform {
    * the same phantom spots in the same views before and after would link the two identities.
    */
   newIdentity?(): void;
+  /**
+   * Whether what the device sends shows the spot its wearer stands at, or may show it again at once (a real query
+   * within the last few seconds). A new identity then would start with that spot, which names the old identity of
+   * the new one (decision 47); identity rotation waits for this to be false.
+   */
+  showsWearer?(): boolean;
 }
 
 /** The region pack the device fetched: spots it may draw decoys from. */
@@ -59,6 +65,8 @@ export interface DecoySpotPicker {
   shown?(spots: readonly string[], realSpot: string | undefined, at: number): void;
   /** See Transform.newIdentity. */
   newIdentity?(): void;
+  /** See Transform.showsWearer. */
+  showsWearer?(): boolean;
 }
 
 /**

@@ -424,6 +424,17 @@ export class WearerCrowd implements DecoySpotPicker {
   }
 
   /**
+   * The wearer's spot is on the wire (the server's last query showed it in a run of real queries), or the wearer had
+   * a real query within `leaveAfterMs` and may be back at it (a glance away). Identity rotation waits until neither
+   * holds: the wearer's spot was the one thing a new identity's first queries still shared with the old one's last
+   * (decision 47).
+   */
+  showsWearer(): boolean {
+    const lastReal = this.wearer?.lastMs ?? this.left?.lastMs;
+    return this.onWire !== undefined || (lastReal !== undefined && this.now() - lastReal <= this.leaveAfterMs);
+  }
+
+  /**
    * The device saw the wearer leave (a frame of no spot): the visit ends now, and the shadow moves on at the next
    * query instead of holding the spot for `leaveAfterMs` of silence. A shadow that always outlasts the wearer's last
    * real query by the silence it waits for gives real queries away: at a real query the wearer's spot is then always

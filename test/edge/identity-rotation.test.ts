@@ -81,7 +81,7 @@ t.test('seen from the broker: new identities at random times, an offline pause b
 });
 
 /** Fakes that log what the rotation does, in virtual time. */
-function rig(opts: { randoms: number[]; meanMinutes?: number; pauseSeconds?: { min: number; max: number }; failFirst?: boolean }) {
+function rig(opts: { randoms: number[]; meanMinutes?: number; pauseSeconds?: { min: number; max: number }; failFirst?: boolean; showsWearer?: (now: number) => boolean }) {
   const clock = new VirtualClock(0);
   const events: Array<[string, number]> = [];
   let calls = 0;
@@ -96,6 +96,7 @@ function rig(opts: { randoms: number[]; meanMinutes?: number; pauseSeconds?: { m
   const queries: PausableQueries = {
     pauseQueries: () => events.push(['pause', clock.now()]),
     resumeQueries: () => events.push(['resume', clock.now()]),
+    showsWearer: opts.showsWearer && (() => opts.showsWearer!(clock.now())),
   };
   const randoms = [...opts.randoms];
   const rotation = new IdentityRotation({
@@ -170,4 +171,30 @@ t.test('stop() during a long offline pause returns promptly and nothing rotates 
   const count = events.length;
   await run(100 * 60_000);
   t.equal(events.length, count, 'no rotation after stop()');
+});
+
+t.test('a change that falls due while the queries show the wearer’s spot waits until they do not, for at most a mean interval', async (t) => {
+  const due = -Math.log(1 - 0.5) * 60_000;
+  // The wearer stands at a spot until 20 s after the change fell due, then walks on.
+  const walking = rig({ randoms: [0.5, 0, 0.9999], showsWearer: (now) => now < due + 20_000 });
+  walking.rotation.start();
+  await walking.run(due + 30_000);
+  await walking.rotation.stop();
+  t.same(walking.events[0], ['pause', due + 20_000], 'the change waited for the wearer’s spot to leave the wire (checked each second)');
+  t.equal(walking.rotation.rotations, 1);
+
+  // A wearer who never leaves (a kiosk's customer, a long stop): the change goes ahead one mean interval late.
+  const standing = rig({ randoms: [0.5, 0, 0.9999], showsWearer: () => true });
+  standing.rotation.start();
+  await standing.run(due + 70_000);
+  await standing.rotation.stop();
+  t.same(standing.events[0], ['pause', due + 60_000], 'after one mean interval (1 min here) it changes anyway');
+
+  // stop() while a change waits leaves no timer behind and changes nothing.
+  const stopping = rig({ randoms: [0.5], showsWearer: () => true });
+  stopping.rotation.start();
+  await stopping.run(due + 5_000);
+  await stopping.rotation.stop();
+  t.equal(stopping.clock.nextDue(), undefined, 'no timer left');
+  t.same(stopping.events, [], 'nothing paused or changed');
 });

@@ -593,3 +593,90 @@ t.test('a new identity: the phantom tracks start afresh, and only the wearer’s
   t.ok(carried.phantoms > 0.8, 'tracks that carry over show the old identity’s spots in the new one’s first query');
   t.ok(fresh.phantoms < 0.3, 'started afresh, they share about what popular spots share by chance');
 });
+
+t.test('showsWearer: while the wire shows the wearer’s spot, or a real query was seconds ago; not once the wearer has walked on', async (t) => {
+  let now = 0;
+  const crowd = new WearerCrowd({ map: model, tracks: 4, random: seededRandom(61), clock: () => now, leaveAfterMs: 5_000 });
+  const send = (real: string | undefined) => {
+    const shown = real ? [...crowd.pickDecoySpots(3, new Set([real])), real] : crowd.pickDecoySpots(4, new Set());
+    crowd.shown(shown, real, now);
+    return shown;
+  };
+  t.notOk(crowd.showsWearer(), 'before any real query');
+  const spot = gallery.spots[5].id;
+  for (; now < 10_000; now += 1_000) send(spot);
+  t.ok(crowd.showsWearer(), 'during a visit');
+  crowd.wearerLeft();
+  now += 1_000;
+  t.ok(crowd.showsWearer(), 'a glance away: the wearer may be back at once');
+  let shown = send(undefined);
+  t.notOk(shown.includes(spot), 'the shadow let go at the next query');
+  t.ok(crowd.showsWearer(), 'still within leaveAfterMs of the last real query');
+  for (now += 1_000; now <= 16_000; now += 1_000) shown = send(undefined);
+  t.notOk(crowd.showsWearer(), 'walked on: the spot is off the wire and the last real query is past leaveAfterMs');
+});
+
+/**
+ * Identity rotation against a server that links identities by the spots they share (decision 47): wearers who visit
+ * spots and walk a few seconds between them (as the evaluation's do), a change due every three minutes and a pause of
+ * 5–45 s; the spots an identity's last query and the next one's first share, the change made at once or once the
+ * queries no longer show the wearer's spot (what IdentityRotation waits for).
+ */
+t.test('a change made once the wearer’s spot is off the wire: the identities share fewer spots', async (t) => {
+  const k = 4;
+  const measure = (wait: boolean) => {
+    let changes = 0;
+    let sharedSpots = 0;
+    let anyShared = 0;
+    for (let w = 0; w < 24; w++) {
+      const random = seededRandom(1_200 + w);
+      let now = 0;
+      const crowd = new WearerCrowd({ map: model, tracks: k, random: seededRandom(1_300 + w), clock: () => now });
+      let spot = model.drawStart(random);
+      let previous = -1;
+      let atSpot = true;
+      let phaseEnd = 25_000 * Math.exp(0.9 * random.normal());
+      let due = 180_000;
+      let last: string[] = [];
+      let pausedUntil = -1;
+      for (let slot = 0; slot < 3 * 3_600; slot++) {
+        now = slot * 1_000;
+        while (now >= phaseEnd) {
+          if (atSpot) phaseEnd += 8_000 * Math.exp(0.8 * random.normal());
+          else {
+            [previous, spot] = [spot, model.drawNext(spot, previous, random)];
+            phaseEnd += 25_000 * Math.exp(0.9 * random.normal());
+          }
+          atSpot = !atSpot;
+        }
+        if (now < pausedUntil) continue;
+        const resumed = pausedUntil >= 0;
+        if (resumed) {
+          crowd.newIdentity();
+          pausedUntil = -1;
+        }
+        if (!atSpot) crowd.wearerLeft();
+        const real = atSpot ? model.map.id(spot) : undefined;
+        const shown = real ? [real, ...crowd.pickDecoySpots(k - 1, new Set([real]))] : crowd.pickDecoySpots(k, new Set());
+        crowd.shown(shown, real, now);
+        if (resumed) {
+          changes++;
+          const shared = shown.filter((id) => last.includes(id)).length;
+          sharedSpots += shared;
+          if (shared > 0) anyShared++;
+        }
+        last = shown;
+        if (now >= due && (!wait || !crowd.showsWearer())) {
+          pausedUntil = now + 5_000 + 40_000 * random.next();
+          due = pausedUntil + 180_000;
+        }
+      }
+    }
+    return { changes, spots: sharedSpots / changes, any: anyShared / changes };
+  };
+  const atOnce = measure(false);
+  const waited = measure(true);
+  const line = (m: typeof atOnce) => `${m.spots.toFixed(2)} spots shared per change, any shared in ${m.any.toFixed(2)} (${m.changes} changes)`;
+  t.comment(`changed at once: ${line(atOnce)}; once the wearer’s spot was off the wire: ${line(waited)}`);
+  t.ok(waited.any < atOnce.any - 0.1, 'fewer changes leave a spot that links the two identities');
+});

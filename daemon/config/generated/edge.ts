@@ -232,7 +232,7 @@ export interface EdgeProfile {
      */
     hedgeAfterMs: number;
     /**
-     * Mean minutes between changes of the random client id and reply topic, so sessions cannot be linked; the changes come at random (exponential) times. 0 keeps one identity for the whole run (tests and demos only).
+     * Mean minutes between changes of the random client id and reply topic, so sessions cannot be linked; the changes come at random (exponential) times, each waiting (for at most one mean interval) until the queries no longer show the spot the wearer stands at. 0 keeps one identity for the whole run (tests and demos only).
      */
     rotateIdentityMinutes: number;
     /**
