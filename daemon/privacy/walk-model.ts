@@ -287,13 +287,6 @@ export class WalkModel implements PathModel {
     return Math.log(Math.max(FLOOR, p));
   }
 
-  /** The chance the gravity walk goes from `from` to `to` (indices) on its next move, 0 for `to === from`. */
-  moveChance(from: number, to: number): number {
-    if (from === to || from < 0 || to < 0) return 0;
-    const total = this.gravityTotal(from);
-    return total > 0 ? this.gravity(from, to) / total : 0;
-  }
-
   /** Median distance from a spot to its nearest neighbour, in metres (O(n²) once). */
   typicalSpacing(): number {
     if (this.spacing === undefined) {

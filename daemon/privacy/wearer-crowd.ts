@@ -211,7 +211,7 @@ const LAMBDA_SPAN = 3;
 const LAMBDA_PRIOR_SIGMA = 1;
 
 export interface WearerCrowdOptions extends CrowdOptions {
-  /** Tracks: k (one of them, at a time, the wearer's shadow: see the class comment). */
+  /** Tracks: k (one of them the wearer's shadow, see the class comment). */
   tracks: number;
   /** No real query for this long means the wearer has left the spot. Default 5 s. */
   leaveAfterMs?: number;
@@ -227,20 +227,10 @@ export interface WearerCrowdOptions extends CrowdOptions {
    */
   habits?: HabitStore;
   /**
-   * With `arrivalTakes: 'shadow'` only: whether the walking shadow's phantom visits end at the visits' rate less the
-   * wearer's arrival rate (see the class comment). Default true; false is the design before, kept to measure against.
+   * Whether the walking shadow's phantom visits end at the visits' rate less the wearer's arrival rate (see the class
+   * comment). Default true; false is the design before, kept to measure against.
    */
   offsetArrival?: boolean;
-  /**
-   * Which track the wearer's arrival at a spot takes over. `shadow` (default): track 0 always, whose phantom visits
-   * between the wearer's the arrival then cuts short (`offsetArrival` applies to it). `likeliest`: any track, drawn as
-   * the server would explain the change it sees (one spot goes, the wearer's comes) — a track already standing there,
-   * else in proportion to the chance its visit ends now times the chance of its hop to the spot — with every track's
-   * visits ending on their own at the visits' rate less its share of the arrival while the wearer walks. Built and
-   * measured, not the default (decision 46: the phantoms' runs as long as the wearer's in a toy world, but the path
-   * and dummy attacks read more on the evaluation's worlds).
-   */
-  arrivalTakes?: 'likeliest' | 'shadow';
 }
 
 /** One visit of the wearer, from its first to its last real query so far. */
@@ -253,13 +243,8 @@ interface Visit {
 interface Track {
   spot: number;
   previous: number;
-  /**
-   * When the track moves on (Infinity: held by the wearer). With `arrivalTakes: 'likeliest'` only Infinity matters:
-   * every other track moves on by its visit's hazard (see advanceByHazard).
-   */
+  /** When the track moves on (Infinity: held by the wearer). */
   until: number;
-  /** When the track's current visit began (read with `arrivalTakes: 'likeliest'`). */
-  sinceMs: number;
 }
 
 /**
@@ -275,13 +260,12 @@ interface Track {
  * then distributed as a track's age at a random moment (both are a visit drawn from the same lengths, seen at a
  * uniform point), which is what the freshest-track attack reads.
  *
- * The wearer's arrival at the next spot ends some track's visit early, so without more a track would move early just
- * before real queries ("Letting go" in docs/privacy.md). The device learns how long its wearer walks (`walks`, like
- * the visits) and so knows the rate at which the arrival comes; the walking shadow's phantom visits end on their own
- * at the rate visits end less that rate, so that, arrival included, they end as every visit does. Where walks are
- * short that rate is mostly 0 and the shadow's phantom visits are a walk long, a third of the other tracks' in the
- * evaluation's records; spreading the arrival over every track (`arrivalTakes: 'likeliest'`) fixes that and measured
- * worse on the worlds (decision 46).
+ * The wearer's arrival at the next spot cuts the shadow's phantom visit short, so without more a track would move
+ * early just before real queries ("Letting go" in docs/privacy.md). The device learns how long its wearer walks
+ * (`walks`, like the visits) and so knows the rate at which the arrival comes; the walking shadow's phantom visits
+ * end on their own at the rate visits end less that rate, so that, arrival included, they end as every visit does.
+ * Where walks are short that rate is mostly 0 and the shadow's phantom visits are a walk long; spreading the arrival
+ * over every track instead was built and measured worse on the evaluation's worlds (decision 46, commit a7d06c4).
  */
 export class WearerCrowd implements DecoySpotPicker {
   readonly model: WalkModel;
@@ -293,11 +277,6 @@ export class WearerCrowd implements DecoySpotPicker {
   /** How far the wearer moves between spots; undefined when `learnHops` is off. */
   readonly hops: WearerHops | undefined;
   private readonly offsetArrival: boolean;
-  private readonly arrivalTakes: 'likeliest' | 'shadow';
-  /** The track that shows the wearer's spot while the wearer stands there (always track 0 with `shadow`). */
-  private holder: Track;
-  /** Up to when the tracks' chances to move on have been drawn (`likeliest`). */
-  private steppedMs: number;
   private readonly habits: HabitStore | undefined;
   /** The spot of the wearer's last finished visit (map index), for learning hops. */
   private lastVisitSpot = -1;
@@ -326,7 +305,6 @@ export class WearerCrowd implements DecoySpotPicker {
     this.dwell = options.dwell ?? new WearerDwell();
     this.walks = options.walks ?? new WearerDwell(DEFAULT_WALK_PRIOR);
     this.offsetArrival = options.offsetArrival ?? true;
-    this.arrivalTakes = options.arrivalTakes ?? 'shadow';
     this.hops = (options.learnHops ?? true) ? new WearerHops(this.model) : undefined;
     this.habits = options.habits;
     this.recall(this.habits?.loadHabits());
@@ -338,12 +316,8 @@ export class WearerCrowd implements DecoySpotPicker {
       const drawn = this.model.drawStart(this.random);
       const spot = this.takenSpots().has(drawn) ? this.nearestFree(drawn) : drawn;
       // Started part-way through a visit, so the crowd does not move all at once.
-      const track: Track = { spot, previous: -1, until: 0, sinceMs: 0 };
-      this.startPartWay(track, start);
-      this.tracks.push(track);
+      this.tracks.push({ spot, previous: -1, until: start + this.dwell.drawInProgress(this.random) });
     }
-    this.holder = this.tracks[0];
-    this.steppedMs = start;
     // Until the wearer first stands at a spot, the device has started somewhere on a walk.
     this.walking = { sinceMs: start, visitSinceMs: start, checkedMs: start };
   }
@@ -352,23 +326,9 @@ export class WearerCrowd implements DecoySpotPicker {
     return this.tracks.length;
   }
 
-  /** The wearer's shadow: the track that holds (or last held) the wearer's spot. */
+  /** Track 0 is the wearer's shadow. */
   private get shadow(): Track {
-    return this.holder;
-  }
-
-  /**
-   * A track met part-way through a visit: the time left (and, as its mirror image, the time gone) of a visit caught
-   * at a random moment (WearerDwell.drawInProgress).
-   */
-  private startPartWay(track: Track, now: number): void {
-    const part = this.dwell.drawInProgress(this.random);
-    if (this.arrivalTakes === 'likeliest') {
-      track.sinceMs = now - part;
-      track.until = -Infinity;
-    } else {
-      track.until = now + part;
-    }
+    return this.tracks[0];
   }
 
   pickDecoySpots(n: number, exclude: ReadonlySet<string>): string[] {
@@ -387,7 +347,7 @@ export class WearerCrowd implements DecoySpotPicker {
     this.advance(now);
 
     // A real query shows the wearer in place of the shadow; a dummy shows every track, the shadow included.
-    const shown = real === undefined ? this.tracks : this.tracks.filter((t) => t !== this.shadow);
+    const shown = real === undefined ? this.tracks : this.tracks.slice(1);
     const picked: string[] = [];
     for (const track of shown) {
       if (picked.length === n) break;
@@ -411,15 +371,14 @@ export class WearerCrowd implements DecoySpotPicker {
     this.lastMs = now;
     // The run the server saw is cut by the session; its length is not the visit's.
     this.onWire = undefined;
-    if (this.arrivalTakes === 'likeliest') this.advance(now);
-    const fresh = this.wearer ? this.tracks.filter((t) => t !== this.shadow) : this.tracks;
+    const fresh = this.wearer ? this.tracks.slice(1) : this.tracks;
     for (const track of fresh) track.spot = -1;
     for (const track of fresh) {
       const drawn = this.model.drawStart(this.random);
       track.spot = this.takenSpots(track).has(drawn) ? this.nearestFree(drawn) : drawn;
       track.previous = -1;
-      // With `shadow`, a walking shadow holds its new spot until then and moves on as after any held spot (advanceWalkingShadow).
-      this.startPartWay(track, now);
+      // A walking shadow holds its new spot until then and moves on as it does after any held spot (advanceWalkingShadow).
+      track.until = now + this.dwell.drawInProgress(this.random);
     }
   }
 
@@ -470,7 +429,6 @@ export class WearerCrowd implements DecoySpotPicker {
       }
       if (this.lastVisitSpot >= 0) this.hops?.observe(this.lastVisitSpot, real);
     }
-    if (this.arrivalTakes === 'likeliest') this.holder = this.likeliestToArrive(real, now);
     this.walking = undefined;
     const shadow = this.shadow;
     if (shadow.spot !== real) shadow.previous = shadow.spot;
@@ -495,41 +453,8 @@ export class WearerCrowd implements DecoySpotPicker {
     this.lastVisitSpot = w.spot;
     this.left = w;
     this.wearer = undefined;
-    this.walking = { sinceMs: shadowUntil, visitSinceMs: shadowUntil, checkedMs: shadowUntil };
-    // The shadow moves on at the next advance, unless the wearer is back first (a glance the server never saw).
     this.shadow.until = shadowUntil;
-  }
-
-  /**
-   * The track whose place the arriving wearer takes, so that the server sees as few and as ordinary changes as it can:
-   * one already standing at the spot (nothing changes: a glance away the server never saw, or a track there before
-   * the wearer); else the shadow if it has not moved on yet (the wearer went straight to the next spot: one change, as
-   * before); else, with every track up to now, one drawn in proportion to the chance its visit ends now (the dwell
-   * hazard at its age) times the chance it hops to the spot — how the server would weigh the ways a track could have
-   * brought it. Always cutting the shadow's visit short instead made its visits between the wearer's a third as long as
-   * the other tracks' (median 5 s against 14 s in the records of docs/privacy.md, "Glances away").
-   */
-  private likeliestToArrive(spot: number, now: number): Track {
-    const standing = () => this.tracks.find((t) => t.spot === spot);
-    const before = standing();
-    if (before) return before;
-    if (Number.isFinite(this.shadow.until)) return this.shadow;
-    this.advance(now);
-    const after = standing();
-    if (after) return after;
-    const hops = this.hops?.model ?? this.model;
-    const weights = this.tracks.map((t) => this.dwell.hazard(now - t.sinceMs) * hops.moveChance(t.spot, spot));
-    let total = weights.reduce((a, b) => a + b, 0);
-    if (!(total > 0)) {
-      weights.fill(1);
-      total = weights.length;
-    }
-    let left = this.random.next() * total;
-    for (let i = 0; i < weights.length; i++) {
-      left -= weights[i];
-      if (left < 0) return this.tracks[i];
-    }
-    return this.tracks[this.tracks.length - 1];
+    this.walking = { sinceMs: shadowUntil, visitSinceMs: shadowUntil, checkedMs: shadowUntil };
   }
 
   /**
@@ -556,10 +481,6 @@ export class WearerCrowd implements DecoySpotPicker {
   }
 
   private advance(now: number): void {
-    if (this.arrivalTakes === 'likeliest') {
-      this.advanceByHazard(now);
-      return;
-    }
     for (const track of this.tracks) {
       if (track === this.shadow && this.walking && this.offsetArrival) {
         this.advanceWalkingShadow(now, this.walking);
@@ -598,40 +519,6 @@ export class WearerCrowd implements DecoySpotPicker {
       }
     }
     walking.checkedMs = Math.max(walking.checkedMs, now);
-  }
-
-  /**
-   * Every track not held by the wearer moves on at the rate its visit ends (the dwell hazard at its age). While the
-   * wearer walks, the arrival will end one track's visit too, at the rate of the wearer's walks, spread over the tracks
-   * as likeliestToArrive draws them (in proportion to their hazards); so each track's own rate is lowered by its share
-   * (never below 0), and with the arrival every track moves on as a visit ends. Drawn in steps of HAZARD_STEP_MS.
-   */
-  private advanceByHazard(now: number): void {
-    // A shadow the wearer let go moves on when it was let go, and its next visit starts then.
-    for (const track of this.tracks) {
-      if (Number.isFinite(track.until) && track.until <= now) {
-        this.moveOn(track);
-        track.sinceMs = track.until;
-        track.until = -Infinity;
-      }
-    }
-    for (let t = this.steppedMs; t < now; ) {
-      const step = Math.min(HAZARD_STEP_MS, now - t);
-      const mid = t + step / 2;
-      t += step;
-      const free = this.tracks.filter((track) => track.until === -Infinity);
-      const rates = free.map((track) => this.dwell.hazard(mid - track.sinceMs));
-      const total = rates.reduce((a, b) => a + b, 0);
-      const arrival = this.walking ? this.walks.hazard(mid - this.walking.sinceMs) : 0;
-      const own = total > 0 ? Math.max(0, 1 - arrival / total) : 1;
-      free.forEach((track, i) => {
-        if (this.random.next() < -Math.expm1(-rates[i] * own * step)) {
-          this.moveOn(track);
-          track.sinceMs = t;
-        }
-      });
-    }
-    this.steppedMs = Math.max(this.steppedMs, now);
   }
 
   /** Habits saved on an earlier day, learned again in their order (the prior still weighs in as for any visits). */

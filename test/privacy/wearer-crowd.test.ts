@@ -231,7 +231,6 @@ interface WalkingWearers {
   /** Whether the device tells the crowd when the camera shows no spot (wearerLeft). */
   told: boolean;
   offsetArrival?: boolean;
-  arrivalTakes?: 'likeliest' | 'shadow';
   /** Median walk between spots, ms. Default 30 s. */
   walkMs?: number;
   wearers?: number;
@@ -245,11 +244,11 @@ interface WalkingWearers {
  */
 function walkingWearers(options: WalkingWearers, onQuery: (wearer: number, now: number, shown: string[], real: string | undefined) => void): void {
   const k = 4;
-  const { told, offsetArrival, arrivalTakes, walkMs = 30_000, wearers = 12, slots = 1_800, seed = 500 } = options;
+  const { told, offsetArrival, walkMs = 30_000, wearers = 12, slots = 1_800, seed = 500 } = options;
   for (let s = 0; s < wearers; s++) {
     const random = seededRandom(seed + s);
     let now = 0;
-    const crowd = new WearerCrowd({ map: model, tracks: k, random: seededRandom(seed + 100 + s), clock: () => now, offsetArrival, arrivalTakes });
+    const crowd = new WearerCrowd({ map: model, tracks: k, random: seededRandom(seed + 100 + s), clock: () => now, offsetArrival });
     let spot = model.drawStart(random);
     let previous = -1;
     let atSpot = true;
@@ -291,42 +290,14 @@ function trackClassifierAuc(options: WalkingWearers): number {
 }
 
 /**
- * Runs on the wire: how long each spot stayed shown through consecutive queries of one wearer, split by whether the
- * wearer's real query named the spot during the run (the wearer's visits) or never did (the phantoms').
- */
-function wireRuns(options: WalkingWearers): { wearer: number[]; phantom: number[] } {
-  const runs = { wearer: [] as number[], phantom: [] as number[] };
-  let open = new Map<string, { since: number; last: number; real: boolean }>();
-  let wearerOf = -1;
-  const close = (run: { since: number; last: number; real: boolean }) => (run.real ? runs.wearer : runs.phantom).push(run.last - run.since + 1_000);
-  walkingWearers(options, (s, now, shown, real) => {
-    if (s !== wearerOf) {
-      // A run still open at a session's end is cut by it, not ended: it is left out.
-      open = new Map();
-      wearerOf = s;
-    }
-    const next = new Map<string, { since: number; last: number; real: boolean }>();
-    for (const id of shown) {
-      const run = open.get(id) ?? { since: now, last: now, real: false };
-      run.last = now;
-      run.real ||= id === real;
-      next.set(id, run);
-    }
-    for (const [id, run] of open) if (!next.has(id)) close(run);
-    open = next;
-  });
-  return runs;
-}
-
-/**
  * The leak of issue #9 the server reads from track timing: a shadow that holds the wearer's spot until `leaveAfterMs`
  * of silence after the last real query means that, at a real query, the wearer's spot always stays shown for at
  * least that long, while the other tracks may move at any moment. What remains comes from the wearer's arrival,
  * which cuts the shadow's visit short (docs/privacy.md, "Letting go").
  */
 t.test('letting go when the camera shows no spot: track timing tells real queries from dummies less well', async (t) => {
-  const silence = trackClassifierAuc({ told: false, offsetArrival: false, arrivalTakes: 'shadow' });
-  const told = trackClassifierAuc({ told: true, offsetArrival: false, arrivalTakes: 'shadow' });
+  const silence = trackClassifierAuc({ told: false, offsetArrival: false });
+  const told = trackClassifierAuc({ told: true, offsetArrival: false });
   t.comment(`track-timing classifier AUC (held out by wearer): shadow lets go after 5 s of silence ${silence.toFixed(3)}, when told ${told.toFixed(3)}`);
   t.ok(silence > 0.6, 'the leak is there when the shadow waits for silence');
   t.ok(told < silence - 0.03, 'and smaller when the device says the wearer left');
@@ -339,7 +310,7 @@ t.test('letting go when the camera shows no spot: track timing tells real querie
  */
 t.test('offsetting the arrival: the walking shadow moves as often as every track, and track timing tells less', async (t) => {
   const results = [10_000, 30_000, 90_000].map((walkMs) => {
-    const opts = { told: true, walkMs, wearers: 16, slots: 3_600, arrivalTakes: 'shadow' as const };
+    const opts = { told: true, walkMs, wearers: 16, slots: 3_600 };
     return { walkMs, before: trackClassifierAuc({ ...opts, offsetArrival: false }), after: trackClassifierAuc({ ...opts, offsetArrival: true }) };
   });
   for (const r of results) t.comment(`walks of ${r.walkMs / 1000} s: phantom visits cut by the arrival ${r.before.toFixed(3)}, arrival offset ${r.after.toFixed(3)}`);
@@ -349,30 +320,6 @@ t.test('offsetting the arrival: the walking shadow moves as often as every track
   // Long walks: 0.502 → 0.549 here, 0.528 → 0.513 at another seed; with the walk lengths known exactly (no prior to
   // learn past) 0.520 and 0.473. Reported, not asserted: docs/privacy.md, "The arrival".
   t.comment(`long walks: ${long.before.toFixed(3)} → ${long.after.toFixed(3)}`);
-});
-
-/**
- * The arrival again, with short walks (the evaluation's wearers walk a few seconds between spots): a walking shadow
- * whose phantom visits the arrival always cuts shows visits a walk long, and the server sees one track whose visits
- * between the wearer's are far shorter than every other's. The arrival taking the track likeliest to have brought the
- * spot, with every track's own rate lowered by its share of the arrival, leaves the phantoms' visits as long as the
- * wearer's. It is not the default: on the evaluation's worlds the path and dummy attacks read more (decision 46).
- */
-t.test('the arrival takes the likeliest track: no track’s visits are cut a walk short', async (t) => {
-  const opts = { told: true, walkMs: 10_000, wearers: 16, slots: 3_600 };
-  const ratio = (runs: { wearer: number[]; phantom: number[] }) => median(runs.phantom) / median(runs.wearer);
-  const shadow = wireRuns({ ...opts, arrivalTakes: 'shadow' });
-  const likeliest = wireRuns({ ...opts, arrivalTakes: 'likeliest' });
-  const describe = (runs: { wearer: number[]; phantom: number[] }) =>
-    `phantom runs median ${median(runs.phantom) / 1000} s (${runs.phantom.length}), the wearer's ${median(runs.wearer) / 1000} s (${runs.wearer.length})`;
-  t.comment(`walks of 10 s, arrival cuts the shadow: ${describe(shadow)}`);
-  t.comment(`walks of 10 s, arrival takes the likeliest track: ${describe(likeliest)}`);
-  t.ok(ratio(shadow) < 0.8, 'cutting the shadow at every arrival leaves the phantoms’ runs shorter than the wearer’s');
-  t.ok(Math.abs(Math.log(ratio(likeliest))) < Math.abs(Math.log(ratio(shadow))) / 2, 'taking the likeliest track halves the gap at least');
-  const before = trackClassifierAuc({ ...opts, arrivalTakes: 'shadow' });
-  const after = trackClassifierAuc({ ...opts, arrivalTakes: 'likeliest' });
-  t.comment(`track-timing classifier AUC with walks of 10 s: arrival cuts the shadow ${before.toFixed(3)}, takes the likeliest track ${after.toFixed(3)}`);
-  t.ok(after < before, 'and track timing tells real queries from dummies less well');
 });
 
 /** A HabitStore in memory, counting saves (the device's is its gallery file, test/gallery). */
