@@ -10,7 +10,7 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { performance } from 'node:perf_hooks';
+import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { stringify } from 'yaml';
 import { percentile, round } from '../util/stats.js';
 import { schemaDefault } from '../config/load.js';
@@ -21,7 +21,7 @@ import { startMosquitto, type Mosquitto } from '../soak/mosquitto.js';
 import { probeProcess } from '../soak/probe.js';
 import { wireLimitsFor } from '../transport/limits.js';
 import type { ReplyMessage } from '../transport/messages.js';
-import { RecognitionClient, RequestTimeoutError } from '../transport/recognition-client.js';
+import { RecognitionClient, RecognizerError, RequestTimeoutError } from '../transport/recognition-client.js';
 import { digestTable } from '../transport/spot-digest.js';
 import { dot, normalize } from '../util/vector.js';
 import type { LoadQuery } from './queries.js';
@@ -100,6 +100,8 @@ export interface LoadReport {
   max_ms: number;
   /** Requests that ended in an error reply, a publish failure or a disconnection. */
   errors: number;
+  /** The errors by kind: a recognizer's wire error code, or the client's message with its numbers taken out. */
+  errors_by_kind: Record<string, number>;
   /** Requests that got no reply within the request timeout. */
   drops: number;
   /** Share of replies holding every component spot that the exact scan returns (recall.ts). */
@@ -125,6 +127,10 @@ export interface LoadReport {
   recognizer_rss_mb: (number | null)[];
   recognizer_peak_rss_mb: (number | null)[];
   broker: string;
+  /** Cores each process used while measuring (CPU seconds / wall seconds); null for an external broker or a rolled-out recognizer. */
+  cpu_cores_used: { load_generator: number; broker: number | null; recognizers: (number | null)[] };
+  /** How late the load generator's own timers and reply handlers ran while measuring (it is every device at once). */
+  load_generator_loop_delay_ms: { p50: number; p99: number; max: number };
   machine: { cpus: number; cpu_model: string; load_average_start: number[]; load_average_end: number[] };
   roll?: RollReport;
   /** runLoadSeries: every group size measured against the same workload, one after another. */
@@ -142,10 +148,12 @@ export interface ScaleOutPoint {
   p50_ms: number;
   p99_ms: number;
   errors: number;
+  errors_by_kind: Record<string, number>;
   drops: number;
   component_recall: number;
   per_recognizer_queries: number[];
   load_average_end: number[];
+  cpu_cores_used: LoadReport['cpu_cores_used'];
 }
 
 function workloadOptions(options: LoadOptions): WorkloadOptions {
@@ -176,10 +184,12 @@ export async function runLoadSeries(options: Omit<LoadOptions, 'recognizers'>, s
       p50_ms: r.p50_ms,
       p99_ms: r.p99_ms,
       errors: r.errors,
+      errors_by_kind: r.errors_by_kind,
       drops: r.drops,
       component_recall: r.component_recall,
       per_recognizer_queries: r.per_recognizer_queries,
       load_average_end: r.machine.load_average_end,
+      cpu_cores_used: r.cpu_cores_used,
     })),
   };
 }
@@ -276,6 +286,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadReport> {
     const latencies: number[] = [];
     const samples: RecallSample[] = [];
     const roll: RollReport | undefined = nextVersion ? { from: version, to: nextVersion, seconds: 0, replies_by_version: {}, mixed_version_replies: 0, unknown_version_replies: 0, version_regressions: 0 } : undefined;
+    const errorKinds = new Map<string, number>();
     const n = { sent: 0, replies: 0, realReplies: 0, errors: 0, drops: 0, topMSum: 0, topMMax: 0 };
     let bytesAtStart = 0;
     const inFlight = new Set<Promise<void>>();
@@ -323,7 +334,11 @@ export async function runLoad(options: LoadOptions): Promise<LoadReport> {
           (err: unknown) => {
             if (!measured) return;
             if (err instanceof RequestTimeoutError) n.drops++;
-            else n.errors++;
+            else {
+              n.errors++;
+              const kind = err instanceof RecognizerError ? `recognizer: ${err.code}` : err instanceof Error ? err.message.replace(/\d+/g, 'N') : String(err);
+              errorKinds.set(kind, (errorKinds.get(kind) ?? 0) + 1);
+            }
           },
         )
         .finally(() => inFlight.delete(p));
@@ -355,6 +370,9 @@ export async function runLoad(options: LoadOptions): Promise<LoadReport> {
     const bytesIn = () => devices.reduce((sum, d) => sum + d.client.counters().bytesIn, 0);
     await sleep(measureFrom - performance.now());
     bytesAtStart = bytesIn();
+    const cpu = new CpuShare(broker?.pid, recognizers);
+    const loopDelay = monitorEventLoopDelay({ resolution: 2 });
+    loopDelay.enable();
     const processedAtStart = await processedBy(recognizers);
     say(`measuring for ${options.minutes * 60} s at ${options.devices * options.rate} q/s offered`);
     if (roll && w.next) {
@@ -375,6 +393,8 @@ export async function runLoad(options: LoadOptions): Promise<LoadReport> {
     }
     await sleep(endAt - performance.now());
     const bytesAtEnd = bytesIn();
+    loopDelay.disable();
+    const cpuShare = cpu.read(recognizers);
     done = true;
     for (const t of timers) clearTimeout(t);
     // Answers still on their way count (they were sent in the measured time); wait up to one request timeout.
@@ -405,6 +425,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadReport> {
       p99_ms: pct(99),
       max_ms: pct(100),
       errors: n.errors,
+      errors_by_kind: Object.fromEntries(errorKinds),
       drops: n.drops,
       component_recall: round(recall.component_recall),
       recall: roundAll(recall),
@@ -429,6 +450,8 @@ export async function runLoad(options: LoadOptions): Promise<LoadReport> {
       recognizer_rss_mb: memory.map((m) => mb(m.rssBytes)),
       recognizer_peak_rss_mb: memory.map((m) => mb(m.peakRssBytes)),
       broker: options.brokerUrl ? 'external' : 'mosquitto (private, started for the run)',
+      cpu_cores_used: cpuShare,
+      load_generator_loop_delay_ms: { p50: round(loopDelay.percentile(50) / 1e6), p99: round(loopDelay.percentile(99) / 1e6), max: round(loopDelay.max / 1e6) },
       machine: { cpus: cpus().length, cpu_model: cpus()[0]?.model ?? '', load_average_start: loadStart.map((x) => round(x)), load_average_end: loadavg().map((x) => round(x)) },
       ...(roll ? { roll } : {}),
     };
@@ -437,6 +460,37 @@ export async function runLoad(options: LoadOptions): Promise<LoadReport> {
     await Promise.allSettled(recognizers.map((r) => r.stop()));
     await broker?.stop();
     await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Cores each process of the run used while measuring (CPU seconds over wall seconds): on a machine where the broker,
+ * the load generator and the recognizers share the cores, this says which of them the latency tail waited for.
+ * A recognizer replaced by a roll in between reads null.
+ */
+class CpuShare {
+  private readonly t0 = performance.now();
+  private readonly self = process.cpuUsage();
+  private readonly broker: number | null;
+  private readonly recognizers: Map<number | undefined, number | null>;
+
+  constructor(
+    private readonly brokerPid: number | undefined,
+    recognizers: readonly SoakChild[],
+  ) {
+    this.broker = probeProcess(brokerPid).cpuSeconds;
+    this.recognizers = new Map(recognizers.map((r) => [r.pid, probeProcess(r.pid).cpuSeconds]));
+  }
+
+  read(recognizers: readonly SoakChild[]): { load_generator: number; broker: number | null; recognizers: (number | null)[] } {
+    const seconds = (performance.now() - this.t0) / 1000;
+    const share = (before: number | null | undefined, after: number | null) => (before == null || after === null ? null : round((after - before) / seconds));
+    const self = process.cpuUsage(this.self);
+    return {
+      load_generator: round((self.user + self.system) / 1e6 / seconds),
+      broker: share(this.broker, probeProcess(this.brokerPid).cpuSeconds),
+      recognizers: recognizers.map((r) => share(this.recognizers.get(r.pid), probeProcess(r.pid).cpuSeconds)),
+    };
   }
 }
 

@@ -38,6 +38,8 @@ export class InProcessScanSession implements ScanSession {
       interOpNumThreads: 1,
       executionMode: 'sequential',
       graphOptimizationLevel: 'all',
+      // Spinning intra-op threads hold their cores between batches; the broker and the recognizer's own thread need them.
+      extra: { session: { intra_op: { allow_spinning: '0' } } },
     });
     return new InProcessScanSession(session);
   }

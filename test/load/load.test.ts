@@ -34,6 +34,12 @@ t.test('enfpire load: devices through a private Mosquitto against two recognizer
   t.ok(report.p50_ms > 0 && report.p50_ms <= report.p99_ms);
   t.ok(report.component_recall >= 0 && report.component_recall <= 1);
   t.ok(report.bytes_per_result > 0);
+  // Which process the cores went to (so a latency tail can be read against them); the roll replaced both recognizers.
+  t.ok(report.cpu_cores_used.load_generator > 0, `the load generator's share: ${report.cpu_cores_used.load_generator}`);
+  t.ok((report.cpu_cores_used.broker ?? 0) > 0, `the private broker's share: ${report.cpu_cores_used.broker}`);
+  t.same(report.cpu_cores_used.recognizers, [null, null], 'a recognizer replaced by the roll has no share of its own');
+  const delay = report.load_generator_loop_delay_ms;
+  t.ok(delay.p50 > 0 && delay.p50 <= delay.p99 && delay.p99 <= delay.max, `loop delay p50 ≤ p99 ≤ max: ${JSON.stringify(delay)}`);
   t.ok(report.per_recognizer_queries.filter((q) => q > 0).length >= 2, `the group shares the queries: ${report.per_recognizer_queries.join(',')}`);
   const roll = report.roll!;
   t.ok(roll, 'the roll is reported');
