@@ -16,6 +16,8 @@ export const LOAD_OPTIONS = {
   broker: { type: 'string' },
   roll: { type: 'boolean', default: false },
   index: { type: 'string' },
+  'scan-thread': { type: 'string' },
+  'scan-threads': { type: 'string' },
   warmup: { type: 'string' },
   pool: { type: 'string' },
   seed: { type: 'string', default: '1' },
@@ -23,6 +25,7 @@ export const LOAD_OPTIONS = {
 
 /**
  * `enfpire load --spots N --devices D --rate R --recognizers K --minutes M --out FILE.json [--broker URL] [--roll] [--index hnsw|exact-onnx|int8-onnx]`
+ * `[--scan-thread worker|main] [--scan-threads N]`
  * (DESIGN §9): many simulated devices through a real broker against K recognizers of one shared group. The report's
  * keys are documented in docs/scaling.md; progress goes to stderr, one summary line to stdout.
  */
@@ -36,6 +39,14 @@ export async function runLoadCommand(args: string[], write: (text: string) => vo
   const kind = values.index ?? defaultLoadIndex();
   if (!(LOAD_INDEX_KINDS as readonly string[]).includes(kind)) throw new UserError(`load: --index must be ${LOAD_INDEX_KINDS.join(', ')}, not '${kind}'.`);
   const index = kind as LoadIndexKind;
+  const scanThread = values['scan-thread'];
+  if (scanThread !== undefined && scanThread !== 'worker' && scanThread !== 'main') {
+    throw new UserError(`load: --scan-thread must be worker or main, not '${scanThread}'.`);
+  }
+  // exact-onnx and int8-onnx only: HNSW answers on the recognizer's thread and has no scan.
+  if (index === 'hnsw' && (scanThread !== undefined || values['scan-threads'] !== undefined)) {
+    throw new UserError(`load: --scan-thread and --scan-threads apply to --index exact-onnx or int8-onnx, not hnsw.`);
+  }
   // --recognizers 1,2,4 measures each group size in turn against one workload (runLoadSeries).
   const sizes = values.recognizers.split(',').map((k) => number('recognizers', k, 1, 64, true));
   const options = {
@@ -46,6 +57,8 @@ export async function runLoadCommand(args: string[], write: (text: string) => vo
     brokerUrl: values.broker,
     roll: values.roll,
     index,
+    scanThread: scanThread as 'worker' | 'main' | undefined,
+    scanThreads: values['scan-threads'] === undefined ? undefined : number('scan-threads', values['scan-threads'], 1, 64, true),
     warmupSeconds: values.warmup === undefined ? undefined : number('warmup', values.warmup, 0, 3600),
     poolSize: values.pool === undefined ? undefined : number('pool', values.pool, 10, 100_000, true),
     seed: number('seed', values.seed, 0, 2 ** 31, true),

@@ -32,7 +32,7 @@ const commands: Record<string, Command> = {
     run: async (args) => (await import('./eval-command.js')).runEvalCommand(args),
   },
   load: {
-    summary: 'many simulated devices through a real broker against K recognizers of one shared group: --spots N --devices D --rate R --recognizers K[,K2,…] --minutes M --out FILE.json [--broker URL] [--roll] [--index hnsw|exact-onnx|int8-onnx]',
+    summary: 'many simulated devices through a real broker against K recognizers of one shared group: --spots N --devices D --rate R --recognizers K[,K2,…] --minutes M --out FILE.json [--broker URL] [--roll] [--index hnsw|exact-onnx|int8-onnx] [--scan-thread worker|main] [--scan-threads N]',
     run: async (args) => (await import('./load-command.js')).runLoadCommand(args),
   },
   soak: {

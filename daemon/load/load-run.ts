@@ -57,6 +57,9 @@ export interface LoadOptions extends Omit<WorkloadOptions, 'nextEdition' | 'maxR
    * (docs/decisions.md #31), 'int8-onnx' its int8 product with an exact re-score (#32).
    */
   index?: LoadIndexKind;
+  /** exact-onnx, int8-onnx: the recognizers' index.thread and index.threads (default: the schema's). */
+  scanThread?: 'worker' | 'main';
+  scanThreads?: number;
   /** Untimed seconds before measuring; default min(10, a tenth of the run). */
   warmupSeconds?: number;
   /** A workload prepared already (runLoadSeries measures several group sizes against one). */
@@ -119,8 +122,8 @@ export interface LoadReport {
   rate_per_device: number;
   top_m: { mean: number; max: number };
   gallery: { version: string; real_spots: number; synthetic_spots: number; region_size: number; photos: number };
-  /** The recognizers' index: its kind and the HNSW settings (read only by 'hnsw'). */
-  index: { kind: LoadIndexKind; efSearch: number; efPerCandidate: number; m: number; efConstruction: number };
+  /** The recognizers' index: its kind, the HNSW settings (read only by 'hnsw') and the scan's thread settings (not by 'hnsw'). */
+  index: { kind: LoadIndexKind; efSearch: number; efPerCandidate: number; m: number; efConstruction: number; thread: 'worker' | 'main'; threads: number };
   /** Queries taken by each recognizer process (the group's split). */
   per_recognizer_queries: number[];
   /** Each serving recognizer process's resident memory at the end of the run and its peak (VmRSS, VmHWM), MB. */
@@ -241,10 +244,16 @@ export async function runLoad(options: LoadOptions): Promise<LoadReport> {
       broker = await startMosquitto({ extraConfig: [`max_queued_messages ${BROKER_QUEUE}`, 'set_tcp_nodelay true'] });
     }
     const url = options.brokerUrl ?? broker!.url;
-    const indexSettings = { kind: options.index ?? defaultLoadIndex(), ...defaultIndexOptions() };
+    const indexSettings = {
+      kind: options.index ?? defaultLoadIndex(),
+      ...defaultIndexOptions(),
+      thread: options.scanThread ?? (schemaDefault('recognizer', 'index.thread') as 'worker' | 'main'),
+      threads: options.scanThreads ?? (schemaDefault('recognizer', 'index.threads') as number),
+    };
+    const { kind, thread, threads } = indexSettings;
     const profile = async (name: string, gallery: string) => {
       const path = join(dir, `${name}.yaml`);
-      await writeFile(path, stringify({ broker: { url }, group: 'enfpire-load', gallery, model: manifestPath, index: { kind: indexSettings.kind }, log: { level: 'error' } }));
+      await writeFile(path, stringify({ broker: { url }, group: 'enfpire-load', gallery, model: manifestPath, index: kind === 'hnsw' ? { kind } : { kind, thread, threads }, log: { level: 'error' } }));
       return path;
     };
     // The graphs are built here, before anything is timed, and kept beside the galleries where the recognizers read
