@@ -39,10 +39,7 @@ export async function runLoadCommand(args: string[], write: (text: string) => vo
   const kind = values.index ?? defaultLoadIndex();
   if (!(LOAD_INDEX_KINDS as readonly string[]).includes(kind)) throw new UserError(`load: --index must be ${LOAD_INDEX_KINDS.join(', ')}, not '${kind}'.`);
   const index = kind as LoadIndexKind;
-  const scanThread = values['scan-thread'];
-  if (scanThread !== undefined && scanThread !== 'worker' && scanThread !== 'main') {
-    throw new UserError(`load: --scan-thread must be worker or main, not '${scanThread}'.`);
-  }
+  const scanThread = scanThreadOf(values['scan-thread']);
   // exact-onnx and int8-onnx only: HNSW answers on the recognizer's thread and has no scan.
   if (index === 'hnsw' && (scanThread !== undefined || values['scan-threads'] !== undefined)) {
     throw new UserError(`load: --scan-thread and --scan-threads apply to --index exact-onnx or int8-onnx, not hnsw.`);
@@ -57,7 +54,7 @@ export async function runLoadCommand(args: string[], write: (text: string) => vo
     brokerUrl: values.broker,
     roll: values.roll,
     index,
-    scanThread: scanThread as 'worker' | 'main' | undefined,
+    scanThread,
     scanThreads: values['scan-threads'] === undefined ? undefined : number('scan-threads', values['scan-threads'], 1, 64, true),
     warmupSeconds: values.warmup === undefined ? undefined : number('warmup', values.warmup, 0, 3600),
     poolSize: values.pool === undefined ? undefined : number('pool', values.pool, 10, 100_000, true),
@@ -78,6 +75,11 @@ export async function runLoadCommand(args: string[], write: (text: string) => vo
     write(`  ${p.recognizers} recognizer(s): ${p.achieved_qps} q/s (${p.speedup}x), ${p.processed_qps} q/s processed (${p.processed_speedup}x), p99 ${p.p99_ms} ms, ${p.drops} drops, ${p.errors} errors\n`);
   }
   return 0;
+}
+
+function scanThreadOf(raw: string | undefined): 'worker' | 'main' | undefined {
+  if (raw === undefined || raw === 'worker' || raw === 'main') return raw;
+  throw new UserError(`load: --scan-thread must be worker or main, not '${raw}'.`);
 }
 
 function number(name: string, raw: string, min: number, max: number, integer = false): number {
