@@ -34,6 +34,8 @@ export interface KMixConfig {
   realComponent: RealComponent;
   /** privacy.transform.decoys (required, its default is the schema's); 'random' is the baseline the path attack beats (kept for evaluation and comparison). */
   decoys: DecoySpotSource;
+  /** privacy.transform.phantomPace (decoys 'wearer'): log-sd of each decoy track's own pace; absent: 0. */
+  phantomPace?: number;
 }
 
 /** Gaussian noise on the feature (noise.ts): the local-DP alternative, measured against k-mix. */
@@ -134,7 +136,7 @@ function viewVariation(deps: TransformDeps, kind: TransformKind): ViewVariation 
 }
 
 /** The configured decoy spot source; undefined leaves KMixTransform's default (the synthesizer's popularity draw). */
-function decoySpotPicker(config: Pick<KMixConfig, 'k' | 'decoys'>, deps: TransformDeps, synthesizer: DecoySynthesizer, random: Random): DecoySpotPicker | undefined {
+function decoySpotPicker(config: Pick<KMixConfig, 'k' | 'decoys' | 'phantomPace'>, deps: TransformDeps, synthesizer: DecoySynthesizer, random: Random): DecoySpotPicker | undefined {
   const decoys = config.decoys;
   switch (decoys) {
     case 'random':
@@ -145,7 +147,7 @@ function decoySpotPicker(config: Pick<KMixConfig, 'k' | 'decoys'>, deps: Transfo
       // k = 1 sends f itself and never asks for decoys; a bad k or a pack smaller than k is KMixTransform's error to report.
       if (!Number.isInteger(config.k) || config.k <= 1 || config.k > MAX_K || synthesizer.spotCount < config.k) return undefined;
       // k tracks, not k − 1: a dummy needs k tracks that continue the real queries' tracks (see phantoms.ts).
-      if (decoys === 'wearer') return new WearerCrowd({ map: deps.pool.spots, tracks: config.k, random, clock: deps.clock, walk: deps.walk, habits: deps.habits });
+      if (decoys === 'wearer') return new WearerCrowd({ map: deps.pool.spots, tracks: config.k, random, clock: deps.clock, walk: deps.walk, habits: deps.habits, phantomPaceSigma: config.phantomPace });
       return decoys === 'phantoms'
         ? new PhantomCrowd({ map: deps.pool.spots, walkers: config.k, random, clock: deps.clock, walk: deps.walk })
         : new LockstepCrowd({ map: deps.pool.spots, tracks: config.k, random, clock: deps.clock, walk: deps.walk });
