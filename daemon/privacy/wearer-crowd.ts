@@ -234,7 +234,8 @@ export interface WearerCrowdOptions extends CrowdOptions {
   /**
    * Log-sd of each phantom track's own pace: every visit it shows is a drawn length times that pace, drawn once per
    * track (and again for a new identity), so the phantoms are different people, some lingering and some hurrying,
-   * rather than k copies of one rhythm. 0: every track keeps the learned lengths as they are.
+   * rather than k copies of one rhythm. Absent or 0: every track keeps the learned lengths as they are (a device's
+   * profile sets privacy.transform.phantomPace, default 1; decision 48).
    */
   phantomPaceSigma?: number;
 }

@@ -31,6 +31,7 @@ const KMIX_DEFAULTS = {
   kind: 'kmix',
   k: 4,
   decoys: 'wearer',
+  phantomPace: 1,
   candidatesPerComponent: 6,
   maxCandidates: 256,
   replySize: 'fixed',

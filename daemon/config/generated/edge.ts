@@ -417,7 +417,7 @@ export interface KMixTransformSettings {
    */
   decoys: 'wearer' | 'phantoms' | 'lockstep' | 'random';
   /**
-   * decoys 'wearer': log-sd of each decoy track's own pace. Every visit a decoy track shows is a drawn length times its pace, drawn once per track and again with each new identity, so the decoy tracks are people unlike each other (some linger, some hurry) rather than k copies of one rhythm beside a wearer who may linger or hurry more than any of them (docs/privacy.md, 'Decoy tracks of their own pace'). 0: every track keeps the learned lengths as they are.
+   * decoys 'wearer': log-sd of each decoy track's own pace. Every visit a decoy track shows is a drawn length times its pace, drawn once per track and again with each new identity, so the decoy tracks are people unlike each other (some linger, some hurry) rather than k copies of one rhythm beside a wearer who may linger or hurry more than any of them (docs/privacy.md, 'Decoy tracks of their own pace'). 0: every track keeps the learned lengths as they are, as before decision 48.
    */
   phantomPace: number;
   /**
