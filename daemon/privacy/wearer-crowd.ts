@@ -287,7 +287,6 @@ export class WearerCrowd implements DecoySpotPicker {
   readonly hops: WearerHops | undefined;
   private readonly offsetArrival: boolean;
   private readonly paceSigma: number;
-
   private readonly habits: HabitStore | undefined;
   /** The spot of the wearer's last finished visit (map index), for learning hops. */
   private lastVisitSpot = -1;
@@ -317,7 +316,6 @@ export class WearerCrowd implements DecoySpotPicker {
     this.walks = options.walks ?? new WearerDwell(DEFAULT_WALK_PRIOR);
     this.offsetArrival = options.offsetArrival ?? true;
     this.paceSigma = options.phantomPaceSigma ?? 0;
-
     if (!(this.paceSigma >= 0)) throw new RangeError(`phantomPaceSigma must be >= 0, not ${this.paceSigma}`);
     this.hops = (options.learnHops ?? true) ? new WearerHops(this.model) : undefined;
     this.habits = options.habits;
@@ -545,10 +543,10 @@ export class WearerCrowd implements DecoySpotPicker {
 
   /** A visit of this track (`inProgress`: the rest of one found going), at its person's pace. */
   private visitLength(track: Track, inProgress: boolean): number {
-    if (track.pace === 0 || this.paceSigma === 0) return inProgress ? this.dwell.drawInProgress(this.random) : this.dwell.draw(this.random);
+    const length = inProgress ? this.dwell.drawInProgress(this.random) : this.dwell.draw(this.random);
     // Drawing at quantiles kept alike per track instead (a Gaussian copula: each visit exactly as long as the
     // lengths learned, only alike within a track) measured worse in the toy world: rhythm 0.30, stalest 0.31-0.34.
-    return Math.exp(this.paceSigma * track.pace) * (inProgress ? this.dwell.drawInProgress(this.random) : this.dwell.draw(this.random));
+    return track.pace === 0 ? length : Math.exp(this.paceSigma * track.pace) * length;
   }
 
   /** Habits saved on an earlier day, learned again in their order (the prior still weighs in as for any visits). */
