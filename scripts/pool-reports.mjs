@@ -14,9 +14,17 @@
  * - each AUC as the mean over runs with the runs' standard deviation (AUCs of different runs are not pooled pairs);
  * - the user's ratio to plain recognition from the pooled user and baseline accuracies (runs of `--replay` left out:
  *   they ran no device);
- * - an attack that only some reports have (added later) pooled over those, and marked so.
+ * - an attack that only some reports have (added later) pooled over those, and marked so;
+ * - with three or more worlds, a 95 % interval for the pooled best attack and best path attack by resampling the
+ *   worlds (a world's runs stay together: they share its visits). Each resample takes the best attack again, so the
+ *   interval carries the lift of picking the best of many noisy rates, as the point figure does;
+ * - the central-spot guess beside what it would win with uniform decoys (`central_spot_floor`): the rest is the
+ *   device's doing, the floor is where the worlds' wearers stood.
  */
 import { readFileSync } from 'node:fs';
+
+await import('@tapjs/typescript/import');
+const { seededRandom } = await import('../daemon/util/random.js');
 
 const args = process.argv.slice(2);
 const markdown = args.includes('--markdown');
@@ -45,6 +53,28 @@ function load(file) {
 
 const mean = (xs) => xs.reduce((a, b) => a + b, 0) / xs.length;
 const sd = (xs) => (xs.length < 2 ? 0 : Math.sqrt(xs.reduce((a, x) => a + (x - mean(xs)) ** 2, 0) / (xs.length - 1)));
+const quantile = (sorted, q) => sorted[Math.min(sorted.length - 1, Math.max(0, Math.round(q * (sorted.length - 1))))];
+
+/**
+ * The 2.5 and 97.5 % points of the best pooled rate among `names`, over `draws` resamples of the worlds: each draw
+ * picks as many worlds as there are, with replacement, and pools every attack over their real queries.
+ */
+function worldInterval(reports, names, draws = 2000) {
+  const bySeed = new Map();
+  for (const r of reports) bySeed.set(r.seed, [...(bySeed.get(r.seed) ?? []), r]);
+  const worlds = [...bySeed.values()];
+  // A fixed stream: the interval of one set of reports is the same every time it is printed.
+  const random = seededRandom(20261205);
+  const bests = [];
+  for (let d = 0; d < draws; d++) {
+    const picked = worlds.map(() => worlds[Math.floor(random.next() * worlds.length)]).flat();
+    const real = picked.reduce((a, r) => a + r.real_queries, 0);
+    bests.push(Math.max(...names.map((name) => picked.reduce((a, r) => a + r.adversaries[name] * r.real_queries, 0) / real)));
+  }
+  bests.sort((a, b) => a - b);
+  return [quantile(bests, 0.025), quantile(bests, 0.975)];
+}
+
 const r3 = (x) => (x === null || x === undefined || Number.isNaN(x) ? '—' : x.toFixed(3));
 
 /** One setting's pooled figures, as label → text. */
@@ -78,9 +108,21 @@ function pool(reports) {
   const bestOf = (names) => names.reduce((a, b) => (pooled[b] > pooled[a] ? b : a));
   const best = bestOf(attacks);
   rows.set('server_top1, pooled best attack', `${r3(pooled[best])} (${best})`);
+  // Only attacks every report has can be resampled world by world.
+  const everywhere = attacks.filter((name) => having(name).length === reports.length);
+  const worldCount = new Set(reports.map((r) => r.seed)).size;
+  if (worldCount >= 3) {
+    const [lo, hi] = worldInterval(reports, everywhere);
+    rows.set('server_top1, 95 % over worlds', `[${r3(lo)}, ${r3(hi)}] (${worldCount} worlds resampled)`);
+  }
   rows.set('server_top1, mean of runs (sd)', `${r3(mean(reports.map((r) => r.server_top1)))} (${r3(sd(reports.map((r) => r.server_top1)))})`);
   const paths = attacks.filter((name) => name.startsWith('path_attack'));
   if (paths.length > 0) rows.set('trajectory_acc, pooled best path attack', `${r3(pooled[bestOf(paths)])} (${bestOf(paths)})`);
+  const everyPath = paths.filter((name) => everywhere.includes(name));
+  if (everyPath.length > 0 && worldCount >= 3) {
+    const [lo, hi] = worldInterval(reports, everyPath);
+    rows.set('trajectory_acc, 95 % over worlds', `[${r3(lo)}, ${r3(hi)}]`);
+  }
   const auc = (label, read) => {
     const xs = reports.map(read).filter((x) => typeof x === 'number');
     if (xs.length > 0) rows.set(label, `${r3(mean(xs))} (sd ${r3(sd(xs))}, max ${r3(Math.max(...xs))})`);
@@ -89,6 +131,15 @@ function pool(reports) {
   for (const group of ['scores', 'shape', 'track', 'nonlinear']) auc(`dummy_auc: ${group}`, (r) => r.dummy_auc_by?.[group]);
   auc('timing_auc', (r) => r.timing_auc);
   auc('offgallery_auc', (r) => r.offgallery_auc);
+  // How much of the central-spot guess is where the wearers stood: its rate with uniform decoys (reports since 2026-12-05).
+  const floored = reports.filter((r) => typeof r.central_spot_floor === 'number' && typeof r.adversaries.central_spot_exhaustive === 'number');
+  if (floored.length > 0) {
+    const realOf = floored.reduce((a, r) => a + r.real_queries, 0);
+    const floor = floored.reduce((a, r) => a + r.central_spot_floor * r.real_queries, 0) / realOf;
+    const got = floored.reduce((a, r) => a + r.adversaries.central_spot_exhaustive * r.real_queries, 0) / realOf;
+    const of = floored.length === reports.length ? '' : ` (${floored.length} of ${reports.length} runs)`;
+    rows.set('central_spot: with uniform decoys / above that', `${r3(floor)} / ${got - floor >= 0 ? '+' : ''}${r3(got - floor)}${of}`);
+  }
   for (const name of attacks) {
     const n = having(name).length;
     rows.set(`attack: ${name}`, n === reports.length ? r3(pooled[name]) : `${r3(pooled[name])} (${n} of ${reports.length} runs)`);

@@ -153,10 +153,15 @@ export function spotOrderGuess(name: string, rank: ReadonlyMap<string, number>):
  * component tops the mix is not credited for a wearer who happens to favour a central spot. It has no setting to tune.
  */
 export function centralSpot(index: GalleryIndex): SpotAttack {
+  return spotOrderGuess('central_spot', centrality(index));
+}
+
+/** Each spot's centrality: its reference's dot product with the mean of the region's references (`centralSpot`'s order). */
+export function centrality(index: GalleryIndex): Map<string, number> {
   const units = [...index.byId.values()].map((s) => s.unit);
   const mean = new Float64Array(units[0]?.length ?? 0);
   for (const u of units) for (let d = 0; d < mean.length; d++) mean[d] += u[d] / units.length;
-  return spotOrderGuess('central_spot', new Map([...index.byId.keys()].map((id) => [id, dot64(mean, index.unit(id))])));
+  return new Map([...index.byId.keys()].map((id) => [id, dot64(mean, index.unit(id))]));
 }
 
 /**
@@ -185,6 +190,34 @@ export function spotOrderNull(
   const mean = rates.reduce((a, b) => a + b, 0) / rates.length;
   const sd = Math.sqrt(rates.reduce((a, r) => a + (r - mean) ** 2, 0) / Math.max(1, rates.length - 1));
   return { mean, sd, p95: rates[Math.min(rates.length - 1, Math.floor(0.95 * rates.length))] };
+}
+
+/**
+ * What a spot-order guess would win against decoys that knew nothing of it: each real query's k − 1 decoys drawn
+ * uniformly from the region's other spots, the guess right when the real spot outranks all of them, so its chance is
+ * C(spots ranked below it, k − 1) / C(other spots, k − 1). Averaged over the run's real queries this is the part of a
+ * spot-order attack's rate that comes from where the wearers stood (a world whose wearers stayed at central spots
+ * lets `central_spot` win with any unbiased decoys); the attack's rate above it is what the device's choice of decoys
+ * adds. Ties in `rank` count as not outranked.
+ */
+export function spotOrderFloor(realSpots: Iterable<string>, rank: ReadonlyMap<string, number>, k: number): number {
+  const values = [...rank.values()];
+  const choose = (n: number, r: number): number => {
+    if (r < 0 || n < r) return 0;
+    let c = 1;
+    for (let i = 0; i < r; i++) c = (c * (n - i)) / (i + 1);
+    return c;
+  };
+  const all = choose(values.length - 1, k - 1);
+  let sum = 0;
+  let n = 0;
+  for (const spot of realSpots) {
+    const own = rank.get(spot);
+    if (own === undefined || all === 0) continue;
+    sum += choose(values.filter((v) => v < own).length, k - 1) / all;
+    n++;
+  }
+  return n === 0 ? 0 : sum / n;
 }
 
 /** Camera views of gallery spots the adversary rendered and extracted itself (its own seeds, never the evaluation's). */

@@ -42,6 +42,8 @@ import {
   crossValidatedAuc,
   hmmPathAttack,
   centralSpot,
+  centrality,
+  spotOrderFloor,
   spotOrderNull,
   naiveTop1,
   pathAttack,
@@ -869,6 +871,7 @@ export function attack(
     rotation_bridging_chance: round(bridges.chance),
     rotations: bridges.rotations,
     spot_order_null: { mean: round(nullOrders.mean), sd: round(nullOrders.sd), p95: round(nullOrders.p95) },
+    central_spot_floor: round(spotOrderFloor(realSteps.map((i) => truths[i].spot!), centrality(index), k)),
   };
 }
 

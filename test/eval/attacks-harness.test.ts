@@ -98,6 +98,7 @@ t.test('the stronger attacks in the harness report', async (t) => {
   t.equal(frame.rotations, USERS, 'one identity change per user');
   t.ok(frame.rotation_bridging >= 0 && frame.rotation_bridging <= 1 && frame.rotation_bridging_chance > 0);
   t.ok(Math.abs(standIn.spot_order_null.mean - 1 / K) < 0.05 && standIn.spot_order_null.p95 >= standIn.spot_order_null.mean, `a blind spot order: about 1/k (${JSON.stringify(standIn.spot_order_null)})`);
+  t.ok(standIn.central_spot_floor >= 0 && standIn.central_spot_floor <= 1, `what uniform decoys would leave the central-spot guess (${standIn.central_spot_floor})`);
   // A stand-in drawn like the decoys leaves nothing of the frame to find.
   t.ok(standIn.adversaries.persistence < 0.35, `stand-in: persistence near chance 0.25 (${standIn.adversaries.persistence})`);
   t.ok(standIn.adversaries.component_test_exhaustive < 0.35, `stand-in: component test near chance (${standIn.adversaries.component_test_exhaustive})`);

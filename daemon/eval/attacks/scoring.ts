@@ -49,6 +49,11 @@ export interface StrongerAttackFigures {
    * exact components, as mean, standard deviation and 95th percentile of their rates over 200 orders.
    */
   spot_order_null: { mean: number; sd: number; p95: number };
+  /**
+   * What `central_spot` would win if every real query's decoys were uniform draws from the region (adversaries.ts
+   * spotOrderFloor): the share of its rate that comes from where the run's wearers stood, not from the device.
+   */
+  central_spot_floor: number;
 }
 
 /** Share of the queries `among` whose real spot is in `sets[i]`. */
