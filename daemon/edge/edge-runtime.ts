@@ -319,6 +319,11 @@ export class EdgeRuntime extends EventEmitter<{ result: [EdgeResult]; query: [Se
     };
   }
 
+  /** True while an identity change works on the network (not during its offline pause): see IdentityRotation.busy. */
+  get changingIdentity(): boolean {
+    return this.rotation?.busy ?? false;
+  }
+
   /** Identity changes so far (0 when rotation is off). */
   get identityRotations(): number {
     return this.rotation?.rotations ?? 0;

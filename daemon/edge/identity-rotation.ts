@@ -55,6 +55,7 @@ export class IdentityRotation {
     this.stopping = resolve;
   });
   rotations = 0;
+  private onTheWire = false;
 
   constructor(private readonly options: IdentityRotationOptions) {
     const { meanMinutes, pauseSeconds } = options;
@@ -114,6 +115,16 @@ export class IdentityRotation {
     });
   }
 
+  /**
+   * True while a change works on the network (closing the old identity, connecting the new one); false while it
+   * waits out its offline pause on the clock, and between changes. The evaluation moves virtual time on only when
+   * this is false: otherwise how long a disconnect takes in real time would move where the pause falls in virtual
+   * time, and the same seed would give another run on a busier machine.
+   */
+  get busy(): boolean {
+    return this.onTheWire;
+  }
+
   /** Resolves true when the pause ran out, false when stop() cut it short (the timer is cleared either way). */
   private async offlinePause(ms: number): Promise<boolean> {
     const { clock } = this.options;
@@ -132,12 +143,22 @@ export class IdentityRotation {
     const { identity, queries, logger } = this.options;
     const pause = this.pauseMs();
     queries.pauseQueries();
+    this.onTheWire = true;
+    const offline = async () => {
+      this.onTheWire = false;
+      try {
+        return await this.offlinePause(pause);
+      } finally {
+        this.onTheWire = true;
+      }
+    };
     try {
-      await identity.rotateIdentity(() => this.offlinePause(pause));
+      await identity.rotateIdentity(offline);
       this.rotations++;
     } catch (err) {
       logger.warn({ err: (err as Error).message }, 'identity rotation failed; the next one is at a new random time');
     } finally {
+      this.onTheWire = false;
       queries.resumeQueries();
     }
   }

@@ -161,7 +161,8 @@ export async function runFleet(options: FleetOptions): Promise<FleetRun> {
           options.logger.warn({ sent: sentTotal, seen: tap.records.length, unanswered }, 'the wiretap missed queries or their replies; going on without them');
         }
         await new Promise((resolve) => setImmediate(resolve));
-        if (devices.every((d) => !d.runtime.edge.busy)) return;
+        // An identity change on the network counts as work: its real-time disconnect and connect must not let time pass.
+        if (devices.every((d) => !d.runtime.edge.busy && !d.runtime.changingIdentity)) return;
         await new Promise((resolve) => setTimeout(resolve, 1));
       }
     };

@@ -138,6 +138,55 @@ t.test('queries pause before the identity changes and resume after it, at expone
   t.equal(rotation.rotations, 2, 'two identity changes counted');
 });
 
+t.test('a change on the network is busy until its pause, and again until connected: virtual time waits for it', async (t) => {
+  // Disconnect and connect take real time, as they do against a broker; the pause is virtual.
+  const clock = new VirtualClock(0);
+  const events: Array<[string, number, boolean]> = [];
+  const realMs = (ms: number) => new Promise((r) => setTimeout(r, ms));
+  let rotation!: IdentityRotation;
+  const identity: RotatableIdentity = {
+    async rotateIdentity(pause) {
+      events.push(['disconnecting', clock.now(), rotation.busy]);
+      await realMs(30);
+      const elapsed = pause?.();
+      events.push(['offline', clock.now(), rotation.busy]);
+      await elapsed;
+      events.push(['connecting', clock.now(), rotation.busy]);
+      await realMs(30);
+    },
+  };
+  const randoms = [0.5, 0.25, 0.5];
+  rotation = new IdentityRotation({
+    identity,
+    queries: { pauseQueries: () => {}, resumeQueries: () => {} },
+    meanMinutes: 1,
+    pauseSeconds: { min: 5, max: 45 },
+    random: () => randoms.shift() ?? 0.5,
+    clock,
+    logger: silentLogger(),
+  });
+  // The evaluation's settle (eval/fleet.ts): time moves on only once the change is off the network.
+  const settle = async () => {
+    do await realMs(1);
+    while (rotation.busy);
+  };
+  rotation.start();
+  const first = -Math.log(1 - 0.5) * 60_000;
+  await clock.runUntil(first + 30_000, settle);
+  await rotation.stop();
+  t.same(
+    events,
+    [
+      ['disconnecting', first, true],
+      ['offline', first, false],
+      ['connecting', first + 15_000, true],
+    ],
+    'busy on the network, idle in the pause, and the new identity connects exactly one pause after the old left',
+  );
+  t.equal(rotation.busy, false, 'not busy once the change is done');
+  t.equal(rotation.rotations, 1);
+});
+
 t.test('a rotation that fails still resumes the queries, and the next one comes at a new time', async (t) => {
   const { events, rotation, run } = rig({ randoms: [0.5, 0.25, 0.5, 0.25], failFirst: true });
   rotation.start();
