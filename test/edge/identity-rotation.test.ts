@@ -143,7 +143,6 @@ t.test('a change on the network is busy until its pause, and again until connect
   const clock = new VirtualClock(0);
   const events: Array<[string, number, boolean]> = [];
   const realMs = (ms: number) => new Promise((r) => setTimeout(r, ms));
-  let rotation!: IdentityRotation;
   const identity: RotatableIdentity = {
     async rotateIdentity(pause) {
       events.push(['disconnecting', clock.now(), rotation.busy]);
@@ -156,7 +155,7 @@ t.test('a change on the network is busy until its pause, and again until connect
     },
   };
   const randoms = [0.5, 0.25, 0.5];
-  rotation = new IdentityRotation({
+  const rotation: IdentityRotation = new IdentityRotation({
     identity,
     queries: { pauseQueries: () => {}, resumeQueries: () => {} },
     meanMinutes: 1,
