@@ -53,6 +53,8 @@ function load(file) {
 
 const mean = (xs) => xs.reduce((a, b) => a + b, 0) / xs.length;
 const sd = (xs) => (xs.length < 2 ? 0 : Math.sqrt(xs.reduce((a, x) => a + (x - mean(xs)) ** 2, 0) / (xs.length - 1)));
+/** `read(report)` pooled over the reports' real queries: each report weighs by how many real queries it has. */
+const overReal = (reports, read) => reports.reduce((a, r) => a + read(r) * r.real_queries, 0) / reports.reduce((a, r) => a + r.real_queries, 0);
 const quantile = (sorted, q) => sorted[Math.min(sorted.length - 1, Math.max(0, Math.round(q * (sorted.length - 1))))];
 
 /**
@@ -68,8 +70,7 @@ function worldInterval(reports, names, draws = 2000) {
   const bests = [];
   for (let d = 0; d < draws; d++) {
     const picked = worlds.map(() => worlds[Math.floor(random.next() * worlds.length)]).flat();
-    const real = picked.reduce((a, r) => a + r.real_queries, 0);
-    bests.push(Math.max(...names.map((name) => picked.reduce((a, r) => a + r.adversaries[name] * r.real_queries, 0) / real)));
+    bests.push(Math.max(...names.map((name) => overReal(picked, (r) => r.adversaries[name]))));
   }
   bests.sort((a, b) => a - b);
   return [quantile(bests, 0.025), quantile(bests, 0.975)];
@@ -95,16 +96,13 @@ function pool(reports) {
   rows.set('real queries', String(real));
   // A report of `enfpire eval --replay` ran no device: it has the server's figures and no user's.
   const served = reports.filter((r) => r.replayed_from === undefined);
-  const servedReal = served.reduce((a, r) => a + r.real_queries, 0);
-  const user = served.reduce((a, r) => a + r.user_top1 * r.real_queries, 0) / servedReal;
-  const base = served.reduce((a, r) => a + r.baseline_top1 * r.real_queries, 0) / servedReal;
+  const user = overReal(served, (r) => r.user_top1);
+  const base = overReal(served, (r) => r.baseline_top1);
   rows.set('user / baseline', served.length === reports.length ? `${r3(user / base)} ×` : `${r3(user / base)} × (${served.length} runs with devices)`);
   // An attack added later is pooled over the runs that have it, never counted as missing hits in the others.
   const attacks = [...new Set(reports.flatMap((r) => Object.keys(r.adversaries)))].sort();
   const having = (name) => reports.filter((r) => typeof r.adversaries[name] === 'number');
-  const pooled = Object.fromEntries(
-    attacks.map((name) => [name, having(name).reduce((a, r) => a + r.adversaries[name] * r.real_queries, 0) / having(name).reduce((a, r) => a + r.real_queries, 0)]),
-  );
+  const pooled = Object.fromEntries(attacks.map((name) => [name, overReal(having(name), (r) => r.adversaries[name])]));
   const bestOf = (names) => names.reduce((a, b) => (pooled[b] > pooled[a] ? b : a));
   const best = bestOf(attacks);
   rows.set('server_top1, pooled best attack', `${r3(pooled[best])} (${best})`);
@@ -134,9 +132,8 @@ function pool(reports) {
   // How much of the central-spot guess is where the wearers stood: its rate with uniform decoys (reports since 2026-12-05).
   const floored = reports.filter((r) => typeof r.central_spot_floor === 'number' && typeof r.adversaries.central_spot_exhaustive === 'number');
   if (floored.length > 0) {
-    const realOf = floored.reduce((a, r) => a + r.real_queries, 0);
-    const floor = floored.reduce((a, r) => a + r.central_spot_floor * r.real_queries, 0) / realOf;
-    const got = floored.reduce((a, r) => a + r.adversaries.central_spot_exhaustive * r.real_queries, 0) / realOf;
+    const floor = overReal(floored, (r) => r.central_spot_floor);
+    const got = overReal(floored, (r) => r.adversaries.central_spot_exhaustive);
     const of = floored.length === reports.length ? '' : ` (${floored.length} of ${reports.length} runs)`;
     rows.set('central_spot: with uniform decoys / above that', `${r3(floor)} / ${got - floor >= 0 ? '+' : ''}${r3(got - floor)}${of}`);
   }
