@@ -536,20 +536,25 @@ export function sessions(analyses: readonly QueryAnalysis[]): Map<string, number
  * log gap since the session's previous query, and the shape of the tracks around it: whether a spot appeared in
  * this query, and how long the freshest spot has been shown and will stay shown (in log seconds). Real queries only
  * come while a user is looking at a spot; a track shape that gives away when nobody is looking shows up here.
+ * With `exact` (the same queries decomposed exactly, attacks/decompose.ts) the track group also reads the exact
+ * components: whether one appeared, and every order statistic of how long the k spots have been and will stay shown.
  */
-export function queryFeatures(analyses: readonly QueryAnalysis[], componentTest: ComponentTest | undefined): number[][] {
-  return queryFeatureGroups(analyses, componentTest).map((g) => [...g.scores, ...g.shape, ...g.track]);
+export function queryFeatures(analyses: readonly QueryAnalysis[], componentTest: ComponentTest | undefined, exact?: readonly QueryAnalysis[]): number[][] {
+  return queryFeatureGroups(analyses, componentTest, exact).map((g) => [...g.scores, ...g.shape, ...g.track]);
 }
 
 /** The same features, grouped by what they read: the reply's scores, the components' shape, the tracks' timing. */
 export interface QueryFeatureGroups {
   scores: number[];
   shape: number[];
+  /** TRACK_FEATURES in order, then (with exact components) `exactTrackFeatures`. */
   track: number[];
 }
 
-export function queryFeatureGroups(analyses: readonly QueryAnalysis[], componentTest: ComponentTest | undefined): QueryFeatureGroups[] {
+export function queryFeatureGroups(analyses: readonly QueryAnalysis[], componentTest: ComponentTest | undefined, exact?: readonly QueryAnalysis[]): QueryFeatureGroups[] {
+  if (exact && exact.length !== analyses.length) throw new RangeError(`${exact.length} exact decompositions for ${analyses.length} queries`);
   const ages = spotAges(analyses);
+  const exactTracks = exact ? exactTrackFeatures(exact) : undefined;
   const gaps = new Array<number>(analyses.length).fill(0);
   for (const steps of sessions(analyses).values()) {
     steps.forEach((i, n) => (gaps[i] = n === 0 ? 0 : Math.log1p(Math.max(0, analyses[i].record.t - analyses[steps[n - 1]].record.t))));
@@ -566,11 +571,33 @@ export function queryFeatureGroups(analyses: readonly QueryAnalysis[], component
       track: [
         gaps[i],
         ages.since[i].some((ms) => ms === 0) ? 1 : 0,
-        Math.log1p(Math.min(...ages.since[i], 1e9) / 1000),
-        Math.log1p(Math.min(...ages.until[i], 1e9) / 1000),
+        logSeconds(Math.min(...ages.since[i], 1e9)),
+        logSeconds(Math.min(...ages.until[i], 1e9)),
+        ...(exactTracks?.[i] ?? []),
       ],
     };
   });
+}
+
+/**
+ * Track shape on exact components, for the dummy classifier: whether a spot appeared, then how long each of the k
+ * spots has been shown and then how long each will stay, both sorted (log seconds). The minimum alone (what the OMP
+ * features keep) misses most of it: real queries come while the wearer stands at a spot, and every track of such a
+ * query tends to outlast a dummy's (on two 25-spot worlds the second-shortest "until" told them apart at 0.63-0.65,
+ * the shortest at 0.60-0.63, the OMP minimum at 0.56). Queries with fewer than k components repeat their last value.
+ */
+export function exactTrackFeatures(exact: readonly QueryAnalysis[]): number[][] {
+  const ages = spotAges(exact);
+  const k = exact.reduce((m, a) => Math.max(m, a.components.length), 0);
+  const sorted = (values: readonly number[]) => {
+    const s = [...values].sort((a, b) => a - b).map(logSeconds);
+    return Array.from({ length: k }, (_, j) => s[Math.min(j, s.length - 1)] ?? 0);
+  };
+  return exact.map((_, i) => [ages.since[i].some((ms) => ms === 0) ? 1 : 0, ...sorted(ages.since[i]), ...sorted(ages.until[i])]);
+}
+
+function logSeconds(ms: number): number {
+  return Math.log1p(ms / 1000);
 }
 
 /** The classifier a held-out AUC is read with: a logistic regression (linear) or gradient-boosted trees (boosted-trees.ts). */

@@ -67,7 +67,7 @@ import { exhaustiveAnalyses } from './attacks/decompose.js';
 import { OffGalleryTest } from './attacks/off-gallery.js';
 import { PersistenceAttack } from './attacks/persistence.js';
 import { linkSessions } from './attacks/rotation.js';
-import { recall, scoreLinks, TRACK_FEATURES, type StrongerAttackFigures } from './attacks/scoring.js';
+import { EXACT_TRACK_FEATURES, recall, scoreLinks, TRACK_FEATURES, type StrongerAttackFigures } from './attacks/scoring.js';
 import { shadowJump } from './attacks/shadow-jump.js';
 import { SpotModels } from './attacks/spot-models.js';
 import { timingFeatures } from './attacks/timing.js';
@@ -813,7 +813,7 @@ export function attack(
   const labels = truths.map((t) => !isDummy(t));
   const heldOutAuc = (features: number[][], model: ClassifierKind = 'logistic') =>
     nanToNull(crossValidatedAuc(features, labels, bySession, { random: seededRandom(streamSeed('adversary', s.seed, 'folds', k)), model }));
-  const groups = queryFeatureGroups(analyses, componentTest);
+  const groups = queryFeatureGroups(analyses, componentTest, exhaustive.analyses);
   const allFeatures = groups.map((g) => [...g.scores, ...g.shape, ...g.track]);
   const dummyAuc = heldOutAuc(allFeatures);
   // Which of the classifier's signals carries it: each group alone, held out the same way; and all features read by
@@ -824,10 +824,15 @@ export function attack(
     track: heldOutAuc(groups.map((g) => g.track)),
     nonlinear: heldOutAuc(allFeatures, 'trees'),
   };
-  const dummyAucTrackBy = Object.fromEntries(TRACK_FEATURES.map((name, j) => [name, heldOutAuc(groups.map((g) => [g.track[j]]))])) as Record<
-    (typeof TRACK_FEATURES)[number],
-    number
-  >;
+  // The exact features follow the OMP ones: one 'appeared', then k 'since' and k 'until' order statistics.
+  const exactColumns = (name: (typeof EXACT_TRACK_FEATURES)[number]) => {
+    const first = TRACK_FEATURES.length + (name === 'exact_appeared' ? 0 : name === 'exact_since' ? 1 : 1 + k);
+    return (g: { track: number[] }) => g.track.slice(first, name === 'exact_appeared' ? first + 1 : first + k);
+  };
+  const dummyAucTrackBy = {
+    ...Object.fromEntries(TRACK_FEATURES.map((name, j) => [name, heldOutAuc(groups.map((g) => [g.track[j]]))])),
+    ...Object.fromEntries(EXACT_TRACK_FEATURES.map((name) => [name, heldOutAuc(groups.map(exactColumns(name)))])),
+  } as StrongerAttackFigures['dummy_auc_track_by'];
   const timingAuc = heldOutAuc(timingFeatures(records));
   // The reply size a query asks for is on the wire too: the device grows it until every component's spot fits.
   const topMAuc = heldOutAuc(records.map((r) => [Math.log(r.topM)]));

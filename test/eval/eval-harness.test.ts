@@ -81,7 +81,7 @@ t.test('a k = 4 run over the broker: report shape, dummies never become results,
     const hits = real.filter((i) => guesses[i][name] === truths[i].spot).length;
     t.equal(Math.round((hits / real.length) * 1e4) / 1e4, report.adversaries[name], `${name} from its guesses`);
   }
-  t.same(Object.keys(report.dummy_auc_track_by), ['gap', 'appeared', 'since', 'until'], 'the track classifier one feature at a time');
+  t.same(Object.keys(report.dummy_auc_track_by), ['gap', 'appeared', 'since', 'until', 'exact_appeared', 'exact_since', 'exact_until'], 'the track classifier one feature at a time, on OMP and on exact components');
   t.ok(report.dummy_auc >= Math.max(...Object.values(report.dummy_auc_by), report.timing_auc, report.topm_auc), 'dummy_auc is the best classifier, one group of features included');
 
   // The same record attacked again without devices (--replay): the server's figures come back exactly.

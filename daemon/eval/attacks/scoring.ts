@@ -15,8 +15,10 @@ export interface QueryTruth {
   offGallery?: boolean;
 }
 
-/** The track features of the dummy classifier, in the order queryFeatureGroups() gives them. */
+/** The track features of the dummy classifier on OMP components, in the order queryFeatureGroups() gives them. */
 export const TRACK_FEATURES = ['gap', 'appeared', 'since', 'until'] as const;
+/** The track features on exact components (adversaries.ts exactTrackFeatures), each read as one group. */
+export const EXACT_TRACK_FEATURES = ['exact_appeared', 'exact_since', 'exact_until'] as const;
 
 /** Figures the attacks of this folder add to the report (DESIGN §7). */
 export interface StrongerAttackFigures {
@@ -32,10 +34,12 @@ export interface StrongerAttackFigures {
    */
   dummy_auc_by: { scores: number; shape: number; track: number; nonlinear: number };
   /**
-   * The track group one feature at a time (TRACK_FEATURES): the gap since the session's previous query, whether a
-   * spot appeared in this query, how long the freshest spot has been shown, how long it will stay.
+   * The track group one feature at a time (TRACK_FEATURES, on OMP components): the gap since the session's previous
+   * query, whether a spot appeared in this query, how long the freshest spot has been shown, how long it will stay;
+   * and on exact components (EXACT_TRACK_FEATURES): whether a spot appeared, how long each of the k spots has been
+   * shown, how long each will stay (all k at once). Reports before 2026-12-05's ninth session have the first four only.
    */
-  dummy_auc_track_by: Record<(typeof TRACK_FEATURES)[number], number>;
+  dummy_auc_track_by: Record<(typeof TRACK_FEATURES)[number] | (typeof EXACT_TRACK_FEATURES)[number], number>;
   /** ROC AUC of the off-gallery score, off-gallery real queries vs dummies (0.5 when there are none). */
   offgallery_auc: number;
   /** Identity changes linked to the right previous session, and what guessing among the candidates would get. */
