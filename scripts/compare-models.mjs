@@ -6,15 +6,19 @@
 // positions and a folder of single photos from re-renders. Every model sees the same bytes.
 //
 //   node scripts/compare-models.mjs --spots DIR [--spots DIR2] --manifest A.json [--manifest B.json]
-//        [--distractors DIR] [--queries-per-spot 3] [--seed 1] [--out FILE.json]
+//        [--distractors DIR] [--queries-per-spot 3] [--seed 1] [--reference-views N] [--out FILE.json]
+//
+// --reference-views N enrols every reference (distractors included) as `enfpire enroll --reference-views N` does:
+// the mean of the reference picture's feature and of N camera views of it (recognizer/enroll.ts referenceFeature).
 //
 // Per model and folder: nearest-neighbour top-1 of the queries among the folder's references (plus every
 // reference of --distractors, spots that are never queried: a larger gallery of confusers; a distractor with the id of
 // a spot of the folder is that spot, not a confuser, and is left out), mean cosine to the own
 // reference, and the extractor's own timings (decode + resize, inference) as medians. Runs on the TypeScript
 // sources through the loader tap uses.
-import { writeFile } from 'node:fs/promises';
-import { basename, resolve } from 'node:path';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { basename, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 
 await import('@tapjs/typescript/import');
@@ -22,6 +26,7 @@ const { OnnxExtractor } = await import('../daemon/extractor/index.js');
 const { dot } = await import('../daemon/util/vector.js');
 const { listSpotPhotos } = await import('../daemon/util/spots-dir.js');
 const { planEval, renderQuery, renderReference } = await import('../daemon/eval/views.js');
+const { referenceFeature } = await import('../daemon/recognizer/enroll.js');
 
 const { values: args } = parseArgs({
   options: {
@@ -30,6 +35,7 @@ const { values: args } = parseArgs({
     distractors: { type: 'string' },
     'queries-per-spot': { type: 'string', default: '3' },
     seed: { type: 'string', default: '1' },
+    'reference-views': { type: 'string', default: '0' },
     out: { type: 'string' },
   },
 });
@@ -39,6 +45,13 @@ if (!args.spots?.length || !args.manifest?.length) {
 }
 const seed = Number(args.seed);
 const queriesPerSpot = Number(args['queries-per-spot']);
+const referenceViews = Number(args['reference-views']);
+if (!(Number.isInteger(referenceViews) && referenceViews >= 0)) {
+  console.error(`--reference-views must be an integer >= 0, not '${args['reference-views']}'`);
+  process.exit(2);
+}
+// Reference pictures go through enrolment's own code, which reads files.
+const referenceDir = referenceViews > 0 ? await mkdtemp(join(tmpdir(), 'compare-models-')) : undefined;
 const median = (xs) => [...xs].sort((a, b) => a - b)[xs.length >> 1] ?? NaN;
 
 /** Rendered once, shared by every model: [{ folder, references: [{spot, bytes}], queries: [{spot, bytes}] }]. */
@@ -46,7 +59,12 @@ async function render(dir, withQueries) {
   const spots = await listSpotPhotos(resolve(dir));
   const plan = planEval(spots, { seed, queriesPerSpot: withQueries ? queriesPerSpot : 1 });
   const references = [];
-  for (const r of plan.references) references.push({ spot: r.spot, bytes: await renderReference(r) });
+  for (const r of plan.references) {
+    const bytes = await renderReference(r);
+    let file;
+    if (referenceDir) await writeFile((file = join(referenceDir, `${references.length}-${basename(resolve(dir))}.jpg`)), bytes);
+    references.push({ spot: r.spot, bytes, file });
+  }
   const queries = [];
   if (withQueries) for (const q of plan.queries) queries.push({ spot: q.spot, bytes: await renderQuery(q) });
   return { folder: basename(resolve(dir)), references, queries };
@@ -63,6 +81,7 @@ for (const manifestPath of args.manifest) {
   await extractor.start();
   const preprocess = [];
   const inference = [];
+  const reference = async (r) => (referenceDir ? referenceFeature(r.spot, [r.file], extractor, { views: referenceViews }) : extract(r.bytes));
   const extract = async (bytes) => {
     const f = await extractor.extract(bytes);
     preprocess.push(extractor.lastTimings.preprocessMs);
@@ -70,14 +89,14 @@ for (const manifestPath of args.manifest) {
     return f;
   };
   const others = [];
-  if (distractors) for (const r of distractors.references) others.push({ spot: `distractor:${r.spot}`, feature: await extract(r.bytes) });
+  if (distractors) for (const r of distractors.references) others.push({ spot: `distractor:${r.spot}`, feature: await reference(r) });
   for (const folder of folders) {
     // A distractor folder may contain the queried spots themselves (debian-windows-10k holds every spot of
     // debian-windows and so of debian-viewpoint, under the same id): the same spot, not a confuser.
     const own = new Set(folder.references.map((r) => r.spot));
     const refs = others.filter((o) => !own.has(o.spot.slice('distractor:'.length)));
     const skipped = others.length - refs.length;
-    for (const r of folder.references) refs.push({ spot: r.spot, feature: await extract(r.bytes) });
+    for (const r of folder.references) refs.push({ spot: r.spot, feature: await reference(r) });
     let correct = 0;
     let correctOwn = 0; // among the folder's own references only, when there are distractors
     let ownCos = 0;
@@ -128,4 +147,5 @@ for (const r of results) {
   if (r.timing) console.log(`${r.model.padEnd(24)} timing: decode+resize ${r.timing.preprocessMs.toFixed(1)} ms, inference ${r.timing.inferenceMs.toFixed(1)} ms (median of ${r.timing.frames}), ${r.dimension} dimensions`);
   else console.log(`${r.model.padEnd(24)} ${r.folder.padEnd(24)} gallery ${String(r.gallery).padStart(6)}  top-1 ${r.top1.toFixed(3)} [${r.top1_ci95.join(', ')}] of ${r.queries}  own cos ${r.own_cos.toFixed(3)}${r.top1_without_distractors === undefined ? '' : `; without the distractors (gallery ${r.folder_spots}) top-1 ${r.top1_without_distractors.toFixed(3)} [${r.top1_without_distractors_ci95.join(', ')}]`}${r.distractors_skipped ? `; ${r.distractors_skipped} distractors left out (a spot of the folder)` : ''}`);
 }
-if (args.out) await writeFile(args.out, `${JSON.stringify({ seed, queriesPerSpot, results }, null, 2)}\n`);
+if (referenceDir) await rm(referenceDir, { recursive: true, force: true });
+if (args.out) await writeFile(args.out, `${JSON.stringify({ seed, queriesPerSpot, referenceViews, results }, null, 2)}\n`);

@@ -23,3 +23,10 @@ export function required(command: string, name: string, value: string | undefine
   if (!value) throw new UserError(`${command}: --${name} is required.`);
   return value;
 }
+
+/** An integer option within [min, max], or a UserError naming the command, the option and the range. */
+export function integerOption(command: string, name: string, raw: string | undefined, min: number, max: number): number {
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < min || n > max) throw new UserError(`${command}: --${name} must be an integer from ${min} to ${max}, not '${raw}'.`);
+  return n;
+}

@@ -2,9 +2,8 @@ import { mkdir, rename, writeFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { runBench } from '../bench/run-bench.js';
 import { formatBenchTable } from '../bench/table.js';
-import { UserError } from '../util/errors.js';
 import { defaultModelManifest, sampleSpotsDir } from '../util/paths.js';
-import { parseCommandArgs, required, type CommandOptions } from './args.js';
+import { integerOption, parseCommandArgs, required, type CommandOptions } from './args.js';
 
 /** The options `enfpire bench` accepts (node:util parseArgs); test/cli/help-flags.test.ts holds `enfpire --help` to them. */
 export const BENCH_OPTIONS = {
@@ -40,8 +39,6 @@ export async function runBenchCommand(args: string[], write: (text: string) => v
   return 0;
 }
 
-function integer(name: string, raw: string, min: number, max: number): number {
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < min || n > max) throw new UserError(`bench: --${name} must be an integer from ${min} to ${max}, not '${raw}'.`);
-  return n;
+function integer(name: string, raw: string | undefined, min: number, max: number): number {
+  return integerOption('bench', name, raw, min, max);
 }

@@ -1,9 +1,8 @@
 import { schemaDefault } from '../config/load.js';
 import { runDemo } from '../demo/demo.js';
 import type { EdgeResult } from '../edge/edge-daemon.js';
-import { UserError } from '../util/errors.js';
 import { createLogger } from '../util/log.js';
-import { parseCommandArgs, type CommandOptions } from './args.js';
+import { integerOption, parseCommandArgs, type CommandOptions } from './args.js';
 
 /** The options `enfpire demo` accepts (node:util parseArgs); test/cli/help-flags.test.ts holds `enfpire --help` to them. */
 export const DEMO_OPTIONS = {
@@ -61,7 +60,5 @@ function printResult(result: EdgeResult, correct: boolean): void {
 }
 
 function integer(name: string, raw: string | undefined, min: number, max: number): number {
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < min || n > max) throw new UserError(`demo: --${name} must be an integer from ${min} to ${max}, not '${raw}'.`);
-  return n;
+  return integerOption('demo', name, raw, min, max);
 }

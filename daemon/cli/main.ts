@@ -20,7 +20,7 @@ const commands: Record<string, Command> = {
     run: async (args) => (await import('./recognizer-command.js')).runRecognizerCommand(args),
   },
   enroll: {
-    summary: 'build a recognizer gallery from photos: --spots DIR --out DB [--model MANIFEST]',
+    summary: 'build a recognizer gallery from photos: --spots DIR --out DB [--model MANIFEST] [--reference-views N]',
     run: async (args) => (await import('./enroll-command.js')).runEnrollCommand(args),
   },
   bench: {

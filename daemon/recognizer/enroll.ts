@@ -36,6 +36,12 @@ export interface EnrollOptions {
    * (augment/distort.ts). The evaluation passes views like its simulated wearers' frames.
    */
   renderView?: (file: string, seed: number) => Promise<Buffer>;
+  /**
+   * Camera views of the spot's own photos averaged into its reference (rendered like the view model's, from a seed
+   * stream of their own). 0 (default): the reference is the mean of the photos' features alone. A reference that is
+   * the centre of the views a camera takes, rather than one picture, sits nearer every query of the spot (decision 50).
+   */
+  referenceViews?: number;
 }
 
 export const DEFAULT_VIEW_MODEL = { views: 12, directions: DEFAULT_VIEW_DIRECTIONS } as const;
@@ -80,7 +86,7 @@ export async function enroll(options: EnrollOptions): Promise<EnrollResult> {
   let photos = 0;
   try {
     for (const spot of spots) {
-      const feature = await meanFeature(spot.files, extractor);
+      const feature = await referenceFeature(spot.id, spot.files, extractor, { views: options.referenceViews ?? 0, renderView: options.renderView });
       const viewFiles = options.viewSources?.get(spot.id) ?? spot.files;
       const view = viewOptions ? await learnViewModel(spot.id, viewFiles, feature, extractor, viewOptions, options.renderView) : undefined;
       photos += spot.files.length;
@@ -150,11 +156,47 @@ async function learnViewModel(
   return fitViewModel(reference, features, options.directions);
 }
 
-async function meanFeature(files: readonly string[], extractor: Extractor): Promise<Float32Array> {
+/**
+ * Seed of reference view `index` of `spot`: a stream of its own ("reference-view"), disjoint from the view model's and
+ * from the evaluation's streams.
+ */
+export function referenceViewSeed(spot: string, index: number): number {
+  return createHash('sha256').update(`reference-view\0${spot}\0${index}`).digest().readUIntBE(0, 6);
+}
+
+/**
+ * A spot's reference: the L2-normalised mean of its photos' features and of `views` camera views of them (split over
+ * the photos in turn; `renderView` as for the view model, default a camera view from augment/distort.ts). The
+ * extractor's features are unit vectors, so each counts alike.
+ */
+export async function referenceFeature(
+  spot: string,
+  files: readonly string[],
+  extractor: Extractor,
+  options: { views?: number; renderView?: (file: string, seed: number) => Promise<Buffer> } = {},
+): Promise<Float32Array> {
+  const views = options.views ?? 0;
+  if (!(Number.isInteger(views) && views >= 0)) throw new RangeError(`referenceViews must be an integer >= 0, got ${views}`);
   const sum = new Float64Array(extractor.dimension);
-  for (const file of files) {
-    const feature = await extractPhoto(file, extractor);
+  const add = (feature: Float32Array) => {
     for (let i = 0; i < sum.length; i++) sum[i] += feature[i];
+  };
+  for (const file of files) add(await extractPhoto(file, extractor));
+  for (let v = 0; v < views; v += VIEW_CONCURRENCY) {
+    const batch = Array.from({ length: Math.min(VIEW_CONCURRENCY, views - v) }, async (_, i) => {
+      const file = files[(v + i) % files.length];
+      const seed = referenceViewSeed(spot, v + i);
+      let picture: Buffer;
+      try {
+        picture = options.renderView ? await options.renderView(file, seed) : await distortPhoto(await readFile(file), seed);
+      } catch (err) {
+        throw new UserError(`Cannot render a camera view of the spot photo ${file} (${(err as Error).message}); replace or remove it.`, { cause: err });
+      }
+      const feature = await extractor.extract(picture);
+      if (!isFiniteFeature(feature, extractor.dimension)) throw new Error(`extractor ${extractor.modelId} returned a malformed feature for a view of ${file}`);
+      return feature;
+    });
+    for (const feature of await Promise.all(batch)) add(feature);
   }
   let norm = 0;
   for (const v of sum) norm += v * v;
