@@ -39,7 +39,7 @@ export interface EnrollOptions {
   /**
    * Camera views of the spot's own photos averaged into its reference (rendered like the view model's, from a seed
    * stream of their own). 0 (default): the reference is the mean of the photos' features alone. A reference that is
-   * the centre of the views a camera takes, rather than one picture, sits nearer every query of the spot (decision 50).
+   * the centre of the views a camera takes, rather than one picture, sits nearer every query of the spot (decision 51).
    */
   referenceViews?: number;
 }
@@ -130,14 +130,32 @@ async function learnViewModel(
   reference: Float32Array,
   extractor: Extractor,
   options: { views: number; directions: number },
-  renderView: ((file: string, seed: number) => Promise<Buffer>) | undefined,
+  renderView: RenderView | undefined,
 ): Promise<SpotViewModel> {
-  const photos = renderView ? [] : await Promise.all(files.map((f) => readFile(f)));
+  const features = await cameraViewFeatures(files, options.views, (v) => viewModelSeed(spot, v), extractor, renderView);
+  return fitViewModel(reference, features, options.directions);
+}
+
+type RenderView = (file: string, seed: number) => Promise<Buffer>;
+
+/**
+ * Features of `count` seeded camera views of `files` (view v from file v mod n, seed `seedOf(v)`), rendered by
+ * `renderView` or as a camera view of the whole photo (augment/distort.ts). A few at a time: sharp and ONNX Runtime
+ * work off the main thread, and a thousand-spot gallery renders a dozen or more per spot.
+ */
+async function cameraViewFeatures(
+  files: readonly string[],
+  count: number,
+  seedOf: (view: number) => number,
+  extractor: Extractor,
+  renderView: RenderView | undefined,
+): Promise<Float32Array[]> {
+  const photos = renderView || count === 0 ? [] : await Promise.all(files.map((f) => readFile(f)));
   const view = async (v: number): Promise<Float32Array> => {
     const file = files[v % files.length];
     let picture: Buffer;
     try {
-      picture = renderView ? await renderView(file, viewModelSeed(spot, v)) : await distortPhoto(photos[v % photos.length], viewModelSeed(spot, v));
+      picture = renderView ? await renderView(file, seedOf(v)) : await distortPhoto(photos[v % photos.length], seedOf(v));
     } catch (err) {
       throw new UserError(`Cannot render a camera view of the spot photo ${file} (${(err as Error).message}); replace or remove it.`, { cause: err });
     }
@@ -147,13 +165,12 @@ async function learnViewModel(
     }
     return feature;
   };
-  // A few views at a time: sharp and ONNX Runtime work off the main thread, and a thousand-spot gallery has 12 each.
   const features: Float32Array[] = [];
-  for (let v = 0; v < options.views; v += VIEW_CONCURRENCY) {
-    const batch = Array.from({ length: Math.min(VIEW_CONCURRENCY, options.views - v) }, (_, i) => view(v + i));
+  for (let v = 0; v < count; v += VIEW_CONCURRENCY) {
+    const batch = Array.from({ length: Math.min(VIEW_CONCURRENCY, count - v) }, (_, i) => view(v + i));
     features.push(...(await Promise.all(batch)));
   }
-  return fitViewModel(reference, features, options.directions);
+  return features;
 }
 
 /**
@@ -173,31 +190,15 @@ export async function referenceFeature(
   spot: string,
   files: readonly string[],
   extractor: Extractor,
-  options: { views?: number; renderView?: (file: string, seed: number) => Promise<Buffer> } = {},
+  options: { views?: number; renderView?: RenderView } = {},
 ): Promise<Float32Array> {
   const views = options.views ?? 0;
   if (!(Number.isInteger(views) && views >= 0)) throw new RangeError(`referenceViews must be an integer >= 0, got ${views}`);
   const sum = new Float64Array(extractor.dimension);
-  const add = (feature: Float32Array) => {
-    for (let i = 0; i < sum.length; i++) sum[i] += feature[i];
-  };
-  for (const file of files) add(await extractPhoto(file, extractor));
-  for (let v = 0; v < views; v += VIEW_CONCURRENCY) {
-    const batch = Array.from({ length: Math.min(VIEW_CONCURRENCY, views - v) }, async (_, i) => {
-      const file = files[(v + i) % files.length];
-      const seed = referenceViewSeed(spot, v + i);
-      let picture: Buffer;
-      try {
-        picture = options.renderView ? await options.renderView(file, seed) : await distortPhoto(await readFile(file), seed);
-      } catch (err) {
-        throw new UserError(`Cannot render a camera view of the spot photo ${file} (${(err as Error).message}); replace or remove it.`, { cause: err });
-      }
-      const feature = await extractor.extract(picture);
-      if (!isFiniteFeature(feature, extractor.dimension)) throw new Error(`extractor ${extractor.modelId} returned a malformed feature for a view of ${file}`);
-      return feature;
-    });
-    for (const feature of await Promise.all(batch)) add(feature);
-  }
+  const photos = [];
+  for (const file of files) photos.push(await extractPhoto(file, extractor));
+  const rendered = await cameraViewFeatures(files, views, (v) => referenceViewSeed(spot, v), extractor, options.renderView);
+  for (const feature of [...photos, ...rendered]) for (let i = 0; i < sum.length; i++) sum[i] += feature[i];
   let norm = 0;
   for (const v of sum) norm += v * v;
   norm = Math.sqrt(norm);
