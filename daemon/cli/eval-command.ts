@@ -8,7 +8,7 @@ import { DECOY_SOURCES, TRANSFORM_KINDS } from '../privacy/transform.js';
 import { UserError } from '../util/errors.js';
 import { createLogger } from '../util/log.js';
 import { defaultModelManifest } from '../util/paths.js';
-import { parseCommandArgs, required, type CommandOptions } from './args.js';
+import { integerOption, parseCommandArgs, required, type CommandOptions } from './args.js';
 
 /** The options `enfpire eval` accepts (node:util parseArgs); test/cli/help-flags.test.ts holds `enfpire --help` to them. */
 export const EVAL_OPTIONS = {
@@ -42,6 +42,7 @@ export const EVAL_OPTIONS = {
   time: { type: 'string' },
   rotate: { type: 'string' },
   'history-minutes': { type: 'string' },
+  'reference-views': { type: 'string' },
   'no-cache': { type: 'boolean' },
   set: { type: 'string', multiple: true },
 } as const satisfies CommandOptions;
@@ -58,7 +59,7 @@ const HARNESS_READ_SETTINGS = [
  *   [--real-component stand-in|frame]
  *   [--camera continuous|photos] [--broker mqtt://…] [--record FILE [--truth FILE] [--guesses FILE]] [--replay FILE --truth FILE] [--results FILE] [--plot FILE.png]
  *   [--model MANIFEST] [--candidates C] [--max-candidates N] [--threshold T] [--background-pass S] [--offgallery DIR] [--time virtual|wall] [--rotate MINUTES] [--history-minutes M]
- *   [--no-cache] [--set path=value …]`: candidates, decoys, mode, rate and rotation default to the edge profile's defaults, the threshold to the model manifest's. Progress on stderr, the report written atomically to FILE.json, one summary line on stdout.
+ *   [--reference-views N] [--no-cache] [--set path=value …]`: candidates, decoys, mode, rate and rotation default to the edge profile's defaults, the threshold to the model manifest's. Progress on stderr, the report written atomically to FILE.json, one summary line on stdout.
  */
 export async function runEvalCommand(args: string[]): Promise<number> {
   const { values } = parseCommandArgs('eval', args, EVAL_OPTIONS);
@@ -106,6 +107,8 @@ export async function runEvalCommand(args: string[]): Promise<number> {
     time: choice('time', values.time, ['virtual', 'wall'] as const, 'virtual'),
     rotateIdentityMinutes: values.rotate === undefined ? undefined : positiveOrZero('rotate', values.rotate),
     historyMinutes: values['history-minutes'] === undefined ? undefined : positiveOrZero('history-minutes', values['history-minutes']),
+    // Enrolment as `enfpire enroll --reference-views N` builds it (decision 51).
+    referenceViews: values['reference-views'] === undefined ? undefined : integerOption('eval', 'reference-views', values['reference-views'], 0, 64),
     deviceSettings,
     cacheDir: values['no-cache'] ? null : undefined,
     // --replay reads the pair a --record/--truth run wrote, and attacks it again without running devices.

@@ -119,6 +119,11 @@ export interface EvalOptions {
   protocolVersion?: MqttProtocolVersion;
   /** Camera views per spot the adversary renders for itself (its own seeds). Default 6. */
   adversaryViews?: number;
+  /**
+   * Camera views of each reference picture averaged into its reference, as `enfpire enroll --reference-views N`
+   * (recognizer/enroll.ts, decision 51). Default 0: the reference is the enrolment view's feature alone.
+   */
+  referenceViews?: number;
   /** Also run k = 1…8 for the privacy/utility curve. */
   sweep?: boolean;
   /** Mean minutes between a device's identity changes; default the device profile's; 0 keeps one identity. */
@@ -212,6 +217,8 @@ export interface EvalReport extends PrivacyFigures, StrongerAttackFigures {
   minutes: number;
   /** Minutes each device ran on an earlier day before the measured run (EvalOptions.historyMinutes). */
   history_minutes: number;
+  /** Camera views averaged into each reference at enrolment (EvalOptions.referenceViews; 0: the enrolment view alone). */
+  reference_views: number;
   /** Set when the attacks ran on a recorded wiretap (`--replay`): no device ran, and the user's figures read nothing. */
   replayed_from?: string;
   model: string;
@@ -236,7 +243,7 @@ export interface EvalReport extends PrivacyFigures, StrongerAttackFigures {
   timing: { wall_s: number; enrol_s: number; extract_ms_mean: number };
 }
 
-export const EVAL_DEFAULTS = { k: 4, seed: 1, users: 4, minutes: 30, mode: 'constant', camera: 'continuous', adversaryViews: 6 } as const;
+export const EVAL_DEFAULTS = { k: 4, seed: 1, users: 4, minutes: 30, mode: 'constant', camera: 'continuous', adversaryViews: 6, referenceViews: 0 } as const;
 
 /** Everything a scenario shares with the others of a run: gallery, broker, recognizer, features already extracted. */
 interface World {
@@ -306,6 +313,7 @@ export async function runEval(options: EvalOptions): Promise<EvalReport> {
     }
     const galleryPath = join(work, 'gallery.db');
     const adversaryViews = options.adversaryViews ?? EVAL_DEFAULTS.adversaryViews;
+    const referenceViews = options.referenceViews ?? EVAL_DEFAULTS.referenceViews;
     const cache =
       options.cacheDir === null
         ? undefined
@@ -314,10 +322,15 @@ export async function runEval(options: EvalOptions): Promise<EvalReport> {
             modelManifest: options.modelManifest,
             seed,
             adversaryViews,
-            extra: { metadata: await readFile(join(options.spotsDir, METADATA_FILE), 'utf8').catch(() => null), views: 'world-dwell-v1' },
+            extra: {
+              metadata: await readFile(join(options.spotsDir, METADATA_FILE), 'utf8').catch(() => null),
+              views: 'world-dwell-v1',
+              // Only when set, so galleries cached before the option existed keep their key.
+              ...(referenceViews > 0 ? { referenceViews } : {}),
+            },
           }));
     if (!(await cache?.restoreGallery(galleryPath))) {
-      await enrollReferences(plan, new Map(spots.map((s) => [s.id, queryFiles(s)])), options.spotsDir, join(work, 'references'), galleryPath, extractor, logger);
+      await enrollReferences(plan, new Map(spots.map((s) => [s.id, queryFiles(s)])), options.spotsDir, join(work, 'references'), galleryPath, extractor, logger, referenceViews);
       await cache?.saveGallery(galleryPath);
     }
     const enrolS = (performance.now() - started) / 1000;
@@ -425,6 +438,7 @@ export async function runEval(options: EvalOptions): Promise<EvalReport> {
       users,
       minutes,
       history_minutes: historyMinutes,
+      reference_views: options.referenceViews ?? EVAL_DEFAULTS.referenceViews,
       ...(options.replay ? { replayed_from: options.replay.recordPath } : {}),
       model: world.model,
       transform: options.transform ?? (schemaDefault('edge', 'privacy.transform') as { kind: TransformKind }).kind,
@@ -986,6 +1000,7 @@ async function enrollReferences(
   galleryPath: string,
   extractor: Extractor,
   logger: Logger,
+  referenceViews: number,
 ): Promise<void> {
   await mkdir(referencesDir, { recursive: true });
   for (const r of plan.references) {
@@ -999,7 +1014,8 @@ async function enrollReferences(
   // component test's) are of the scene too, and decoys shaped like re-renders of a mild enrolment view sit farther
   // from the reference than real photos do (measured: mean cosine to the reference 0.824 against 0.858 for real
   // views; from the scene photos 0.852), which gives the real component the larger weight.
-  await enroll({ spotsDir: referencesDir, outPath: galleryPath, extractor, logger, viewSources, renderView: renderDwellView });
+  // Reference views, when asked for, are of the reference picture itself: what the server enrols from.
+  await enroll({ spotsDir: referencesDir, outPath: galleryPath, extractor, logger, viewSources, renderView: renderDwellView, referenceViews });
 }
 
 /** Writes the report next to its final name and renames it, so a reader never sees half a file. */

@@ -3,7 +3,7 @@
  * RecognizerService and RecognitionClients, a wiretap for what the server saw. Short simulated runs keep it fast.
  */
 import t from 'tap';
-import { cp, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { cp, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runEval, type EvalReport } from '../../daemon/eval/eval-harness.js';
@@ -11,6 +11,8 @@ import { defaultModelManifest, sampleSpotsDir } from '../../daemon/util/paths.js
 import { listSpotPhotos } from '../../daemon/util/spots-dir.js';
 import { loadManifest } from '../../daemon/extractor/manifest.js';
 import { startMosquitto } from '../helpers/mosquitto.js';
+import { SpotStore } from '../../daemon/recognizer/spot-store.js';
+import { dot } from '../../daemon/util/vector.js';
 
 const base = { spotsDir: sampleSpotsDir, modelManifest: defaultModelManifest, seed: 3, users: 2, minutes: 3, ratePerSecond: 1, adversaryViews: 4, rotateIdentityMinutes: 0 };
 
@@ -126,6 +128,33 @@ t.test('an earlier day (--history-minutes): the devices restart on their files a
   t.equal(report.queries, 60, 'one query per slot of the measured minute: the earlier day is not attacked');
   t.ok(report.results > 0);
   await t.rejects(runEval({ ...base, historyMinutes: -1 }), /--history-minutes must be a number of minutes >= 0/);
+});
+
+t.test('--reference-views: eval enrols as `enroll --reference-views N` does, under a cache key of its own', async (t) => {
+  const cacheDir = await mkdtemp(join(tmpdir(), 'enfpire-eval-cache-'));
+  t.teardown(() => rm(cacheDir, { recursive: true, force: true }));
+  const plain = await runEval({ ...base, k: 2, users: 1, minutes: 1, cacheDir });
+  const averaged = await runEval({ ...base, k: 2, users: 1, minutes: 1, cacheDir, referenceViews: 3 });
+  t.equal(plain.reference_views, 0);
+  t.equal(averaged.reference_views, 3);
+  const galleries = (await readdir(cacheDir)).filter((f) => f.endsWith('.gallery.db'));
+  t.equal(galleries.length, 2, 'two galleries cached: a gallery without reference views is never served for one with them');
+  const [a, b] = galleries.map((f) => {
+    const store = SpotStore.open(join(cacheDir, f));
+    const spots = store.all();
+    store.close();
+    return new Map(spots.map((s) => [s.id, s.feature]));
+  });
+  let moved = 0;
+  for (const [id, feature] of a) {
+    const c = dot(feature, b.get(id)!);
+    t.ok(c > 0.7, `${id}: the averaged reference is still the spot's (cosine ${c.toFixed(3)})`);
+    if (c < 0.999) moved++;
+  }
+  t.equal(moved, a.size, 'every reference moved');
+  const again = await runEval({ ...base, k: 2, users: 1, minutes: 1, cacheDir, referenceViews: 3 });
+  t.equal(again.queries, averaged.queries, 'a rerun restores the cached gallery');
+  t.equal((await readdir(cacheDir)).filter((f) => f.endsWith('.gallery.db')).length, 2, 'and adds no third');
 });
 
 t.test('a wall-clock run through a real Mosquitto: the wiretap stamps real arrival times and timing tells nothing', async (t) => {
