@@ -9,7 +9,8 @@
 //        [--distractors DIR] [--queries-per-spot 3] [--seed 1] [--reference-views N] [--out FILE.json]
 //
 // --reference-views N enrols every reference (distractors included) as `enfpire enroll --reference-views N` does:
-// the mean of the reference picture's feature and of N camera views of it (recognizer/enroll.ts referenceFeature).
+// the mean of the reference picture's feature and of N camera views of it (recognizer/enroll.ts referenceFeature);
+// default enrolment's own (DEFAULT_REFERENCE_VIEWS), 0 the reference picture's feature alone.
 //
 // Per model and folder: nearest-neighbour top-1 of the queries among the folder's references (plus every
 // reference of --distractors, spots that are never queried: a larger gallery of confusers; a distractor with the id of
@@ -26,7 +27,7 @@ const { OnnxExtractor } = await import('../daemon/extractor/index.js');
 const { dot } = await import('../daemon/util/vector.js');
 const { listSpotPhotos } = await import('../daemon/util/spots-dir.js');
 const { planEval, renderQuery, renderReference } = await import('../daemon/eval/views.js');
-const { referenceFeature } = await import('../daemon/recognizer/enroll.js');
+const { DEFAULT_REFERENCE_VIEWS, referenceFeature } = await import('../daemon/recognizer/enroll.js');
 
 const { values: args } = parseArgs({
   options: {
@@ -35,7 +36,7 @@ const { values: args } = parseArgs({
     distractors: { type: 'string' },
     'queries-per-spot': { type: 'string', default: '3' },
     seed: { type: 'string', default: '1' },
-    'reference-views': { type: 'string', default: '0' },
+    'reference-views': { type: 'string', default: String(DEFAULT_REFERENCE_VIEWS) },
     out: { type: 'string' },
   },
 });

@@ -15,13 +15,14 @@ export const ENROLL_OPTIONS = {
 
 /**
  * `enfpire enroll --spots DIR --out DB [--model MANIFEST] [--reference-views N]`: builds a recognizer gallery from spot
- * photos. With N camera views of each spot's photos averaged into its reference (enroll.ts `referenceViews`).
+ * photos. Each reference averages N camera views of the spot's photos (default 4, enroll.ts `DEFAULT_REFERENCE_VIEWS`;
+ * 0: the photos alone).
  */
 export async function runEnrollCommand(args: string[]): Promise<number> {
   const { values } = parseCommandArgs('enroll', args, ENROLL_OPTIONS);
   const spotsDir = resolve(required('enroll', 'spots', values.spots));
   const outPath = resolve(required('enroll', 'out', values.out));
-  const referenceViews = values['reference-views'] === undefined ? 0 : integerOption('enroll', 'reference-views', values['reference-views'], 0, 64);
+  const referenceViews = values['reference-views'] === undefined ? undefined : integerOption('enroll', 'reference-views', values['reference-views'], 0, 64);
   const logger = createLogger({ name: 'enfpire-enroll' });
   const extractor = new OnnxExtractor({ manifestPath: resolve(values.model ?? defaultModelManifest), logger });
   await extractor.start();

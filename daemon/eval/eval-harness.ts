@@ -25,7 +25,7 @@ import type { RealComponent } from '../privacy/kmix.js';
 import { WalkModel } from '../privacy/walk-model.js';
 import { RegionGate, regionGateFor } from '../edge/region-gate.js';
 import { normalize } from '../util/vector.js';
-import { enroll } from '../recognizer/enroll.js';
+import { DEFAULT_REFERENCE_VIEWS, enroll } from '../recognizer/enroll.js';
 import { RecognizerService } from '../recognizer/service.js';
 import type { MqttProtocolVersion } from '../transport/broker.js';
 import { wireLimitsFor } from '../transport/limits.js';
@@ -121,7 +121,8 @@ export interface EvalOptions {
   adversaryViews?: number;
   /**
    * Camera views of each reference picture averaged into its reference, as `enfpire enroll --reference-views N`
-   * (recognizer/enroll.ts, decision 51). Default 0: the reference is the enrolment view's feature alone.
+   * (recognizer/enroll.ts, decision 51). Default that of enrolment (DEFAULT_REFERENCE_VIEWS); 0: the enrolment view's
+   * feature alone.
    */
   referenceViews?: number;
   /** Also run k = 1…8 for the privacy/utility curve. */
@@ -243,7 +244,7 @@ export interface EvalReport extends PrivacyFigures, StrongerAttackFigures {
   timing: { wall_s: number; enrol_s: number; extract_ms_mean: number };
 }
 
-export const EVAL_DEFAULTS = { k: 4, seed: 1, users: 4, minutes: 30, mode: 'constant', camera: 'continuous', adversaryViews: 6, referenceViews: 0 } as const;
+export const EVAL_DEFAULTS = { k: 4, seed: 1, users: 4, minutes: 30, mode: 'constant', camera: 'continuous', adversaryViews: 6, referenceViews: DEFAULT_REFERENCE_VIEWS } as const;
 
 /** Everything a scenario shares with the others of a run: gallery, broker, recognizer, features already extracted. */
 interface World {
@@ -325,7 +326,7 @@ export async function runEval(options: EvalOptions): Promise<EvalReport> {
             extra: {
               metadata: await readFile(join(options.spotsDir, METADATA_FILE), 'utf8').catch(() => null),
               views: 'world-dwell-v1',
-              // Only when set, so galleries cached before the option existed keep their key.
+              // Only when > 0, so galleries cached before the option existed (no views) keep their key.
               ...(referenceViews > 0 ? { referenceViews } : {}),
             },
           }));

@@ -12,6 +12,7 @@ import { listSpotPhotos } from '../../daemon/util/spots-dir.js';
 import { loadManifest } from '../../daemon/extractor/manifest.js';
 import { startMosquitto } from '../helpers/mosquitto.js';
 import { SpotStore } from '../../daemon/recognizer/spot-store.js';
+import { DEFAULT_REFERENCE_VIEWS } from '../../daemon/recognizer/enroll.js';
 import { dot } from '../../daemon/util/vector.js';
 
 const base = { spotsDir: sampleSpotsDir, modelManifest: defaultModelManifest, seed: 3, users: 2, minutes: 3, ratePerSecond: 1, adversaryViews: 4, rotateIdentityMinutes: 0 };
@@ -130,13 +131,14 @@ t.test('an earlier day (--history-minutes): the devices restart on their files a
   await t.rejects(runEval({ ...base, historyMinutes: -1 }), /--history-minutes must be a number of minutes >= 0/);
 });
 
-t.test('--reference-views: eval enrols as `enroll --reference-views N` does, under a cache key of its own', async (t) => {
+t.test('--reference-views: eval enrols as `enroll` does (4 views by default), under a cache key of its own', async (t) => {
   const cacheDir = await mkdtemp(join(tmpdir(), 'enfpire-eval-cache-'));
   t.teardown(() => rm(cacheDir, { recursive: true, force: true }));
-  const plain = await runEval({ ...base, k: 2, users: 1, minutes: 1, cacheDir });
-  const averaged = await runEval({ ...base, k: 2, users: 1, minutes: 1, cacheDir, referenceViews: 3 });
+  const plain = await runEval({ ...base, k: 2, users: 1, minutes: 1, cacheDir, referenceViews: 0 });
+  const averaged = await runEval({ ...base, k: 2, users: 1, minutes: 1, cacheDir });
   t.equal(plain.reference_views, 0);
-  t.equal(averaged.reference_views, 3);
+  t.equal(averaged.reference_views, DEFAULT_REFERENCE_VIEWS);
+  t.equal(DEFAULT_REFERENCE_VIEWS, 4, 'decision 51');
   const galleries = (await readdir(cacheDir)).filter((f) => f.endsWith('.gallery.db'));
   t.equal(galleries.length, 2, 'two galleries cached: a gallery without reference views is never served for one with them');
   const [a, b] = galleries.map((f) => {
@@ -152,7 +154,7 @@ t.test('--reference-views: eval enrols as `enroll --reference-views N` does, und
     if (c < 0.999) moved++;
   }
   t.equal(moved, a.size, 'every reference moved');
-  const again = await runEval({ ...base, k: 2, users: 1, minutes: 1, cacheDir, referenceViews: 3 });
+  const again = await runEval({ ...base, k: 2, users: 1, minutes: 1, cacheDir, referenceViews: DEFAULT_REFERENCE_VIEWS });
   t.equal(again.queries, averaged.queries, 'a rerun restores the cached gallery');
   t.equal((await readdir(cacheDir)).filter((f) => f.endsWith('.gallery.db')).length, 2, 'and adds no third');
 });

@@ -2,7 +2,7 @@ import t from 'tap';
 import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { DEFAULT_VIEW_MODEL, enroll, placeSpots } from '../../daemon/recognizer/enroll.js';
+import { DEFAULT_REFERENCE_VIEWS, DEFAULT_VIEW_MODEL, enroll, placeSpots } from '../../daemon/recognizer/enroll.js';
 import { SpotStore } from '../../daemon/recognizer/spot-store.js';
 import { cosine, normalize } from '../../daemon/util/vector.js';
 import { ThumbExtractor, writeImage, type Rgb } from './fixtures/thumb-extractor.js';
@@ -42,7 +42,7 @@ t.test('flat folder + spots.json: features, metadata, defaults', async (t) => {
   );
   const extractor = new ThumbExtractor();
   const out = join(dir, 'out', 'gallery.db');
-  const result = await enroll({ spotsDir, outPath: out, extractor });
+  const result = await enroll({ spotsDir, outPath: out, extractor, referenceViews: 0 });
   t.match(result, { spots: 4, photos: 4, galleryVersion: /^[0-9a-f]{16}$/ });
   t.notOk(existsSync(`${out}.tmp`), 'no temporary file left');
 
@@ -76,9 +76,14 @@ t.test('sub-folder layout: the reference is the normalised mean of the photos', 
   await writeImage(join(spotsDir, 'sea', 'only.png'), [10, 60, 200], [10, 200, 200]);
   const extractor = new ThumbExtractor();
   const out = join(dir, 'g.db');
-  t.match(await enroll({ spotsDir, outPath: out, extractor }), { spots: 2, photos: 4 });
+  // Without reference views (decision 51): the photos alone make the reference.
+  t.match(await enroll({ spotsDir, outPath: out, extractor, referenceViews: 0 }), { spots: 2, photos: 4 });
   // 4 photos, then DEFAULT_VIEW_MODEL.views rendered camera views per spot for its view model.
   t.equal(extractor.calls, 4 + 2 * DEFAULT_VIEW_MODEL.views);
+  // By default DEFAULT_REFERENCE_VIEWS more camera views per spot go into each reference.
+  const byDefault = new ThumbExtractor();
+  await enroll({ spotsDir, outPath: join(dir, 'default.db'), extractor: byDefault });
+  t.equal(byDefault.calls, 4 + 2 * (DEFAULT_VIEW_MODEL.views + DEFAULT_REFERENCE_VIEWS));
 
   const features = await Promise.all(['a.jpg', 'b.png', 'c.webp'].map(async (f) => extractor.extract(await readFile(join(spotsDir, 'sunset', f)))));
   const mean = normalize(features.reduce((acc, f) => acc.map((v, i) => v + f[i]), new Float32Array(192)));

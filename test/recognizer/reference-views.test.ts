@@ -8,7 +8,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { distortPhoto } from '../../daemon/augment/distort.js';
 import { OnnxExtractor } from '../../daemon/extractor/index.js';
-import { enroll, referenceFeature, referenceViewSeed } from '../../daemon/recognizer/enroll.js';
+import { DEFAULT_REFERENCE_VIEWS, enroll, referenceFeature, referenceViewSeed } from '../../daemon/recognizer/enroll.js';
 import { SpotStore } from '../../daemon/recognizer/spot-store.js';
 import { listSpotPhotos } from '../../daemon/util/spots-dir.js';
 import { dot } from '../../daemon/util/vector.js';
@@ -44,14 +44,14 @@ t.test('averaged camera views: a reference nearer the spot’s unseen camera vie
   await t.rejects(referenceFeature('x', spots[0].files, extractor, { views: -1 }), /referenceViews must be an integer >= 0/);
 });
 
-t.test('enroll --reference-views: each reference is the mean of the photo and its views; 0 keeps the photo', async (t) => {
+t.test('enroll --reference-views: each reference is the mean of the photo and its views (4 by default); 0 keeps the photo', async (t) => {
   const extractor = new OnnxExtractor({ manifestPath: join(ROOT, 'models/enfpire-mnv2-int8-v1.json') });
   await extractor.start();
   t.teardown(() => extractor.stop());
   const dir = t.testdir();
   const spots = (await listSpotPhotos(SPOTS)).slice(0, 2);
-  const features = async (referenceViews: number) => {
-    const out = join(dir, `g${referenceViews}.db`);
+  const features = async (referenceViews: number | undefined) => {
+    const out = join(dir, `g${referenceViews ?? 'default'}.db`);
     await enroll({ spotsDir: SPOTS, outPath: out, extractor, viewModel: false, referenceViews });
     const store = SpotStore.open(out);
     try {
@@ -60,12 +60,14 @@ t.test('enroll --reference-views: each reference is the mean of the photo and it
       store.close();
     }
   };
-  const [zero, four] = [await features(0), await features(4)];
+  const [zero, four, byDefault] = [await features(0), await features(4), await features(undefined)];
+  t.equal(DEFAULT_REFERENCE_VIEWS, 4);
   for (const spot of spots) {
     const photo = await extractor.extract(await readFile(spot.files[0]));
     const want = await referenceFeature(spot.id, spot.files, extractor, { views: 4 });
     t.ok(dot(zero.get(spot.id)!, photo) > 0.9999, `${spot.id}: 0 views, the photo's feature`);
     t.ok(dot(four.get(spot.id)!, want) > 0.9999, `${spot.id}: 4 views, the same seeded views every time`);
     t.ok(dot(four.get(spot.id)!, photo) < 0.9999, `${spot.id}: and not the photo alone`);
+    t.ok(dot(byDefault.get(spot.id)!, want) > 0.9999, `${spot.id}: the default is 4 views`);
   }
 });
