@@ -9,7 +9,7 @@
 import { CandidateBook } from '../edge/candidate-book.js';
 import { copyFile, mkdir, mkdtemp, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, extname, join } from 'node:path';
+import { basename, dirname, extname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { stringify } from 'yaml';
 import { loadRecognizerConfig, schemaDefault } from '../config/load.js';
@@ -988,8 +988,8 @@ async function findOffGallery(options: Pick<EvalOptions, 'spotsDir' | 'offGaller
  * recognizer's view models and the adversary's own views are learned from, as an operator who knows what queries
  * look like would (docs/decisions.md #21).
  */
-function renderDwellView(file: string, seed: number): Promise<Buffer> {
-  return renderFrame(dwellViewOf(file, seed));
+function renderDwellView(file: string, seed: number, key?: string): Promise<Buffer> {
+  return renderFrame(dwellViewOf(file, seed, key));
 }
 
 /** Writes the reference pictures as a spot folder (with the original spots.json) and enrols it. */
@@ -1016,7 +1016,11 @@ async function enrollReferences(
   // from the reference than real photos do (measured: mean cosine to the reference 0.824 against 0.858 for real
   // views; from the scene photos 0.852), which gives the real component the larger weight.
   // Reference views, when asked for, are of the reference picture itself: what the server enrols from.
-  await enroll({ spotsDir: referencesDir, outPath: galleryPath, extractor, logger, viewSources, renderView: renderDwellView, referenceViews });
+  // A view's draw is seeded by its file's path: the reference pictures lie in a fresh temporary folder, so their views
+  // are keyed by the spot's file name instead, or no two runs would enrol the same references.
+  const renderView = (file: string, seed: number) =>
+    renderDwellView(file, seed, dirname(file) === referencesDir ? `references/${basename(file)}` : undefined);
+  await enroll({ spotsDir: referencesDir, outPath: galleryPath, extractor, logger, viewSources, renderView, referenceViews });
 }
 
 /** Writes the report next to its final name and renames it, so a reader never sees half a file. */

@@ -345,10 +345,11 @@ function kioskFrames(device: number, options: WorldOptions): { info: WorldDevice
 /**
  * One frame of a fresh dwell at a photo, from a seed: a view like the wearers' while they stand at a spot (window,
  * camera, lens), for whoever needs "a query of this spot" outside a stream — the recognizer's view models and the
- * adversary's own views in the evaluation, so both learn from views like the ones the devices send.
+ * adversary's own views in the evaluation, so both learn from views like the ones the devices send. The draw is
+ * seeded by `seed` and `key` (default the file's path).
  */
-export function dwellViewOf(file: string, seed: number): FrameView {
-  const random = seededRandom(createHash('sha256').update(`world-dwell-view\0${seed}\0${file}`).digest().readUInt32BE(0));
+export function dwellViewOf(file: string, seed: number, key: string = file): FrameView {
+  const random = seededRandom(createHash('sha256').update(`world-dwell-view\0${seed}\0${key}`).digest().readUInt32BE(0));
   return new HeldView(file, DWELL_DRIFT, drawCamera(random, [560, 720]), random).next(seed);
 }
 
