@@ -326,8 +326,9 @@ export async function runEval(options: EvalOptions): Promise<EvalReport> {
             extra: {
               metadata: await readFile(join(options.spotsDir, METADATA_FILE), 'utf8').catch(() => null),
               views: 'world-dwell-v1',
-              // Only when > 0, so galleries cached before the option existed (no views) keep their key.
-              ...(referenceViews > 0 ? { referenceViews } : {}),
+              // Only when > 0, so galleries cached before the option existed (no views) keep their key; views keyed by
+              // file name since a370fcf (galleries cached before it averaged views of a temporary path).
+              ...(referenceViews > 0 ? { referenceViews, referenceViewKey: 'file-name' } : {}),
             },
           }));
     if (!(await cache?.restoreGallery(galleryPath))) {
