@@ -169,6 +169,11 @@ export const STATUS_REGISTRY = {
       metric: counter('enfpire_frames_off_gallery_total', 'Frames that matched no spot of the region pack and never became a query.'),
       summary: show('skipped', 'off gallery #'),
     },
+    frames_held_back: {
+      read: (p) => p.heldBack,
+      metric: counter('enfpire_frames_held_back_total', 'Frames of a spot not yet on the wire (privacy.transform.arrival deferred): named from the region pack, never sent.'),
+      summary: show('skipped', 'held back #'),
+    },
     failed_queries: {
       read: (p) => p.failedQueries,
       metric: counter('enfpire_failed_queries_total', 'Queries that failed on the wire (timeout, error reply, broker away).'),

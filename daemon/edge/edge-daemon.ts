@@ -99,6 +99,7 @@ export class EdgeDaemon extends EventEmitter<{ result: [EdgeResult]; query: [Sen
     errors: 0,
     superseded: 0,
     offGallery: 0,
+    heldBack: 0,
     failedQueries: 0,
     retried: 0,
     failedFrames: 0,
@@ -242,11 +243,20 @@ export class EdgeDaemon extends EventEmitter<{ result: [EdgeResult]; query: [Sen
       return;
     }
 
+    // privacy.transform.arrival 'deferred': the spot is not on the wire yet (the wearer's track has not moved to it), so
+    // the frame is named on the device and its slot carries a dummy like any slot without a real query.
+    const held = transform.mayShow?.(feature) === false;
     const cached = this.options.cacheThreshold < 1 ? resolver.resolveFromCache(feature, gallery.allSpots(), this.clock.now()) : null;
     if (cached) {
       this.counts.cacheHits++;
       this.emitResult(frame, cached, true);
-      if (this.options.schedule.mode !== 'on-demand') this.refresh(feature, frame.label);
+      if (!held && this.options.schedule.mode !== 'on-demand') this.refresh(feature, frame.label);
+      return;
+    }
+    if (held) {
+      this.counts.heldBack++;
+      const own = this.options.packNearest?.(feature);
+      this.emitResult(frame, resolver.resolve(feature, own ? [own] : [], this.clock.now()), false);
       return;
     }
 

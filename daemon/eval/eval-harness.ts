@@ -6,6 +6,7 @@
  * re-ranks replies on the device and dummy replies never become results. A wiretap keeps what the server saw, the
  * adversaries attack only that, and ground truth stays here to score them.
  */
+import { askingFigures, type AskingFigures } from './asking.js';
 import { CandidateBook } from '../edge/candidate-book.js';
 import { copyFile, mkdir, mkdtemp, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -207,6 +208,8 @@ export interface PrivacyFigures {
   no_spot: { gate_cosine: number; frames: number; admitted: number; told_a_spot: number; gate_curve: { cosine: number; no_spot_admitted: number; spot_gated: number }[] };
   real_in_reply: number;
   identity_rotations: number;
+  /** How soon the devices asked about what their wearers looked at (asking.ts; the cost of 'deferred' arrival). */
+  asking: AskingFigures;
 }
 
 export interface EvalReport extends PrivacyFigures, StrongerAttackFigures {
@@ -440,7 +443,7 @@ export async function runEval(options: EvalOptions): Promise<EvalReport> {
       users,
       minutes,
       history_minutes: historyMinutes,
-      reference_views: options.referenceViews ?? EVAL_DEFAULTS.referenceViews,
+      reference_views: referenceViews,
       ...(options.replay ? { replayed_from: options.replay.recordPath } : {}),
       model: world.model,
       transform: options.transform ?? (schemaDefault('edge', 'privacy.transform') as { kind: TransformKind }).kind,
@@ -534,7 +537,8 @@ async function runScenario(world: World, s: ScenarioOptions): Promise<{ figures:
   // The same world for every k of a sweep: only the privacy layer's randomness depends on k.
   const framesOf = (stream: WorldStream, prefix: string): WorldFrame[] =>
     stream.frames.map((f, n) => ({ user: f.device, t: f.t, label: `${prefix}${f.device}/${n}`, spot: f.spot, render: () => renderFrame(f.view) }));
-  const frames = framesOf(world.stream(s), 'd');
+  const measured = world.stream(s);
+  const frames = framesOf(measured, 'd');
   const baseline = new BaselineTally(world, s);
   // Each scenario's devices start from gallery files of their own: a sweep's k = 2 must not hand its k = 3 a history.
   const workDir = await mkdtemp(join(world.workDir, `k${k}-`));
@@ -604,6 +608,7 @@ async function runScenario(world: World, s: ScenarioOptions): Promise<{ figures:
       dummy_queries: run.truths.length - real,
       real_in_reply: rate(inReply, realOfSpot.length),
       identity_rotations: run.rotations,
+      asking: askingFigures(measured, (n) => frames[n].label, run.records, run.truths, run.counters.reduce((sum, c) => sum + c.heldBack, 0)),
     },
   };
 }

@@ -16,6 +16,8 @@ export interface EdgeCounters {
   superseded: number;
   /** Frames that matched no region spot closely enough: answered "unknown", never sent. */
   offGallery: number;
+  /** Frames of a spot not yet on the wire (privacy.transform.arrival 'deferred'): named from the region pack, never sent. */
+  heldBack: number;
   /** Queries that failed on the wire (timeout, error reply, broker away); the daemon keeps running. */
   failedQueries: number;
   /** Real frames sent again, freshly transformed, in a later regular slot after their request failed or went unanswered for hedgeAfterMs. */

@@ -184,6 +184,11 @@ export class KMixTransform implements Transform {
     return this.spotPicker.showsWearer?.() ?? false;
   }
 
+  mayShow(feature: Float32Array): boolean {
+    if (this.k === 1 || !this.spotPicker.mayShow) return true;
+    return this.spotPicker.mayShow(this.synthesizer.nearestSpot(feature).id);
+  }
+
   sent(query: TransformedQuery, at: number): void {
     const { realSpot, decoySpots } = query;
     this.spotPicker.shown?.(realSpot === undefined ? decoySpots : [...decoySpots, realSpot], realSpot, at);

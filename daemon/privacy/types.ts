@@ -45,6 +45,12 @@ export interface Transform {
    * the new one (decision 47); identity rotation waits for this to be false.
    */
   showsWearer?(): boolean;
+  /**
+   * A frame with this feature is ready to go out as a real query: may it go now? False while the spot it shows is not
+   * on the wire yet and the transform's decoys would have to jump to it (privacy.transform.arrival 'deferred'): the
+   * device then names the frame from its region pack and sends nothing for it. Absent: always.
+   */
+  mayShow?(feature: Float32Array): boolean;
 }
 
 /** The region pack the device fetched: spots it may draw decoys from. */
@@ -67,6 +73,8 @@ export interface DecoySpotPicker {
   newIdentity?(): void;
   /** See Transform.showsWearer. */
   showsWearer?(): boolean;
+  /** See Transform.mayShow: whether a real query may show `spotId` (the frame's nearest spot) now. */
+  mayShow?(spotId: string): boolean;
 }
 
 /**

@@ -238,7 +238,17 @@ export interface WearerCrowdOptions extends CrowdOptions {
    * profile sets privacy.transform.phantomPace, default 1; decision 48).
    */
   phantomPaceSigma?: number;
+  /**
+   * When the wearer's spot goes on the wire. 'immediate' (the design before): at the first real query of a visit the
+   * shadow jumps there, which cuts its phantom visit short at the arrival. 'deferred': the shadow finishes its drawn
+   * visit first and only then moves to the spot the wearer stands at; until then `mayShow` answers false and the
+   * device names the frame from its region pack without a real query (privacy.transform.arrival, decision 52).
+   */
+  arrival?: ArrivalRule;
 }
+
+export const ARRIVAL_RULES = ['immediate', 'deferred'] as const;
+export type ArrivalRule = (typeof ARRIVAL_RULES)[number];
 
 /** One visit of the wearer, from its first to its last real query so far. */
 interface Visit {
@@ -287,6 +297,7 @@ export class WearerCrowd implements DecoySpotPicker {
   readonly hops: WearerHops | undefined;
   private readonly offsetArrival: boolean;
   private readonly paceSigma: number;
+  private readonly deferred: boolean;
   private readonly habits: HabitStore | undefined;
   /** The spot of the wearer's last finished visit (map index), for learning hops. */
   private lastVisitSpot = -1;
@@ -317,6 +328,9 @@ export class WearerCrowd implements DecoySpotPicker {
     this.offsetArrival = options.offsetArrival ?? true;
     this.paceSigma = options.phantomPaceSigma ?? 0;
     if (!(this.paceSigma >= 0)) throw new RangeError(`phantomPaceSigma must be >= 0, not ${this.paceSigma}`);
+    const arrival = options.arrival ?? 'immediate';
+    if (!ARRIVAL_RULES.includes(arrival)) throw new RangeError(`arrival must be one of ${ARRIVAL_RULES.join(', ')}, not ${String(arrival)}`);
+    this.deferred = arrival === 'deferred';
     this.hops = (options.learnHops ?? true) ? new WearerHops(this.model) : undefined;
     this.habits = options.habits;
     this.recall(this.habits?.loadHabits());
@@ -385,7 +399,7 @@ export class WearerCrowd implements DecoySpotPicker {
     this.lastMs = now;
     // The run the server saw is cut by the session; its length is not the visit's.
     this.onWire = undefined;
-    const fresh = this.wearer ? this.tracks.slice(1) : this.tracks;
+    const fresh = this.wearer && this.shadow.spot === this.wearer.spot ? this.tracks.slice(1) : this.tracks;
     for (const track of fresh) track.spot = -1;
     for (const track of fresh) {
       const drawn = this.model.drawStart(this.random);
@@ -422,8 +436,29 @@ export class WearerCrowd implements DecoySpotPicker {
     if (this.wearer) this.endVisit(this.wearer, now);
   }
 
-  /** Where the wearer is, from the real queries alone; visits the wearer finished teach the dwell model. */
-  private followWearer(real: number | undefined, now: number): void {
+  /**
+   * A frame of `spotId` is ready to go out as a real query: may the query show that spot now? Always with 'immediate'
+   * arrival. With 'deferred' the wearer is recorded as standing there either way, and the answer is yes once the shadow
+   * stands on the spot: it goes there when its own phantom visit ends, as any track moves on, rather than being cut
+   * short by the arrival (a phantom track already standing there becomes the shadow, which nothing on the wire shows).
+   */
+  mayShow(spotId: string): boolean {
+    const map = this.model.map;
+    if (!this.deferred || !map.has(spotId)) return true;
+    const now = Math.max(this.lastMs, this.now());
+    this.lastMs = now;
+    const real = map.indexOf(spotId);
+    this.followWearer(real, now, false);
+    this.advance(now);
+    return this.shadow.spot === real;
+  }
+
+  /**
+   * Where the wearer is, from the real queries alone; visits the wearer finished teach the dwell model. With
+   * `placeShadow` the shadow goes to the wearer's spot at once (a real query is being built for it); without, under
+   * 'deferred' arrival, it goes there at its next move (advanceDeferredShadow).
+   */
+  private followWearer(real: number | undefined, now: number, placeShadow = true): void {
     const w = this.wearer;
     if (w && (real !== undefined ? real !== w.spot : now - w.lastMs > this.leaveAfterMs)) this.endVisit(w, Math.min(now, w.lastMs + this.leaveAfterMs));
     const left = this.left;
@@ -431,9 +466,7 @@ export class WearerCrowd implements DecoySpotPicker {
     if (real === undefined) return;
     if (this.wearer) {
       this.wearer.lastMs = now;
-      return;
-    }
-    if (this.left) {
+    } else if (this.left) {
       // Back at the spot just left: a glance away, not a walk. The visit goes on from its first query.
       this.wearer = { ...this.left, lastMs: now };
       this.left = undefined;
@@ -447,16 +480,28 @@ export class WearerCrowd implements DecoySpotPicker {
     }
     this.walking = undefined;
     const shadow = this.shadow;
-    if (shadow.spot !== real) shadow.previous = shadow.spot;
+    if (shadow.spot === real) {
+      shadow.until = Infinity;
+      return;
+    }
+    const standing = this.tracks.find((t) => t !== shadow && t.spot === real);
+    if (this.deferred && standing) {
+      // The track already shown there becomes the shadow, and the shadow goes on as that person.
+      [shadow.spot, standing.spot] = [standing.spot, shadow.spot];
+      [shadow.previous, standing.previous] = [standing.previous, shadow.previous];
+      standing.until = shadow.until;
+      shadow.until = Infinity;
+      return;
+    }
+    if (this.deferred && !placeShadow) return;
+    shadow.previous = shadow.spot;
     shadow.spot = real;
     shadow.until = Infinity;
     // A track standing where the wearer arrives steps to the nearest free spot and stays there for the rest of its
     // visit, rather than being shown there only until the wearer leaves and then back (see moveOn).
-    for (const track of this.tracks) {
-      if (track !== shadow && track.spot === real) {
-        track.previous = track.spot;
-        track.spot = this.nearestFree(real);
-      }
+    if (standing) {
+      standing.previous = standing.spot;
+      standing.spot = this.nearestFree(real);
     }
   }
 
@@ -469,7 +514,8 @@ export class WearerCrowd implements DecoySpotPicker {
     this.lastVisitSpot = w.spot;
     this.left = w;
     this.wearer = undefined;
-    this.shadow.until = shadowUntil;
+    // Under 'deferred' arrival a visit may end before the shadow came; its phantom visit then goes on as drawn.
+    if (!this.deferred || this.shadow.spot === w.spot) this.shadow.until = shadowUntil;
     this.walking = { sinceMs: shadowUntil, visitSinceMs: shadowUntil, checkedMs: shadowUntil };
   }
 
@@ -498,6 +544,10 @@ export class WearerCrowd implements DecoySpotPicker {
 
   private advance(now: number): void {
     for (const track of this.tracks) {
+      if (track === this.shadow && this.deferred) {
+        this.advanceDeferredShadow(now);
+        continue;
+      }
       if (track === this.shadow && this.walking && this.offsetArrival) {
         this.advanceWalkingShadow(now, this.walking);
         continue;
@@ -506,6 +556,25 @@ export class WearerCrowd implements DecoySpotPicker {
         this.moveOn(track);
         track.until += this.visitLength(track, false);
       }
+    }
+  }
+
+  /**
+   * The shadow under 'deferred' arrival: it moves on when its visit ends, like every track, and to the wearer's spot
+   * when the wearer stands at one that is not shown yet; it holds that spot until the wearer leaves (endVisit).
+   */
+  private advanceDeferredShadow(now: number): void {
+    const shadow = this.shadow;
+    while (shadow.until <= now) {
+      const w = this.wearer;
+      if (w && shadow.spot !== w.spot) {
+        shadow.previous = shadow.spot;
+        shadow.spot = w.spot;
+        shadow.until = Infinity;
+        return;
+      }
+      this.moveOn(shadow);
+      shadow.until += this.visitLength(shadow, false);
     }
   }
 

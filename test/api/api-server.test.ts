@@ -67,7 +67,7 @@ t.test('GET /status over loopback TCP: counters, broker, latency, version and mo
   const status = JSON.parse(reply.body) as StatusReport;
   t.same(status.counters, {
     frames: 7, frames_dropped: 2, frames_gated: 4, extracted: 6, real_queries: 3, dummy_queries: 11,
-    results: 5, cache_hits: 2, unknown: 1, errors: 1, superseded: 0, frames_off_gallery: 3, failed_queries: 2,
+    results: 5, cache_hits: 2, unknown: 1, errors: 1, superseded: 0, frames_off_gallery: 3, frames_held_back: 4, failed_queries: 2,
     frames_retried: 4, frames_failed: 1,
   });
   t.equal(status.broker?.state, 'connected');
@@ -185,6 +185,7 @@ t.test('GET /metrics: Prometheus text with the counters, one registry per API in
   t.match(reply.body, /^enfpire_queries_total\{kind="dummy"\} 11$/m);
   t.match(reply.body, /^enfpire_errors_total 1$/m);
   t.match(reply.body, /^enfpire_frames_off_gallery_total 3$/m, 'frames kept off the wire are counted');
+  t.match(reply.body, /^enfpire_frames_held_back_total 4$/m, 'frames held back until their spot is on the wire are counted');
   t.match(reply.body, /^enfpire_failed_queries_total 2$/m, 'failed queries are counted');
   t.match(reply.body, /^enfpire_frames_retried_total 4$/m, 'retried real frames are counted');
   t.match(reply.body, /^enfpire_frames_failed_total 1$/m, 'and frames that failed for good');

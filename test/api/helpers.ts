@@ -25,6 +25,7 @@ export class FakePipeline extends EventEmitter {
     errors: 1,
     superseded: 0,
     offGallery: 3,
+    heldBack: 4,
     failedQueries: 2,
     retried: 4,
     failedFrames: 1,

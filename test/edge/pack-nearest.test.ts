@@ -5,29 +5,16 @@
  * Mosquitto, the recognizer and the device as `enfpire edge` assembles them, the sample photos replayed once.
  */
 import t from 'tap';
-import { copyFile, mkdir } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import { sampleSpotsDir } from '../../daemon/util/paths.js';
-import { listSpotPhotos } from '../../daemon/util/spots-dir.js';
-import { enrolSampleGallery, recordUnhandledRejections, startEdge, startRecognizer } from '../helpers/edge-rig.js';
+import { sampleCameraRig, startEdge, startRecognizer } from '../helpers/edge-rig.js';
 import { startMosquitto } from '../helpers/mosquitto.js';
 import { eventually } from '../transport/fixtures.js';
 
 t.test('the pack nearest spot is answered even when the reply misses it; without it, replies of one candidate lose answers', async (t) => {
-  const unhandled = recordUnhandledRejections();
-  t.teardown(unhandled.stop);
-  const dir = t.testdir();
-  const galleryPath = await enrolSampleGallery(dir);
-  const spots = await listSpotPhotos(sampleSpotsDir);
-  const camera = join(dir, 'camera');
-  await mkdir(camera);
+  const { unhandled, dir, galleryPath, spots, camera, truth, show } = await sampleCameraRig(t);
   // One frame per spot, named so the result's label tells which spot it showed.
-  const truth = new Map<string, string>();
-  for (const [i, spot] of spots.entries()) {
-    const name = `${String(i).padStart(2, '0')}-${basename(spot.files[0])}`;
-    await copyFile(spot.files[0], join(camera, name));
-    truth.set(name, spot.id);
-  }
+  for (const spot of spots) await show(spot.files[0], spot.id);
 
   const broker = await startMosquitto();
   t.teardown(() => broker.stop());

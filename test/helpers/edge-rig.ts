@@ -5,8 +5,8 @@
  */
 import mqtt from 'mqtt';
 import type { Test } from 'tap';
-import { writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { copyFile, mkdir, writeFile } from 'node:fs/promises';
+import { basename, join } from 'node:path';
 import { stringify } from 'yaml';
 import { loadEdgeConfig, loadRecognizerConfig } from '../../daemon/config/load.js';
 import type { EdgeResult } from '../../daemon/edge/edge-daemon.js';
@@ -16,6 +16,7 @@ import { requestFilter } from '../../daemon/transport/messages.js';
 import { silentLogger, type Logger } from '../../daemon/util/log.js';
 import { defaultModelManifest, sampleSpotsDir } from '../../daemon/util/paths.js';
 import { enrolSampleGallery } from '../../daemon/soak/sample-gallery.js';
+import { listSpotPhotos } from '../../daemon/util/spots-dir.js';
 import { startMosquitto } from './mosquitto.js';
 
 /** Enrols the sample spots (references only): the same gallery the soak serves. */
@@ -127,4 +128,26 @@ export function recordUnhandledRejections(): { reasons: unknown[]; stop: () => v
   const listener = (reason: unknown) => reasons.push(reason);
   process.on('unhandledRejection', listener);
   return { reasons, stop: () => process.off('unhandledRejection', listener) };
+}
+
+/**
+ * A test folder with the sample spots enrolled and an empty camera folder for a files camera that plays it once:
+ * `show` adds a frame (the picture `file`, showing `spot` or no spot), named in order, and `truth` maps each frame's
+ * file name to its spot so a result's label says whether it was right. Unhandled rejections are recorded meanwhile.
+ */
+export async function sampleCameraRig(t: Test) {
+  const unhandled = recordUnhandledRejections();
+  t.teardown(unhandled.stop);
+  const dir = t.testdir();
+  const galleryPath = await enrolSampleGallery(dir);
+  const spots = await listSpotPhotos(sampleSpotsDir);
+  const camera = join(dir, 'camera');
+  await mkdir(camera);
+  const truth = new Map<string, string | null>();
+  const show = async (file: string, spot: string | null) => {
+    const name = `${String(truth.size).padStart(3, '0')}-${basename(file)}`;
+    await copyFile(file, join(camera, name));
+    truth.set(name, spot);
+  };
+  return { unhandled, dir, galleryPath, spots, camera, truth, show };
 }

@@ -1,90 +1,19 @@
 import t from 'tap';
 import { seededRandom } from '../../daemon/util/random.js';
 import { WearerCrowd } from '../../daemon/privacy/wearer-crowd.js';
-import { WalkModel } from '../../daemon/privacy/walk-model.js';
-import { makeGallery } from './synthetic-gallery.js';
-import { arrivalAttack, crossValidatedAuc, queryFeatureGroups, rhythmAttack, sessions, type QueryAnalysis } from '../../daemon/eval/adversaries.js';
-import type { ServerRecord } from '../../daemon/eval/wiretap.js';
-
-const gallery = makeGallery({ seed: 41 });
-const model = new WalkModel(gallery.spots);
-
-/** People unlike each other: some hurry past, some linger (log-normal visit lengths per kind). */
-const KINDS = [
-  { medianMs: 8_000, sigma: 0.5 },
-  { medianMs: 30_000, sigma: 1.0 },
-  { medianMs: 75_000, sigma: 0.6 },
-];
-
-interface Run {
-  analyses: QueryAnalysis[];
-  real: (string | undefined)[];
-}
-
-function wearersOfKinds(paceSigma: number, seed: number, wearers = 18, slots = 3_600, sessionMs = 180_000): Run {
-  const k = 4;
-  const analyses: QueryAnalysis[] = [];
-  const real: (string | undefined)[] = [];
-  for (let s = 0; s < wearers; s++) {
-    const kind = KINDS[s % KINDS.length];
-    const random = seededRandom(seed + s);
-    let now = 0;
-    const crowd = new WearerCrowd({ map: model, tracks: k, random: seededRandom(seed + 100 + s), clock: () => now, phantomPaceSigma: paceSigma });
-    let spot = model.drawStart(random);
-    let previous = -1;
-    let atSpot = true;
-    const visit = () => kind.medianMs * Math.exp(kind.sigma * random.normal());
-    let phaseEnd = visit();
-    let session = 0;
-    let due = sessionMs;
-    for (let slot = 0; slot < slots; slot++) {
-      now = slot * 1_000;
-      while (now >= phaseEnd) {
-        if (atSpot) phaseEnd += 20_000 * Math.exp(0.8 * random.normal());
-        else {
-          [previous, spot] = [spot, model.drawNext(spot, previous, random)];
-          phaseEnd += visit();
-        }
-        atSpot = !atSpot;
-      }
-      // Identity changes wait while the queries show the wearer's spot, for at most one interval (decision 47).
-      if (now >= due && (!crowd.showsWearer() || now >= due + sessionMs)) {
-        crowd.newIdentity();
-        session++;
-        due = now + sessionMs;
-      }
-      if (!atSpot) crowd.wearerLeft();
-      const r = atSpot && random.next() < 0.85 ? model.map.id(spot) : undefined;
-      const shown = r ? [r, ...crowd.pickDecoySpots(k - 1, new Set([r]))] : crowd.pickDecoySpots(k, new Set());
-      crowd.shown(shown, r, now);
-      analyses.push({ record: { t: now, reply_topic: `w${s}-${session}` } as ServerRecord, components: shown.map((id) => ({ id, weight: 1 })), scores: [], residual: new Float64Array(0), residualNorm: 0 });
-      real.push(r);
-    }
-  }
-  return { analyses, real };
-}
-
-function rate(run: Run, guesses: (string | null)[]): number {
-  let hits = 0;
-  let n = 0;
-  run.real.forEach((r, i) => {
-    if (r === undefined) return;
-    n++;
-    if (guesses[i] === r) hits++;
-  });
-  return hits / n;
-}
+import { arrivalAttack, crossValidatedAuc, queryFeatureGroups, rhythmAttack, sessions } from '../../daemon/eval/adversaries.js';
+import { hitRate, model, toyWearers } from './toy-wearers.js';
 
 /** Rhythm, freshest and stalest attacks on the real queries, and the track-timing classifier's AUC, over two seeds. */
 function attacks(paceSigma: number): { rhythm: number; freshest: number; stalest: number; auc: number } {
   const rows = [700, 900].map((seed) => {
-    const run = wearersOfKinds(paceSigma, seed);
+    const run = toyWearers({ paceSigma, seed });
     const labels = run.real.map((r) => r !== undefined);
     const features = queryFeatureGroups(run.analyses, undefined).map((g) => g.track.slice(1));
     return {
-      rhythm: rate(run, rhythmAttack().guess(run.analyses)),
-      freshest: rate(run, arrivalAttack('freshest').guess(run.analyses)),
-      stalest: rate(run, arrivalAttack('stalest').guess(run.analyses)),
+      rhythm: hitRate(run, rhythmAttack().guess(run.analyses)),
+      freshest: hitRate(run, arrivalAttack('freshest').guess(run.analyses)),
+      stalest: hitRate(run, arrivalAttack('stalest').guess(run.analyses)),
       auc: crossValidatedAuc(features, labels, [...sessions(run.analyses).values()], { random: seededRandom(seed) }),
     };
   });
