@@ -19,7 +19,8 @@
  *   worlds (a world's runs stay together: they share its visits). Each resample takes the best attack again, so the
  *   interval carries the lift of picking the best of many noisy rates, as the point figure does;
  * - the central-spot guess beside what it would win with uniform decoys (`central_spot_floor`): the rest is the
- *   device's doing, the floor is where the worlds' wearers stood.
+ *   device's doing, the floor is where the worlds' wearers stood;
+ * - what asking later costs (`asking`: frames held back, visits asked about, seconds to the first real query).
  */
 import { readFileSync } from 'node:fs';
 
@@ -129,6 +130,14 @@ function pool(reports) {
   for (const group of ['scores', 'shape', 'track', 'nonlinear']) auc(`dummy_auc: ${group}`, (r) => r.dummy_auc_by?.[group]);
   auc('timing_auc', (r) => r.timing_auc);
   auc('offgallery_auc', (r) => r.offgallery_auc);
+  // What holding a spot back until it may go on the wire costs (privacy.transform.arrival; reports since decision 52).
+  const asked = served.filter((r) => r.asking !== undefined);
+  if (asked.length > 0) {
+    const of = asked.length === served.length ? '' : ` (${asked.length} of ${served.length} runs)`;
+    rows.set('frames of a spot held back (mean of runs)', `${r3(mean(asked.map((r) => r.asking.held_back)))}${of}`);
+    rows.set('visits asked about (mean of runs)', `${r3(mean(asked.map((r) => r.asking.visits_asked)))}${of}`);
+    rows.set('first ask, s: median / p90 (mean of runs)', `${r3(mean(asked.map((r) => r.asking.first_ask_s.median)))} / ${r3(mean(asked.map((r) => r.asking.first_ask_s.p90)))}${of}`);
+  }
   // How much of the central-spot guess is where the wearers stood: its rate with uniform decoys (reports since 2026-12-05).
   const floored = reports.filter((r) => typeof r.central_spot_floor === 'number' && typeof r.adversaries.central_spot_exhaustive === 'number');
   if (floored.length > 0) {
