@@ -32,6 +32,7 @@ const KMIX_DEFAULTS = {
   k: 4,
   decoys: 'wearer',
   phantomPace: 1,
+  arrival: 'immediate',
   candidatesPerComponent: 6,
   maxCandidates: 256,
   replySize: 'fixed',
