@@ -60,11 +60,16 @@ export interface EdgeDaemonOptions {
    */
   regionGate?: RegionGate;
   /**
-   * The region pack's own nearest spot for a frame, ranked beside the reply's candidates (resolver.packNearest,
-   * decision 40): a real query stands in for that very spot, and a reply that misses it must not force a worse answer.
-   * Absent: the reply's candidates alone.
+   * The region pack's own nearest spot for a frame. A frame held back (privacy.transform.arrival 'deferred') is named
+   * from it alone; with `rankPackNearest` it is also ranked beside a reply's candidates.
    */
   packNearest?: (feature: Float32Array) => Candidate | null;
+  /**
+   * Rank the pack's nearest spot beside the reply's candidates (resolver.packNearest, decision 40): a real query
+   * stands in for that very spot, and a reply that misses it must not force a worse answer. False: the reply's
+   * candidates alone. Default false.
+   */
+  rankPackNearest?: boolean;
   /** A real request unanswered this long after its slot is asked again in a later slot (see ask()); 0: never. */
   hedgeAfterMs: number;
   random: () => number;
@@ -262,7 +267,7 @@ export class EdgeDaemon extends EventEmitter<{ result: [EdgeResult]; query: [Sen
 
     const reply = await this.ask(feature, frame);
     gallery.upsertCandidates(reply.candidates);
-    const own = this.options.packNearest?.(feature);
+    const own = this.options.rankPackNearest ? this.options.packNearest?.(feature) : undefined;
     const candidates = own && !reply.candidates.some((c) => c.id === own.id) ? [...reply.candidates, own] : reply.candidates;
     const resolution = resolver.resolve(feature, candidates, this.clock.now());
     this.emitResult(frame, resolution, false);

@@ -185,7 +185,7 @@ export class KMixTransform implements Transform {
   }
 
   mayShow(feature: Float32Array): boolean {
-    if (this.k === 1 || !this.spotPicker.mayShow) return true;
+    if (this.k === 1 || !this.spotPicker.mayShow || this.spotPicker.defersArrival === false) return true;
     return this.spotPicker.mayShow(this.synthesizer.nearestSpot(feature).id);
   }
 

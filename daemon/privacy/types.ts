@@ -75,6 +75,8 @@ export interface DecoySpotPicker {
   showsWearer?(): boolean;
   /** See Transform.mayShow: whether a real query may show `spotId` (the frame's nearest spot) now. */
   mayShow?(spotId: string): boolean;
+  /** Whether mayShow can ever answer false; when not, the transform skips the frame's nearest-spot lookup. */
+  readonly defersArrival?: boolean;
 }
 
 /**

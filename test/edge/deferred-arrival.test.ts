@@ -32,8 +32,9 @@ t.test('deferred arrival names held frames from the pack and sends nothing for t
   const recognizer = await startRecognizer(dir, broker.url, galleryPath);
   t.teardown(() => recognizer.stop());
 
-  const run = async (arrival: ArrivalRule) => {
-    const edgeDir = join(dir, `edge-${arrival}`);
+  const run = async (arrival: ArrivalRule, packNearest = true) => {
+    const name = `${arrival}${packNearest ? '' : ' (packNearest off)'}`;
+    const edgeDir = join(dir, `edge-${arrival}-${packNearest}`);
     await mkdir(edgeDir);
     let realSent = 0;
     const { edge, results } = await startEdge(
@@ -42,16 +43,16 @@ t.test('deferred arrival names held frames from the pack and sends nothing for t
       {
         camera: { kind: 'files', dir: camera, loop: false, fps: 4 },
         // Every frame's own answer, and no cache: what is held back is named from the pack alone.
-        resolver: { cacheThreshold: 1, windowSize: 1 },
+        resolver: { cacheThreshold: 1, windowSize: 1, packNearest },
         privacy: { transform: { kind: 'kmix', arrival } },
       },
       { beforeStart: (e) => e.on('query', (q: { kind: string }) => void (q.kind === 'real' && realSent++)) },
     );
     try {
-      t.ok(await eventually(() => results.length >= truth.size, 120_000), `${arrival}: every frame answered`);
+      t.ok(await eventually(() => results.length >= truth.size, 120_000), `${name}: every frame answered`);
       const stats = edge.edge.stats();
       const right = results.filter((r) => r.label !== undefined && r.spotId !== null && truth.get(basename(r.label)) === r.spotId).length;
-      t.comment(`${arrival}: ${right} of ${results.length} right, ${stats.heldBack} held back, ${stats.realQueries} real queries`);
+      t.comment(`${name}: ${right} of ${results.length} right, ${stats.heldBack} held back, ${stats.realQueries} real queries`);
       return { right, held: stats.heldBack, real: stats.realQueries, realSent, offGallery: stats.offGallery };
     } finally {
       await edge.stop();
@@ -66,5 +67,9 @@ t.test('deferred arrival names held frames from the pack and sends nothing for t
   t.equal(deferred.right, ofSpot, 'deferred: every frame of a spot named right, held ones from the region pack');
   t.equal(deferred.held + deferred.real, ofSpot, 'deferred: each frame of a spot is either held back or a real query');
   t.ok(deferred.realSent <= deferred.real, 'deferred: no real query leaves for a held frame');
+  // Ranking the pack's nearest beside a reply is a choice (decision 40); naming a held frame from the pack is not.
+  const unranked = await run('deferred', false);
+  t.ok(unranked.held > 0, 'deferred, packNearest off: frames are held back');
+  t.equal(unranked.right, ofSpot, 'deferred, packNearest off: held frames are still named from the region pack');
   t.same(unhandled.reasons, []);
 });
