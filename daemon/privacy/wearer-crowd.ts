@@ -240,9 +240,10 @@ export interface WearerCrowdOptions extends CrowdOptions {
   phantomPaceSigma?: number;
   /**
    * When the wearer's spot goes on the wire. 'immediate' (the design before): at the first real query of a visit the
-   * shadow jumps there, which cuts its phantom visit short at the arrival. 'deferred': the shadow finishes its drawn
-   * visit first and only then moves to the spot the wearer stands at; until then `mayShow` answers false and the
-   * device names the frame from its region pack without a real query (privacy.transform.arrival, decision 52).
+   * shadow jumps there, which cuts its phantom visit short at the arrival. 'deferred': the spot waits for the next
+   * track whose drawn visit ends, which moves there and becomes the shadow, instead of cutting a visit short; until then
+   * `mayShow` answers false and the device names the frame from its region pack without a real query
+   * (privacy.transform.arrival, decisions 52 and 53).
    */
   arrival?: ArrivalRule;
 }
@@ -354,6 +355,11 @@ export class WearerCrowd implements DecoySpotPicker {
     return this.tracks.length;
   }
 
+  /** Whether a real query may have to wait for a track to reach the wearer's spot (see mayShow). */
+  get defersArrival(): boolean {
+    return this.deferred;
+  }
+
   /** Track 0 is the wearer's shadow. */
   private get shadow(): Track {
     return this.tracks[0];
@@ -439,8 +445,9 @@ export class WearerCrowd implements DecoySpotPicker {
   /**
    * A frame of `spotId` is ready to go out as a real query: may the query show that spot now? Always with 'immediate'
    * arrival. With 'deferred' the wearer is recorded as standing there either way, and the answer is yes once the shadow
-   * stands on the spot: it goes there when its own phantom visit ends, as any track moves on, rather than being cut
-   * short by the arrival (a phantom track already standing there becomes the shadow, which nothing on the wire shows).
+   * stands on the spot: the first track whose visit ends goes there, as tracks move on, and becomes the shadow, rather
+   * than a visit being cut short by the arrival (a track already standing there becomes the shadow at once, which
+   * nothing on the wire shows).
    */
   mayShow(spotId: string): boolean {
     const map = this.model.map;
@@ -456,7 +463,7 @@ export class WearerCrowd implements DecoySpotPicker {
   /**
    * Where the wearer is, from the real queries alone; visits the wearer finished teach the dwell model. With
    * `placeShadow` the shadow goes to the wearer's spot at once (a real query is being built for it); without, under
-   * 'deferred' arrival, it goes there at its next move (advanceDeferredShadow).
+   * 'deferred' arrival, it goes there at the next move of any track (advanceDeferred).
    */
   private followWearer(real: number | undefined, now: number, placeShadow = true): void {
     const w = this.wearer;
@@ -487,10 +494,8 @@ export class WearerCrowd implements DecoySpotPicker {
     const standing = this.tracks.find((t) => t !== shadow && t.spot === real);
     if (this.deferred && standing) {
       // The track already shown there becomes the shadow, and the shadow goes on as that person.
-      [shadow.spot, standing.spot] = [standing.spot, shadow.spot];
-      [shadow.previous, standing.previous] = [standing.previous, shadow.previous];
-      standing.until = shadow.until;
-      shadow.until = Infinity;
+      this.relieveShadow(standing);
+      this.shadow.until = Infinity;
       return;
     }
     if (this.deferred && !placeShadow) return;
@@ -543,11 +548,11 @@ export class WearerCrowd implements DecoySpotPicker {
   }
 
   private advance(now: number): void {
+    if (this.deferred) {
+      this.advanceDeferred(now);
+      return;
+    }
     for (const track of this.tracks) {
-      if (track === this.shadow && this.deferred) {
-        this.advanceDeferredShadow(now);
-        continue;
-      }
       if (track === this.shadow && this.walking && this.offsetArrival) {
         this.advanceWalkingShadow(now, this.walking);
         continue;
@@ -560,22 +565,39 @@ export class WearerCrowd implements DecoySpotPicker {
   }
 
   /**
-   * The shadow under 'deferred' arrival: it moves on when its visit ends, like every track, and to the wearer's spot
-   * when the wearer stands at one that is not shown yet; it holds that spot until the wearer leaves (endVisit).
+   * Every track under 'deferred' arrival, its moves taken in the order they fall due: each moves on when its visit
+   * ends, and the first to move while the wearer stands at a spot not shown yet moves there and becomes the shadow
+   * (the shadow it relieves goes on as that track's person). The spot holds until the wearer leaves (endVisit).
+   * Waiting for the shadow's own move instead kept the wearer's spot off the wire for a whole phantom visit, longest
+   * just after an identity change, where every track starts part-way: real queries crowded into older sessions and
+   * the server read them from the session's age (decision 52, world 17: real share 0.15 in a session's first 30 s
+   * against 0.27 after 2 min).
    */
-  private advanceDeferredShadow(now: number): void {
-    const shadow = this.shadow;
-    while (shadow.until <= now) {
+  private advanceDeferred(now: number): void {
+    for (;;) {
+      let due: Track | undefined;
+      for (const track of this.tracks) if (track.until <= now && (!due || track.until < due.until)) due = track;
+      if (!due) return;
       const w = this.wearer;
-      if (w && shadow.spot !== w.spot) {
-        shadow.previous = shadow.spot;
-        shadow.spot = w.spot;
-        shadow.until = Infinity;
-        return;
+      if (w && this.shadow.spot !== w.spot) {
+        this.relieveShadow(due);
+        this.shadow.previous = this.shadow.spot;
+        this.shadow.spot = w.spot;
+        this.shadow.until = Infinity;
+        continue;
       }
-      this.moveOn(shadow);
-      shadow.until += this.visitLength(shadow, false);
+      this.moveOn(due);
+      due.until += this.visitLength(due, false);
     }
+  }
+
+  /** `track`'s person becomes the wearer's shadow, and the shadow's goes on where `track` stood, at `track`'s pace. */
+  private relieveShadow(track: Track): void {
+    const shadow = this.shadow;
+    if (track === shadow) return;
+    const { spot, previous, until, pace } = track;
+    Object.assign(track, { spot: shadow.spot, previous: shadow.previous, until: shadow.until, pace });
+    Object.assign(shadow, { spot, previous, until, pace: 0 });
   }
 
   /**

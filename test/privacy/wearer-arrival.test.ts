@@ -20,32 +20,69 @@ function measure(arrival: ArrivalRule) {
       held: run.held / run.framed,
       unshown: run.unaskedVisits / run.visits,
       medianDelay: delays[Math.floor(delays.length / 2)] / 1000,
+      youngReal: youngRealShare(run),
     };
   });
   const mean = (key: keyof (typeof rows)[number]) => rows.reduce((a, r) => a + r[key], 0) / rows.length;
-  return { rhythm: mean('rhythm'), freshest: mean('freshest'), stalest: mean('stalest'), auc: mean('auc'), held: mean('held'), unshown: mean('unshown'), medianDelay: mean('medianDelay') };
+  return {
+    rhythm: mean('rhythm'),
+    freshest: mean('freshest'),
+    stalest: mean('stalest'),
+    auc: mean('auc'),
+    held: mean('held'),
+    unshown: mean('unshown'),
+    medianDelay: mean('medianDelay'),
+    youngReal: mean('youngReal'),
+  };
+}
+
+/** The session's first half minute, where a server reads the session's age. */
+const YOUNG_MS = 30_000;
+
+/**
+ * The real share of the queries sent in a session's first YOUNG_MS, over the real share of all queries: 1 when a
+ * session's age says nothing of whether a query is real.
+ */
+function youngRealShare(run: ReturnType<typeof toyWearers>): number {
+  const firstSeen = new Map<string, number>();
+  let young = 0;
+  let youngReal = 0;
+  for (const [i, a] of run.analyses.entries()) {
+    const session = a.record.reply_topic;
+    if (!firstSeen.has(session)) firstSeen.set(session, a.record.t);
+    if (a.record.t - firstSeen.get(session)! >= YOUNG_MS) continue;
+    young++;
+    if (run.real[i] !== undefined) youngReal++;
+  }
+  const overall = run.real.filter((r) => r !== undefined).length / run.real.length;
+  return youngReal / young / overall;
 }
 
 /**
- * Decision 52, in the toy world of wearer-pace.test.ts (wearers of three kinds, a new identity every 3 min, k = 4,
- * three seeds): with the wearer's spot on the wire from the first frame, a dummy sent while the wearer walks shows the
- * shadow's phantom visit cut short by the arrival, and the tracks' timing tells real queries from dummies. Deferred,
- * the shadow finishes its drawn visit first. Measured here: track AUC 0.654 → 0.528; rhythm 0.252 → 0.213, freshest
- * 0.267 → 0.241, stalest 0.228 → 0.242; the cost: 0.54 of the frames of a spot held back, 0.62 of the visits
- * (short in this toy: a third of its wearers hurry past in 8 s) never asked about, and a median 7 s from the
- * first frame of a visit asked about to its first real query.
+ * Decisions 52 and 53, in the toy world of wearer-pace.test.ts (wearers of three kinds, a new identity every 3 min,
+ * k = 4, three seeds): with the wearer's spot on the wire from the first frame, a dummy sent while the wearer walks
+ * shows the shadow's phantom visit cut short by the arrival, and the tracks' timing tells real queries from dummies.
+ * Deferred, the spot waits for the next track whose visit ends. Measured here, immediate → deferred: track AUC 0.654
+ * → 0.569; rhythm 0.252 → 0.247, stalest 0.228 → 0.217, but freshest 0.267 → 0.294; the real share of a session's
+ * first 30 s, over the real share of all queries, 0.67 → 0.49. The cost: 0.19 of the frames of a spot held back,
+ * 0.20 of the visits (short in this toy: a third of its wearers hurry past in 8 s) never asked about, and a median
+ * 2.7 s from the first frame of a visit asked about to its first real query.
+ * Waiting for the shadow's own move instead (decision 52, the rule before) measured track AUC 0.528, freshest 0.241,
+ * but young sessions 0.37 (the session-age leak of decision 53), 0.54 held back, 0.62 of visits unasked, 7 s.
  */
-t.test('deferred arrival: the track timing no longer tells real queries from dummies, at a cost in queries', async (t) => {
+t.test('deferred arrival: the track timing tells real queries from dummies less, at a cost in queries', async (t) => {
   const immediate = measure('immediate');
   const deferred = measure('deferred');
   const show = (m: ReturnType<typeof measure>) => Object.entries(m).map(([key, v]) => `${key} ${v.toFixed(3)}`).join(', ');
   t.comment(`immediate: ${show(immediate)}`);
   t.comment(`deferred: ${show(deferred)}`);
   t.ok(immediate.auc > 0.6, 'the leak is there with the arrival on the wire at once');
-  t.ok(deferred.auc < immediate.auc - 0.07, 'and much smaller when the wearer\'s track finishes its visit first');
-  t.ok(deferred.freshest < immediate.freshest + 0.02 && deferred.rhythm < immediate.rhythm + 0.02, 'no track attack gains');
+  t.ok(deferred.auc < immediate.auc - 0.07, 'and much smaller when the spot waits for a track to finish its visit');
+  t.ok(deferred.rhythm < immediate.rhythm + 0.02 && deferred.stalest < immediate.stalest + 0.02, 'the rhythm and stalest attacks gain nothing');
+  // Any track may bring the spot, so a new session's first minute is not left to dummies (0.37 with the shadow only).
+  t.ok(deferred.youngReal > 0.45, `a young session still carries real queries (${deferred.youngReal.toFixed(2)} of the overall share)`);
   t.equal(immediate.held, 0, 'immediate arrival holds nothing back');
-  t.ok(deferred.held > 0.2 && deferred.unshown > 0.2, 'deferred arrival holds frames back and leaves short visits unasked: its price');
+  t.ok(deferred.held > 0.1 && deferred.held < 0.3, `deferred arrival holds some frames back (${deferred.held.toFixed(2)}): its price`);
 });
 
 /** A crowd on the toy map with a clock the test moves. */
@@ -55,7 +92,7 @@ function crowdAt(arrival: ArrivalRule, seed: number) {
   return { crowd, clock };
 }
 
-t.test('deferred: a spot not on the wire waits for the shadow to finish its visit, then the shadow moves there', async (t) => {
+t.test('deferred: a spot not on the wire waits for the next track to finish its visit, which moves there', async (t) => {
   let waited = 0;
   let tried = 0;
   let shownWhileWaiting = 0;
@@ -68,13 +105,13 @@ t.test('deferred: a spot not on the wire waits for the shadow to finish its visi
       if (crowd.mayShow(target)) break;
       if (crowd.pickDecoySpots(4, new Set()).includes(target)) shownWhileWaiting++;
     }
-    t.ok(clock.now < 3_600_000, 'the shadow comes within the hour');
+    t.ok(clock.now < 3_600_000, 'a track comes within the hour');
     if (clock.now > 0) waited++;
     const after = crowd.pickDecoySpots(3, new Set([target]));
     t.equal(new Set([target, ...after]).size, 4, 'four distinct spots with the wearer\'s');
   }
   t.equal(shownWhileWaiting, 0, 'the spot is never shown while it waits');
-  t.ok(waited >= tried - 2, `the wearer waited for the shadow in ${waited} of ${tried} starts (not at once)`);
+  t.ok(waited >= tried - 2, `the wearer waited for a track in ${waited} of ${tried} starts (not at once)`);
 
   const { crowd: now } = crowdAt('immediate', 1);
   const spot = spotIds.find((id) => !now.pickDecoySpots(4, new Set()).includes(id))!;
