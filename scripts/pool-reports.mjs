@@ -127,7 +127,9 @@ function pool(reports) {
     if (xs.length > 0) rows.set(label, `${r3(mean(xs))} (sd ${r3(sd(xs))}, max ${r3(Math.max(...xs))})`);
   };
   auc('dummy_auc', (r) => r.dummy_auc);
-  for (const group of ['scores', 'shape', 'track', 'nonlinear']) auc(`dummy_auc: ${group}`, (r) => r.dummy_auc_by?.[group]);
+  for (const group of ['scores', 'shape', 'track', 'session', 'nonlinear']) auc(`dummy_auc: ${group}`, (r) => r.dummy_auc_by?.[group]);
+  // What is left within sessions once all that tells sessions apart is set aside (reports since decision 54).
+  auc('dummy_auc within sessions', (r) => r.dummy_auc_within_session?.all);
   auc('timing_auc', (r) => r.timing_auc);
   auc('offgallery_auc', (r) => r.offgallery_auc);
   // What holding a spot back until it may go on the wire costs (privacy.transform.arrival; reports since decision 52).

@@ -44,6 +44,9 @@ export interface IdentityRotationOptions {
  * second, for at most one mean interval): the decoys start afresh under a new identity, so the wearer's own spot was
  * the one thing the new identity's first queries still shared with the old one's last, and linking identities by
  * shared spots named the old identity of a new one in 0.28–0.49 of changes against 0.18–0.26 by chance (decision 47).
+ * The wait has a price: sessions with real queries outlive the others, and a session's length tells them apart
+ * (decision 54). A transform whose new identity does not carry the wearer's spot over (deferred arrival) never asks
+ * it to wait.
  */
 export class IdentityRotation {
   private timer: TimerHandle | undefined;

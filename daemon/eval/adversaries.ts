@@ -540,7 +540,7 @@ export function sessions(analyses: readonly QueryAnalysis[]): Map<string, number
  * components: whether one appeared, and every order statistic of how long the k spots have been and will stay shown.
  */
 export function queryFeatures(analyses: readonly QueryAnalysis[], componentTest: ComponentTest | undefined, exact?: readonly QueryAnalysis[]): number[][] {
-  return queryFeatureGroups(analyses, componentTest, exact).map((g) => [...g.scores, ...g.shape, ...g.track]);
+  return queryFeatureGroups(analyses, componentTest, exact).map((g) => [...g.scores, ...g.shape, ...g.track, ...g.session]);
 }
 
 /** The same features, grouped by what they read: the reply's scores, the components' shape, the tracks' timing. */
@@ -549,6 +549,29 @@ export interface QueryFeatureGroups {
   shape: number[];
   /** TRACK_FEATURES in order, then (with exact components) `exactTrackFeatures`. */
   track: number[];
+  /** SESSION_FEATURES: where the query falls in its session (log seconds since its first query, until its last, and the session's length). */
+  session: number[];
+}
+
+/**
+ * The session features: a server sees every identity's first and last query, so it knows how long each lived and
+ * where a query falls in it. An identity change that waits while the wearer's spot is on the wire (decision 47)
+ * makes sessions with real queries last longer than sessions without (world 17: session length told real from dummy
+ * at AUC 0.646, 2026-12-05, thirteenth session).
+ */
+export const SESSION_FEATURES = ['session_age', 'session_left', 'session_length'] as const;
+
+function sessionFeatures(analyses: readonly QueryAnalysis[]): number[][] {
+  const features = analyses.map(() => [0, 0, 0]);
+  for (const steps of sessions(analyses).values()) {
+    const first = analyses[steps[0]].record.t;
+    const last = analyses[steps[steps.length - 1]].record.t;
+    for (const i of steps) {
+      const t = analyses[i].record.t;
+      features[i] = [logSeconds(t - first), logSeconds(last - t), logSeconds(last - first)];
+    }
+  }
+  return features;
 }
 
 export function queryFeatureGroups(analyses: readonly QueryAnalysis[], componentTest: ComponentTest | undefined, exact?: readonly QueryAnalysis[]): QueryFeatureGroups[] {
@@ -560,6 +583,7 @@ export function queryFeatureGroups(analyses: readonly QueryAnalysis[], component
     steps.forEach((i, n) => (gaps[i] = n === 0 ? 0 : Math.log1p(Math.max(0, analyses[i].record.t - analyses[steps[n - 1]].record.t))));
   }
   const width = analyses.length > 0 ? Math.min(...analyses.map((a) => a.scores.length)) : 0;
+  const session = sessionFeatures(analyses);
   return analyses.map((a, i) => {
     const top = a.scores.slice(0, Math.min(width, a.components.length + 2)).map((s) => s.score);
     const steps = top.slice(1).map((s, j) => top[j] - s);
@@ -575,6 +599,7 @@ export function queryFeatureGroups(analyses: readonly QueryAnalysis[], component
         logSeconds(Math.min(...ages.until[i], 1e9)),
         ...(exactTracks?.[i] ?? []),
       ],
+      session: session[i],
     };
   });
 }
@@ -610,13 +635,13 @@ export type ClassifierKind = 'logistic' | 'trees';
  * did) compares scores of different models: a fold trained without one session's real queries leans the other way on
  * exactly that session, which pulls a pooled AUC below 0.5 for a feature that tells nothing (the gap since the
  * previous query, 1,000 ms for every query but a session's first, read 0.35 pooled and 0.50 raw). 0.5 when no group
- * holds both classes.
+ * holds both classes. `within: 'session'` takes the AUC within each session instead (the same held-out scores).
  */
 export function crossValidatedAuc(
   features: readonly number[][],
   labels: readonly boolean[],
   sessions: readonly number[][],
-  options: { folds?: number; repeats?: number; random: Random; model?: ClassifierKind },
+  options: { folds?: number; repeats?: number; random: Random; model?: ClassifierKind; within?: 'fold' | 'session' },
 ): number {
   let pairs = 0;
   let weighted = 0;
@@ -624,7 +649,9 @@ export function crossValidatedAuc(
   for (let repeat = 0; repeat < (options.repeats ?? 3); repeat++) {
     const groups = dealSessions(sessions, options.folds ?? 5, options.random);
     const scores = heldOutScores(features, labels, groups, options.model);
-    for (const group of groups) {
+    // 'session': only pairs of one session are compared, so what tells sessions apart (a wearer who lingers sends more
+    // real queries, and the tracks learn to linger too) drops out and what is left is what tells queries apart.
+    for (const group of options.within === 'session' ? sessions : groups) {
       const scored = group.filter((i) => !Number.isNaN(scores[i]));
       const positives = scored.filter((i) => labels[i]).length;
       const n = positives * (scored.length - positives);

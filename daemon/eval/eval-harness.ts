@@ -832,10 +832,10 @@ export function attack(
   // Real vs dummy, held out by session (the server's own grouping by reply topic), scored within each held-out fold.
   const bySession = [...sessions(analyses).values()];
   const labels = truths.map((t) => !isDummy(t));
-  const heldOutAuc = (features: number[][], model: ClassifierKind = 'logistic') =>
-    nanToNull(crossValidatedAuc(features, labels, bySession, { random: seededRandom(streamSeed('adversary', s.seed, 'folds', k)), model }));
+  const heldOutAuc = (features: number[][], model: ClassifierKind = 'logistic', within: 'fold' | 'session' = 'fold') =>
+    nanToNull(crossValidatedAuc(features, labels, bySession, { random: seededRandom(streamSeed('adversary', s.seed, 'folds', k)), model, within }));
   const groups = queryFeatureGroups(analyses, componentTest, exhaustive.analyses);
-  const allFeatures = groups.map((g) => [...g.scores, ...g.shape, ...g.track]);
+  const allFeatures = groups.map((g) => [...g.scores, ...g.shape, ...g.track, ...g.session]);
   const dummyAuc = heldOutAuc(allFeatures);
   // Which of the classifier's signals carries it: each group alone, held out the same way; and all features read by
   // boosted trees (same folds), which a server that is not linear would use (two kinds of real query on either side).
@@ -843,7 +843,12 @@ export function attack(
     scores: heldOutAuc(groups.map((g) => g.scores)),
     shape: heldOutAuc(groups.map((g) => g.shape)),
     track: heldOutAuc(groups.map((g) => g.track)),
+    session: heldOutAuc(groups.map((g) => g.session)),
     nonlinear: heldOutAuc(allFeatures, 'trees'),
+  };
+  const dummyAucWithinSession = {
+    all: heldOutAuc(allFeatures, 'logistic', 'session'),
+    track: heldOutAuc(groups.map((g) => g.track), 'logistic', 'session'),
   };
   // The exact features follow the OMP ones: one 'appeared', then k 'since' and k 'until' order statistics.
   const exactColumns = (name: (typeof EXACT_TRACK_FEATURES)[number]) => {
@@ -880,8 +885,9 @@ export function attack(
     server_top1: Math.max(...Object.values(adversaries)),
     trajectory_acc: Math.max(...[...paths.map((p) => p.name), 'path_attack_exhaustive'].map((name) => adversaries[name])),
     // The server keeps whichever classifier tells best: all features (linear or trees) or one group of them.
-    dummy_auc: Math.max(dummyAuc, dummyAucBy.scores, dummyAucBy.shape, dummyAucBy.track, dummyAucBy.nonlinear, timingAuc, topMAuc),
+    dummy_auc: Math.max(dummyAuc, dummyAucBy.scores, dummyAucBy.shape, dummyAucBy.track, dummyAucBy.session, dummyAucBy.nonlinear, timingAuc, topMAuc),
     dummy_auc_by: dummyAucBy,
+    dummy_auc_within_session: dummyAucWithinSession,
     dummy_auc_track_by: dummyAucTrackBy,
     component_auc: nanToNull(rocAuc(componentScores, componentLabels)),
     adversaries,

@@ -397,15 +397,18 @@ export class WearerCrowd implements DecoySpotPicker {
    * A new identity: every phantom track starts afresh on a free spot, part-way through a visit, as at the start; the
    * shadow too while the wearer walks. Tracks that carried over showed the server the old identity's last spots in
    * the new one's first queries, and linking the two by the spots they share named the old identity of a new one in
-   * 0.82–0.90 of rotations (chance 0.11–0.12; docs/privacy.md, "Glances away, and rotation bridged by the tracks"). Only the wearer's
-   * own spot carries over, as it must while the wearer stands there.
+   * 0.82–0.90 of rotations (chance 0.11–0.12; docs/privacy.md, "Glances away, and rotation bridged by the tracks"). With
+   * 'immediate' arrival the wearer's own spot carries over, as it must while the wearer stands there; with 'deferred'
+   * it starts afresh too and comes back when a track's visit ends, as it first came (decision 54).
    */
   newIdentity(): void {
     const now = Math.max(this.lastMs, this.now());
     this.lastMs = now;
     // The run the server saw is cut by the session; its length is not the visit's.
     this.onWire = undefined;
-    const fresh = this.wearer && this.shadow.spot === this.wearer.spot ? this.tracks.slice(1) : this.tracks;
+    // Under 'deferred' arrival the wearer's spot does not carry over either: it comes back as it first came, when a
+    // track's visit ends (advanceDeferred), so the change need not wait for the wearer to leave (showsWearer).
+    const fresh = !this.deferred && this.wearer && this.shadow.spot === this.wearer.spot ? this.tracks.slice(1) : this.tracks;
     for (const track of fresh) track.spot = -1;
     for (const track of fresh) {
       const drawn = this.model.drawStart(this.random);
@@ -422,9 +425,13 @@ export class WearerCrowd implements DecoySpotPicker {
    * The wearer's spot is on the wire (the server's last query showed it in a run of real queries), or the wearer had
    * a real query within `leaveAfterMs` and may be back at it (a glance away). Identity rotation waits until neither
    * holds: the wearer's spot was the one thing a new identity's first queries still shared with the old one's last
-   * (decision 47).
+   * (decision 47). Never under 'deferred' arrival, where the wearer's spot does not carry over (decision 54).
    */
   showsWearer(): boolean {
+    // Under 'deferred' arrival a new identity starts every track afresh, the wearer's included (newIdentity), so there
+    // is nothing to wait for. Waiting made sessions with real queries outlive sessions without: the session's length
+    // told real from dummy at AUC 0.63 in world 17 (decision 54).
+    if (this.deferred) return false;
     const lastReal = this.wearer?.lastMs ?? this.left?.lastMs;
     return this.onWire !== undefined || (lastReal !== undefined && this.now() - lastReal <= this.leaveAfterMs);
   }

@@ -17,6 +17,12 @@ function measure(arrival: ArrivalRule) {
       freshest: hitRate(run, arrivalAttack('freshest').guess(run.analyses)),
       stalest: hitRate(run, arrivalAttack('stalest').guess(run.analyses)),
       auc: crossValidatedAuc(features, labels, [...sessions(run.analyses).values()], { random: seededRandom(seed) }),
+      sessionAuc: crossValidatedAuc(
+        queryFeatureGroups(run.analyses, undefined).map((g) => g.session),
+        labels,
+        [...sessions(run.analyses).values()],
+        { random: seededRandom(seed) },
+      ),
       held: run.held / run.framed,
       unshown: run.unaskedVisits / run.visits,
       medianDelay: delays[Math.floor(delays.length / 2)] / 1000,
@@ -29,6 +35,7 @@ function measure(arrival: ArrivalRule) {
     freshest: mean('freshest'),
     stalest: mean('stalest'),
     auc: mean('auc'),
+    sessionAuc: mean('sessionAuc'),
     held: mean('held'),
     unshown: mean('unshown'),
     medianDelay: mean('medianDelay'),
@@ -69,6 +76,10 @@ function youngRealShare(run: ReturnType<typeof toyWearers>): number {
  * 2.7 s from the first frame of a visit asked about to its first real query.
  * Waiting for the shadow's own move instead (decision 52, the rule before) measured track AUC 0.528, freshest 0.241,
  * but young sessions 0.37 (the session-age leak of decision 53), 0.54 held back, 0.62 of visits unasked, 7 s.
+ * Since decision 54 a deferred crowd's identity change does not wait for the wearer to leave and the wearer's spot
+ * does not carry over: where a query falls in its session (age, time left, length) told real from dummy at 0.689
+ * immediate (the change waits) against 0.539 deferred; track AUC 0.543, freshest 0.308, stalest 0.151, young sessions
+ * 0.749, held back 0.221, visits unasked 0.207.
  */
 t.test('deferred arrival: the track timing tells real queries from dummies less, at a cost in queries', async (t) => {
   const immediate = measure('immediate');
@@ -79,6 +90,10 @@ t.test('deferred arrival: the track timing tells real queries from dummies less,
   t.ok(immediate.auc > 0.6, 'the leak is there with the arrival on the wire at once');
   t.ok(deferred.auc < immediate.auc - 0.07, 'and much smaller when the spot waits for a track to finish its visit');
   t.ok(deferred.rhythm < immediate.rhythm + 0.02 && deferred.stalest < immediate.stalest + 0.02, 'the rhythm and stalest attacks gain nothing');
+  // An identity change that waits for the wearer's spot to leave the wire makes sessions with real queries outlive the
+  // others; deferred, the change does not wait (the wearer's spot comes back as it first came, decision 54).
+  t.ok(immediate.sessionAuc > 0.6, `waiting for the wearer, where a query falls in its session tells (${immediate.sessionAuc.toFixed(3)})`);
+  t.ok(deferred.sessionAuc < immediate.sessionAuc - 0.1, `not waiting, it tells much less (${deferred.sessionAuc.toFixed(3)})`);
   // Any track may bring the spot, so a new session's first minute is not left to dummies (0.37 with the shadow only).
   t.ok(deferred.youngReal > 0.45, `a young session still carries real queries (${deferred.youngReal.toFixed(2)} of the overall share)`);
   t.equal(immediate.held, 0, 'immediate arrival holds nothing back');
@@ -137,4 +152,21 @@ t.test('deferred: a visit that ends before the shadow came leaves the phantom vi
   clock.now += 1;
   crowd.wearerLeft();
   t.same(crowd.pickDecoySpots(4, new Set()), before, 'nothing moved for a visit the server never saw');
+});
+
+t.test('deferred: a new identity starts the wearer\'s track afresh too, so an identity change never waits (decision 54)', async (t) => {
+  for (let seed = 1; seed <= 10; seed++) {
+    const { crowd, clock } = crowdAt('deferred', seed);
+    const target = spotIds.find((id) => !crowd.pickDecoySpots(4, new Set()).includes(id))!;
+    for (; !crowd.mayShow(target); clock.now += 1_000) crowd.pickDecoySpots(4, new Set());
+    crowd.shown([target, ...crowd.pickDecoySpots(3, new Set([target]))], target, clock.now);
+    t.notOk(crowd.showsWearer(), 'the wearer\'s spot is on the wire, and the change need not wait for it');
+    crowd.newIdentity();
+    clock.now += 1;
+    t.notOk(crowd.mayShow(target), 'the new identity does not show the wearer\'s spot at once');
+    t.notOk(crowd.pickDecoySpots(4, new Set()).includes(target), 'its first dummy does not show it either');
+    const changedAt = clock.now;
+    for (; !crowd.mayShow(target) && clock.now < changedAt + 3_600_000; clock.now += 1_000) crowd.pickDecoySpots(4, new Set());
+    t.ok(clock.now < changedAt + 3_600_000, 'it comes back when a track\'s visit ends');
+  }
 });

@@ -421,7 +421,7 @@ export interface KMixTransformSettings {
    */
   phantomPace: number;
   /**
-   * decoys 'wearer': when the spot the wearer stands at goes on the wire. 'immediate': at the first frame that matches it, which cuts the wearer's track short between visits (a dummy sent while the wearer walks shows a spot for at most the walk, a real query a spot in a visit: the leak docs/privacy.md reads as 'every order statistic'). 'deferred': the spot waits until the next decoy track finishes its drawn visit and moves there, as tracks move on; until then the device names the spot from its region pack and the slot carries a dummy, so service information of a new spot comes later (a median 5 s in the evaluation's worlds) and short visits may never be asked about (docs/decisions.md #52, #53).
+   * decoys 'wearer': when the spot the wearer stands at goes on the wire. 'immediate': at the first frame that matches it, which cuts the wearer's track short between visits (a dummy sent while the wearer walks shows a spot for at most the walk, a real query a spot in a visit: the leak docs/privacy.md reads as 'every order statistic'). 'deferred': the spot waits until the next decoy track finishes its drawn visit and moves there, as tracks move on; until then the device names the spot from its region pack and the slot carries a dummy, so service information of a new spot comes later (a median 5 s in the evaluation's worlds) and short visits may never be asked about. An identity change (transport.rotateIdentityMinutes) then starts the wearer's track afresh too and need not wait for the wearer to leave the spot, which under 'immediate' made sessions with real queries last longer than others (docs/decisions.md #52, #53, #54).
    */
   arrival: 'immediate' | 'deferred';
   /**

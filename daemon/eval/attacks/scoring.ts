@@ -30,9 +30,17 @@ export interface StrongerAttackFigures {
   topm_auc: number;
   /**
    * The dummy classifier on one group of its features at a time: the reply's scores, the components' shape, the
-   * tracks' timing (logistic regression); and `nonlinear`, all features read by gradient-boosted trees, same folds.
+   * tracks' timing, where the query falls in its session (SESSION_FEATURES; reports before 2026-12-05's thirteenth
+   * session do not have it) (logistic regression); and `nonlinear`, all features read by gradient-boosted trees, same folds.
    */
-  dummy_auc_by: { scores: number; shape: number; track: number; nonlinear: number };
+  dummy_auc_by: { scores: number; shape: number; track: number; session: number; nonlinear: number };
+  /**
+   * The same classifiers (all features, the track group; logistic regression, same folds) with the AUC taken only
+   * between queries of one session: what is left when all that tells sessions apart is set aside (how many real
+   * queries a wearer sends, and the pace the tracks learned from that wearer). Not folded into dummy_auc; reports before
+   * 2026-12-05's thirteenth session do not have it.
+   */
+  dummy_auc_within_session?: { all: number; track: number };
   /**
    * The track group one feature at a time (TRACK_FEATURES, on OMP components): the gap since the session's previous
    * query, whether a spot appeared in this query, how long the freshest spot has been shown, how long it will stay;
