@@ -663,6 +663,29 @@ export function crossValidatedAuc(
   return pairs > 0 ? weighted / pairs : 0.5;
 }
 
+/**
+ * Labels with the shape real queries have in sessions but nothing to do with the queries, for the dummy classifier's
+ * null: each session takes the labels of another (a seeded permutation of the sessions), read from a random point and
+ * cycled to its own length. The runs of real queries and the spread of sessions' real shares stay; what ties a label to
+ * a query's features, within a session or between sessions, goes. The classifiers' AUC on such labels is what the
+ * evaluation's own noise gives a defence that leaks nothing (the dummy_auc is the best of several noisy AUCs).
+ */
+export function permutedSessionLabels(labels: readonly boolean[], sessions: readonly number[][], random: Random): boolean[] {
+  const order = sessions.map((_, i) => i);
+  for (let i = order.length - 1; i > 0; i--) {
+    const j = Math.floor(random.next() * (i + 1));
+    [order[i], order[j]] = [order[j], order[i]];
+  }
+  const out = labels.map(() => false);
+  sessions.forEach((steps, n) => {
+    const donor = sessions[order[n]].map((i) => labels[i]);
+    if (donor.length === 0) return;
+    const start = Math.floor(random.next() * donor.length);
+    steps.forEach((i, j) => (out[i] = donor[(start + j) % donor.length]));
+  });
+  return out;
+}
+
 /** Sessions dealt into `count` groups of queries after a seeded shuffle; one session alone is split in two by turns. */
 function dealSessions(sessions: readonly number[][], count: number, random: Random): number[][] {
   if (sessions.length < 2) {

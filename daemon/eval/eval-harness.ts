@@ -41,6 +41,7 @@ import {
   ComponentTest,
   GalleryIndex,
   crossValidatedAuc,
+  permutedSessionLabels,
   hmmPathAttack,
   centralSpot,
   centrality,
@@ -859,9 +860,25 @@ export function attack(
     ...Object.fromEntries(TRACK_FEATURES.map((name, j) => [name, heldOutAuc(groups.map((g) => [g.track[j]]))])),
     ...Object.fromEntries(EXACT_TRACK_FEATURES.map((name) => [name, heldOutAuc(groups.map(exactColumns(name)))])),
   } as StrongerAttackFigures['dummy_auc_track_by'];
-  const timingAuc = heldOutAuc(timingFeatures(records));
+  const timing = timingFeatures(records);
+  const timingAuc = heldOutAuc(timing);
   // The reply size a query asks for is on the wire too: the device grows it until every component's spot fits.
-  const topMAuc = heldOutAuc(records.map((r) => [Math.log(r.topM)]));
+  const topM = records.map((r) => [Math.log(r.topM)]);
+  const topMAuc = heldOutAuc(topM);
+  // The same best-of-every-classifier on labels that have nothing to do with the queries (permutedSessionLabels).
+  const nullRandom = seededRandom(streamSeed('adversary', s.seed, 'dummy-auc-null', k));
+  const nullAucs = Array.from({ length: DUMMY_AUC_NULL_RUNS }, () => {
+    const shuffled = permutedSessionLabels(labels, bySession, nullRandom);
+    const auc = (features: number[][], model: ClassifierKind = 'logistic') =>
+      nanToNull(crossValidatedAuc(features, shuffled, bySession, { random: seededRandom(streamSeed('adversary', s.seed, 'folds', k)), model }));
+    return Math.max(
+      auc(allFeatures),
+      ...(['scores', 'shape', 'track', 'session'] as const).map((g) => auc(groups.map((x) => x[g]))),
+      auc(allFeatures, 'trees'),
+      auc(timing),
+      auc(topM),
+    );
+  });
 
   // Off-gallery frames against dummies, by the shape of what the k best views leave unexplained.
   const offGallery = new OffGalleryTest(models, world.region, simulation('off-gallery'));
@@ -888,6 +905,7 @@ export function attack(
     dummy_auc: Math.max(dummyAuc, dummyAucBy.scores, dummyAucBy.shape, dummyAucBy.track, dummyAucBy.session, dummyAucBy.nonlinear, timingAuc, topMAuc),
     dummy_auc_by: dummyAucBy,
     dummy_auc_within_session: dummyAucWithinSession,
+    dummy_auc_null: nullSummary(nullAucs),
     dummy_auc_track_by: dummyAucTrackBy,
     component_auc: nanToNull(rocAuc(componentScores, componentLabels)),
     adversaries,
@@ -960,6 +978,15 @@ export function clusteredRatioCi95(a: readonly boolean[], b: readonly boolean[],
 }
 
 /** JSON has no NaN: an undefined AUC (one class only) is reported as 0.5, the chance level, with 4 decimals. */
+/** Label permutations the dummy classifier's null is read from (each costs about as much as the classifiers themselves). */
+const DUMMY_AUC_NULL_RUNS = 8;
+
+function nullSummary(values: readonly number[]): { mean: number; sd: number; max: number; runs: number } {
+  const mean = values.reduce((a, b) => a + b, 0) / values.length;
+  const sd = Math.sqrt(values.reduce((a, b) => a + (b - mean) ** 2, 0) / Math.max(1, values.length - 1));
+  return { mean: round(mean), sd: round(sd), max: round(Math.max(...values)), runs: values.length };
+}
+
 function nanToNull(x: number): number {
   return Number.isNaN(x) ? 0.5 : round(x);
 }

@@ -5,7 +5,7 @@
  * dummy, although nothing inside a session does.
  */
 import t from 'tap';
-import { crossValidatedAuc, queryFeatureGroups, sessions, SESSION_FEATURES, type QueryAnalysis } from '../../daemon/eval/adversaries.js';
+import { crossValidatedAuc, permutedSessionLabels, queryFeatureGroups, sessions, SESSION_FEATURES, type QueryAnalysis } from '../../daemon/eval/adversaries.js';
 import { seededRandom } from '../../daemon/util/random.js';
 
 function query(t: number, session: string): QueryAnalysis {
@@ -45,4 +45,33 @@ t.test('sessions that last longer when they hold real queries: the session lengt
   // Most queries of a long session are dummies too, so even a perfect read of the length stays near 2/3 here.
   t.ok(across > 0.65, 'the session features tell real from dummy across sessions');
   t.equal(within, 0.5, 'within a session its length is the same for every query: no pair is told apart');
+});
+
+t.test('permutedSessionLabels keeps how real queries fall in sessions and loses what ties them to the queries', async (t) => {
+  const random = seededRandom(11);
+  const analyses: QueryAnalysis[] = [];
+  const labels: boolean[] = [];
+  for (let s = 0; s < 40; s++) {
+    const length = 30 + Math.floor(120 * random.next());
+    const share = s % 3 === 0 ? 0 : random.next();
+    for (let i = 0; i < length; i++) {
+      analyses.push(query(i * 1_000, `s${s}`));
+      labels.push(i < share * length);
+    }
+  }
+  const folds = [...sessions(analyses).values()];
+  // A feature that is the label itself: perfect on the true labels.
+  const features = labels.map((l) => [l ? 1 : 0]);
+  const runs = Array.from({ length: 12 }, (_, n) => permutedSessionLabels(labels, folds, seededRandom(100 + n)));
+  t.same(permutedSessionLabels(labels, folds, seededRandom(100)), runs[0], 'seeded: the same labels again');
+  const share = (l: readonly boolean[]) => l.filter(Boolean).length / l.length;
+  const shares = runs.map(share);
+  t.ok(shares.every((x) => Math.abs(x - share(labels)) < 0.1), `about the same real share (${share(labels).toFixed(3)}; permuted ${shares.map((x) => x.toFixed(3)).join(', ')})`);
+  // Real queries still come in runs: a permuted label is usually its neighbour's.
+  const agree = (l: readonly boolean[]) => folds.reduce((a, steps) => a + steps.slice(1).filter((i, j) => l[i] === l[steps[j]]).length, 0);
+  t.ok(agree(runs[0]) > 0.9 * agree(labels), 'runs of real queries stay runs');
+  t.equal(crossValidatedAuc(features, labels, folds, { random: seededRandom(1) }), 1);
+  const nulls = runs.map((l) => crossValidatedAuc(features, l, folds, { random: seededRandom(1) }));
+  const mean = nulls.reduce((a, b) => a + b, 0) / nulls.length;
+  t.ok(Math.abs(mean - 0.5) < 0.05, `on permuted labels the same feature is at chance (mean ${mean.toFixed(3)})`);
 });

@@ -42,6 +42,12 @@ export interface StrongerAttackFigures {
    */
   dummy_auc_within_session?: { all: number; track: number };
   /**
+   * `dummy_auc` as computed (the best of every classifier) on labels that keep how real queries fall in sessions but
+   * have nothing to do with the queries (permutedSessionLabels), over a few permutations: what the evaluation's own
+   * noise gives a defence that leaks nothing. Reports before 2026-12-05's thirteenth session do not have it.
+   */
+  dummy_auc_null?: { mean: number; sd: number; max: number; runs: number };
+  /**
    * The track group one feature at a time (TRACK_FEATURES, on OMP components): the gap since the session's previous
    * query, whether a spot appeared in this query, how long the freshest spot has been shown, how long it will stay;
    * and on exact components (EXACT_TRACK_FEATURES): whether a spot appeared, how long each of the k spots has been
