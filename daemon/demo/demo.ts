@@ -77,7 +77,10 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
         // Each replayed view is a separate picture to recognise, so the unchanged-scene gate stays off.
         camera: { kind: 'files', dir: viewsDir, fps: 2, loop: !options.once, gate: { enabled: false } },
         model: { manifest: defaultModelManifest },
-        privacy: { transform: { kind: 'kmix', k: options.k } },
+        // The demo's camera turns to another spot every second or two, faster than any decoy track ends a visit: under
+        // the devices' default 'deferred' arrival nearly every frame would be named from the region pack and the demo
+        // would show no real query. It shows the real queries going out among dummies, as 'immediate' sends them.
+        privacy: { transform: { kind: 'kmix', k: options.k, arrival: 'immediate' } },
         transport: { url: broker.url, region: '*', rotateIdentityMinutes: 0 },
         gallery: { path: join(work, 'edge.db') },
         scheduler: { mode: 'constant', ratePerSecond: 4 },

@@ -32,7 +32,7 @@ const KMIX_DEFAULTS = {
   k: 4,
   decoys: 'wearer',
   phantomPace: 1,
-  arrival: 'immediate',
+  arrival: 'deferred',
   candidatesPerComponent: 6,
   maxCandidates: 256,
   replySize: 'fixed',

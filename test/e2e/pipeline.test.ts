@@ -75,7 +75,9 @@ t.test('real queries resolve to the right spot and the broker never carries a re
     stringify({
       camera: { kind: 'files', dir: viewsDir, fps: 3, loop: false, gate: { enabled: false } },
       model: { manifest: defaultModelManifest },
-      privacy: { transform: { kind: 'kmix', k: 4 } },
+      // Every view is another spot a moment later; 'immediate' sends each as a real query (the default, 'deferred',
+      // names most of them from the region pack: test/edge/deferred-arrival.test.ts).
+      privacy: { transform: { kind: 'kmix', k: 4, arrival: 'immediate' } },
       transport: { url: broker.url, rotateIdentityMinutes: 0 },
       gallery: { path: join(dir, 'edge.db') },
       // The cache would answer repeat views locally; switch it off so every view goes over the wire.
