@@ -69,6 +69,10 @@ export async function writeEdgeProfile(dir: string, brokerUrl: string, profile: 
   const defaults: EdgeProfile = {
     camera: { kind: 'files', dir: sampleSpotsDir, fps: 4, loop: true, gate: { enabled: false } },
     model: { manifest: defaultModelManifest },
+    // Every frame a real query: the looping camera shows another spot four times a second, faster than a decoy track
+    // ends a visit, so the default 'deferred' arrival would name most frames from the region pack instead
+    // (test/edge/deferred-arrival.test.ts runs both).
+    privacy: { transform: { kind: 'kmix', arrival: 'immediate' } },
     transport: { url: brokerUrl, rotateIdentityMinutes: 0 },
     gallery: { path: join(dir, 'edge.db') },
     resolver: { cacheThreshold: 1 },
@@ -84,7 +88,7 @@ export async function writeEdgeProfile(dir: string, brokerUrl: string, profile: 
 
 /**
  * Starts the device from a profile written to `dir`: files camera looping the sample photos (no scene gate, so every
- * frame is extracted), no local cache (every frame becomes a real query), constant cover traffic, no identity
+ * frame is extracted), 'immediate' arrival and no local cache (every frame becomes a real query), constant cover traffic, no identity
  * rotation, no local API; `profile` overrides any of it. Health parts are off unless `health` is true; `beforeStart`
  * is called with the runtime before it starts.
  */
