@@ -833,20 +833,27 @@ export function attack(
   // Real vs dummy, held out by session (the server's own grouping by reply topic), scored within each held-out fold.
   const bySession = [...sessions(analyses).values()];
   const labels = truths.map((t) => !isDummy(t));
-  const heldOutAuc = (features: number[][], model: ClassifierKind = 'logistic', within: 'fold' | 'session' = 'fold') =>
-    nanToNull(crossValidatedAuc(features, labels, bySession, { random: seededRandom(streamSeed('adversary', s.seed, 'folds', k)), model, within }));
+  const heldOutAuc = (features: number[][], model: ClassifierKind = 'logistic', within: 'fold' | 'session' = 'fold', truth: readonly boolean[] = labels) =>
+    nanToNull(crossValidatedAuc(features, truth, bySession, { random: seededRandom(streamSeed('adversary', s.seed, 'folds', k)), model, within }));
   const groups = queryFeatureGroups(analyses, componentTest, exhaustive.analyses);
   const allFeatures = groups.map((g) => [...g.scores, ...g.shape, ...g.track, ...g.session]);
-  const dummyAuc = heldOutAuc(allFeatures);
-  // Which of the classifier's signals carries it: each group alone, held out the same way; and all features read by
-  // boosted trees (same folds), which a server that is not linear would use (two kinds of real query on either side).
-  const dummyAucBy = {
-    scores: heldOutAuc(groups.map((g) => g.scores)),
-    shape: heldOutAuc(groups.map((g) => g.shape)),
-    track: heldOutAuc(groups.map((g) => g.track)),
-    session: heldOutAuc(groups.map((g) => g.session)),
-    nonlinear: heldOutAuc(allFeatures, 'trees'),
-  };
+  const timing = timingFeatures(records);
+  // The reply size a query asks for is on the wire too: the device grows it until every component's spot fits.
+  const topM = records.map((r) => [Math.log(r.topM)]);
+  // Every classifier the server may keep (decision 34): all features (linear, and as boosted trees, which a server
+  // that is not linear would use: two kinds of real query on either side), each group alone, timing, reply size.
+  const classifierAucs = (truth: readonly boolean[]) => ({
+    all: heldOutAuc(allFeatures, 'logistic', 'fold', truth),
+    scores: heldOutAuc(groups.map((g) => g.scores), 'logistic', 'fold', truth),
+    shape: heldOutAuc(groups.map((g) => g.shape), 'logistic', 'fold', truth),
+    track: heldOutAuc(groups.map((g) => g.track), 'logistic', 'fold', truth),
+    session: heldOutAuc(groups.map((g) => g.session), 'logistic', 'fold', truth),
+    nonlinear: heldOutAuc(allFeatures, 'trees', 'fold', truth),
+    timing: heldOutAuc(timing, 'logistic', 'fold', truth),
+    topM: heldOutAuc(topM, 'logistic', 'fold', truth),
+  });
+  const aucs = classifierAucs(labels);
+  const dummyAucBy = { scores: aucs.scores, shape: aucs.shape, track: aucs.track, session: aucs.session, nonlinear: aucs.nonlinear };
   const dummyAucWithinSession = {
     all: heldOutAuc(allFeatures, 'logistic', 'session'),
     track: heldOutAuc(groups.map((g) => g.track), 'logistic', 'session'),
@@ -860,25 +867,11 @@ export function attack(
     ...Object.fromEntries(TRACK_FEATURES.map((name, j) => [name, heldOutAuc(groups.map((g) => [g.track[j]]))])),
     ...Object.fromEntries(EXACT_TRACK_FEATURES.map((name) => [name, heldOutAuc(groups.map(exactColumns(name)))])),
   } as StrongerAttackFigures['dummy_auc_track_by'];
-  const timing = timingFeatures(records);
-  const timingAuc = heldOutAuc(timing);
-  // The reply size a query asks for is on the wire too: the device grows it until every component's spot fits.
-  const topM = records.map((r) => [Math.log(r.topM)]);
-  const topMAuc = heldOutAuc(topM);
   // The same best-of-every-classifier on labels that have nothing to do with the queries (permutedSessionLabels).
   const nullRandom = seededRandom(streamSeed('adversary', s.seed, 'dummy-auc-null', k));
-  const nullAucs = Array.from({ length: DUMMY_AUC_NULL_RUNS }, () => {
-    const shuffled = permutedSessionLabels(labels, bySession, nullRandom);
-    const auc = (features: number[][], model: ClassifierKind = 'logistic') =>
-      nanToNull(crossValidatedAuc(features, shuffled, bySession, { random: seededRandom(streamSeed('adversary', s.seed, 'folds', k)), model }));
-    return Math.max(
-      auc(allFeatures),
-      ...(['scores', 'shape', 'track', 'session'] as const).map((g) => auc(groups.map((x) => x[g]))),
-      auc(allFeatures, 'trees'),
-      auc(timing),
-      auc(topM),
-    );
-  });
+  const nullAucs = Array.from({ length: DUMMY_AUC_NULL_RUNS }, () =>
+    Math.max(...Object.values(classifierAucs(permutedSessionLabels(labels, bySession, nullRandom)))),
+  );
 
   // Off-gallery frames against dummies, by the shape of what the k best views leave unexplained.
   const offGallery = new OffGalleryTest(models, world.region, simulation('off-gallery'));
@@ -902,7 +895,7 @@ export function attack(
     server_top1: Math.max(...Object.values(adversaries)),
     trajectory_acc: Math.max(...[...paths.map((p) => p.name), 'path_attack_exhaustive'].map((name) => adversaries[name])),
     // The server keeps whichever classifier tells best: all features (linear or trees) or one group of them.
-    dummy_auc: Math.max(dummyAuc, dummyAucBy.scores, dummyAucBy.shape, dummyAucBy.track, dummyAucBy.session, dummyAucBy.nonlinear, timingAuc, topMAuc),
+    dummy_auc: Math.max(...Object.values(aucs)),
     dummy_auc_by: dummyAucBy,
     dummy_auc_within_session: dummyAucWithinSession,
     dummy_auc_null: nullSummary(nullAucs),
@@ -913,8 +906,8 @@ export function attack(
       omp: recallOf(analyses.map((a) => a.components.map((c) => c.id))),
       exhaustive: recallOf(exhaustive.decompositions.map((d) => d.components)),
     },
-    timing_auc: timingAuc,
-    topm_auc: topMAuc,
+    timing_auc: aucs.timing,
+    topm_auc: aucs.topM,
     offgallery_auc: offGalleryAuc,
     rotation_bridging: round(bridges.bridging),
     rotation_bridging_spots: round(spotBridges.bridging),
@@ -977,7 +970,6 @@ export function clusteredRatioCi95(a: readonly boolean[], b: readonly boolean[],
   return ratios.length > 0 ? [round(at(0.025)), round(at(0.975))] : [0, Infinity];
 }
 
-/** JSON has no NaN: an undefined AUC (one class only) is reported as 0.5, the chance level, with 4 decimals. */
 /** Label permutations the dummy classifier's null is read from (each costs about as much as the classifiers themselves). */
 const DUMMY_AUC_NULL_RUNS = 8;
 
@@ -987,6 +979,7 @@ function nullSummary(values: readonly number[]): { mean: number; sd: number; max
   return { mean: round(mean), sd: round(sd), max: round(Math.max(...values)), runs: values.length };
 }
 
+/** JSON has no NaN: an undefined AUC (one class only) is reported as 0.5, the chance level, with 4 decimals. */
 function nanToNull(x: number): number {
   return Number.isNaN(x) ? 0.5 : round(x);
 }
