@@ -127,6 +127,10 @@ function pool(reports) {
     if (xs.length > 0) rows.set(label, `${r3(mean(xs))} (sd ${r3(sd(xs))}, max ${r3(Math.max(...xs))})`);
   };
   auc('dummy_auc', (r) => r.dummy_auc);
+  // The same classifiers on labels permuted between sessions (reports since decision 54): the AUC they reach on
+  // nothing, and how far each run's dummy_auc sits above its own.
+  auc('dummy_auc null (mean of its runs)', (r) => r.dummy_auc_null?.mean);
+  auc('dummy_auc over its null', (r) => (typeof r.dummy_auc_null?.mean === 'number' ? r.dummy_auc - r.dummy_auc_null.mean : undefined));
   for (const group of ['scores', 'shape', 'track', 'session', 'nonlinear']) auc(`dummy_auc: ${group}`, (r) => r.dummy_auc_by?.[group]);
   // What is left within sessions once all that tells sessions apart is set aside (reports since decision 54).
   auc('dummy_auc within sessions', (r) => r.dummy_auc_within_session?.all);
