@@ -25,6 +25,8 @@ export interface ToyRun {
   analyses: QueryAnalysis[];
   /** Per query, the real spot of a real query. */
   real: (string | undefined)[];
+  /** Per query, the wearer whose device sent it. */
+  users: number[];
   /** Slots whose frame of a spot was held back (named on the device, a dummy in its slot), and slots with such a frame. */
   held: number;
   framed: number;
@@ -47,7 +49,7 @@ export interface ToyOptions {
 export function toyWearers(options: ToyOptions): ToyRun {
   const { paceSigma, arrival, seed, wearers = 18, slots = 3_600, sessionMs = 180_000 } = options;
   const k = 4;
-  const run: ToyRun = { analyses: [], real: [], held: 0, framed: 0, unaskedVisits: 0, visits: 0, delays: [] };
+  const run: ToyRun = { analyses: [], real: [], users: [], held: 0, framed: 0, unaskedVisits: 0, visits: 0, delays: [] };
   for (let s = 0; s < wearers; s++) {
     const kind = KINDS[s % KINDS.length];
     const random = seededRandom(seed + s);
@@ -102,6 +104,7 @@ export function toyWearers(options: ToyOptions): ToyRun {
       crowd.shown(shown, r, now);
       run.analyses.push({ record: { t: now, reply_topic: `w${s}-${session}` } as ServerRecord, components: shown.map((id) => ({ id, weight: 1 })), scores: [], residual: new Float64Array(0), residualNorm: 0 });
       run.real.push(r);
+      run.users.push(s);
     }
     if (atSpot) endVisit();
   }
