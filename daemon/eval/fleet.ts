@@ -23,6 +23,7 @@ import { sleep, systemClock, VirtualClock, type Clock } from '../util/clock.js';
 import type { Logger } from '../util/log.js';
 import { SimulatedCamera } from './simulated-camera.js';
 import { ThreadedWiretap } from './threaded-wiretap.js';
+import { streamSeed } from './views.js';
 import { Wiretap, type ServerRecord, type ServerTap } from './wiretap.js';
 
 /** One frame of the simulated world, as one device's camera sees it. Ground truth stays with the evaluation. */
@@ -47,6 +48,17 @@ export interface QueryTruth {
   offGallery?: boolean;
   /** The frame behind a real query. */
   label?: string;
+}
+
+/**
+ * The seed of one device's privacy randomness, independent for every device of a run, as crypto randomness is in the
+ * field. `seed × 1,000 + user` was used before: with a 48-bit run seed that sum is past 2^53, where doubles are 32–64
+ * apart, so up to 64 neighbouring devices got one seed and drew the same slot phases, decoy tracks, identity changes
+ * and pauses until their wearers' frames set them apart (found 2026-12-05: in a world of 36 wearers every device's
+ * first session ended at one of two moments).
+ */
+export function deviceSeed(seed: number, user: number): number {
+  return streamSeed('privacy', seed, 'device', user);
 }
 
 export interface FleetOptions {
@@ -132,7 +144,7 @@ export async function runFleet(options: FleetOptions): Promise<FleetRun> {
         logger: options.logger,
         source: camera,
         clock,
-        random: seededRandom(options.seed * 1_000 + user),
+        random: seededRandom(deviceSeed(options.seed, user)),
         health: false,
         protocolVersion: options.protocolVersion,
       });
