@@ -3,7 +3,7 @@ import type { Frame, FrameSource } from '../camera/types.js';
 import type { Extractor } from '../extractor/types.js';
 import type { Gallery } from '../gallery/types.js';
 import type { Transform, TransformedQuery } from '../privacy/types.js';
-import { QueryScheduler, SupersededError, type ScheduleMode } from '../privacy/scheduler.js';
+import { HeldBackError, QueryScheduler, SupersededError, type ScheduleMode } from '../privacy/scheduler.js';
 import type { Candidate, QueryMessage } from '../transport/messages.js';
 import type { ResolvedReply } from './candidate-book.js';
 import type { Logger } from '../util/log.js';
@@ -259,13 +259,15 @@ export class EdgeDaemon extends EventEmitter<{ result: [EdgeResult]; query: [Sen
       return;
     }
     if (held) {
-      this.counts.heldBack++;
-      const own = this.options.packNearest?.(feature);
-      this.emitResult(frame, resolver.resolve(feature, own ? [own] : [], this.clock.now()), false);
+      this.answerHeld(frame, feature);
       return;
     }
 
     const reply = await this.ask(feature, frame);
+    if (!reply) {
+      this.answerHeld(frame, feature);
+      return;
+    }
     gallery.upsertCandidates(reply.candidates);
     const own = this.options.rankPackNearest ? this.options.packNearest?.(feature) : undefined;
     const candidates = own && !reply.candidates.some((c) => c.id === own.id) ? [...reply.candidates, own] : reply.candidates;
@@ -273,8 +275,16 @@ export class EdgeDaemon extends EventEmitter<{ result: [EdgeResult]; query: [Sen
     this.emitResult(frame, resolution, false);
   }
 
+  /** A frame whose spot the transform does not show yet: named on the device, from its region pack. */
+  private answerHeld(frame: Frame, feature: Float32Array): void {
+    this.counts.heldBack++;
+    const own = this.options.packNearest?.(feature);
+    this.emitResult(frame, this.options.resolver.resolve(feature, own ? [own] : [], this.clock.now()), false);
+  }
+
   /**
-   * The real query for a frame, and its reply. A request that fails (timeout, error reply, broker away) is not the
+   * The real query for a frame, and its reply; undefined when the frame's spot may no longer be shown (an identity
+   * changed while it waited, and the new one's tracks have not reached the spot: deferred arrival). A request that fails (timeout, error reply, broker away) is not the
    * end of the frame: it is built again from fresh randomness (new decoys, a new stand-in) and waits for a later
    * regular slot like any real query, so nothing on the wire says "retry" — no repeated payload, no extra message, no
    * burst outside the schedule. A request still unanswered `hedgeAfterMs` after its slot is asked again the same way
@@ -284,7 +294,7 @@ export class EdgeDaemon extends EventEmitter<{ result: [EdgeResult]; query: [Sen
    * the frame is counted as failed (`failedFrames`, and in `errors`) and the error passed on. A newer frame that
    * supersedes the retry ends it as superseded.
    */
-  private async ask(feature: Float32Array, frame: Frame): Promise<ResolvedReply> {
+  private async ask(feature: Float32Array, frame: Frame): Promise<ResolvedReply | undefined> {
     interface Outcome {
       reply?: ResolvedReply;
       err?: Error;
@@ -300,7 +310,10 @@ export class EdgeDaemon extends EventEmitter<{ result: [EdgeResult]; query: [Sen
       const untilSlot = this.scheduler.msUntilNextSlot();
       hedgeAt = hedgeAfterMs > 0 ? this.clock.now() + (untilSlot === Infinity ? 0 : untilSlot) + hedgeAfterMs : Infinity;
     };
-    const launch = async () => {
+    // A retry is a real query built now, so it asks the transform again whether the spot may be shown: an identity
+    // may have changed since the first request, and the new one shows the spot only once a track has reached it.
+    const launch = async (): Promise<boolean> => {
+      if (attempts > 0 && this.options.transform.mayShow?.(feature) === false) return false;
       attempts++;
       const waiting = this.submitReal(await this.buildQuery(feature), feature, frame.label);
       const outcome: Promise<Outcome> = waiting.then(
@@ -309,6 +322,7 @@ export class EdgeDaemon extends EventEmitter<{ result: [EdgeResult]; query: [Sen
       );
       open.add(outcome);
       armHedge();
+      return true;
     };
 
     for (;;) {
@@ -321,7 +335,7 @@ export class EdgeDaemon extends EventEmitter<{ result: [EdgeResult]; query: [Sen
           this.counts.retried++;
           this.options.logger.debug({ frame: frame.label ?? frame.seq, attempt: attempts, err: lastError?.message }, 'real query failed; retrying in a later slot');
         }
-        await launch();
+        if (!(await launch())) return undefined;
       }
       let timer: TimerHandle | undefined;
       const hedge = new Promise<'hedge'>((resolve) => {
@@ -346,6 +360,11 @@ export class EdgeDaemon extends EventEmitter<{ result: [EdgeResult]; query: [Sen
       if (next.reply) return next.reply;
       const err = next.err ?? new Error('request ended without a reply');
       if (err instanceof SupersededError || !this.running) throw err;
+      if (err instanceof HeldBackError) {
+        // A hedge already on the wire may still answer; otherwise the frame is named on the device.
+        if (open.size === 0) return undefined;
+        continue;
+      }
       lastError = err;
     }
   }
@@ -362,14 +381,18 @@ export class EdgeDaemon extends EventEmitter<{ result: [EdgeResult]; query: [Sen
       .then(
         (reply) => this.options.gallery.upsertCandidates(reply.candidates),
         (err: Error) => {
-          if (!(err instanceof SupersededError) && this.running) this.options.logger.debug({ err: err.message }, 'cache refresh query failed');
+          if (!(err instanceof SupersededError || err instanceof HeldBackError) && this.running) this.options.logger.debug({ err: err.message }, 'cache refresh query failed');
         },
       );
   }
 
-  /** Queues a real query built from `feature`; one that waits through an identity change is built again for it. */
+  /**
+   * Queues a real query built from `feature`; one that waits through an identity change is built again for it, if
+   * the new identity may show its spot (else it fails with HeldBackError).
+   */
   private submitReal(query: TransformedQuery, feature: Float32Array, label: string | undefined): Promise<ResolvedReply> {
-    return this.scheduler.submit({ ...query, label }, () => ({ ...this.options.transform.transform(feature), label }));
+    const { transform } = this.options;
+    return this.scheduler.submit({ ...query, label }, () => (transform.mayShow?.(feature) === false ? undefined : { ...transform.transform(feature), label }));
   }
 
   /**

@@ -24,8 +24,8 @@ export interface SchedulerOptions<R> {
 
 interface Pending<R> {
   query: TransformedQuery;
-  /** Builds the same real query afresh (see submit). */
-  rebuild?: () => TransformedQuery;
+  /** Builds the same real query afresh (see submit); undefined when it may no longer be shown. */
+  rebuild?: () => TransformedQuery | undefined;
   resolve: (reply: R) => void;
   reject: (err: Error) => void;
 }
@@ -34,6 +34,14 @@ export class SupersededError extends Error {
   constructor() {
     super('a newer real query took this slot');
     this.name = 'SupersededError';
+  }
+}
+
+/** A real query that waited through an identity change and may not be shown by the new identity (see resume). */
+export class HeldBackError extends Error {
+  constructor() {
+    super('the new identity does not show this spot yet');
+    this.name = 'HeldBackError';
   }
 }
 
@@ -114,13 +122,22 @@ export class QueryScheduler<R> {
    * A real query that waited through a pause was built for a slot of the old identity: its decoys show where the
    * tracks stood then, and sent as the new identity's first query it would show the server the very spots of the old
    * identity's last ones, linking the two (measured: the first query after a rotation repeated the last one's four
-   * spots). It is built again for the new schedule's first slot; one that cannot be is failed to its caller.
+   * spots). It is built again for the new schedule's first slot; one that cannot be is failed to its caller, and one
+   * the new identity may not show yet (deferred arrival) is failed with HeldBackError: sent anyway, it put the
+   * wearer's spot in the new identity's first query whenever the wearer stood at it through the pause, the very spot
+   * the old identity's last queries showed (docs/privacy.md, "The query that waited through the pause").
    */
   private rebuildPending(): void {
     const pending = this.pending;
     if (!pending?.rebuild) return;
     try {
-      pending.query = pending.rebuild();
+      const rebuilt = pending.rebuild();
+      if (rebuilt) {
+        pending.query = rebuilt;
+        return;
+      }
+      this.pending = undefined;
+      pending.reject(new HeldBackError());
     } catch (err) {
       this.pending = undefined;
       pending.reject(err as Error);
@@ -134,9 +151,10 @@ export class QueryScheduler<R> {
 
   /**
    * Queue a real query for the next slot (or send it now in 'on-demand' mode). `rebuild` builds the same real query
-   * afresh: it is called when the query waited through a pause (resume).
+   * afresh: it is called when the query waited through a pause (resume), and answers undefined when the query may no
+   * longer be shown (the promise then rejects with HeldBackError).
    */
-  submit(query: TransformedQuery, rebuild?: () => TransformedQuery): Promise<R> {
+  submit(query: TransformedQuery, rebuild?: () => TransformedQuery | undefined): Promise<R> {
     if (!this.running) return Promise.reject(new Error('scheduler is not running'));
     if (this.options.mode === 'on-demand') {
       this.counters.real++;

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { QueryScheduler, SupersededError } from '../../daemon/privacy/scheduler.js';
+import { HeldBackError, QueryScheduler, SupersededError } from '../../daemon/privacy/scheduler.js';
 import type { TransformedQuery } from '../../daemon/privacy/types.js';
 import { VirtualClock } from '../../daemon/util/clock.js';
 
@@ -239,5 +239,21 @@ t.test('a real query that waited through a pause is built again for the new sche
   scheduler.pause();
   scheduler.resume();
   await t.rejects(failing, /region pack gone/);
+  await scheduler.stop();
+});
+
+t.test('a real query the new identity may not show yet is held back, and its slot carries a dummy', async (t) => {
+  const { clock, sent, built, scheduler } = departureScheduler(1, 0.5);
+  scheduler.start();
+  await clock.runUntil(600);
+  const real = scheduler.submit(built(), () => undefined);
+  scheduler.pause();
+  await clock.runUntil(30_000);
+  scheduler.resume();
+  await t.rejects(real, HeldBackError, 'the caller hears it was held back (and names the frame itself)');
+  t.equal(scheduler.queueDepth, 0, 'nothing waits for a slot');
+  await clock.runUntil(32_000);
+  t.same(sent.slice(1).map((s) => s.kind), ['dummy', 'dummy'], 'the new identity\'s first slots carry dummies');
+  t.equal(scheduler.counters.real, 0, 'no real query left');
   await scheduler.stop();
 });
