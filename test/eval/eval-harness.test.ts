@@ -3,7 +3,7 @@
  * RecognizerService and RecognitionClients, a wiretap for what the server saw. Short simulated runs keep it fast.
  */
 import t from 'tap';
-import { cp, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { cp, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runEval, type EvalReport } from '../../daemon/eval/eval-harness.js';
@@ -11,11 +11,9 @@ import { defaultModelManifest, sampleSpotsDir } from '../../daemon/util/paths.js
 import { listSpotPhotos } from '../../daemon/util/spots-dir.js';
 import { loadManifest } from '../../daemon/extractor/manifest.js';
 import { startMosquitto } from '../helpers/mosquitto.js';
-import { SpotStore } from '../../daemon/recognizer/spot-store.js';
-import { DEFAULT_REFERENCE_VIEWS } from '../../daemon/recognizer/enroll.js';
-import { dot } from '../../daemon/util/vector.js';
+import { EVAL_TEST_BASE } from '../helpers/eval-base.js';
 
-const base = { spotsDir: sampleSpotsDir, modelManifest: defaultModelManifest, seed: 3, users: 2, minutes: 3, ratePerSecond: 1, adversaryViews: 4, rotateIdentityMinutes: 0 };
+const base = EVAL_TEST_BASE;
 
 t.test('a k = 4 run over the broker: report shape, dummies never become results, the record holds only what the server saw', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'enfpire-eval-test-'));
@@ -129,74 +127,6 @@ t.test('an earlier day (--history-minutes): the devices restart on their files a
   t.equal(report.queries, 60, 'one query per slot of the measured minute: the earlier day is not attacked');
   t.ok(report.results > 0);
   await t.rejects(runEval({ ...base, historyMinutes: -1 }), /--history-minutes must be a number of minutes >= 0/);
-});
-
-t.test('--reference-views: eval enrols as `enroll` does (4 views by default), under a cache key of its own', async (t) => {
-  const cacheDir = await mkdtemp(join(tmpdir(), 'enfpire-eval-cache-'));
-  t.teardown(() => rm(cacheDir, { recursive: true, force: true }));
-  const plain = await runEval({ ...base, k: 2, users: 1, minutes: 1, cacheDir, referenceViews: 0 });
-  const averaged = await runEval({ ...base, k: 2, users: 1, minutes: 1, cacheDir });
-  t.equal(plain.reference_views, 0);
-  t.equal(averaged.reference_views, DEFAULT_REFERENCE_VIEWS);
-  t.equal(DEFAULT_REFERENCE_VIEWS, 4, 'decision 51');
-  const galleries = (await readdir(cacheDir)).filter((f) => f.endsWith('.gallery.db'));
-  t.equal(galleries.length, 2, 'two galleries cached: a gallery without reference views is never served for one with them');
-  const [a, b] = galleries.map((f) => {
-    const store = SpotStore.open(join(cacheDir, f));
-    const spots = store.all();
-    store.close();
-    return new Map(spots.map((s) => [s.id, s.feature]));
-  });
-  let moved = 0;
-  for (const [id, feature] of a) {
-    const c = dot(feature, b.get(id)!);
-    const nearestOther = Math.max(...[...b].filter(([other]) => other !== id).map(([, f]) => dot(feature, f)));
-    t.ok(c > nearestOther, `${id}: the averaged reference is still nearest the spot's own (cosine ${c.toFixed(3)} against ${nearestOther.toFixed(3)})`);
-    if (c < 0.999) moved++;
-  }
-  t.equal(moved, a.size, 'every reference moved');
-  const again = await runEval({ ...base, k: 2, users: 1, minutes: 1, cacheDir, referenceViews: DEFAULT_REFERENCE_VIEWS });
-  t.equal(again.queries, averaged.queries, 'a rerun restores the cached gallery');
-  t.equal((await readdir(cacheDir)).filter((f) => f.endsWith('.gallery.db')).length, 2, 'and adds no third');
-
-  // Enrolled afresh (another cache, another temporary folder), the references are the same: runs repeat.
-  const freshCache = await mkdtemp(join(tmpdir(), 'enfpire-eval-cache-'));
-  t.teardown(() => rm(freshCache, { recursive: true, force: true }));
-  await runEval({ ...base, k: 2, users: 1, minutes: 1, cacheDir: freshCache });
-  const [fresh] = (await readdir(freshCache)).filter((f) => f.endsWith('.gallery.db'));
-  const averagedFile = galleries.find((f) => f === fresh);
-  t.ok(averagedFile, 'the same cache key');
-  const read = (path: string) => {
-    const store = SpotStore.open(path);
-    const spots = store.all();
-    store.close();
-    return spots;
-  };
-  t.same(read(join(freshCache, fresh)).map((s) => [s.id, [...s.feature]]), read(join(cacheDir, averagedFile!)).map((s) => [s.id, [...s.feature]]), 'the same references, to the last bit');
-});
-
-t.test('a wall-clock run through a real Mosquitto: the wiretap stamps real arrival times and timing tells nothing', async (t) => {
-  const mosquitto = await startMosquitto();
-  t.teardown(() => mosquitto.stop());
-  const started = Date.now();
-  const recordPath = join(t.testdir(), 'record.jsonl');
-  const report = await runEval({ ...base, k: 4, users: 2, minutes: 0.75, time: 'wall', brokerUrl: mosquitto.url, recordPath });
-  const wall = (Date.now() - started) / 1000;
-  t.ok(wall >= 45, `the devices ran in real time (${wall.toFixed(0)} s for 45 s of traffic, enrolment included)`);
-  t.match(report.broker, { embedded: false, protocolVersion: 5 });
-  // One query per device per second, read where the server reads it: the gaps between a session's messages on the
-  // wiretap's stamps. The count alone depends on how long each device took to come up on a loaded machine (79-92
-  // of 90 seen), so it is held only to "not more than one a second" and to most of the 90 slots.
-  const records = (await readFile(recordPath, 'utf8')).trim().split('\n').map((line) => JSON.parse(line) as { t: number; reply_topic: string });
-  const bySession = new Map<string, number[]>();
-  for (const r of records) bySession.set(r.reply_topic, [...(bySession.get(r.reply_topic) ?? []), r.t]);
-  const gaps = [...bySession.values()].flatMap((ts) => ts.sort((a, b) => a - b).slice(1).map((x, i) => x - ts[i]));
-  const median = gaps.sort((a, b) => a - b)[Math.floor(gaps.length / 2)];
-  t.ok(median >= 950 && median <= 1050, `a session's messages leave a second apart (median gap ${median?.toFixed(1)} ms)`);
-  t.ok(report.queries >= 70 && report.queries <= 92, `2 devices × 45 s at one slot a second, give or take start-up (${report.queries})`);
-  t.ok(report.real_queries > 0 && report.dummy_queries > 0, `real (${report.real_queries}) and dummy (${report.dummy_queries}) queries`);
-  // With so few queries the AUC is noisy; a real leak (dummies built in the slot: +20 ms) scores near 1.
-  t.ok(report.timing_auc < 0.75, `gap and slot phase do not tell dummies from real queries (timing AUC ${report.timing_auc})`);
 });
 
 t.test('a spots folder with no photographs of no spot beside it is refused before any enrolment', async (t) => {

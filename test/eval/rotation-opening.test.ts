@@ -11,7 +11,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runEval } from '../../daemon/eval/eval-harness.js';
-import { defaultModelManifest, sampleSpotsDir } from '../../daemon/util/paths.js';
+import { EVAL_TEST_BASE } from '../helpers/eval-base.js';
 
 async function jsonLines<T>(path: string): Promise<T[]> {
   return (await readFile(path, 'utf8'))
@@ -25,19 +25,7 @@ t.test('a new identity does not open with the spot the old one last showed as re
   t.teardown(() => rm(dir, { recursive: true, force: true }));
   const recordPath = join(dir, 'record.jsonl');
   const truthPath = join(dir, 'truth.jsonl');
-  await runEval({
-    spotsDir: sampleSpotsDir,
-    modelManifest: defaultModelManifest,
-    seed: 3,
-    k: 4,
-    users: 6,
-    minutes: 6,
-    ratePerSecond: 1,
-    adversaryViews: 4,
-    rotateIdentityMinutes: 0.5,
-    recordPath,
-    truthPath,
-  });
+  await runEval({ ...EVAL_TEST_BASE, k: 4, users: 6, minutes: 6, rotateIdentityMinutes: 0.5, recordPath, truthPath });
   const records = await jsonLines<{ reply_topic: string }>(recordPath);
   const truths = await jsonLines<{ user: number; spot: string | null }>(truthPath);
 
