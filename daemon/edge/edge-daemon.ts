@@ -250,7 +250,7 @@ export class EdgeDaemon extends EventEmitter<{ result: [EdgeResult]; query: [Sen
 
     // privacy.transform.arrival 'deferred': the spot is not on the wire yet (the wearer's track has not moved to it), so
     // the frame is named on the device and its slot carries a dummy like any slot without a real query.
-    const held = transform.mayShow?.(feature) === false;
+    const held = this.heldBack(feature);
     const cached = this.options.cacheThreshold < 1 ? resolver.resolveFromCache(feature, gallery.allSpots(), this.clock.now()) : null;
     if (cached) {
       this.counts.cacheHits++;
@@ -275,6 +275,14 @@ export class EdgeDaemon extends EventEmitter<{ result: [EdgeResult]; query: [Sen
     this.emitResult(frame, resolution, false);
   }
 
+  /**
+   * Whether the transform keeps this frame's spot off the wire now (privacy.transform.arrival 'deferred'). Asked for
+   * every real query built, the first and any rebuilt or retried one: an identity change in between may have moved it.
+   */
+  private heldBack(feature: Float32Array): boolean {
+    return this.options.transform.mayShow?.(feature) === false;
+  }
+
   /** A frame whose spot the transform does not show yet: named on the device, from its region pack. */
   private answerHeld(frame: Frame, feature: Float32Array): void {
     this.counts.heldBack++;
@@ -284,10 +292,10 @@ export class EdgeDaemon extends EventEmitter<{ result: [EdgeResult]; query: [Sen
 
   /**
    * The real query for a frame, and its reply; undefined when the frame's spot may no longer be shown (an identity
-   * changed while it waited, and the new one's tracks have not reached the spot: deferred arrival). A request that fails (timeout, error reply, broker away) is not the
-   * end of the frame: it is built again from fresh randomness (new decoys, a new stand-in) and waits for a later
-   * regular slot like any real query, so nothing on the wire says "retry" — no repeated payload, no extra message, no
-   * burst outside the schedule. A request still unanswered `hedgeAfterMs` after its slot is asked again the same way
+   * changed while it waited, and the new one's tracks have not reached the spot: deferred arrival). A request that
+   * fails (timeout, error reply, broker away) is not the end of the frame: it is built again from fresh randomness
+   * (new decoys, a new stand-in) and waits for a later regular slot like any real query, so nothing on the wire says
+   * "retry" — no repeated payload, no extra message, no burst outside the schedule. A request still unanswered `hedgeAfterMs` after its slot is asked again the same way
    * while the first stays open, and whichever answer comes first is taken: a query that went to a recognizer which
    * has just died would otherwise hold the frame loop for the whole request timeout (the slot would have carried a
    * dummy, so the broker and the recognizers see no extra load). After REAL_FRAME_ATTEMPTS requests with no answer
@@ -313,7 +321,7 @@ export class EdgeDaemon extends EventEmitter<{ result: [EdgeResult]; query: [Sen
     // A retry is a real query built now, so it asks the transform again whether the spot may be shown: an identity
     // may have changed since the first request, and the new one shows the spot only once a track has reached it.
     const launch = async (): Promise<boolean> => {
-      if (attempts > 0 && this.options.transform.mayShow?.(feature) === false) return false;
+      if (attempts > 0 && this.heldBack(feature)) return false;
       attempts++;
       const waiting = this.submitReal(await this.buildQuery(feature), feature, frame.label);
       const outcome: Promise<Outcome> = waiting.then(
@@ -391,8 +399,7 @@ export class EdgeDaemon extends EventEmitter<{ result: [EdgeResult]; query: [Sen
    * the new identity may show its spot (else it fails with HeldBackError).
    */
   private submitReal(query: TransformedQuery, feature: Float32Array, label: string | undefined): Promise<ResolvedReply> {
-    const { transform } = this.options;
-    return this.scheduler.submit({ ...query, label }, () => (transform.mayShow?.(feature) === false ? undefined : { ...transform.transform(feature), label }));
+    return this.scheduler.submit({ ...query, label }, () => (this.heldBack(feature) ? undefined : { ...this.options.transform.transform(feature), label }));
   }
 
   /**
