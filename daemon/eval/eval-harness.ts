@@ -7,6 +7,7 @@
  * adversaries attack only that, and ground truth stays here to score them.
  */
 import { askingFigures, type AskingFigures } from './asking.js';
+import { sessionProfile } from './session-profile.js';
 import { CandidateBook } from '../edge/candidate-book.js';
 import { copyFile, mkdir, mkdtemp, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -915,6 +916,7 @@ export function attack(
     rotations: bridges.rotations,
     spot_order_null: { mean: round(nullOrders.mean), sd: round(nullOrders.sd), p95: round(nullOrders.p95) },
     central_spot_floor: round(spotOrderFloor(realSteps.map((i) => truths[i].spot!), centrality(index), k)),
+    session_profile: sessionProfile(exhaustive.analyses, truths),
   };
 }
 

@@ -5,6 +5,7 @@
 import type { ServerRecord } from '../wiretap.js';
 import type { Random } from '../../util/random.js';
 import { linkSessions, type SessionLink } from './rotation.js';
+import type { SessionProfile } from '../session-profile.js';
 
 /** What the harness knows of one query on the wire. */
 export interface QueryTruth {
@@ -72,6 +73,8 @@ export interface StrongerAttackFigures {
    * spotOrderFloor): the share of its rate that comes from where the run's wearers stood, not from the device.
    */
   central_spot_floor: number;
+  /** Where real queries fall in their sessions, read with the ground truth (session-profile.ts). */
+  session_profile?: SessionProfile;
 }
 
 /** Share of the queries `among` whose real spot is in `sets[i]`. */

@@ -1,0 +1,107 @@
+import t from 'tap';
+import type { QueryAnalysis } from '../../daemon/eval/adversaries.js';
+import { sessionProfile, type ProfileTruth } from '../../daemon/eval/session-profile.js';
+
+/** One query on the wire: its session, second, the spots it showed, and its truth. */
+interface Q {
+  session: string;
+  s: number;
+  spots: string[];
+  user: number;
+  real?: string;
+}
+
+function build(queries: readonly Q[]): { analyses: QueryAnalysis[]; truths: ProfileTruth[] } {
+  return {
+    analyses: queries.map((q) => ({
+      record: { t: q.s * 1000, reply_topic: q.session, vector: [], topM: 8, candidates: [] },
+      scores: [],
+      components: q.spots.map((id) => ({ id, weight: 1 / q.spots.length })),
+      residual: new Float64Array(0),
+      residualNorm: 0,
+    })),
+    truths: queries.map((q) => ({ user: q.user, spot: q.real ?? null })),
+  };
+}
+
+/** `n` queries a second apart from `from`, all showing `spots`, real (of `real`) from second `realFrom` on. */
+function run(session: string, user: number, from: number, n: number, spots: string[], real?: { spot: string; from: number }): Q[] {
+  return Array.from({ length: n }, (_, j) => ({
+    session,
+    user,
+    s: from + j,
+    spots,
+    real: real && from + j >= real.from ? real.spot : undefined,
+  }));
+}
+
+t.test('the real share by session age leaves out a device first session, which starts with the device', async (t) => {
+  const queries = [
+    // Device 0: its first session is all real (left out of by_age), then a session real only after 20 s.
+    ...run('a0', 0, 0, 30, ['p', 'q'], { spot: 'p', from: 0 }),
+    ...run('a1', 0, 40, 40, ['r', 's'], { spot: 'r', from: 60 }),
+  ];
+  const { analyses, truths } = build(queries);
+  const profile = sessionProfile(analyses, truths);
+  t.equal(profile.real_share, Math.round(((30 + 20) / 70) * 1000) / 1000);
+  const young = profile.by_age[0];
+  t.same([young.from_s, young.to_s, young.queries, young.real_share], [0, 15, 15, 0], 'the second session first 15 s held nothing real');
+  const next = profile.by_age[1];
+  t.same([next.from_s, next.to_s, next.queries], [15, 60, 25]);
+  t.equal(next.real_share, Math.round((20 / 25) * 1000) / 1000);
+});
+
+t.test('sessions by length are compared with what their devices hold elsewhere', async (t) => {
+  const queries: Q[] = [];
+  // Two devices, each: a first session, four middle sessions of lengths 10, 20, 30, 40 s, a last session. Device 1's
+  // short middle sessions are all real, its long ones not; device 2 holds nothing real.
+  for (const user of [1, 2]) {
+    let at = 0;
+    queries.push(...run(`u${user}-first`, user, at, 10, ['a', 'b']));
+    at += 20;
+    for (const [n, length] of [10, 20, 30, 40].entries()) {
+      queries.push(...run(`u${user}-m${n}`, user, at, length, ['a', 'b'], user === 1 && length <= 20 ? { spot: 'a', from: at } : undefined));
+      at += length + 10;
+    }
+    queries.push(...run(`u${user}-last`, user, at, 10, ['a', 'b']));
+  }
+  const { analyses, truths } = build(queries);
+  const { by_length } = sessionProfile(analyses, truths);
+  t.same(
+    by_length.map((q) => [q.sessions, q.devices, q.max_s]),
+    [
+      [2, 2, 9],
+      [2, 2, 19],
+      [2, 2, 29],
+      [2, 2, 39],
+    ],
+  );
+  t.same(by_length.map((q) => q.real_share), [0.5, 0.5, 0, 0], 'the short sessions hold the real queries');
+  // Device 1 is 30 of 120 queries real; the quartiles hold its sessions and device 2's alike, so each expects 0.125.
+  t.same(by_length.map((q) => q.device_share), [0.125, 0.125, 0.125, 0.125], 'while their devices hold 0.125 over the run');
+});
+
+t.test('the freshest component is read by the spot changes a session has shown', async (t) => {
+  const s = 'x';
+  const queries: Q[] = [
+    // From the start: p q r (no freshest), then w arrives (change 1) and is the wearer's, then v replaces q (change 2).
+    { session: s, user: 0, s: 0, spots: ['p', 'q', 'r'] },
+    { session: s, user: 0, s: 1, spots: ['p', 'q', 'r'], real: 'p' },
+    { session: s, user: 0, s: 2, spots: ['p', 'q', 'w'], real: 'w' },
+    { session: s, user: 0, s: 3, spots: ['p', 'q', 'w'], real: 'w' },
+    { session: s, user: 0, s: 4, spots: ['p', 'v', 'w'], real: 'w' },
+    // Two spots arrive at once: a tie, half a hit when one of them is real.
+    { session: s, user: 0, s: 5, spots: ['m', 'n', 'w'], real: 'm' },
+  ];
+  const { analyses, truths } = build(queries);
+  const { freshest_by_changes } = sessionProfile(analyses, truths);
+  t.same(
+    freshest_by_changes.map((b) => [b.changes, b.queries, b.freshest_is_real]),
+    [
+      ['1', 2, 1],
+      ['2-3', 2, 0.25],
+      ['4+', 0, 0],
+    ],
+    'the query before the first change counts nowhere; after it, the spot that came last',
+  );
+});
