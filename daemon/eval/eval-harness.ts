@@ -70,7 +70,7 @@ import { exhaustiveAnalyses } from './attacks/decompose.js';
 import { OffGalleryTest } from './attacks/off-gallery.js';
 import { PersistenceAttack } from './attacks/persistence.js';
 import { linkSessions } from './attacks/rotation.js';
-import { EXACT_TRACK_FEATURES, recall, scoreLinks, TRACK_FEATURES, type StrongerAttackFigures } from './attacks/scoring.js';
+import { EXACT_TRACK_FEATURES, recall, ROTATION_WINDOWS_S, scoreLinks, TRACK_FEATURES, type StrongerAttackFigures } from './attacks/scoring.js';
 import { shadowJump } from './attacks/shadow-jump.js';
 import { SpotModels } from './attacks/spot-models.js';
 import { timingFeatures } from './attacks/timing.js';
@@ -883,10 +883,15 @@ export function attack(
 
   // Rotation bridging, with the devices' public pause between identities when the run has one.
   const pause = s.device?.rotatePauseSeconds;
-  const links = linkSessions(records, { pauseMs: pause ? [pause.min * 1000, pause.max * 1000] : undefined });
+  const linkPause: [number, number] | undefined = pause ? [pause.min * 1000, pause.max * 1000] : undefined;
+  const links = linkSessions(records, { pauseMs: linkPause });
   const bridges = scoreLinks(links, records, truths, { random: seededRandom(streamSeed('adversary', s.seed, 'rotation-chance', k)) });
-  const spotLinks = linkSessions(records, { pauseMs: pause ? [pause.min * 1000, pause.max * 1000] : undefined, spots: exhaustive.decompositions.map((d) => d.components) });
+  const spotLinks = linkSessions(records, { pauseMs: linkPause, spots: exhaustive.decompositions.map((d) => d.components) });
   const spotBridges = scoreLinks(spotLinks, records, truths);
+  const windowBridges = ROTATION_WINDOWS_S.map((window_s) => ({
+    window_s,
+    bridging: round(scoreLinks(linkSessions(records, { pauseMs: linkPause, spots: exhaustive.decompositions.map((d) => d.components), windowMs: window_s * 1000 }), records, truths).bridging),
+  }));
   const recallOf = (sets: readonly (readonly string[])[]) => round(recall(sets, truths, realSteps));
   const best = Object.keys(adversaries).reduce((a, b) => (adversaries[b] > adversaries[a] ? b : a));
   const bestPath = [...paths.map((p) => p.name), 'path_attack_exhaustive'].reduce((a, b) => (adversaries[b] > adversaries[a] ? b : a));
@@ -912,6 +917,7 @@ export function attack(
     offgallery_auc: offGalleryAuc,
     rotation_bridging: round(bridges.bridging),
     rotation_bridging_spots: round(spotBridges.bridging),
+    rotation_bridging_window: windowBridges.reduce((a, b) => (b.bridging > a.bridging ? b : a)),
     rotation_bridging_chance: round(bridges.chance),
     rotations: bridges.rotations,
     spot_order_null: { mean: round(nullOrders.mean), sd: round(nullOrders.sd), p95: round(nullOrders.p95) },

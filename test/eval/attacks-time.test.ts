@@ -122,6 +122,36 @@ t.test('rotation bridging by the spots a device shows across the change: tracks 
   t.ok(Math.abs(fresh.bridging - fresh.chance) < 0.15, 'spots drawn afresh leave it near chance');
 });
 
+t.test('rotation bridging by a spot that arrives a few seconds into the new session: the windowed linker reads it', async (t) => {
+  // Six devices change identity at the same instants with a new phase; each query shows four of 1,000 spots, drawn
+  // afresh at every change. The wearer's spot ends each session and comes back as a track's move 5 s into the next:
+  // the first query of the new session shares nothing with the old one's last.
+  const random = seededRandom(8);
+  const draw = () => random.shuffle(Array.from({ length: 1_000 }, (_, i) => `spot-${i}`)).slice(0, 4);
+  const records: ServerRecord[] = [];
+  const truths: { user: number; spot: null }[] = [];
+  const spots: string[][] = [];
+  for (let user = 0; user < 6; user++) {
+    let wearer = `wearer-${user}-0`;
+    for (let session = 0; session < 12; session++) {
+      const shown = draw();
+      const start = session * 300_000 + (session > 0 ? 10_000 + random.next() * PERIOD : random.next() * PERIOD);
+      for (let n = 0; n < 280; n++) {
+        records.push(message(EPOCH + start + n * PERIOD, `u${user}-${session}`));
+        truths.push({ user, spot: null });
+        spots.push(n >= 5 ? [wearer, ...shown.slice(1)] : shown);
+      }
+      // Three changes in four fall while the wearer stands at the spot.
+      wearer = random.next() < 0.75 ? wearer : `wearer-${user}-${session + 1}`;
+    }
+  }
+  const first = scoreLinks(linkSessions(records, { pauseMs: [5000, 15_000], spots }), records, truths, { random });
+  const windowed = scoreLinks(linkSessions(records, { pauseMs: [5000, 15_000], spots, windowMs: 15_000 }), records, truths);
+  t.comment(`first query alone ${first.bridging.toFixed(3)}, a 15 s window ${windowed.bridging.toFixed(3)} (chance ${first.chance.toFixed(3)})`);
+  t.ok(Math.abs(first.bridging - first.chance) < 0.15, 'the first query alone links at chance');
+  t.ok(windowed.bridging > first.bridging + 0.2, 'a window of the first seconds links the changes where the spot stayed');
+});
+
 t.test('no identity change: nothing to bridge', async (t) => {
   const records = [message(EPOCH, 'a'), message(EPOCH + PERIOD, 'a'), message(EPOCH + 500, 'b')];
   const score = scoreLinks(linkSessions(records), records, [{ user: 0, spot: null }, { user: 0, spot: null }, { user: 1, spot: null }]);

@@ -37,6 +37,11 @@ export interface LinkOptions {
   random?: Random;
   /** The spots each record's query shows, as the server decomposes it (record order). */
   spots?: readonly (readonly string[])[];
+  /**
+   * With `spots`: read the spots of every query within this many ms of the new session's first query and of the ended
+   * session's last, not only those two queries. Default 0 (the two queries alone).
+   */
+  windowMs?: number;
 }
 
 /**
@@ -61,8 +66,11 @@ const MIN_PHASE_SPREAD = 0.002;
 export function linkSessions(records: readonly ServerRecord[], options: LinkOptions = {}): SessionLink[] {
   const spans: Span[] = [...sessionsOf(records).entries()].map(([topic, steps]) => {
     const times = steps.map((i) => records[i].t);
-    const spotsOf = (i: number) => options.spots?.[i] ?? [];
-    return { topic, first: times[0], last: times[times.length - 1], clock: slotClock(times), opening: spotsOf(steps[0]), closing: spotsOf(steps[steps.length - 1]) };
+    const first = times[0];
+    const last = times[times.length - 1];
+    const window = options.windowMs ?? 0;
+    const spotsWhere = (keep: (t: number) => boolean) => [...new Set(steps.flatMap((i) => (keep(records[i].t) ? (options.spots?.[i] ?? []) : [])))];
+    return { topic, first, last, clock: slotClock(times), opening: spotsWhere((t) => t <= first + window), closing: spotsWhere((t) => t >= last - window) };
   });
   spans.sort((a, b) => a.first - b.first);
   const linked = new Set<string>();

@@ -61,6 +61,12 @@ export interface StrongerAttackFigures {
   rotation_bridging: number;
   /** The same linker reading also the spots the two sessions show across the change (rotation.ts). */
   rotation_bridging_spots: number;
+  /**
+   * The same linker reading every spot shown within a window of the change (the new session's first and the ended
+   * session's last `window_s` seconds): a spot held back at the change and arriving a few seconds into the new session
+   * escapes the first query but not this. The best window of ROTATION_WINDOWS_S, as a server would keep.
+   */
+  rotation_bridging_window?: { window_s: number; bridging: number };
   rotation_bridging_chance: number;
   rotations: number;
   /**
@@ -76,6 +82,9 @@ export interface StrongerAttackFigures {
   /** Where real queries fall in their sessions, read with the ground truth (session-profile.ts). */
   session_profile?: SessionProfile;
 }
+
+/** Windows, seconds, the windowed rotation linker tries (`rotation_bridging_window`). */
+export const ROTATION_WINDOWS_S = [15, 30, 60, 120] as const;
 
 /** Share of the queries `among` whose real spot is in `sets[i]`. */
 export function recall(sets: readonly (readonly string[])[], truths: readonly QueryTruth[], among: readonly number[]): number {
