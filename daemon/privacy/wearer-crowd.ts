@@ -246,6 +246,14 @@ export interface WearerCrowdOptions extends CrowdOptions {
    * (privacy.transform.arrival, decisions 52 and 53).
    */
   arrival?: ArrivalRule;
+  /**
+   * Under 'deferred' arrival: the spot the wearer stands at when the identity changes stays off the new identity's
+   * wire until the wearer leaves it (frames named from the region pack meanwhile). Without it the spot comes back at
+   * the new identity's first track move, seconds into the session, and a server reading the spots shown on both sides
+   * of a change links the two identities (docs/privacy.md, "A spot that comes back seconds after the change").
+   * Default true.
+   */
+  holdAcrossIdentity?: boolean;
 }
 
 export const ARRIVAL_RULES = ['immediate', 'deferred'] as const;
@@ -299,6 +307,9 @@ export class WearerCrowd implements DecoySpotPicker {
   private readonly offsetArrival: boolean;
   private readonly paceSigma: number;
   private readonly deferred: boolean;
+  private readonly holdAcross: boolean;
+  /** The spot the wearer stood at when the identity last changed, kept off the wire until that visit ends. */
+  private heldAcross: number | undefined;
   private readonly habits: HabitStore | undefined;
   /** The spot of the wearer's last finished visit (map index), for learning hops. */
   private lastVisitSpot = -1;
@@ -332,6 +343,7 @@ export class WearerCrowd implements DecoySpotPicker {
     const arrival = options.arrival ?? 'immediate';
     if (!ARRIVAL_RULES.includes(arrival)) throw new RangeError(`arrival must be one of ${ARRIVAL_RULES.join(', ')}, not ${String(arrival)}`);
     this.deferred = arrival === 'deferred';
+    this.holdAcross = this.deferred && (options.holdAcrossIdentity ?? true);
     this.hops = (options.learnHops ?? true) ? new WearerHops(this.model) : undefined;
     this.habits = options.habits;
     this.recall(this.habits?.loadHabits());
@@ -409,6 +421,7 @@ export class WearerCrowd implements DecoySpotPicker {
     // Under 'deferred' arrival the wearer's spot does not carry over either: it comes back as it first came, when a
     // track's visit ends (advanceDeferred), so the change need not wait for the wearer to leave (showsWearer).
     const fresh = !this.deferred && this.wearer && this.shadow.spot === this.wearer.spot ? this.tracks.slice(1) : this.tracks;
+    if (this.holdAcross) this.heldAcross = this.wearer?.spot ?? this.left?.spot;
     for (const track of fresh) track.spot = -1;
     for (const track of fresh) {
       const drawn = this.model.drawStart(this.random);
@@ -464,7 +477,7 @@ export class WearerCrowd implements DecoySpotPicker {
     const real = map.indexOf(spotId);
     this.followWearer(real, now, false);
     this.advance(now);
-    return this.shadow.spot === real;
+    return real !== this.heldAcross && this.shadow.spot === real;
   }
 
   /**
@@ -477,6 +490,9 @@ export class WearerCrowd implements DecoySpotPicker {
     if (w && (real !== undefined ? real !== w.spot : now - w.lastMs > this.leaveAfterMs)) this.endVisit(w, Math.min(now, w.lastMs + this.leaveAfterMs));
     const left = this.left;
     if (left && ((real !== undefined && real !== left.spot) || now - left.lastMs > this.leaveAfterMs)) this.left = undefined;
+    if (this.heldAcross !== undefined && this.wearer?.spot !== this.heldAcross && this.left?.spot !== this.heldAcross && real !== this.heldAcross) {
+      this.heldAcross = undefined;
+    }
     if (real === undefined) return;
     if (this.wearer) {
       this.wearer.lastMs = now;
@@ -493,6 +509,8 @@ export class WearerCrowd implements DecoySpotPicker {
       if (this.lastVisitSpot >= 0) this.hops?.observe(this.lastVisitSpot, real);
     }
     this.walking = undefined;
+    // The spot the wearer stood at across an identity change: no track brings it until the wearer has left it.
+    if (real === this.heldAcross) return;
     const shadow = this.shadow;
     if (shadow.spot === real) {
       shadow.until = Infinity;
@@ -586,7 +604,7 @@ export class WearerCrowd implements DecoySpotPicker {
       for (const track of this.tracks) if (track.until <= now && (!due || track.until < due.until)) due = track;
       if (!due) return;
       const w = this.wearer;
-      if (w && this.shadow.spot !== w.spot) {
+      if (w && this.shadow.spot !== w.spot && w.spot !== this.heldAcross) {
         this.relieveShadow(due);
         this.shadow.previous = this.shadow.spot;
         this.shadow.spot = w.spot;
