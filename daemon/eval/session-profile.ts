@@ -37,7 +37,16 @@ export interface SessionProfile {
    * Before the first change every component was there from the start and none is the freshest.
    */
   freshest_by_changes: { changes: string; queries: number; freshest_is_real: number }[];
+  /**
+   * Identity changes (a device's session after another of its own), and among them those whose new session showed the
+   * old one's last real spot in a real query: as its first query, and within CARRY_WINDOW_S of its first query. What
+   * the spot linker (`rotation_bridging_spots`, `rotation_bridging_window`) reads, counted with the ground truth.
+   */
+  rotation_carry: { changes: number; first_query: number; within_window: number; window_s: number };
 }
+
+/** How far into a new session `rotation_carry` looks for the old session's last real spot. */
+const CARRY_WINDOW_S = 60;
 
 /** Age bins, seconds (the last one open). */
 const AGE_EDGES_S = [0, 15, 60, 120, 180, 240];
@@ -121,6 +130,18 @@ export function sessionProfile(analyses: readonly QueryAnalysis[], truths: reado
     }
   }
 
+  const carry = { changes: 0, first_query: 0, within_window: 0, window_s: CARRY_WINDOW_S };
+  for (const list of ofDevice.values()) {
+    for (let n = 1; n < list.length; n++) {
+      carry.changes++;
+      const lastReal = list[n - 1].map((i) => truths[i].spot).filter((spot) => spot !== null).at(-1);
+      if (lastReal === undefined) continue;
+      const opened = list[n];
+      if (truths[opened[0]].spot === lastReal) carry.first_query++;
+      if (opened.some((i) => analyses[i].record.t - start(opened) <= CARRY_WINDOW_S * 1000 && truths[i].spot === lastReal)) carry.within_window++;
+    }
+  }
+
   const real = analyses.reduce((n, _, i) => n + (isReal(i) ? 1 : 0), 0);
   return {
     real_share: share(real, analyses.length),
@@ -131,6 +152,7 @@ export function sessionProfile(analyses: readonly QueryAnalysis[], truths: reado
       queries: b.n,
       freshest_is_real: share(b.hits, b.n),
     })),
+    rotation_carry: carry,
   };
 }
 

@@ -105,3 +105,20 @@ t.test('the freshest component is read by the spot changes a session has shown',
     'the query before the first change counts nowhere; after it, the spot that came last',
   );
 });
+
+t.test('identity changes that carry the old session\'s last real spot into the new one, at once or within a minute', async (t) => {
+  const queries: Q[] = [
+    // Device 0: the spot comes back 5 s into the new session. Device 1: the new session opens with it. Device 2: a
+    // new spot. Device 3: the spot comes back after two minutes (outside the window).
+    ...run('d0-a', 0, 0, 10, ['p', 'x'], { spot: 'p', from: 5 }),
+    ...run('d0-b', 0, 30, 20, ['y', 'z'], { spot: 'p', from: 35 }),
+    ...run('d1-a', 1, 0, 10, ['q', 'x'], { spot: 'q', from: 0 }),
+    ...run('d1-b', 1, 30, 10, ['q', 'z'], { spot: 'q', from: 30 }),
+    ...run('d2-a', 2, 0, 10, ['r', 'x'], { spot: 'r', from: 0 }),
+    ...run('d2-b', 2, 30, 10, ['s', 'z'], { spot: 's', from: 30 }),
+    ...run('d3-a', 3, 0, 10, ['u', 'x'], { spot: 'u', from: 0 }),
+    ...run('d3-b', 3, 30, 200, ['v', 'z'], { spot: 'u', from: 150 }),
+  ];
+  const { analyses, truths } = build(queries);
+  t.same(sessionProfile(analyses, truths).rotation_carry, { changes: 4, first_query: 1, within_window: 2, window_s: 60 });
+});
