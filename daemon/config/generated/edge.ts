@@ -232,7 +232,7 @@ export interface EdgeProfile {
      */
     hedgeAfterMs: number;
     /**
-     * Mean minutes between changes of the random client id and reply topic, so sessions cannot be linked; the changes come at random (exponential) times. Under privacy.transform.arrival 'immediate' a change waits (for at most one mean interval) until the queries no longer show the spot the wearer stands at; under 'deferred' it never waits, and the new identity shows the wearer's spot only once one of its decoy tracks reaches it (a real query that waited through the pause is then named on the device instead). 0 keeps one identity for the whole run (tests and demos only).
+     * Mean minutes between changes of the random client id and reply topic, so sessions cannot be linked; the changes come at random (exponential) times. Under privacy.transform.arrival 'immediate' a change waits (for at most one mean interval) until the queries no longer show the spot the wearer stands at; under 'deferred' it never waits, and the new identity does not show the spot the wearer stands at until the wearer has left it (privacy.transform.holdAcrossIdentity; a real query that waited through the pause is named on the device instead). 0 keeps one identity for the whole run (tests and demos only).
      */
     rotateIdentityMinutes: number;
     /**
