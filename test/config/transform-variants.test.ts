@@ -33,6 +33,7 @@ const KMIX_DEFAULTS = {
   decoys: 'wearer',
   phantomPace: 1,
   arrival: 'deferred',
+  holdAcrossIdentity: true,
   candidatesPerComponent: 6,
   maxCandidates: 256,
   replySize: 'fixed',
