@@ -888,10 +888,11 @@ export function attack(
   const bridges = scoreLinks(links, records, truths, { random: seededRandom(streamSeed('adversary', s.seed, 'rotation-chance', k)) });
   const spotLinks = linkSessions(records, { pauseMs: linkPause, spots: exhaustive.decompositions.map((d) => d.components) });
   const spotBridges = scoreLinks(spotLinks, records, truths);
-  const windowBridges = ROTATION_WINDOWS_S.map((window_s) => ({
-    window_s,
-    bridging: round(scoreLinks(linkSessions(records, { pauseMs: linkPause, spots: exhaustive.decompositions.map((d) => d.components), windowMs: window_s * 1000 }), records, truths).bridging),
-  }));
+  const windowed = (path: boolean) =>
+    ROTATION_WINDOWS_S.map((window_s) => {
+      const options = { pauseMs: linkPause, spots: exhaustive.decompositions.map((d) => d.components), windowMs: window_s * 1000, path: path ? world.walk : undefined };
+      return { window_s, bridging: round(scoreLinks(linkSessions(records, options), records, truths).bridging) };
+    }).reduce((a, b) => (b.bridging > a.bridging ? b : a));
   const recallOf = (sets: readonly (readonly string[])[]) => round(recall(sets, truths, realSteps));
   const best = Object.keys(adversaries).reduce((a, b) => (adversaries[b] > adversaries[a] ? b : a));
   const bestPath = [...paths.map((p) => p.name), 'path_attack_exhaustive'].reduce((a, b) => (adversaries[b] > adversaries[a] ? b : a));
@@ -917,7 +918,8 @@ export function attack(
     offgallery_auc: offGalleryAuc,
     rotation_bridging: round(bridges.bridging),
     rotation_bridging_spots: round(spotBridges.bridging),
-    rotation_bridging_window: windowBridges.reduce((a, b) => (b.bridging > a.bridging ? b : a)),
+    rotation_bridging_window: windowed(false),
+    rotation_bridging_path: windowed(true),
     rotation_bridging_chance: round(bridges.chance),
     rotations: bridges.rotations,
     spot_order_null: { mean: round(nullOrders.mean), sd: round(nullOrders.sd), p95: round(nullOrders.p95) },

@@ -10,6 +10,7 @@ import { scoreLinks } from '../../daemon/eval/attacks/scoring.js';
 import { gridOffset, sessionsOf, slotClock, timingFeatures } from '../../daemon/eval/attacks/timing.js';
 import type { ServerRecord } from '../../daemon/eval/wiretap.js';
 import { seededRandom, type Random } from '../../daemon/util/random.js';
+import { WalkModel } from '../../daemon/privacy/walk-model.js';
 
 const PERIOD = 1000;
 /** Wall-clock stamps start far from 0, as Date.now does. */
@@ -150,6 +151,46 @@ t.test('rotation bridging by a spot that arrives a few seconds into the new sess
   t.comment(`first query alone ${first.bridging.toFixed(3)}, a 15 s window ${windowed.bridging.toFixed(3)} (chance ${first.chance.toFixed(3)})`);
   t.ok(Math.abs(first.bridging - first.chance) < 0.15, 'the first query alone links at chance');
   t.ok(windowed.bridging > first.bridging + 0.2, 'a window of the first seconds links the changes where the spot stayed');
+});
+
+t.test('rotation bridging by where the wearer walks on: a spot next to the one held across the change links it', async (t) => {
+  // A 32 × 32 grid of spots 200 m apart (the walk model hops some 300 m). Six devices change identity at the same
+  // instants with a new phase; each session shows four spots drawn anywhere, and its wearer's spot arrives 5 s in. The
+  // wearer's spot of a new session is a neighbour of the old one's: held across the change, the old spot never
+  // reappears, but the walk goes on from it.
+  const side = 32;
+  const map = Array.from({ length: side * side }, (_, i) => ({ id: `g${i}`, x: (i % side) * 200, y: Math.floor(i / side) * 200, popularity: 1 }));
+  const walk = new WalkModel(map);
+  const random = seededRandom(9);
+  const draw = () => random.shuffle(map.map((m) => m.id)).slice(0, 4);
+  const neighbour = (id: string) => {
+    const i = Number(id.slice(1));
+    const [x, y] = [i % side, Math.floor(i / side)];
+    const nx = Math.min(side - 1, Math.max(0, x + (random.next() < 0.5 ? -1 : 1)));
+    return `g${y * side + nx}`;
+  };
+  const records: ServerRecord[] = [];
+  const truths: { user: number; spot: null }[] = [];
+  const spots: string[][] = [];
+  for (let user = 0; user < 6; user++) {
+    let wearer = map[random.int(map.length)].id;
+    for (let session = 0; session < 12; session++) {
+      const shown = draw();
+      const start = session * 300_000 + (session > 0 ? 10_000 + random.next() * PERIOD : random.next() * PERIOD);
+      for (let n = 0; n < 280; n++) {
+        records.push(message(EPOCH + start + n * PERIOD, `u${user}-${session}`));
+        truths.push({ user, spot: null });
+        spots.push(n >= 5 ? [wearer, ...shown.slice(1)] : shown);
+      }
+      wearer = neighbour(wearer);
+    }
+  }
+  const options = { pauseMs: [5000, 15_000] as const, spots, windowMs: 30_000 };
+  const bySpots = scoreLinks(linkSessions(records, options), records, truths, { random });
+  const byPath = scoreLinks(linkSessions(records, { ...options, path: walk }), records, truths);
+  t.comment(`spots within 30 s ${bySpots.bridging.toFixed(3)}, and the walk from them ${byPath.bridging.toFixed(3)} (chance ${bySpots.chance.toFixed(3)})`);
+  t.ok(Math.abs(bySpots.bridging - bySpots.chance) < 0.15, 'no spot is shared across the change: the spots alone link at chance');
+  t.ok(byPath.bridging > bySpots.chance + 0.2, 'the walk from the old spots to the new links it');
 });
 
 t.test('no identity change: nothing to bridge', async (t) => {

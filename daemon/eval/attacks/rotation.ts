@@ -20,6 +20,7 @@
 import type { Random } from '../../util/random.js';
 import type { ServerRecord } from '../wiretap.js';
 import { gridOffset, sessionsOf, slotClock, type SlotClock } from './timing.js';
+import type { PathModel } from '../../privacy/walk-model.js';
 
 export interface SessionLink {
   /** The new session's reply topic. */
@@ -42,6 +43,14 @@ export interface LinkOptions {
    * session's last, not only those two queries. Default 0 (the two queries alone).
    */
   windowMs?: number;
+  /**
+   * With `spots`: the walk model the server knows, to read a new session's spots as the next steps of the ended one's.
+   * The link adds the best log-likelihood ratio, over a spot `a` the ended session showed and a spot `b` the new one
+   * showed (within the window), of "someone at `a` is at `b` one gap later" against "a path starts at `b`", when positive.
+   * A wearer who walks on from a spot held across the change arrives at a neighbour of it, while the new identity's
+   * decoy tracks start anywhere.
+   */
+  path?: PathModel;
 }
 
 /**
@@ -83,13 +92,29 @@ export function linkSessions(records: readonly ServerRecord[], options: LinkOpti
       let bestScore = -Infinity;
       for (const a of candidates) {
         const shared = b.opening.filter((id) => a.closing.includes(id)).length;
-        const score = continuation(a, b.first, options.pauseMs) + SHARED_SPOT_LOG_ODDS * shared;
+        const onward = options.path ? nextStep(options.path, a, b) : 0;
+        const score = continuation(a, b.first, options.pauseMs) + SHARED_SPOT_LOG_ODDS * shared + onward;
         if (score > bestScore) [best, bestScore] = [a, score];
       }
     }
     if (best) linked.add(best.topic);
     return { session: b.topic, previous: best?.topic ?? null, candidates: candidates.length };
   });
+}
+
+/**
+ * The best positive log-likelihood ratio of a spot of `b` following a spot of `a` on one walk (LinkOptions.path): the
+ * walk model's next spot after a move (its transition with time enough to have moved and walked there) against a
+ * path's start. How long the wearer stood on is not asked: the spot was held across the change, so it says nothing.
+ */
+function nextStep(path: PathModel, a: Span, b: Span): number {
+  let best = 0;
+  for (const to of b.opening) {
+    if (a.closing.includes(to)) continue;
+    const start = path.logPrior(to);
+    for (const from of a.closing) best = Math.max(best, path.logTransition(from, to, Number.POSITIVE_INFINITY) - start);
+  }
+  return best;
 }
 
 /** Log-score of "the device of `a` resumed at `first`". */

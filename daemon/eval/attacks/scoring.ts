@@ -67,6 +67,11 @@ export interface StrongerAttackFigures {
    * escapes the first query but not this. The best window of ROTATION_WINDOWS_S, as a server would keep.
    */
   rotation_bridging_window?: { window_s: number; bridging: number };
+  /**
+   * The windowed spot linker also reading the new session's spots as the next steps of the ended one's on the walk
+   * model (rotation.ts `path`): a wearer who walks on from a spot held across the change arrives near it. Best window.
+   */
+  rotation_bridging_path?: { window_s: number; bridging: number };
   rotation_bridging_chance: number;
   rotations: number;
   /**
