@@ -102,12 +102,6 @@ const PRIOR_WEIGHT = 8;
 const JITTER_SIGMA = 0.2;
 /** A prior with sigma 0 is a point mass; its hazard is taken as a very narrow log-normal's. */
 const MIN_SIGMA = 1e-3;
-/**
- * A spot held across an identity change is let go once no frame of any spot has come for this long: a walk, not a
- * glance away (frames of no spot come between a wearer's frames of one spot for seconds at a time, and a visit ended
- * by such a gap, `leaveAfterMs`, let the held spot back on the wire seconds into the new identity).
- */
-const HOLD_GAP_MS = 20_000;
 /** The walking shadow's chance to move on is evaluated in steps of at most this much. */
 const HAZARD_STEP_MS = 1_000;
 /** The prior walk between two spots (from leaving one to the first real query at the next). */
@@ -314,12 +308,8 @@ export class WearerCrowd implements DecoySpotPicker {
   private readonly paceSigma: number;
   private readonly deferred: boolean;
   private readonly holdAcross: boolean;
-  /**
-   * After an identity change found the wearer at a spot: every spot the wearer's frames name (the one stood at, and
-   * look-alikes or neighbours a frame may be nearest to) kept off the new wire, until no frame of any spot has come for
-   * HOLD_GAP_MS (the wearer has walked on). Undefined when nothing is held.
-   */
-  private heldAcross: { spots: Set<number>; lastMs: number } | undefined;
+  /** The spot the wearer stood at when the identity last changed, kept off the wire until that visit ends. */
+  private heldAcross: number | undefined;
   private readonly habits: HabitStore | undefined;
   /** The spot of the wearer's last finished visit (map index), for learning hops. */
   private lastVisitSpot = -1;
@@ -431,9 +421,7 @@ export class WearerCrowd implements DecoySpotPicker {
     // Under 'deferred' arrival the wearer's spot does not carry over either: it comes back as it first came, when a
     // track's visit ends (advanceDeferred), so the change need not wait for the wearer to leave (showsWearer).
     const fresh = !this.deferred && this.wearer && this.shadow.spot === this.wearer.spot ? this.tracks.slice(1) : this.tracks;
-    // Counted from the change, not from the wearer's last frame: the frame loop may have waited out the offline pause.
-    const stood = this.wearer ?? this.left;
-    this.heldAcross = this.holdAcross && stood ? { spots: new Set([stood.spot]), lastMs: now } : undefined;
+    if (this.holdAcross) this.heldAcross = this.wearer?.spot ?? this.left?.spot;
     for (const track of fresh) track.spot = -1;
     for (const track of fresh) {
       const drawn = this.model.drawStart(this.random);
@@ -489,7 +477,7 @@ export class WearerCrowd implements DecoySpotPicker {
     const real = map.indexOf(spotId);
     this.followWearer(real, now, false);
     this.advance(now);
-    return !this.heldAcross?.spots.has(real) && this.shadow.spot === real;
+    return real !== this.heldAcross && this.shadow.spot === real;
   }
 
   /**
@@ -502,12 +490,8 @@ export class WearerCrowd implements DecoySpotPicker {
     if (w && (real !== undefined ? real !== w.spot : now - w.lastMs > this.leaveAfterMs)) this.endVisit(w, Math.min(now, w.lastMs + this.leaveAfterMs));
     const left = this.left;
     if (left && ((real !== undefined && real !== left.spot) || now - left.lastMs > this.leaveAfterMs)) this.left = undefined;
-    const held = this.heldAcross;
-    if (held && now - held.lastMs > HOLD_GAP_MS) this.heldAcross = undefined;
-    else if (held && real !== undefined) {
-      // Still there: the frame's spot joins the held ones (a frame of the spot stood at may be nearest a look-alike).
-      held.spots.add(real);
-      held.lastMs = now;
+    if (this.heldAcross !== undefined && this.wearer?.spot !== this.heldAcross && this.left?.spot !== this.heldAcross && real !== this.heldAcross) {
+      this.heldAcross = undefined;
     }
     if (real === undefined) return;
     if (this.wearer) {
@@ -526,7 +510,7 @@ export class WearerCrowd implements DecoySpotPicker {
     }
     this.walking = undefined;
     // The spot the wearer stood at across an identity change: no track brings it until the wearer has left it.
-    if (this.heldAcross?.spots.has(real)) return;
+    if (real === this.heldAcross) return;
     const shadow = this.shadow;
     if (shadow.spot === real) {
       shadow.until = Infinity;
@@ -620,7 +604,7 @@ export class WearerCrowd implements DecoySpotPicker {
       for (const track of this.tracks) if (track.until <= now && (!due || track.until < due.until)) due = track;
       if (!due) return;
       const w = this.wearer;
-      if (w && this.shadow.spot !== w.spot && !this.heldAcross?.spots.has(w.spot)) {
+      if (w && this.shadow.spot !== w.spot && w.spot !== this.heldAcross) {
         this.relieveShadow(due);
         this.shadow.previous = this.shadow.spot;
         this.shadow.spot = w.spot;
