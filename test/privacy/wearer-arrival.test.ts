@@ -107,12 +107,10 @@ function youngRealShare(run: ReturnType<typeof toyWearers>): number {
  * 0.749, held back 0.221, visits unasked 0.207. Shared spots link a new identity to its old one in 0.058 of changes
  * deferred, chance 0.053 (immediate 0.920 against chance 0.921: its waiting changes leave few sessions to choose from).
  * Decision 57: read within 15 s of the change, not only the two queries next to it, spots link 0.092 of changes
- * (chance 0.053): the wearer's spot comes back at the new identity's first track move. Held until no frame of any spot
- * has come for 20 s (the default since), 0.052; the price is decision 55's and more: the session group 0.539 → 0.632,
- * the real share of a session's first 30 s 0.749 → 0.334 of the overall, held back 0.221 → 0.586 (this toy's walks are
- * often shorter than 20 s, so the next spot is held too), visits never asked about 0.207 → 0.353, freshest 0.308 →
- * 0.379. (Held only until the visit's end as the crowd saw it, 0.055, at 0.435 held back; on the shipped daemon that
- * let the spot back within seconds: a frame nearest a look-alike, or a glance away, ended the visit.)
+ * (chance 0.053): the wearer's spot comes back at the new identity's first track move. Held until the wearer leaves
+ * (the default since), 0.055; the price is decision 55's: the session group 0.539 → 0.631, the real share of a
+ * session's first 30 s 0.749 → 0.339 of the overall, held back 0.221 → 0.435, freshest 0.308 → 0.348 (sessions of
+ * 15 min instead of 3: linked 0.080 → 0.056 against chance 0.049, the session group 0.512 → 0.537, held back 0.20 → 0.25).
  */
 t.test('deferred arrival: the track timing tells real queries from dummies less, at a cost in queries', async (t) => {
   const immediate = measure('immediate');
