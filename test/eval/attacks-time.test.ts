@@ -123,29 +123,44 @@ t.test('rotation bridging by the spots a device shows across the change: tracks 
   t.ok(Math.abs(fresh.bridging - fresh.chance) < 0.15, 'spots drawn afresh leave it near chance');
 });
 
-t.test('rotation bridging by a spot that arrives a few seconds into the new session: the windowed linker reads it', async (t) => {
-  // Six devices change identity at the same instants with a new phase; each query shows four of 1,000 spots, drawn
-  // afresh at every change. The wearer's spot ends each session and comes back as a track's move 5 s into the next:
-  // the first query of the new session shares nothing with the old one's last.
-  const random = seededRandom(8);
-  const draw = () => random.shuffle(Array.from({ length: 1_000 }, (_, i) => `spot-${i}`)).slice(0, 4);
+/**
+ * Six devices that change identity at the same instants with a new phase, 12 sessions each: every session shows four
+ * spots from `draw`, and from its sixth query on one of them is the wearer's (`wearer` for the first session, then
+ * `next` of the one before).
+ */
+function arrivingWearers(random: Random, draw: () => string[], wearer: (user: number) => string, next: (spot: string, user: number, session: number) => string) {
   const records: ServerRecord[] = [];
   const truths: { user: number; spot: null }[] = [];
   const spots: string[][] = [];
   for (let user = 0; user < 6; user++) {
-    let wearer = `wearer-${user}-0`;
+    let spot = wearer(user);
     for (let session = 0; session < 12; session++) {
       const shown = draw();
       const start = session * 300_000 + (session > 0 ? 10_000 + random.next() * PERIOD : random.next() * PERIOD);
       for (let n = 0; n < 280; n++) {
         records.push(message(EPOCH + start + n * PERIOD, `u${user}-${session}`));
         truths.push({ user, spot: null });
-        spots.push(n >= 5 ? [wearer, ...shown.slice(1)] : shown);
+        spots.push(n >= 5 ? [spot, ...shown.slice(1)] : shown);
       }
-      // Three changes in four fall while the wearer stands at the spot.
-      wearer = random.next() < 0.75 ? wearer : `wearer-${user}-${session + 1}`;
+      spot = next(spot, user, session);
     }
   }
+  return { records, truths, spots };
+}
+
+t.test('rotation bridging by a spot that arrives a few seconds into the new session: the windowed linker reads it', async (t) => {
+  // Six devices change identity at the same instants with a new phase; each query shows four of 1,000 spots, drawn
+  // afresh at every change. The wearer's spot ends each session and comes back as a track's move 5 s into the next:
+  // the first query of the new session shares nothing with the old one's last.
+  const random = seededRandom(8);
+  const draw = () => random.shuffle(Array.from({ length: 1_000 }, (_, i) => `spot-${i}`)).slice(0, 4);
+  // Three changes in four fall while the wearer stands at the spot.
+  const { records, truths, spots } = arrivingWearers(
+    random,
+    draw,
+    (user) => `wearer-${user}-0`,
+    (spot, user, session) => (random.next() < 0.75 ? spot : `wearer-${user}-${session + 1}`),
+  );
   const first = scoreLinks(linkSessions(records, { pauseMs: [5000, 15_000], spots }), records, truths, { random });
   const windowed = scoreLinks(linkSessions(records, { pauseMs: [5000, 15_000], spots, windowMs: 15_000 }), records, truths);
   t.comment(`first query alone ${first.bridging.toFixed(3)}, a 15 s window ${windowed.bridging.toFixed(3)} (chance ${first.chance.toFixed(3)})`);
@@ -169,22 +184,7 @@ t.test('rotation bridging by where the wearer walks on: a spot next to the one h
     const nx = Math.min(side - 1, Math.max(0, x + (random.next() < 0.5 ? -1 : 1)));
     return `g${y * side + nx}`;
   };
-  const records: ServerRecord[] = [];
-  const truths: { user: number; spot: null }[] = [];
-  const spots: string[][] = [];
-  for (let user = 0; user < 6; user++) {
-    let wearer = map[random.int(map.length)].id;
-    for (let session = 0; session < 12; session++) {
-      const shown = draw();
-      const start = session * 300_000 + (session > 0 ? 10_000 + random.next() * PERIOD : random.next() * PERIOD);
-      for (let n = 0; n < 280; n++) {
-        records.push(message(EPOCH + start + n * PERIOD, `u${user}-${session}`));
-        truths.push({ user, spot: null });
-        spots.push(n >= 5 ? [wearer, ...shown.slice(1)] : shown);
-      }
-      wearer = neighbour(wearer);
-    }
-  }
+  const { records, truths, spots } = arrivingWearers(random, draw, () => map[random.int(map.length)].id, neighbour);
   const options = { pauseMs: [5000, 15_000] as const, spots, windowMs: 30_000 };
   const bySpots = scoreLinks(linkSessions(records, options), records, truths, { random });
   const byPath = scoreLinks(linkSessions(records, { ...options, path: walk }), records, truths);
