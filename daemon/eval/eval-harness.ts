@@ -886,11 +886,12 @@ export function attack(
   const linkPause: [number, number] | undefined = pause ? [pause.min * 1000, pause.max * 1000] : undefined;
   const links = linkSessions(records, { pauseMs: linkPause });
   const bridges = scoreLinks(links, records, truths, { random: seededRandom(streamSeed('adversary', s.seed, 'rotation-chance', k)) });
-  const spotLinks = linkSessions(records, { pauseMs: linkPause, spots: exhaustive.decompositions.map((d) => d.components) });
+  const shownSpots = exhaustive.decompositions.map((d) => d.components);
+  const spotLinks = linkSessions(records, { pauseMs: linkPause, spots: shownSpots });
   const spotBridges = scoreLinks(spotLinks, records, truths);
   const windowed = (path: boolean) =>
     ROTATION_WINDOWS_S.map((window_s) => {
-      const options = { pauseMs: linkPause, spots: exhaustive.decompositions.map((d) => d.components), windowMs: window_s * 1000, path: path ? world.walk : undefined };
+      const options = { pauseMs: linkPause, spots: shownSpots, windowMs: window_s * 1000, path: path ? world.walk : undefined };
       return { window_s, bridging: round(scoreLinks(linkSessions(records, options), records, truths).bridging) };
     }).reduce((a, b) => (b.bridging > a.bridging ? b : a));
   const recallOf = (sets: readonly (readonly string[])[]) => round(recall(sets, truths, realSteps));
