@@ -925,7 +925,10 @@ export function attack(
     rotations: bridges.rotations,
     spot_order_null: { mean: round(nullOrders.mean), sd: round(nullOrders.sd), p95: round(nullOrders.p95) },
     central_spot_floor: round(spotOrderFloor(realSteps.map((i) => truths[i].spot!), centrality(index), k)),
-    session_profile: sessionProfile(exhaustive.analyses, truths),
+    session_profile: sessionProfile(exhaustive.analyses, truths, (a, b) => {
+      const map = world.walk.map;
+      return map.has(a) && map.has(b) ? map.distance(map.indexOf(a), map.indexOf(b)) : Infinity;
+    }),
   };
 }
 

@@ -42,7 +42,23 @@ export interface SessionProfile {
    * old one's last real spot in a real query: as its first query, and within CARRY_WINDOW_S of its first query. What
    * the spot linker (`rotation_bridging_spots`, `rotation_bridging_window`) reads, counted with the ground truth.
    */
-  rotation_carry: { changes: number; first_query: number; within_window: number; window_s: number };
+  rotation_carry: { changes: number; first_query: number; within_window: number; window_s: number; walked_on?: WalkedOn };
+}
+
+/**
+ * With the map's distances: changes whose old session ended on a real query of a gallery spot and whose new session
+ * showed one (its first), and how often that first spot is the nearest to the old one's last among the first real
+ * spots of every new session that began within CARRY_WINDOW_S of it (other devices' included; ties shared), against
+ * one over the number of such sessions. A wearer who walks on across a change arrives near the spot held back; what
+ * `rotation_bridging_path` would have to read, counted with the ground truth.
+ */
+export interface WalkedOn {
+  changes: number;
+  nearest: number;
+  chance: number;
+  /** Median distance (m) from the old session's last real spot to the new one's first, and to the other new sessions'. */
+  median_m: number;
+  others_median_m: number;
 }
 
 /** How far into a new session `rotation_carry` looks for the old session's last real spot. */
@@ -61,7 +77,11 @@ const CHANGE_BINS: readonly [number, number][] = [
  * `analyses` are the record's queries with the components a decomposition found (the exhaustive one, for exact
  * spots); `truths` their ground truth, index for index.
  */
-export function sessionProfile(analyses: readonly QueryAnalysis[], truths: readonly ProfileTruth[]): SessionProfile {
+export function sessionProfile(
+  analyses: readonly QueryAnalysis[],
+  truths: readonly ProfileTruth[],
+  distance?: (a: string, b: string) => number,
+): SessionProfile {
   const isReal = (i: number) => truths[i].spot !== null || truths[i].offGallery === true;
   const bySession = [...sessions(analyses).values()].filter((steps) => steps.length > 0);
   const deviceOf = (steps: readonly number[]) => truths[steps[0]].user;
@@ -142,6 +162,8 @@ export function sessionProfile(analyses: readonly QueryAnalysis[], truths: reado
     }
   }
 
+  const walkedOn = distance && walkedOnAcross(ofDevice, analyses, truths, distance);
+
   const real = analyses.reduce((n, _, i) => n + (isReal(i) ? 1 : 0), 0);
   return {
     real_share: share(real, analyses.length),
@@ -152,8 +174,57 @@ export function sessionProfile(analyses: readonly QueryAnalysis[], truths: reado
       queries: b.n,
       freshest_is_real: share(b.hits, b.n),
     })),
-    rotation_carry: carry,
+    rotation_carry: walkedOn ? { ...carry, walked_on: walkedOn } : carry,
   };
+}
+
+/** `rotation_carry.walked_on`: `ofDevice` holds each device's sessions in time order. */
+function walkedOnAcross(
+  ofDevice: ReadonlyMap<number, readonly (readonly number[])[]>,
+  analyses: readonly QueryAnalysis[],
+  truths: readonly ProfileTruth[],
+  distance: (a: string, b: string) => number,
+): WalkedOn {
+  const firstReal = (steps: readonly number[]) => steps.map((i) => truths[i].spot).find((spot) => spot !== null) ?? undefined;
+  const lastReal = (steps: readonly number[]) => steps.map((i) => truths[i].spot).filter((spot) => spot !== null).at(-1);
+  // Every new session (a device's after its first) with a real spot, by its start.
+  const opened = [...ofDevice.values()].flatMap((list) =>
+    list.slice(1).flatMap((steps) => {
+      const spot = firstReal(steps);
+      return spot === undefined ? [] : [{ steps, spot, start: analyses[steps[0]].record.t }];
+    }),
+  );
+  const out = { changes: 0, nearest: 0, chance: 0 };
+  const own: number[] = [];
+  const others: number[] = [];
+  for (const list of ofDevice.values()) {
+    for (let n = 1; n < list.length; n++) {
+      const from = lastReal(list[n - 1]);
+      const to = opened.find((o) => o.steps === list[n]);
+      if (from === undefined || !to) continue;
+      const rivals = opened.filter((o) => o !== to && Math.abs(o.start - to.start) <= CARRY_WINDOW_S * 1000).map((o) => distance(from, o.spot));
+      const mine = distance(from, to.spot);
+      out.changes++;
+      out.chance += 1 / (rivals.length + 1);
+      if (rivals.every((d) => d >= mine)) out.nearest += 1 / (1 + rivals.filter((d) => d === mine).length);
+      own.push(mine);
+      others.push(...rivals);
+    }
+  }
+  return {
+    changes: out.changes,
+    nearest: share(out.nearest, out.changes),
+    chance: share(out.chance, out.changes),
+    median_m: round(median(own)),
+    others_median_m: round(median(others)),
+  };
+}
+
+function median(xs: readonly number[]): number {
+  if (xs.length === 0) return 0;
+  const sorted = [...xs].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
 }
 
 function share(part: number, whole: number): number {

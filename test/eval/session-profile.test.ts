@@ -122,3 +122,29 @@ t.test('identity changes that carry the old session\'s last real spot into the n
   const { analyses, truths } = build(queries);
   t.same(sessionProfile(analyses, truths).rotation_carry, { changes: 4, first_query: 1, within_window: 2, window_s: 60 });
 });
+
+t.test('a wearer who walks on across a change: the new session\'s first real spot is the nearest to the old one\'s last', async (t) => {
+  // Spots on a line: devices 0 and 1 walk 10 m across their change, device 2 goes far.
+  const x: Record<string, number> = { a: 0, b: 10, c: 500, d: 510, e: 1000, f: 1010, g: 20 };
+  const distance = (p: string, q: string) => Math.abs(x[p] - x[q]);
+  const queries: Q[] = [
+    ...run('d0-a', 0, 0, 10, ['a', 'z'], { spot: 'a', from: 0 }),
+    ...run('d0-b', 0, 30, 10, ['b', 'z'], { spot: 'b', from: 32 }),
+    ...run('d1-a', 1, 0, 10, ['c', 'z'], { spot: 'c', from: 0 }),
+    ...run('d1-b', 1, 40, 10, ['d', 'z'], { spot: 'd', from: 40 }),
+    // Device 2 arrives next to where device 0 was; device 0's own new spot is still nearer to it (10 m against 20 m).
+    ...run('d2-a', 2, 0, 10, ['e', 'z'], { spot: 'e', from: 0 }),
+    ...run('d2-b', 2, 50, 10, ['g', 'z'], { spot: 'g', from: 50 }),
+    // Device 3's new session holds nothing real: not a change that counts, nor a rival.
+    ...run('d3-a', 3, 0, 10, ['f', 'z'], { spot: 'f', from: 0 }),
+    ...run('d3-b', 3, 30, 10, ['c', 'z']),
+  ];
+  const { analyses, truths } = build(queries);
+  const walked = sessionProfile(analyses, truths, distance).rotation_carry.walked_on!;
+  t.equal(walked.changes, 3, 'three changes with a real spot on both sides');
+  // d0: 10 m against d1's 510 and d2's 20: nearest. d1: 10 m against 490 and 480: nearest. d2: 980 against 990 and 490: not.
+  t.equal(walked.nearest, Math.round((2 / 3) * 1000) / 1000);
+  t.equal(walked.chance, Math.round((1 / 3) * 1000) / 1000, 'each had two rivals');
+  t.equal(walked.median_m, 10);
+  t.notOk('walked_on' in sessionProfile(analyses, truths).rotation_carry, 'without the map, not counted');
+});
