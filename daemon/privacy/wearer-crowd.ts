@@ -104,15 +104,6 @@ const JITTER_SIGMA = 0.2;
 const MIN_SIGMA = 1e-3;
 /** The walking shadow's chance to move on is evaluated in steps of at most this much. */
 const HAZARD_STEP_MS = 1_000;
-/**
- * How long no frame may name the spot held across an identity change before it may go on the new identity's wire.
- * Ending the hold with the wearer's visit as the crowd sees it (a frame of another spot, or `leaveAfterMs` without
- * one) let the spot come back within a minute of 10 of 60 changes at 1,077 spots: a frame nearest a look-alike
- * window of the same photograph, or a glance away of a few seconds, ended the visit while the wearer still stood
- * there (docs/privacy.md, "A spot that comes back seconds after the change"). Holding every spot the frames named until
- * none came for 20 s silenced the session's first minutes instead (decision 57); this holds the one spot only.
- */
-const HOLD_RELEASE_MS = 30_000;
 /** The prior walk between two spots (from leaving one to the first real query at the next). */
 export const DEFAULT_WALK_PRIOR = Object.freeze({ medianMs: 30_000, sigma: 1.0 });
 
@@ -257,7 +248,7 @@ export interface WearerCrowdOptions extends CrowdOptions {
   arrival?: ArrivalRule;
   /**
    * Under 'deferred' arrival: the spot the wearer stands at when the identity changes stays off the new identity's
-   * wire until no frame has named it for 30 s (frames named from the region pack meanwhile). Without it the spot comes back at
+   * wire until the wearer leaves it (frames named from the region pack meanwhile). Without it the spot comes back at
    * the new identity's first track move, seconds into the session, and a server reading the spots shown on both sides
    * of a change links the two identities (docs/privacy.md, "A spot that comes back seconds after the change").
    * Default true.
@@ -317,11 +308,8 @@ export class WearerCrowd implements DecoySpotPicker {
   private readonly paceSigma: number;
   private readonly deferred: boolean;
   private readonly holdAcross: boolean;
-  /**
-   * The spot the wearer stood at when the identity last changed, and when a frame last named it: kept off the wire
-   * until no frame has named it for HOLD_RELEASE_MS (see newIdentity).
-   */
-  private held: { spot: number; lastMs: number } | undefined;
+  /** The spot the wearer stood at when the identity last changed, kept off the wire until that visit ends. */
+  private heldAcross: number | undefined;
   private readonly habits: HabitStore | undefined;
   /** The spot of the wearer's last finished visit (map index), for learning hops. */
   private lastVisitSpot = -1;
@@ -433,8 +421,7 @@ export class WearerCrowd implements DecoySpotPicker {
     // Under 'deferred' arrival the wearer's spot does not carry over either: it comes back as it first came, when a
     // track's visit ends (advanceDeferred), so the change need not wait for the wearer to leave (showsWearer).
     const fresh = !this.deferred && this.wearer && this.shadow.spot === this.wearer.spot ? this.tracks.slice(1) : this.tracks;
-    const at = this.wearer ?? this.left;
-    if (this.holdAcross && at) this.held = { spot: at.spot, lastMs: at.lastMs };
+    if (this.holdAcross) this.heldAcross = this.wearer?.spot ?? this.left?.spot;
     for (const track of fresh) track.spot = -1;
     for (const track of fresh) {
       const drawn = this.model.drawStart(this.random);
@@ -490,7 +477,7 @@ export class WearerCrowd implements DecoySpotPicker {
     const real = map.indexOf(spotId);
     this.followWearer(real, now, false);
     this.advance(now);
-    return real !== this.held?.spot && this.shadow.spot === real;
+    return real !== this.heldAcross && this.shadow.spot === real;
   }
 
   /**
@@ -503,9 +490,9 @@ export class WearerCrowd implements DecoySpotPicker {
     if (w && (real !== undefined ? real !== w.spot : now - w.lastMs > this.leaveAfterMs)) this.endVisit(w, Math.min(now, w.lastMs + this.leaveAfterMs));
     const left = this.left;
     if (left && ((real !== undefined && real !== left.spot) || now - left.lastMs > this.leaveAfterMs)) this.left = undefined;
-    const held = this.held;
-    if (held && real === held.spot) held.lastMs = now;
-    else if (held && now - held.lastMs > HOLD_RELEASE_MS) this.held = undefined;
+    if (this.heldAcross !== undefined && this.wearer?.spot !== this.heldAcross && this.left?.spot !== this.heldAcross && real !== this.heldAcross) {
+      this.heldAcross = undefined;
+    }
     if (real === undefined) return;
     if (this.wearer) {
       this.wearer.lastMs = now;
@@ -523,7 +510,7 @@ export class WearerCrowd implements DecoySpotPicker {
     }
     this.walking = undefined;
     // The spot the wearer stood at across an identity change: no track brings it until the wearer has left it.
-    if (real === this.held?.spot) return;
+    if (real === this.heldAcross) return;
     const shadow = this.shadow;
     if (shadow.spot === real) {
       shadow.until = Infinity;
@@ -617,7 +604,7 @@ export class WearerCrowd implements DecoySpotPicker {
       for (const track of this.tracks) if (track.until <= now && (!due || track.until < due.until)) due = track;
       if (!due) return;
       const w = this.wearer;
-      if (w && this.shadow.spot !== w.spot && w.spot !== this.held?.spot) {
+      if (w && this.shadow.spot !== w.spot && w.spot !== this.heldAcross) {
         this.relieveShadow(due);
         this.shadow.previous = this.shadow.spot;
         this.shadow.spot = w.spot;

@@ -425,7 +425,7 @@ export interface KMixTransformSettings {
    */
   arrival: 'immediate' | 'deferred';
   /**
-   * arrival 'deferred': the spot the wearer stands at when the identity changes (transport.rotateIdentityMinutes) stays off the new identity's wire until no frame has named it for 30 s (the wearer has walked on, not glanced away or seen a look-alike); its frames are named from the region pack meanwhile. false: it comes back at the new identity's first decoy-track move, seconds into the session, and a server reading the spots shown on both sides of a change links the two identities by it (docs/privacy.md, 'A spot that comes back seconds after the change'; docs/decisions.md #57).
+   * arrival 'deferred': the spot the wearer stands at when the identity changes (transport.rotateIdentityMinutes) stays off the new identity's wire until the wearer has left it; its frames are named from the region pack meanwhile. false: it comes back at the new identity's first decoy-track move, seconds into the session, and a server reading the spots shown on both sides of a change links the two identities by it (docs/privacy.md, 'A spot that comes back seconds after the change'; docs/decisions.md #57).
    */
   holdAcrossIdentity: boolean;
   /**
