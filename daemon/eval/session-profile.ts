@@ -7,6 +7,7 @@
  * that appeared last in a session is the real one, by how many spot changes the session has shown.
  */
 import { sessions, spotAges, type QueryAnalysis } from './adversaries.js';
+import { median } from './attacks/linalg.js';
 
 /** Ground truth of one query, as the harness keeps it. */
 export interface ProfileTruth {
@@ -154,7 +155,7 @@ export function sessionProfile(
   for (const list of ofDevice.values()) {
     for (let n = 1; n < list.length; n++) {
       carry.changes++;
-      const lastReal = list[n - 1].map((i) => truths[i].spot).filter((spot) => spot !== null).at(-1);
+      const lastReal = lastRealSpot(list[n - 1], truths);
       if (lastReal === undefined) continue;
       const opened = list[n];
       if (truths[opened[0]].spot === lastReal) carry.first_query++;
@@ -185,8 +186,7 @@ function walkedOnAcross(
   truths: readonly ProfileTruth[],
   distance: (a: string, b: string) => number,
 ): WalkedOn {
-  const firstReal = (steps: readonly number[]) => steps.map((i) => truths[i].spot).find((spot) => spot !== null) ?? undefined;
-  const lastReal = (steps: readonly number[]) => steps.map((i) => truths[i].spot).filter((spot) => spot !== null).at(-1);
+  const firstReal = (steps: readonly number[]) => steps.map((i) => truths[i].spot).find((spot) => spot !== null);
   // Every new session (a device's after its first) with a real spot, by its start.
   const opened = [...ofDevice.values()].flatMap((list) =>
     list.slice(1).flatMap((steps) => {
@@ -199,7 +199,7 @@ function walkedOnAcross(
   const others: number[] = [];
   for (const list of ofDevice.values()) {
     for (let n = 1; n < list.length; n++) {
-      const from = lastReal(list[n - 1]);
+      const from = lastRealSpot(list[n - 1], truths);
       const to = opened.find((o) => o.steps === list[n]);
       if (from === undefined || !to) continue;
       const rivals = opened.filter((o) => o !== to && Math.abs(o.start - to.start) <= CARRY_WINDOW_S * 1000).map((o) => distance(from, o.spot));
@@ -215,16 +215,14 @@ function walkedOnAcross(
     changes: out.changes,
     nearest: share(out.nearest, out.changes),
     chance: share(out.chance, out.changes),
-    median_m: round(median(own)),
-    others_median_m: round(median(others)),
+    median_m: own.length === 0 ? 0 : round(median(own)),
+    others_median_m: others.length === 0 ? 0 : round(median(others)),
   };
 }
 
-function median(xs: readonly number[]): number {
-  if (xs.length === 0) return 0;
-  const sorted = [...xs].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 === 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+/** The spot of a session's last real query of a gallery spot. */
+function lastRealSpot(steps: readonly number[], truths: readonly ProfileTruth[]): string | undefined {
+  return steps.map((i) => truths[i].spot).filter((spot) => spot !== null).at(-1);
 }
 
 function share(part: number, whole: number): number {
