@@ -74,6 +74,7 @@ import { EXACT_TRACK_FEATURES, recall, ROTATION_WINDOWS_S, scoreLinks, TRACK_FEA
 import { shadowJump } from './attacks/shadow-jump.js';
 import { SpotModels } from './attacks/spot-models.js';
 import { timingFeatures } from './attacks/timing.js';
+import { forEachConcurrently } from '../util/concurrency.js';
 
 export interface EvalOptions {
   /** Folder of spot photos (DESIGN §9 layout). */
@@ -1003,15 +1004,6 @@ const GATE_CURVE_COSINES = [0.3, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7, 0.8];
 
 /** Photos rendered at once: enough to keep sharp's and ONNX Runtime's threads busy on a small machine. */
 const RENDER_CONCURRENCY = 4;
-
-/** Runs `task` on every item, at most `limit` at a time; rejects with the first failure. */
-async function forEachConcurrently<T>(items: readonly T[], limit: number, task: (item: T) => Promise<unknown>): Promise<void> {
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) await task(items[next++]);
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-}
 
 /**
  * Photographs of no spot for the simulated cameras: `--offgallery DIR`, else a folder beside the spots named

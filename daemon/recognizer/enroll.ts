@@ -6,6 +6,7 @@ import { silentLogger, type Logger } from '../util/log.js';
 import { listSpotPhotos, loadSpotMetadata, type SpotMetadata } from '../util/spots-dir.js';
 import { isFiniteFeature } from '../domain/feature.js';
 import { SpotStore } from './spot-store.js';
+import { mapInOrder } from '../util/concurrency.js';
 import { distortPhoto } from '../augment/distort.js';
 import { DEFAULT_VIEW_DIRECTIONS, fitViewModel } from '../domain/view-model.js';
 import type { SpotViewModel } from '../domain/spot.js';
@@ -43,14 +44,18 @@ export interface EnrollOptions {
    * the spot (decision 51).
    */
   referenceViews?: number;
+  /** Spots enrolled at once (ENROL_CONCURRENCY by default); the gallery is the same for any value. */
+  concurrency?: number;
 }
 
 /** Camera views averaged into each reference unless told otherwise (decision 51: 4 views measured at 1,077 and 10,555 spots). */
 export const DEFAULT_REFERENCE_VIEWS = 4;
 
 export const DEFAULT_VIEW_MODEL = { views: 12, directions: DEFAULT_VIEW_DIRECTIONS } as const;
-/** View-model views rendered and extracted at once. */
+/** View-model views rendered and extracted at once, per spot. */
 const VIEW_CONCURRENCY = 4;
+/** Spots enrolled at once: measured best on two cores (docs/benchmark.md, "Enrolment speed"). */
+export const ENROL_CONCURRENCY = 2;
 
 export interface EnrollResult {
   spots: number;
@@ -89,17 +94,23 @@ export async function enroll(options: EnrollOptions): Promise<EnrollResult> {
   const store = SpotStore.create(tmpPath, { model: extractor.modelId, dimension: extractor.dimension });
   let photos = 0;
   try {
-    for (const spot of spots) {
+    // Spots are rendered and extracted a few at a time and stored in folder order: the gallery is the same as one
+    // spot at a time, and both cores work (one spot's renders while another's views are extracted).
+    const enrolSpot = async (spot: (typeof spots)[number]) => {
       const feature = await referenceFeature(spot.id, spot.files, extractor, { views: options.referenceViews ?? DEFAULT_REFERENCE_VIEWS, renderView: options.renderView });
       const viewFiles = options.viewSources?.get(spot.id) ?? spot.files;
       const view = viewOptions ? await learnViewModel(spot.id, viewFiles, feature, extractor, viewOptions, options.renderView) : undefined;
+      return { feature, view };
+    };
+    await mapInOrder(spots, options.concurrency ?? ENROL_CONCURRENCY, enrolSpot, ({ feature, view }, i) => {
+      const spot = spots[i];
       photos += spot.files.length;
       const meta = metadata.get(spot.id);
       const where = placed.get(spot.id)!;
       const info = { ...meta?.extra, name: meta?.name ?? spot.id, description: meta?.description, url: meta?.url };
       store.put({ id: spot.id, feature, info: dropUndefined(info), ...where, popularity: meta?.popularity ?? 1, ...(view ? { view } : {}) });
       log.debug({ id: spot.id, photos: spot.files.length }, 'enrolled spot');
-    }
+    });
     const { galleryVersion } = store.meta();
     store.close();
     try {

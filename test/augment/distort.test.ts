@@ -1,6 +1,6 @@
 import t from 'tap';
 import sharp from 'sharp';
-import { DEFAULT_DISTORTION_RANGES, describeDistortion, distortPhoto } from '../../daemon/augment/distort.js';
+import { DEFAULT_DISTORTION_RANGES, decodeForDistortion, describeDistortion, distortPhoto, distortPixels } from '../../daemon/augment/distort.js';
 
 /** A structured test photo: gradients plus a checkerboard, so crops and warps change the pixels. */
 async function photo(width: number, height: number, options: { bright?: boolean } = {}): Promise<Buffer> {
@@ -115,4 +115,42 @@ t.test('options narrow the ranges; odd inputs still work', async (t) => {
     t.equal(meta.channels, 3, 'RGB JPEG out of RGBA and grey inputs');
   }
   await t.rejects(distortPhoto(Buffer.from('not an image'), 1));
+});
+
+t.test('distortPixels on an area of decoded pixels gives the bytes distortPhoto gives on a lossless picture of it', async (t) => {
+  const input = await photo(900, 640);
+  const decoded = await decodeForDistortion(input);
+  t.same(decoded.info, { width: 900, height: 640, channels: 3 });
+  const area = { left: 123, top: 57, width: 611, height: 430 };
+  const cut = await sharp(decoded.data, { raw: decoded.info }).extract(area).png().toBuffer();
+  for (const seed of [1, 7, 99]) {
+    const options = seed === 99 ? { cropArea: [1, 1] as [number, number], cropAspect: [1, 1] as [number, number] } : {};
+    const viaPhoto = await distortPhoto(cut, seed, options);
+    t.ok((await distortPixels(decoded, seed, options, area)).equals(viaPhoto), `seed ${seed}: same bytes`);
+  }
+  t.ok((await distortPixels(decoded, 5)).equals(await distortPhoto(input, 5)), 'no area: the whole photo');
+  await t.rejects(distortPixels(decoded, 1, {}, { left: 800, top: 0, width: 200, height: 100 }), RangeError, 'an area outside the photo');
+});
+
+t.test('sensor noise is zero-mean with the drawn sigma, and clamps at black and white', async (t) => {
+  const flat = (level: number) => sharp({ create: { width: 600, height: 400, channels: 3, background: { r: level, g: level, b: level } } }).png().toBuffer();
+  const options = { cropArea: [1, 1], rotationDeg: [0, 0], shear: [0, 0], exposure: [1, 1], whiteBalance: [1, 1], blurSigma: [0, 0], noiseSigma: [5, 5], jpegQuality: [100, 100], outputWidth: [600, 600] } as const;
+  const stats = async (level: number) => {
+    const { data } = await sharp(await distortPhoto(await flat(level), 3, { ...options, cropArea: [1, 1], cropAspect: [1, 1] })).raw().toBuffer({ resolveWithObject: true });
+    let sum = 0;
+    let squares = 0;
+    for (const v of data) {
+      sum += v - level;
+      squares += (v - level) ** 2;
+    }
+    return { mean: sum / data.length, sd: Math.sqrt(squares / data.length - (sum / data.length) ** 2), data };
+  };
+  const grey = await stats(128);
+  t.ok(Math.abs(grey.mean) < 0.3, `mean offset ${grey.mean.toFixed(3)}`);
+  // JPEG keeps colour at half resolution (4:2:0), which averages part of the per-channel noise away: under 5, not near 0.
+  t.ok(grey.sd > 2.5 && grey.sd < 5, `sd ${grey.sd.toFixed(2)}: the drawn 5 less what chroma subsampling averages`);
+  const black = await stats(0);
+  t.ok(black.data.every((v) => v >= 0) && black.mean > 1, 'black clamps at 0, so its noise only brightens');
+  const white = await stats(255);
+  t.ok(white.mean < -1, 'white clamps at 255, so its noise only darkens');
 });

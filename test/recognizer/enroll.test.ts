@@ -189,3 +189,19 @@ t.test('a bad spot folder fails before anything is written', async (t) => {
   t.notOk(existsSync(out));
   t.notOk(existsSync(`${out}.tmp`));
 });
+
+t.test('spots enrolled several at a time give the gallery one at a time gives, in folder order', async (t) => {
+  const dir = t.testdir();
+  const spotsDir = join(dir, 'spots');
+  await flatFolder(spotsDir);
+  await writeImage(join(spotsDir, 'sea', 'only.png'), [10, 60, 200], [10, 200, 200]);
+  await writeImage(join(spotsDir, 'sunset', 'a.png'), [250, 120, 20], [120, 20, 90]);
+  const galleries = [];
+  for (const concurrency of [1, 3]) {
+    const out = join(dir, `g${concurrency}.db`);
+    await enroll({ spotsDir, outPath: out, extractor: new ThumbExtractor(), viewModel: { views: 4, directions: 2 }, referenceViews: 2, concurrency });
+    galleries.push(readStore(out));
+  }
+  t.equal(galleries[0].length, 6);
+  t.same(galleries[1], galleries[0], 'same features, view models and places');
+});

@@ -4,8 +4,7 @@
  * perspective, exposure, white balance, blur, noise, JPEG). The same view always gives the same bytes.
  */
 import { readFile } from 'node:fs/promises';
-import sharp, { type OutputInfo } from 'sharp';
-import { distortPhoto, type DistortionOptions } from '../../augment/distort.js';
+import { decodeForDistortion, distortPixels, type DistortionOptions, type RawPhoto } from '../../augment/distort.js';
 
 /** A window of a photo as shares of its width and height (0..1). */
 export interface ShareWindow {
@@ -29,20 +28,16 @@ export interface FrameView {
   seed: number;
 }
 
-type Decoded = { data: Buffer; info: OutputInfo };
-
 /** Recently decoded photos: the frames of a visit all come from one photo, so a few entries suffice. */
-const decodedCache = new Map<string, Promise<Decoded>>();
+const decodedCache = new Map<string, Promise<RawPhoto>>();
 const CACHE_ENTRIES = 8;
 
-function decoded(file: string): Promise<Decoded> {
+function decoded(file: string): Promise<RawPhoto> {
   let entry = decodedCache.get(file);
   if (entry) {
     decodedCache.delete(file); // re-inserted below: most recently used last
   } else {
-    entry = readFile(file).then((bytes) =>
-      sharp(bytes).rotate().flatten({ background: '#ffffff' }).toColourspace('srgb').removeAlpha().raw().toBuffer({ resolveWithObject: true }),
-    );
+    entry = readFile(file).then(decodeForDistortion);
     entry.catch(() => decodedCache.delete(file));
   }
   decodedCache.set(file, entry);
@@ -64,10 +59,9 @@ export function windowPixels(window: ShareWindow, width: number, height: number)
 
 /** The frame as JPEG bytes (sharp decodes them; so does every Extractor). */
 export async function renderFrame(view: FrameView): Promise<Buffer> {
-  if (!view.window) return distortPhoto(await readFile(view.file), view.seed, view.camera);
   const photo = await decoded(view.file);
+  if (!view.window) return distortPixels(photo, view.seed, view.camera);
+  // distortPixels then keeps the whole window (its viewpoint crop is the window).
   const rect = windowPixels(view.window, photo.info.width, photo.info.height);
-  // Lossless hand-over to distortPhoto, which then keeps the whole window (its viewpoint crop is the window).
-  const cut = await sharp(photo.data, { raw: photo.info }).extract(rect).tiff({ compression: 'none' }).toBuffer();
-  return distortPhoto(cut, view.seed, { ...view.camera, cropArea: [1, 1], cropAspect: [1, 1] });
+  return distortPixels(photo, view.seed, { ...view.camera, cropArea: [1, 1], cropAspect: [1, 1] }, rect);
 }
