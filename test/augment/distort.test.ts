@@ -1,6 +1,6 @@
 import t from 'tap';
 import sharp from 'sharp';
-import { DEFAULT_DISTORTION_RANGES, decodeForDistortion, describeDistortion, distortPhoto, distortPixels } from '../../daemon/augment/distort.js';
+import { DEFAULT_DISTORTION_RANGES, decodeForDistortion, describeDistortion, distortPhoto, distortPixels, type DistortionOptions } from '../../daemon/augment/distort.js';
 
 /** A structured test photo: gradients plus a checkerboard, so crops and warps change the pixels. */
 async function photo(width: number, height: number, options: { bright?: boolean } = {}): Promise<Buffer> {
@@ -134,9 +134,20 @@ t.test('distortPixels on an area of decoded pixels gives the bytes distortPhoto 
 
 t.test('sensor noise is zero-mean with the drawn sigma, and clamps at black and white', async (t) => {
   const flat = (level: number) => sharp({ create: { width: 600, height: 400, channels: 3, background: { r: level, g: level, b: level } } }).png().toBuffer();
-  const options = { cropArea: [1, 1], rotationDeg: [0, 0], shear: [0, 0], exposure: [1, 1], whiteBalance: [1, 1], blurSigma: [0, 0], noiseSigma: [5, 5], jpegQuality: [100, 100], outputWidth: [600, 600] } as const;
+  const options: DistortionOptions = {
+    cropArea: [1, 1],
+    cropAspect: [1, 1],
+    rotationDeg: [0, 0],
+    shear: [0, 0],
+    exposure: [1, 1],
+    whiteBalance: [1, 1],
+    blurSigma: [0, 0],
+    noiseSigma: [5, 5],
+    jpegQuality: [100, 100],
+    outputWidth: [600, 600],
+  };
   const stats = async (level: number) => {
-    const { data } = await sharp(await distortPhoto(await flat(level), 3, { ...options, cropArea: [1, 1], cropAspect: [1, 1] })).raw().toBuffer({ resolveWithObject: true });
+    const { data } = await sharp(await distortPhoto(await flat(level), 3, options)).raw().toBuffer({ resolveWithObject: true });
     let sum = 0;
     let squares = 0;
     for (const v of data) {
