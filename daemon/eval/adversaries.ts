@@ -6,7 +6,7 @@
  * real-vs-dummy classifier is fitted on labelled sessions and scored on held-out ones: an upper bound).
  */
 import type { WalkModel } from '../privacy/walk-model.js';
-import { mostLikelyPath, viterbi } from './attacks/path.js';
+import { mostLikelyPath, sparseViterbi } from './attacks/path.js';
 import { median } from './attacks/linalg.js';
 import { createTransform, type KMixConfig } from '../privacy/transform.js';
 import { schemaDefaults } from '../config/load.js';
@@ -353,8 +353,9 @@ export class ComponentTest implements SpotAttack {
  * most likely. Two variants, the better one counts: `path_attack` is `mostLikelyPath` (Viterbi restricted to each
  * query's k components, dummies included since the server cannot tell them apart); `path_attack_hmm` lets the user's
  * hidden spot be any gallery spot and treats a query as evidence (a component at the user's spot is 1/ε times
- * likelier than none), so the path can run through dummy steps that do not show the user at all. Both run
- * `viterbi` of attacks/path.ts.
+ * likelier than none), so the path can run through dummy steps that do not show the user at all. Both run Viterbi
+ * (attacks/path.ts): `viterbi` over the components, `sparseViterbi` over the whole map (the same path as the full
+ * map² table, which at 10,000 spots would be 800 MB a gap).
  */
 export function pathAttack(walk: WalkModel): SpotAttack {
   return {
@@ -384,24 +385,30 @@ export function hmmPathAttack(walk: WalkModel, epsilon = 0.05): SpotAttack {
     guess(analyses) {
       const out = new Array<string | null>(analyses.length).fill(null);
       if (n === 0) return out;
-      const cache = new Map<number, Float64Array>();
-      // Transition matrices depend on dt only; slots repeat the same few gaps, so they are cached (rounded to 100 ms).
-      const transitions = (dt: number) => {
+      // Moves depend on dt only, rounded to 100 ms: slots repeat the same few gaps, so each spot's are kept per gap.
+      type Moves = { to: number[]; logLikelihood: (to: number) => number };
+      const cache = new Map<number, Map<number, Moves>>();
+      const movesAfter = (dt: number, from: number) => {
         const key = Math.round(dt / 100);
-        let m = cache.get(key);
-        if (!m) {
-          m = new Float64Array(n * n);
-          for (let a = 0; a < n; a++) for (let b = 0; b < n; b++) m[a * n + b] = walk.logTransition(ids[a], ids[b], key * 100);
-          if (cache.size < 2000) cache.set(key, m);
+        let byFrom = cache.get(key);
+        if (!byFrom) cache.set(key, (byFrom = new Map<number, Moves>()));
+        let moves = byFrom.get(from);
+        if (!moves) {
+          const to = [from, ...walk.reachable(from, key * 100)];
+          const scores = new Map(to.map((j) => [j, walk.logTransitionAt(from, j, key * 100)]));
+          moves = { to, logLikelihood: (j) => scores.get(j)! };
+          byFrom.set(from, moves);
         }
-        return m;
+        return moves;
       };
       for (const steps of sessions(analyses).values()) {
-        const path = viterbi({
+        // The whole map is every step's state set: sparse, since a second later only nearby spots are in reach.
+        const path = sparseViterbi({
           steps: steps.length,
-          states: () => n,
+          states: n,
+          floor: walk.logFloor,
           logPrior: (j) => walk.logPrior(ids[j]),
-          logTransition: (s) => transitions(analyses[steps[s]].record.t - analyses[steps[s - 1]].record.t),
+          moves: (s, from) => movesAfter(analyses[steps[s]].record.t - analyses[steps[s - 1]].record.t, from),
           // A query is evidence: a component at the user's spot is 1/ε times likelier than none.
           logEmission: (s) => {
             const e = new Float64Array(n).fill(logEps);

@@ -126,6 +126,57 @@ export class SpotMap {
     return Math.hypot(this.xs[index] - x, this.ys[index] - y);
   }
 
+  /**
+   * Every spot other than `index` within `radius` metres of it, in index order. Reads a grid built on first use
+   * (cells about twice the mean spacing), so a query costs the spots near it rather than the whole map: the path
+   * attack asks this for many spots at every step of a 10,000-spot map.
+   */
+  within(index: number, radius: number): number[] {
+    const grid = this.buildGrid();
+    const { cell, columns, rows, minX, minY, buckets } = grid;
+    const x = this.xs[index];
+    const y = this.ys[index];
+    const c0 = Math.max(0, Math.floor((x - radius - minX) / cell));
+    const c1 = Math.min(columns - 1, Math.floor((x + radius - minX) / cell));
+    const r0 = Math.max(0, Math.floor((y - radius - minY) / cell));
+    const r1 = Math.min(rows - 1, Math.floor((y + radius - minY) / cell));
+    const found: number[] = [];
+    for (let r = r0; r <= r1; r++) {
+      for (let c = c0; c <= c1; c++) {
+        for (const j of buckets[r * columns + c]) {
+          if (j !== index && this.distance(index, j) <= radius) found.push(j);
+        }
+      }
+    }
+    return found.sort((a, b) => a - b);
+  }
+
+  private grid: { cell: number; columns: number; rows: number; minX: number; minY: number; buckets: number[][] } | undefined;
+
+  private buildGrid(): NonNullable<SpotMap['grid']> {
+    if (!this.grid) {
+      let [minX, minY, maxX, maxY] = [Infinity, Infinity, -Infinity, -Infinity];
+      for (let i = 0; i < this.size; i++) {
+        minX = Math.min(minX, this.xs[i]);
+        maxX = Math.max(maxX, this.xs[i]);
+        minY = Math.min(minY, this.ys[i]);
+        maxY = Math.max(maxY, this.ys[i]);
+      }
+      const width = Math.max(maxX - minX, 1e-9);
+      const height = Math.max(maxY - minY, 1e-9);
+      // About four spots a cell on a map of even density; at most about 4 × size cells.
+      const cell = Math.max(2 * Math.sqrt((width * height) / this.size), width / (2 * this.size), height / (2 * this.size), 1e-6);
+      const columns = Math.floor(width / cell) + 1;
+      const rows = Math.floor(height / cell) + 1;
+      const buckets: number[][] = Array.from({ length: columns * rows }, () => []);
+      for (let i = 0; i < this.size; i++) {
+        buckets[Math.floor((this.ys[i] - minY) / cell) * columns + Math.floor((this.xs[i] - minX) / cell)].push(i);
+      }
+      this.grid = { cell, columns, rows, minX, minY, buckets };
+    }
+    return this.grid;
+  }
+
   /** Index of the spot nearest to (x, y) that `skip` does not reject; -1 when every spot is rejected. */
   nearest(x: number, y: number, skip?: (index: number) => boolean): number {
     let best = -1;
@@ -270,8 +321,11 @@ export class WalkModel implements PathModel {
    * so the distance is discounted by the map's typical spacing before the speed check.
    */
   logTransition(from: string, to: string, dtMs: number): number {
-    const a = this.map.indexOf(from);
-    const b = this.map.indexOf(to);
+    return this.logTransitionAt(this.map.indexOf(from), this.map.indexOf(to), dtMs);
+  }
+
+  /** logTransition by map index. */
+  logTransitionAt(a: number, b: number, dtMs: number): number {
     const dt = Math.max(0, dtMs);
     const meanDwell = this.dwellMedianMs(a) * Math.exp((this.params.dwellSigma ** 2) / 2);
     const stay = Math.exp(-dt / meanDwell);
@@ -285,6 +339,20 @@ export class WalkModel implements PathModel {
       p = (1 - stay) * choice * this.speedSurvival(dt > 0 ? needed / (dt / 1000) : needed > 0 ? Infinity : 0);
     }
     return Math.log(Math.max(FLOOR, p));
+  }
+
+  /** The least any transition scores: log of the floor every implausible step is lifted to. */
+  readonly logFloor = Math.log(FLOOR);
+
+  /**
+   * The spots other than `from` that a walker may have reached `dtMs` later at more than the floor's likelihood
+   * (logTransitionAt above logFloor). Every other move needs a speed above `speedMax` once the spacing discount is
+   * taken, so its likelihood is 0 and it scores exactly logFloor. The radius is widened by a hair, so rounding can only
+   * add a spot that scores the floor, never leave out one that scores more.
+   */
+  reachable(from: number, dtMs: number): number[] {
+    const reach = 2 * this.typicalSpacing() + (this.params.speedMax * Math.max(0, dtMs)) / 1000;
+    return this.map.within(from, reach * (1 + 1e-9) + 1e-6);
   }
 
   /** Median distance from a spot to its nearest neighbour, in metres (O(n²) once). */

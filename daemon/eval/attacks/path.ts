@@ -82,6 +82,72 @@ export function viterbi(trellis: Trellis): Int32Array {
 }
 
 /**
+ * A trellis over one set of `states` at every step where every transition scores at least `floor`, and from each state
+ * only a few score more: a walker's model over a whole map, where a second later only nearby spots are in reach.
+ */
+export interface SparseTrellis {
+  readonly steps: number;
+  /** The states of every step, numbered 0 … states − 1. */
+  readonly states: number;
+  logPrior(state: number): number;
+  /** The least any transition scores. */
+  readonly floor: number;
+  /**
+   * For step ≥ 1: the transitions out of `from` (a state of step − 1) that may score above `floor`, as target states
+   * and their log-likelihoods, which are at most 0 (every other target scores exactly `floor`). Asked only of states still able to be a
+   * best predecessor, so a caller may compute them when asked.
+   */
+  moves(step: number, from: number): { to: readonly number[]; logLikelihood: (to: number) => number };
+  logEmission?(step: number): (state: number) => number;
+}
+
+/**
+ * Viterbi on a SparseTrellis: the path `viterbi` finds on the same trellis written out in full (ties alike: the lower
+ * state), at O(states + Σ moves of the states still in the running) a step instead of O(states²). A state whose score
+ * trails the step's best by more than −floor can be no one's best predecessor, since the best state reaches every
+ * target at `floor` or more; every target no contender moves to takes the best state, at `floor`.
+ */
+export function sparseViterbi(trellis: SparseTrellis): Int32Array {
+  const { steps, states: n, floor } = trellis;
+  const path = new Int32Array(steps);
+  if (steps === 0) return path;
+  if (!(n >= 1)) throw new RangeError('sparseViterbi: no state');
+  if (!(floor <= 0 && Number.isFinite(floor))) throw new RangeError(`sparseViterbi: floor must be a finite log-likelihood, got ${floor}`);
+  const emission0 = trellis.logEmission?.(0);
+  let scores = Float64Array.from({ length: n }, (_, j) => (emission0 ? trellis.logPrior(j) + emission0(j) : trellis.logPrior(j)));
+  const back: Int32Array[] = [];
+  for (let step = 1; step < steps; step++) {
+    let best = 0;
+    for (let j = 1; j < n; j++) if (scores[j] > scores[best]) best = j;
+    const next = new Float64Array(n).fill(scores[best] + floor);
+    const pointers = new Int32Array(n).fill(best);
+    const cutoff = scores[best] + floor;
+    for (let from = 0; from < n; from++) {
+      if (scores[from] < cutoff) continue;
+      const { to: targets, logLikelihood } = trellis.moves(step, from);
+      for (const to of targets) {
+        const s = scores[from] + logLikelihood(to);
+        if (s > next[to] || (s === next[to] && from < pointers[to])) {
+          next[to] = s;
+          pointers[to] = from;
+        }
+      }
+    }
+    const emission = trellis.logEmission?.(step);
+    if (emission) for (let j = 0; j < n; j++) next[j] += emission(j);
+    back.push(pointers);
+    scores = next;
+  }
+  let state = 0;
+  for (let j = 1; j < n; j++) if (scores[j] > scores[state]) state = j;
+  for (let step = steps - 1; step >= 0; step--) {
+    path[step] = state;
+    if (step > 0) state = back[step - 1][state];
+  }
+  return path;
+}
+
+/**
  * Viterbi over candidate sets: the one path, taking one candidate per step, that `model` finds most likely.
  * This is the path attack of the evaluation (DESIGN §7, trajectory_acc): the server sees each query's k
  * candidate spots at known times and looks for the path a pedestrian could have walked. O(steps × k²).
