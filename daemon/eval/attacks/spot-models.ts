@@ -34,11 +34,19 @@ export interface SpotModel {
 
 /** Cache entries kept per pair table before it is cleared (≈ 30 MB of direction blocks at 5 directions). */
 const PAIR_CACHE_LIMIT = 100_000;
+/**
+ * Galleries up to this many spots keep template products in a full table (8 bytes a pair, 9 MB at 1,077 spots, at most
+ * 134 MB): every decomposition reads all pairs of a reply's candidates, and a map of 100,000 pairs, cleared when full,
+ * cost most of an evaluation's attack phase at 1,077 spots (a 64-candidate reply has 2,016 pairs).
+ */
+const FULL_TEMPLATE_TABLE_SPOTS = 4096;
 
 export class SpotModels {
   readonly dimension: number;
   private readonly byId = new Map<string, SpotModel>();
   private readonly templatePairs = new Map<number, number>();
+  /** template_a · template_b by a.index × size + b.index, NaN until computed (FULL_TEMPLATE_TABLE_SPOTS). */
+  private templateTable: Float64Array | undefined;
   private readonly directionPairs = new Map<number, Float64Array>();
   private readonly directionCentre = new Map<number, Float64Array>();
 
@@ -84,7 +92,15 @@ export class SpotModels {
 
   /** template_a · template_b. */
   templateDot(a: SpotModel, b: SpotModel): number {
-    return this.cached(this.templatePairs, this.pairKey(a, b, true), () => dot64(a.template, b.template));
+    const n = this.gallery.length;
+    if (n > FULL_TEMPLATE_TABLE_SPOTS) return this.cached(this.templatePairs, this.pairKey(a, b, true), () => dot64(a.template, b.template));
+    const table = (this.templateTable ??= new Float64Array(n * n).fill(Number.NaN));
+    let value = table[a.index * n + b.index];
+    if (Number.isNaN(value)) {
+      value = dot64(a.template, b.template);
+      table[a.index * n + b.index] = table[b.index * n + a.index] = value;
+    }
+    return value;
   }
 
   /** directions_a · directions_b as a |a|×|b| row-major block. */
