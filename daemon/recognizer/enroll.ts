@@ -54,7 +54,10 @@ export const DEFAULT_REFERENCE_VIEWS = 4;
 export const DEFAULT_VIEW_MODEL = { views: 12, directions: DEFAULT_VIEW_DIRECTIONS } as const;
 /** View-model views rendered and extracted at once, per spot. */
 const VIEW_CONCURRENCY = 4;
-/** Spots enrolled at once: measured best on two cores (docs/benchmark.md, "Enrolment speed"). */
+/**
+ * Spots enrolled at once. On two cores 2 and 3 measured about alike (553 and 532 ms a spot against 631 for 1; single
+ * runs, docs/benchmark.md "Enrolment speed"): each spot already keeps 4 views in flight.
+ */
 export const ENROL_CONCURRENCY = 2;
 
 export interface EnrollResult {
