@@ -211,6 +211,8 @@ export interface PrivacyFigures {
   no_spot: { gate_cosine: number; frames: number; admitted: number; told_a_spot: number; gate_curve: { cosine: number; no_spot_admitted: number; spot_gated: number }[] };
   real_in_reply: number;
   identity_rotations: number;
+  /** Seconds from the run's start until the last device was up (0 in virtual time); each wearer's world starts with its device. */
+  devices_up_s: number;
   /** How soon the devices asked about what their wearers looked at (asking.ts; the cost of 'deferred' arrival). */
   asking: AskingFigures;
 }
@@ -611,6 +613,7 @@ async function runScenario(world: World, s: ScenarioOptions): Promise<{ figures:
       dummy_queries: run.truths.length - real,
       real_in_reply: rate(inReply, realOfSpot.length),
       identity_rotations: run.rotations,
+      devices_up_s: round(Math.max(0, ...run.startedAt) / 1000, 2),
       asking: askingFigures(measured, (n) => frames[n].label, run.records, run.truths, run.counters.reduce((sum, c) => sum + c.heldBack, 0)),
     },
   };

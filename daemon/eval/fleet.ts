@@ -101,6 +101,8 @@ export interface FleetRun {
   /** Per device: the daemon's own counters at the end. */
   counters: ReturnType<EdgeRuntime['edge']['stats']>[];
   rotations: number;
+  /** When each device was up, ms after the run's origin (0 in virtual time): its wearer's timeline starts there. */
+  startedAt: number[];
   /** The devices' public privacy settings, as their profile loaded them (what the server may assume). */
   deviceSettings: {
     viewDrift?: { fastSeconds: number; slowSeconds: number; slowShare: number };
@@ -130,8 +132,8 @@ export async function runFleet(options: FleetOptions): Promise<FleetRun> {
   const results = new Map<string, EdgeResult>();
   let sentTotal = 0;
   const ended: { counters: FleetRun['counters'][number]; transport: ReturnType<EdgeRuntime['transport']['counters']>; rotations: number }[] = [];
-  const frames = [...options.frames].sort((a, b) => a.t - b.t || a.user - b.user);
-  const pictures = new RenderAhead(frames, options.renderConcurrency ?? 4);
+  // When each device came up, ms after the origin: its wearer's timeline starts there (always 0 in virtual time).
+  const startedAt: number[] = [];
   try {
     await tap.start();
     origin = clock.now();
@@ -159,7 +161,23 @@ export async function runFleet(options: FleetOptions): Promise<FleetRun> {
       });
       devices.push(device);
       await runtime.start();
+      startedAt.push(clock.now() - origin);
     }
+    // On the wall clock the devices come up one after another, seconds apart. Each wearer's world starts when the
+    // wearer's device is up and the device goes off when that world ends, as glasses do: a world that started at the
+    // origin would leave the first devices sending with a blank camera while the others start, then flood them with
+    // the frames they missed, and the start of every session would look unlike its rest for a reason no field device
+    // has (found 2026-12-06: the session group read 0.628 on the wall clock, 0.505 in virtual time).
+    const frames = options.frames.filter((f) => f.t < options.durationMs).map((frame) => ({ frame, at: startedAt[frame.user] + frame.t }));
+    frames.sort((a, b) => a.at - b.at || a.frame.user - b.frame.user);
+    const pictures = new RenderAhead(
+      frames.map((f) => f.frame),
+      options.renderConcurrency ?? 4,
+    );
+    const endOrder = devices.map((_, user) => user).sort((a, b) => startedAt[a] - startedAt[b] || a - b);
+    const lastEnd = Math.max(...startedAt) + options.durationMs;
+    const retired = new Set<number>();
+    const stopping: Promise<void>[] = [];
 
     // Time moves on only when nothing can happen without it: every device waits and every request is answered.
     // A query the wiretap never sees (lost on the wire) is waited for once, then left out: the run must not hang.
@@ -183,22 +201,38 @@ export async function runFleet(options: FleetOptions): Promise<FleetRun> {
       else await sleep(systemClock, origin + t - systemClock.now());
     };
 
+    // A device whose world has ended by `at` is switched off: its counters are read, and it is stopped on the wall
+    // clock (in virtual time every world ends at once, after the last frame, and the devices stop together below).
+    const retireUntil = async (at: number) => {
+      for (const user of endOrder) {
+        if (retired.has(user) || startedAt[user] + options.durationMs > at) continue;
+        retired.add(user);
+        const d = devices[user];
+        if (virtual) await settle();
+        ended[user] = { counters: d.runtime.edge.stats(), transport: d.runtime.transport.counters(), rotations: d.runtime.identityRotations };
+        if (virtual) continue;
+        d.camera.end();
+        // Not awaited: the other devices' frames must not wait on this one's shutdown.
+        stopping.push(d.runtime.stop().catch((err: Error) => options.logger.warn({ err: err.message }, 'device stop failed')));
+      }
+    };
+
     for (let i = 0; i < frames.length; i++) {
-      const frame = frames[i];
-      if (frame.t >= options.durationMs) break;
+      const { frame, at } = frames[i];
       const picture = await pictures.get(i);
-      await runUntil(frame.t);
+      await retireUntil(at);
+      await runUntil(at);
       devices[frame.user].camera.show(picture, clock.now(), frame.label);
       options.onShown?.(frame, picture);
       if (virtual) await settle();
-      options.onProgress?.(frame.t, options.durationMs);
+      options.onProgress?.(at, lastEnd);
     }
-    await runUntil(options.durationMs);
-    if (virtual) await settle();
-    else await tap.waitFor(sentTotal, 5_000);
-    for (const d of devices) {
-      ended.push({ counters: d.runtime.edge.stats(), transport: d.runtime.transport.counters(), rotations: d.runtime.identityRotations });
+    for (const user of endOrder) {
+      await runUntil(startedAt[user] + options.durationMs);
+      await retireUntil(startedAt[user] + options.durationMs);
     }
+    await Promise.all(stopping);
+    if (!virtual) await tap.waitFor(sentTotal, 5_000);
   } finally {
     for (const d of devices) d.camera.end();
     for (const d of devices) await d.runtime.stop().catch((err: Error) => options.logger.warn({ err: err.message }, 'device stop failed'));
@@ -206,7 +240,7 @@ export async function runFleet(options: FleetOptions): Promise<FleetRun> {
   }
   if (tap.unknownDigests > 0) options.logger.warn({ unknownDigests: tap.unknownDigests }, 'replies named spot digests no gallery id has; the records leave them out');
 
-  const truthOf = new Map(frames.map((f) => [f.label, f]));
+  const truthOf = new Map(options.frames.map((f) => [f.label, f]));
   const paired = pairWithTruth(tap.records, devices, truthOf);
   return {
     ...paired,
@@ -215,6 +249,7 @@ export async function runFleet(options: FleetOptions): Promise<FleetRun> {
     counters: ended.map((d) => d.counters),
     rotations: ended.reduce((sum, d) => sum + d.rotations, 0),
     deviceSettings: deviceSettings!,
+    startedAt,
   };
 }
 
@@ -231,7 +266,7 @@ export async function replayFleet(
   if (records.length !== truths.length) {
     throw new UserError(`eval: the record ${files.recordPath} has ${records.length} lines and the truth ${files.truthPath} ${truths.length}; pass the pair one run wrote.`);
   }
-  return { records, truths, unpaired: 0, results: new Map(), bytes: 0, counters: [], rotations: 0, deviceSettings: publicSettings(await deviceProfile(options, 0)) };
+  return { records, truths, unpaired: 0, results: new Map(), bytes: 0, counters: [], rotations: 0, startedAt: [], deviceSettings: publicSettings(await deviceProfile(options, 0)) };
 }
 
 async function readJsonLines<T>(path: string): Promise<T[]> {

@@ -21,11 +21,15 @@ export interface ShareBin {
   real_share: number;
 }
 
+export type AgeBin = ShareBin & { from_s: number; to_s: number | null };
+
 export interface SessionProfile {
   /** Real share of all queries (a real query: a frame of a spot or of no spot, as `dummy_auc` labels it). */
   real_share: number;
   /** Sessions after a device's first (a device's first session starts with the device), by seconds since their first query. */
-  by_age: (ShareBin & { from_s: number; to_s: number | null })[];
+  by_age: AgeBin[];
+  /** A device's first sessions, by seconds since their first query: where a device that has just come up starts. */
+  first_by_age: AgeBin[];
   /**
    * Sessions that began and ended inside the run (neither a device's first nor its last), by length quartile, shortest
    * first. `device_share` is the whole-run real share of the devices behind them, weighted as their queries are: a
@@ -105,17 +109,19 @@ export function sessionProfile(
     deviceShare.set(device, share(steps.filter(isReal).length, steps.length));
   }
 
-  const ageBins = AGE_EDGES_S.map((from, j) => ({ from_s: from, to_s: AGE_EDGES_S[j + 1] ?? null, n: 0, real: 0 }));
-  for (const steps of bySession) {
-    if (first.has(steps)) continue;
-    const t0 = start(steps);
-    for (const i of steps) {
-      const age = (analyses[i].record.t - t0) / 1000;
-      const bin = ageBins.filter((b) => age >= b.from_s).pop()!;
-      bin.n++;
-      if (isReal(i)) bin.real++;
+  const byAge = (group: readonly (readonly number[])[]): AgeBin[] => {
+    const bins = AGE_EDGES_S.map((from, j) => ({ from_s: from, to_s: AGE_EDGES_S[j + 1] ?? null, n: 0, real: 0 }));
+    for (const steps of group) {
+      const t0 = start(steps);
+      for (const i of steps) {
+        const age = (analyses[i].record.t - t0) / 1000;
+        const bin = bins.filter((b) => age >= b.from_s).pop()!;
+        bin.n++;
+        if (isReal(i)) bin.real++;
+      }
     }
-  }
+    return bins.map((b) => ({ from_s: b.from_s, to_s: b.to_s, queries: b.n, real_share: share(b.real, b.n) }));
+  };
 
   const middle = bySession.filter((steps) => !first.has(steps) && !last.has(steps)).sort((a, b) => end(a) - start(a) - (end(b) - start(b)));
   const byLength = [0, 1, 2, 3].map((q) => {
@@ -168,7 +174,8 @@ export function sessionProfile(
   const real = analyses.reduce((n, _, i) => n + (isReal(i) ? 1 : 0), 0);
   return {
     real_share: share(real, analyses.length),
-    by_age: ageBins.map((b) => ({ from_s: b.from_s, to_s: b.to_s, queries: b.n, real_share: share(b.real, b.n) })),
+    by_age: byAge(bySession.filter((steps) => !first.has(steps))),
+    first_by_age: byAge(bySession.filter((steps) => first.has(steps))),
     by_length: byLength,
     freshest_by_changes: changeBins.map((b) => ({
       changes: b.to === Infinity ? `${b.from}+` : b.from === b.to ? `${b.from}` : `${b.from}-${b.to}`,

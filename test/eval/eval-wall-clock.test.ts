@@ -31,7 +31,11 @@ t.test('a wall-clock run through a real Mosquitto: the wiretap stamps real arriv
   for (const [topic, ts] of bySession) {
     const slots = Math.round((ts[ts.length - 1] - ts[0]) / 1000) + 1;
     t.ok(ts.length >= slots - 2 && ts.length <= slots, `${topic}: ${ts.length} messages in its ${slots} slots, one each once it was up`);
+    // Each wearer's world starts when the wearer's device is up, and the device goes off when it ends: no device
+    // runs on while another comes up (the first one used to send with a blank camera for that long).
+    t.ok(ts[ts.length - 1] - ts[0] <= 46_000, `${topic}: on for ${((ts[ts.length - 1] - ts[0]) / 1000).toFixed(1)} s of its 45 s world`);
   }
+  t.ok(report.devices_up_s > 0, `the second device was up ${report.devices_up_s} s after the first`);
   t.ok(report.queries >= 20 && report.queries <= 92, `2 devices × 45 s at one slot a second at most (${report.queries})`);
   t.ok(report.real_queries > 0 && report.dummy_queries > 0, `real (${report.real_queries}) and dummy (${report.dummy_queries}) queries`);
   // With so few queries the AUC is noisy; a real leak (dummies built in the slot: +20 ms) scores near 1.

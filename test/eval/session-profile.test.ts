@@ -49,6 +49,9 @@ t.test('the real share by session age leaves out a device first session, which s
   const next = profile.by_age[1];
   t.same([next.from_s, next.to_s, next.queries], [15, 60, 25]);
   t.equal(next.real_share, Math.round((20 / 25) * 1000) / 1000);
+  const [firstYoung, firstNext] = profile.first_by_age;
+  t.same([firstYoung.queries, firstYoung.real_share, firstNext.queries, firstNext.real_share], [15, 1, 15, 1], 'the device first session, all real, is read apart');
+  t.equal(profile.first_by_age[2].queries, 0);
 });
 
 t.test('sessions by length are compared with what their devices hold elsewhere', async (t) => {
