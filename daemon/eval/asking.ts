@@ -20,7 +20,9 @@ export interface AskingFigures {
 }
 
 /**
- * `labelOf(n)` is the label the fleet gave `stream.frames[n]`; `heldBack` the devices' summed counter of held frames.
+ * `labelOf(n)` is the label the fleet gave `stream.frames[n]`; `heldBack` the devices' summed counter of held frames;
+ * `startedAt[device]` when the device's world started on the records' clock (FleetRun.startedAt; 0 where missing):
+ * a frame's time counts from its own world's start, a record's from the run's.
  */
 export function askingFigures(
   stream: WorldStream,
@@ -28,13 +30,14 @@ export function askingFigures(
   records: readonly ServerRecord[],
   truths: readonly QueryTruth[],
   heldBack: number,
+  startedAt: readonly number[] = [],
 ): AskingFigures {
   const firstFrame = new Map<string, number>();
   const visitOf = new Map<string, string>();
   stream.frames.forEach((f, n) => {
     if (f.spot === null) return;
     const visit = `${f.device}/${f.visit}`;
-    if (!firstFrame.has(visit)) firstFrame.set(visit, f.t);
+    if (!firstFrame.has(visit)) firstFrame.set(visit, f.t + (startedAt[f.device] ?? 0));
     visitOf.set(labelOf(n), visit);
   });
   const firstAsk = new Map<string, number>();

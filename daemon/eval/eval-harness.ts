@@ -614,7 +614,7 @@ async function runScenario(world: World, s: ScenarioOptions): Promise<{ figures:
       real_in_reply: rate(inReply, realOfSpot.length),
       identity_rotations: run.rotations,
       devices_up_s: round(Math.max(0, ...run.startedAt) / 1000, 2),
-      asking: askingFigures(measured, (n) => frames[n].label, run.records, run.truths, run.counters.reduce((sum, c) => sum + c.heldBack, 0)),
+      asking: askingFigures(measured, (n) => frames[n].label, run.records, run.truths, run.counters.reduce((sum, c) => sum + c.heldBack, 0), run.startedAt),
     },
   };
 }
