@@ -213,6 +213,8 @@ export interface PrivacyFigures {
   identity_rotations: number;
   /** Seconds from the run's start until the last device was up (0 in virtual time); each wearer's world starts with its device. */
   devices_up_s: number;
+  /** Wall clock: how late the world's frames were shown after their time, s (0 in virtual time). Over a second: the machine did not keep up. */
+  world_lag_s: { p50: number; p95: number; max: number };
   /** How soon the devices asked about what their wearers looked at (asking.ts; the cost of 'deferred' arrival). */
   asking: AskingFigures;
 }
@@ -614,6 +616,7 @@ async function runScenario(world: World, s: ScenarioOptions): Promise<{ figures:
       real_in_reply: rate(inReply, realOfSpot.length),
       identity_rotations: run.rotations,
       devices_up_s: round(Math.max(0, ...run.startedAt) / 1000, 2),
+      world_lag_s: { p50: round(run.worldLag.p50 / 1000, 3), p95: round(run.worldLag.p95 / 1000, 3), max: round(run.worldLag.max / 1000, 3) },
       asking: askingFigures(measured, (n) => frames[n].label, run.records, run.truths, run.counters.reduce((sum, c) => sum + c.heldBack, 0), run.startedAt),
     },
   };

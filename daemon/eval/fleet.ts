@@ -103,6 +103,8 @@ export interface FleetRun {
   rotations: number;
   /** When each device was up, ms after the run's origin (0 in virtual time): its wearer's timeline starts there. */
   startedAt: number[];
+  /** Wall clock: how late frames were shown after their time (a machine that kept up: well under a second). */
+  worldLag: WorldLag;
   /** The devices' public privacy settings, as their profile loaded them (what the server may assume). */
   deviceSettings: {
     viewDrift?: { fastSeconds: number; slowSeconds: number; slowShare: number };
@@ -134,6 +136,7 @@ export async function runFleet(options: FleetOptions): Promise<FleetRun> {
   const ended: { counters: FleetRun['counters'][number]; transport: ReturnType<EdgeRuntime['transport']['counters']>; rotations: number }[] = [];
   // When each device came up, ms after the origin: its wearer's timeline starts there (always 0 in virtual time).
   const startedAt: number[] = [];
+  let worldLag: WorldLag = { p50: 0, p95: 0, max: 0 };
   try {
     await tap.start();
     origin = clock.now();
@@ -178,6 +181,10 @@ export async function runFleet(options: FleetOptions): Promise<FleetRun> {
     const lastEnd = Math.max(...startedAt) + options.durationMs;
     const retired = new Set<number>();
     const stopping: Promise<void>[] = [];
+    // Wall clock: how late each frame was shown after its time. A machine that cannot render and run every device in
+    // real time shows the world slowed down while the devices' clocks run on (a 24-wearer run on two cores fell 190 s
+    // behind in 10 minutes, 2026-12-06): such a run does not describe devices in real time, and says so.
+    const late: number[] = [];
 
     // Time moves on only when nothing can happen without it: every device waits and every request is answered.
     // A query the wiretap never sees (lost on the wire) is waited for once, then left out: the run must not hang.
@@ -222,6 +229,7 @@ export async function runFleet(options: FleetOptions): Promise<FleetRun> {
       const picture = await pictures.get(i);
       await retireUntil(at);
       await runUntil(at);
+      if (!virtual) late.push(clock.now() - origin - at);
       devices[frame.user].camera.show(picture, clock.now(), frame.label);
       options.onShown?.(frame, picture);
       if (virtual) await settle();
@@ -233,6 +241,13 @@ export async function runFleet(options: FleetOptions): Promise<FleetRun> {
     }
     await Promise.all(stopping);
     if (!virtual) await tap.waitFor(sentTotal, 5_000);
+    worldLag = lagOf(late);
+    if (worldLag.p95 > LAG_WARNING_MS) {
+      options.logger.warn(
+        { p50Ms: worldLag.p50, p95Ms: worldLag.p95, maxMs: worldLag.max },
+        'the world fell behind the wall clock (frames shown late): this machine cannot run so many devices in real time; run fewer --users for wall-clock figures',
+      );
+    }
   } finally {
     for (const d of devices) d.camera.end();
     for (const d of devices) await d.runtime.stop().catch((err: Error) => options.logger.warn({ err: err.message }, 'device stop failed'));
@@ -250,7 +265,25 @@ export async function runFleet(options: FleetOptions): Promise<FleetRun> {
     rotations: ended.reduce((sum, d) => sum + d.rotations, 0),
     deviceSettings: deviceSettings!,
     startedAt,
+    worldLag,
   };
+}
+
+/** Frames shown later than this (95th percentile) make a wall-clock run a slowed-down world. */
+const LAG_WARNING_MS = 1_000;
+
+/** How late frames were shown after their time on the wall clock, ms (all 0 in virtual time). */
+export interface WorldLag {
+  p50: number;
+  p95: number;
+  max: number;
+}
+
+function lagOf(lateMs: readonly number[]): WorldLag {
+  if (lateMs.length === 0) return { p50: 0, p95: 0, max: 0 };
+  const sorted = [...lateMs].sort((a, b) => a - b);
+  const at = (q: number) => Math.max(0, Math.round(sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]));
+  return { p50: at(0.5), p95: at(0.95), max: Math.max(0, Math.round(sorted[sorted.length - 1])) };
 }
 
 /**
@@ -266,7 +299,7 @@ export async function replayFleet(
   if (records.length !== truths.length) {
     throw new UserError(`eval: the record ${files.recordPath} has ${records.length} lines and the truth ${files.truthPath} ${truths.length}; pass the pair one run wrote.`);
   }
-  return { records, truths, unpaired: 0, results: new Map(), bytes: 0, counters: [], rotations: 0, startedAt: [], deviceSettings: publicSettings(await deviceProfile(options, 0)) };
+  return { records, truths, unpaired: 0, results: new Map(), bytes: 0, counters: [], rotations: 0, startedAt: [], worldLag: { p50: 0, p95: 0, max: 0 }, deviceSettings: publicSettings(await deviceProfile(options, 0)) };
 }
 
 async function readJsonLines<T>(path: string): Promise<T[]> {

@@ -36,6 +36,8 @@ t.test('a wall-clock run through a real Mosquitto: the wiretap stamps real arriv
     t.ok(ts[ts.length - 1] - ts[0] <= 46_000, `${topic}: on for ${((ts[ts.length - 1] - ts[0]) / 1000).toFixed(1)} s of its 45 s world`);
   }
   t.ok(report.devices_up_s > 0, `the second device was up ${report.devices_up_s} s after the first`);
+  const lag = report.world_lag_s;
+  t.ok(lag.p50 >= 0 && lag.p50 <= lag.p95 && lag.p95 <= lag.max, `how late frames were shown is reported (p50 ${lag.p50} s, p95 ${lag.p95} s, max ${lag.max} s)`);
   t.ok(report.queries >= 20 && report.queries <= 92, `2 devices × 45 s at one slot a second at most (${report.queries})`);
   t.ok(report.real_queries > 0 && report.dummy_queries > 0, `real (${report.real_queries}) and dummy (${report.dummy_queries}) queries`);
   // With so few queries the AUC is noisy; a real leak (dummies built in the slot: +20 ms) scores near 1.
