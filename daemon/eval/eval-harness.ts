@@ -11,7 +11,7 @@ import { sessionProfile } from './session-profile.js';
 import { CandidateBook } from '../edge/candidate-book.js';
 import { copyFile, mkdir, mkdtemp, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { basename, dirname, extname, join } from 'node:path';
+import { dirname, extname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { stringify } from 'yaml';
 import { loadRecognizerConfig, schemaDefault } from '../config/load.js';
@@ -547,6 +547,7 @@ async function runScenario(world: World, s: ScenarioOptions): Promise<{ figures:
   const measured = world.stream(s);
   const frames = framesOf(measured, 'd');
   const baseline = new BaselineTally(world, s);
+  const shownOnWallClock: { frame: WorldFrame; picture: Buffer }[] = [];
   // Each scenario's devices start from gallery files of their own: a sweep's k = 2 must not hand its k = 3 a history.
   const workDir = await mkdtemp(join(world.workDir, `k${k}-`));
   const fleet = {
@@ -586,9 +587,12 @@ async function runScenario(world: World, s: ScenarioOptions): Promise<{ figures:
         frames,
         durationMs: s.minutes * 60_000,
         seed: streamSeed('privacy', s.options.deviceSeed ?? seed, 'devices', k),
-        onShown: (frame, picture) => baseline.add(frame, picture),
+        // Wall clock: plain recognition of what was shown waits until the devices are off. Measured beside them, it
+        // took an extraction per frame from the same cores as theirs, and 24 wearers fell behind (2026-12-06).
+        onShown: (frame, picture) => (s.options.time === 'wall' ? shownOnWallClock.push({ frame, picture }) : baseline.add(frame, picture)),
         onProgress: s.onProgress,
       });
+  await forEachConcurrently(shownOnWallClock, 4, ({ frame, picture }) => baseline.measure(frame, picture));
   if (s.recordPath) await writeRecord(s.recordPath, run.records);
   if (s.truthPath) await writeRecord(s.truthPath, run.truths);
   if (run.unpaired > 0) s.logger.warn({ unpaired: run.unpaired }, 'queries on the wire that no device claimed were left out of the attacks');
@@ -643,19 +647,20 @@ class BaselineTally {
   }
 
   add(frame: WorldFrame, picture: Buffer): void {
+    this.pending.push(this.measure(frame, picture));
+  }
+
+  /** Plain recognition of one shown picture. */
+  async measure(frame: WorldFrame, picture: Buffer): Promise<void> {
     this.frames.set(frame.label, frame);
-    this.pending.push(
-      (async () => {
-        const feature = await this.world.extract(picture);
-        const plain = await this.world.baseline.query({ type: 'query', model: this.world.model, vector: feature, topM: 1 });
-        const top = plain.reply.candidates[0]?.id ?? null;
-        this.plain.set(frame.label, {
-          bestCosine: this.gate.bestCosine(normalize(feature)),
-          raw: top === frame.spot,
-          resolved: this.resolver.resolve(feature, this.world.book.resolve(plain.reply).candidates, frame.t).spotId === frame.spot,
-        });
-      })(),
-    );
+    const feature = await this.world.extract(picture);
+    const plain = await this.world.baseline.query({ type: 'query', model: this.world.model, vector: feature, topM: 1 });
+    const top = plain.reply.candidates[0]?.id ?? null;
+    this.plain.set(frame.label, {
+      bestCosine: this.gate.bestCosine(normalize(feature)),
+      raw: top === frame.spot,
+      resolved: this.resolver.resolve(feature, this.world.book.resolve(plain.reply).candidates, frame.t).spotId === frame.spot,
+    });
   }
 
   /** Per answered frame of a spot: what the device said and how, beside plain recognition (EvalOptions.resultsPath). */
@@ -1032,8 +1037,8 @@ async function findOffGallery(options: Pick<EvalOptions, 'spotsDir' | 'offGaller
  * recognizer's view models and the adversary's own views are learned from, as an operator who knows what queries
  * look like would (docs/decisions.md #21).
  */
-function renderDwellView(file: string, seed: number, key?: string): Promise<Buffer> {
-  return renderFrame(dwellViewOf(file, seed, key));
+function renderDwellView(file: string, seed: number): Promise<Buffer> {
+  return renderFrame(dwellViewOf(file, seed));
 }
 
 /** Writes the reference pictures as a spot folder (with the original spots.json) and enrols it. */
@@ -1060,11 +1065,7 @@ async function enrollReferences(
   // from the reference than real photos do (measured: mean cosine to the reference 0.824 against 0.858 for real
   // views; from the scene photos 0.852), which gives the real component the larger weight.
   // Reference views, when asked for, are of the reference picture itself: what the server enrols from.
-  // A view's draw is seeded by its file's path: the reference pictures lie in a fresh temporary folder, so their views
-  // are keyed by the spot's file name instead, or no two runs would enrol the same references.
-  const renderView = (file: string, seed: number) =>
-    renderDwellView(file, seed, dirname(file) === referencesDir ? `references/${basename(file)}` : undefined);
-  await enroll({ spotsDir: referencesDir, outPath: galleryPath, extractor, logger, viewSources, renderView, referenceViews });
+  await enroll({ spotsDir: referencesDir, outPath: galleryPath, extractor, logger, viewSources, renderView: renderDwellView, referenceViews });
 }
 
 /** Writes the report next to its final name and renames it, so a reader never sees half a file. */

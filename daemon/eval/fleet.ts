@@ -9,6 +9,7 @@
  * delivers them, for the timing attacks.
  */
 import { readFile, writeFile } from 'node:fs/promises';
+import { setTimeout as delay } from 'node:timers/promises';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { loadEdgeConfig } from '../config/load.js';
@@ -20,7 +21,7 @@ import { UserError } from '../util/errors.js';
 import type { MqttProtocolVersion } from '../transport/broker.js';
 import type { MixWeights } from '../privacy/kmix.js';
 import type { WireLimits } from '../transport/messages.js';
-import { sleep, systemClock, VirtualClock, type Clock } from '../util/clock.js';
+import { systemClock, VirtualClock, type Clock } from '../util/clock.js';
 import type { Logger } from '../util/log.js';
 import { SimulatedCamera } from './simulated-camera.js';
 import { ThreadedWiretap } from './threaded-wiretap.js';
@@ -142,13 +143,84 @@ export async function runFleet(options: FleetOptions): Promise<FleetRun> {
   // pictures took most of two cores at 24 wearers and the world fell 14-42 s behind the wall clock (world_lag_s,
   // 2026-12-06); rendered ahead, showing a frame costs the run nothing. Virtual time renders a window ahead instead.
   const rendered = virtual ? undefined : new Map<string, Buffer>();
-  if (rendered) {
-    const shown = options.frames.filter((f) => f.t < options.durationMs);
-    await forEachConcurrently(shown, options.renderConcurrency ?? 4, async (f) => rendered.set(f.label, await f.render()));
-  }
+  const shown = options.frames.filter((f) => f.t < options.durationMs);
+  if (rendered) await forEachConcurrently(shown, options.renderConcurrency ?? 4, async (f) => rendered.set(f.label, await f.render()));
+  // Wall clock: how late each frame was shown after its time. A machine that cannot run every device in real time
+  // shows the world slowed down while the devices' clocks run on (a 24-wearer run on two cores fell 190 s behind in
+  // 10 minutes, 2026-12-06): such a run does not describe devices in real time, and says so.
+  const late: number[] = [];
+  // Ends the wall-clock worlds' waits early when the run fails.
+  const abort = new AbortController();
+
+  // Wall clock: each wearer's world runs on a timer of its own from the moment the wearer's device is up, and the
+  // device goes off when that world ends, as glasses do. The devices come up one after another, about a second each;
+  // a world shown from the run's origin left the first devices sending with a blank camera and then flooded them with
+  // what they had missed (the session group read 0.628 on the wall clock, 0.505 in virtual time), and one loop for
+  // every world, begun once the last device was up, still held the first devices' first 20 s of frames back at 24
+  // wearers (found 2026-12-06).
+  const playOnWallClock = async (user: number, own: readonly WorldFrame[]): Promise<void> => {
+    const d = devices[user];
+    const until = (t: number) => delay(Math.max(0, origin + startedAt[user] + t - systemClock.now()), undefined, { signal: abort.signal });
+    try {
+      for (const frame of own) {
+        await until(frame.t);
+        late.push(systemClock.now() - origin - startedAt[user] - frame.t);
+        const picture = rendered!.get(frame.label)!;
+        d.camera.show(picture, systemClock.now(), frame.label);
+        options.onShown?.(frame, picture);
+        options.onProgress?.(systemClock.now() - origin, Math.max(...startedAt) + options.durationMs);
+      }
+      await until(options.durationMs);
+    } catch (err) {
+      if (abort.signal.aborted) return;
+      throw err;
+    }
+    ended[user] = { counters: d.runtime.edge.stats(), transport: d.runtime.transport.counters(), rotations: d.runtime.identityRotations };
+    d.camera.end();
+    await d.runtime.stop().catch((err: Error) => options.logger.warn({ err: err.message }, 'device stop failed'));
+  };
+
+  // Virtual time: one loop shows every world's frames in time order, and time moves on only when nothing can happen
+  // without it: every device waits and every request is answered. Every device is up at 0 and every world ends at once.
+  const playInVirtualTime = async (clockOf: VirtualClock): Promise<void> => {
+    // A query the wiretap never sees (lost on the wire) is waited for once, then left out: the run must not hang.
+    let lost = 0;
+    const settle = async () => {
+      for (;;) {
+        await Promise.all(devices.map((d) => d.runtime.edge.idle()));
+        if (!(await tap.waitFor(sentTotal - lost))) {
+          lost = sentTotal - tap.records.length;
+          const unanswered = tap.abandonUnanswered();
+          options.logger.warn({ sent: sentTotal, seen: tap.records.length, unanswered }, 'the wiretap missed queries or their replies; going on without them');
+        }
+        await new Promise((resolve) => setImmediate(resolve));
+        // An identity change on the network counts as work: its real-time disconnect and connect must not let time pass.
+        if (devices.every((d) => !d.runtime.edge.busy && !d.runtime.changingIdentity)) return;
+        await new Promise((resolve) => setTimeout(resolve, 1));
+      }
+    };
+    const inOrder = [...shown].sort((a, b) => a.t - b.t || a.user - b.user);
+    const pictures = new RenderAhead(inOrder, options.renderConcurrency ?? 4);
+    for (let i = 0; i < inOrder.length; i++) {
+      const frame = inOrder[i];
+      const picture = await pictures.get(i);
+      await clockOf.runUntil(origin + frame.t, settle);
+      devices[frame.user].camera.show(picture, clock.now(), frame.label);
+      options.onShown?.(frame, picture);
+      await settle();
+      options.onProgress?.(frame.t, options.durationMs);
+    }
+    await clockOf.runUntil(origin + options.durationMs, settle);
+    for (const [user, d] of devices.entries()) {
+      await settle();
+      ended[user] = { counters: d.runtime.edge.stats(), transport: d.runtime.transport.counters(), rotations: d.runtime.identityRotations };
+    }
+  };
+
   try {
     await tap.start();
     origin = clock.now();
+    const worlds: Promise<void>[] = [];
     for (let user = 0; user < options.users; user++) {
       const camera = new SimulatedCamera();
       const config = await deviceProfile(options, user);
@@ -174,79 +246,18 @@ export async function runFleet(options: FleetOptions): Promise<FleetRun> {
       devices.push(device);
       await runtime.start();
       startedAt.push(clock.now() - origin);
-    }
-    // On the wall clock the devices come up one after another, seconds apart. Each wearer's world starts when the
-    // wearer's device is up and the device goes off when that world ends, as glasses do: a world that started at the
-    // origin would leave the first devices sending with a blank camera while the others start, then flood them with
-    // the frames they missed, and the start of every session would look unlike its rest for a reason no field device
-    // has (found 2026-12-06: the session group read 0.628 on the wall clock, 0.505 in virtual time).
-    const frames = options.frames.filter((f) => f.t < options.durationMs).map((frame) => ({ frame, at: startedAt[frame.user] + frame.t }));
-    frames.sort((a, b) => a.at - b.at || a.frame.user - b.frame.user);
-    const pictures = rendered ? undefined : new RenderAhead(frames.map((f) => f.frame), options.renderConcurrency ?? 4);
-    const endOrder = devices.map((_, user) => user).sort((a, b) => startedAt[a] - startedAt[b] || a - b);
-    const lastEnd = Math.max(...startedAt) + options.durationMs;
-    const retired = new Set<number>();
-    const stopping: Promise<void>[] = [];
-    // Wall clock: how late each frame was shown after its time. A machine that cannot render and run every device in
-    // real time shows the world slowed down while the devices' clocks run on (a 24-wearer run on two cores fell 190 s
-    // behind in 10 minutes, 2026-12-06): such a run does not describe devices in real time, and says so.
-    const late: number[] = [];
-
-    // Time moves on only when nothing can happen without it: every device waits and every request is answered.
-    // A query the wiretap never sees (lost on the wire) is waited for once, then left out: the run must not hang.
-    let lost = 0;
-    const settle = async () => {
-      for (;;) {
-        await Promise.all(devices.map((d) => d.runtime.edge.idle()));
-        if (!(await tap.waitFor(sentTotal - lost))) {
-          lost = sentTotal - tap.records.length;
-          const unanswered = tap.abandonUnanswered();
-          options.logger.warn({ sent: sentTotal, seen: tap.records.length, unanswered }, 'the wiretap missed queries or their replies; going on without them');
-        }
-        await new Promise((resolve) => setImmediate(resolve));
-        // An identity change on the network counts as work: its real-time disconnect and connect must not let time pass.
-        if (devices.every((d) => !d.runtime.edge.busy && !d.runtime.changingIdentity)) return;
-        await new Promise((resolve) => setTimeout(resolve, 1));
+      if (!virtual) {
+        const world = playOnWallClock(user, shown.filter((f) => f.user === user).sort((a, b) => a.t - b.t));
+        // Not awaited here: the next device starts while this one's world plays. A failure surfaces below.
+        world.catch(() => undefined);
+        worlds.push(world);
       }
-    };
-    const runUntil = async (t: number) => {
-      if (virtual) await virtual.runUntil(origin + t, settle);
-      else await sleep(systemClock, origin + t - systemClock.now());
-    };
-
-    // A device whose world has ended by `at` is switched off: its counters are read, and it is stopped on the wall
-    // clock (in virtual time every world ends at once, after the last frame, and the devices stop together below).
-    const retireUntil = async (at: number) => {
-      for (const user of endOrder) {
-        if (retired.has(user) || startedAt[user] + options.durationMs > at) continue;
-        retired.add(user);
-        const d = devices[user];
-        if (virtual) await settle();
-        ended[user] = { counters: d.runtime.edge.stats(), transport: d.runtime.transport.counters(), rotations: d.runtime.identityRotations };
-        if (virtual) continue;
-        d.camera.end();
-        // Not awaited: the other devices' frames must not wait on this one's shutdown.
-        stopping.push(d.runtime.stop().catch((err: Error) => options.logger.warn({ err: err.message }, 'device stop failed')));
-      }
-    };
-
-    for (let i = 0; i < frames.length; i++) {
-      const { frame, at } = frames[i];
-      const picture = rendered?.get(frame.label) ?? (await pictures!.get(i));
-      await retireUntil(at);
-      await runUntil(at);
-      if (!virtual) late.push(clock.now() - origin - at);
-      devices[frame.user].camera.show(picture, clock.now(), frame.label);
-      options.onShown?.(frame, picture);
-      if (virtual) await settle();
-      options.onProgress?.(at, lastEnd);
     }
-    for (const user of endOrder) {
-      await runUntil(startedAt[user] + options.durationMs);
-      await retireUntil(startedAt[user] + options.durationMs);
+    if (virtual) await playInVirtualTime(virtual);
+    else {
+      await Promise.all(worlds);
+      await tap.waitFor(sentTotal, 5_000);
     }
-    await Promise.all(stopping);
-    if (!virtual) await tap.waitFor(sentTotal, 5_000);
     worldLag = lagOf(late);
     if (worldLag.p95 > LAG_WARNING_MS) {
       options.logger.warn(
@@ -255,6 +266,7 @@ export async function runFleet(options: FleetOptions): Promise<FleetRun> {
       );
     }
   } finally {
+    abort.abort();
     for (const d of devices) d.camera.end();
     for (const d of devices) await d.runtime.stop().catch((err: Error) => options.logger.warn({ err: err.message }, 'device stop failed'));
     await tap.stop();
@@ -289,7 +301,7 @@ function lagOf(lateMs: readonly number[]): WorldLag {
   if (lateMs.length === 0) return { p50: 0, p95: 0, max: 0 };
   const sorted = [...lateMs].sort((a, b) => a - b);
   const at = (q: number) => Math.max(0, Math.round(sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]));
-  return { p50: at(0.5), p95: at(0.95), max: Math.max(0, Math.round(sorted[sorted.length - 1])) };
+  return { p50: at(0.5), p95: at(0.95), max: at(1) };
 }
 
 /**
