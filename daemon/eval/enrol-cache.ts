@@ -44,7 +44,7 @@ export async function enrolKey(input: { spots: readonly SpotPhotos[]; modelManif
 }
 
 /** Bumped whenever what is cached changes shape or meaning. */
-const CACHE_VERSION = 1;
+const CACHE_VERSION = 2;
 
 export class EnrolCache {
   constructor(

@@ -7,7 +7,10 @@ import t from 'tap';
 import sharp from 'sharp';
 import { OnnxExtractor } from '../../daemon/extractor/onnx-extractor.js';
 import { defaultModelManifest, sampleSpotsDir } from '../../daemon/util/paths.js';
-import { consecutiveDwellPairs, loadWorldSpots, measureStream, renderFrame, simulateWorld, type WorldOptions } from '../../daemon/eval/world/index.js';
+import { mkdtemp, mkdir, copyFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { basename, join } from 'node:path';
+import { consecutiveDwellPairs, dwellViewOf, loadWorldSpots, measureStream, renderFrame, simulateWorld, type WorldOptions } from '../../daemon/eval/world/index.js';
 
 const all = await loadWorldSpots(sampleSpotsDir);
 // Two sample photos play the scenes between spots; the other eight are the spots.
@@ -21,6 +24,23 @@ const options: WorldOptions = {
   kioskGapS: 20,
 };
 const stream = simulateWorld(options);
+
+t.test('a dwell view does not depend on where the checkout or the photos lie, only on the file and its folder', async (t) => {
+  // Keyed by the whole path, the same run read server_top1 0.476 in one checkout and 0.270 in another (2026-12-06).
+  const photo = all[0].files[0];
+  const root = await mkdtemp(join(tmpdir(), 'enfpire-dwell-'));
+  t.teardown(() => rm(root, { recursive: true, force: true }));
+  const near = join(root, 'spots', basename(photo));
+  const far = join(root, 'elsewhere', 'deeper', 'spots', basename(photo));
+  const other = join(root, 'others', basename(photo));
+  for (const file of [near, far, other]) {
+    await mkdir(join(file, '..'), { recursive: true });
+    await copyFile(photo, file);
+  }
+  const render = (file: string) => renderFrame(dwellViewOf(file, 7));
+  t.ok((await render(near)).equals(await render(far)), 'the same file in a folder of the same name, elsewhere: the same picture');
+  t.notOk((await render(near)).equals(await render(other)), 'the same file in a folder of another name: another draw');
+});
 
 t.test('a frame renders to the same JPEG every time, at the camera width', async (t) => {
   const dwell = stream.frames.find((f) => f.activity === 'dwell')!;
