@@ -1053,10 +1053,12 @@ async function enrollReferences(
   referenceViews: number,
 ): Promise<void> {
   await mkdir(referencesDir, { recursive: true });
-  for (const r of plan.references) {
+  // A few at a time: each render is seeded by its own plan, so the files are the same in any order, and one at a
+  // time left a core idle for the 13 minutes that 10,555 references take (2026-12-06).
+  await forEachConcurrently(plan.references, RENDER_CONCURRENCY, async (r) => {
     const ext = r.source.kind === 'separate-photo' ? extname(r.source.file) : '.jpg';
     await writeFile(join(referencesDir, `${r.spot}${ext}`), await renderReference(r));
-  }
+  });
   await copyFile(join(spotsDir, METADATA_FILE), join(referencesDir, METADATA_FILE)).catch((err: NodeJS.ErrnoException) => {
     if (err.code !== 'ENOENT') throw err;
   });

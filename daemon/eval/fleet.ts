@@ -136,6 +136,11 @@ export async function runFleet(options: FleetOptions): Promise<FleetRun> {
   const results = new Map<string, EdgeResult>();
   let sentTotal = 0;
   const ended: { counters: FleetRun['counters'][number]; transport: ReturnType<EdgeRuntime['transport']['counters']>; rotations: number }[] = [];
+  // A device's counters as it goes off (both clocks read them at the end of its wearer's world).
+  const readEnd = (user: number) => {
+    const { runtime } = devices[user];
+    ended[user] = { counters: runtime.edge.stats(), transport: runtime.transport.counters(), rotations: runtime.identityRotations };
+  };
   // When each device came up, ms after the origin: its wearer's timeline starts there (always 0 in virtual time).
   const startedAt: number[] = [];
   let worldLag: WorldLag = { p50: 0, p95: 0, max: 0 };
@@ -175,7 +180,7 @@ export async function runFleet(options: FleetOptions): Promise<FleetRun> {
       if (abort.signal.aborted) return;
       throw err;
     }
-    ended[user] = { counters: d.runtime.edge.stats(), transport: d.runtime.transport.counters(), rotations: d.runtime.identityRotations };
+    readEnd(user);
     d.camera.end();
     await d.runtime.stop().catch((err: Error) => options.logger.warn({ err: err.message }, 'device stop failed'));
   };
@@ -211,9 +216,9 @@ export async function runFleet(options: FleetOptions): Promise<FleetRun> {
       options.onProgress?.(frame.t, options.durationMs);
     }
     await clockOf.runUntil(origin + options.durationMs, settle);
-    for (const [user, d] of devices.entries()) {
+    for (let user = 0; user < devices.length; user++) {
       await settle();
-      ended[user] = { counters: d.runtime.edge.stats(), transport: d.runtime.transport.counters(), rotations: d.runtime.identityRotations };
+      readEnd(user);
     }
   };
 
