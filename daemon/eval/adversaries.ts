@@ -510,6 +510,44 @@ export function rhythmAttack(): SpotAttack {
   };
 }
 
+/**
+ * (f'') The opening attack: a session's first spot change. Every track of a new identity starts at once, part-way
+ * through a visit; under deferred arrival the wearer's spot comes onto the wire with the first track whose visit ends
+ * after the wearer stands there, and the wearer's real queries of that spot wait for it (unless a track already
+ * stands on it). So the first spot to enter a session is the wearer's more often than a phantom's: in the wall-clock
+ * reports of 2026-12-06, between a session's first and second change the freshest component was the real one for
+ * 0.71-1.00 of real queries (7-64 of them a run). This attack names that spot for as long as it stays in the
+ * session's queries, and the freshest component everywhere else (before the first change, after the spot goes, or
+ * where two spots entered at once).
+ * Needs no ground truth and no simulation.
+ */
+export function openingAttack(): SpotAttack {
+  const freshest = arrivalAttack('freshest');
+  return {
+    name: 'opening_attack',
+    guess(analyses) {
+      const out = freshest.guess(analyses);
+      for (const steps of sessions(analyses).values()) {
+        if (steps.length === 0) continue;
+        const opening = new Set(analyses[steps[0]].components.map((c) => c.id));
+        let entered: string | undefined;
+        for (const i of steps.slice(1)) {
+          const ids = analyses[i].components.map((c) => c.id);
+          if (entered === undefined) {
+            const fresh = ids.filter((id) => !opening.has(id));
+            if (fresh.length === 0) continue;
+            if (fresh.length > 1) break;
+            entered = fresh[0];
+          }
+          if (!ids.includes(entered)) break;
+          out[i] = entered;
+        }
+      }
+      return out;
+    },
+  };
+}
+
 /** The length of every visit in one session (`steps` in time order): first to last query of each run of a spot, ms. */
 export function visitLengths(analyses: readonly QueryAnalysis[], steps: readonly number[]): number[] {
   const lengths: number[] = [];

@@ -38,6 +38,7 @@ import { listSpotPhotos, METADATA_FILE, type SpotPhotos } from '../util/spots-di
 import {
   analyse,
   arrivalAttack,
+  openingAttack,
   rhythmAttack,
   ComponentTest,
   GalleryIndex,
@@ -801,7 +802,7 @@ export function attack(
     random: seededRandom(streamSeed('adversary', s.seed, stream, k)),
   });
   const paths = [pathAttack(world.walk), hmmPathAttack(world.walk)];
-  const tracks: SpotAttack[] = [arrivalAttack('freshest'), arrivalAttack('stalest'), rhythmAttack()];
+  const tracks: SpotAttack[] = [arrivalAttack('freshest'), arrivalAttack('stalest'), rhythmAttack(), openingAttack()];
   const onOmp: SpotAttack[] = [naiveTop1, popularityBayes(index), componentTest, ...tracks, ...paths];
   // The central-spot guess reads exact components only: OMP's picks lean to central references by themselves.
   const onExhaustive: SpotAttack[] = [componentTest, ...tracks, pathAttack(world.walk), centralSpot(index)];
