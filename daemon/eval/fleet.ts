@@ -8,6 +8,7 @@
  * same devices run on the system clock and the wiretap, on a thread of its own, stamps messages as the broker
  * delivers them, for the timing attacks.
  */
+import { setMaxListeners } from 'node:events';
 import { readFile, writeFile } from 'node:fs/promises';
 import { setTimeout as delay } from 'node:timers/promises';
 import { join } from 'node:path';
@@ -156,6 +157,8 @@ export async function runFleet(options: FleetOptions): Promise<FleetRun> {
   const late: number[] = [];
   // Ends the wall-clock worlds' waits early when the run fails.
   const abort = new AbortController();
+  // Every wearer's world waits on it at once: one listener a world is expected, not a leak (Node warns past 10).
+  setMaxListeners(options.users + 1, abort.signal);
 
   // Wall clock: each wearer's world runs on a timer of its own from the moment the wearer's device is up, and the
   // device goes off when that world ends, as glasses do. The devices come up one after another, about a second each;
