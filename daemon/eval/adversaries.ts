@@ -518,8 +518,7 @@ export function rhythmAttack(): SpotAttack {
  * reports of 2026-12-06, between a session's first and second change the freshest component was the real one for
  * 0.71-1.00 of real queries (7-64 of them a run). This attack names that spot for as long as it stays in the
  * session's queries, and the freshest component everywhere else (before the first change, after the spot goes, or
- * where two spots entered at once).
- * Needs no ground truth and no simulation.
+ * where two spots entered at once). Needs no ground truth and no simulation.
  */
 export function openingAttack(): SpotAttack {
   const freshest = arrivalAttack('freshest');

@@ -1055,7 +1055,7 @@ async function enrollReferences(
 ): Promise<void> {
   await mkdir(referencesDir, { recursive: true });
   // A few at a time: each render is seeded by its own plan, so the files are the same in any order, and one at a
-  // time left a core idle for the 13 minutes that 10,555 references take (2026-12-06).
+  // time left a core idle for the 15 minutes that 10,555 references took (2026-12-06).
   await forEachConcurrently(plan.references, RENDER_CONCURRENCY, async (r) => {
     const ext = r.source.kind === 'separate-photo' ? extname(r.source.file) : '.jpg';
     await writeFile(join(referencesDir, `${r.spot}${ext}`), await renderReference(r));
