@@ -40,6 +40,8 @@ export interface KMixConfig {
   arrival?: ArrivalRule;
   /** privacy.transform.holdAcrossIdentity (arrival 'deferred'): absent: the crowd's default (true). */
   holdAcrossIdentity?: boolean;
+  /** privacy.transform.holdOpening (arrival 'deferred'): absent: the crowd's default (false). */
+  holdOpening?: boolean;
 }
 
 /** Gaussian noise on the feature (noise.ts): the local-DP alternative, measured against k-mix. */
@@ -140,7 +142,7 @@ function viewVariation(deps: TransformDeps, kind: TransformKind): ViewVariation 
 }
 
 /** The configured decoy spot source; undefined leaves KMixTransform's default (the synthesizer's popularity draw). */
-function decoySpotPicker(config: Pick<KMixConfig, 'k' | 'decoys' | 'phantomPace' | 'arrival' | 'holdAcrossIdentity'>, deps: TransformDeps, synthesizer: DecoySynthesizer, random: Random): DecoySpotPicker | undefined {
+function decoySpotPicker(config: Pick<KMixConfig, 'k' | 'decoys' | 'phantomPace' | 'arrival' | 'holdAcrossIdentity' | 'holdOpening'>, deps: TransformDeps, synthesizer: DecoySynthesizer, random: Random): DecoySpotPicker | undefined {
   const decoys = config.decoys;
   switch (decoys) {
     case 'random':
@@ -151,7 +153,7 @@ function decoySpotPicker(config: Pick<KMixConfig, 'k' | 'decoys' | 'phantomPace'
       // k = 1 sends f itself and never asks for decoys; a bad k or a pack smaller than k is KMixTransform's error to report.
       if (!Number.isInteger(config.k) || config.k <= 1 || config.k > MAX_K || synthesizer.spotCount < config.k) return undefined;
       // k tracks, not k − 1: a dummy needs k tracks that continue the real queries' tracks (see phantoms.ts).
-      if (decoys === 'wearer') return new WearerCrowd({ map: deps.pool.spots, tracks: config.k, random, clock: deps.clock, walk: deps.walk, habits: deps.habits, phantomPaceSigma: config.phantomPace, arrival: config.arrival, holdAcrossIdentity: config.holdAcrossIdentity });
+      if (decoys === 'wearer') return new WearerCrowd({ map: deps.pool.spots, tracks: config.k, random, clock: deps.clock, walk: deps.walk, habits: deps.habits, phantomPaceSigma: config.phantomPace, arrival: config.arrival, holdAcrossIdentity: config.holdAcrossIdentity, holdOpening: config.holdOpening });
       return decoys === 'phantoms'
         ? new PhantomCrowd({ map: deps.pool.spots, walkers: config.k, random, clock: deps.clock, walk: deps.walk })
         : new LockstepCrowd({ map: deps.pool.spots, tracks: config.k, random, clock: deps.clock, walk: deps.walk });

@@ -34,6 +34,7 @@ const KMIX_DEFAULTS = {
   phantomPace: 1,
   arrival: 'deferred',
   holdAcrossIdentity: true,
+  holdOpening: false,
   candidatesPerComponent: 6,
   maxCandidates: 256,
   replySize: 'fixed',

@@ -429,6 +429,10 @@ export interface KMixTransformSettings {
    */
   holdAcrossIdentity: boolean;
   /**
+   * arrival 'deferred', for measuring: in a session's opening (the device just up, or a new identity) the spot the wearer stands at comes on the wire only at the wearer's own decoy track's first move, which ends a visit drawn in progress like every other track's, rather than at the first move of any track. It hides which spot entered a session first (the wearer's for 0.92 of the real queries before the second change when false), but real queries then wait longer in every young session, and the server told real queries from dummies far better by the session's age and the tracks (docs/privacy.md, 'The opening of a session, held'; docs/decisions.md #61). Measured and not taken: keep false.
+   */
+  holdOpening: boolean;
+  /**
    * Candidates asked for per mixed component; the query asks for k times this many.
    */
   candidatesPerComponent: number;
