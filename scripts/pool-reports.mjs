@@ -19,7 +19,8 @@
  *   worlds (a world's runs stay together: they share its visits). Each resample takes the best attack again, so the
  *   interval carries the lift of picking the best of many noisy rates, as the point figure does;
  * - the central-spot guess beside what it would win with uniform decoys (`central_spot_floor`): the rest is the
- *   device's doing, the floor is where the worlds' wearers stood;
+ *   device's doing, the floor is where the worlds' wearers stood; and that floor's mean over other worlds of the
+ *   folder (`central_spot_floor_worlds`), what the worlds' own floor was drawn from;
  * - what asking later costs (`asking`: frames held back, visits asked about, seconds to the first real query).
  */
 import { readFileSync } from 'node:fs';
@@ -151,6 +152,13 @@ function pool(reports) {
     const got = overReal(floored, (r) => r.adversaries.central_spot_exhaustive);
     const of = floored.length === reports.length ? '' : ` (${floored.length} of ${reports.length} runs)`;
     rows.set('central_spot: with uniform decoys / above that', `${r3(floor)} / ${got - floor >= 0 ? '+' : ''}${r3(got - floor)}${of}`);
+  }
+  // The same floor on average over other worlds of the folder (reports since 2026-12-07): what these worlds drew it from.
+  const expected = reports.filter((r) => typeof r.central_spot_floor_worlds?.mean === 'number');
+  if (expected.length > 0) {
+    const of = expected.length === reports.length ? '' : ` (${expected.length} of ${reports.length} runs)`;
+    const one = expected[0].central_spot_floor_worlds;
+    rows.set('central_spot: uniform-decoy floor over other worlds', `${r3(mean(expected.map((r) => r.central_spot_floor_worlds.mean)))} (sd of one world ${r3(one.sd)})${of}`);
   }
   for (const name of attacks) {
     const n = having(name).length;

@@ -220,6 +220,17 @@ export function spotOrderFloor(realSpots: Iterable<string>, rank: ReadonlyMap<st
   return n === 0 ? 0 : sum / n;
 }
 
+/**
+ * `spotOrderFloor` over several worlds, each given as the spots of its real queries (or the frames standing for
+ * them): the mean, and the standard deviation between worlds. A single run's floor is one draw from this.
+ */
+export function expectedSpotOrderFloor(worlds: readonly (readonly string[])[], rank: ReadonlyMap<string, number>, k: number): { mean: number; sd: number } {
+  const floors = worlds.map((spots) => spotOrderFloor(spots, rank, k));
+  const mean = floors.reduce((a, b) => a + b, 0) / Math.max(1, floors.length);
+  const sd = Math.sqrt(floors.reduce((a, v) => a + (v - mean) ** 2, 0) / Math.max(1, floors.length - 1));
+  return { mean, sd };
+}
+
 /** Camera views of gallery spots the adversary rendered and extracted itself (its own seeds, never the evaluation's). */
 export type OwnViews = ReadonlyMap<string, readonly Float32Array[]>;
 

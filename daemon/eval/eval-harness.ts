@@ -47,6 +47,7 @@ import {
   hmmPathAttack,
   centralSpot,
   centrality,
+  expectedSpotOrderFloor,
   spotOrderFloor,
   spotOrderNull,
   naiveTop1,
@@ -247,6 +248,12 @@ export interface EvalReport extends PrivacyFigures, StrongerAttackFigures {
   device_settings: Settings;
   /** Frames the simulated cameras delivered. */
   photos: number;
+  /**
+   * `central_spot_floor` over FLOOR_WORLDS other worlds of the same folder, people and minutes (frames of a spot
+   * standing for real queries): what the central-spot guess wins on average against decoys that know nothing of the
+   * wearers, and the spread one world draws from it.
+   */
+  central_spot_floor_worlds: { mean: number; sd: number; worlds: number };
   /** Statistics of the simulated camera streams: frames of no spot, dropouts, dwells, frame-to-frame cosine. */
   world: StreamStats;
   targets: Record<string, { target: string; pass: boolean }>;
@@ -254,6 +261,9 @@ export interface EvalReport extends PrivacyFigures, StrongerAttackFigures {
   curve?: PrivacyFigures[];
   timing: { wall_s: number; enrol_s: number; extract_ms_mean: number };
 }
+
+/** Other worlds simulated for `central_spot_floor_worlds` (a few seconds at 36 wearers × 10 min). */
+const FLOOR_WORLDS = 50;
 
 export const EVAL_DEFAULTS = { k: 4, seed: 1, users: 4, minutes: 30, mode: 'constant', camera: 'continuous', adversaryViews: 6, referenceViews: DEFAULT_REFERENCE_VIEWS } as const;
 
@@ -381,14 +391,18 @@ export async function runEval(options: EvalOptions): Promise<EvalReport> {
       return f;
     };
     const place = await loadWorld(options.spotsDir, offGalleryDir);
+    // Glasses wearers of every kind in turn, or kiosks taking stills: people who do not move like the phantoms.
+    const worldOf = (sc: Pick<ScenarioOptions, 'users' | 'minutes' | 'camera'>) => ({
+      ...place,
+      ...(sc.camera === 'photos' ? { people: 0, kiosks: sc.users } : { people: sc.users, kiosks: 0 }),
+      durationMs: sc.minutes * 60_000,
+    });
     const streams = new Map<string, WorldStream>();
     const stream = (sc: Pick<ScenarioOptions, 'users' | 'minutes' | 'camera'>, day: 'measured' | 'history' = 'measured') => {
       const key = `${sc.users}/${sc.minutes}/${sc.camera}/${day}`;
       let made = streams.get(key);
       if (!made) {
-        // Glasses wearers of every kind in turn, or kiosks taking stills: people who do not move like the phantoms.
-        const devices = sc.camera === 'photos' ? { people: 0, kiosks: sc.users } : { people: sc.users, kiosks: 0 };
-        made = simulateWorld({ ...place, ...devices, seed: streamSeed('query', seed, day === 'measured' ? 'world' : 'history', 0), durationMs: sc.minutes * 60_000 });
+        made = simulateWorld({ ...worldOf(sc), seed: streamSeed('query', seed, day === 'measured' ? 'world' : 'history', 0) });
         streams.set(key, made);
       }
       return made;
@@ -441,6 +455,12 @@ export async function runEval(options: EvalOptions): Promise<EvalReport> {
     }
 
     const f = main.figures;
+    // The same spot-order floor on other worlds of this folder and size: where wearers stand on average, against
+    // which one world's central_spot_floor (and its central-spot guess) is a draw.
+    const floorWorlds = Array.from({ length: FLOOR_WORLDS }, (_, i) =>
+      simulateWorld({ ...worldOf(scenario), seed: streamSeed('query', seed, 'floor-world', i) }).frames.flatMap((frame) => (frame.spot === null ? [] : [frame.spot])),
+    );
+    const floorExpected = expectedSpotOrderFloor(floorWorlds, centrality(new GalleryIndex({ gallery: region, k, walk: world.walk })), k);
     // What the cameras saw, beside the figures: the world is part of the claim (issue #9, "camera streams").
     const cameras = await measureStream(world.stream(scenario), extractor, { pairs: 12 });
     return {
@@ -464,6 +484,7 @@ export async function runEval(options: EvalOptions): Promise<EvalReport> {
       threshold: world.threshold,
       device_settings: options.deviceSettings ?? {},
       photos: main.photos,
+      central_spot_floor_worlds: { mean: round(floorExpected.mean), sd: round(floorExpected.sd), worlds: FLOOR_WORLDS },
       world: cameras,
       targets: {
         baseline_top1: { target: '>= 0.95', pass: f.baseline_top1 >= 0.95 },

@@ -49,6 +49,10 @@ t.test('a k = 4 run over the broker: report shape, dummies never become results,
   t.ok(report.results > 0 && report.results <= report.photos, `results only for frames the cameras showed (${report.results} of ${report.photos})`);
   t.ok(report.world.noSpotShare.glasses! > 0.3, `the glasses saw frames of no spot (${report.world.noSpotShare.glasses})`);
   t.ok(report.world.cosine.consecutiveDwell.mean > report.world.cosine.independentViews.mean, 'consecutive frames of a dwell are more alike than independent views');
+  const floorWorlds = report.central_spot_floor_worlds;
+  t.equal(floorWorlds.worlds, 50, 'the floor over other worlds of the folder');
+  t.ok(floorWorlds.mean > 0 && floorWorlds.mean < 1 && floorWorlds.sd > 0, `worlds differ in where their wearers stood (${JSON.stringify(floorWorlds)})`);
+  t.ok(Math.abs(report.central_spot_floor - floorWorlds.mean) <= 4 * floorWorlds.sd + 0.05, `this world's floor ${report.central_spot_floor} is a draw from them`);
   t.ok(report.user_top1 >= 0.8, `user_top1 ${report.user_top1}`);
   t.ok(report.no_spot.frames > 0 && report.no_spot.admitted >= 0 && report.no_spot.admitted <= 1, `frames of no spot and what the gate let through (${JSON.stringify(report.no_spot)})`);
   // Every query on the wire (dummies included) is paid for by the real results.

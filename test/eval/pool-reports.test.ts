@@ -68,3 +68,13 @@ t.test('two worlds give no interval: too few to resample', async (t) => {
   const two = await pool([report(1, 0.3, 0.25), report(2, 0.3, 0.25)]);
   t.equal(two.get('server_top1, 95 % over worlds'), undefined);
 });
+
+t.test("the floor over other worlds is the mean of the reports' own, marked when only some have it", async (t) => {
+  const withWorlds = (seed: number, mean: number) => ({ ...report(seed, 0.3, 0.3), central_spot_floor_worlds: { mean, sd: 0.05, worlds: 50 } });
+  const all = await pool([withWorlds(1, 0.26), withWorlds(2, 0.28)]);
+  t.equal(all.get('central_spot: uniform-decoy floor over other worlds'), '0.270 (sd of one world 0.050)');
+  const some = await pool([withWorlds(1, 0.26), report(2, 0.3, 0.3)]);
+  t.equal(some.get('central_spot: uniform-decoy floor over other worlds'), '0.260 (sd of one world 0.050) (1 of 2 runs)');
+  const none = await pool([report(1, 0.3, 0.3), report(2, 0.3, 0.3)]);
+  t.equal(none.get('central_spot: uniform-decoy floor over other worlds'), undefined, 'reports before it: no row');
+});

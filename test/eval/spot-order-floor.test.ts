@@ -3,7 +3,7 @@
  * closed form at the ends and against a simulation of uniform decoys, so a wrong count of "ranked below" fails.
  */
 import t from 'tap';
-import { spotOrderFloor, spotOrderGuess, type QueryAnalysis } from '../../daemon/eval/adversaries.js';
+import { expectedSpotOrderFloor, spotOrderFloor, spotOrderGuess, type QueryAnalysis } from '../../daemon/eval/adversaries.js';
 import type { ServerRecord } from '../../daemon/eval/wiretap.js';
 import { seededRandom } from '../../daemon/util/random.js';
 
@@ -40,4 +40,12 @@ t.test('it is what the guess wins when the decoys are uniform draws from the oth
   t.comment(`simulated ${won.toFixed(3)}, floor ${floor.toFixed(3)}`);
   t.ok(floor > 0.35, 'wearers who favour central spots lift the floor well above 1/k');
   t.ok(Math.abs(won - floor) < 0.015, 'and uniform decoys win exactly that, within sampling error');
+});
+
+t.test('over several worlds: the mean of their floors and the spread between them', async (t) => {
+  const worlds = [['s24'], ['s0'], ['s24', 's0']];
+  const { mean, sd } = expectedSpotOrderFloor(worlds, RANK, 4);
+  t.ok(Math.abs(mean - 0.5) < 1e-12, 'floors 1, 0 and 0.5 average to 0.5');
+  t.ok(Math.abs(sd - 0.5) < 1e-12, 'their sample standard deviation');
+  t.same(expectedSpotOrderFloor([['s12'], ['s12']], RANK, 4).sd, 0, 'worlds alike: no spread');
 });
