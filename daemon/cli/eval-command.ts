@@ -43,6 +43,7 @@ export const EVAL_OPTIONS = {
   rotate: { type: 'string' },
   'history-minutes': { type: 'string' },
   'reference-views': { type: 'string' },
+  'adversary-views': { type: 'string' },
   'no-cache': { type: 'boolean' },
   set: { type: 'string', multiple: true },
 } as const satisfies CommandOptions;
@@ -59,7 +60,7 @@ const HARNESS_READ_SETTINGS = [
  *   [--real-component stand-in|frame]
  *   [--camera continuous|photos] [--broker mqtt://…] [--record FILE [--truth FILE] [--guesses FILE]] [--replay FILE --truth FILE] [--results FILE] [--plot FILE.png]
  *   [--model MANIFEST] [--candidates C] [--max-candidates N] [--threshold T] [--background-pass S] [--offgallery DIR] [--time virtual|wall] [--rotate MINUTES] [--history-minutes M]
- *   [--reference-views N] [--no-cache] [--set path=value …]`: candidates, decoys, mode, rate and rotation default to the edge profile's defaults, the threshold to the model manifest's. Progress on stderr, the report written atomically to FILE.json, one summary line on stdout.
+ *   [--reference-views N] [--adversary-views N] [--no-cache] [--set path=value …]`: candidates, decoys, mode, rate and rotation default to the edge profile's defaults, the threshold to the model manifest's. Progress on stderr, the report written atomically to FILE.json, one summary line on stdout.
  */
 export async function runEvalCommand(args: string[]): Promise<number> {
   const { values } = parseCommandArgs('eval', args, EVAL_OPTIONS);
@@ -109,6 +110,9 @@ export async function runEvalCommand(args: string[]): Promise<number> {
     historyMinutes: values['history-minutes'] === undefined ? undefined : positiveOrZero('history-minutes', values['history-minutes']),
     // Enrolment as `enfpire enroll --reference-views N` builds it (decision 51).
     referenceViews: values['reference-views'] === undefined ? undefined : integerOption('eval', 'reference-views', values['reference-views'], 0, 64),
+    // 0 leaves the component test without views of its own (it then guesses blindly) and saves 6 renders a spot:
+    // for runs that measure the user at a size where the attacks are measured elsewhere.
+    adversaryViews: values['adversary-views'] === undefined ? undefined : integerOption('eval', 'adversary-views', values['adversary-views'], 0, 64),
     deviceSettings,
     cacheDir: values['no-cache'] ? null : undefined,
     // --replay reads the pair a --record/--truth run wrote, and attacks it again without running devices.

@@ -232,6 +232,8 @@ export interface EvalReport extends PrivacyFigures, StrongerAttackFigures {
   history_minutes: number;
   /** Camera views averaged into each reference at enrolment (EvalOptions.referenceViews; 0: the enrolment view alone). */
   reference_views: number;
+  /** Camera views per spot the adversary rendered for its component test (EvalOptions.adversaryViews; 0: none, it guesses blindly). */
+  adversary_views: number;
   /** Set when the attacks ran on a recorded wiretap (`--replay`): no device ran, and the user's figures read nothing. */
   replayed_from?: string;
   model: string;
@@ -472,6 +474,7 @@ export async function runEval(options: EvalOptions): Promise<EvalReport> {
       minutes,
       history_minutes: historyMinutes,
       reference_views: referenceViews,
+      adversary_views: adversaryViews,
       ...(options.replay ? { replayed_from: options.replay.recordPath } : {}),
       model: world.model,
       transform: options.transform ?? (schemaDefault('edge', 'privacy.transform') as { kind: TransformKind }).kind,
