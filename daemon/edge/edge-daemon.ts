@@ -70,6 +70,13 @@ export interface EdgeDaemonOptions {
    * candidates alone. Default false.
    */
   rankPackNearest?: boolean;
+  /**
+   * The first query waits until the first frame has been looked at (its spot known to the transform, or the frame
+   * found to show none), for at most this long, so a transform that starts a session where the wearer stands
+   * (privacy.transform.startStationary) knows where that is before anything leaves. 0 or absent: the schedule starts
+   * with the daemon.
+   */
+  firstQueryWaitMs?: number;
   /** A real request unanswered this long after its slot is asked again in a later slot (see ask()); 0: never. */
   hedgeAfterMs: number;
   random: () => number;
@@ -113,6 +120,9 @@ export class EdgeDaemon extends EventEmitter<{ result: [EdgeResult]; query: [Sen
   /** Recent time to build a real query on this thread, ms: the quiet moment before a slot it must fit in. */
   private buildMs = 0;
   private working = false;
+  private scheduling = false;
+  /** Starts the schedule if no frame has done so within firstQueryWaitMs. */
+  private firstQueryTimer: TimerHandle | undefined;
 
   constructor(private readonly options: EdgeDaemonOptions) {
     super();
@@ -145,7 +155,9 @@ export class EdgeDaemon extends EventEmitter<{ result: [EdgeResult]; query: [Sen
   async start(): Promise<void> {
     if (this.running) return;
     this.running = true;
-    this.scheduler.start();
+    const waitMs = this.options.firstQueryWaitMs ?? 0;
+    if (waitMs > 0) this.firstQueryTimer = this.clock.setTimer(() => this.startSchedule(), waitMs);
+    else this.startSchedule();
     await this.options.source.start();
     this.loop = this.run();
   }
@@ -157,13 +169,25 @@ export class EdgeDaemon extends EventEmitter<{ result: [EdgeResult]; query: [Sen
   async stop(): Promise<void> {
     if (!this.running) return;
     this.running = false;
+    this.clock.clearTimer(this.firstQueryTimer);
     await this.options.source.stop();
     await this.scheduler.stop();
     await this.loop;
   }
 
+  /** The query schedule begins (once): at start(), or after the first frame (EdgeDaemonOptions.firstQueryWaitMs). */
+  private startSchedule(): void {
+    if (this.scheduling || !this.running) return;
+    this.scheduling = true;
+    this.clock.clearTimer(this.firstQueryTimer);
+    this.firstQueryTimer = undefined;
+    this.scheduler.start();
+  }
+
   /** Identity rotation: nothing is sent until resumeQueries() (IdentityRotation). */
   pauseQueries(): void {
+    // A change during the wait for the first frame: the schedule starts paused, so nothing leaves without an identity.
+    this.startSchedule();
     this.scheduler.pause();
   }
 
@@ -244,6 +268,7 @@ export class EdgeDaemon extends EventEmitter<{ result: [EdgeResult]; query: [Sen
       this.counts.offGallery++;
       const standing = resolver.resolveUnmatched(this.clock.now());
       if (standing.spotId === null) transform.wearerLeft?.();
+      this.startSchedule();
       this.emitResult(frame, standing, false);
       return;
     }
@@ -251,6 +276,8 @@ export class EdgeDaemon extends EventEmitter<{ result: [EdgeResult]; query: [Sen
     // privacy.transform.arrival 'deferred': the spot is not on the wire yet (the wearer's track has not moved to it), so
     // the frame is named on the device and its slot carries a dummy like any slot without a real query.
     const held = this.heldBack(feature);
+    // The transform has been told where the wearer stands: the schedule may begin (a real query needs it running).
+    this.startSchedule();
     const cached = this.options.cacheThreshold < 1 ? resolver.resolveFromCache(feature, gallery.allSpots(), this.clock.now()) : null;
     if (cached) {
       this.counts.cacheHits++;

@@ -36,6 +36,12 @@ import { IdentityRotation } from './identity-rotation.js';
 import { regionGateFor } from './region-gate.js';
 import { Resolver } from './resolver.js';
 
+/**
+ * privacy.transform.startStationary: how long the first query may wait for the first frame. A camera takes well under
+ * a second to give one; one that gives none within this lets the schedule start on dummies rather than stay silent.
+ */
+const FIRST_FRAME_WAIT_MS = 5_000;
+
 export interface EdgeRuntimeOptions {
   config: EdgeConfig;
   logger: Logger;
@@ -208,6 +214,7 @@ export class EdgeRuntime extends EventEmitter<{ result: [EdgeResult]; query: [Se
       sceneChangeCosine: config.resolver.sceneChangeCosine,
       regionGate,
       hedgeAfterMs: config.transport.hedgeAfterMs,
+      firstQueryWaitMs: settings.kind === 'kmix' && settings.startStationary ? FIRST_FRAME_WAIT_MS : 0,
       random: () => random.next(),
       clock,
       logger,

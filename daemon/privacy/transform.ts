@@ -42,6 +42,8 @@ export interface KMixConfig {
   holdAcrossIdentity?: boolean;
   /** privacy.transform.holdOpening (arrival 'deferred'): absent: the crowd's default (false). */
   holdOpening?: boolean;
+  /** privacy.transform.startStationary (arrival 'deferred'): absent: the crowd's default (false). */
+  startStationary?: boolean;
 }
 
 /** Gaussian noise on the feature (noise.ts): the local-DP alternative, measured against k-mix. */
@@ -142,7 +144,7 @@ function viewVariation(deps: TransformDeps, kind: TransformKind): ViewVariation 
 }
 
 /** The configured decoy spot source; undefined leaves KMixTransform's default (the synthesizer's popularity draw). */
-function decoySpotPicker(config: Pick<KMixConfig, 'k' | 'decoys' | 'phantomPace' | 'arrival' | 'holdAcrossIdentity' | 'holdOpening'>, deps: TransformDeps, synthesizer: DecoySynthesizer, random: Random): DecoySpotPicker | undefined {
+function decoySpotPicker(config: Pick<KMixConfig, 'k' | 'decoys' | 'phantomPace' | 'arrival' | 'holdAcrossIdentity' | 'holdOpening' | 'startStationary'>, deps: TransformDeps, synthesizer: DecoySynthesizer, random: Random): DecoySpotPicker | undefined {
   const decoys = config.decoys;
   switch (decoys) {
     case 'random':
@@ -153,7 +155,7 @@ function decoySpotPicker(config: Pick<KMixConfig, 'k' | 'decoys' | 'phantomPace'
       // k = 1 sends f itself and never asks for decoys; a bad k or a pack smaller than k is KMixTransform's error to report.
       if (!Number.isInteger(config.k) || config.k <= 1 || config.k > MAX_K || synthesizer.spotCount < config.k) return undefined;
       // k tracks, not k − 1: a dummy needs k tracks that continue the real queries' tracks (see phantoms.ts).
-      if (decoys === 'wearer') return new WearerCrowd({ map: deps.pool.spots, tracks: config.k, random, clock: deps.clock, walk: deps.walk, habits: deps.habits, phantomPaceSigma: config.phantomPace, arrival: config.arrival, holdAcrossIdentity: config.holdAcrossIdentity, holdOpening: config.holdOpening });
+      if (decoys === 'wearer') return new WearerCrowd({ map: deps.pool.spots, tracks: config.k, random, clock: deps.clock, walk: deps.walk, habits: deps.habits, phantomPaceSigma: config.phantomPace, arrival: config.arrival, holdAcrossIdentity: config.holdAcrossIdentity, holdOpening: config.holdOpening, startStationary: config.startStationary });
       return decoys === 'phantoms'
         ? new PhantomCrowd({ map: deps.pool.spots, walkers: config.k, random, clock: deps.clock, walk: deps.walk })
         : new LockstepCrowd({ map: deps.pool.spots, tracks: config.k, random, clock: deps.clock, walk: deps.walk });

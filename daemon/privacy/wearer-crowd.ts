@@ -265,6 +265,15 @@ export interface WearerCrowdOptions extends CrowdOptions {
    * device seeds: decision 61). Default false: measured, not taken; kept to measure the next try against.
    */
   holdOpening?: boolean;
+  /**
+   * Under 'deferred' arrival: a session starts as if it had been running. Until the session's first query is built,
+   * a wearer found standing at a spot (not one held across an identity change) puts the shadow there at once, with
+   * every other track part-way through a visit, as at a random moment of a running session, where the wearer's spot is
+   * shown whenever the wearer stands at one. Without it the wearer's spot waits for the first track to move, and the
+   * first spot to enter a session is the wearer's (the opening attack). The device's first query waits for its first
+   * frame for this (EdgeDaemonOptions.firstQueryWaitMs). Default false.
+   */
+  startStationary?: boolean;
 }
 
 export const ARRIVAL_RULES = ['immediate', 'deferred'] as const;
@@ -324,6 +333,9 @@ export class WearerCrowd implements DecoySpotPicker {
   private readonly holdOpening: boolean;
   /** In a session's opening until the shadow's first move (see WearerCrowdOptions.holdOpening). */
   private opening: boolean;
+  private readonly startStationary: boolean;
+  /** No query of this session built yet: under `startStationary` the shadow may still start where the wearer stands. */
+  private unbuilt = true;
   private readonly habits: HabitStore | undefined;
   /** The spot of the wearer's last finished visit (map index), for learning hops. */
   private lastVisitSpot = -1;
@@ -360,6 +372,7 @@ export class WearerCrowd implements DecoySpotPicker {
     this.holdAcross = this.deferred && (options.holdAcrossIdentity ?? true);
     this.holdOpening = this.deferred && (options.holdOpening ?? false);
     this.opening = this.holdOpening;
+    this.startStationary = this.deferred && (options.startStationary ?? false);
     this.hops = (options.learnHops ?? true) ? new WearerHops(this.model) : undefined;
     this.habits = options.habits;
     this.recall(this.habits?.loadHabits());
@@ -407,6 +420,7 @@ export class WearerCrowd implements DecoySpotPicker {
     const real = taken.size > 0 && n < this.tracks.length ? [...taken][0] : undefined;
     this.followWearer(real, now);
     this.advance(now);
+    this.unbuilt = false;
 
     // A real query shows the wearer in place of the shadow; a dummy shows every track, the shadow included.
     const shown = real === undefined ? this.tracks : this.tracks.slice(1);
@@ -439,6 +453,7 @@ export class WearerCrowd implements DecoySpotPicker {
     const fresh = !this.deferred && this.wearer && this.shadow.spot === this.wearer.spot ? this.tracks.slice(1) : this.tracks;
     if (this.holdAcross) this.heldAcross = this.wearer?.spot ?? this.left?.spot;
     this.opening = this.holdOpening;
+    this.unbuilt = true;
     for (const track of fresh) track.spot = -1;
     for (const track of fresh) {
       const drawn = this.model.drawStart(this.random);
@@ -519,7 +534,9 @@ export class WearerCrowd implements DecoySpotPicker {
       this.left = undefined;
     } else {
       this.wearer = { spot: real, firstMs: now, lastMs: now };
-      if (this.walking) {
+      // At the device's start the crowd begins "walking" only for want of knowing better: a wearer found at a spot
+      // before the first query did not walk there.
+      if (this.walking && !(this.startStationary && this.unbuilt)) {
         this.walks.observe(now - this.walking.sinceMs);
         this.remember();
       }
@@ -542,10 +559,12 @@ export class WearerCrowd implements DecoySpotPicker {
       this.opening = false;
       return;
     }
-    if (this.deferred && !placeShadow) return;
+    // A session that has shown nothing yet starts with the shadow where the wearer stands (startStationary).
+    if (this.deferred && !placeShadow && !(this.startStationary && this.unbuilt)) return;
     shadow.previous = shadow.spot;
     shadow.spot = real;
     shadow.until = Infinity;
+    this.opening = false;
     // A track standing where the wearer arrives steps to the nearest free spot and stays there for the rest of its
     // visit, rather than being shown there only until the wearer leaves and then back (see moveOn).
     if (standing) {

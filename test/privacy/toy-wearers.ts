@@ -48,17 +48,19 @@ export interface ToyOptions {
   holdAcrossIdentity?: boolean;
   /** WearerCrowdOptions.holdOpening (default: the crowd's own). */
   holdOpening?: boolean;
+  /** WearerCrowdOptions.startStationary (default: the crowd's own). */
+  startStationary?: boolean;
 }
 
 export function toyWearers(options: ToyOptions): ToyRun {
-  const { paceSigma, arrival, seed, wearers = 18, slots = 3_600, sessionMs = 180_000, holdAcrossIdentity, holdOpening } = options;
+  const { paceSigma, arrival, seed, wearers = 18, slots = 3_600, sessionMs = 180_000, holdAcrossIdentity, holdOpening, startStationary } = options;
   const k = 4;
   const run: ToyRun = { analyses: [], real: [], users: [], held: 0, framed: 0, unaskedVisits: 0, visits: 0, delays: [] };
   for (let s = 0; s < wearers; s++) {
     const kind = KINDS[s % KINDS.length];
     const random = seededRandom(seed + s);
     let now = 0;
-    const crowd = new WearerCrowd({ map: model, tracks: k, random: seededRandom(seed + 100 + s), clock: () => now, phantomPaceSigma: paceSigma, arrival, holdAcrossIdentity, holdOpening });
+    const crowd = new WearerCrowd({ map: model, tracks: k, random: seededRandom(seed + 100 + s), clock: () => now, phantomPaceSigma: paceSigma, arrival, holdAcrossIdentity, holdOpening, startStationary });
     let spot = model.drawStart(random);
     let previous = -1;
     let atSpot = true;

@@ -8,9 +8,9 @@ import { gallery, hitRate, model, toyWearers, type ToyRun } from './toy-wearers.
 
 const spotIds = gallery.spots.map((s) => s.id);
 
-function measure(arrival: ArrivalRule, holdAcrossIdentity?: boolean, holdOpening?: boolean) {
+function measure(arrival: ArrivalRule, holdAcrossIdentity?: boolean, holdOpening?: boolean, startStationary?: boolean) {
   const rows = [700, 900, 1100].map((seed) => {
-    const run = toyWearers({ paceSigma: 1, arrival, seed, holdAcrossIdentity, holdOpening });
+    const run = toyWearers({ paceSigma: 1, arrival, seed, holdAcrossIdentity, holdOpening, startStationary });
     const labels = run.real.map((r) => r !== undefined);
     const features = queryFeatureGroups(run.analyses, undefined).map((g) => g.track.slice(1));
     const delays = [...run.delays].sort((a, b) => a - b);
