@@ -160,9 +160,9 @@ t.test('deferred arrival: the track timing tells real queries from dummies less,
 });
 
 /** A crowd on the toy map with a clock the test moves. */
-function crowdAt(arrival: ArrivalRule, seed: number, holdAcrossIdentity?: boolean, holdOpening?: boolean) {
+function crowdAt(arrival: ArrivalRule, seed: number, holdAcrossIdentity?: boolean, holdOpening?: boolean, startStationary?: boolean) {
   const clock = { now: 0 };
-  const crowd = new WearerCrowd({ map: model, tracks: 4, random: seededRandom(seed), clock: () => clock.now, phantomPaceSigma: 1, arrival, holdAcrossIdentity, holdOpening });
+  const crowd = new WearerCrowd({ map: model, tracks: 4, random: seededRandom(seed), clock: () => clock.now, phantomPaceSigma: 1, arrival, holdAcrossIdentity, holdOpening, startStationary });
   return { crowd, clock };
 }
 
@@ -286,5 +286,62 @@ t.test('deferred: the first spot to enter a session is the wearer\'s about one t
     t.ok(first > 0.9, `brought by the first track to move, the wearer's spot is the first to enter (${first.toFixed(3)})`);
     // k = 4 tracks whose in-progress visits end in random order: 1/4, with 200 sessions' sd 0.03.
     t.ok(held > 0.15 && held < 0.35, `held for the wearer's own track, it is one of four (${held.toFixed(3)})`);
+  }
+});
+
+/**
+ * A device that starts while its wearer stands at a spot, stays a drawn while, walks 20 s and stands at another: which
+ * spot entered the session first, and whether the wearer's spot was in its first query. Each second a real query when
+ * the device may show the spot, a dummy otherwise.
+ */
+function stationaryOpening(seed: number, startStationary: boolean): { firstQueryShows: boolean; firstEnteredIsWearers: boolean } {
+  const { crowd, clock } = crowdAt('deferred', seed, true, false, startStationary);
+  const random = seededRandom(seed + 5_000);
+  const first = spotIds[Math.floor(random.next() * spotIds.length)];
+  const leaveAt = 30_000 * Math.exp(random.normal());
+  const arriveAt = leaveAt + 20_000;
+  let next: string | undefined;
+  let opening: Set<string> | undefined;
+  for (const end = 3_600_000; clock.now < end; clock.now += 1_000) {
+    let at: string | undefined = clock.now < leaveAt ? first : undefined;
+    if (clock.now >= arriveAt) at = next ??= spotIds.find((id) => !opening!.has(id) && id !== first)!;
+    if (at === undefined) crowd.wearerLeft();
+    const shown = at !== undefined && crowd.mayShow(at) ? [at, ...crowd.pickDecoySpots(3, new Set([at]))] : crowd.pickDecoySpots(4, new Set());
+    if (!opening) {
+      opening = new Set(shown);
+      continue;
+    }
+    const entered = shown.filter((id) => !opening!.has(id));
+    if (entered.length > 0) return { firstQueryShows: opening.has(first), firstEnteredIsWearers: entered.includes(first) || (next !== undefined && entered.includes(next)) };
+  }
+  throw new Error('no spot changed within the hour');
+}
+
+t.test('startStationary: a wearer standing at a spot when the session starts is in its first query, not the first spot to enter it', async (t) => {
+  const seeds = Array.from({ length: 200 }, (_, i) => i + 1);
+  const share = (startStationary: boolean, key: 'firstQueryShows' | 'firstEnteredIsWearers') => seeds.filter((seed) => stationaryOpening(seed, startStationary)[key]).length / seeds.length;
+  const before = { shows: share(false, 'firstQueryShows'), first: share(false, 'firstEnteredIsWearers') };
+  const after = { shows: share(true, 'firstQueryShows'), first: share(true, 'firstEnteredIsWearers') };
+  t.comment(`without: first query shows the wearer's spot ${before.shows.toFixed(3)}, first to enter is the wearer's ${before.first.toFixed(3)}; with: ${after.shows.toFixed(3)}, ${after.first.toFixed(3)}`);
+  t.ok(before.shows < 0.2 && before.first > 0.8, 'without it the wearer\'s spot waits for the first track to move, and enters first');
+  t.equal(after.shows, 1, 'with it every session\'s first query shows the spot the wearer stands at');
+  // What enters first is a track's move: a phantom's, or the shadow's own when the wearer walks on, which comes before
+  // the wearer's next spot can (in this scenario never the wearer's, where a session's first change may be any track's).
+  t.ok(after.first < 0.35, `and the first spot to enter is the wearer's about as often as any track's (${after.first.toFixed(3)})`);
+});
+
+t.test('startStationary: the spot held across an identity change still stays off the new wire', async (t) => {
+  for (let seed = 1; seed <= 10; seed++) {
+    const { crowd, clock } = crowdAt('deferred', seed, true, false, true);
+    const target = spotIds[seed];
+    t.ok(crowd.mayShow(target), 'at the device\'s start the spot the wearer stands at may go out at once');
+    crowd.shown([target, ...crowd.pickDecoySpots(3, new Set([target]))], target, clock.now);
+    crowd.newIdentity();
+    let shown = 0;
+    for (const end = clock.now + 600_000; clock.now < end; clock.now += 1_000) {
+      if (crowd.mayShow(target)) shown++;
+      if (crowd.pickDecoySpots(4, new Set()).includes(target)) shown++;
+    }
+    t.equal(shown, 0, 'ten minutes at the spot after the change, and the new identity never shows it');
   }
 });
