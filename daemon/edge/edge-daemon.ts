@@ -71,12 +71,13 @@ export interface EdgeDaemonOptions {
    */
   rankPackNearest?: boolean;
   /**
-   * The first query waits until the first frame has been looked at (its spot known to the transform, or the frame
-   * found to show none), for at most this long, so a transform that starts a session where the wearer stands
-   * (privacy.transform.startStationary) knows where that is before anything leaves. 0 or absent: the schedule starts
-   * with the daemon.
+   * The schedule starts `afterFirstFrameMs` after the camera's first frame (at most `maxMs` after start()), so a
+   * transform that starts a session where the wearer stands (privacy.transform.startStationary) has seen a few frames
+   * before anything leaves; frames before then are named from the region pack. The wait never depends on what the
+   * frames show: when the first query leaves says nothing about where the wearer is. Absent: the schedule starts with
+   * the daemon.
    */
-  firstQueryWaitMs?: number;
+  firstQueryWait?: { afterFirstFrameMs: number; maxMs: number };
   /** A real request unanswered this long after its slot is asked again in a later slot (see ask()); 0: never. */
   hedgeAfterMs: number;
   random: () => number;
@@ -121,8 +122,9 @@ export class EdgeDaemon extends EventEmitter<{ result: [EdgeResult]; query: [Sen
   private buildMs = 0;
   private working = false;
   private scheduling = false;
-  /** Starts the schedule if no frame has done so within firstQueryWaitMs. */
+  /** Starts the schedule at the end of the first-query wait (EdgeDaemonOptions.firstQueryWait). */
   private firstQueryTimer: TimerHandle | undefined;
+  private firstQueryLatest = Infinity;
 
   constructor(private readonly options: EdgeDaemonOptions) {
     super();
@@ -155,9 +157,13 @@ export class EdgeDaemon extends EventEmitter<{ result: [EdgeResult]; query: [Sen
   async start(): Promise<void> {
     if (this.running) return;
     this.running = true;
-    const waitMs = this.options.firstQueryWaitMs ?? 0;
-    if (waitMs > 0) this.firstQueryTimer = this.clock.setTimer(() => this.startSchedule(), waitMs);
-    else this.startSchedule();
+    const wait = this.options.firstQueryWait;
+    if (wait) {
+      this.firstQueryLatest = this.clock.now() + wait.maxMs;
+      this.firstQueryTimer = this.clock.setTimer(() => this.startSchedule(), wait.maxMs);
+    } else {
+      this.startSchedule();
+    }
     await this.options.source.start();
     this.loop = this.run();
   }
@@ -175,13 +181,22 @@ export class EdgeDaemon extends EventEmitter<{ result: [EdgeResult]; query: [Sen
     await this.loop;
   }
 
-  /** The query schedule begins (once): at start(), or after the first frame (EdgeDaemonOptions.firstQueryWaitMs). */
+  /** The query schedule begins (once): at start(), or after the first-query wait (EdgeDaemonOptions.firstQueryWait). */
   private startSchedule(): void {
     if (this.scheduling || !this.running) return;
     this.scheduling = true;
     this.clock.clearTimer(this.firstQueryTimer);
     this.firstQueryTimer = undefined;
     this.scheduler.start();
+  }
+
+  /** The first frame came: the schedule starts `afterFirstFrameMs` from now, unless the longest wait ends first. */
+  private afterFirstFrame(): void {
+    const wait = this.options.firstQueryWait;
+    if (!wait || this.scheduling) return;
+    const at = Math.min(this.firstQueryLatest, this.clock.now() + wait.afterFirstFrameMs);
+    this.clock.clearTimer(this.firstQueryTimer);
+    this.firstQueryTimer = this.clock.setTimer(() => this.startSchedule(), Math.max(0, at - this.clock.now()));
   }
 
   /** Identity rotation: nothing is sent until resumeQueries() (IdentityRotation). */
@@ -238,6 +253,7 @@ export class EdgeDaemon extends EventEmitter<{ result: [EdgeResult]; query: [Sen
       this.working = true;
       if (!frame) break;
       this.counts.frames++;
+      if (this.counts.frames === 1) this.afterFirstFrame();
       try {
         if (this.options.gate && !(await this.options.gate.shouldProcess(frame))) {
           this.counts.gated++;
@@ -268,16 +284,15 @@ export class EdgeDaemon extends EventEmitter<{ result: [EdgeResult]; query: [Sen
       this.counts.offGallery++;
       const standing = resolver.resolveUnmatched(this.clock.now());
       if (standing.spotId === null) transform.wearerLeft?.();
-      this.startSchedule();
       this.emitResult(frame, standing, false);
       return;
     }
 
     // privacy.transform.arrival 'deferred': the spot is not on the wire yet (the wearer's track has not moved to it), so
     // the frame is named on the device and its slot carries a dummy like any slot without a real query.
-    const held = this.heldBack(feature);
-    // The transform has been told where the wearer stands: the schedule may begin (a real query needs it running).
-    this.startSchedule();
+    // Before the first query may leave (firstQueryWait) every frame is named on the device too; the transform has
+    // still been told where the wearer stands.
+    const held = this.heldBack(feature) || !this.scheduling;
     const cached = this.options.cacheThreshold < 1 ? resolver.resolveFromCache(feature, gallery.allSpots(), this.clock.now()) : null;
     if (cached) {
       this.counts.cacheHits++;

@@ -37,10 +37,11 @@ import { regionGateFor } from './region-gate.js';
 import { Resolver } from './resolver.js';
 
 /**
- * privacy.transform.startStationary: how long the first query may wait for the first frame. A camera takes well under
- * a second to give one; one that gives none within this lets the schedule start on dummies rather than stay silent.
+ * privacy.transform.startStationary: the first query leaves this long after the camera's first frame, so the device
+ * has seen a few frames (a glance away included) of where the wearer stands; and at the latest this long after the
+ * pipeline starts, so a camera that gives nothing does not keep the device silent.
  */
-const FIRST_FRAME_WAIT_MS = 5_000;
+const FIRST_QUERY_WAIT = Object.freeze({ afterFirstFrameMs: 3_000, maxMs: 8_000 });
 
 export interface EdgeRuntimeOptions {
   config: EdgeConfig;
@@ -214,7 +215,7 @@ export class EdgeRuntime extends EventEmitter<{ result: [EdgeResult]; query: [Se
       sceneChangeCosine: config.resolver.sceneChangeCosine,
       regionGate,
       hedgeAfterMs: config.transport.hedgeAfterMs,
-      firstQueryWaitMs: settings.kind === 'kmix' && settings.startStationary ? FIRST_FRAME_WAIT_MS : 0,
+      firstQueryWait: settings.kind === 'kmix' && settings.startStationary ? FIRST_QUERY_WAIT : undefined,
       random: () => random.next(),
       clock,
       logger,

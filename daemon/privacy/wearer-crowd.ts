@@ -270,8 +270,8 @@ export interface WearerCrowdOptions extends CrowdOptions {
    * a wearer found standing at a spot (not one held across an identity change) puts the shadow there at once, with
    * every other track part-way through a visit, as at a random moment of a running session, where the wearer's spot is
    * shown whenever the wearer stands at one. Without it the wearer's spot waits for the first track to move, and the
-   * first spot to enter a session is the wearer's (the opening attack). The device's first query waits for its first
-   * frame for this (EdgeDaemonOptions.firstQueryWaitMs). Default false.
+   * first spot to enter a session is the wearer's (the opening attack). The device's first query waits a few seconds of
+   * frames for this (EdgeDaemonOptions.firstQueryWait). Default false.
    */
   startStationary?: boolean;
 }
