@@ -215,7 +215,8 @@ export class EdgeRuntime extends EventEmitter<{ result: [EdgeResult]; query: [Se
       sceneChangeCosine: config.resolver.sceneChangeCosine,
       regionGate,
       hedgeAfterMs: config.transport.hedgeAfterMs,
-      firstQueryWait: settings.kind === 'kmix' && settings.startStationary ? FIRST_QUERY_WAIT : undefined,
+      // Only the wearer crowd under deferred arrival reads where the wearer stands before the first query.
+      firstQueryWait: settings.kind === 'kmix' && settings.decoys === 'wearer' && settings.arrival === 'deferred' && settings.startStationary ? FIRST_QUERY_WAIT : undefined,
       random: () => random.next(),
       clock,
       logger,

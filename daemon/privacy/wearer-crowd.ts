@@ -271,7 +271,8 @@ export interface WearerCrowdOptions extends CrowdOptions {
    * every other track part-way through a visit, as at a random moment of a running session, where the wearer's spot is
    * shown whenever the wearer stands at one. Without it the wearer's spot waits for the first track to move, and the
    * first spot to enter a session is the wearer's (the opening attack). The device's first query waits a few seconds of
-   * frames for this (EdgeDaemonOptions.firstQueryWait). Default false.
+   * frames for this (EdgeDaemonOptions.firstQueryWait). Default false
+   * here; a device profile's default is true (privacy.transform.startStationary, decision 63).
    */
   startStationary?: boolean;
 }

@@ -433,7 +433,7 @@ export interface KMixTransformSettings {
    */
   holdOpening: boolean;
   /**
-   * arrival 'deferred': a session starts as if it had been running. At the device's start the first query leaves 3 s after the camera's first frame (frames before then are named on the device), and when the wearer stands at a spot then, the wearer's decoy track starts on it with every other track part-way through a visit; a new identity's first query shows whatever the device knows of the wearer the same way (a spot held across the change excepted). Without it every track starts on a spot of its own and the wearer's spot is the first to enter the session, which the server reads (docs/privacy.md, 'A session that starts as if it had been running'; docs/decisions.md #63).
+   * arrival 'deferred': a session starts as if it had been running. At the device's start the first query leaves 3 s after the camera's first frame (frames before then are named on the device), and when the wearer stands at a spot then, the wearer's decoy track starts on it with every other track part-way through a visit; a new identity's first query shows whatever the device knows of the wearer the same way (a spot held across the change excepted). Without it every track starts on a spot of its own and the wearer's spot is the first to enter the session, which the server reads: on the 25 unseen spots the best attack fell 0.346 -> 0.284 with it, dummy_auc over its null +0.024 -> +0.001 (docs/privacy.md, 'A session that starts as if it had been running'; docs/decisions.md #63). The default since 2026-12-07.
    */
   startStationary: boolean;
   /**
