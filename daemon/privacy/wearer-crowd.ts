@@ -272,7 +272,7 @@ export interface WearerCrowdOptions extends CrowdOptions {
    * shown whenever the wearer stands at one. Without it the wearer's spot waits for the first track to move, and the
    * first spot to enter a session is the wearer's (the opening attack). The device's first query waits a few seconds of
    * frames for this (EdgeDaemonOptions.firstQueryWait). Default false
-   * here; a device profile's default is true (privacy.transform.startStationary, decision 63).
+   * (decision 63: measured better on the unseen folder, but not yet the profile's default).
    */
   startStationary?: boolean;
 }

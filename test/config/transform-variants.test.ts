@@ -35,7 +35,7 @@ const KMIX_DEFAULTS = {
   arrival: 'deferred',
   holdAcrossIdentity: true,
   holdOpening: false,
-  startStationary: true,
+  startStationary: false,
   candidatesPerComponent: 6,
   maxCandidates: 256,
   replySize: 'fixed',
