@@ -335,7 +335,10 @@ export class WearerCrowd implements DecoySpotPicker {
   /** In a session's opening until the shadow's first move (see WearerCrowdOptions.holdOpening). */
   private opening: boolean;
   private readonly startStationary: boolean;
-  /** No query of this session built yet: under `startStationary` the shadow may still start where the wearer stands. */
+  /**
+   * No query built since the device started: under `startStationary` the shadow may still start where the wearer
+   * stands. Not set again by an identity change (newIdentity), which keeps the deferred arrival of decision 57.
+   */
   private unbuilt = true;
   private readonly habits: HabitStore | undefined;
   /** The spot of the wearer's last finished visit (map index), for learning hops. */
@@ -454,7 +457,9 @@ export class WearerCrowd implements DecoySpotPicker {
     const fresh = !this.deferred && this.wearer && this.shadow.spot === this.wearer.spot ? this.tracks.slice(1) : this.tracks;
     if (this.holdAcross) this.heldAcross = this.wearer?.spot ?? this.left?.spot;
     this.opening = this.holdOpening;
-    this.unbuilt = true;
+    // startStationary is for the device's start only. A new identity's shadow placed at once where the wearer stands
+    // put a spot next to the old identity's last one in the new identity's first query (the walk from one to the
+    // other); the deferred arrival lets the wearer's spot enter as any track's move does (decision 63).
     for (const track of fresh) track.spot = -1;
     for (const track of fresh) {
       const drawn = this.model.drawStart(this.random);

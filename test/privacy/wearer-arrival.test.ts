@@ -294,15 +294,26 @@ t.test('deferred: the first spot to enter a session is the wearer\'s about one t
  * spot entered the session first, and whether the wearer's spot was in its first query. Each second a real query when
  * the device may show the spot, a dummy otherwise.
  */
-function stationaryOpening(seed: number, startStationary: boolean): { firstQueryShows: boolean; firstEnteredIsWearers: boolean } {
+function stationaryOpening(seed: number, startStationary: boolean, afterChange = false): { firstQueryShows: boolean; firstEnteredIsWearers: boolean } {
   const { crowd, clock } = crowdAt('deferred', seed, true, false, startStationary);
   const random = seededRandom(seed + 5_000);
   const first = spotIds[Math.floor(random.next() * spotIds.length)];
-  const leaveAt = 30_000 * Math.exp(random.normal());
+  if (afterChange) {
+    // The old identity ran a minute with the wearer at another spot, which the wearer left before the change.
+    const before = spotIds.find((id) => id !== first)!;
+    for (const end = clock.now + 60_000; clock.now < end; clock.now += 1_000) {
+      const real = crowd.mayShow(before);
+      crowd.shown(real ? [before, ...crowd.pickDecoySpots(3, new Set([before]))] : crowd.pickDecoySpots(4, new Set()), real ? before : undefined, clock.now);
+    }
+    crowd.wearerLeft();
+    clock.now += 10_000;
+    crowd.newIdentity();
+  }
+  const leaveAt = clock.now + 30_000 * Math.exp(random.normal());
   const arriveAt = leaveAt + 20_000;
   let next: string | undefined;
   let opening: Set<string> | undefined;
-  for (const end = 3_600_000; clock.now < end; clock.now += 1_000) {
+  for (const end = clock.now + 3_600_000; clock.now < end; clock.now += 1_000) {
     let at: string | undefined = clock.now < leaveAt ? first : undefined;
     if (clock.now >= arriveAt) at = next ??= spotIds.find((id) => !opening!.has(id) && id !== first)!;
     if (at === undefined) crowd.wearerLeft();
@@ -328,6 +339,16 @@ t.test('startStationary: a wearer standing at a spot when the session starts is 
   // What enters first is a track's move: a phantom's, or the shadow's own when the wearer walks on, which comes before
   // the wearer's next spot can (in this scenario never the wearer's, where a session's first change may be any track's).
   t.ok(after.first < 0.35, `and the first spot to enter is the wearer's about as often as any track's (${after.first.toFixed(3)})`);
+});
+
+t.test('startStationary is for the device\'s start: after an identity change the wearer\'s spot enters as without it', async (t) => {
+  // Placed at once after a change, the new identity's first query showed a spot next to the old identity's last one.
+  const seeds = Array.from({ length: 200 }, (_, i) => i + 1);
+  const shows = seeds.filter((seed) => stationaryOpening(seed, true, true).firstQueryShows).length / seeds.length;
+  const showsWithout = seeds.filter((seed) => stationaryOpening(seed, false, true).firstQueryShows).length / seeds.length;
+  t.comment(`a new identity's first query shows the spot the wearer stands at: ${shows.toFixed(3)} with it, ${showsWithout.toFixed(3)} without`);
+  t.ok(shows < 0.2, `not placed at the wearer's spot (${shows.toFixed(3)})`);
+  t.ok(Math.abs(shows - showsWithout) < 0.05, 'as often as without the setting');
 });
 
 t.test('startStationary: the spot held across an identity change still stays off the new wire', async (t) => {
