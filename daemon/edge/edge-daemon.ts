@@ -204,6 +204,11 @@ export class EdgeDaemon extends EventEmitter<{ result: [EdgeResult]; query: [Sen
     // A change during the wait for the first frame: the schedule starts paused, so nothing leaves without an identity.
     this.startSchedule();
     this.scheduler.pause();
+    // Frames go on being named, on the device, through the pause. A real query left waiting for the new identity's
+    // first slot held the pipeline for the whole pause (15-60 s): the wearer got no answer, and the transform saw no
+    // frame, so at the new identity the wearer's visit looked over and the spot held across the change (decision 57)
+    // was let go at its first query (9 of 9 holds on the rotation test's world, device seed 3; decision 64).
+    this.scheduler.holdBackWaiting();
   }
 
   /**
@@ -290,9 +295,9 @@ export class EdgeDaemon extends EventEmitter<{ result: [EdgeResult]; query: [Sen
 
     // privacy.transform.arrival 'deferred': the spot is not on the wire yet (the wearer's track has not moved to it), so
     // the frame is named on the device and its slot carries a dummy like any slot without a real query.
-    // Before the first query may leave (firstQueryWait) every frame is named on the device too; the transform has
-    // still been told where the wearer stands.
-    const held = this.heldBack(feature) || !this.scheduling;
+    // Before the first query may leave (firstQueryWait), and through an identity change's pause, every frame is named
+    // on the device too; the transform has still been told where the wearer stands.
+    const held = this.heldBack(feature) || !this.scheduling || this.scheduler.isPaused;
     const cached = this.options.cacheThreshold < 1 ? resolver.resolveFromCache(feature, gallery.allSpots(), this.clock.now()) : null;
     if (cached) {
       this.counts.cacheHits++;
@@ -363,7 +368,7 @@ export class EdgeDaemon extends EventEmitter<{ result: [EdgeResult]; query: [Sen
     // A retry is a real query built now, so it asks the transform again whether the spot may be shown: an identity
     // may have changed since the first request, and the new one shows the spot only once a track has reached it.
     const launch = async (): Promise<boolean> => {
-      if (attempts > 0 && this.heldBack(feature)) return false;
+      if (attempts > 0 && (this.heldBack(feature) || this.scheduler.isPaused)) return false;
       attempts++;
       const waiting = this.submitReal(await this.buildQuery(feature), feature, frame.label);
       const outcome: Promise<Outcome> = waiting.then(

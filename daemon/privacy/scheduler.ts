@@ -111,6 +111,22 @@ export class QueryScheduler<R> {
     this.cancelTimers();
   }
 
+  /** Paused for an identity change: nothing leaves until resume(). */
+  get isPaused(): boolean {
+    return this.paused;
+  }
+
+  /**
+   * Fails the real query waiting for a slot with HeldBackError, so its caller names the frame on the device instead
+   * of waiting (a device going through an identity change's offline pause: see EdgeDaemon.pauseQueries).
+   */
+  holdBackWaiting(): void {
+    const pending = this.pending;
+    if (!pending) return;
+    this.pending = undefined;
+    pending.reject(new HeldBackError());
+  }
+
   resume(): void {
     if (!this.running || !this.paused) return;
     this.paused = false;

@@ -80,6 +80,46 @@ t.test('seen from the broker: new identities at random times, an offline pause b
   t.ok(from <= 0, `it came from the first identity, not from one that changed later (identity ${from} of those that sent)`);
 });
 
+t.test('through an identity change\'s offline pause the device goes on naming frames, from its region pack', async (t) => {
+  // A real query left waiting for the new identity's first slot held the pipeline for the whole pause: no answer for
+  // the wearer, and no frame for the transform, so the spot held across the change was let go (decision 64).
+  const dir = t.testdir();
+  const broker = await startMosquitto();
+  t.teardown(() => broker.stop());
+  const recognizer = await startRecognizer(dir, broker.url, await enrolSampleGallery(dir));
+  t.teardown(() => recognizer.stop());
+  const tap = await wiretap(broker.url, [requestFilter('query')]);
+  t.teardown(() => tap.end());
+
+  const pause = { min: 2, max: 3 };
+  const answeredAt: number[] = [];
+  const { edge } = await startEdge(
+    dir,
+    broker.url,
+    {
+      // Every frame a real query ('immediate' arrival, no cache): one is nearly always waiting when a pause begins.
+      transport: { rotateIdentityMinutes: 0.03, rotatePauseSeconds: pause, requestTimeoutMs: 1000 },
+      scheduler: { mode: 'constant', ratePerSecond: 5 },
+    },
+    { beforeStart: (e) => e.on('result', () => answeredAt.push(Date.now())) },
+  );
+  t.teardown(() => edge.stop());
+  const identities = () => new Set(tap.seen.map((q) => q.responseTopic)).size;
+  t.ok(await eventually(() => identities() >= 5, 60_000), `several identities sent queries (${identities()})`);
+  await edge.stop();
+
+  const runs = byIdentity(tap.seen);
+  // Inside each offline pause (from the old identity's last query to the new one's first, less a slot either side).
+  const pauses = runs.slice(1).map((r, i) => ({ from: runs[i].last + 300, to: r.first - 300 }));
+  const answered = pauses.map((p) => answeredAt.filter((at) => at > p.from && at < p.to).length);
+  t.ok(pauses.length >= 4, `${pauses.length} pauses`);
+  t.same(
+    answered.filter((n) => n === 0),
+    [],
+    `frames answered inside every pause of ${pause.min}-${pause.max} s at 4 frames a second (${answered.join(', ')})`,
+  );
+});
+
 /** Fakes that log what the rotation does, in virtual time. */
 function rig(opts: { randoms: number[]; meanMinutes?: number; pauseSeconds?: { min: number; max: number }; failFirst?: boolean; showsWearer?: (now: number) => boolean }) {
   const clock = new VirtualClock(0);
