@@ -207,7 +207,7 @@ export class EdgeDaemon extends EventEmitter<{ result: [EdgeResult]; query: [Sen
     // Frames go on being named, on the device, through the pause. A real query left waiting for the new identity's
     // first slot held the pipeline for the whole pause (15-60 s): the wearer got no answer, and the transform saw no
     // frame, so at the new identity the wearer's visit looked over and the spot held across the change (decision 57)
-    // was let go at its first query (9 of 9 holds on the rotation test's world, device seed 3; decision 64).
+    // was let go at its first query (20 of 21 holds on the rotation test's world, device seed 3; decision 64).
     this.scheduler.holdBackWaiting();
   }
 

@@ -266,13 +266,13 @@ export interface WearerCrowdOptions extends CrowdOptions {
    */
   holdOpening?: boolean;
   /**
-   * Under 'deferred' arrival: a session starts as if it had been running. Until the session's first query is built,
-   * a wearer found standing at a spot (not one held across an identity change) puts the shadow there at once, with
-   * every other track part-way through a visit, as at a random moment of a running session, where the wearer's spot is
-   * shown whenever the wearer stands at one. Without it the wearer's spot waits for the first track to move, and the
-   * first spot to enter a session is the wearer's (the opening attack). The device's first query waits a few seconds of
-   * frames for this (EdgeDaemonOptions.firstQueryWait). Default false
-   * (decision 63: measured better on the unseen folder, but not yet the profile's default).
+   * Under 'deferred' arrival: the device's session starts as if it had been running. Until the device's first query
+   * is built, a wearer found standing at a spot puts the shadow there at once, with every other track part-way through
+   * a visit, as at a random moment of a running session, where the wearer's spot is shown whenever the wearer stands
+   * at one. Without it the wearer's spot waits for the first track to move, and the first spot to enter a session is
+   * the wearer's (the opening attack). The device's first query waits a few seconds of frames for this
+   * (EdgeDaemonOptions.firstQueryWait). A new identity does not start this way (newIdentity). Default false here; the
+   * profile's default is true (privacy.transform.startStationary, decision 63).
    */
   startStationary?: boolean;
 }

@@ -35,7 +35,7 @@ const KMIX_DEFAULTS = {
   arrival: 'deferred',
   holdAcrossIdentity: true,
   holdOpening: false,
-  startStationary: false,
+  startStationary: true,
   candidatesPerComponent: 6,
   maxCandidates: 256,
   replySize: 'fixed',

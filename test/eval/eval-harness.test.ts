@@ -121,14 +121,15 @@ t.test('an external MQTT v5 broker (Mosquitto) serves the same pipeline', async 
   t.teardown(() => mosquitto.stop());
   const report = await runEval({ ...base, k: 2, users: 1, minutes: 3, brokerUrl: mosquitto.url });
   t.match(report.broker, { embedded: false, protocolVersion: 5 });
-  t.equal(report.queries, 180, 'one query per slot: 3 simulated minutes at 1 slot/s');
+  // The first query leaves 3 s after the camera's first frame, 8 s after the start at most (startStationary).
+  t.ok(report.queries >= 172 && report.queries <= 177, `one query per slot once the first has left: 3 simulated minutes at 1 slot/s (${report.queries})`);
   t.ok(report.results > 0);
 });
 
 t.test('an earlier day (--history-minutes): the devices restart on their files and only the measured day is on the record', async (t) => {
   const report = await runEval({ ...base, k: 2, users: 1, minutes: 1, historyMinutes: 2 });
   t.equal(report.history_minutes, 2);
-  t.equal(report.queries, 60, 'one query per slot of the measured minute: the earlier day is not attacked');
+  t.ok(report.queries >= 52 && report.queries <= 57, `one query per slot of the measured minute after the first-query wait: the earlier day is not attacked (${report.queries})`);
   t.ok(report.results > 0);
   await t.rejects(runEval({ ...base, historyMinutes: -1 }), /--history-minutes must be a number of minutes >= 0/);
 });
