@@ -3,7 +3,7 @@
  * stays offline for a random pause in between, and does nothing else at a change. First what an observer on the
  * broker sees of the real EdgeRuntime, then the rotation's own contract in virtual time.
  */
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { IdentityRotation, type PausableQueries, type RotatableIdentity } from '../../daemon/edge/identity-rotation.js';
 import { TOPICS, parseRequestTopic, requestFilter } from '../../daemon/transport/messages.js';
 import { VirtualClock } from '../../daemon/util/clock.js';
@@ -27,14 +27,20 @@ function byIdentity(queries: Tapped[]): Array<{ topic: string; first: number; la
   return runs;
 }
 
-t.test('seen from the broker: new identities at random times, an offline pause between them, no region request', async (t) => {
+/** A real Mosquitto and recognizer on the sample gallery, and an observer on `topics`; all stopped at teardown. */
+async function backendWithTap(t: Test, topics: string[]) {
   const dir = t.testdir();
   const broker = await startMosquitto();
   t.teardown(() => broker.stop());
   const recognizer = await startRecognizer(dir, broker.url, await enrolSampleGallery(dir));
   t.teardown(() => recognizer.stop());
-  const tap = await wiretap(broker.url, [requestFilter('query'), requestFilter('region')]);
+  const tap = await wiretap(broker.url, topics);
   t.teardown(() => tap.end());
+  return { dir, broker, tap };
+}
+
+t.test('seen from the broker: new identities at random times, an offline pause between them, no region request', async (t) => {
+  const { dir, broker, tap } = await backendWithTap(t, [requestFilter('query'), requestFilter('region')]);
 
   const { edge } = await startEdge(dir, broker.url, {
     transport: { rotateIdentityMinutes: 0.02, rotatePauseSeconds: PAUSE, requestTimeoutMs: 1000 },
@@ -83,13 +89,7 @@ t.test('seen from the broker: new identities at random times, an offline pause b
 t.test('through an identity change\'s offline pause the device goes on naming frames, from its region pack', async (t) => {
   // A real query left waiting for the new identity's first slot held the pipeline for the whole pause: no answer for
   // the wearer, and no frame for the transform, so the spot held across the change was let go (decision 64).
-  const dir = t.testdir();
-  const broker = await startMosquitto();
-  t.teardown(() => broker.stop());
-  const recognizer = await startRecognizer(dir, broker.url, await enrolSampleGallery(dir));
-  t.teardown(() => recognizer.stop());
-  const tap = await wiretap(broker.url, [requestFilter('query')]);
-  t.teardown(() => tap.end());
+  const { dir, broker, tap } = await backendWithTap(t, [requestFilter('query')]);
 
   const pause = { min: 2, max: 3 };
   const answeredAt: number[] = [];
