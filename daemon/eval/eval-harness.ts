@@ -1,13 +1,12 @@
 /**
- * `enfpire eval` (DESIGN §7): the privacy/utility harness. Simulated users walk the spot map (the phantoms' own walk
- * model) in simulated time and take photos while they dwell; each user is a device with its own k-mix transform,
- * phantom crowd and cover-traffic slots, and its own RecognitionClient (random client id and reply topic). Real and
- * dummy queries go through the same path: MQTT through a real broker to the real RecognizerService; the resolver
- * re-ranks replies on the device and dummy replies never become results. A wiretap keeps what the server saw, the
- * adversaries attack only that, and ground truth stays here to score them.
+ * `enfpire eval` (DESIGN §7): the privacy/utility harness. It enrols the spots folder into a gallery, starts the real
+ * recognizer behind a broker, simulates the world in front of the cameras (world/: wearers and kiosks who do not move
+ * like the phantoms), and runs one shipped device per person (fleet.ts: `EdgeRuntime` from a device profile) in
+ * virtual or wall-clock time. The user's side is scored here (BaselineTally: each answer beside plain recognition of
+ * the same picture); what the server saw, as the wiretap recorded it, goes to attack-suite.ts, and the ground truth
+ * stays here to score both.
  */
 import { askingFigures, type AskingFigures } from './asking.js';
-import { sessionProfile } from './session-profile.js';
 import { CandidateBook } from '../edge/candidate-book.js';
 import { copyFile, mkdir, mkdtemp, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -22,7 +21,7 @@ import { matchThreshold } from '../extractor/manifest.js';
 import { createExtractor } from '../extractor/create-extractor.js';
 import type { Extractor } from '../extractor/types.js';
 import type { DecoySpotSource, TransformKind } from '../privacy/transform.js';
-import { seededRandom, type Random } from '../util/random.js';
+import { seededRandom } from '../util/random.js';
 import type { RealComponent } from '../privacy/kmix.js';
 import { WalkModel } from '../privacy/walk-model.js';
 import { RegionGate, regionGateFor } from '../edge/region-gate.js';
@@ -35,47 +34,18 @@ import type { RegionSpot } from '../transport/messages.js';
 import { UserError } from '../util/errors.js';
 import { silentLogger, type Logger } from '../util/log.js';
 import { listSpotPhotos, METADATA_FILE, type SpotPhotos } from '../util/spots-dir.js';
-import {
-  analyse,
-  arrivalAttack,
-  openingAttack,
-  rhythmAttack,
-  ComponentTest,
-  GalleryIndex,
-  crossValidatedAuc,
-  permutedSessionLabels,
-  hmmPathAttack,
-  centralSpot,
-  centrality,
-  expectedSpotOrderFloor,
-  spotOrderFloor,
-  spotOrderNull,
-  naiveTop1,
-  pathAttack,
-  popularityBayes,
-  queryFeatureGroups,
-  sessions,
-  type ClassifierKind,
-  type OwnViews,
-  type SpotAttack,
-} from './adversaries.js';
+import { centrality, expectedSpotOrderFloor, GalleryIndex, type OwnViews } from './adversaries.js';
 import { InProcessServer } from './eval-server.js';
 import type { CameraModel, SlotMode } from './simulation.js';
 import { dwellViewOf, loadWorld, measureStream, renderFrame, simulateWorld, type StreamStats, type WorldStream } from './world/index.js';
-import { rocAuc } from './stats.js';
+import { clusteredCi95, clusteredRatioCi95, rate, round } from './stats.js';
+import { attack, type SpotAttackFigures } from './attack-suite.js';
 import { planEval, queryFiles, renderReference, streamSeed, type EvalPlan } from './views.js';
-import { writeRecord, type ServerRecord } from './wiretap.js';
-import { replayFleet, runFleet, type FleetRun, type WorldFrame } from './fleet.js';
+import { writeRecord } from './wiretap.js';
+import { replayFleet, runFleet, type WorldFrame } from './fleet.js';
 import { defaultEvalCacheDir, EnrolCache, enrolKey } from './enrol-cache.js';
 import type { EdgeResult } from '../edge/edge-daemon.js';
-import { exhaustiveAnalyses } from './attacks/decompose.js';
-import { OffGalleryTest } from './attacks/off-gallery.js';
-import { PersistenceAttack } from './attacks/persistence.js';
-import { linkSessions } from './attacks/rotation.js';
-import { EXACT_TRACK_FEATURES, recall, ROTATION_WINDOWS_S, scoreLinks, TRACK_FEATURES, type StrongerAttackFigures } from './attacks/scoring.js';
-import { shadowJump } from './attacks/shadow-jump.js';
-import { SpotModels } from './attacks/spot-models.js';
-import { timingFeatures } from './attacks/timing.js';
+import type { StrongerAttackFigures } from './attacks/scoring.js';
 import { forEachConcurrently } from '../util/concurrency.js';
 
 export interface EvalOptions {
@@ -175,26 +145,16 @@ export interface EvalOptions {
 }
 
 /** Figures of one run at one k (DESIGN §7 table). */
-export interface PrivacyFigures {
+export interface PrivacyFigures extends SpotAttackFigures {
   k: number;
   /** Plain recognition (k = 1, the feature itself) through the device's resolver, 'unknown' threshold included. */
   baseline_top1: number;
   /** The server's top-1 for the plain feature, no threshold. */
   baseline_top1_raw: number;
   user_top1: number;
-  server_top1: number;
   user_top1_ci95: [number, number];
   baseline_top1_ci95: [number, number];
-  /** 95 % interval of server_top1 (its best attack), clustered by simulated user. */
-  server_top1_ci95: [number, number];
-  trajectory_acc: number;
-  trajectory_acc_ci95: [number, number];
-  dummy_auc: number;
-  /** ROC AUC of the component test at telling real components from decoys, on the evaluation's own queries. */
-  component_auc: number;
   bytes_per_result: number;
-  /** Share of the real spot named by each attack, over real queries. */
-  adversaries: Record<string, number>;
   queries: number;
   real_queries: number;
   dummy_queries: number;
@@ -531,13 +491,6 @@ interface ScenarioOptions {
 }
 
 /** Ground truth of one query on the wire: whose it was, and the real spot (null: a dummy or an off-gallery frame). */
-interface Truth {
-  user: number;
-  spot: string | null;
-  /** A real query whose frame shows no gallery spot (it leaked past the region gate). */
-  offGallery?: boolean;
-}
-
 /** The profile's privacy.transform for this run: only the settings its kind reads (the schema refuses the others). */
 function transformSettings(k: number, s: ScenarioOptions): Record<string, unknown> {
   const o = s.options;
@@ -788,253 +741,6 @@ class BaselineTally {
   }
 }
 
-/**
- * Runs every adversary over the server's records and scores it against the ground truth. Spot attacks run on the
- * greedy (OMP) decomposition and, where named `*_exhaustive` or from attacks/, on the exhaustive one.
- */
-export function attack(
-  world: Pick<World, 'region' | 'walk' | 'ownViews' | 'sigma'>,
-  k: number,
-  records: readonly ServerRecord[],
-  truths: readonly Truth[],
-  s: {
-    seed: number;
-    options: Pick<EvalOptions, 'candidatesPerComponent'>;
-    /** The devices' public privacy configuration, as far as the run knows it (absent: the server fits or ignores it). */
-    device?: Partial<FleetRun['deviceSettings']>;
-    /** Each attack's guess of every query's spot, in record order (for `--guesses`). */
-    onGuesses?: (attack: string, guesses: readonly (string | null)[]) => void;
-  },
-): Pick<PrivacyFigures, 'server_top1' | 'server_top1_ci95' | 'trajectory_acc' | 'trajectory_acc_ci95' | 'dummy_auc' | 'component_auc' | 'adversaries'> &
-  StrongerAttackFigures {
-  if (records.length !== truths.length) throw new Error(`the wiretap holds ${records.length} records for ${truths.length} queries`);
-  const index = new GalleryIndex({ gallery: world.region, k, walk: world.walk });
-  const analyses = records.map((r) => analyse(r, index));
-  const models = new SpotModels(world.region, world.sigma);
-  // Weights that are not all equal are public configuration: the server then fits free ones to each subset.
-  const exhaustive = exhaustiveAnalyses(records, models, index, { freeWeights: (s.device?.mixWeights ?? 'equal') !== 'equal' });
-  const componentTest = new ComponentTest(index, world.ownViews, {
-    sigma: world.sigma,
-    random: seededRandom(streamSeed('adversary', s.seed, 'simulation', k)),
-    candidatesPerComponent: s.options.candidatesPerComponent ?? (schemaDefault('edge', 'privacy.transform.candidatesPerComponent') as number),
-  });
-  // The server's own simulations of the public algorithm, each from its own seed.
-  const simulation = (stream: string) => ({
-    k,
-    sigma: world.sigma,
-    topM: records[0]?.topM ?? k * (s.options.candidatesPerComponent ?? (schemaDefault('edge', 'privacy.transform.candidatesPerComponent') as number)),
-    random: seededRandom(streamSeed('adversary', s.seed, stream, k)),
-  });
-  const paths = [pathAttack(world.walk), hmmPathAttack(world.walk)];
-  const tracks: SpotAttack[] = [arrivalAttack('freshest'), arrivalAttack('stalest'), rhythmAttack(), openingAttack()];
-  const onOmp: SpotAttack[] = [naiveTop1, popularityBayes(index), componentTest, ...tracks, ...paths];
-  // The central-spot guess reads exact components only: OMP's picks lean to central references by themselves.
-  const onExhaustive: SpotAttack[] = [componentTest, ...tracks, pathAttack(world.walk), centralSpot(index)];
-  const runs = [
-    ...onOmp.map((a) => ({ name: a.name, attack: a, on: analyses })),
-    ...onExhaustive.map((a) => ({ name: `${a.name}_exhaustive`, attack: a, on: exhaustive.analyses })),
-    ...[new PersistenceAttack(models, world.region, { ...simulation('persistence'), viewDrift: s.device?.viewDrift }), shadowJump(index)].map((a) => ({
-      name: a.name,
-      attack: a,
-      on: exhaustive.analyses,
-    })),
-  ];
-  const isDummy = (t: Truth) => t.spot === null && !t.offGallery;
-  const realSteps = truths.flatMap((t, i) => (t.spot !== null && !t.offGallery ? [i] : []));
-  const adversaries: Record<string, number> = {};
-  const ci95: Record<string, [number, number]> = {};
-  for (const { name, attack: a, on } of runs) {
-    const guesses = a.guess(on);
-    s.onGuesses?.(name, guesses);
-    const hit = realSteps.map((i) => guesses[i] === truths[i].spot);
-    adversaries[name] = rate(hit.filter(Boolean).length, realSteps.length);
-    ci95[name] = clusteredCi95(hit, realSteps.map((i) => truths[i].user));
-  }
-
-  const nullOrders = spotOrderNull(
-    exhaustive.analyses,
-    new Map(realSteps.map((i) => [i, truths[i].spot!])),
-    [...index.byId.keys()],
-    seededRandom(streamSeed('adversary', s.seed, 'spot-order-null', k)),
-  );
-
-  // Real component vs decoy, on the evaluation's own queries (the adversary trained on its own simulation).
-  const componentScores: number[] = [];
-  const componentLabels: boolean[] = [];
-  analyses.forEach((a, i) => {
-    for (const c of a.components) {
-      componentScores.push(componentTest.realness(a, c.id));
-      componentLabels.push(c.id === truths[i].spot);
-    }
-  });
-
-  // Real vs dummy, held out by session (the server's own grouping by reply topic), scored within each held-out fold.
-  const bySession = [...sessions(analyses).values()];
-  const labels = truths.map((t) => !isDummy(t));
-  const heldOutAuc = (features: number[][], model: ClassifierKind = 'logistic', within: 'fold' | 'session' = 'fold', truth: readonly boolean[] = labels) =>
-    nanToNull(crossValidatedAuc(features, truth, bySession, { random: seededRandom(streamSeed('adversary', s.seed, 'folds', k)), model, within }));
-  const groups = queryFeatureGroups(analyses, componentTest, exhaustive.analyses);
-  const allFeatures = groups.map((g) => [...g.scores, ...g.shape, ...g.track, ...g.session]);
-  const timing = timingFeatures(records);
-  // The reply size a query asks for is on the wire too: the device grows it until every component's spot fits.
-  const topM = records.map((r) => [Math.log(r.topM)]);
-  // Every classifier the server may keep (decision 34): all features (linear, and as boosted trees, which a server
-  // that is not linear would use: two kinds of real query on either side), each group alone, timing, reply size.
-  const classifierAucs = (truth: readonly boolean[]) => ({
-    all: heldOutAuc(allFeatures, 'logistic', 'fold', truth),
-    scores: heldOutAuc(groups.map((g) => g.scores), 'logistic', 'fold', truth),
-    shape: heldOutAuc(groups.map((g) => g.shape), 'logistic', 'fold', truth),
-    track: heldOutAuc(groups.map((g) => g.track), 'logistic', 'fold', truth),
-    session: heldOutAuc(groups.map((g) => g.session), 'logistic', 'fold', truth),
-    nonlinear: heldOutAuc(allFeatures, 'trees', 'fold', truth),
-    timing: heldOutAuc(timing, 'logistic', 'fold', truth),
-    topM: heldOutAuc(topM, 'logistic', 'fold', truth),
-  });
-  const aucs = classifierAucs(labels);
-  const dummyAucBy = { scores: aucs.scores, shape: aucs.shape, track: aucs.track, session: aucs.session, nonlinear: aucs.nonlinear };
-  const dummyAucWithinSession = {
-    all: heldOutAuc(allFeatures, 'logistic', 'session'),
-    track: heldOutAuc(groups.map((g) => g.track), 'logistic', 'session'),
-  };
-  // The exact features follow the OMP ones: one 'appeared', then k 'since' and k 'until' order statistics.
-  const exactColumns = (name: (typeof EXACT_TRACK_FEATURES)[number]) => {
-    const first = TRACK_FEATURES.length + (name === 'exact_appeared' ? 0 : name === 'exact_since' ? 1 : 1 + k);
-    return (g: { track: number[] }) => g.track.slice(first, name === 'exact_appeared' ? first + 1 : first + k);
-  };
-  const dummyAucTrackBy = {
-    ...Object.fromEntries(TRACK_FEATURES.map((name, j) => [name, heldOutAuc(groups.map((g) => [g.track[j]]))])),
-    ...Object.fromEntries(EXACT_TRACK_FEATURES.map((name) => [name, heldOutAuc(groups.map(exactColumns(name)))])),
-  } as StrongerAttackFigures['dummy_auc_track_by'];
-  // The same best-of-every-classifier on labels that have nothing to do with the queries (permutedSessionLabels).
-  const nullRandom = seededRandom(streamSeed('adversary', s.seed, 'dummy-auc-null', k));
-  const nullAucs = Array.from({ length: DUMMY_AUC_NULL_RUNS }, () =>
-    Math.max(...Object.values(classifierAucs(permutedSessionLabels(labels, bySession, nullRandom)))),
-  );
-
-  // Off-gallery frames against dummies, by the shape of what the k best views leave unexplained.
-  const offGallery = new OffGalleryTest(models, world.region, simulation('off-gallery'));
-  const versus = truths.flatMap((t, i) => (t.offGallery || isDummy(t) ? [i] : []));
-  const offGalleryAuc = versus.some((i) => truths[i].offGallery)
-    ? nanToNull(rocAuc(versus.map((i) => offGallery.score(records[i], exhaustive.decompositions[i])), versus.map((i) => truths[i].offGallery === true)))
-    : 0.5;
-
-  // Rotation bridging, with the devices' public pause between identities when the run has one.
-  const pause = s.device?.rotatePauseSeconds;
-  const linkPause: [number, number] | undefined = pause ? [pause.min * 1000, pause.max * 1000] : undefined;
-  const links = linkSessions(records, { pauseMs: linkPause });
-  const bridges = scoreLinks(links, records, truths, { random: seededRandom(streamSeed('adversary', s.seed, 'rotation-chance', k)) });
-  const shownSpots = exhaustive.decompositions.map((d) => d.components);
-  const spotLinks = linkSessions(records, { pauseMs: linkPause, spots: shownSpots });
-  const spotBridges = scoreLinks(spotLinks, records, truths);
-  const windowed = (path: boolean) =>
-    ROTATION_WINDOWS_S.map((window_s) => {
-      const options = { pauseMs: linkPause, spots: shownSpots, windowMs: window_s * 1000, path: path ? world.walk : undefined };
-      return { window_s, bridging: round(scoreLinks(linkSessions(records, options), records, truths).bridging) };
-    }).reduce((a, b) => (b.bridging > a.bridging ? b : a));
-  const recallOf = (sets: readonly (readonly string[])[]) => round(recall(sets, truths, realSteps));
-  const best = Object.keys(adversaries).reduce((a, b) => (adversaries[b] > adversaries[a] ? b : a));
-  const bestPath = [...paths.map((p) => p.name), 'path_attack_exhaustive'].reduce((a, b) => (adversaries[b] > adversaries[a] ? b : a));
-  return {
-    server_top1_ci95: ci95[best],
-    trajectory_acc_ci95: ci95[bestPath],
-    server_top1: Math.max(...Object.values(adversaries)),
-    trajectory_acc: Math.max(...[...paths.map((p) => p.name), 'path_attack_exhaustive'].map((name) => adversaries[name])),
-    // The server keeps whichever classifier tells best: all features (linear or trees) or one group of them.
-    dummy_auc: Math.max(...Object.values(aucs)),
-    dummy_auc_by: dummyAucBy,
-    dummy_auc_within_session: dummyAucWithinSession,
-    dummy_auc_null: nullSummary(nullAucs),
-    dummy_auc_track_by: dummyAucTrackBy,
-    component_auc: nanToNull(rocAuc(componentScores, componentLabels)),
-    adversaries,
-    decomposition_recall: {
-      omp: recallOf(analyses.map((a) => a.components.map((c) => c.id))),
-      exhaustive: recallOf(exhaustive.decompositions.map((d) => d.components)),
-    },
-    timing_auc: aucs.timing,
-    topm_auc: aucs.topM,
-    offgallery_auc: offGalleryAuc,
-    rotation_bridging: round(bridges.bridging),
-    rotation_bridging_spots: round(spotBridges.bridging),
-    rotation_bridging_window: windowed(false),
-    rotation_bridging_path: windowed(true),
-    rotation_bridging_chance: round(bridges.chance),
-    rotations: bridges.rotations,
-    spot_order_null: { mean: round(nullOrders.mean), sd: round(nullOrders.sd), p95: round(nullOrders.p95) },
-    central_spot_floor: round(spotOrderFloor(realSteps.map((i) => truths[i].spot!), centrality(index), k)),
-    session_profile: sessionProfile(exhaustive.analyses, truths, (a, b) => {
-      const map = world.walk.map;
-      return map.has(a) && map.has(b) ? map.distance(map.indexOf(a), map.indexOf(b)) : Infinity;
-    }),
-  };
-}
-
-/**
- * 95 % confidence interval of a rate whose outcomes come in clusters (one simulated user's queries are not
- * independent: a long visit is many queries of one spot): the ratio estimator's variance over clusters.
- */
-export function clusteredCi95(outcomes: readonly boolean[], clusters: readonly number[]): [number, number] {
-  const byCluster = new Map<number, { hits: number; n: number }>();
-  outcomes.forEach((hit, i) => {
-    const c = byCluster.get(clusters[i]) ?? { hits: 0, n: 0 };
-    c.n++;
-    if (hit) c.hits++;
-    byCluster.set(clusters[i], c);
-  });
-  const total = outcomes.length;
-  const groups = [...byCluster.values()];
-  if (total === 0 || groups.length < 2) return [0, 1];
-  const r = outcomes.filter(Boolean).length / total;
-  const variance = (groups.length / (groups.length - 1)) * groups.reduce((s, g) => s + (g.hits - r * g.n) ** 2, 0) / total ** 2;
-  const half = 1.96 * Math.sqrt(variance);
-  return [round(Math.max(0, r - half)), round(Math.min(1, r + half))];
-}
-
-/**
- * 95 % interval of (hits in `a`) / (hits in `b`) from a bootstrap over clusters (a simulated person's frames are not
- * independent): the clusters are drawn with replacement 2,000 times, each draw's ratio kept, the 2.5th and 97.5th
- * percentiles returned.
- */
-export function clusteredRatioCi95(a: readonly boolean[], b: readonly boolean[], clusters: readonly number[], random: Random): [number, number] {
-  const byCluster = new Map<number, { a: number; b: number }>();
-  a.forEach((hit, i) => {
-    const c = byCluster.get(clusters[i]) ?? { a: 0, b: 0 };
-    if (hit) c.a++;
-    if (b[i]) c.b++;
-    byCluster.set(clusters[i], c);
-  });
-  const groups = [...byCluster.values()];
-  if (groups.length < 2) return [0, Infinity];
-  const ratios: number[] = [];
-  for (let draw = 0; draw < 2000; draw++) {
-    let sumA = 0;
-    let sumB = 0;
-    for (let n = 0; n < groups.length; n++) {
-      const g = groups[Math.floor(random.next() * groups.length)];
-      sumA += g.a;
-      sumB += g.b;
-    }
-    if (sumB > 0) ratios.push(sumA / sumB);
-  }
-  ratios.sort((x, y) => x - y);
-  const at = (q: number) => ratios[Math.min(ratios.length - 1, Math.floor(q * ratios.length))];
-  return ratios.length > 0 ? [round(at(0.025)), round(at(0.975))] : [0, Infinity];
-}
-
-/** Label permutations the dummy classifier's null is read from (each costs about as much as the classifiers themselves). */
-const DUMMY_AUC_NULL_RUNS = 8;
-
-function nullSummary(values: readonly number[]): { mean: number; sd: number; max: number; runs: number } {
-  const mean = values.reduce((a, b) => a + b, 0) / values.length;
-  const sd = Math.sqrt(values.reduce((a, b) => a + (b - mean) ** 2, 0) / Math.max(1, values.length - 1));
-  return { mean: round(mean), sd: round(sd), max: round(Math.max(...values)), runs: values.length };
-}
-
-/** JSON has no NaN: an undefined AUC (one class only) is reported as 0.5, the chance level, with 4 decimals. */
-function nanToNull(x: number): number {
-  return Number.isNaN(x) ? 0.5 : round(x);
-}
-
 /** Region-gate cosines the report's gate curve is read at (privacy.minSpotCosine). */
 const GATE_CURVE_COSINES = [0.3, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7, 0.8];
 
@@ -1112,13 +818,4 @@ export async function writeReport(path: string, report: EvalReport): Promise<voi
 
 function checkInteger(flag: string, value: number, min: number): void {
   if (!Number.isSafeInteger(value) || value < min) throw new UserError(`eval: ${flag} must be an integer ≥ ${min} (got ${value}).`);
-}
-
-function rate(hits: number, n: number): number {
-  return n > 0 ? round(hits / n) : 0;
-}
-
-function round(x: number, digits = 4): number {
-  const f = 10 ** digits;
-  return Math.round(x * f) / f;
 }

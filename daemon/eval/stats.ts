@@ -1,7 +1,9 @@
 /**
- * The little statistics the adversaries need, written out so the harness adds no dependency: ROC AUC and an
- * L2-regularised logistic regression fitted by Newton's method on standardised features.
+ * The little statistics the adversaries and the report need, written out so the harness adds no dependency: ROC AUC,
+ * an L2-regularised logistic regression fitted by Newton's method on standardised features, intervals of rates whose
+ * outcomes come in clusters (one simulated person's queries), and the report's rounding.
  */
+import type { Random } from '../util/random.js';
 
 /**
  * ROC AUC of `scores` for the binary `labels` (true = positive): the chance that a random positive scores above a
@@ -115,4 +117,67 @@ function solve(a: number[][], b: number[]): number[] {
     }
   }
   return m.map((row, i) => row[n] / (m[i][i] || 1e-12));
+}
+
+/**
+ * 95 % confidence interval of a rate whose outcomes come in clusters (one simulated user's queries are not
+ * independent: a long visit is many queries of one spot): the ratio estimator's variance over clusters.
+ */
+export function clusteredCi95(outcomes: readonly boolean[], clusters: readonly number[]): [number, number] {
+  const byCluster = new Map<number, { hits: number; n: number }>();
+  outcomes.forEach((hit, i) => {
+    const c = byCluster.get(clusters[i]) ?? { hits: 0, n: 0 };
+    c.n++;
+    if (hit) c.hits++;
+    byCluster.set(clusters[i], c);
+  });
+  const total = outcomes.length;
+  const groups = [...byCluster.values()];
+  if (total === 0 || groups.length < 2) return [0, 1];
+  const r = outcomes.filter(Boolean).length / total;
+  const variance = (groups.length / (groups.length - 1)) * groups.reduce((s, g) => s + (g.hits - r * g.n) ** 2, 0) / total ** 2;
+  const half = 1.96 * Math.sqrt(variance);
+  return [round(Math.max(0, r - half)), round(Math.min(1, r + half))];
+}
+
+/**
+ * 95 % interval of (hits in `a`) / (hits in `b`) from a bootstrap over clusters (a simulated person's frames are not
+ * independent): the clusters are drawn with replacement 2,000 times, each draw's ratio kept, the 2.5th and 97.5th
+ * percentiles returned.
+ */
+export function clusteredRatioCi95(a: readonly boolean[], b: readonly boolean[], clusters: readonly number[], random: Random): [number, number] {
+  const byCluster = new Map<number, { a: number; b: number }>();
+  a.forEach((hit, i) => {
+    const c = byCluster.get(clusters[i]) ?? { a: 0, b: 0 };
+    if (hit) c.a++;
+    if (b[i]) c.b++;
+    byCluster.set(clusters[i], c);
+  });
+  const groups = [...byCluster.values()];
+  if (groups.length < 2) return [0, Infinity];
+  const ratios: number[] = [];
+  for (let draw = 0; draw < 2000; draw++) {
+    let sumA = 0;
+    let sumB = 0;
+    for (let n = 0; n < groups.length; n++) {
+      const g = groups[Math.floor(random.next() * groups.length)];
+      sumA += g.a;
+      sumB += g.b;
+    }
+    if (sumB > 0) ratios.push(sumA / sumB);
+  }
+  ratios.sort((x, y) => x - y);
+  const at = (q: number) => ratios[Math.min(ratios.length - 1, Math.floor(q * ratios.length))];
+  return ratios.length > 0 ? [round(at(0.025)), round(at(0.975))] : [0, Infinity];
+}
+
+/** hits / n rounded for the report; 0 when there is nothing to count. */
+export function rate(hits: number, n: number): number {
+  return n > 0 ? round(hits / n) : 0;
+}
+
+/** Rounded to `digits` decimal places (the report's rates and AUCs; util/stats.ts `round` keeps significant digits). */
+export function round(x: number, digits = 4): number {
+  const f = 10 ** digits;
+  return Math.round(x * f) / f;
 }

@@ -4,7 +4,7 @@
  */
 import t from 'tap';
 import { arrivalAttack } from '../../daemon/eval/adversaries.js';
-import { attack } from '../../daemon/eval/eval-harness.js';
+import { attack } from '../../daemon/eval/attack-suite.js';
 import { simulateTimeline } from '../../daemon/eval/simulation.js';
 import { fitLogistic, rocAuc } from '../../daemon/eval/stats.js';
 import type { ServerRecord } from '../../daemon/eval/wiretap.js';

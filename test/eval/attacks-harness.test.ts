@@ -7,7 +7,7 @@
  */
 import t from 'tap';
 import { nextFrame, syntheticGallery } from '../../daemon/eval/attacks/synthetic.js';
-import { attack } from '../../daemon/eval/eval-harness.js';
+import { attack } from '../../daemon/eval/attack-suite.js';
 import { simulateTimeline } from '../../daemon/eval/simulation.js';
 import type { ServerRecord } from '../../daemon/eval/wiretap.js';
 import { sampleView } from '../../daemon/privacy/decoys.js';

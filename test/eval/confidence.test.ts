@@ -1,5 +1,5 @@
 import t from 'tap';
-import { clusteredCi95 } from '../../daemon/eval/eval-harness.js';
+import { clusteredCi95 } from '../../daemon/eval/stats.js';
 
 t.test('the interval of a rate widens when outcomes come in clusters', async (t) => {
   // 20 users × 50 queries, half right overall.
@@ -14,7 +14,7 @@ t.test('the interval of a rate widens when outcomes come in clusters', async (t)
 });
 
 t.test('clusteredRatioCi95: the ratio of two hit counts, resampled by cluster', async (t) => {
-  const { clusteredRatioCi95 } = await import('../../daemon/eval/eval-harness.js');
+  const { clusteredRatioCi95 } = await import('../../daemon/eval/stats.js');
   const { seededRandom } = await import('../../daemon/util/random.js');
   const clusters = Array.from({ length: 1200 }, (_, i) => i % 12);
   const b = clusters.map(() => true);
