@@ -6,6 +6,10 @@
 import type { QueryTruth } from './fleet.js';
 import type { ServerRecord } from './tap-ledger.js';
 import type { WorldStream } from './world/index.js';
+import { round } from './stats.js';
+
+/** The figures of this module are reported to 3 decimals. */
+const round3 = (x: number) => round(x, 3);
 
 export interface AskingFigures {
   /**
@@ -49,14 +53,11 @@ export function askingFigures(
     if (visit !== undefined && !firstAsk.has(visit)) firstAsk.set(visit, records[i].t);
   });
   const delays = [...firstAsk].map(([visit, t]) => Math.max(0, t - firstFrame.get(visit)!) / 1000).sort((a, b) => a - b);
-  const at = (q: number) => (delays.length === 0 ? 0 : round(delays[Math.min(delays.length - 1, Math.floor(q * delays.length))]));
+  const at = (q: number) => (delays.length === 0 ? 0 : round3(delays[Math.min(delays.length - 1, Math.floor(q * delays.length))]));
   return {
-    held_back: heldBack + realOfSpot === 0 ? 0 : round(heldBack / (heldBack + realOfSpot)),
-    visits_asked: firstFrame.size === 0 ? 0 : round(firstAsk.size / firstFrame.size),
+    held_back: heldBack + realOfSpot === 0 ? 0 : round3(heldBack / (heldBack + realOfSpot)),
+    visits_asked: firstFrame.size === 0 ? 0 : round3(firstAsk.size / firstFrame.size),
     first_ask_s: { median: at(0.5), p90: at(0.9) },
   };
 }
 
-function round(x: number): number {
-  return Math.round(x * 1000) / 1000;
-}

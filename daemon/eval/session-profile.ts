@@ -8,6 +8,10 @@
  */
 import { sessions, spotAges, type QueryAnalysis } from './adversaries.js';
 import { median } from './attacks/linalg.js';
+import { round } from './stats.js';
+
+/** The figures of this module are reported to 3 decimals. */
+const round3 = (x: number) => round(x, 3);
 
 /** Ground truth of one query, as the harness keeps it. */
 export interface ProfileTruth {
@@ -131,7 +135,7 @@ export function sessionProfile(
     return {
       sessions: group.length,
       devices: new Set(group.map(deviceOf)).size,
-      max_s: group.length === 0 ? 0 : round((end(group[group.length - 1]) - start(group[group.length - 1])) / 1000),
+      max_s: group.length === 0 ? 0 : round3((end(group[group.length - 1]) - start(group[group.length - 1])) / 1000),
       queries: steps.length,
       real_share: share(steps.filter(isReal).length, steps.length),
       device_share: share(expected, steps.length),
@@ -222,8 +226,8 @@ function walkedOnAcross(
     changes: out.changes,
     nearest: share(out.nearest, out.changes),
     chance: share(out.chance, out.changes),
-    median_m: own.length === 0 ? 0 : round(median(own)),
-    others_median_m: others.length === 0 ? 0 : round(median(others)),
+    median_m: own.length === 0 ? 0 : round3(median(own)),
+    others_median_m: others.length === 0 ? 0 : round3(median(others)),
   };
 }
 
@@ -233,9 +237,6 @@ function lastRealSpot(steps: readonly number[], truths: readonly ProfileTruth[])
 }
 
 function share(part: number, whole: number): number {
-  return whole === 0 ? 0 : round(part / whole);
+  return whole === 0 ? 0 : round3(part / whole);
 }
 
-function round(x: number): number {
-  return Math.round(x * 1000) / 1000;
-}
