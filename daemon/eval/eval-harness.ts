@@ -332,7 +332,10 @@ export async function runEval(options: EvalOptions): Promise<EvalReport> {
     await writeFile(
       recognizerFile,
       stringify({
-        broker: { url: brokerUrl },
+        // One process hosts the broker, the recognizer and every device here: a device storing a 10,555-spot region
+        // pack (22 MB) holds the shared event loop for longer than the recognizer's 5 s keep-alive allows, and the
+        // broker then dropped the recognizer. Apart, each has its own loop; the product's keep-alive stays as it is.
+        broker: { url: brokerUrl, keepaliveSeconds: 120 },
         gallery: galleryPath,
         model: options.modelManifest,
         index: { kind: 'exact' },
