@@ -298,7 +298,11 @@ export class EdgeDaemon extends EventEmitter<{ result: [EdgeResult]; query: [Sen
     // Before the first query may leave (firstQueryWait), and through an identity change's pause, every frame is named
     // on the device too; the transform has still been told where the wearer stands.
     const held = this.heldBack(feature) || !this.scheduling || this.scheduler.isPaused;
-    const cached = this.options.cacheThreshold < 1 ? resolver.resolveFromCache(feature, gallery.allSpots(), this.clock.now()) : null;
+    const own = this.options.rankPackNearest ? this.options.packNearest?.(feature) : undefined;
+    // The cache holds whatever replies brought, real and dummy; a look-alike cached above the threshold must not answer
+    // for a spot the cache lacks, and the pack knows every spot's reference (decision 66).
+    const cachedSpots = own ? [...gallery.allSpots(), own] : gallery.allSpots();
+    const cached = this.options.cacheThreshold < 1 ? resolver.resolveFromCache(feature, cachedSpots, this.clock.now()) : null;
     if (cached) {
       this.counts.cacheHits++;
       this.emitResult(frame, cached, true);
@@ -316,7 +320,6 @@ export class EdgeDaemon extends EventEmitter<{ result: [EdgeResult]; query: [Sen
       return;
     }
     gallery.upsertCandidates(reply.candidates);
-    const own = this.options.rankPackNearest ? this.options.packNearest?.(feature) : undefined;
     const candidates = own && !reply.candidates.some((c) => c.id === own.id) ? [...reply.candidates, own] : reply.candidates;
     const resolution = resolver.resolve(feature, candidates, this.clock.now());
     this.emitResult(frame, resolution, false);

@@ -287,7 +287,7 @@ export interface EdgeProfile {
      */
     cacheThreshold: number;
     /**
-     * Rank the region pack's own nearest spot to the frame beside the reply's candidates. A real query stands in for that very spot, and in a dense gallery the reply to a k-mix misses it now and then (decision 40); the answer is still picked by cosine with the frame and the threshold. false: the reply's candidates alone, as in the paper.
+     * Rank the region pack's own nearest spot to the frame beside the reply's candidates and beside the spots cached on the device. A real query stands in for that very spot, and in a dense gallery the reply to a k-mix misses it now and then (decision 40), and a cached look-alike may clear resolver.cacheThreshold while the spot in view is not cached (decision 66); the answer is still picked by cosine with the frame and the threshold. false: the reply's candidates alone, as in the paper.
      */
     packNearest: boolean;
     /**
