@@ -149,6 +149,7 @@ export class EdgeRuntime extends EventEmitter<{ result: [EdgeResult]; query: [Se
       limits: wireLimitsFor(extractor.dimension),
       model: extractor.modelId,
       requestTimeoutMs: config.transport.requestTimeoutMs,
+      regionTimeoutMs: config.transport.regionTimeoutMs,
       protocolVersion: this.options.protocolVersion ?? 5,
       logger,
       trustedKeys,

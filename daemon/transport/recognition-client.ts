@@ -42,6 +42,11 @@ export interface RecognitionClientOptions extends BrokerOptions {
   model: string;
   /** How long a request waits for its reply (transport.requestTimeoutMs: required, its default is the schema's). */
   requestTimeoutMs: number;
+  /**
+   * How long fetchRegion waits for the region pack (transport.regionTimeoutMs): one message of ~2.1 kB a spot, 22 MB
+   * at 10,555 spots, which a slow link cannot bring within a query's timeout. Default requestTimeoutMs.
+   */
+  regionTimeoutMs?: number;
   /** How long start() waits for the retained recognizer info (default 1 s; it normally arrives with the SUBACK). */
   infoWaitMs?: number;
   logger?: Logger;
@@ -217,7 +222,8 @@ export class RecognitionClient extends EventEmitter<ClientEvents> {
 
   /** Fetches the spots of one region ('*' for the whole gallery) for decoy synthesis. */
   async fetchRegion(region: string): Promise<RegionPackMessage> {
-    return (await this.request({ type: 'region-request', model: this.opts.model, region }, 'region-pack', region)) as RegionPackMessage;
+    const timeoutMs = this.opts.regionTimeoutMs ?? this.requestTimeoutMs;
+    return (await this.request({ type: 'region-request', model: this.opts.model, region }, 'region-pack', region, timeoutMs)) as RegionPackMessage;
   }
 
   /**
@@ -385,7 +391,7 @@ export class RecognitionClient extends EventEmitter<ClientEvents> {
     entry.resolve(msg);
   }
 
-  private async request(msg: WireMessage, expect: Pending['expect'], region?: string): Promise<WireMessage> {
+  private async request(msg: WireMessage, expect: Pending['expect'], region?: string, timeoutMs = this.requestTimeoutMs): Promise<WireMessage> {
     if (!this.started || this.stopped) throw new Error('the recognition client is not running');
     if (this.rotation) await this.rotation;
     const client = this.mqtt;
@@ -406,8 +412,8 @@ export class RecognitionClient extends EventEmitter<ClientEvents> {
         if (this.pending.get(key) !== entry) return;
         this.pending.delete(key);
         this.c.timeouts++;
-        reject(new RequestTimeoutError(`no reply from a recognizer within ${this.requestTimeoutMs} ms`));
-      }, this.requestTimeoutMs);
+        reject(new RequestTimeoutError(`no reply from a recognizer within ${timeoutMs} ms`));
+      }, timeoutMs);
       entry = { expect, region, resolve, reject, timer, settled: Promise.resolve() };
     });
     entry.settled = result.catch(() => undefined);
@@ -425,7 +431,7 @@ export class RecognitionClient extends EventEmitter<ClientEvents> {
               responseTopic: this.ident.replyTopic,
               correlationData,
               // A query nobody took before we gave up on it is worthless: let the broker discard it.
-              messageExpiryInterval: Math.max(1, Math.ceil(this.requestTimeoutMs / 1000)),
+              messageExpiryInterval: Math.max(1, Math.ceil(timeoutMs / 1000)),
             },
           },
       (err) => {

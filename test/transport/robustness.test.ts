@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:net';
 import { startMosquitto } from '../helpers/mosquitto.js';
 import { RecognitionClient, RecognizerError, RequestTimeoutError } from '../../daemon/transport/recognition-client.js';
-import { RecognizerEndpoint } from '../../daemon/transport/recognizer-endpoint.js';
+import { RecognizerEndpoint, type RecognizerHandler } from '../../daemon/transport/recognizer-endpoint.js';
 import { decode, encode } from '../../daemon/transport/codec.js';
 import { TOPICS, requestTopic, type WireMessage } from '../../daemon/transport/messages.js';
 import { UserError } from '../../daemon/util/errors.js';
@@ -125,6 +125,24 @@ t.test('a request times out cleanly when no recognizer runs', async (t) => {
   const took = Date.now() - started;
   t.ok(took >= 290 && took < 1800, `timed out after ${took} ms`);
   t.match(c.counters(), { state: 'connected', sent: 1, received: 0, timeouts: 1, pending: 0 });
+});
+
+t.test('the region pack has a timeout of its own, longer than a query\'s (transport.regionTimeoutMs)', async (t) => {
+  // A recognizer whose region pack takes 600 ms to arrive, as a 22 MB pack does over a slow link, and queries at once.
+  const handler = new GalleryHandler(spots);
+  const slow: RecognizerHandler = {
+    query: (q) => handler.query(q),
+    region: async (r) => (await new Promise((done) => setTimeout(done, 600)), handler.region(r)),
+    info: () => handler.info(),
+  };
+  const ep = new RecognizerEndpoint({ group: 'recognizers', url: broker.url, limits, handler: slow, logger: recordingLogger().logger });
+  await ep.start();
+  t.teardown(() => ep.stop());
+  const patient = await client(t, { requestTimeoutMs: 200, regionTimeoutMs: 3000 });
+  t.equal((await patient.fetchRegion('*')).spots.length, spots.length, 'the pack arrives within the region timeout');
+  t.equal((await patient.query(query(10))).type, 'reply', 'queries keep their own, shorter timeout');
+  const hasty = await client(t, { requestTimeoutMs: 200 });
+  await t.rejects(hasty.fetchRegion('*'), RequestTimeoutError, "without it the pack waits only a query's timeout");
 });
 
 t.test('a late reply is dropped with a log line', async (t) => {

@@ -228,6 +228,10 @@ export interface EdgeProfile {
      */
     requestTimeoutMs: number;
     /**
+     * How long to wait for the region pack when the device starts; it is one message of about 2.1 kB a spot with the default model (10,555 spots: 22 MB, about 18 s at 10 Mbit/s), far more than a query's reply, so it has a limit of its own. Without an answer in time the device starts from the copy it cached last (docs/decisions.md #67).
+     */
+    regionTimeoutMs: number;
+    /**
      * A real query still unanswered this long after it left is asked again, freshly built, in a later slot (one that would have carried a dummy), and the first answer is taken; a query that reached a recognizer as it died then costs this long instead of requestTimeoutMs. 0 waits for the timeout.
      */
     hedgeAfterMs: number;
