@@ -18,6 +18,8 @@ import type { SpotStore, SpotStoreMeta, StoredSpot } from './spot-store.js';
 export interface RecognizerOptions {
   /** Most candidates one reply may carry; larger requests are clamped, not refused. */
   maxTopM?: number;
+  /** Spots in one page of a region pack, for a request that names a page (regionPageSpots; decision 68). */
+  regionPageSpots?: number;
 }
 
 /**
@@ -33,6 +35,7 @@ export class Recognizer {
   private readonly digests: Map<string, number>;
   private readonly packs: Map<string, RegionSpot[]>;
   private readonly maxTopM: number;
+  private readonly regionPageSpots: number;
 
   constructor(
     store: SpotStore,
@@ -42,6 +45,8 @@ export class Recognizer {
     // The service passes its profile's maxTopM; without one, the schema's default (one default everywhere).
     this.maxTopM = options.maxTopM ?? (schemaDefault('recognizer', 'maxTopM') as number);
     if (!Number.isInteger(this.maxTopM) || this.maxTopM < 1) throw new RangeError('maxTopM must be a positive integer');
+    this.regionPageSpots = options.regionPageSpots ?? (schemaDefault('recognizer', 'regionPageSpots') as number);
+    if (!Number.isInteger(this.regionPageSpots) || this.regionPageSpots < 1) throw new RangeError('regionPageSpots must be a positive integer');
     this.meta = store.meta();
     const all = store.all();
     if (index.size !== all.length) {
@@ -118,7 +123,15 @@ export class Recognizer {
     if (typeof r.region !== 'string' || r.region === '') return error('bad-request', 'region must be a non-empty string');
     const spots = this.packs.get(r.region);
     if (!spots) return error('unknown-region', `no region '${r.region}'; known: ${this.info().regions.join(', ')} or '*'`);
-    return { type: 'region-pack', model: this.meta.model, region: r.region, galleryVersion: this.meta.galleryVersion, spots };
+    const head = { type: 'region-pack', model: this.meta.model, region: r.region, galleryVersion: this.meta.galleryVersion } as const;
+    if (r.page === undefined) return { ...head, spots };
+    // Pages of one size, so the sizes on the wire say no more than the region's spot count, which `info` announces.
+    const pages = Math.max(1, Math.ceil(spots.length / this.regionPageSpots));
+    if (!(Number.isInteger(r.page) && r.page >= 0 && r.page < pages)) {
+      return error('bad-request', `region '${r.region}' has pages 0 to ${pages - 1}, not ${String(r.page)}`);
+    }
+    const from = r.page * this.regionPageSpots;
+    return { ...head, page: r.page, pages, spots: spots.slice(from, from + this.regionPageSpots) };
   }
 
   /** The names transport/recognizer-endpoint.ts's RecognizerHandler calls, so a Recognizer can be passed as is. */

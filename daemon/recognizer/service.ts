@@ -64,7 +64,7 @@ export class RecognizerService {
     const index = await openSpotIndex(store.all(), indexOptions);
     this.index = index;
     this.serving = { model: meta.model, galleryVersion: meta.galleryVersion, spots: index.size };
-    const recognizer = new Recognizer(store, index, { maxTopM: config.maxTopM });
+    const recognizer = new Recognizer(store, index, { maxTopM: config.maxTopM, regionPageSpots: config.regionPageSpots });
     // Bound before the broker connection, so a bad metrics.listen fails fast and /healthz answers 503 meanwhile.
     await metrics?.server.start();
     this.metricsServer = metrics?.server;

@@ -53,6 +53,8 @@ export const WIRE_BOUNDS = {
   maxIdLength: 256,
   maxRegionLength: 128,
   maxRegions: 4096,
+  /** Pages of one region pack (decision 68): a million spots at one spot a page. */
+  maxRegionPages: 1_000_000,
   maxDimension: 65536,
   maxErrorCodeLength: 64,
   maxErrorMessageLength: 1024,
@@ -152,13 +154,15 @@ function envelopeOf(msg: WireMessage): Record<string, unknown> {
       if (msg.digests) return { ...head, m: msg.model, gv: msg.galleryVersion, h: packDigests(msg.digests) };
       return { ...head, m: msg.model, gv: msg.galleryVersion, c: msg.candidates.map((c) => c.id) };
     case 'region-request':
-      return { ...head, m: msg.model, g: msg.region };
+      // `pg` only when a page is asked for: a request for the whole pack stays byte for byte what it was before paging.
+      return { ...head, m: msg.model, g: msg.region, ...(msg.page !== undefined ? { pg: msg.page } : {}) };
     case 'region-pack':
       return {
         ...head,
         m: msg.model,
         g: msg.region,
         gv: msg.galleryVersion,
+        ...(msg.pages !== undefined ? { pg: msg.page ?? 0, np: msg.pages } : {}),
         s: msg.spots.map((s, i) => ({
           i: s.id,
           f: wireVector(s.feature, `spot ${i} feature`),
@@ -516,7 +520,16 @@ function decodeRegionRequest(o: Obj): RegionRequestMessage {
     type: 'region-request',
     model: modelId(o, 'region request model id'),
     region: ident(o, 'g', 'region request region', WIRE_BOUNDS.maxRegionLength),
+    ...(o.pg === undefined ? {} : { page: integer(o, 'pg', 'region request page', 0, WIRE_BOUNDS.maxRegionPages - 1) }),
   };
+}
+
+/** A page's `pg` and `np`, both or neither; the page one of the pages. */
+function regionPage(o: Obj): { page?: number; pages?: number } {
+  if (o.pg === undefined && o.np === undefined) return {};
+  const pages = integer(o, 'np', 'region pack page count', 1, WIRE_BOUNDS.maxRegionPages);
+  const page = integer(o, 'pg', 'region pack page', 0, pages - 1);
+  return { page, pages };
 }
 
 /** A spot view model: every vector of the expected dimension, at most MAX_VIEW_DIRECTIONS directions, bounded scales. */
@@ -565,7 +578,7 @@ function decodeRegionPack(o: Obj, limits: WireLimits): RegionPackMessage {
       ...(s.n === undefined ? {} : { info: serviceInfo(s.n, `${what} service info`) }),
     };
   });
-  return { type: 'region-pack', model, region, galleryVersion, spots };
+  return { type: 'region-pack', model, region, galleryVersion, ...regionPage(o), spots };
 }
 
 function decodeInfo(o: Obj): RecognizerInfoMessage {

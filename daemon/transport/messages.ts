@@ -87,10 +87,21 @@ export interface RegionRequestMessage {
   model: string;
   /** Region name, or '*' for the whole gallery. */
   region: string;
+  /**
+   * 0-based page of the pack (decision 68): the answer then holds that page's spots and says how many pages there are.
+   * Absent: the whole pack in one message, as devices before paging ask (a recognizer before paging ignores the field
+   * and answers the whole pack, without `pages`).
+   */
+  page?: number;
 }
 
-/** The answer to a region request: the region's pack of spots. */
-export type RegionPackMessage = RegionPack;
+/** The answer to a region request: the region's pack of spots, or one page of it when the request named a page. */
+export type RegionPackMessage = RegionPack & {
+  /** The page these spots are (the request's), with `pages`; both absent when the whole pack is in this message. */
+  page?: number;
+  /** How many pages the whole pack has at the recognizer's page size (recognizer regionPageSpots). */
+  pages?: number;
+};
 
 export interface RecognizerInfoMessage {
   type: 'info';

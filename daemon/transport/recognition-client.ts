@@ -81,6 +81,14 @@ export class RecognizerError extends Error {
   }
 }
 
+/** Whole fetches of a region pack tried when its pages come from different galleries. */
+const REGION_FETCH_ATTEMPTS = 3;
+
+/** The pages of one region pack fetch came from different galleries, or did not count alike. */
+export class RegionPagesMixedError extends WireError {
+  override name = 'RegionPagesMixedError';
+}
+
 /** No reply came within requestTimeoutMs. */
 export class RequestTimeoutError extends Error {
   constructor(message: string) {
@@ -220,10 +228,46 @@ export class RecognitionClient extends EventEmitter<ClientEvents> {
     return (await this.request(q, 'reply')) as ReplyMessage;
   }
 
-  /** Fetches the spots of one region ('*' for the whole gallery) for decoy synthesis. */
+  /**
+   * Fetches the spots of one region ('*' for the whole gallery) for decoy synthesis, page by page (decision 68): each
+   * page is a message of its own, so a slow or dropped link costs a page, not the pack. A recognizer before paging
+   * answers the first request with the whole pack. Pages of different galleries (the group's recognizers were updated
+   * and the announcement changed between two pages) start the fetch again, a few times at most. Any other failure
+   * ends the fetch (a page from another gallery than the one announced is refused like any invalid reply).
+   */
   async fetchRegion(region: string): Promise<RegionPackMessage> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.fetchRegionPages(region);
+      } catch (err) {
+        if (!(err instanceof RegionPagesMixedError) || attempt >= REGION_FETCH_ATTEMPTS) throw err;
+        this.log.warn({ region, attempt, err: err.message }, 'the pages of the region pack came from different galleries; fetching it again');
+      }
+    }
+  }
+
+  /** The region's pages joined into one pack. */
+  private async fetchRegionPages(region: string): Promise<RegionPackMessage> {
     const timeoutMs = this.opts.regionTimeoutMs ?? this.requestTimeoutMs;
-    return (await this.request({ type: 'region-request', model: this.opts.model, region }, 'region-pack', region, timeoutMs)) as RegionPackMessage;
+    const page = async (n: number) =>
+      (await this.request({ type: 'region-request', model: this.opts.model, region, page: n }, 'region-pack', region, timeoutMs)) as RegionPackMessage;
+    const first = await page(0);
+    if (first.pages === undefined) return first;
+    const spots = [...first.spots];
+    for (let n = 1; n < first.pages; n++) {
+      const next = await page(n);
+      if (next.page !== n || next.pages !== first.pages || next.galleryVersion !== first.galleryVersion) {
+        throw new RegionPagesMixedError(
+          `region pack '${region}': page 0 of ${first.pages} came from gallery ${first.galleryVersion}, page ${String(next.page)} of ${String(next.pages)} from gallery ${next.galleryVersion}; the recognizers of this broker serve different galleries`,
+        );
+      }
+      // Each page is within the wire limits; their sum must be too, or a recognizer could page the device out of memory.
+      if (spots.length + next.spots.length > this.opts.limits.maxSpots) {
+        throw new WireError(`region pack '${region}' holds more than ${this.opts.limits.maxSpots} spots over its ${first.pages} pages`);
+      }
+      spots.push(...next.spots);
+    }
+    return { type: 'region-pack', model: first.model, region: first.region, galleryVersion: first.galleryVersion, spots };
   }
 
   /**

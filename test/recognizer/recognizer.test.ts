@@ -112,6 +112,22 @@ t.test('region packs hold exactly that region’s spots; * holds all', async (t)
   t.same(recognizer.info(), { type: 'info', model: MODEL, dimension: 4, galleryVersion: version, spots: 6, regions: ['north', 'south'] });
 });
 
+t.test('a request that names a page gets that page of the pack and the page count; one without, the whole pack', async (t) => {
+  const store = makeStore(t.testdir());
+  t.teardown(() => store.close());
+  const recognizer = new Recognizer(store, new ExactIndex(store.all()), { regionPageSpots: 4 });
+  const page = (n: number) => recognizer.handleRegion({ type: 'region-request', model: MODEL, region: '*', page: n });
+  t.match(page(0), { type: 'region-pack', region: '*', page: 0, pages: 2 });
+  t.same((page(0) as RegionPackMessage).spots.map((s) => s.id), ['a', 'b', 'c', 'd']);
+  t.same((page(1) as RegionPackMessage).spots.map((s) => s.id), ['e', 'f'], 'the last page holds the rest');
+  t.match(page(2), { type: 'error', code: 'bad-request', message: /pages 0 to 1, not 2/ });
+  const whole = recognizer.handleRegion({ type: 'region-request', model: MODEL, region: '*' }) as RegionPackMessage;
+  t.equal(whole.spots.length, 6);
+  t.notOk('pages' in whole, 'the whole pack, as before paging');
+  t.match(recognizer.handleRegion({ type: 'region-request', model: MODEL, region: 'north', page: 0 }), { page: 0, pages: 1 }, 'a small region is one page');
+  t.throws(() => new Recognizer(store, new ExactIndex(store.all()), { regionPageSpots: 0 }), RangeError);
+});
+
 t.test('answers are pure functions of the request; the endpoint handler names work too', async (t) => {
   const store = makeStore(t.testdir());
   t.teardown(() => store.close());

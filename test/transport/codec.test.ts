@@ -354,6 +354,16 @@ t.test('region pack, info and error checks', async (t) => {
   rejects(t, pack([spot({ v: 'x' })]), /view model is .*expected a map/, 'view model not a map');
   rejects(t, raw.encode({ v: 1, t: 'g', m: 'm1', g: 'r'.repeat(500) }), /region request region has 500 characters/, 'huge region name');
 
+  // Pages (decision 68): a request names one, a pack says which of how many; both or neither.
+  t.same(decode(encode({ type: 'region-request', model: 'm1', region: 'north', page: 3 }), limits), { type: 'region-request', model: 'm1', region: 'north', page: 3 });
+  t.notOk('page' in decode(encode({ type: 'region-request', model: 'm1', region: 'north' }), limits), 'a request for the whole pack names no page');
+  for (const pg of [-1, 1.5, 'x', 1e7]) rejects(t, raw.encode({ v: 1, t: 'g', m: 'm1', g: 'r', pg }), /region request page/, `request page ${String(pg)}`);
+  const paged = (over: Record<string, unknown>) => raw.encode({ v: 1, t: 'p', m: 'm1', g: 'north', gv: 'v1', s: [spot()], ...over });
+  t.match(decode(paged({ pg: 2, np: 5 }), limits), { type: 'region-pack', page: 2, pages: 5 });
+  rejects(t, paged({ pg: 5, np: 5 }), /region pack page is 5, expected 0 to 4/, 'page past the last');
+  rejects(t, paged({ pg: 0 }), /region pack page count/, 'a page without the page count');
+  rejects(t, paged({ np: 0 }), /region pack page count is 0/, 'no pages');
+
   const info = (over: Record<string, unknown> = {}) => raw.encode({ v: 1, t: 'i', m: 'm1', d: 128, gv: 'v1', n: 10, rg: ['a'], ...over });
   const ok = decode(info(), limits);
   t.equal(ok.type === 'info' && ok.dimension, 128, 'info may announce another dimension: the client decides');

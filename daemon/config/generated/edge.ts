@@ -228,7 +228,7 @@ export interface EdgeProfile {
      */
     requestTimeoutMs: number;
     /**
-     * How long to wait for the region pack when the device starts; it is one message of about 2.1 kB a spot with the default model (10,555 spots: 22 MB, about 18 s at 10 Mbit/s), far more than a query's reply, so it has a limit of its own. Without an answer in time the device starts from the copy it cached last (docs/decisions.md #67).
+     * How long to wait for each page of the region pack when the device starts (1,000 spots, about 2.1 MB with the default model; a recognizer from before pages sends the whole pack as one message: 22 MB at 10,555 spots, about 18 s at 10 Mbit/s), far more than a query's reply, so it has a limit of its own. Without an answer in time the device starts from the copy it cached last (docs/decisions.md #67, #68).
      */
     regionTimeoutMs: number;
     /**

@@ -103,6 +103,10 @@ export interface RecognizerProfile {
    */
   maxTopM: number;
   /**
+   * Spots in one page of a region pack, for devices that fetch the pack page by page (decision 68): a page of 1,000 spots of the default model is about 2.1 MB, a few seconds on a slow link, where a whole 10,000-spot pack (22 MB) is one message that a dropped link sends again from the start. Devices before paging still get the whole pack in one message.
+   */
+  regionPageSpots: number;
+  /**
    * Prometheus /metrics and a /healthz liveness read on a small HTTP listener of the recognizer's own. Aggregate counts only: nothing that identifies a device or a query.
    */
   metrics: {
