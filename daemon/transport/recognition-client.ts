@@ -43,8 +43,10 @@ export interface RecognitionClientOptions extends BrokerOptions {
   /** How long a request waits for its reply (transport.requestTimeoutMs: required, its default is the schema's). */
   requestTimeoutMs: number;
   /**
-   * How long fetchRegion waits for the region pack (transport.regionTimeoutMs): one message of ~2.1 kB a spot, 22 MB
-   * at 10,555 spots, which a slow link cannot bring within a query's timeout. Default requestTimeoutMs.
+   * How long fetchRegion waits for each page of the region pack when a recognizer is announced
+   * (transport.regionTimeoutMs): ~2.1 MB a page, or 22 MB for a whole 10,555-spot pack from a recognizer before pages,
+   * which a slow link cannot bring within a query's timeout. Without an announcement, and by default,
+   * requestTimeoutMs: nobody may be there to answer, and a device without a recognizer should say so at once.
    */
   regionTimeoutMs?: number;
   /** How long start() waits for the retained recognizer info (default 1 s; it normally arrives with the SUBACK). */
@@ -248,7 +250,7 @@ export class RecognitionClient extends EventEmitter<ClientEvents> {
 
   /** The region's pages joined into one pack. */
   private async fetchRegionPages(region: string): Promise<RegionPackMessage> {
-    const timeoutMs = this.opts.regionTimeoutMs ?? this.requestTimeoutMs;
+    const timeoutMs = this.currentInfo ? (this.opts.regionTimeoutMs ?? this.requestTimeoutMs) : this.requestTimeoutMs;
     const page = async (n: number) =>
       (await this.request({ type: 'region-request', model: this.opts.model, region, page: n }, 'region-pack', region, timeoutMs)) as RegionPackMessage;
     const first = await page(0);

@@ -143,6 +143,14 @@ t.test('the region pack has a timeout of its own, longer than a query\'s (transp
   t.equal((await patient.query(query(10))).type, 'reply', 'queries keep their own, shorter timeout');
   const hasty = await client(t, { requestTimeoutMs: 200 });
   await t.rejects(hasty.fetchRegion('*'), RequestTimeoutError, "without it the pack waits only a query's timeout");
+
+  // No recognizer announced: nobody may be there, so the request waits only a query's timeout and the device says so.
+  const empty = await startMosquitto();
+  t.teardown(() => empty.stop());
+  const alone = await client(t, { url: empty.url, requestTimeoutMs: 200, regionTimeoutMs: 30_000, infoWaitMs: 100 });
+  const started = Date.now();
+  await t.rejects(alone.fetchRegion('*'), RequestTimeoutError);
+  t.ok(Date.now() - started < 5_000, `with no recognizer announced it gave up after ${Date.now() - started} ms, not the region timeout`);
 });
 
 t.test('a late reply is dropped with a log line', async (t) => {

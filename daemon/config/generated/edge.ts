@@ -228,7 +228,7 @@ export interface EdgeProfile {
      */
     requestTimeoutMs: number;
     /**
-     * How long to wait for each page of the region pack when the device starts (1,000 spots, about 2.1 MB with the default model; a recognizer from before pages sends the whole pack as one message: 22 MB at 10,555 spots, about 18 s at 10 Mbit/s), far more than a query's reply, so it has a limit of its own. Without an answer in time the device starts from the copy it cached last (docs/decisions.md #67, #68).
+     * How long to wait for each page of the region pack when the device starts and a recognizer is announced (a page of 1,000 spots is about 2.1 MB with the default model, 17 s at 1 Mbit/s; a recognizer from before pages sends the whole pack as one message: 22 MB at 10,555 spots, 18 s at 10 Mbit/s), far more than a query's reply, so it has a limit of its own. With no recognizer announced the request waits requestTimeoutMs, so a device without a recognizer says so at once. Without an answer in time the device starts from the copy it cached last; an outage with the announcement still retained costs this long at start (docs/decisions.md #67, #68).
      */
     regionTimeoutMs: number;
     /**
