@@ -298,11 +298,12 @@ export class EdgeDaemon extends EventEmitter<{ result: [EdgeResult]; query: [Sen
     // Before the first query may leave (firstQueryWait), and through an identity change's pause, every frame is named
     // on the device too; the transform has still been told where the wearer stands.
     const held = this.heldBack(feature) || !this.scheduling || this.scheduler.isPaused;
+    // The region gate's scan already holds this frame's nearest spot (region-pack-scan.ts keeps its last answer).
     const own = this.options.rankPackNearest ? this.options.packNearest?.(feature) : undefined;
     // The cache holds whatever replies brought, real and dummy; a look-alike cached above the threshold must not answer
     // for a spot the cache lacks, and the pack knows every spot's reference (decision 66).
-    const cachedSpots = own ? [...gallery.allSpots(), own] : gallery.allSpots();
-    const cached = this.options.cacheThreshold < 1 ? resolver.resolveFromCache(feature, cachedSpots, this.clock.now()) : null;
+    const cached =
+      this.options.cacheThreshold < 1 ? resolver.resolveFromCache(feature, own ? [...gallery.allSpots(), own] : gallery.allSpots(), this.clock.now()) : null;
     if (cached) {
       this.counts.cacheHits++;
       this.emitResult(frame, cached, true);
