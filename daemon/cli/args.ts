@@ -14,8 +14,17 @@ export function parseCommandArgs<T extends CommandOptions>(
   try {
     return parseArgs({ args, options, allowPositionals, strict: true });
   } catch (err) {
-    throw new UserError(`${command}: ${(err as Error).message}; run 'enfpire --help' for usage.`);
+    throw new UserError(`${command}: ${(err as Error).message}; run 'enfpire ${command} --help' for its options.`);
   }
+}
+
+/** Every flag a parser table takes, one a line, for `enfpire <command> --help`: the table is the single source. */
+export function optionsHelp(options: CommandOptions): string {
+  const lines = Object.entries(options).map(([name, o]) => {
+    const value = o.type === 'string' ? ' VALUE' : '';
+    return `  --${name}${value}${o.multiple ? ' (repeatable)' : ''}`;
+  });
+  return lines.length > 0 ? `options:\n${lines.join('\n')}\n` : 'options: none\n';
 }
 
 /** A required option, or a UserError naming it. */

@@ -42,6 +42,7 @@ function flagsIn(text: string): string[] {
 
 /** Whether `command`'s own parser takes `--flag` (with a value when it wants one); the parser's message if not. */
 function refusal(command: string, flag: string): string | null {
+  if (flag === 'help') return null; // main.ts answers `enfpire <command> --help` before the parser runs
   const options = parsers[command];
   const args = options[flag]?.type === 'string' ? [`--${flag}`, 'x'] : [`--${flag}`];
   try {
@@ -77,6 +78,20 @@ t.test('every flag `enfpire --help` shows is accepted by its command', async (t)
     }
   }
   t.ok(checked >= 30, `${checked} flags in the help`);
+});
+
+t.test('`enfpire eval --help` lists every flag its parser takes, and only those', async (t) => {
+  const tsLoader = import.meta.resolve('@tapjs/typescript/import');
+  const main = join(packageRoot, 'daemon/cli/main.ts');
+  const run = spawnSync(process.execPath, ['--import', tsLoader, main, 'eval', '--spots', 'x', '--help'], { encoding: 'utf8', timeout: 120_000 });
+  t.equal(run.status, 0, run.stderr);
+  t.match(run.stdout, /^usage: enfpire eval \[options\]/);
+  const listed = [...run.stdout.matchAll(/^ {2}--([a-z][a-z0-9-]*)/gm)].map((m) => m[1]);
+  t.same(listed.sort(), Object.keys(EVAL_OPTIONS).sort());
+  t.match(run.stdout, /--set VALUE \(repeatable\)/);
+  const wrong = spawnSync(process.execPath, ['--import', tsLoader, main, 'eval', '--queries-per-spot', '3'], { encoding: 'utf8', timeout: 120_000 });
+  t.equal(wrong.status, 1);
+  t.match(wrong.stderr, /Unknown option '--queries-per-spot'; run 'enfpire eval --help' for its options\./, 'the refusal says where the options are');
 });
 
 t.test('usage lines in the command modules, README.md, docs/ and systemd/ name only flags their command accepts', async (t) => {
