@@ -61,8 +61,9 @@ export interface PrivacyState {
 }
 
 /**
- * 'verified': fetched this run with a valid operator signature; 'unsigned': accepted without a check (no operator key
- * pinned, or the device's cached copy while the recognizer was away); 'invalid' is never shown, such packs are refused.
+ * 'verified': fetched with a valid operator signature, this run or (the announced gallery's cached copy) before;
+ * 'unsigned': accepted without a check (no operator key pinned, or the device's cached copy while the recognizer was
+ * away); 'invalid' is never shown, such packs are refused.
  */
 export type PackSignature = 'verified' | 'unsigned' | 'invalid';
 

@@ -157,8 +157,8 @@ export class EdgeRuntime extends EventEmitter<{ result: [EdgeResult]; query: [Se
     this.client = client;
     await client.start();
 
-    const { pack, fresh } = await this.regionPack(client, gallery, extractor.modelId, extractor.manifest.viewVariation?.bounds);
-    this.packVerified = fresh && trustedKeys.pinned;
+    const { pack, verified } = await this.regionPack(client, gallery, extractor.modelId, extractor.manifest.viewVariation?.bounds, trustedKeys.ids());
+    this.packVerified = verified;
     this.pack = pack;
     const settings = config.privacy.transform;
     // k-mix and noise draw decoy views from the spots' view models, spread as the model (or decoySigma) says; bucket draws none.
@@ -378,15 +378,21 @@ export class EdgeRuntime extends EventEmitter<{ result: [EdgeResult]; query: [Se
   }
 
   /**
-   * The region pack decoys are drawn from: fresh from the recognizer when it answers, else the copy cached on the
-   * device, so a restart while the broker is away still starts with privacy on.
+   * The region pack decoys are drawn from. The copy cached on the device when it is the gallery the recognizer
+   * announces (decision 69: a restart then asks nothing, downloads nothing and starts like an identity change); else
+   * fresh from the recognizer; else, when it does not answer, the cached copy whatever its version, so a restart while
+   * the broker is away still starts with privacy on. Only a copy checked against the operator keys pinned now
+   * (`pinnedKeys`, none or some) stands in for a fetch: a key removed since no longer vouches for anything.
    */
   private async regionPack(
     client: RecognitionClient,
     gallery: SqliteGallery,
     model: string,
     bounds: ViewModelBounds | undefined,
-  ): Promise<{ pack: RegionPackMessage; fresh: boolean }> {
+    pinnedKeys: string[],
+  ): Promise<{ pack: RegionPackMessage; verified: boolean }> {
+    const keys = [...pinnedKeys].sort().join(',');
+    const pinned = keys !== '';
     const region = this.options.config.transport.region;
     const within = (pack: RegionPackMessage): RegionPackMessage => {
       const bounded = boundRegionPack(pack, bounds);
@@ -398,19 +404,28 @@ export class EdgeRuntime extends EventEmitter<{ result: [EdgeResult]; query: [Se
       }
       return bounded.pack;
     };
+    const copy = gallery.loadCachedRegionPack(region, model);
+    const announced = client.info();
+    if (copy && announced?.model === model && announced.galleryVersion === copy.pack.galleryVersion && copy.trustedKeys === keys) {
+      this.options.logger.info(
+        { region, galleryVersion: copy.pack.galleryVersion, spots: copy.pack.spots.length },
+        'the cached region pack is the gallery the recognizer announces; not fetching it again',
+      );
+      return { pack: within(copy.pack), verified: pinned };
+    }
     try {
       const pack = await client.fetchRegion(region);
-      gallery.saveRegionPack(pack);
-      return { pack: within(pack), fresh: true };
+      gallery.saveRegionPack(pack, Date.now(), keys);
+      return { pack: within(pack), verified: pinned };
     } catch (err) {
-      const cached = gallery.loadRegionPack(region, model);
+      const cached = copy?.pack;
       if (!cached) {
         throw new UserError(
           `could not fetch region pack '${region}' from the recognizer (${(err as Error).message}) and none is cached; check that a recognizer with model '${model}' serves this broker.`,
         );
       }
       this.options.logger.warn({ region, err: (err as Error).message }, 'using the cached region pack');
-      return { pack: within(cached), fresh: false };
+      return { pack: within(cached), verified: false };
     }
   }
 }

@@ -61,6 +61,10 @@ const MIGRATIONS: readonly Migration[] = [
         PRIMARY KEY (region, model)
       );
     `),
+  // The operator keys the device pinned when the pack arrived (all signed by one of them; '' when none was pinned): a
+  // restart takes the cached copy instead of fetching it (decision 69) only under the same keys, so a key removed
+  // since no longer vouches for it. Packs cached before count as unsigned.
+  (db) => db.exec("ALTER TABLE region_packs ADD COLUMN trusted_keys TEXT NOT NULL DEFAULT ''"),
 ];
 
 interface SpotRow {
@@ -182,19 +186,26 @@ export class SqliteGallery implements Gallery, HabitStore {
     });
   }
 
-  saveRegionPack(pack: RegionPack, now: number = Date.now()): void {
+  /** `trustedKeys`: the pinned operator keys every page was checked against ('' when none was pinned). */
+  saveRegionPack(pack: RegionPack, now: number = Date.now(), trustedKeys = ''): void {
     this.assertOpen();
     assertTime('now', now);
     const payload = encodePackPayload(pack);
-    this.stmt.savePack.run(pack.region, pack.model, pack.galleryVersion, payload, now);
+    this.stmt.savePack.run(pack.region, pack.model, pack.galleryVersion, payload, now, trustedKeys);
   }
 
   loadRegionPack(region: string, model: string): RegionPack | undefined {
+    return this.loadCachedRegionPack(region, model)?.pack;
+  }
+
+  /** The cached pack and the operator keys it was checked against when it was fetched ('' for none). */
+  loadCachedRegionPack(region: string, model: string): { pack: RegionPack; trustedKeys: string } | undefined {
     this.assertOpen();
     const row = this.stmt.loadPack.get(region, model);
     if (!row) return undefined;
     try {
-      return { type: 'region-pack', model, region, galleryVersion: row.gallery_version, spots: decodePackPayload(row.payload) };
+      const pack: RegionPack = { type: 'region-pack', model, region, galleryVersion: row.gallery_version, spots: decodePackPayload(row.payload) };
+      return { pack, trustedKeys: row.trusted_keys };
     } catch (err) {
       // A damaged cache entry just means fetching the pack again, not a device that cannot start.
       this.log.warn({ region, model, err: (err as Error).message }, 'ignoring unreadable cached region pack');
@@ -301,11 +312,11 @@ function prepareStatements(db: SqliteDatabase) {
     pruneResults: db.prepare<[number]>('DELETE FROM results WHERE id <= (SELECT MAX(id) FROM results) - ?'),
     pruneResultsBefore: db.prepare<[number]>('DELETE FROM results WHERE at < ?'),
     history: db.prepare<[number], ResultRow>('SELECT at, spot_id, score, label FROM results ORDER BY id DESC LIMIT ?'),
-    savePack: db.prepare<[string, string, string, Buffer, number]>(
-      `INSERT OR REPLACE INTO region_packs (region, model, gallery_version, payload, fetched_at) VALUES (?, ?, ?, ?, ?)`,
+    savePack: db.prepare<[string, string, string, Buffer, number, string]>(
+      `INSERT OR REPLACE INTO region_packs (region, model, gallery_version, payload, fetched_at, trusted_keys) VALUES (?, ?, ?, ?, ?, ?)`,
     ),
-    loadPack: db.prepare<[string, string], { gallery_version: string; payload: Buffer }>(
-      'SELECT gallery_version, payload FROM region_packs WHERE region = ? AND model = ?',
+    loadPack: db.prepare<[string, string], { gallery_version: string; payload: Buffer; trusted_keys: string }>(
+      'SELECT gallery_version, payload, trusted_keys FROM region_packs WHERE region = ? AND model = ?',
     ),
   };
 }

@@ -25,7 +25,7 @@ export interface Gallery {
   /** Most recent first. */
   history(limit?: number): ResultRecord[];
   /** Keeps the latest region pack per (region, model), so decoys are available offline after a restart. */
-  saveRegionPack(pack: RegionPack, now?: number): void;
+  saveRegionPack(pack: RegionPack, now?: number, trustedKeys?: string): void;
   loadRegionPack(region: string, model: string): RegionPack | undefined;
   close(): void;
 }

@@ -10,15 +10,10 @@ import { getJson } from '../../daemon/api/api-client.js';
 import { parseListenAddress } from '../../daemon/util/listen-address.js';
 import type { StatusReport } from '../../daemon/api/status.js';
 import { generateSigningKeys } from '../../daemon/transport/signing.js';
-import { enrolSampleGallery, startEdge, startRecognizer } from '../helpers/edge-rig.js';
+import { enrolSampleGallery, eventually, startEdge, startRecognizer } from '../helpers/edge-rig.js';
 import { startMosquitto } from '../helpers/mosquitto.js';
 import { loadManifest } from '../../daemon/extractor/manifest.js';
 import { defaultModelManifest } from '../../daemon/util/paths.js';
-
-const eventually = async (check: () => boolean, ms: number) => {
-  for (const deadline = Date.now() + ms; !check() && Date.now() < deadline; ) await new Promise((r) => setTimeout(r, 50));
-  return check();
-};
 
 t.test('signed answers end to end; a device pinning another key takes none of them', async (t) => {
   const dir = t.testdir();

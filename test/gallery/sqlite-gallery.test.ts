@@ -54,7 +54,7 @@ t.test('spots, results and packs persist across reopen; the file is in WAL mode'
 
   const raw = new Database(path, { readonly: true });
   t.equal(raw.pragma('journal_mode', { simple: true }), 'wal');
-  t.equal(raw.pragma('user_version', { simple: true }), 1, 'schema version recorded');
+  t.equal(raw.pragma('user_version', { simple: true }), 2, 'schema version recorded');
   raw.close();
 
   const h = new SqliteGallery(path, { maxResults: 10_000 });
@@ -90,6 +90,24 @@ t.test('region packs: one per (region, model), replaced by newer ones, absent on
   const empty = { ...pack('z', 'v1', []) };
   g.saveRegionPack(empty);
   t.same(g.loadRegionPack('z', 'm1'), empty, 'an empty pack is a valid pack');
+});
+
+t.test('a cached region pack remembers the operator keys it was checked against; packs cached before count as unsigned', async (t) => {
+  const path = join(t.testdir(), 'g.db');
+  const g = new SqliteGallery(path, { maxResults: 10_000 });
+  g.saveRegionPack(pack('signed', 'v1', ['a']), 1000, 'k1,k2');
+  g.saveRegionPack(pack('plain', 'v1', ['b']));
+  t.equal(g.loadCachedRegionPack('signed', 'm1')?.trustedKeys, 'k1,k2');
+  t.equal(g.loadCachedRegionPack('plain', 'm1')?.trustedKeys, '', 'none pinned');
+  g.close();
+  // The file as a build before schema step 2 left it: no trusted_keys column.
+  const old = new Database(path);
+  old.exec('ALTER TABLE region_packs DROP COLUMN trusted_keys');
+  old.pragma('user_version = 1');
+  old.close();
+  const reopened = new SqliteGallery(path, { maxResults: 10_000 });
+  t.teardown(() => reopened.close());
+  t.same(reopened.loadCachedRegionPack('signed', 'm1'), { pack: pack('signed', 'v1', ['a']), trustedKeys: '' }, 'kept through the upgrade, as unsigned');
 });
 
 t.test('the history is bounded: only the last maxResults survive, also when the bound shrinks', async (t) => {
@@ -203,7 +221,7 @@ t.test('open errors are UserErrors naming the path', async (t) => {
   const f = new Database(future);
   f.pragma('user_version = 99');
   f.close();
-  t.throws(() => new SqliteGallery(future, { maxResults: 10_000 }), { name: 'UserError', message: /schema version 99 but this build knows only up to 1/ });
+  t.throws(() => new SqliteGallery(future, { maxResults: 10_000 }), { name: 'UserError', message: /schema version 99 but this build knows only up to 2/ });
 
   t.throws(() => new SqliteGallery(join(dir, 'ok.db'), { maxResults: -1 }), RangeError);
   t.throws(() => new SqliteGallery(join(dir, 'ok.db'), { maxResults: 1.5 }), RangeError);

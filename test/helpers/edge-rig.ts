@@ -126,6 +126,12 @@ export async function wiretap(url: string, topics: string[] = [requestFilter('qu
   return { seen, end: () => client.endAsync(true) };
 }
 
+/** Polls `check` every 50 ms until it holds or `ms` pass; whether it held. */
+export async function eventually(check: () => boolean, ms: number): Promise<boolean> {
+  for (const deadline = Date.now() + ms; !check() && Date.now() < deadline; ) await new Promise((r) => setTimeout(r, 50));
+  return check();
+}
+
 /** Records unhandled rejections until the returned function is called; an unhandled rejection would end the daemon. */
 export function recordUnhandledRejections(): { reasons: unknown[]; stop: () => void } {
   const reasons: unknown[] = [];
