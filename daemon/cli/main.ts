@@ -7,66 +7,87 @@ import { optionsHelp, type CommandOptions } from './args.js';
  */
 type Command = {
   summary: string;
-  /** The command's parser table, for `enfpire <command> --help`; imported only then. */
-  options: () => Promise<CommandOptions>;
-  run: (args: string[]) => Promise<number>;
+  /** The command's module, imported when the command runs: its parser table (for `--help`) and its entry point. */
+  load: () => Promise<{ options: CommandOptions; run: (args: string[]) => Promise<number> }>;
 };
 
 const commands: Record<string, Command> = {
   demo: {
     summary: 'embedded broker + recognizer + edge daemon replaying the bundled sample spots [--once]',
-    options: async () => (await import('./demo-command.js')).DEMO_OPTIONS,
-    run: async (args) => (await import('./demo-command.js')).runDemoCommand(args),
+    load: async () => {
+      const m = await import('./demo-command.js');
+      return { options: m.DEMO_OPTIONS, run: m.runDemoCommand };
+    },
   },
   edge: {
     summary: 'the device daemon: --config FILE',
-    options: async () => (await import('./edge-command.js')).EDGE_OPTIONS,
-    run: async (args) => (await import('./edge-command.js')).runEdgeCommand(args),
+    load: async () => {
+      const m = await import('./edge-command.js');
+      return { options: m.EDGE_OPTIONS, run: m.runEdgeCommand };
+    },
   },
   recognizer: {
     summary: 'the broker-side recognition service: --config FILE',
-    options: async () => (await import('./recognizer-command.js')).RECOGNIZER_OPTIONS,
-    run: async (args) => (await import('./recognizer-command.js')).runRecognizerCommand(args),
+    load: async () => {
+      const m = await import('./recognizer-command.js');
+      return { options: m.RECOGNIZER_OPTIONS, run: m.runRecognizerCommand };
+    },
   },
   enroll: {
     summary: 'build a recognizer gallery from photos: --spots DIR --out DB [--model MANIFEST] [--reference-views N]',
-    options: async () => (await import('./enroll-command.js')).ENROLL_OPTIONS,
-    run: async (args) => (await import('./enroll-command.js')).runEnrollCommand(args),
+    load: async () => {
+      const m = await import('./enroll-command.js');
+      return { options: m.ENROLL_OPTIONS, run: m.runEnrollCommand };
+    },
   },
   bench: {
     summary: 'stage-by-stage speed and recognizer load: --out FILE.json [--frames N] [--quick]',
-    options: async () => (await import('./bench-command.js')).BENCH_OPTIONS,
-    run: async (args) => (await import('./bench-command.js')).runBenchCommand(args),
+    load: async () => {
+      const m = await import('./bench-command.js');
+      return { options: m.BENCH_OPTIONS, run: m.runBenchCommand };
+    },
   },
   eval: {
     summary: 'privacy/utility evaluation of the shipped daemon: --spots DIR --out FILE.json [--k K] [--seed S] [--users U] [--minutes M] [--camera continuous|photos] [--offgallery DIR] [--time virtual|wall] [--set path=value]',
-    options: async () => (await import('./eval-command.js')).EVAL_OPTIONS,
-    run: async (args) => (await import('./eval-command.js')).runEvalCommand(args),
+    load: async () => {
+      const m = await import('./eval-command.js');
+      return { options: m.EVAL_OPTIONS, run: m.runEvalCommand };
+    },
   },
   load: {
     summary: 'many simulated devices through a real broker against K recognizers of one shared group: --spots N --devices D --rate R --recognizers K[,K2,…] --minutes M --out FILE.json [--broker URL] [--roll] [--index hnsw|exact-onnx|int8-onnx] [--scan-thread worker|main] [--scan-threads N]',
-    options: async () => (await import('./load-command.js')).LOAD_OPTIONS,
-    run: async (args) => (await import('./load-command.js')).runLoadCommand(args),
+    load: async () => {
+      const m = await import('./load-command.js');
+      return { options: m.LOAD_OPTIONS, run: m.runLoadCommand };
+    },
   },
   soak: {
     summary: 'edge + recognizers through a private Mosquitto with faults on a schedule; memory, fds and SQLite size must stay flat: --minutes N [--rate Q] [--out FILE.json]',
-    options: async () => (await import('./soak-command.js')).SOAK_OPTIONS,
-    run: async (args) => (await import('./soak-command.js')).runSoakCommand(args),
+    load: async () => {
+      const m = await import('./soak-command.js');
+      return { options: m.SOAK_OPTIONS, run: m.runSoakCommand };
+    },
   },
   status: {
     summary: 'ask a running edge daemon for its state: [--json] [--api ADDRESS | --config FILE]',
-    options: async () => (await import('./status-command.js')).STATUS_OPTIONS,
-    run: async (args) => (await import('./status-command.js')).runStatusCommand(args),
+    load: async () => {
+      const m = await import('./status-command.js');
+      return { options: m.STATUS_OPTIONS, run: m.runStatusCommand };
+    },
   },
   keygen: {
     summary: "the operator's signing key pair: --out DIR [--name NAME] [--force]",
-    options: async () => (await import('./keygen-command.js')).KEYGEN_OPTIONS,
-    run: async (args) => (await import('./keygen-command.js')).runKeygenCommand(args),
+    load: async () => {
+      const m = await import('./keygen-command.js');
+      return { options: m.KEYGEN_OPTIONS, run: m.runKeygenCommand };
+    },
   },
   config: {
     summary: 'config check FILE [--kind edge|recognizer]: validate a profile against the schema',
-    options: async () => (await import('./config-command.js')).CONFIG_OPTIONS,
-    run: async (args) => (await import('./config-command.js')).runConfigCommand(args),
+    load: async () => {
+      const m = await import('./config-command.js');
+      return { options: m.CONFIG_OPTIONS, run: m.runConfigCommand };
+    },
   },
 };
 
@@ -83,11 +104,12 @@ async function main(argv: string[]): Promise<number> {
   }
   const command = commands[name];
   if (!command) throw new UserError(`unknown command '${name}'; run 'enfpire --help' for the list of commands.`);
+  const { options, run } = await command.load();
   if (rest.includes('--help') || rest.includes('-h')) {
-    process.stdout.write(`usage: enfpire ${name} [options]\n\n${command.summary}\n\n${optionsHelp(await command.options())}`);
+    process.stdout.write(`usage: enfpire ${name} [options]\n\n${command.summary}\n\n${optionsHelp(options)}`);
     return 0;
   }
-  return command.run(rest);
+  return run(rest);
 }
 
 main(process.argv.slice(2)).then(
