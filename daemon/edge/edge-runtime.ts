@@ -379,7 +379,7 @@ export class EdgeRuntime extends EventEmitter<{ result: [EdgeResult]; query: [Se
 
   /**
    * The region pack decoys are drawn from. The copy cached on the device when it is the gallery the recognizer
-   * announces (decision 69: a restart then asks nothing, downloads nothing and starts like an identity change); else
+   * announces (decision 69: a restart then asks nothing and downloads nothing, closer to an identity change); else
    * fresh from the recognizer; else, when it does not answer, the cached copy whatever its version, so a restart while
    * the broker is away still starts with privacy on. Only a copy checked against the operator keys pinned now
    * (`pinnedKeys`, none or some) stands in for a fetch: a key removed since no longer vouches for anything.
