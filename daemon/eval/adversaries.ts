@@ -757,6 +757,74 @@ function dealSessions(sessions: readonly number[][], count: number, random: Rand
   return groups;
 }
 
+/** One classifier a server may keep: the features it reads for every query and the model it fits on them. */
+export interface CandidateClassifier {
+  name: string;
+  features: readonly number[][];
+  model: ClassifierKind;
+}
+
+/**
+ * The held-out AUC of the classifier a server keeps when it chooses among `candidates` on queries whose labels it
+ * has, as it would on its own simulation of the device (decision 70). Per fold of sessions, every candidate is
+ * cross-validated on the other folds alone (by session, `innerFolds` groups), the best of them is fitted on those
+ * folds and scores the held-out one; AUCs are pooled within folds as in crossValidatedAuc. The best of the
+ * candidates' own held-out AUCs chooses on the held-out labels themselves, so a defence that leaks nothing reads the
+ * maximum of several noisy AUCs there (0.55 on a wall-clock run of 24 wearers) and about 0.5 here.
+ * Returns the AUC and how often each candidate was kept.
+ */
+export function selectedClassifierAuc(
+  candidates: readonly CandidateClassifier[],
+  labels: readonly boolean[],
+  sessions: readonly number[][],
+  options: { folds?: number; innerFolds?: number; repeats?: number; random: Random },
+): { auc: number; kept: Record<string, number> } {
+  const kept: Record<string, number> = Object.fromEntries(candidates.map((c) => [c.name, 0]));
+  let pairs = 0;
+  let weighted = 0;
+  for (let repeat = 0; repeat < (options.repeats ?? 3); repeat++) {
+    const sessionGroups = dealSessions(
+      sessions.map((_, n) => [n]),
+      options.folds ?? 5,
+      options.random,
+    );
+    for (const heldSessions of sessionGroups) {
+      const held = new Set(heldSessions);
+      const training = sessions.filter((_, n) => !held.has(n));
+      const fold = heldSessions.flatMap((n) => sessions[n]);
+      const trainingRows = training.flat();
+      const ys = trainingRows.map((i) => labels[i]);
+      if (!ys.some(Boolean) || !ys.some((y) => !y)) continue;
+      // The training queries renumbered 0..n-1, so the inner cross-validation never sees the held-out fold.
+      const renumber = new Map(trainingRows.map((i, n) => [i, n]));
+      const innerSessions = training.map((steps) => steps.map((i) => renumber.get(i)!));
+      let best = candidates[0];
+      let bestAuc = -Infinity;
+      for (const candidate of candidates) {
+        const auc = crossValidatedAuc(
+          trainingRows.map((i) => candidate.features[i]),
+          ys,
+          innerSessions,
+          { folds: options.innerFolds ?? 4, repeats: 1, random: options.random, model: candidate.model },
+        );
+        if (auc > bestAuc) [best, bestAuc] = [candidate, auc];
+      }
+      kept[best.name]++;
+      const fitted = fitClassifier(best.model, trainingRows.map((i) => best.features[i]), ys);
+      const positives = fold.filter((i) => labels[i]).length;
+      const n = positives * (fold.length - positives);
+      if (n === 0) continue;
+      weighted += n * rocAuc(fold.map((i) => fitted.predict(best.features[i])), fold.map((i) => labels[i]));
+      pairs += n;
+    }
+  }
+  return { auc: pairs > 0 ? weighted / pairs : 0.5, kept };
+}
+
+function fitClassifier(model: ClassifierKind, xs: number[][], ys: boolean[]): { predict(x: readonly number[]): number } {
+  return model === 'trees' ? fitBoostedTrees(xs, ys) : fitLogistic(xs, ys);
+}
+
 /**
  * Per fold, a classifier (`model`, default a logistic regression) trained on the labelled queries outside the fold
  * scores the fold's queries. Returns one held-out score per query (NaN where the training rows had one class only).
@@ -779,7 +847,7 @@ export function heldOutScores(
       }
     });
     if (!ys.some(Boolean) || !ys.some((y) => !y)) continue;
-    const fitted = model === 'trees' ? fitBoostedTrees(xs, ys) : fitLogistic(xs, ys);
+    const fitted = fitClassifier(model, xs, ys);
     for (const i of fold) scores[i] = fitted.predict(features[i]);
   }
   return scores;

@@ -20,6 +20,8 @@ import {
   openingAttack,
   pathAttack,
   permutedSessionLabels,
+  selectedClassifierAuc,
+  type CandidateClassifier,
   popularityBayes,
   queryFeatureGroups,
   rhythmAttack,
@@ -159,7 +161,7 @@ export function attack(
   // Real vs dummy, held out by session (the server's own grouping by reply topic), scored within each held-out fold.
   const bySession = [...sessions(analyses).values()];
   const labels = truths.map((t) => !isDummy(t));
-  const heldOutAuc = (features: number[][], model: ClassifierKind = 'logistic', within: 'fold' | 'session' = 'fold', truth: readonly boolean[] = labels) =>
+  const heldOutAuc = (features: readonly number[][], model: ClassifierKind = 'logistic', within: 'fold' | 'session' = 'fold', truth: readonly boolean[] = labels) =>
     nanToNull(crossValidatedAuc(features, truth, bySession, { random: seededRandom(streamSeed('adversary', s.seed, 'folds', k)), model, within }));
   const groups = queryFeatureGroups(analyses, componentTest, exhaustive.analyses);
   const allFeatures = groups.map((g) => [...g.scores, ...g.shape, ...g.track, ...g.session]);
@@ -168,17 +170,26 @@ export function attack(
   const topM = records.map((r) => [Math.log(r.topM)]);
   // Every classifier the server may keep (decision 34): all features (linear, and as boosted trees, which a server
   // that is not linear would use: two kinds of real query on either side), each group alone, timing, reply size.
-  const classifierAucs = (truth: readonly boolean[]) => ({
-    all: heldOutAuc(allFeatures, 'logistic', 'fold', truth),
-    scores: heldOutAuc(groups.map((g) => g.scores), 'logistic', 'fold', truth),
-    shape: heldOutAuc(groups.map((g) => g.shape), 'logistic', 'fold', truth),
-    track: heldOutAuc(groups.map((g) => g.track), 'logistic', 'fold', truth),
-    session: heldOutAuc(groups.map((g) => g.session), 'logistic', 'fold', truth),
-    nonlinear: heldOutAuc(allFeatures, 'trees', 'fold', truth),
-    timing: heldOutAuc(timing, 'logistic', 'fold', truth),
-    topM: heldOutAuc(topM, 'logistic', 'fold', truth),
-  });
+  const candidates: CandidateClassifier[] = [
+    { name: 'all', features: allFeatures, model: 'logistic' },
+    { name: 'scores', features: groups.map((g) => g.scores), model: 'logistic' },
+    { name: 'shape', features: groups.map((g) => g.shape), model: 'logistic' },
+    { name: 'track', features: groups.map((g) => g.track), model: 'logistic' },
+    { name: 'session', features: groups.map((g) => g.session), model: 'logistic' },
+    { name: 'nonlinear', features: allFeatures, model: 'trees' },
+    { name: 'timing', features: timing, model: 'logistic' },
+    { name: 'topM', features: topM, model: 'logistic' },
+  ];
+  const classifierAucs = (truth: readonly boolean[]) =>
+    Object.fromEntries(candidates.map((c) => [c.name, heldOutAuc(c.features, c.model, 'fold', truth)])) as Record<
+      'all' | 'scores' | 'shape' | 'track' | 'session' | 'nonlinear' | 'timing' | 'topM',
+      number
+    >;
   const aucs = classifierAucs(labels);
+  // The classifier kept by choosing on the training folds only (decision 70), and the same on the null's labels.
+  const selectedRandom = seededRandom(streamSeed('adversary', s.seed, 'dummy-auc-selected', k));
+  const selectedAuc = (truth: readonly boolean[]) => selectedClassifierAuc(candidates, truth, bySession, { random: selectedRandom });
+  const selected = selectedAuc(labels);
   const dummyAucBy = { scores: aucs.scores, shape: aucs.shape, track: aucs.track, session: aucs.session, nonlinear: aucs.nonlinear };
   const dummyAucWithinSession = {
     all: heldOutAuc(allFeatures, 'logistic', 'session'),
@@ -195,9 +206,10 @@ export function attack(
   } as StrongerAttackFigures['dummy_auc_track_by'];
   // The same best-of-every-classifier on labels that have nothing to do with the queries (permutedSessionLabels).
   const nullRandom = seededRandom(streamSeed('adversary', s.seed, 'dummy-auc-null', k));
-  const nullAucs = Array.from({ length: DUMMY_AUC_NULL_RUNS }, () =>
-    Math.max(...Object.values(classifierAucs(permutedSessionLabels(labels, bySession, nullRandom)))),
-  );
+  const nullRuns = Array.from({ length: DUMMY_AUC_NULL_RUNS }, () => {
+    const permuted = permutedSessionLabels(labels, bySession, nullRandom);
+    return { best: Math.max(...Object.values(classifierAucs(permuted))), selected: selectedAuc(permuted).auc };
+  });
 
   // Off-gallery frames against dummies, by the shape of what the k best views leave unexplained.
   const offGallery = new OffGalleryTest(models, world.region, simulation('off-gallery'));
@@ -231,7 +243,10 @@ export function attack(
     dummy_auc: Math.max(...Object.values(aucs)),
     dummy_auc_by: dummyAucBy,
     dummy_auc_within_session: dummyAucWithinSession,
-    dummy_auc_null: nullSummary(nullAucs),
+    dummy_auc_null: nullSummary(nullRuns.map((r) => r.best)),
+    dummy_auc_selected: nanToNull(selected.auc),
+    dummy_auc_selected_kept: selected.kept,
+    dummy_auc_selected_null: nullSummary(nullRuns.map((r) => r.selected)),
     dummy_auc_track_by: dummyAucTrackBy,
     component_auc: nanToNull(rocAuc(componentScores, componentLabels)),
     adversaries,

@@ -49,6 +49,16 @@ export interface StrongerAttackFigures {
    */
   dummy_auc_null?: { mean: number; sd: number; max: number; runs: number };
   /**
+   * The held-out AUC of the one classifier a server keeps when it chooses among the same candidates on training folds
+   * only (selectedClassifierAuc, decision 70): the choice never sees the labels it is scored on. `_kept` counts how
+   * often each candidate was chosen, `_null` is the same on the null's permuted labels. Beside `dummy_auc`, which
+   * chooses on the held-out labels and so reads high by the best of several noisy AUCs. Reports before 2026-12-08's
+   * twenty-ninth session do not have them.
+   */
+  dummy_auc_selected?: number;
+  dummy_auc_selected_kept?: Record<string, number>;
+  dummy_auc_selected_null?: { mean: number; sd: number; max: number; runs: number };
+  /**
    * The track group one feature at a time (TRACK_FEATURES, on OMP components): the gap since the session's previous
    * query, whether a spot appeared in this query, how long the freshest spot has been shown, how long it will stay;
    * and on exact components (EXACT_TRACK_FEATURES): whether a spot appeared, how long each of the k spots has been
