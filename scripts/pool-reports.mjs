@@ -132,6 +132,9 @@ function pool(reports) {
   // nothing, and how far each run's dummy_auc sits above its own.
   auc('dummy_auc null (mean of its runs)', (r) => r.dummy_auc_null?.mean);
   auc('dummy_auc over its null', (r) => (typeof r.dummy_auc_null?.mean === 'number' ? r.dummy_auc - r.dummy_auc_null.mean : undefined));
+  // The one classifier kept by choosing on training folds (decision 70), and the same on the null's labels.
+  auc('dummy_auc_selected', (r) => r.dummy_auc_selected);
+  auc('dummy_auc_selected null (mean of its runs)', (r) => r.dummy_auc_selected_null?.mean);
   for (const group of ['scores', 'shape', 'track', 'session', 'nonlinear']) auc(`dummy_auc: ${group}`, (r) => r.dummy_auc_by?.[group]);
   // What is left within sessions once all that tells sessions apart is set aside (reports since decision 54).
   auc('dummy_auc within sessions', (r) => r.dummy_auc_within_session?.all);

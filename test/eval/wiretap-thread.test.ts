@@ -109,9 +109,12 @@ t.test('the threaded wiretap keeps the records the in-process one keeps: topic, 
       'the vector as the recognizer decodes it',
     );
   });
-  // On an idle main thread both stamp the same arrival, on the same clock (Date.now(); wiretap-worker.ts says why).
-  const gaps = threaded.records.map((r, i) => Math.abs(r.t - inProcess.records[i].t));
-  t.ok(Math.max(...gaps) < 50, `stamps of an idle main thread agree (largest difference ${Math.max(...gaps).toFixed(1)} ms)`);
+  // Both stamp the same arrival on the same clock (Date.now(); wiretap-worker.ts says why). The median, not the
+  // largest difference: beside other tests on a loaded machine one stamp now and then waits for the main thread (55 ms
+  // seen beside an evaluation), which is what the thread is for; another clock would be off by far more than 50 ms on every record.
+  const gaps = threaded.records.map((r, i) => Math.abs(r.t - inProcess.records[i].t)).sort((a, b) => a - b);
+  const medianGap = gaps[Math.floor(gaps.length / 2)];
+  t.ok(medianGap < 50, `stamps agree (median difference ${medianGap.toFixed(1)} ms, largest ${gaps[gaps.length - 1].toFixed(1)} ms)`);
 
   // stop() hands over everything stamped before it; the thread is gone after.
   await threaded.stop();
