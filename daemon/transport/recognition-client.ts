@@ -86,6 +86,9 @@ export class RecognizerError extends Error {
 /** Whole fetches of a region pack tried when its pages come from different galleries. */
 const REGION_FETCH_ATTEMPTS = 3;
 
+/** Requests for one page of a region pack before a fetch gives up on it (each waits regionTimeoutMs). */
+const REGION_PAGE_ATTEMPTS = 3;
+
 /** The pages of one region pack fetch came from different galleries, or did not count alike. */
 export class RegionPagesMixedError extends WireError {
   override name = 'RegionPagesMixedError';
@@ -232,7 +235,8 @@ export class RecognitionClient extends EventEmitter<ClientEvents> {
 
   /**
    * Fetches the spots of one region ('*' for the whole gallery) for decoy synthesis, page by page (decision 68): each
-   * page is a message of its own, so a slow or dropped link costs a page, not the pack. A recognizer before paging
+   * page is a message of its own, so a slow or dropped link costs a page, not the pack (a page not answered in time is
+   * asked for again, up to REGION_PAGE_ATTEMPTS times). A recognizer before paging
    * answers the first request with the whole pack. Pages of different galleries (the group's recognizers were updated
    * and the announcement changed between two pages) start the fetch again, a few times at most. Any other failure
    * ends the fetch (a page from another gallery than the one announced is refused like any invalid reply).
@@ -251,8 +255,18 @@ export class RecognitionClient extends EventEmitter<ClientEvents> {
   /** The region's pages joined into one pack. */
   private async fetchRegionPages(region: string): Promise<RegionPackMessage> {
     const timeoutMs = this.currentInfo ? (this.opts.regionTimeoutMs ?? this.requestTimeoutMs) : this.requestTimeoutMs;
-    const page = async (n: number) =>
-      (await this.request({ type: 'region-request', model: this.opts.model, region, page: n }, 'region-pack', region, timeoutMs)) as RegionPackMessage;
+    // A page nobody answered in time is asked for again, on the same identity: a dropped answer costs that page, and
+    // a repeated request tells the broker nothing it did not know (the region). Any other failure ends the fetch.
+    const page = async (n: number): Promise<RegionPackMessage> => {
+      for (let attempt = 1; ; attempt++) {
+        try {
+          return (await this.request({ type: 'region-request', model: this.opts.model, region, page: n }, 'region-pack', region, timeoutMs)) as RegionPackMessage;
+        } catch (err) {
+          if (!(err instanceof RequestTimeoutError) || attempt >= REGION_PAGE_ATTEMPTS) throw err;
+          this.log.warn({ region, page: n, attempt }, 'no answer for a page of the region pack in time; asking for that page again');
+        }
+      }
+    };
     const first = await page(0);
     if (first.pages === undefined) return first;
     const spots = [...first.spots];

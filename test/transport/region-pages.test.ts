@@ -1,7 +1,8 @@
 /**
  * Region packs page by page (decision 68), through a real Mosquitto: the device joins the pages of a real Recognizer
  * into the pack it would have got whole, every page is a message of its own, pages from different galleries start the
- * fetch again, and a recognizer before paging (which ignores the page) still serves its whole pack.
+ * fetch again, a page not answered in time is asked for again (three times at most), and a recognizer before paging
+ * (which ignores the page) still serves its whole pack.
  */
 import t, { type Test } from 'tap';
 import { join } from 'node:path';
@@ -10,7 +11,7 @@ import { wiretap } from '../helpers/edge-rig.js';
 import { Recognizer } from '../../daemon/recognizer/recognizer.js';
 import { ExactIndex } from '../../daemon/recognizer/spot-index.js';
 import { SpotStore } from '../../daemon/recognizer/spot-store.js';
-import { RecognitionClient, RegionPagesMixedError } from '../../daemon/transport/recognition-client.js';
+import { RecognitionClient, RegionPagesMixedError, RequestTimeoutError } from '../../daemon/transport/recognition-client.js';
 import { RecognizerEndpoint, type RecognizerHandler } from '../../daemon/transport/recognizer-endpoint.js';
 import type { RegionPackMessage } from '../../daemon/transport/messages.js';
 import { GalleryHandler, MODEL, limits, makeSpots, recordingLogger, vectors } from './fixtures.js';
@@ -90,4 +91,50 @@ t.test('a recognizer before paging answers the whole pack to the first request',
   await serve(t, old);
   const pack = await (await device(t)).fetchRegion('*');
   t.equal(pack.spots.length, 9);
+});
+
+t.test('a page nobody answered in time is asked for again, not the pack from its first page', async (t) => {
+  const served = recognizer(t, 23, 5);
+  const asked: number[] = [];
+  let dropped = 0;
+  const dropping: RecognizerHandler = {
+    query: (q) => served.query(q),
+    info: () => served.info(),
+    region: async (r) => {
+      asked.push(r.page ?? -1);
+      // The first answer to page 2 is lost on the way (it comes after the device stopped waiting for it).
+      if (r.page === 2 && dropped++ === 0) await new Promise((resolve) => setTimeout(resolve, 1_500));
+      return served.region(r);
+    },
+  };
+  await serve(t, dropping);
+  const c = new RecognitionClient({ url: broker.url, limits, model: MODEL, requestTimeoutMs: 600, regionTimeoutMs: 600, infoWaitMs: 500 });
+  await c.start();
+  t.teardown(() => c.stop());
+  const pack = await c.fetchRegion('*');
+  const whole = served.handleRegion({ type: 'region-request', model: MODEL, region: '*' }) as RegionPackMessage;
+  t.same(pack.spots.map((s) => s.id), whole.spots.map((s) => s.id), 'the whole pack, in order');
+  t.same(asked, [0, 1, 2, 2, 3, 4], 'page 2 asked for twice, page 0 once');
+
+});
+
+t.test('a page never answered in time ends the fetch after three requests for it', async (t) => {
+  const served = recognizer(t, 12, 5);
+  const asked: number[] = [];
+  await serve(t, {
+    query: (q) => served.query(q),
+    info: () => served.info(),
+    region: async (r) => {
+      asked.push(r.page ?? -1);
+      if (r.page === 1) await new Promise((resolve) => setTimeout(resolve, 900));
+      return served.region(r);
+    },
+  });
+  const c = new RecognitionClient({ url: broker.url, limits, model: MODEL, requestTimeoutMs: 300, regionTimeoutMs: 300, infoWaitMs: 500 });
+  await c.start();
+  t.teardown(() => c.stop());
+  await t.rejects(c.fetchRegion('*'), RequestTimeoutError);
+  t.same(asked, [0, 1, 1, 1], 'page 1 three times, and nothing after it');
+  // Let the late answers arrive before the recognizer stops.
+  await new Promise((resolve) => setTimeout(resolve, 1_000));
 });
