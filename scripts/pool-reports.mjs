@@ -135,7 +135,7 @@ function pool(reports) {
   // The one classifier kept by choosing on training folds (decision 70), and the same on the null's labels.
   auc('dummy_auc_selected', (r) => r.dummy_auc_selected);
   auc('dummy_auc_selected null (mean of its runs)', (r) => r.dummy_auc_selected_null?.mean);
-  for (const group of ['scores', 'shape', 'track', 'session', 'nonlinear']) auc(`dummy_auc: ${group}`, (r) => r.dummy_auc_by?.[group]);
+  for (const group of ['scores', 'shape', 'track', 'session', 'persistence', 'nonlinear']) auc(`dummy_auc: ${group}`, (r) => r.dummy_auc_by?.[group]);
   // What is left within sessions once all that tells sessions apart is set aside (reports since decision 54).
   auc('dummy_auc within sessions', (r) => r.dummy_auc_within_session?.all);
   auc('timing_auc', (r) => r.timing_auc);

@@ -12,7 +12,7 @@ import { createTransform, type KMixConfig } from '../privacy/transform.js';
 import { schemaDefaults } from '../config/load.js';
 import type { Random } from '../util/random.js';
 import type { RegionSpot } from '../transport/messages.js';
-import { dot, normalize } from '../util/vector.js';
+import { cosine, dot, normalize } from '../util/vector.js';
 import { fitLogistic, rocAuc, type LogisticModel } from './stats.js';
 import { fitBoostedTrees } from './boosted-trees.js';
 import type { ServerRecord } from './wiretap.js';
@@ -595,7 +595,7 @@ export function sessions(analyses: readonly QueryAnalysis[]): Map<string, number
  * components: whether one appeared, and every order statistic of how long the k spots have been and will stay shown.
  */
 export function queryFeatures(analyses: readonly QueryAnalysis[], componentTest: ComponentTest | undefined, exact?: readonly QueryAnalysis[]): number[][] {
-  return queryFeatureGroups(analyses, componentTest, exact).map((g) => [...g.scores, ...g.shape, ...g.track, ...g.session]);
+  return queryFeatureGroups(analyses, componentTest, exact).map((g) => [...g.scores, ...g.shape, ...g.track, ...g.session, ...g.persistence]);
 }
 
 /** The same features, grouped by what they read: the reply's scores, the components' shape, the tracks' timing. */
@@ -606,6 +606,8 @@ export interface QueryFeatureGroups {
   track: number[];
   /** SESSION_FEATURES: where the query falls in its session (log seconds since its first query, until its last, and the session's length). */
   session: number[];
+  /** PERSISTENCE_FEATURES: how like the session's previous and next query this one is. */
+  persistence: number[];
 }
 
 /**
@@ -639,6 +641,7 @@ export function queryFeatureGroups(analyses: readonly QueryAnalysis[], component
   }
   const width = analyses.length > 0 ? Math.min(...analyses.map((a) => a.scores.length)) : 0;
   const session = sessionFeatures(analyses);
+  const persistence = persistenceFeatures(analyses);
   return analyses.map((a, i) => {
     const top = a.scores.slice(0, Math.min(width, a.components.length + 2)).map((s) => s.score);
     const steps = top.slice(1).map((s, j) => top[j] - s);
@@ -655,8 +658,32 @@ export function queryFeatureGroups(analyses: readonly QueryAnalysis[], component
         ...(exactTracks?.[i] ?? []),
       ],
       session: session[i],
+      persistence: persistence[i],
     };
   });
+}
+
+/**
+ * PERSISTENCE_FEATURES: how like its neighbours in the session a query is, read from the vectors as they crossed the
+ * wire (cosine with the session's previous query, with its next, and the next minus the previous). Consecutive views
+ * of a spot persist, and so do a decoy track's: a query that breaks from the one before and is continued by the one
+ * after stands where a new view entered. On the wall clock the difference told real from dummy at 0.55 within
+ * sessions, 0.78–0.80 for the first real query of a visit, with the device as shipped (decision 71).
+ */
+export const PERSISTENCE_FEATURES = ['cos_previous', 'cos_next', 'cos_next_minus_previous'] as const;
+
+function persistenceFeatures(analyses: readonly QueryAnalysis[]): number[][] {
+  const features = analyses.map(() => [0, 0, 0]);
+  for (const steps of sessions(analyses).values()) {
+    const between = steps.slice(1).map((i, n) => cosine(analyses[steps[n]].record.vector, analyses[i].record.vector));
+    steps.forEach((i, n) => {
+      // A session's first or last query has one neighbour: it stands in for the missing one, so the difference is 0.
+      const previous = between[n - 1] ?? between[n] ?? 0;
+      const next = between[n] ?? previous;
+      features[i] = [previous, next, next - previous];
+    });
+  }
+  return features;
 }
 
 /**

@@ -164,7 +164,7 @@ export function attack(
   const heldOutAuc = (features: readonly number[][], model: ClassifierKind = 'logistic', within: 'fold' | 'session' = 'fold', truth: readonly boolean[] = labels) =>
     nanToNull(crossValidatedAuc(features, truth, bySession, { random: seededRandom(streamSeed('adversary', s.seed, 'folds', k)), model, within }));
   const groups = queryFeatureGroups(analyses, componentTest, exhaustive.analyses);
-  const allFeatures = groups.map((g) => [...g.scores, ...g.shape, ...g.track, ...g.session]);
+  const allFeatures = groups.map((g) => [...g.scores, ...g.shape, ...g.track, ...g.session, ...g.persistence]);
   const timing = timingFeatures(records);
   // The reply size a query asks for is on the wire too: the device grows it until every component's spot fits.
   const topM = records.map((r) => [Math.log(r.topM)]);
@@ -176,13 +176,14 @@ export function attack(
     { name: 'shape', features: groups.map((g) => g.shape), model: 'logistic' },
     { name: 'track', features: groups.map((g) => g.track), model: 'logistic' },
     { name: 'session', features: groups.map((g) => g.session), model: 'logistic' },
+    { name: 'persistence', features: groups.map((g) => g.persistence), model: 'logistic' },
     { name: 'nonlinear', features: allFeatures, model: 'trees' },
     { name: 'timing', features: timing, model: 'logistic' },
     { name: 'topM', features: topM, model: 'logistic' },
   ];
   const classifierAucs = (truth: readonly boolean[]) =>
     Object.fromEntries(candidates.map((c) => [c.name, heldOutAuc(c.features, c.model, 'fold', truth)])) as Record<
-      'all' | 'scores' | 'shape' | 'track' | 'session' | 'nonlinear' | 'timing' | 'topM',
+      'all' | 'scores' | 'shape' | 'track' | 'session' | 'persistence' | 'nonlinear' | 'timing' | 'topM',
       number
     >;
   const aucs = classifierAucs(labels);
@@ -190,10 +191,11 @@ export function attack(
   const selectedRandom = seededRandom(streamSeed('adversary', s.seed, 'dummy-auc-selected', k));
   const selectedAuc = (truth: readonly boolean[]) => selectedClassifierAuc(candidates, truth, bySession, { random: selectedRandom });
   const selected = selectedAuc(labels);
-  const dummyAucBy = { scores: aucs.scores, shape: aucs.shape, track: aucs.track, session: aucs.session, nonlinear: aucs.nonlinear };
+  const dummyAucBy = { scores: aucs.scores, shape: aucs.shape, track: aucs.track, session: aucs.session, persistence: aucs.persistence, nonlinear: aucs.nonlinear };
   const dummyAucWithinSession = {
     all: heldOutAuc(allFeatures, 'logistic', 'session'),
     track: heldOutAuc(groups.map((g) => g.track), 'logistic', 'session'),
+    persistence: heldOutAuc(groups.map((g) => g.persistence), 'logistic', 'session'),
   };
   // The exact features follow the OMP ones: one 'appeared', then k 'since' and k 'until' order statistics.
   const exactColumns = (name: (typeof EXACT_TRACK_FEATURES)[number]) => {

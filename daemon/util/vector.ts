@@ -20,7 +20,7 @@ export function normalize(a: Float32Array): Float32Array {
 }
 
 /** Cosine similarity; 0 when either vector is zero. */
-export function cosine(a: Float32Array, b: Float32Array): number {
+export function cosine(a: ArrayLike<number>, b: ArrayLike<number>): number {
   const na = norm(a);
   const nb = norm(b);
   return na > 0 && nb > 0 ? dot(a, b) / (na * nb) : 0;

@@ -32,16 +32,18 @@ export interface StrongerAttackFigures {
   /**
    * The dummy classifier on one group of its features at a time: the reply's scores, the components' shape, the
    * tracks' timing, where the query falls in its session (SESSION_FEATURES; reports before 2026-12-05's thirteenth
-   * session do not have it) (logistic regression); and `nonlinear`, all features read by gradient-boosted trees, same folds.
+   * session do not have it), how like its neighbours in the session a query is (PERSISTENCE_FEATURES; reports before
+   * 2026-12-08's twenty-ninth session do not have it) (logistic regression); and `nonlinear`, all features read by
+   * gradient-boosted trees, same folds.
    */
-  dummy_auc_by: { scores: number; shape: number; track: number; session: number; nonlinear: number };
+  dummy_auc_by: { scores: number; shape: number; track: number; session: number; persistence?: number; nonlinear: number };
   /**
    * The same classifiers (all features, the track group; logistic regression, same folds) with the AUC taken only
    * between queries of one session: what is left when all that tells sessions apart is set aside (how many real
    * queries a wearer sends, and the pace the tracks learned from that wearer). Not folded into dummy_auc; reports before
    * 2026-12-05's thirteenth session do not have it.
    */
-  dummy_auc_within_session?: { all: number; track: number };
+  dummy_auc_within_session?: { all: number; track: number; persistence?: number };
   /**
    * `dummy_auc` as computed (the best of every classifier) on labels that keep how real queries fall in sessions but
    * have nothing to do with the queries (permutedSessionLabels), over a few permutations: what the evaluation's own
