@@ -9,7 +9,6 @@ import { WearerCrowd, type ArrivalRule } from '../../daemon/privacy/wearer-crowd
 import { WalkModel } from '../../daemon/privacy/walk-model.js';
 import { makeGallery } from './synthetic-gallery.js';
 import type { QueryAnalysis } from '../../daemon/eval/adversaries.js';
-import type { ServerRecord } from '../../daemon/eval/wiretap.js';
 
 export const gallery = makeGallery({ seed: 41 });
 export const model = new WalkModel(gallery.spots);
@@ -108,7 +107,7 @@ export function toyWearers(options: ToyOptions): ToyRun {
       }
       const shown = r ? [r, ...crowd.pickDecoySpots(k - 1, new Set([r]))] : crowd.pickDecoySpots(k, new Set());
       crowd.shown(shown, r, now);
-      run.analyses.push({ record: { t: now, reply_topic: `w${s}-${session}` } as ServerRecord, components: shown.map((id) => ({ id, weight: 1 })), scores: [], residual: new Float64Array(0), residualNorm: 0 });
+      run.analyses.push({ record: { t: now, reply_topic: `w${s}-${session}`, vector: [], topM: 0, candidates: [] }, components: shown.map((id) => ({ id, weight: 1 })), scores: [], residual: new Float64Array(0), residualNorm: 0 });
       run.real.push(r);
       run.users.push(s);
     }

@@ -7,7 +7,6 @@ import { WearerCrowd, WearerDwell, WearerHops } from '../../daemon/privacy/weare
 import { WalkModel } from '../../daemon/privacy/walk-model.js';
 import { makeGallery } from './synthetic-gallery.js';
 import { crossValidatedAuc, queryFeatureGroups, sessions, type QueryAnalysis } from '../../daemon/eval/adversaries.js';
-import type { ServerRecord } from '../../daemon/eval/wiretap.js';
 
 const gallery = makeGallery({ seed: 41 });
 const model = new WalkModel(gallery.spots);
@@ -282,7 +281,7 @@ function trackClassifierAuc(options: WalkingWearers): number {
   const analyses: QueryAnalysis[] = [];
   const labels: boolean[] = [];
   walkingWearers(options, (s, now, shown, real) => {
-    analyses.push({ record: { t: now, reply_topic: `w${s}` } as ServerRecord, components: shown.map((id) => ({ id, weight: 1 })), scores: [], residual: new Float64Array(0), residualNorm: 0 });
+    analyses.push({ record: { t: now, reply_topic: `w${s}`, vector: [], topM: 0, candidates: [] }, components: shown.map((id) => ({ id, weight: 1 })), scores: [], residual: new Float64Array(0), residualNorm: 0 });
     labels.push(real !== undefined);
   });
   const features = queryFeatureGroups(analyses, undefined).map((g) => g.track.slice(1));
