@@ -810,11 +810,9 @@ export function selectedClassifierAuc(
   let pairs = 0;
   let weighted = 0;
   for (let repeat = 0; repeat < (options.repeats ?? 3); repeat++) {
-    const sessionGroups = dealSessions(
-      sessions.map((_, n) => [n]),
-      options.folds ?? 5,
-      options.random,
-    );
+    // Session numbers dealt as if each were a one-query session: the folds come back as lists of sessions, which the
+    // inner cross-validation needs, dealt exactly as crossValidatedAuc deals queries.
+    const sessionGroups = dealSessions(sessions.map((_, n) => [n]), options.folds ?? 5, options.random);
     for (const heldSessions of sessionGroups) {
       const held = new Set(heldSessions);
       const training = sessions.filter((_, n) => !held.has(n));
